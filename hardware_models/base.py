@@ -1,0 +1,101 @@
+"""The interface every accelerator model answers: the cost of one layer at given bit-widths."""
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+from hardware_models.layer import LayerSpec
+
+
+@dataclass(frozen=True)
+class LayerCost:
+    """Cost of one layer on one accelerator. Cycles at the accelerator's clock; SI units otherwise.
+
+    `total_cycles = compute_cycles + stall_cycles + overhead_cycles`, `latency_s = total_cycles / clock`.
+    `energy_parts_j` and `parts` break energy and time down by named action (e.g. "mac", "sram", "dram").
+    """
+
+    name: str
+    compute_cycles: float
+    stall_cycles: float
+    latency_s: float
+    energy_j: float
+    dram_bytes: float
+    overhead_s: float = 0.0
+    overhead_cycles: float = 0.0
+    energy_parts_j: dict[str, float] = field(default_factory=dict)
+    parts: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def total_cycles(self) -> float:
+        return self.compute_cycles + self.stall_cycles + self.overhead_cycles
+
+    def as_row(self) -> dict[str, float | str]:
+        """The row of `autosplit layer-cost` (DESIGN.md's JSON keys)."""
+        return {
+            "name": self.name,
+            "compute_cycles": self.compute_cycles,
+            "stall_cycles": self.stall_cycles,
+            "total_cycles": self.total_cycles,
+            "latency_s": self.latency_s,
+            "energy_j": self.energy_j,
+            "dram_bytes": self.dram_bytes,
+            "overhead_s": self.overhead_s,
+        }
+
+
+class Accelerator(abc.ABC):
+    """An analytical accelerator model.
+
+    Subclasses implement `layer_cost`; `network_cost` sums the layers and may be overridden where a whole
+    network is not the sum of its layers timed alone (a GPU replaying a captured graph).
+    """
+
+    name: str
+    clock_hz: float
+    supported_bits: tuple[int, ...]
+
+    @abc.abstractmethod
+    def layer_cost(
+        self, layer: LayerSpec, weight_bits: int = 8, activation_bits: int = 8, batch: int = 1
+    ) -> LayerCost:
+        """Cost of `layer` with weights of `weight_bits` and activations of `activation_bits` bits."""
+
+    def network_cost(
+        self,
+        layers: Sequence[LayerSpec],
+        weight_bits: int | Sequence[int] = 8,
+        activation_bits: int | Sequence[int] = 8,
+        batch: int = 1,
+    ) -> tuple[list[LayerCost], LayerCost]:
+        """Per-layer costs and their total for `layers` run back to back."""
+        n = len(layers)
+        wbits = [weight_bits] * n if isinstance(weight_bits, int) else list(weight_bits)
+        abits = [activation_bits] * n if isinstance(activation_bits, int) else list(activation_bits)
+        rows = [self.layer_cost(layer, w, a, batch) for layer, w, a in zip(layers, wbits, abits)]
+        return rows, sum_costs(rows, "total")
+
+
+def sum_costs(rows: Sequence[LayerCost], name: str) -> LayerCost:
+    """The sum of `rows`, named `name` (parts summed key by key)."""
+    energy_parts: dict[str, float] = {}
+    parts: dict[str, float] = {}
+    for row in rows:
+        for key, value in row.energy_parts_j.items():
+            energy_parts[key] = energy_parts.get(key, 0.0) + value
+        for key, value in row.parts.items():
+            parts[key] = parts.get(key, 0.0) + value
+    zero = LayerCost(name, 0.0, 0.0, 0.0, 0.0, 0.0)
+    return replace(
+        zero,
+        compute_cycles=sum(r.compute_cycles for r in rows),
+        stall_cycles=sum(r.stall_cycles for r in rows),
+        overhead_cycles=sum(r.overhead_cycles for r in rows),
+        latency_s=sum(r.latency_s for r in rows),
+        energy_j=sum(r.energy_j for r in rows),
+        dram_bytes=sum(r.dram_bytes for r in rows),
+        overhead_s=sum(r.overhead_s for r in rows),
+        energy_parts_j=energy_parts,
+        parts=parts,
+    )

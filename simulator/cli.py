@@ -1,0 +1,214 @@
+"""`autosplit` command line: one sub-command per job, shared conventions for all of them.
+
+Every command takes `--format table|csv|json` (table by default), exits 0 on success and 2 on a user
+error with a one-line message (never a traceback). Each command is an `add_<name>(subparsers)` function
+that registers its arguments and sets `func` to the function that runs it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Callable, Sequence
+
+from hardware_models.errors import UserError
+from hardware_models.units import UNITS_HELP
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is a UserError (one line, exit 2) instead of usage + message."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UserError(f"{self.prog}: {message} (see --help)")
+
+
+# --- output -------------------------------------------------------------------------------------------
+def _plain(value: object) -> object:
+    """JSON-safe: numpy scalars to Python, NaN/inf to null."""
+    if hasattr(value, "item") and not isinstance(value, (list, dict, str)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, (list, tuple)):
+        return "x".join(map(str, value)) if all(isinstance(v, int) for v in value) else ",".join(map(str, value))
+    return "" if value is None else str(value)
+
+
+def format_table(rows: Sequence[dict], columns: Sequence[str] | None = None) -> str:
+    """Rows of dicts as an aligned plain-text table."""
+    if not rows:
+        return "(no rows)"
+    columns = list(columns or rows[0].keys())
+    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    numeric = [all(_is_number(row.get(c)) for row in rows) for c in columns]
+
+    def line(values: Sequence[str]) -> str:
+        return "  ".join(v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric)).rstrip()
+
+    return "\n".join([line(columns), line(["-" * w for w in widths]), *(line(r) for r in cells)])
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def format_csv(rows: Sequence[dict], columns: Sequence[str] | None = None) -> str:
+    import csv
+    import io
+
+    if not rows:
+        return ""
+    columns = list(columns or rows[0].keys())
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows([[_cell(row.get(c)) for c in columns] for row in rows])
+    return out.getvalue().rstrip("\n")
+
+
+def emit(fmt: str, data: object, rows: Sequence[dict], columns: Sequence[str] | None = None,
+         title: str | None = None, footer: str | None = None) -> None:
+    """Print `data` as JSON, or `rows` as a table / CSV."""
+    if fmt == "json":
+        print(json.dumps(_plain(data), indent=1))
+        return
+    if fmt == "csv":
+        print(format_csv(rows, columns))
+        return
+    if title:
+        print(title)
+    print(format_table(rows, columns))
+    if footer:
+        print(footer)
+
+
+def _add_format(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", choices=["table", "csv", "json"], default="table",
+                        help="output format (default: table; json for scripts)")
+
+
+# --- commands -----------------------------------------------------------------------------------------
+def add_models(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("models", help="list the model zoo", description="The built-in model zoo: parameters "
+                       "(torchvision's convention), conv/linear MACs at batch 1, and layer count after simplification.")
+    _add_format(p)
+    p.set_defaults(func=run_models)
+
+
+def run_models(args: argparse.Namespace) -> None:
+    from simulator.graph import zoo
+
+    rows = []
+    for name in zoo.names():
+        graph = zoo.build(name)
+        rows.append({"name": name, "params": graph.params, "macs": graph.macs, "layers": len(graph.layers),
+                     "input_shape": list(graph.input_shape)})
+    emit(args.format, rows, rows)
+
+
+def _add_model_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model_pos", nargs="?", metavar="MODEL", help="zoo name (see `autosplit models`) or an .onnx path")
+    p.add_argument("--model", "--onnx", dest="model", help="same as MODEL")
+
+
+def model_from_args(args: argparse.Namespace, simplify: bool = True):
+    """The Graph named by MODEL / --model / --onnx."""
+    from simulator.graph import load_model
+
+    name = args.model or args.model_pos
+    if not name:
+        raise UserError(f"{args.command}: give a MODEL (a zoo name or an .onnx file)")
+    return load_model(name, simplify=simplify)
+
+
+def add_inspect(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("inspect", help="layers and split candidates of a model",
+                       description="Layers of MODEL in execution order (after folding batchnorm and fusing "
+                       "activations unless --no-simplify) and, with --cuts, every split candidate with the "
+                       "tensors crossing it. A cut's index is the number of layers on the edge (0 = cloud-only).")
+    _add_model_argument(p)
+    p.add_argument("--cuts", action="store_true", help="also list split candidates and their crossing tensors")
+    p.add_argument("--no-simplify", action="store_true", help="show the raw graph (batchnorm and activations apart)")
+    p.add_argument("--viable", action="store_true",
+                   help="only cuts whose payload is at most the raw input's (the paper's viability filter)")
+    _add_format(p)
+    p.set_defaults(func=run_inspect)
+
+
+def run_inspect(args: argparse.Namespace) -> None:
+    from simulator.graph.cuts import enumerate_cuts, viable_cuts
+
+    graph = model_from_args(args, simplify=not args.no_simplify)
+    layers = [{"name": l.name, "op": l.op, "inputs": list(l.inputs), "output_shape": list(l.output_shape),
+               "params": l.params, "macs": l.macs} for l in graph.layers]
+    data: dict = {"model": graph.name, "input_shape": list(graph.input_shape), "simplified": graph.simplified,
+                  "params": graph.params, "macs": graph.macs, "layers": layers}
+    cuts = []
+    if args.cuts:
+        found = viable_cuts(graph) if args.viable else enumerate_cuts(graph)
+        cuts = [{"index": c.index, "after": c.after,
+                 "tensors": [{"name": t.name, "shape": list(t.shape), "elements": t.elements} for t in c.tensors],
+                 "elements": c.elements} for c in found]
+        data["cuts"] = cuts
+    if args.format != "table":
+        rows = layers if not args.cuts else [
+            {"index": c["index"], "after": c["after"], "tensors": " + ".join(t["name"] for t in c["tensors"]),
+             "elements": c["elements"]} for c in cuts]
+        emit(args.format, data, rows)
+        return
+    title = (f"{graph.name}: input {'x'.join(map(str, graph.input_shape))}, {len(graph.layers)} layers, "
+             f"{graph.params:,} params, {graph.macs:,} MACs"
+             + ("" if graph.simplified else " (raw graph, not simplified)"))
+    emit("table", data, [{**l, "inputs": ", ".join(l["inputs"])} for l in layers], title=title)
+    if args.cuts:
+        print()
+        print(format_table([{"index": c["index"], "after": c["after"] or "(input)",
+                             "tensors": " + ".join(f"{t['name']}[{t['elements']}]" for t in c["tensors"]),
+                             "elements": c["elements"]} for c in cuts]))
+
+
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_models, add_inspect]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="autosplit", description="Split DNN inference between an edge device and a cloud GPU.",
+                     epilog=UNITS_HELP)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for add in COMMANDS:
+        add(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 2
+        args.func(args)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,200 @@
+"""Graph IR: a DAG of layers, each producing one tensor named after it.
+
+Layers are kept in execution order (the order PyTorch's forward or the ONNX graph runs them), which is a
+topological order. Shapes include the batch dimension. `params` follows torchvision's convention
+(learnable parameters, before folding; a conv that absorbed a batchnorm carries both), `macs` counts the
+multiply-accumulates of conv and linear/matmul layers only.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+
+from hardware_models.layer import LayerSpec
+
+MAC_OPS = ("conv", "linear", "matmul")
+POOL_OPS = ("maxpool", "avgpool", "globalavgpool")
+DATA_OPS = ("concat", "flatten", "reshape", "identity", "dropout", "transpose", "slice", "pad")
+ACTIVATION_OPS = ("relu", "relu6", "leakyrelu", "sigmoid", "silu", "hardswish", "hardsigmoid", "tanh", "gelu")
+ELTWISE_OPS = ("add", "mul", "batchnorm", "upsample", "softmax", *ACTIVATION_OPS)
+OPS = (*MAC_OPS, *POOL_OPS, *DATA_OPS, *ELTWISE_OPS)
+
+
+@dataclass(frozen=True)
+class Tensor:
+    """A tensor produced by `producer` (None for a graph input); shape with the batch dimension."""
+
+    name: str
+    shape: tuple[int, ...]
+    producer: str | None
+
+    @property
+    def elements(self) -> int:
+        return math.prod(self.shape)
+
+
+@dataclass
+class Layer:
+    """One operation. Its output tensor has the layer's name."""
+
+    name: str
+    op: str
+    inputs: tuple[str, ...]
+    output_shape: tuple[int, ...]
+    params: int = 0
+    weight_elements: int = 0
+    macs: int = 0
+    attrs: dict = field(default_factory=dict)
+    fused: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.op not in OPS:
+            raise ValueError(f"layer {self.name!r}: unknown op {self.op!r}")
+        self.inputs = tuple(self.inputs)
+        self.output_shape = tuple(int(d) for d in self.output_shape)
+
+    @property
+    def output(self) -> str:
+        return self.name
+
+    @property
+    def output_elements(self) -> int:
+        return math.prod(self.output_shape)
+
+    @property
+    def has_weights(self) -> bool:
+        return self.weight_elements > 0
+
+
+class Graph:
+    """A model as a DAG of `Layer`s in execution order, with named input tensors.
+
+    `weights` maps a layer name to its arrays ({"weight": ..., "bias": ...}) when real weights are known
+    (an ONNX file); zoo models have none.
+    """
+
+    def __init__(self, name: str, inputs: dict[str, tuple[int, ...]], layers: list[Layer],
+                 simplified: bool = False, weights: dict[str, dict[str, np.ndarray]] | None = None,
+                 source: str | None = None) -> None:
+        self.name = name
+        self.inputs = {k: tuple(v) for k, v in inputs.items()}
+        self.layers = list(layers)
+        self.simplified = simplified
+        self.weights = weights or {}
+        self.source = source
+        self._check()
+
+    def _check(self) -> None:
+        seen = set(self.inputs)
+        for layer in self.layers:
+            if layer.name in seen:
+                raise ValueError(f"{self.name}: duplicate tensor name {layer.name!r}")
+            missing = [t for t in layer.inputs if t not in seen]
+            if missing:
+                raise ValueError(f"{self.name}: layer {layer.name!r} reads {missing[0]!r} before it is produced")
+            seen.add(layer.name)
+
+    # --- lookups ------------------------------------------------------------------------------------
+    @cached_property
+    def tensors(self) -> dict[str, Tensor]:
+        out = {n: Tensor(n, s, None) for n, s in self.inputs.items()}
+        out.update({l.name: Tensor(l.name, l.output_shape, l.name) for l in self.layers})
+        return out
+
+    @cached_property
+    def index(self) -> dict[str, int]:
+        """Layer name -> position in execution order."""
+        return {l.name: i for i, l in enumerate(self.layers)}
+
+    @cached_property
+    def consumers(self) -> dict[str, list[str]]:
+        """Tensor name -> names of the layers reading it, in execution order."""
+        out: dict[str, list[str]] = {t: [] for t in self.tensors}
+        for layer in self.layers:
+            for t in dict.fromkeys(layer.inputs):
+                out[t].append(layer.name)
+        return out
+
+    @cached_property
+    def outputs(self) -> list[str]:
+        """Tensors nobody consumes: the model's outputs."""
+        return [l.name for l in self.layers if not self.consumers[l.name]]
+
+    def layer(self, name: str) -> Layer:
+        return self.layers[self.index[name]]
+
+    def __iter__(self) -> Iterator[Layer]:
+        return iter(self.layers)
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    # --- totals -------------------------------------------------------------------------------------
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return next(iter(self.inputs.values()))
+
+    @property
+    def input_elements(self) -> int:
+        return sum(math.prod(s) for s in self.inputs.values())
+
+    @property
+    def params(self) -> int:
+        return sum(l.params for l in self.layers)
+
+    @property
+    def macs(self) -> int:
+        return sum(l.macs for l in self.layers)
+
+    def layer_specs(self) -> list[LayerSpec]:
+        """The layers as hardware_models sees them, in execution order."""
+        return [layer_spec(self, l) for l in self.layers]
+
+    def __repr__(self) -> str:
+        return f"Graph({self.name!r}, {len(self.layers)} layers, {self.params:,} params, {self.macs:,} MACs)"
+
+
+def _spatial(shape: tuple[int, ...]) -> tuple[int, int, int]:
+    """(channels, height, width) of an NCHW, NC or NLC shape."""
+    if len(shape) == 4:
+        return shape[1], shape[2], shape[3]
+    if len(shape) == 2:
+        return shape[1], 1, 1
+    if len(shape) == 3:
+        return shape[2], shape[1], 1
+    return math.prod(shape[1:]) if len(shape) > 1 else 1, 1, 1
+
+
+def layer_spec(graph: Graph, layer: Layer) -> LayerSpec:
+    """`layer` as a hardware_models.LayerSpec (batch from the graph's shapes)."""
+    shapes = [graph.tensors[t].shape for t in layer.inputs]
+    in_shape = shapes[0] if shapes else layer.output_shape
+    batch = layer.output_shape[0] if layer.output_shape else 1
+    out_c, out_h, out_w = _spatial(layer.output_shape)
+    in_c, in_h, in_w = _spatial(in_shape)
+    common = dict(name=layer.name, batch=batch, in_channels=in_c, in_height=in_h, in_width=in_w,
+                  out_channels=out_c, out_height=out_h, out_width=out_w)
+    if layer.op == "conv":
+        kh, kw = layer.attrs["kernel"]
+        dh, dw = layer.attrs.get("dilation", (1, 1))
+        return LayerSpec(kind="conv", kernel_height=(kh - 1) * dh + 1, kernel_width=(kw - 1) * dw + 1,
+                         stride=layer.attrs.get("stride", (1, 1))[0], groups=layer.attrs.get("groups", 1),
+                         has_weights=True, **common)
+    if layer.op in ("linear", "matmul"):
+        # rows of the GEMM = all leading dims of the output except the batch dimension
+        rows = math.prod(layer.output_shape[1:-1]) if len(layer.output_shape) > 2 else 1
+        k = layer.attrs.get("in_features") or in_shape[-1]
+        return LayerSpec(kind="gemm", name=layer.name, batch=batch, in_channels=k, in_height=rows, in_width=1,
+                         out_channels=layer.output_shape[-1], out_height=rows, out_width=1,
+                         has_weights=layer.weight_elements > 0)
+    if layer.op in POOL_OPS:
+        kh, kw = layer.attrs.get("kernel", (in_h, in_w))
+        return LayerSpec(kind="pool", kernel_height=kh, kernel_width=kw, stride=layer.attrs.get("stride", (1, 1))[0],
+                         ops_per_output=kh * kw, **common)
+    if layer.op in DATA_OPS:
+        return LayerSpec(kind="data", num_inputs=max(1, len(shapes)), ops_per_output=0, **common)
+    return LayerSpec(kind="eltwise", num_inputs=max(1, len(shapes)), **common)
