@@ -1,0 +1,20 @@
+#!/bin/sh
+# Generate the references one configuration at a time (the order used; see README.md), committing each.
+# Usage (from the repository root): nice sh tests/scalesim_reference/run_queue.sh
+set -u
+PY=${SCALESIM_PYTHON:-/work/scalesim-venv/bin/python}
+for job in "mobilenet_v2 array32_ws" "resnet18 array32_os" "resnet18 tpu_os" "mobilenet_v2 array32_os" \
+           "resnet18 array32_ws" "mobilenet_v2 eyeriss_ws" "mobilenet_v2 eyeriss_os" "resnet18 array32_is" \
+           "resnet18 eyeriss_ws" "resnet18 eyeriss_os"; do
+  set -- $job
+  out=tests/scalesim_reference/references/$1__$2.csv
+  [ -f "$out" ] && continue
+  $PY tests/scalesim_reference/generate.py "$1" "$2" 2>&1 | tail -1 | tee -a tests/scalesim_reference/references/wall_times.txt
+  if [ -n "${COMMIT:-}" ] && [ -f "$out" ]; then
+    for i in 1 2 3 4 5; do
+      git add "$out" tests/scalesim_reference/references/wall_times.txt && \
+        git commit -q -m "SCALE-Sim 3.0.0 reference: $1 on $2" -- "$out" tests/scalesim_reference/references/wall_times.txt && break
+      sleep 5
+    done
+  fi
+done
