@@ -1,0 +1,265 @@
+"""A vector DSP (Hexagon-HVX-like SIMD engine) as a per-layer roofline with named overheads.
+
+No public simulator exists for such a DSP: the model is checked against hand-computed layers, roofline
+bounds and monotonicity (tests/test_dsp.py). What it assumes:
+
+**Compute.** A vector MAC instruction multiplies `vector_bits / lane_bits` operand pairs, grouped into
+`vector_bits / accumulator_bits` accumulator lanes that each take a `accumulator_bits / lane_bits`-deep dot
+product (HVX's vrmpy: 32 lanes x 4 bytes at 8 bits; 32 lanes x 2 halfwords at 16 bits), so 8-bit lanes do
+twice the MACs of 16-bit lanes. Each of `vector_units` units issues `mac_instructions_per_cycle` of them per
+cycle. Operands are computed in the narrowest native lane (`lane_bits`) that holds both bit-widths: 4-bit
+weights run on 8-bit lanes, stored packed and widened on chip (the `unpack` overhead).
+- A dense or grouped conv maps a group's filters to accumulator lanes and its window elements to the dot
+  product: `groups x gemm_m x ceil(gemm_n / lanes) x ceil(gemm_k / depth)` instructions; fewer filters than
+  lanes (small channel counts) or windows not a multiple of the depth leave lanes idle.
+- A depthwise conv (one input channel per group) maps channels to lanes but has no channel reduction to fill
+  the dot product, so each lane takes one product per instruction:
+  `gemm_m x ceil(channels / lanes) x gemm_k` instructions (at most 1/depth utilisation).
+- Pooling and element-wise layers are `ops_per_output` vector ALU operations per output element.
+**Memory.** Each layer reads its inputs and weights from DRAM and writes its output back (no fusion across
+layers). If a layer's weights, input and output fit in `onchip_memory` they move once; otherwise half the
+on-chip memory holds a chunk of one operand while the other streams through the other half (double
+buffered), and the cheaper of the two orders is taken: weights + input x chunks(weights) + output, or
+input + weights x chunks(input) + output. Layout-only `data` layers move nothing.
+**Time.** Double buffering overlaps transfers with compute: `stall = max(0, dram time - busy time)` where busy
+is MAC issue plus unpacking; `overhead = unpack + layer_overhead_cycles` (per-layer launch and sync).
+`parts` names every term in cycles, including `idle_lane_cycles` (issue slots lost to idle lanes).
+**Energy** (hardware_models/energy.py): MACs at their real bit-widths; on-chip reads of the operands (a weight
+vector is reused across `register_block_pixels` output pixels held in registers, an activation is read once
+per block of filter lanes), on-chip writes of what DRAM delivers and of the outputs, DRAM bytes; ALU ops of
+pooling/element-wise layers as adds at the lane width.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+from hardware_models.base import Accelerator, LayerCost
+from hardware_models.energy import EnergyModel
+from hardware_models.errors import UserError, suggest
+from hardware_models.layer import LayerSpec
+from hardware_models.units import parse_bytes, parse_frequency, parse_rate
+
+CONFIG_KEYS = (
+    "name", "description", "source", "clock", "vector_bits", "vector_units", "mac_instructions_per_cycle",
+    "accumulator_bits", "lane_bits", "onchip_memory", "dram_bandwidth", "register_block_pixels",
+    "layer_overhead_cycles", "supported_bits", "energy",
+)
+REQUIRED_KEYS = ("clock", "vector_bits", "vector_units", "onchip_memory", "dram_bandwidth", "supported_bits")
+
+
+def parse_bandwidth_bytes_per_s(value: object, key: str) -> float:
+    """'15GB/s' or '12GiB/s' -> bytes per second; a rate in bits ('100Gbps') is divided by 8; a bare number
+    is bytes per second."""
+    if isinstance(value, str) and value.strip().endswith("B/s"):
+        return parse_bytes(value.strip()[:-2], key)
+    if isinstance(value, str):
+        return parse_rate(value, key) / 8
+    return parse_bytes(value, key)
+
+
+@dataclass(frozen=True)
+class VectorDSP(Accelerator):
+    """A SIMD DSP: sizes in bits and bytes, clock in hertz, DRAM bandwidth in bytes per second."""
+
+    name: str
+    clock_hz: float
+    vector_bits: int
+    vector_units: int
+    onchip_memory_bytes: float
+    dram_bytes_per_s: float
+    supported_bits: tuple[int, ...]
+    mac_instructions_per_cycle: int = 1
+    accumulator_bits: int = 32
+    lane_bits: tuple[int, ...] = (8, 16, 32)
+    register_block_pixels: int = 4
+    layer_overhead_cycles: float = 0.0
+    energy: EnergyModel = field(default_factory=EnergyModel.default)
+    source: str = ""
+
+    # --- construction ------------------------------------------------------------------------------
+    @classmethod
+    def from_config(cls, config: dict, source: str) -> VectorDSP:
+        """A DSP from a preset mapping (without `kind`); a UserError names `source` and the bad key."""
+        for key in config:
+            if key not in CONFIG_KEYS:
+                raise UserError(f"{source}: {key}: unknown key{suggest(str(key), CONFIG_KEYS)}; "
+                                f"expected one of {', '.join(CONFIG_KEYS)}")
+        for key in REQUIRED_KEYS:
+            if key not in config:
+                raise UserError(f"{source}: {key}: missing (a dsp preset needs {', '.join(REQUIRED_KEYS)})")
+
+        def where(key: str) -> str:
+            return f"{source}: {key}"
+
+        def whole(key: str, default: int | None = None, minimum: int = 1) -> int:
+            value = config.get(key, default)
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise UserError(f"{where(key)}: expected a whole number >= {minimum}, got {value!r}")
+            return value
+
+        def positive(key: str, value: float) -> float:
+            if not value > 0:
+                raise UserError(f"{where(key)}: expected a positive value, got {config[key]!r}")
+            return value
+
+        def bit_list(key: str, default: tuple[int, ...] | None = None) -> tuple[int, ...]:
+            value = config.get(key, default)
+            if (not isinstance(value, (list, tuple)) or not value
+                    or any(isinstance(b, bool) or not isinstance(b, int) or not 1 <= b <= 32 for b in value)):
+                raise UserError(f"{where(key)}: expected a list of bit-widths between 1 and 32, got {value!r}")
+            return tuple(sorted(set(value)))
+
+        vector_bits = whole("vector_bits")
+        accumulator_bits = whole("accumulator_bits", 32)
+        lane_bits = bit_list("lane_bits", (8, 16, 32))
+        for lane in lane_bits:
+            if vector_bits % accumulator_bits or accumulator_bits % lane or lane > accumulator_bits:
+                raise UserError(f"{where('lane_bits')}: each lane width must divide accumulator_bits "
+                                f"({accumulator_bits}), which must divide vector_bits ({vector_bits}); got {lane}")
+        supported = bit_list("supported_bits")
+        if max(supported) > max(lane_bits):
+            raise UserError(f"{where('supported_bits')}: {max(supported)} bits is wider than the widest lane "
+                            f"({max(lane_bits)} bits)")
+        overhead = config.get("layer_overhead_cycles", 0)
+        if isinstance(overhead, bool) or not isinstance(overhead, (int, float)) or overhead < 0:
+            raise UserError(f"{where('layer_overhead_cycles')}: expected a number of cycles >= 0, got {overhead!r}")
+        energy = config.get("energy")
+        if energy is not None and not isinstance(energy, Mapping):
+            raise UserError(f"{where('energy')}: expected a mapping of energy settings, got {energy!r}")
+        return cls(
+            name=str(config.get("name", source)),
+            clock_hz=positive("clock", parse_frequency(config["clock"], where("clock"))),
+            vector_bits=vector_bits,
+            vector_units=whole("vector_units"),
+            onchip_memory_bytes=positive("onchip_memory", parse_bytes(config["onchip_memory"],
+                                                                      where("onchip_memory"))),
+            dram_bytes_per_s=positive("dram_bandwidth", parse_bandwidth_bytes_per_s(config["dram_bandwidth"],
+                                                                                    where("dram_bandwidth"))),
+            supported_bits=supported,
+            mac_instructions_per_cycle=whole("mac_instructions_per_cycle", 1),
+            accumulator_bits=accumulator_bits,
+            lane_bits=lane_bits,
+            register_block_pixels=whole("register_block_pixels", 4),
+            layer_overhead_cycles=float(overhead),
+            energy=EnergyModel.from_config(energy, source),
+            source=str(config.get("source", "")),
+        )
+
+    # --- compute -------------------------------------------------------------------------------------
+    def lane_width(self, *bits: int) -> int:
+        """The narrowest native lane (bits) that holds operands of all of `bits`."""
+        widest = max(bits)
+        for lane in self.lane_bits:
+            if lane >= widest:
+                return lane
+        raise ValueError(f"{self.name}: {widest}-bit operands are wider than the widest lane "
+                         f"({max(self.lane_bits)} bits)")
+
+    def macs_per_cycle(self, weight_bits: int = 8, activation_bits: int = 8) -> float:
+        """Peak MACs per cycle with operands of these widths (8-bit lanes do twice the 16-bit MACs)."""
+        lane = self.lane_width(weight_bits, activation_bits)
+        return self.vector_units * self.mac_instructions_per_cycle * self.vector_bits / lane
+
+    def mac_instructions(self, layer: LayerSpec, lane: int) -> int:
+        """Vector MAC instructions for a conv/gemm layer on `lane`-bit lanes (see the module docstring)."""
+        lanes = self.vector_bits // self.accumulator_bits
+        depth = self.accumulator_bits // lane
+        if layer.groups > 1 and layer.in_channels == layer.groups:  # depthwise: no channel reduction
+            return layer.gemm_m * math.ceil(layer.groups * layer.gemm_n / lanes) * layer.gemm_k
+        return layer.groups * layer.gemm_m * math.ceil(layer.gemm_n / lanes) * math.ceil(layer.gemm_k / depth)
+
+    # --- memory --------------------------------------------------------------------------------------
+    def dram_traffic_bytes(self, weight_bytes: float, input_bytes: float, output_bytes: float) -> float:
+        """Bytes moved to and from DRAM for one layer (module docstring: chunked when it does not fit)."""
+        if weight_bytes + input_bytes + output_bytes <= self.onchip_memory_bytes:
+            return weight_bytes + input_bytes + output_bytes
+        half = self.onchip_memory_bytes / 2
+        weights_resident = weight_bytes + input_bytes * math.ceil(weight_bytes / half) + output_bytes
+        input_resident = input_bytes + weight_bytes * math.ceil(input_bytes / half) + output_bytes
+        return min(weights_resident, input_resident)
+
+    # --- the layer -----------------------------------------------------------------------------------
+    def layer_cost(
+        self, layer: LayerSpec, weight_bits: int = 8, activation_bits: int = 8, batch: int = 1
+    ) -> LayerCost:
+        """Cycles, time, energy and DRAM bytes of `layer` (batch multiplies the layer's own batch)."""
+        if batch != 1:
+            layer = replace(layer, batch=layer.batch * batch)
+        weight_bits = weight_bits if layer.has_weights or layer.is_mac_layer else activation_bits
+        lane = self.lane_width(weight_bits, activation_bits)
+        weight_bytes = layer.weight_elements * weight_bits / 8
+        input_bytes = layer.input_elements * activation_bits / 8
+        output_bytes = layer.output_elements * activation_bits / 8
+        products_per_instruction = self.vector_bits // lane
+        issue_per_cycle = self.vector_units * self.mac_instructions_per_cycle
+        energy = self.energy
+        sram_read_j = energy.sram_j_per_byte(self.onchip_memory_bytes)
+        sram_write_j = energy.sram_j_per_byte(self.onchip_memory_bytes, write=True)
+
+        if layer.kind == "data":  # reshape/flatten/concat: addressing only
+            dram_bytes = 0.0
+            compute_cycles = idle_lane_cycles = unpack_cycles = 0.0
+            actions: dict[str, tuple[float, float]] = {}
+        else:
+            dram_bytes = self.dram_traffic_bytes(weight_bytes, input_bytes, output_bytes)
+            delivered_bytes = dram_bytes - output_bytes
+            if layer.is_mac_layer:
+                instructions = self.mac_instructions(layer, lane)
+                compute_cycles = instructions / issue_per_cycle
+                idle_lane_cycles = compute_cycles * (1 - layer.macs / (instructions * products_per_instruction))
+                # operands narrower than their lane are stored packed and widened once on chip
+                widened = (layer.weight_elements if weight_bits < lane else 0) + \
+                          (layer.input_elements if activation_bits < lane else 0)
+                unpack_cycles = widened * lane / self.vector_bits / self.vector_units
+                lanes = self.vector_bits // self.accumulator_bits
+                operand_read_bytes = (
+                    weight_bytes * math.ceil(layer.gemm_m / self.register_block_pixels)
+                    + layer.groups * layer.gemm_m * layer.gemm_k * activation_bits / 8
+                    * math.ceil(layer.gemm_n / lanes)
+                )
+                actions = {
+                    "mac": (layer.macs, energy.mac_j(weight_bits, activation_bits)),
+                    "vector_alu.unpack": (unpack_cycles * self.vector_units * self.vector_bits / lane,
+                                          energy.add_j(lane)),
+                }
+            else:  # pool / eltwise: vector ALU operations at the activation lane width
+                element_ops = layer.output_elements * max(layer.ops_per_output, 1)
+                compute_cycles = math.ceil(element_ops / products_per_instruction) / self.vector_units
+                idle_lane_cycles = compute_cycles - element_ops / products_per_instruction / self.vector_units
+                unpack_cycles = 0.0
+                operand_read_bytes = input_bytes
+                actions = {"vector_alu": (element_ops, energy.add_j(lane))}
+            actions.update({
+                "sram.operand_read": (operand_read_bytes, sram_read_j),
+                "sram.fill_write": (delivered_bytes, sram_write_j),
+                "sram.output_write": (output_bytes, sram_write_j),
+                "sram.output_drain_read": (output_bytes, sram_read_j),
+                "dram": (dram_bytes, energy.dram_j_per_byte()),
+            })
+        dram_cycles = dram_bytes / self.dram_bytes_per_s * self.clock_hz
+        busy_cycles = compute_cycles + unpack_cycles
+        stall_cycles = max(0.0, dram_cycles - busy_cycles)
+        overhead_cycles = unpack_cycles + self.layer_overhead_cycles
+        energy_parts = EnergyModel.energy_j(actions)
+        total_cycles = compute_cycles + stall_cycles + overhead_cycles
+        return LayerCost(
+            name=layer.name,
+            compute_cycles=compute_cycles,
+            stall_cycles=stall_cycles,
+            overhead_cycles=overhead_cycles,
+            latency_s=total_cycles / self.clock_hz,
+            energy_j=sum(energy_parts.values()),
+            dram_bytes=dram_bytes,
+            overhead_s=overhead_cycles / self.clock_hz,
+            energy_parts_j=energy_parts,
+            parts={
+                "compute_cycles": compute_cycles,
+                "idle_lane_cycles": idle_lane_cycles,
+                "dram_cycles": dram_cycles,
+                "stall_cycles": stall_cycles,
+                "unpack_cycles": unpack_cycles,
+                "layer_overhead_cycles": self.layer_overhead_cycles,
+            },
+        )
