@@ -19,7 +19,8 @@ from hardware_models.layer import LayerSpec
 MAC_OPS = ("conv", "linear", "matmul")
 POOL_OPS = ("maxpool", "avgpool", "globalavgpool")
 DATA_OPS = ("concat", "flatten", "reshape", "identity", "dropout", "transpose", "slice", "pad")
-ACTIVATION_OPS = ("relu", "relu6", "leakyrelu", "sigmoid", "silu", "hardswish", "hardsigmoid", "tanh", "gelu")
+ACTIVATION_OPS = ("relu", "relu6", "leakyrelu", "sigmoid", "silu", "hardswish", "hardsigmoid", "tanh", "gelu", "clip",
+                  "elu", "softplus")
 ELTWISE_OPS = ("add", "mul", "batchnorm", "upsample", "softmax", *ACTIVATION_OPS)
 OPS = (*MAC_OPS, *POOL_OPS, *DATA_OPS, *ELTWISE_OPS)
 

@@ -80,7 +80,7 @@ def mobilenet_v2() -> Graph:
             x = b.elementwise(f"{p}.add", "add", [x, out]) if stride == 1 and in_ch == c else out
             in_ch, index = c, index + 1
     x = _conv_bn_act(b, "features.18", x, 1280, 1, act="relu6")
-    x = b.global_avgpool("adaptive_avg_pool2d", x)
+    x = b.global_avgpool("globalavgpool", x)
     x = b.flatten("flatten", x)
     x = b.identity("classifier.0", x)
     b.linear("classifier.1", x, 1000)
@@ -109,7 +109,7 @@ def mnasnet1_0() -> Graph:
             x = b.elementwise(f"layers.{index}.{i}.add", "add", [y, x]) if s == 1 and in_ch == out_ch else y
             in_ch = out_ch
     x = b.activation("layers.16", b.batchnorm("layers.15", b.conv("layers.14", x, 1280, 1)))
-    x = b.global_avgpool("mean", x)
+    x = b.global_avgpool("globalavgpool", x)
     x = b.flatten("flatten", x)
     x = b.identity("classifier.0", x)
     b.linear("classifier.1", x, 1000)
