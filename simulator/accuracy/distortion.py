@@ -1,0 +1,226 @@
+"""Quantization distortion: the relative mean-squared error of quantizing a layer's weights or activations.
+
+Distortion D is noise power over signal power (dimensionless), so layers of any scale are comparable:
+- weights: symmetric, per output channel (or per tensor) with signed levels -(2^(b-1)-1)..(2^(b-1)-1)
+  (1 bit: {-c, +c}); D = mean over output channels of sum((w - q)^2) / sum(w^2) of that channel;
+- activations: asymmetric, per tensor, 2^b levels on [lo, hi] with zero exactly representable;
+  D = sum((x - q)^2) / sum(x^2).
+
+The clipping range comes from the PTQ method tier: `naive` takes the min-max range, `calibrated` and
+`reconstruction` take the range that minimises the MSE (a grid search; reconstruction's extra gain from
+optimising the rounding is the proxy's business, not a different quantizer here).
+
+Two sources of distortion: real arrays (`weight_distortion`, `activation_distortion`, the same quantizers
+that `fake_quant` puts into an ONNX model), or stated distribution assumptions when there are no weights or
+no data (`gaussian_weight_distortion`: He-initialised Gaussian weights, channel scales log-normal with a
+stated spread to model batchnorm folding; `gaussian_activation_distortion`: ReLU'd Gaussian activations, or
+signed Gaussian where no ReLU precedes). Bits 16 stand for the floating-point reference: distortion 0.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+BIT_WIDTHS = (1, 2, 3, 4, 5, 6, 7, 8, 16)
+FLOAT_BITS = 16
+TIERS = ("naive", "calibrated", "reconstruction")
+GRANULARITIES = ("per-channel", "per-tensor")
+# clip candidates as fractions of the min-max range, for the MSE-optimal search on real arrays
+_CLIP_FRACTIONS = np.concatenate([np.geomspace(0.01, 0.2, 16, endpoint=False), np.linspace(0.2, 1.0, 49)])
+_MAX_SEARCH_ELEMENTS = 1 << 18
+
+
+def clip_method(tier: str) -> str:
+    """'minmax' for the naive tier, 'mse' for the others."""
+    if tier not in TIERS:
+        raise ValueError(f"unknown tier {tier!r}; expected one of {', '.join(TIERS)}")
+    return "minmax" if tier == "naive" else "mse"
+
+
+# --- quantizers on real arrays ---------------------------------------------------------------------------
+def quantize_symmetric(w: np.ndarray, clip: np.ndarray | float, bits: int) -> np.ndarray:
+    """Quantize-dequantize `w` symmetrically to `bits` with clipping threshold `clip` (broadcast)."""
+    clip = np.maximum(np.asarray(clip, dtype=np.float64), 1e-30)
+    if bits >= FLOAT_BITS:
+        return np.asarray(w, dtype=np.float64)
+    if bits == 1:
+        return np.where(w >= 0, clip, -clip)
+    levels = 2 ** (bits - 1) - 1
+    step = clip / levels
+    return np.clip(np.round(w / step), -levels, levels) * step
+
+
+def asymmetric_grid(lo: float, hi: float, bits: int) -> tuple[float, float]:
+    """(step, zero_point) of an asymmetric `bits` grid covering [lo, hi] with 0.0 exactly representable."""
+    lo, hi = min(float(lo), 0.0), max(float(hi), 0.0)
+    step = max(hi - lo, 1e-30) / (2 ** bits - 1)
+    zero_point = float(np.clip(np.round(-lo / step), 0, 2 ** bits - 1))
+    return step, zero_point
+
+
+def quantize_asymmetric(x: np.ndarray, lo: float, hi: float, bits: int) -> np.ndarray:
+    """Quantize-dequantize `x` to `bits` on the asymmetric grid of [lo, hi]."""
+    if bits >= FLOAT_BITS:
+        return np.asarray(x, dtype=np.float64)
+    step, zero_point = asymmetric_grid(lo, hi, bits)
+    return (np.clip(np.round(x / step) + zero_point, 0, 2 ** bits - 1) - zero_point) * step
+
+
+def _as_channels(w: np.ndarray) -> np.ndarray:
+    """Weights as (output channels, fan-in): conv OIHW and linear (out, in) both put outputs first."""
+    w = np.asarray(w, dtype=np.float64)
+    return w.reshape(w.shape[0], -1) if w.ndim > 1 else w.reshape(1, -1)
+
+
+def weight_clip(w: np.ndarray, bits: int, tier: str = "calibrated", granularity: str = "per-channel") -> np.ndarray:
+    """Clipping threshold per output channel, shape (channels, 1) (all equal for per-tensor)."""
+    w2 = _as_channels(w)
+    per_channel = granularity == "per-channel"
+    absmax = np.abs(w2).max(axis=1, keepdims=True) if per_channel else np.full((w2.shape[0], 1), np.abs(w2).max())
+    if clip_method(tier) == "minmax" or bits >= FLOAT_BITS:
+        return absmax
+    sample = w2 if w2.shape[1] * w2.shape[0] <= _MAX_SEARCH_ELEMENTS else w2[:, :: int(np.ceil(w2.size / _MAX_SEARCH_ELEMENTS))]
+    errors = []
+    for fraction in _CLIP_FRACTIONS:
+        err = (sample - quantize_symmetric(sample, absmax * fraction, bits)) ** 2
+        errors.append(err.sum(axis=1) if per_channel else np.full(w2.shape[0], err.sum()))
+    best = np.argmin(np.stack(errors), axis=0)
+    return absmax * _CLIP_FRACTIONS[best][:, None]
+
+
+def quantize_weight(w: np.ndarray, bits: int, tier: str = "calibrated", granularity: str = "per-channel") -> np.ndarray:
+    """`w` quantize-dequantized (same shape, float64)."""
+    w2 = _as_channels(w)
+    return quantize_symmetric(w2, weight_clip(w, bits, tier, granularity), bits).reshape(np.shape(w))
+
+
+def _channel_relative_mse(w2: np.ndarray, q2: np.ndarray) -> float:
+    power = (w2 ** 2).sum(axis=1)
+    noise = ((w2 - q2) ** 2).sum(axis=1)
+    keep = power > 0
+    return float(np.mean(noise[keep] / power[keep])) if keep.any() else 0.0
+
+
+def weight_distortion(w: np.ndarray, bits: int, tier: str = "calibrated", granularity: str = "per-channel") -> float:
+    """Relative MSE of quantizing real weights `w` (output channels first)."""
+    if bits >= FLOAT_BITS:
+        return 0.0
+    w2 = _as_channels(w)
+    return _channel_relative_mse(w2, quantize_symmetric(w2, weight_clip(w, bits, tier, granularity), bits))
+
+
+def activation_range(x: np.ndarray, bits: int, tier: str = "calibrated") -> tuple[float, float]:
+    """Clipping range (lo, hi) of an activation tensor, from calibration samples `x`."""
+    x = np.asarray(x, dtype=np.float64).ravel()
+    lo, hi = min(float(x.min()), 0.0), max(float(x.max()), 0.0)
+    if clip_method(tier) == "minmax" or bits >= FLOAT_BITS:
+        return lo, hi
+    sample = x if x.size <= _MAX_SEARCH_ELEMENTS else x[:: int(np.ceil(x.size / _MAX_SEARCH_ELEMENTS))]
+    errors = [np.sum((sample - quantize_asymmetric(sample, lo * f, hi * f, bits)) ** 2) for f in _CLIP_FRACTIONS]
+    fraction = _CLIP_FRACTIONS[int(np.argmin(errors))]
+    return lo * fraction, hi * fraction
+
+
+def activation_distortion(x: np.ndarray, bits: int, tier: str = "calibrated",
+                          value_range: tuple[float, float] | None = None) -> float:
+    """Relative MSE of quantizing activation samples `x` per tensor (range from `x` unless given)."""
+    if bits >= FLOAT_BITS:
+        return 0.0
+    x = np.asarray(x, dtype=np.float64).ravel()
+    lo, hi = value_range if value_range is not None else activation_range(x, bits, tier)
+    power = float(np.sum(x ** 2))
+    return float(np.sum((x - quantize_asymmetric(x, lo, hi, bits)) ** 2) / power) if power > 0 else 0.0
+
+
+# --- stated distribution assumptions ------------------------------------------------------------------
+DENSE_CHANNEL_SCALE_SPREAD = 0.4
+"""Assumed std of log(channel scale) of a dense conv/linear after batchnorm folding (scales span ~5x)."""
+DEPTHWISE_CHANNEL_SCALE_SPREAD = 1.5
+"""Assumed std of log(channel scale) of a depthwise conv after folding: ranges span two to three orders of
+magnitude (Nagel et al., Data-Free Quantization, ICCV 2019, Fig. 2 for MobileNet-v2)."""
+
+_Z = np.linspace(-12.0, 12.0, 48001)
+_PDF = np.exp(-_Z ** 2 / 2) / np.sqrt(2 * np.pi) * (_Z[1] - _Z[0])
+_CDF = np.cumsum(_PDF)
+_LOG_CLIPS = np.linspace(np.log(0.02), np.log(1e4), 400)
+
+
+def _expected_max(count: float, one_sided: bool) -> float:
+    """E[max] of `count` iid |N(0,1)| (or N(0,1) one-sided: the largest value, taken >= 0)."""
+    t = _Z[_Z >= 0]
+    cdf = _CDF[_Z >= 0]
+    single = cdf if one_sided else np.clip(2 * cdf - 1, 0, 1)  # P(z <= t) or P(|z| <= t)
+    return float(np.sum(1 - single ** max(count, 1.0)) * (_Z[1] - _Z[0]))
+
+
+@lru_cache(maxsize=None)
+def _gaussian_symmetric_mse_table(bits: int) -> np.ndarray:
+    """E[(z - Q(z))^2] for z ~ N(0,1), symmetric `bits` quantizer, at each clip in exp(_LOG_CLIPS)."""
+    out = np.empty(_LOG_CLIPS.size)
+    for i, clip in enumerate(np.exp(_LOG_CLIPS)):
+        out[i] = np.sum(_PDF * (_Z - quantize_symmetric(_Z, clip, bits)) ** 2)
+    return out
+
+
+def _gaussian_rounding_mse(clip: float, bits: int) -> float:
+    """E[(z - Q(z))^2] for a min-max clip: the samples never exceed their own maximum, so only rounding."""
+    if bits == 1:
+        return float(np.sum(_PDF * (np.abs(_Z) - clip) ** 2))
+    step = clip / (2 ** (bits - 1) - 1)
+    return float(np.sum(_PDF * (_Z - np.round(_Z / step) * step) ** 2))
+
+
+def _gaussian_symmetric_mse(clip: np.ndarray, bits: int) -> np.ndarray:
+    return np.interp(np.log(np.maximum(clip, 1e-12)), _LOG_CLIPS, _gaussian_symmetric_mse_table(bits))
+
+
+@lru_cache(maxsize=None)
+def gaussian_weight_distortion(fan_in: int, channels: int, bits: int, tier: str = "calibrated",
+                               granularity: str = "per-channel", scale_spread: float = DENSE_CHANNEL_SCALE_SPREAD) -> float:
+    """Relative MSE of quantizing He-initialised Gaussian weights (`channels` x `fan_in`).
+
+    Per channel the distortion depends only on the clip in units of the channel's std; per tensor the
+    channels' stds are log-normal with std `scale_spread` and share one clip, so small channels suffer.
+    """
+    if bits >= FLOAT_BITS:
+        return 0.0
+    minmax = clip_method(tier) == "minmax"
+    if granularity == "per-channel":
+        if minmax:
+            return _gaussian_rounding_mse(_expected_max(fan_in, one_sided=False), bits)
+        # the MSE-optimal clip of a finite channel never does worse than its own min-max range
+        naive = _gaussian_rounding_mse(_expected_max(fan_in, one_sided=False), bits)
+        return min(naive, float(_gaussian_symmetric_mse_table(bits).min()))
+    n = max(1, min(int(channels), 512))
+    quantiles = np.interp((np.arange(n) + 0.5) / n, _CDF, _Z)
+    scales = np.exp(scale_spread * quantiles)
+    scales /= np.sqrt(np.mean(scales ** 2))
+    if minmax:
+        clip = float(scales.max()) * _expected_max(fan_in * max(1.0, channels / n), one_sided=False)
+        return float(np.mean([_gaussian_rounding_mse(clip / s, bits) for s in scales]))
+    else:
+        candidates = np.exp(_LOG_CLIPS) * scales.max()
+        absolute = [np.sum(scales ** 2 * _gaussian_symmetric_mse(c / scales, bits)) for c in candidates]
+        clip = float(candidates[int(np.argmin(absolute))])
+    return float(np.mean(_gaussian_symmetric_mse(clip / scales, bits)))
+
+
+@lru_cache(maxsize=None)
+def gaussian_activation_distortion(elements: int, bits: int, tier: str = "calibrated", relu: bool = True) -> float:
+    """Relative MSE of quantizing per tensor a ReLU'd Gaussian activation (or a signed one, `relu=False`).
+
+    `elements` is the number of calibration samples the min-max range is taken over (the naive tier's
+    range grows with it as the expected maximum of that many Gaussians).
+    """
+    if bits >= FLOAT_BITS:
+        return 0.0
+    x = np.maximum(_Z, 0.0) if relu else _Z
+    power = float(np.sum(_PDF * x ** 2))
+
+    def mse(hi: float) -> float:
+        return float(np.sum(_PDF * (x - quantize_asymmetric(x, 0.0 if relu else -hi, hi, bits)) ** 2))
+
+    if clip_method(tier) == "minmax":
+        return mse(_expected_max(elements, one_sided=True)) / power
+    return min(mse(hi) for hi in np.geomspace(0.05, 12.0, 300)) / power

@@ -1,0 +1,218 @@
+"""Fake quantization of an ONNX model at per-layer bit-widths, for measuring accuracy with onnxruntime.
+
+The layers are those of the simplified graph (`simulator.graph.load_model`: batchnorm folded into its conv,
+activations fused), so bit-widths line up with `autosplit inspect`'s layer list. For a plan:
+- each weight layer's ONNX weight initializer is replaced by its folded weight, quantize-dequantized per
+  output channel (or per tensor) symmetrically (`distortion.quantize_weight`), and its bias by the folded bias
+  (kept in float: int32 in a real deployment); the folded batchnorm node is removed;
+- each layer's output tensor (after its fused activation) passes through Mul(1/step), Round,
+  Clip(-zero_point, 2^b - 1 - zero_point), Mul(step): the asymmetric per-tensor grid of
+  `distortion.quantize_asymmetric`, which works for any bit-width from 1 to 8 (ONNX QuantizeLinear only
+  knows 8-bit and 4-bit integer types). Ranges come from calibration inputs (`activation_range`).
+Bits >= 16 leave a weight or a tensor in float: the reference.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from simulator.accuracy.distortion import FLOAT_BITS, activation_range, asymmetric_grid, quantize_weight
+from simulator.graph.ir import Graph
+
+WEIGHT_OPS = ("Conv", "Gemm", "MatMul")
+
+
+def _onnx_outputs_of_raw_layers(model, path: Path) -> tuple[Graph, dict[str, str]]:
+    """The raw Graph of `model` and, for each raw layer, the ONNX tensor it stands for."""
+    import onnx
+
+    from simulator.graph import onnx_import
+
+    inferred = onnx.shape_inference.infer_shapes(model, data_prop=True)
+    importer = onnx_import._Importer(inferred, path)
+    raw = importer.run()
+    onnx_of: dict[str, str] = {}
+    for onnx_name, ir_name in importer.tensor_of.items():
+        onnx_of[ir_name] = onnx_name  # the last ONNX tensor an IR tensor stands for (after fused no-ops)
+    return raw, onnx_of
+
+
+class FakeQuantizer:
+    """An ONNX model prepared for fake quantization: folded, with its layers' tensors and calibration samples.
+
+    `layers` are the simplified graph's layer names (inspect's order); `weight_layers` those with weights.
+    `calibration_x` (model-ready inputs, batch first) fixes the activation ranges.
+    """
+
+    def __init__(self, onnx_path: str | Path, calibration_x: np.ndarray, tier: str = "calibrated",
+                 granularity: str = "per-channel") -> None:
+        import onnx
+
+        from simulator.graph.simplify import simplify
+
+        self.path = Path(onnx_path)
+        self.tier, self.granularity = tier, granularity
+        model = onnx.load(str(self.path))
+        raw, onnx_of = _onnx_outputs_of_raw_layers(model, self.path)
+        self.graph = simplify(raw)
+        self.layers = [layer.name for layer in self.graph.layers]
+        self.weight_layers = [l.name for l in self.graph.layers if l.name in self.graph.weights and
+                              "weight" in self.graph.weights[l.name]]
+        self.input_name = next(i.name for i in model.graph.input
+                               if i.name not in {t.name for t in model.graph.initializer})
+        self.output_tensor = {l.name: onnx_of[l.fused[-1] if l.fused else l.name] for l in self.graph.layers}
+        self._weights: dict[tuple[str, int], np.ndarray] = {}
+        self.base = self._fold(model, onnx_of)
+        self.calibration = self.run_tensors(calibration_x, list(self.output_tensor.values()))
+        self._ranges: dict[tuple[str, int], tuple[float, float]] = {}
+
+    # --- preparation --------------------------------------------------------------------------------
+    def _fold(self, model, onnx_of: dict[str, str]):
+        """A copy of `model` with every folded batchnorm removed and its conv reading the folded weights."""
+        import onnx
+        from onnx import numpy_helper
+
+        base = onnx.ModelProto()
+        base.CopyFrom(model)
+        producer = {out: node for node in base.graph.node for out in node.output}
+        self.weight_node: dict[str, object] = {}
+        removed = []
+        for layer in self.graph.layers:
+            if layer.name not in self.weight_layers:
+                continue
+            node = producer[onnx_of[layer.name]]
+            if node.op_type not in WEIGHT_OPS:
+                raise ValueError(f"layer {layer.name!r}: ONNX node {node.name!r} is {node.op_type}, not a weight op")
+            self.weight_node[layer.name] = node
+            for fused in layer.fused:
+                bn = producer.get(onnx_of.get(fused, ""))
+                if bn is not None and bn.op_type == "BatchNormalization":
+                    # the conv now writes the batchnorm's output tensor; the batchnorm goes
+                    for i, out in enumerate(node.output):
+                        if out == bn.input[0]:
+                            node.output[i] = bn.output[0]
+                    removed.append(bn)
+            bias = self.graph.weights[layer.name].get("bias")
+            if bias is not None:
+                bias_name = f"{layer.name}::folded_bias"
+                base.graph.initializer.append(numpy_helper.from_array(bias.astype(np.float32), bias_name))
+                if node.op_type == "MatMul":
+                    raise ValueError(f"layer {layer.name!r}: a batchnorm folded into a MatMul is not supported")
+                while len(node.input) < 3:
+                    node.input.append("")
+                node.input[2] = bias_name
+            node.input[1] = f"{layer.name}::weight"
+            base.graph.initializer.append(numpy_helper.from_array(self._weight_array(layer.name, FLOAT_BITS),
+                                                                  f"{layer.name}::weight"))
+        for bn in removed:
+            base.graph.node.remove(bn)
+        used = {t for node in base.graph.node for t in node.input}
+        keep = [init for init in base.graph.initializer if init.name in used]
+        del base.graph.initializer[:]
+        base.graph.initializer.extend(keep)
+        return base
+
+    def _weight_array(self, layer: str, bits: int) -> np.ndarray:
+        """The layer's folded weight at `bits`, in the ONNX node's layout, float32."""
+        key = (layer, bits)
+        if key not in self._weights:
+            w = self.graph.weights[layer]["weight"]
+            q = w if bits >= FLOAT_BITS else quantize_weight(w, bits, self.tier, self.granularity)
+            node = self.weight_node[layer]
+            transposed = node.op_type == "MatMul" or (node.op_type == "Gemm" and not _attr(node, "transB", 0))
+            self._weights[key] = np.ascontiguousarray((q.T if transposed else q).astype(np.float32))
+        return self._weights[key]
+
+    def activation_range(self, layer: str, bits: int) -> tuple[float, float]:
+        key = (layer, bits)
+        if key not in self._ranges:
+            self._ranges[key] = activation_range(self.calibration[self.output_tensor[layer]], bits, self.tier)
+        return self._ranges[key]
+
+    # --- models -------------------------------------------------------------------------------------
+    def model(self, weight_bits: dict[str, int] | None = None, activation_bits: dict[str, int] | None = None):
+        """The ONNX ModelProto with the given per-layer bits (a layer left out, or at 16 bits, stays float)."""
+        import onnx
+        from onnx import helper, numpy_helper
+
+        weight_bits, activation_bits = weight_bits or {}, activation_bits or {}
+        unknown = (set(weight_bits) | set(activation_bits)) - set(self.layers)
+        if unknown:
+            raise ValueError(f"unknown layers {sorted(unknown)}")
+        out = onnx.ModelProto()
+        out.CopyFrom(self.base)
+        for init in out.graph.initializer:
+            layer = init.name[: -len("::weight")] if init.name.endswith("::weight") else None
+            if layer in weight_bits and int(weight_bits[layer]) < FLOAT_BITS:
+                init.CopyFrom(numpy_helper.from_array(self._weight_array(layer, int(weight_bits[layer])), init.name))
+        producer = {o: node for node in out.graph.node for o in node.output}
+        new_nodes: dict[int, list] = {}
+        position = {id(node): i for i, node in enumerate(out.graph.node)}
+        for layer, bits in activation_bits.items():
+            bits = int(bits)
+            if bits >= FLOAT_BITS:
+                continue
+            tensor = self.output_tensor[layer]
+            lo, hi = self.activation_range(layer, bits)
+            step, zero_point = asymmetric_grid(lo, hi, bits)
+            node = producer[tensor]
+            float_name = f"{tensor}::float"
+            for i, o in enumerate(node.output):
+                if o == tensor:
+                    node.output[i] = float_name
+            prefix = f"{layer}::aq"
+            consts = {f"{prefix}::inv_step": np.float32(1.0 / step), f"{prefix}::step": np.float32(step),
+                      f"{prefix}::lo": np.float32(-zero_point), f"{prefix}::hi": np.float32(2 ** bits - 1 - zero_point)}
+            out.graph.initializer.extend(numpy_helper.from_array(np.array(v), k) for k, v in consts.items())
+            new_nodes[position[id(node)]] = [
+                helper.make_node("Mul", [float_name, f"{prefix}::inv_step"], [f"{prefix}::scaled"]),
+                helper.make_node("Round", [f"{prefix}::scaled"], [f"{prefix}::rounded"]),
+                helper.make_node("Clip", [f"{prefix}::rounded", f"{prefix}::lo", f"{prefix}::hi"], [f"{prefix}::code"]),
+                helper.make_node("Mul", [f"{prefix}::code", f"{prefix}::step"], [tensor]),
+            ]
+        nodes = list(out.graph.node)
+        del out.graph.node[:]
+        for i, node in enumerate(nodes):
+            out.graph.node.append(node)
+            out.graph.node.extend(new_nodes.get(i, []))
+        return out
+
+    # --- running ------------------------------------------------------------------------------------
+    def session(self, model):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+
+    def run_tensors(self, x: np.ndarray, tensors: list[str], model=None) -> dict[str, np.ndarray]:
+        """Values of ONNX `tensors` on inputs `x` (float model unless `model` is given)."""
+        from onnx import helper
+
+        import onnx
+
+        probe = onnx.ModelProto()
+        probe.CopyFrom(model if model is not None else self.base)
+        present = {o.name for o in probe.graph.output}
+        for t in dict.fromkeys(tensors):
+            if t not in present:
+                probe.graph.output.append(helper.make_empty_tensor_value_info(t))
+        values = self.session(probe).run(list(dict.fromkeys(tensors)), {self.input_name: np.asarray(x, np.float32)})
+        return dict(zip(dict.fromkeys(tensors), values))
+
+    def logits(self, x: np.ndarray, weight_bits: dict[str, int] | None = None,
+               activation_bits: dict[str, int] | None = None) -> np.ndarray:
+        model = self.model(weight_bits, activation_bits)
+        return self.session(model).run(None, {self.input_name: np.asarray(x, np.float32)})[0]
+
+
+def _attr(node, name: str, default):
+    from onnx import helper
+
+    for a in node.attribute:
+        if a.name == name:
+            return helper.get_attribute_value(a)
+    return default
