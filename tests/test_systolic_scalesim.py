@@ -1,0 +1,71 @@
+"""The systolic array's compute cycles against SCALE-Sim 3.0.0, layer by layer (tests/scalesim_reference/).
+
+Each reference CSV is SCALE-Sim's own run on a topology written from the zoo's LayerSpecs; its
+`compute_cycles` column is groups x ("Total Cycles" - "Stall Cycles"). Zero difference is required.
+"""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from hardware_models.layer import LayerSpec
+from hardware_models.registry import load_accelerator
+from hardware_models.scalesim_io import read_topology, topology_row
+from simulator.graph import zoo
+
+REFERENCE_DIR = Path(__file__).parent / "scalesim_reference"
+REFERENCES = sorted((REFERENCE_DIR / "references").glob("*__*.csv"))
+
+
+def _reference_rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.mark.parametrize("reference", REFERENCES, ids=[p.stem for p in REFERENCES])
+def test_compute_cycles_equal_scalesim_on_every_layer(reference: Path):
+    model, config = reference.stem.split("__")
+    array = load_accelerator(str(REFERENCE_DIR / "configs" / f"{config}.cfg"))
+    rows = _reference_rows(reference)
+    layers = read_topology(REFERENCE_DIR / "topologies" / f"{model}.csv", groups=[int(r["groups"]) for r in rows])
+    assert [layer.name for layer in layers] == [r["name"] for r in rows]
+    differences = {}
+    for layer, row in zip(layers, rows):
+        expected = int(row["compute_cycles"])
+        assert expected == int(row["groups"]) * (int(row["total_cycles"]) - int(row["stall_cycles"]))
+        predicted = array.layer_cost(layer, 8, 8).compute_cycles
+        if predicted != expected:
+            differences[layer.name] = (predicted, expected)
+    assert not differences, f"{len(differences)} of {len(rows)} layers differ (model, SCALE-Sim): {differences}"
+
+
+@pytest.mark.parametrize("model", ["resnet18", "mobilenet_v2"])
+def test_reference_topologies_are_the_zoo_layers(model: str):
+    """The topologies SCALE-Sim ran are one group of each conv/gemm layer of the zoo model, in order."""
+    layers = [layer for layer in zoo.build(model).layer_specs() if layer.is_mac_layer]
+    with open(REFERENCE_DIR / "topologies" / f"{model}.csv", newline="") as handle:
+        written = [[cell.strip() for cell in row[:8]] for row in csv.reader(handle)][1:]
+    with open(REFERENCE_DIR / "topologies" / f"{model}.groups.csv", newline="") as handle:
+        groups = [int(r["groups"]) for r in csv.DictReader(handle)]
+    assert written == [[str(cell) for cell in topology_row(layer)] for layer in layers]
+    assert groups == [layer.groups for layer in layers]
+
+
+def test_zoo_layer_and_its_topology_row_cost_the_same():
+    """Padding and groups are lost in a SCALE-Sim row; the compute cycles must not be."""
+    array = load_accelerator(str(REFERENCE_DIR / "configs" / "eyeriss_ws.cfg"))
+    layers = [layer for layer in zoo.build("mobilenet_v2").layer_specs() if layer.is_mac_layer]
+    from_rows = read_topology(REFERENCE_DIR / "topologies" / "mobilenet_v2.csv", groups=[l.groups for l in layers])
+    for layer, row_layer in zip(layers, from_rows):
+        assert array.layer_cost(layer).compute_cycles == array.layer_cost(row_layer).compute_cycles, layer.name
+
+
+def test_a_depthwise_conv_costs_groups_times_one_group():
+    array = load_accelerator(str(REFERENCE_DIR / "configs" / "array32_os.cfg"))
+    depthwise = LayerSpec("dw", "conv", in_channels=96, in_height=58, in_width=58, out_channels=96, out_height=56,
+                          out_width=56, kernel_height=3, kernel_width=3, groups=96, has_weights=True)
+    one = LayerSpec("dw1", "conv", in_channels=1, in_height=58, in_width=58, out_channels=1, out_height=56,
+                    out_width=56, kernel_height=3, kernel_width=3, has_weights=True)
+    assert array.layer_cost(depthwise).compute_cycles == 96 * array.layer_cost(one).compute_cycles
