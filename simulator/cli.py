@@ -179,7 +179,77 @@ def run_inspect(args: argparse.Namespace) -> None:
                              "elements": c["elements"]} for c in cuts]))
 
 
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_models, add_inspect]
+PRECISION_BITS = {"fp32": 32, "fp16": 16, "int8": 8}
+
+
+def parse_bits(text: str) -> tuple[int, int]:
+    """'4/8' -> (4, 8) weight and activation bits; '8' -> (8, 8)."""
+    parts = text.split("/")
+    try:
+        values = [int(p) for p in parts]
+    except ValueError:
+        values = []
+    if len(values) not in (1, 2) or any(not 1 <= v <= 64 for v in values):
+        raise UserError(f"--bits: expected W or W/A with whole bit-widths such as 8 or 4/8, got {text!r}")
+    return values[0], values[-1]
+
+
+def add_layer_cost(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("layer-cost", help="per-layer cost of a model on one accelerator",
+                       description="Per-layer cycles, latency, energy and DRAM bytes of a model (a zoo name or an "
+                       ".onnx file) or a SCALE-Sim topology CSV on an accelerator (a preset name, a preset .yaml, "
+                       "or a SCALE-Sim .cfg), and the total. compute_cycles are SCALE-Sim's 'Total Cycles' minus "
+                       "'Stall Cycles'. For a GPU the total is the whole network's prediction in the preset's "
+                       "execution mode, which need not be the sum of the rows.")
+    p.add_argument("--hardware", required=True, metavar="HW",
+                   help="preset name (e.g. eyeriss, tpu_v1), a preset .yaml or a SCALE-Sim .cfg")
+    _add_model_argument(p)
+    p.add_argument("--topology", metavar="SCALESIM.csv", help="a SCALE-Sim conv topology CSV instead of a model")
+    p.add_argument("--bits", metavar="W[/A]",
+                   help="weight/activation bit-widths of every layer (default 8/8, or 16/16 where 8 is unsupported)")
+    p.add_argument("--batch", type=int, default=1, help="batch size (default 1)")
+    p.add_argument("--precision", choices=list(PRECISION_BITS),
+                   help="GPU arithmetic: fp32, fp16 or int8 (32/16/8 bits; overrides --bits)")
+    _add_format(p)
+    p.set_defaults(func=run_layer_cost)
+
+
+def run_layer_cost(args: argparse.Namespace) -> None:
+    from hardware_models.registry import load_accelerator
+
+    accelerator = load_accelerator(args.hardware)
+    if args.topology and (args.model or args.model_pos):
+        raise UserError("layer-cost: give either a MODEL or --topology, not both")
+    if args.topology:
+        from hardware_models.scalesim_io import read_topology
+
+        layers, source = read_topology(args.topology), args.topology
+    else:
+        graph = model_from_args(args)
+        layers, source = graph.layer_specs(), graph.name
+    if args.batch < 1:
+        raise UserError(f"--batch: expected a whole number >= 1, got {args.batch}")
+    if args.precision:
+        weight_bits = activation_bits = PRECISION_BITS[args.precision]
+    elif args.bits:
+        weight_bits, activation_bits = parse_bits(args.bits)
+    else:
+        supported = getattr(accelerator, "supported_bits", (8,))
+        weight_bits = activation_bits = 8 if 8 in supported else 16
+    rows, total = accelerator.network_cost(layers, weight_bits, activation_bits, args.batch)
+    data = {"hardware": accelerator.name, "model": source, "weight_bits": weight_bits,
+            "activation_bits": activation_bits, "batch": args.batch,
+            "layers": [row.as_row() for row in rows],
+            "total": {**total.as_row(), "energy_parts_j": total.energy_parts_j}}
+    table = [row.as_row() for row in rows]
+    if args.format == "table":
+        table.append({**total.as_row(), "name": "TOTAL"})
+    title = (f"{source} on {accelerator.name}: {weight_bits}-bit weights, {activation_bits}-bit activations, "
+             f"batch {args.batch}; cycles at {getattr(accelerator, 'clock_hz', 0) / 1e6:g} MHz")
+    emit(args.format, data, table, title=title)
+
+
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_models, add_inspect, add_layer_cost]
 
 
 def build_parser() -> argparse.ArgumentParser:
