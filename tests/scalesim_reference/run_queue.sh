@@ -1,11 +1,13 @@
 #!/bin/sh
 # Generate the references one configuration at a time (the order used; see README.md), committing each.
-# Usage (from the repository root): nice sh tests/scalesim_reference/run_queue.sh
+# Usage (from the repository root): COMMIT=1 nice -n 15 sh tests/scalesim_reference/run_queue.sh
+# (cheap configurations first: ResNet-18 on 12 x 14 takes SCALE-Sim tens of minutes)
 set -u
 PY=${SCALESIM_PYTHON:-/work/scalesim-venv/bin/python}
-for job in "mobilenet_v2 array32_ws" "resnet18 array32_os" "resnet18 tpu_os" "mobilenet_v2 array32_os" \
-           "resnet18 array32_ws" "mobilenet_v2 eyeriss_ws" "mobilenet_v2 eyeriss_os" "resnet18 array32_is" \
-           "resnet18 eyeriss_ws" "resnet18 eyeriss_os"; do
+for job in "mobilenet_v2 array32_ws" "resnet18 array32_os" "resnet18 tpu_os" "resnet18 tpu_ws" \
+           "mobilenet_v2 array32_os" "mobilenet_v2 tpu_os" "mobilenet_v2 tpu_ws" "resnet18 array32_ws" \
+           "resnet18 array32_is" "mobilenet_v2 eyeriss_ws" "resnet18 eyeriss_ws" "mobilenet_v2 eyeriss_os" \
+           "resnet18 eyeriss_os"; do
   set -- $job
   out=tests/scalesim_reference/references/$1__$2.csv
   [ -f "$out" ] && continue
