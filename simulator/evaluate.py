@@ -1,0 +1,378 @@
+"""Scenario -> CostTables -> vectorised evaluation of a batch of plans.
+
+A **plan** is an edge set (closed under predecessors) and a weight and an activation bit-width for every
+edge layer. Plans are evaluated in batches as numpy arrays: `edge_mask` (plans, layers) bool, and
+`weight_bits` / `activation_bits` (plans, layers) as indices into `tables.bits` (entries of cloud layers
+are ignored). A prefix plan can be given by its cut index instead of a mask. Everything that depends on a
+layer and a bit-width is looked up in tables built once per scenario, so a batch costs a few gathers,
+two small matrix products and some sums; nothing here calls a hardware model.
+
+Latency = edge compute + transfer of every tensor crossing the cut + cloud compute of the rest.
+Edge memory = weights at their bits + activations (`peak_live`: the largest set of tensors alive at once
+while the edge part runs; `max_layer`: the largest single layer output, the Auto-Split paper's formula).
+Accuracy = the proxy's g(sum of sensitivity x distortion), cloud layers at `cloud_bits` (16: no loss).
+Edge energy = edge compute energy + the radio's energy for the bits on the wire.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+
+from hardware_models.base import Accelerator
+from hardware_models.errors import UserError
+from simulator.codecs import ACTIVATION_CODECS, INPUT_CODECS, check_codec, entropy_bits_per_element, jpeg_bytes
+from simulator.graph.cuts import tensor_lifetimes
+from simulator.graph.ir import Graph
+
+MEMORY_MODELS = ("peak_live", "max_layer")
+NONNEGATIVE_ACTIVATIONS = ("relu", "relu6")
+
+
+@dataclass
+class Scenario:
+    """A DNN, an edge accelerator, a link, a cloud accelerator and the constraints; SI units throughout.
+
+    `max_accuracy_drop` is in percentage points of the task metric; `edge_bits` are the bit-widths the edge
+    may give a layer's weights and activations (default: the edge preset's `supported_bits`).
+    """
+
+    graph: Graph
+    edge: Accelerator
+    cloud: Accelerator
+    link: object  # simulator.network.Link: transfer_time_s, wire_bytes, radio_energy_j, vectorised
+    accuracy: object  # simulator.accuracy.AccuracyProxy
+    edge_memory_bytes: float = math.inf
+    max_accuracy_drop: float = 1.0
+    memory_model: str = "peak_live"
+    edge_bits: tuple[int, ...] | None = None
+    cloud_bits: int = 16
+    input_bits: int = 8
+    input_codec: str = "raw"
+    activation_codec: str = "raw"
+    jpeg_quality: int = 90
+    batch: int = 1
+
+    def __post_init__(self) -> None:
+        if self.memory_model not in MEMORY_MODELS:
+            raise UserError(f"memory_model: expected one of {', '.join(MEMORY_MODELS)}, got {self.memory_model!r}")
+        check_codec(self.input_codec, INPUT_CODECS, "input_codec")
+        check_codec(self.activation_codec, ACTIVATION_CODECS, "activation_codec")
+        if self.edge_bits is None:
+            self.edge_bits = tuple(getattr(self.edge, "supported_bits", (2, 4, 6, 8)))
+        self.edge_bits = tuple(sorted(set(int(b) for b in self.edge_bits)))
+        if not self.edge_bits or min(self.edge_bits) < 1 or (max(self.edge_bits) > 8 and max(self.edge_bits) != 16):
+            raise UserError(f"edge_bits: expected bit-widths in 1..8 (or 16), got {list(self.edge_bits)}")
+        if self.edge_memory_bytes <= 0:
+            raise UserError(f"edge_memory: expected a positive size, got {self.edge_memory_bytes:g} bytes")
+        if self.max_accuracy_drop < 0:
+            raise UserError(f"max_accuracy_drop: expected >= 0 points, got {self.max_accuracy_drop:g}")
+
+    @classmethod
+    def build(cls, model: str, edge: str, cloud: str, link, *, accuracy_tier: str = "calibrated",
+              granularity: str = "per-channel", **fields) -> "Scenario":
+        """A scenario from names: a zoo model or ONNX path, hardware presets (or files), a Link."""
+        from hardware_models.registry import load_accelerator
+        from simulator.accuracy import build_proxy
+        from simulator.graph import load_model
+
+        graph = load_model(model)
+        return cls(graph=graph, edge=load_accelerator(edge), cloud=load_accelerator(cloud), link=link,
+                   accuracy=build_proxy(graph, tier=accuracy_tier, granularity=granularity), **fields)
+
+    @cached_property
+    def tables(self) -> "CostTables":
+        return CostTables.build(self)
+
+
+@dataclass
+class CostTables:
+    """Everything a plan's cost depends on, as arrays indexed [layer, bit-width index] or [cut]."""
+
+    scenario: Scenario
+    bits: np.ndarray                  # (B,) tabled bit-widths: the edge's plus 16
+    edge_bit_index: np.ndarray        # indices into `bits` a quantized plan may use (the edge's bits)
+    names: list[str]                  # layer names in execution order
+    has_weights: np.ndarray           # (L,) bool
+    edge_latency_s: np.ndarray        # (L, B, B) [layer, weight bits, activation bits]
+    edge_energy_j: np.ndarray         # (L, B, B)
+    weight_bytes: np.ndarray          # (L, B)
+    tensor_elements: np.ndarray       # (T,) graph inputs first, then one tensor per layer
+    tensor_producer: np.ndarray       # (T,) producing layer, -1 for a graph input
+    consumed_by: np.ndarray           # (T, L) bool
+    crossing: np.ndarray              # (L+1, T) bool: tensors crossing each prefix cut
+    live: np.ndarray                  # (L, T) bool: tensors alive while layer i runs (edge execution order)
+    layer_output_tensor: np.ndarray   # (L,) index of each layer's output tensor
+    bytes_per_element: np.ndarray     # (T, B) payload bytes per element of each tensor at each bit-width
+    input_payload_bytes: float        # what cloud-only sends for the graph input (raw or JPEG)
+    cloud_suffix_s: np.ndarray        # (L+1,) cloud latency of layers k.. for prefix cut k
+    cloud_layer_s: np.ndarray         # (L,) cloud latency of each layer alone (non-prefix plans)
+    weight_cost: np.ndarray           # (L, B) sensitivity x distortion of the weights at edge bits
+    activation_cost: np.ndarray       # (L, B)
+    cloud_cost: np.ndarray            # (L,) the same at cloud bits (weights + activations)
+    _cloud_cache: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def layers(self) -> int:
+        return len(self.names)
+
+    # --- derived arrays the evaluator gathers from (computed once) ----------------------------------------
+    @cached_property
+    def inputs(self) -> int:
+        """Number of graph inputs (the first tensors)."""
+        return int((self.tensor_producer < 0).sum())
+
+    @cached_property
+    def layer_offset(self) -> np.ndarray:
+        """(1, L) offsets of each layer's block in a table flattened over (layer, bits, bits)."""
+        B = len(self.bits)
+        return (np.arange(self.layers) * B * B)[None, :]
+
+    @cached_property
+    def per_layer_terms(self) -> np.ndarray:
+        """(5, L*B*B) per (layer, weight bits, activation bits), flattened for np.take: edge latency, edge
+        energy, sensitivity x distortion, weight bytes, output bytes."""
+        L, B = self.layers, len(self.bits)
+        stack = np.empty((5, L, B, B))
+        stack[0] = self.edge_latency_s
+        stack[1] = self.edge_energy_j
+        stack[2] = self.weight_cost[:, :, None] + self.activation_cost[:, None, :]
+        stack[3] = self.weight_bytes[:, :, None]
+        stack[4] = self.output_bytes[:, None, :]
+        return stack.reshape(5, L * B * B)
+
+    @cached_property
+    def cloud_cost_suffix(self) -> np.ndarray:
+        """(L+1,) sensitivity x distortion of the layers k.. run in the cloud."""
+        return np.concatenate([np.cumsum(self.cloud_cost[::-1])[::-1], [0.0]])
+
+    @cached_property
+    def output_bytes(self) -> np.ndarray:
+        """(L, B) raw bytes of each layer's output tensor at each activation bit-width."""
+        return self.tensor_elements[self.inputs:, None] * self.bits[None, :] / 8.0
+
+    @cached_property
+    def input_bytes(self) -> np.ndarray:
+        """(inputs,) raw bytes of the graph inputs in edge memory."""
+        return self.tensor_elements[: self.inputs] * self.scenario.input_bits / 8.0
+
+    @cached_property
+    def payload_per_tensor(self) -> np.ndarray:
+        """(T+1, B) bytes each tensor puts on the wire at each bit-width (codec applied); the last row is a
+        zero-size dummy, graph inputs cost the input codec's bytes whatever the column."""
+        table = self.tensor_elements[:, None] * self.bytes_per_element
+        table[: self.inputs] = self.input_payload_bytes / max(self.inputs, 1)
+        return np.vstack([table, np.zeros((1, len(self.bits)))])
+
+    @cached_property
+    def crossing_ids(self) -> np.ndarray:
+        """(L+1, C) the tensors crossing each prefix cut, padded with the dummy tensor T."""
+        T = len(self.tensor_elements)
+        width = max(1, int(self.crossing.sum(1).max()))
+        ids = np.full((self.layers + 1, width), T)
+        for k, row in enumerate(self.crossing):
+            found = np.flatnonzero(row)
+            ids[k, : len(found)] = found
+        return ids
+
+    @cached_property
+    def tensor_producer_padded(self) -> np.ndarray:
+        """(T+1,) producer layer of each tensor (-1 for graph inputs and the dummy)."""
+        return np.append(self.tensor_producer, -1)
+
+    @cached_property
+    def live_t(self) -> np.ndarray:
+        """(T, L) float32: tensor t is alive while layer i runs."""
+        return self.live.T.astype(np.float32)
+
+    @classmethod
+    def build(cls, s: Scenario) -> "CostTables":
+        graph = s.graph
+        specs = graph.layer_specs()
+        # the search draws from the edge's bits; 16 is always tabled too, for the float baselines
+        bits = np.array(sorted(set(s.edge_bits) | {16}))
+        L, B = len(specs), len(bits)
+        latency = np.zeros((L, B, B))
+        energy = np.zeros((L, B, B))
+        for i, w in enumerate(bits):
+            for j, a in enumerate(bits):
+                rows, _ = s.edge.network_cost(specs, int(w), int(a), s.batch)
+                latency[:, i, j] = [r.latency_s for r in rows]
+                energy[:, i, j] = [r.energy_j for r in rows]
+        weight_elements = np.array([l.weight_elements for l in graph.layers], dtype=float)
+
+        tensors, produced, last_use = tensor_lifetimes(graph)
+        position = {t: k for k, t in enumerate(tensors)}
+        elements = np.array([graph.tensors[t].elements for t in tensors], dtype=float)
+        consumed = np.zeros((len(tensors), L), dtype=bool)
+        for l, layer in enumerate(graph.layers):
+            for t in layer.inputs:
+                consumed[position[t], l] = True
+        steps = np.arange(L)
+        crossing = (produced[None, :] < np.arange(L + 1)[:, None]) & (np.arange(L + 1)[:, None] <= last_use[None, :])
+        end = np.maximum(last_use, produced)  # an unread output is alive at its own step
+        live = (produced[None, :] <= steps[:, None]) & (steps[:, None] <= end[None, :])
+
+        per_element = bits[None, :] / 8.0 * np.ones((len(tensors), 1))
+        if s.activation_codec == "entropy":
+            nonnegative = [graph.layer(t).attrs.get("activation") in NONNEGATIVE_ACTIVATIONS
+                           or graph.layer(t).op in NONNEGATIVE_ACTIVATIONS if t in graph.index else True
+                           for t in tensors]
+            per_element = np.array([[entropy_bits_per_element(int(b), relu) / 8.0 for b in bits]
+                                    for relu in nonnegative])
+        input_elements = graph.input_elements
+        if s.input_codec == "jpeg":
+            _, _, h, w = graph.input_shape
+            input_payload = jpeg_bytes(h, w, s.jpeg_quality) * graph.input_shape[0]
+        else:
+            input_payload = input_elements * s.input_bits / 8.0
+
+        cloud_rows, _ = s.cloud.network_cost(specs, s.cloud_bits, s.cloud_bits, s.batch)
+        cloud_layer = np.array([r.latency_s for r in cloud_rows])
+        suffix = np.array([_network_latency(s.cloud, specs[k:], s.cloud_bits, s.batch) for k in range(L + 1)])
+
+        proxy = s.accuracy
+        from simulator.accuracy.proxy import bit_columns
+
+        columns = bit_columns(bits)
+        cloud_column = bit_columns(np.array([s.cloud_bits]))[0]
+        return cls(
+            scenario=s, bits=bits, edge_bit_index=np.flatnonzero(np.isin(bits, s.edge_bits)), names=[l.name for l in graph.layers],
+            has_weights=weight_elements > 0, edge_latency_s=latency, edge_energy_j=energy,
+            weight_bytes=weight_elements[:, None] * bits[None, :] / 8.0,
+            tensor_elements=elements, tensor_producer=produced, consumed_by=consumed, crossing=crossing, live=live,
+            layer_output_tensor=np.array([position[l.name] for l in graph.layers]),
+            bytes_per_element=per_element, input_payload_bytes=float(input_payload),
+            cloud_suffix_s=suffix, cloud_layer_s=cloud_layer,
+            weight_cost=proxy.weight_cost[:, columns], activation_cost=proxy.activation_cost[:, columns],
+            cloud_cost=proxy.weight_cost[:, cloud_column] + proxy.activation_cost[:, cloud_column],
+        )
+
+    # --- cloud time of a non-prefix plan -----------------------------------------------------------------
+    def cloud_latency_s(self, edge_mask: np.ndarray) -> float:
+        """Cloud latency of the layers not in `edge_mask`, as a whole (cached per edge set)."""
+        key = np.packbits(edge_mask).tobytes()
+        if key not in self._cloud_cache:
+            s = self.scenario
+            specs = [spec for spec, on_edge in zip(s.graph.layer_specs(), edge_mask) if not on_edge]
+            self._cloud_cache[key] = _network_latency(s.cloud, specs, s.cloud_bits, s.batch)
+        return self._cloud_cache[key]
+
+
+def _network_latency(accelerator: Accelerator, specs, bits: int, batch: int) -> float:
+    if not specs:
+        return 0.0
+    return accelerator.network_cost(specs, bits, bits, batch)[1].latency_s
+
+
+@dataclass
+class Evaluation:
+    """Per-plan results of `evaluate`, arrays of shape (plans,). SI units; accuracy in percent."""
+
+    latency_s: np.ndarray
+    edge_s: np.ndarray
+    transfer_s: np.ndarray
+    cloud_s: np.ndarray
+    edge_energy_j: np.ndarray
+    edge_memory_bytes: np.ndarray
+    weight_memory_bytes: np.ndarray
+    activation_memory_bytes: np.ndarray
+    payload_bytes: np.ndarray
+    wire_bytes: np.ndarray
+    weighted_distortion: np.ndarray
+    accuracy: np.ndarray
+    accuracy_drop: np.ndarray
+    feasible: np.ndarray
+
+    @property
+    def fps(self) -> np.ndarray:
+        """Pipelined throughput: frames per second when edge, uplink and cloud work on different frames."""
+        return 1.0 / np.maximum(np.maximum(self.edge_s, self.transfer_s), np.maximum(self.cloud_s, 1e-12))
+
+
+def prefix_mask(cut: np.ndarray, layers: int) -> np.ndarray:
+    """(plans, layers) bool: layer i is on the edge when i < cut."""
+    return np.arange(layers)[None, :] < np.asarray(cut)[:, None]
+
+
+def evaluate(tables: CostTables, weight_bits: np.ndarray, activation_bits: np.ndarray,
+             cut: np.ndarray | None = None, edge_mask: np.ndarray | None = None) -> Evaluation:
+    """Evaluate a batch of plans.
+
+    weight_bits, activation_bits: (plans, layers) indices into `tables.bits`.
+    cut: (plans,) prefix cut indices (0 = cloud-only, layers = edge-only), or
+    edge_mask: (plans, layers) bool edge sets (closed under predecessors), for non-prefix plans.
+    """
+    s = tables.scenario
+    L, B = tables.layers, len(tables.bits)
+    w = np.asarray(weight_bits, dtype=np.intp)
+    a = np.asarray(activation_bits, dtype=np.intp)
+    plans = len(w)
+    n_inputs = tables.inputs
+    if edge_mask is None:
+        cut = np.asarray(cut, dtype=np.intp)
+        mask = prefix_mask(cut, L)
+    else:
+        mask = np.asarray(edge_mask, dtype=bool)
+    on_edge = mask.astype(np.float64)
+
+    # per-layer terms: one gather from a table flattened over (layer, weight bits, activation bits)
+    combo = w * B
+    combo += a
+    combo += tables.layer_offset
+    edge_s, energy, distortion, weight_memory = (np.einsum("pl,pl->p", np.take(table, combo), on_edge)
+                                                 for table in tables.per_layer_terms[:4])
+    output_bytes = np.take(tables.per_layer_terms[4], combo)                 # raw bytes of each layer's output
+
+    if edge_mask is None:
+        cloud_s = tables.cloud_suffix_s[cut]
+        distortion += tables.cloud_cost_suffix[cut]
+        # payload: the few tensors crossing each cut, padded with a zero-size dummy tensor
+        ids = tables.crossing_ids[cut]                                      # (plans, C)
+        producer = tables.tensor_producer_padded[ids]                       # -1: graph input or dummy
+        bits_of = np.take_along_axis(a, np.maximum(producer, 0), axis=1)
+        payload = np.where(producer >= 0, tables.payload_per_tensor[ids, bits_of],
+                           tables.payload_per_tensor[ids, 0]).sum(1)
+    else:
+        prefix = mask.sum(1)
+        is_prefix = (mask == prefix_mask(prefix, L)).all(1)
+        cloud_s = np.array([tables.cloud_suffix_s[k] if p else tables.cloud_latency_s(m)
+                            for k, p, m in zip(prefix, is_prefix, mask)])
+        distortion += (1.0 - on_edge) @ tables.cloud_cost
+        produced_on_edge = np.concatenate([np.ones((plans, n_inputs), bool), mask], axis=1)
+        read_by_cloud = (~mask).astype(np.float32) @ tables.consumed_by.T.astype(np.float32) > 0
+        crossing = produced_on_edge & read_by_cloud
+        per_tensor = np.empty((plans, n_inputs + L))
+        per_tensor[:, :n_inputs] = tables.payload_per_tensor[:n_inputs, 0]
+        per_tensor[:, n_inputs:] = tables.payload_per_tensor[n_inputs + np.arange(L)[None, :], a]
+        payload = (crossing * per_tensor).sum(1)
+    payload = np.ceil(payload - 1e-9)
+
+    link = s.link
+    sending = payload > 0
+    transfer_s = np.zeros(plans)
+    wire = np.zeros(plans)
+    if sending.any():
+        transfer_s[sending] = link.transfer_time_s(payload[sending])
+        wire[sending] = link.wire_bytes(payload[sending])
+        energy[sending] += link.radio_energy_j(payload[sending])
+
+    # activation memory on the edge
+    if s.memory_model == "max_layer":
+        activation_memory = (output_bytes * on_edge).max(1)
+    else:
+        tensor_bytes = np.empty((plans, n_inputs + L), dtype=np.float32)
+        tensor_bytes[:, :n_inputs] = tables.input_bytes
+        tensor_bytes[:, n_inputs:] = output_bytes * on_edge
+        live_bytes = tensor_bytes @ tables.live_t                            # (plans, L)
+        activation_memory = (live_bytes * on_edge).max(1)
+    memory = weight_memory + activation_memory
+
+    accuracy = s.accuracy.predict_from_weighted_sum(distortion)
+    drop = s.accuracy.fp_accuracy - accuracy
+    latency = edge_s + transfer_s + cloud_s
+    feasible = (memory <= s.edge_memory_bytes) & (drop <= s.max_accuracy_drop + 1e-9)
+    return Evaluation(latency, edge_s, transfer_s, cloud_s, energy, memory, weight_memory, activation_memory,
+                      payload, wire, distortion, accuracy, drop, feasible)

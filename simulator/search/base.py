@@ -1,0 +1,142 @@
+"""What every search method returns, and the one base class they share.
+
+A method proposes candidate plans as arrays (cut index or edge mask, weight and activation bit indices);
+`run` evaluates them with the vectorised evaluator and turns them into a `SearchResult`: a DataFrame of
+plans, the method's answer (the lowest-latency plan within the bounds, or a baseline's own single plan) and
+its front over (latency, accuracy drop).
+"""
+from __future__ import annotations
+
+import abc
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from simulator.evaluate import CostTables, Evaluation, Scenario, evaluate, prefix_mask
+from simulator.graph.cuts import prefix_index
+from simulator.search.pareto import pareto_mask
+
+PLAN_COLUMNS = ["method", "model", "cut_index", "edge_layers", "latency_s", "edge_s", "transfer_s", "cloud_s",
+                "accuracy", "accuracy_drop", "edge_memory_bytes", "edge_energy_j", "payload_bytes", "wire_bytes",
+                "weight_bits", "activation_bits", "feasible"]
+
+
+@dataclass
+class Candidates:
+    """Plans as arrays: bit indices (plans, layers) into tables.bits, and a cut index or an edge mask each."""
+
+    weight_bits: np.ndarray
+    activation_bits: np.ndarray
+    cut: np.ndarray | None = None
+    edge_mask: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.weight_bits)
+
+    def mask(self, layers: int) -> np.ndarray:
+        return self.edge_mask if self.edge_mask is not None else prefix_mask(self.cut, layers)
+
+    def evaluate(self, tables: CostTables) -> Evaluation:
+        return evaluate(tables, self.weight_bits, self.activation_bits, cut=self.cut, edge_mask=self.edge_mask)
+
+    @staticmethod
+    def concat(parts: list["Candidates"], layers: int) -> "Candidates":
+        parts = [p for p in parts if len(p)]
+        if all(p.edge_mask is None for p in parts):
+            return Candidates(np.concatenate([p.weight_bits for p in parts]),
+                              np.concatenate([p.activation_bits for p in parts]),
+                              cut=np.concatenate([p.cut for p in parts]))
+        return Candidates(np.concatenate([p.weight_bits for p in parts]),
+                          np.concatenate([p.activation_bits for p in parts]),
+                          edge_mask=np.concatenate([p.mask(layers) for p in parts]))
+
+
+@dataclass
+class SearchResult:
+    method: str
+    plans: pd.DataFrame
+    best: dict | None
+    front: pd.DataFrame
+    elapsed_s: float
+    evaluations: int
+    info: dict = field(default_factory=dict)
+
+
+class SearchMethod(abc.ABC):
+    """A way of choosing plans. `single_answer` methods (the baselines) report their one plan even when it
+    breaks the bounds; the others report the lowest-latency plan that meets them."""
+
+    name: str
+    single_answer: bool = False
+
+    @abc.abstractmethod
+    def propose(self, tables: CostTables, budget: dict, seed: int) -> Candidates:
+        """The plans this method found (evaluated by `run`)."""
+
+    def run(self, scenario: Scenario, budget: dict | None = None, seed: int = 0, **options) -> SearchResult:
+        tables = scenario.tables
+        start = time.perf_counter()
+        candidates = self.propose(tables, dict(budget or {}), seed)
+        elapsed = time.perf_counter() - start
+        info = getattr(self, "info", {})
+        return result_from(self.name, tables, candidates, candidates.evaluate(tables), elapsed,
+                           single_answer=self.single_answer, info=info)
+
+
+def result_from(name: str, tables: CostTables, candidates: Candidates, ev: Evaluation, elapsed_s: float,
+                single_answer: bool = False, info: dict | None = None, evaluations: int | None = None) -> SearchResult:
+    plans = plans_frame(name, tables, candidates, ev)
+    front = plans[pareto_mask(plans[["latency_s", "accuracy_drop"]].to_numpy())] if len(plans) else plans
+    if single_answer:
+        best = plan_dict(plans.iloc[0]) if len(plans) else None
+    else:
+        ok = plans[plans["feasible"]]
+        best = plan_dict(ok.loc[ok["latency_s"].idxmin()]) if len(ok) else None
+    return SearchResult(name, plans, best, front.sort_values("latency_s").reset_index(drop=True), elapsed_s,
+                        evaluations if evaluations is not None else len(plans), info or {})
+
+
+def plans_frame(name: str, tables: CostTables, c: Candidates, ev: Evaluation) -> pd.DataFrame:
+    """One row per plan with DESIGN's plan keys; bit lists aligned with `edge_layers`."""
+    graph = tables.scenario.graph
+    masks = c.mask(tables.layers)
+    bits = tables.bits
+    rows = []
+    for p in range(len(c)):
+        edge = np.flatnonzero(masks[p])
+        names = [tables.names[i] for i in edge]
+        cut_index = len(edge) if c.edge_mask is None else prefix_index(graph, names)
+        rows.append({
+            "method": name, "model": graph.name, "cut_index": cut_index, "edge_layers": names,
+            "weight_bits": [int(bits[c.weight_bits[p, i]]) if tables.has_weights[i] else None for i in edge],
+            "activation_bits": [int(bits[c.activation_bits[p, i]]) for i in edge],
+        })
+    frame = pd.DataFrame(rows, columns=["method", "model", "cut_index", "edge_layers", "weight_bits",
+                                        "activation_bits"])
+    for key in ("latency_s", "edge_s", "transfer_s", "cloud_s", "accuracy", "accuracy_drop", "edge_memory_bytes",
+                "edge_energy_j", "payload_bytes", "wire_bytes", "feasible"):
+        frame[key] = getattr(ev, key)
+    frame["cut_index"] = frame["cut_index"].astype("Int64")
+    return frame[PLAN_COLUMNS]
+
+
+def plan_dict(row: pd.Series) -> dict:
+    """DESIGN's `plan` JSON from a plans row."""
+    out = {k: row[k] for k in PLAN_COLUMNS if k not in ("edge_s", "transfer_s", "cloud_s")}
+    out["cut_index"] = None if pd.isna(row["cut_index"]) else int(row["cut_index"])
+    out["breakdown"] = {"edge_s": float(row["edge_s"]), "transfer_s": float(row["transfer_s"]),
+                        "cloud_s": float(row["cloud_s"])}
+    for key in ("latency_s", "accuracy", "accuracy_drop", "edge_memory_bytes", "edge_energy_j", "payload_bytes",
+                "wire_bytes"):
+        out[key] = float(row[key])
+    out["feasible"] = bool(row["feasible"])
+    return out
+
+
+def uniform(tables: CostTables, bits: int, count: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """(weight, activation) index arrays with every layer at `bits`."""
+    index = int(np.flatnonzero(tables.bits == bits)[0])
+    full = np.full((count, tables.layers), index)
+    return full, full.copy()
