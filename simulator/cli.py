@@ -249,7 +249,83 @@ def run_layer_cost(args: argparse.Namespace) -> None:
     emit(args.format, data, table, title=title)
 
 
+def add_run(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="run an experiment YAML: every method, sweeps, tables, plots, summary",
+                       description="Validate EXPERIMENT.yaml, run every search method in every sweep cell and write "
+                       "the results directory (results/<file stem>/ unless --out): config.resolved.yaml, plans.parquet "
+                       "and plans.csv, pareto.csv, baselines.csv, timings.csv, summary.md and plots. Files are written "
+                       "under temporary names and renamed, so a killed run never leaves half a file. See "
+                       "experiments/README.md for every key, `autosplit schema` for the JSON Schema.",
+                       epilog=UNITS_HELP)
+    p.add_argument("experiment", metavar="EXPERIMENT.yaml", help="the experiment file")
+    p.add_argument("--out", metavar="DIR", help="results directory (default: output.dir, else results/<file stem>)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a key, e.g. --set network.uplink=10Mbps --set search.budgets.optuna.trials=500 "
+                   "(repeatable; the value is read as YAML)")
+    p.add_argument("--dry-run", action="store_true", help="validate and print the work plan; run nothing, write nothing")
+    p.add_argument("--storage", metavar="URL", help="Optuna storage: a journal file path or an RDB URL "
+                   "(overrides the YAML's storage)")
+    again = p.add_mutually_exclusive_group()
+    again.add_argument("--force", action="store_true", help="overwrite an existing results directory")
+    again.add_argument("--resume", action="store_true", help="continue an interrupted run in its results directory")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_format(p)
+    p.set_defaults(func=run_run)
+
+
+def run_run(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from simulator.experiment.loading import load_experiment
+    from simulator.experiment.runner import default_out_dir, run_experiment, work_plan
+
+    loaded = load_experiment(args.experiment, args.overrides)
+    out_dir = Path(args.out) if args.out else default_out_dir(loaded)
+    if args.dry_run:
+        plan = work_plan(loaded, out_dir, args.storage or loaded.config.storage)
+        rows = [{"cell": c["cell"], "model": c["model"], "edge": c["edge"], "cloud": c["cloud"],
+                 "uplink_bps": c["uplink_bps"], "rtt_s": c["rtt_s"], "link": c["link"],
+                 "edge_memory_bytes": c["edge_memory_limit_bytes"], "max_accuracy_drop": c["max_accuracy_drop"]}
+                for c in plan["cells"]]
+        methods = ", ".join(m["method"] + (f" {m['budget']}" if m["budget"] else "") for m in plan["methods"])
+        emit(args.format, plan, rows, title=f"{loaded.source}: {len(rows)} cell(s) x {len(plan['methods'])} "
+             f"method(s) = {plan['runs']} runs -> {out_dir}" + (" (exists)" if plan["out_dir_exists"] else ""),
+             footer=f"methods: {methods}\nseed {plan['seed']}; "
+             + ("reproducible (trial budgets)" if plan["reproducible"] else "NOT reproducible (a seconds budget)")
+             + "; dry run: nothing was run or written")
+        return
+    output = run_experiment(loaded, out_dir, force=args.force, resume=args.resume, storage=args.storage,
+                            argv=list(sys.argv[1:]), show_progress=False if args.no_progress else None)
+    import pandas as pd
+
+    baselines = pd.read_csv(output.out_dir / "baselines.csv")
+    rows = [{"cell": r["cell"], "method": r["method"], "latency_s": r["latency_s"], "accuracy": r["accuracy"],
+             "edge_energy_j": r["edge_energy_j"], "feasible": r["feasible"]} for r in baselines.to_dict("records")]
+    emit(args.format, {"out_dir": str(output.out_dir), "files": [p.name for p in output.files], "plans": rows}, rows,
+         title=f"chosen plan per method (cell: see summary.md)",
+         footer=f"results: {output.out_dir}/ (summary.md, baselines.csv, pareto.csv, plans.parquet, plots)")
+
+
+def add_schema(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("schema", help="the experiment YAML's JSON Schema",
+                       description="Print the JSON Schema of experiment files (for editor completion), or with "
+                       "--format table one row per key with its type, default and meaning.")
+    p.add_argument("--format", choices=["json", "table", "csv"], default="json", help="json (default) or a key table")
+    p.set_defaults(func=run_schema)
+
+
+def run_schema(args: argparse.Namespace) -> None:
+    from simulator.experiment.schema import json_schema, key_rows
+
+    if args.format == "json":
+        print(json.dumps(json_schema(), indent=1))
+        return
+    rows = key_rows()
+    emit(args.format, rows, rows)
+
+
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_models, add_inspect, add_layer_cost]
+COMMANDS += [add_run, add_schema]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,59 @@
+"""Atomic file writing: everything goes to a hidden temporary name in the same folder, then `os.replace`.
+
+A run killed at any moment leaves either the previous complete file or none under a final name, never half
+a file; leftover temporaries start with `.tmp-` and are removed by the next run in that folder.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+TEMP_PREFIX = ".tmp-"
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yields a temporary path beside `path` (same suffix); renamed onto `path` when the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f"{TEMP_PREFIX}{os.getpid()}-{path.name}")
+    try:
+        yield temporary
+        with open(temporary, "rb+") as handle:  # the bytes are on disk before the name points at them
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            temporary.unlink()
+
+
+def write_text(path: Path, text: str) -> Path:
+    with atomic_path(path) as temporary:
+        temporary.write_text(text)
+    return Path(path)
+
+
+def write_bytes(path: Path, data: bytes) -> Path:
+    with atomic_path(path) as temporary:
+        temporary.write_bytes(data)
+    return Path(path)
+
+
+def write_with(path: Path, writer: Callable[[Path], object]) -> Path:
+    """Atomically write `path` with `writer(temporary_path)` (e.g. DataFrame.to_parquet, Figure.savefig)."""
+    with atomic_path(path) as temporary:
+        writer(temporary)
+    return Path(path)
+
+
+def remove_stale_temporaries(folder: Path) -> int:
+    """Delete temporaries a killed run left in `folder` (recursively); returns how many."""
+    removed = 0
+    if Path(folder).is_dir():
+        for stale in Path(folder).rglob(f"{TEMP_PREFIX}*"):
+            with contextlib.suppress(OSError):
+                stale.unlink()
+                removed += 1
+    return removed

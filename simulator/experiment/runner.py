@@ -1,0 +1,313 @@
+"""Run an experiment: validate -> expand the sweep -> per cell, build the scenario and run every method ->
+keep the fronts, the chosen plans and a capped sample -> write tables, plots and summary.md atomically.
+
+Each (cell, method) result is checkpointed under `.checkpoints/` as soon as it is done, so `--resume`
+continues a killed run where it stopped (and an Optuna journal storage continues the interrupted study).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from hardware_models.errors import UserError
+from simulator.experiment import atomic
+from simulator.experiment.loading import LoadedExperiment
+from simulator.experiment.provenance import provenance
+from simulator.experiment.scenario import build_link, scenario_arguments
+from simulator.experiment.sweep import Cell, expand
+
+# Methods always run (cheap) because the summary states speed-ups against them.
+REFERENCE_METHODS = ("cloud", "edge-u8")
+CHECKPOINTS = ".checkpoints"
+OUTPUT_FILES = ("config.resolved.yaml", "plans.parquet", "plans.csv", "pareto.csv", "baselines.csv", "timings.csv",
+                "summary.md", "pareto.png", "pareto.svg", "breakdown.png", "breakdown.svg", "bits.png", "bits.svg",
+                "sweep.png", "sweep.svg")
+PLAN_COLUMNS = ("method", "cut_index", "edge_layers", "latency_s", "edge_s", "transfer_s", "cloud_s", "accuracy",
+                "accuracy_drop", "edge_memory_bytes", "edge_energy_j", "payload_bytes", "wire_bytes", "weight_bits",
+                "activation_bits", "feasible")
+
+
+@dataclass
+class MethodOutcome:
+    """What one method produced in one cell, as kept in the results (plans capped, front complete)."""
+
+    method: str
+    best: dict | None
+    front: pd.DataFrame        # the method's non-dominated plans within the memory bound (latency, accuracy drop)
+    plans: pd.DataFrame        # its best, its front and a seeded sample of its other plans, `kept_as` says which
+    plans_evaluated: int       # rows of result.plans before sampling
+    evaluations: int
+    elapsed_s: float
+    budget: dict
+    fingerprint: str
+
+
+@dataclass
+class CellOutcome:
+    cell: Cell
+    layer_names: list[str]
+    fp_accuracy: float | None
+    outcomes: dict[str, MethodOutcome] = field(default_factory=dict)
+
+
+@dataclass
+class RunOutput:
+    out_dir: Path
+    cells: list[CellOutcome]
+    files: list[Path]
+
+
+# --- the work plan --------------------------------------------------------------------------------------
+def methods_to_run(loaded: LoadedExperiment) -> list[str]:
+    requested = list(loaded.config.search.methods)
+    return [m for m in REFERENCE_METHODS if m not in requested] + requested
+
+
+def budget_for(loaded: LoadedExperiment, method: str) -> dict:
+    budget = loaded.config.search.budgets.get(method)
+    return budget.as_dict() if budget is not None else {}
+
+
+def reproducible(loaded: LoadedExperiment) -> bool:
+    """True unless some method runs on a wall-clock budget."""
+    return not any("seconds" in budget_for(loaded, m) for m in methods_to_run(loaded))
+
+
+def default_out_dir(loaded: LoadedExperiment) -> Path:
+    return Path(loaded.config.output.dir) if loaded.config.output.dir else Path("results") / loaded.stem
+
+
+def cell_record(cell: Cell) -> dict:
+    """A cell's scenario in SI units (for config.resolved.yaml, the dry run and the table columns)."""
+    config = cell.config
+    link = build_link(config.network)
+    arguments = scenario_arguments(config)
+    return {"cell": cell.index, "label": cell.label, "sweep": dict(cell.values),
+            "model": config.model, "edge": config.edge, "cloud": config.cloud,
+            "uplink_bps": float(link.uplink_bps), "rtt_s": float(link.rtt_s), "link": link.protocol,
+            "loss_rate": float(link.loss_rate), "edge_memory_limit_bytes": arguments["edge_memory_bytes"],
+            "max_accuracy_drop": arguments["max_accuracy_drop"], "memory_model": arguments["memory_model"],
+            "edge_bits": list(arguments["edge_bits"]) if arguments["edge_bits"] else None,
+            "cloud_bits": arguments["cloud_bits"], "accuracy_tier": arguments["accuracy_tier"],
+            "accuracy_granularity": config.accuracy.granularity, "input_codec": arguments["input_codec"],
+            "activation_codec": arguments["activation_codec"], "jpeg_quality": arguments["jpeg_quality"]}
+
+
+def work_plan(loaded: LoadedExperiment, out_dir: Path, storage: str | None) -> dict:
+    cells = expand(loaded)
+    return {"experiment": str(loaded.source), "out_dir": str(out_dir), "out_dir_exists": out_dir.exists(),
+            "cells": [cell_record(c) for c in cells],
+            "methods": [{"method": m, "budget": budget_for(loaded, m)} for m in methods_to_run(loaded)],
+            "seed": loaded.config.seed, "storage": storage, "reproducible": reproducible(loaded),
+            "runs": len(cells) * len(methods_to_run(loaded))}
+
+
+def resolved_config(loaded: LoadedExperiment, storage: str | None, argv: list[str] | None) -> dict:
+    config = loaded.config.model_dump(mode="json")
+    return {"autosplit_results": 1, "provenance": provenance(loaded.source, argv),
+            "overrides": list(loaded.overrides), "seed": loaded.config.seed, "storage": storage,
+            "reproducible": reproducible(loaded),
+            "methods": [{"method": m, "budget": budget_for(loaded, m)} for m in methods_to_run(loaded)],
+            "experiment": config, "cells": [cell_record(c) for c in expand(loaded)]}
+
+
+# --- running --------------------------------------------------------------------------------------------
+def run_experiment(loaded: LoadedExperiment, out_dir: Path | None = None, *, force: bool = False,
+                   resume: bool = False, storage: str | None = None, argv: list[str] | None = None,
+                   show_progress: bool | None = None) -> RunOutput:
+    """Run every (cell, method) of `loaded` and write the results directory; returns what was written."""
+    if force and resume:
+        raise UserError("run: give --force (start over) or --resume (continue), not both")
+    out_dir = Path(out_dir) if out_dir is not None else default_out_dir(loaded)
+    storage = storage if storage is not None else loaded.config.storage
+    cells = expand(loaded)
+    methods = methods_to_run(loaded)
+    _prepare_out_dir(out_dir, force=force, resume=resume)
+    resolved = resolved_config(loaded, storage, argv)
+    atomic.write_text(out_dir / "config.resolved.yaml", yaml.safe_dump(resolved, sort_keys=False, width=120))
+
+    from tqdm import tqdm
+
+    results: list[CellOutcome] = []
+    bar = tqdm(total=len(cells) * len(methods), unit="run", disable=None if show_progress is None else not show_progress,
+               dynamic_ncols=True)
+    try:
+        for cell in cells:
+            results.append(_run_cell(loaded, cell, methods, out_dir, storage, bar, len(cells)))
+    finally:
+        bar.close()
+    from simulator.experiment.tables import write_results
+
+    files = write_results(loaded, results, out_dir, resolved)
+    return RunOutput(out_dir=out_dir, cells=results, files=files)
+
+
+def _prepare_out_dir(out_dir: Path, *, force: bool, resume: bool) -> None:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"{out_dir}: exists and is not a directory")
+    occupied = out_dir.is_dir() and any(not p.name.startswith(atomic.TEMP_PREFIX) for p in out_dir.iterdir())
+    if occupied and not (force or resume):
+        interrupted = not (out_dir / "summary.md").exists()
+        raise UserError(f"{out_dir}: results directory exists"
+                        + (" (an interrupted run: continue it with --resume, or start over with --force)"
+                           if interrupted else "; give --force to overwrite it, or --out DIR"))
+    if resume and not occupied:
+        raise UserError(f"{out_dir}: nothing to resume (no results directory); run without --resume")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic.remove_stale_temporaries(out_dir)
+    if force:
+        shutil.rmtree(out_dir / CHECKPOINTS, ignore_errors=True)
+        for name in OUTPUT_FILES:
+            (out_dir / name).unlink(missing_ok=True)
+
+
+def _fingerprint(cell: Cell, method: str, budget: dict, seed: int) -> str:
+    text = json.dumps({"cell": cell.config.model_dump(mode="json", exclude={"sweep", "output", "name",
+                                                                             "description", "storage"}),
+                       "method": method, "budget": budget, "seed": seed}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _checkpoint_path(out_dir: Path, cell: Cell, method: str) -> Path:
+    return out_dir / CHECKPOINTS / f"cell-{cell.index:04d}" / f"{method}.pkl"
+
+
+def _run_cell(loaded: LoadedExperiment, cell: Cell, methods: list[str], out_dir: Path, storage: str | None,
+              bar, cell_count: int) -> CellOutcome:
+    seed = loaded.config.seed
+    scenario = None
+    cell_info: dict | None = None
+    info_path = out_dir / CHECKPOINTS / f"cell-{cell.index:04d}" / "cell.json"
+    if info_path.is_file():
+        cell_info = json.loads(info_path.read_text())
+    outcome = CellOutcome(cell=cell, layer_names=[], fp_accuracy=None)
+    for method in methods:
+        budget = budget_for(loaded, method)
+        fingerprint = _fingerprint(cell, method, budget, seed)
+        bar.set_description(f"cell {cell.index + 1}/{cell_count} {method}")
+        path = _checkpoint_path(out_dir, cell, method)
+        done = _load_checkpoint(path, fingerprint)
+        if done is None:
+            if scenario is None:
+                scenario, cell_info = _scenario_and_info(cell)
+                atomic.write_text(info_path, json.dumps(cell_info))
+            done = _run_method(method, scenario, cell, budget, seed, storage, loaded.config.output.max_plan_rows,
+                               fingerprint)
+            atomic.write_bytes(path, pickle.dumps(done, protocol=pickle.HIGHEST_PROTOCOL))
+        outcome.outcomes[method] = done
+        bar.update(1)
+    if cell_info is not None:
+        outcome.layer_names = cell_info["layer_names"]
+        outcome.fp_accuracy = cell_info["fp_accuracy"]
+    return outcome
+
+
+def _load_checkpoint(path: Path, fingerprint: str) -> MethodOutcome | None:
+    if not path.is_file():
+        return None
+    try:
+        done = pickle.loads(path.read_bytes())
+    except Exception:  # a checkpoint from another version: run again
+        return None
+    return done if isinstance(done, MethodOutcome) and done.fingerprint == fingerprint else None
+
+
+def _scenario_and_info(cell: Cell):
+    from simulator.experiment.scenario import build_scenario
+
+    scenario = build_scenario(cell.config)
+    return scenario, {"layer_names": _layer_names(scenario), "fp_accuracy": _fp_accuracy(scenario)}
+
+
+def _layer_names(scenario) -> list[str]:
+    graph = getattr(scenario, "graph", None)
+    if graph is not None:
+        return [layer.name for layer in graph.layers]
+    names = getattr(getattr(scenario, "tables", None), "layer_names", None)
+    return list(names) if names is not None else []
+
+
+def _fp_accuracy(scenario) -> float | None:
+    for owner in (getattr(scenario, "accuracy", None), scenario):
+        for name in ("fp_accuracy", "reference_accuracy"):
+            value = getattr(owner, name, None)
+            if isinstance(value, (int, float)):
+                return float(value)
+    return None
+
+
+def _run_method(method: str, scenario, cell: Cell, budget: dict, seed: int, storage: str | None,
+                max_rows: int, fingerprint: str) -> MethodOutcome:
+    from simulator.search import run_method
+
+    started = time.perf_counter()
+    result = run_method(method, scenario, budget=budget or None, seed=seed, storage=storage)
+    elapsed_s = float(getattr(result, "elapsed_s", time.perf_counter() - started))
+    plans = _plan_frame(result.plans, method)
+    limit = cell.config.constraints.edge_memory_bytes
+    front = memory_front(plans, limit)
+    best = result.best
+    kept = _keep_rows(plans, front, best, max_rows, seed)
+    return MethodOutcome(method=method, best=best, front=front.reset_index(drop=True), plans=kept,
+                         plans_evaluated=len(plans), evaluations=int(getattr(result, "evaluations", len(plans))),
+                         elapsed_s=elapsed_s, budget=budget, fingerprint=fingerprint)
+
+
+def _plan_frame(plans: pd.DataFrame, method: str) -> pd.DataFrame:
+    plans = plans.copy()
+    if "method" not in plans:
+        plans.insert(0, "method", method)
+    columns = [c for c in PLAN_COLUMNS if c in plans] + [c for c in plans if c not in PLAN_COLUMNS]
+    return plans[columns].reset_index(drop=True)
+
+
+def memory_front(plans: pd.DataFrame, edge_memory_limit_bytes: float) -> pd.DataFrame:
+    """Non-dominated plans over (latency_s, accuracy_drop) among those that fit the edge memory."""
+    from simulator.search.pareto import pareto_mask
+
+    fits = plans[plans["edge_memory_bytes"] <= edge_memory_limit_bytes * (1 + 1e-12)]
+    if fits.empty:
+        return fits
+    points = fits[["latency_s", "accuracy_drop"]].to_numpy(dtype=float)
+    front = fits[np.asarray(pareto_mask(points), dtype=bool)]
+    return front.sort_values(["latency_s", "accuracy_drop"], kind="stable")
+
+
+def _keep_rows(plans: pd.DataFrame, front: pd.DataFrame, best: dict | None, max_rows: int, seed: int) -> pd.DataFrame:
+    """The method's best plan and front, then a seeded random sample of its other plans, at most `max_rows`."""
+    kept_as = pd.Series("sample", index=plans.index, dtype=object)
+    kept_as[front.index] = "front"
+    if best is not None:
+        chosen = _matching_row(plans, best)
+        if chosen is not None:
+            kept_as[chosen] = "chosen"
+    priority = kept_as[kept_as != "sample"].index
+    rest = kept_as[kept_as == "sample"].index.to_numpy()
+    room = max(0, max_rows - len(priority))
+    if len(rest) > room:
+        rng = np.random.default_rng(seed)
+        rest = np.sort(rng.choice(rest, size=room, replace=False))
+    keep = np.sort(np.concatenate([priority.to_numpy(), rest]).astype(int))[:max(max_rows, len(priority))]
+    out = plans.loc[keep].copy()
+    out.insert(1, "kept_as", kept_as[keep].to_numpy())
+    return out.reset_index(drop=True)
+
+
+def _matching_row(plans: pd.DataFrame, best: dict):
+    if plans.empty:
+        return None
+    latency = float(best.get("latency_s", np.nan))
+    drop = float(best.get("accuracy_drop", np.nan))
+    hit = np.flatnonzero(np.isclose(plans["latency_s"].to_numpy(float), latency, rtol=1e-12, atol=0)
+                         & np.isclose(plans["accuracy_drop"].to_numpy(float), drop, rtol=1e-12, atol=1e-15))
+    return plans.index[hit[0]] if hit.size else None

@@ -1,0 +1,312 @@
+"""The experiment YAML as typed, validated models (pydantic v2): what a user may write, and nothing else.
+
+Every section forbids unknown keys. Human units ("3Mbps", "20ms", "4MiB") are checked here, kept as the
+user wrote them (so that `config.resolved.yaml` reads like the input), and turned into SI numbers by the
+`*_bps`, `*_s` and `*_bytes` properties that the runner uses. Names (models, presets, methods) are checked
+against what exists, with a close-name hint. `capacity:` (fleet simulation) is added by the capacity issue
+as one more optional section of `Experiment`.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
+
+from hardware_models.errors import suggest
+from hardware_models.units import parse_bytes, parse_rate, parse_time
+
+# Search methods, in the order DESIGN.md lists them (simulator.search.METHODS has the same names).
+METHODS = ("cloud", "edge-u2", "edge-u4", "edge-u6", "edge-u8", "neurosurgeon", "dads", "qdmp", "autosplit",
+           "exact", "optuna")
+DEFAULT_METHODS = ("cloud", "edge-u8", "neurosurgeon", "dads", "qdmp", "autosplit", "exact", "optuna")
+TIERS = ("naive", "calibrated", "reconstruction")
+SWEEPABLE_TOP = ("model", "edge", "cloud", "seed")
+
+
+def _human(kind: str, parse, example: str, minimum: float, strictly: bool):
+    """An Annotated type that accepts '3Mbps'-like strings or bare SI numbers, checks them, keeps them as given."""
+
+    def check(value: Any) -> Any:
+        number = parse(value, "value")
+        if (number <= minimum) if strictly else (number < minimum):
+            raise ValueError(f"expected {kind} {'>' if strictly else '>='} {minimum:g}, got {value!r}")
+        return value
+
+    schema = {"anyOf": [{"type": "string", "examples": [example]}, {"type": "number"}],
+              "description": f"{kind}, e.g. '{example}' (a bare number is in SI units)"}
+    return Annotated[str | float, AfterValidator(check), WithJsonSchema(schema)]
+
+
+Rate = _human("a rate", parse_rate, "3Mbps", 0.0, True)
+Duration = _human("a duration", parse_time, "20ms", 0.0, False)
+Size = _human("a size", parse_bytes, "4MiB", 0.0, True)
+
+
+def _choice(value: str, choices, what: str) -> str:
+    if value not in choices:
+        raise ValueError(f"unknown {what} {value!r}{suggest(str(value), choices)}; expected one of {', '.join(choices)}")
+    return value
+
+
+def _check_model(value: str) -> str:
+    from simulator.graph import zoo
+
+    if value.endswith(".onnx"):
+        if not Path(value).is_file():
+            raise ValueError(f"no such ONNX file {value!r}")
+        return value
+    return _choice(value, zoo.names(), "model (a zoo name or an .onnx path)")
+
+
+def _check_hardware(value: str) -> str:
+    from hardware_models.registry import preset_names
+
+    if Path(value).suffix in (".yaml", ".yml", ".cfg"):
+        if not Path(value).is_file():
+            raise ValueError(f"no such hardware file {value!r}")
+        return value
+    return _choice(value, preset_names(), "hardware preset (or a .yaml / SCALE-Sim .cfg path)")
+
+
+ModelName = Annotated[str, AfterValidator(_check_model)]
+HardwareName = Annotated[str, AfterValidator(_check_hardware)]
+Method = Annotated[str, AfterValidator(lambda v: _choice(v, METHODS, "method")),
+                   WithJsonSchema({"type": "string", "enum": list(METHODS)})]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class Network(_Section):
+    """The uplink from the edge device to the cloud."""
+
+    preset: str | None = Field(None, description="a named link preset (see the network presets); the keys "
+                               "below override its fields")
+    uplink: Rate | None = Field(None, description="uplink rate, e.g. '3Mbps' (10^6 bit/s) or '3Mibps' (2^20 bit/s); "
+                                "required unless a preset or a trace gives it")
+    rtt: Duration | None = Field(None, description="base round-trip time, e.g. '20ms' (default 0, or the preset's)")
+    link: Literal["tcp", "ideal"] | None = Field(None, description="tcp: framing, slow start, loss (default); "
+                                                 "ideal: payload bits / rate, the Auto-Split paper's model")
+    trace: str | None = Field(None, description="bandwidth trace file (time and rate per line) replacing the "
+                              "constant uplink rate")
+    loss: float | None = Field(None, ge=0.0, lt=1.0, description="packet loss probability on the uplink, in [0, 1)")
+
+    @field_validator("trace")
+    @classmethod
+    def _trace_exists(cls, value: str | None) -> str | None:
+        if value is not None and not Path(value).is_file():
+            raise ValueError(f"no such trace file {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _has_rate(self) -> "Network":
+        if self.uplink is None and self.preset is None and self.trace is None:
+            raise ValueError("missing uplink; expected a rate such as '3Mbps' (or a preset or a trace)")
+        return self
+
+    @property
+    def uplink_bps(self) -> float | None:
+        return None if self.uplink is None else parse_rate(self.uplink)
+
+    @property
+    def rtt_s(self) -> float | None:
+        return None if self.rtt is None else parse_time(self.rtt)
+
+
+class Constraints(_Section):
+    """Bounds every reported plan is checked against (`feasible`)."""
+
+    edge_memory: Size = Field(..., description="edge memory for weights and activations, e.g. '4MiB'")
+    max_accuracy_drop: float = Field(..., ge=0.0, le=100.0, description="largest accepted accuracy drop, in "
+                                     "percentage points (top-1 or the task metric)")
+    memory_model: Literal["peak_live", "max_layer"] = Field(
+        "peak_live", description="peak_live: the largest set of tensors alive at once; max_layer: the largest "
+        "single activation (the paper's formula)")
+
+    @property
+    def edge_memory_bytes(self) -> float:
+        return parse_bytes(self.edge_memory)
+
+
+class Accuracy(_Section):
+    """How accuracy is predicted."""
+
+    tier: Literal["naive", "calibrated", "reconstruction"] = Field(
+        "calibrated", description="post-training quantization method: naive min-max, calibrated clipping, or "
+        "reconstruction (AdaRound/BRECQ-like)")
+    granularity: Literal["per-channel", "per-tensor"] = Field("per-channel", description="weight quantization "
+                                                              "granularity")
+
+
+class Bits(_Section):
+    """Bit-widths the search may use."""
+
+    edge: list[Annotated[int, Field(ge=1, le=32)]] | None = Field(
+        None, description="edge bit-widths to choose from (default: the edge preset's supported_bits)")
+    cloud: Literal[16, 32] = Field(16, description="the cloud's compute and payload precision (CLOUD16 by default)")
+
+    @field_validator("edge")
+    @classmethod
+    def _nonempty(cls, value: list[int] | None) -> list[int] | None:
+        if value is not None and not value:
+            raise ValueError("expected at least one bit-width")
+        return None if value is None else sorted(set(value))
+
+
+class Codecs(_Section):
+    """What a split puts on the wire."""
+
+    input: Literal["raw", "jpeg"] = Field("raw", description="cloud-only input: raw 8-bit image (the paper's) or jpeg")
+    activation: Literal["raw", "entropy"] = Field("raw", description="crossing activations: raw bits, or entropy-coded")
+    jpeg_quality: int = Field(90, ge=1, le=100, description="JPEG quality for input: jpeg")
+
+
+class Budget(_Section):
+    """A search budget: trial counts (reproducible) or seconds (not reproducible); epsilon for the exact front."""
+
+    trials: int | None = Field(None, ge=1, description="number of trials (optuna); reproducible with a seed")
+    seconds: Duration | None = Field(None, description="wall-clock budget, e.g. '20s' (makes the run not reproducible)")
+    epsilon: float | None = Field(None, ge=0.0, description="exact front: relative epsilon-pruning (0 = exact)")
+
+    def as_dict(self) -> dict:
+        out: dict = {}
+        if self.trials is not None:
+            out["trials"] = self.trials
+        if self.seconds is not None:
+            out["seconds"] = parse_time(self.seconds)
+        if self.epsilon is not None:
+            out["epsilon"] = self.epsilon
+        return out
+
+
+class Search(_Section):
+    """Which methods run, and their budgets."""
+
+    methods: list[Method] = Field(list(DEFAULT_METHODS), min_length=1, description="methods to run, of: "
+                                  + ", ".join(METHODS))
+    budgets: dict[Method, Budget] = Field(default_factory=dict, description="per-method budget, e.g. "
+                                          "optuna: {trials: 2000}; exact: {epsilon: 0.0}")
+
+    @field_validator("methods")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(value))
+
+
+class Output(_Section):
+    """Where and how results are written."""
+
+    dir: str | None = Field(None, description="results directory (default results/<file stem>; --out overrides)")
+    max_plan_rows: int = Field(100_000, ge=1, le=100_000, description="cap on plans.parquet / plans.csv rows "
+                               "(fronts and baselines first, then a seeded random sample of other plans)")
+    plot_formats: list[Literal["png", "svg"]] = Field(["png", "svg"], min_length=1, description="plot file formats")
+
+
+class Experiment(_Section):
+    """One experiment: a scenario (or a sweep of scenarios), the methods to run, and where results go."""
+
+    name: str | None = Field(None, description="a title for the summary (default: the file stem)")
+    description: str | None = Field(None, description="free text, copied into the summary")
+    model: ModelName = Field(..., description="zoo name (see `autosplit models`) or a path to an .onnx file")
+    edge: HardwareName = Field(..., description="edge accelerator: preset name, preset .yaml or SCALE-Sim .cfg")
+    cloud: HardwareName = Field("tpu_v1", description="cloud accelerator: preset name or preset .yaml")
+    network: Network
+    constraints: Constraints
+    accuracy: Accuracy = Field(default_factory=Accuracy)
+    bits: Bits = Field(default_factory=Bits)
+    codecs: Codecs = Field(default_factory=Codecs)
+    search: Search = Field(default_factory=Search)
+    seed: int = Field(0, ge=0, description="seed of every random choice (optuna's sampler, the plan sample)")
+    sweep: dict[str, list[Any]] = Field(default_factory=dict, description="cartesian product over dotted keys, "
+                                        "e.g. {network.uplink: [1Mbps, 3Mbps], model: [resnet18, resnet50]}")
+    storage: str | None = Field(None, description="optuna storage: a journal file path (resumable) or an RDB URL "
+                                "such as postgresql://...; in-memory when absent")
+    executor: Literal["serial", "dask"] = Field("serial", description="how sweep cells run: serial (dask: later)")
+    output: Output = Field(default_factory=Output)
+
+    @field_validator("sweep")
+    @classmethod
+    def _sweep_keys(cls, sweep: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        for key, values in sweep.items():
+            check_sweep_key(key)
+            if not values:
+                raise ValueError(f"sweep {key}: expected a non-empty list of values")
+        return sweep
+
+    @field_validator("executor")
+    @classmethod
+    def _executor_available(cls, value: str) -> str:
+        if value != "serial":
+            raise ValueError(f"executor {value!r} is not implemented yet; use serial")
+        return value
+
+
+def sweepable_keys() -> list[str]:
+    """Dotted keys a sweep may vary: top-level scenario keys and every field of the scenario sections."""
+    keys = list(SWEEPABLE_TOP)
+    for section in ("network", "constraints", "accuracy", "bits", "codecs"):
+        keys += [f"{section}.{field}" for field in Experiment.model_fields[section].annotation.model_fields]
+    return keys
+
+
+def check_sweep_key(key: str) -> str:
+    if key not in sweepable_keys():
+        raise ValueError(f"cannot sweep {key!r}{suggest(key, sweepable_keys())}; expected dotted keys such as "
+                         "network.uplink, model, edge, constraints.edge_memory")
+    return key
+
+
+def json_schema() -> dict:
+    """The experiment YAML's JSON Schema (for editor completion)."""
+    schema = Experiment.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "autosplit experiment"
+    return schema
+
+
+def key_rows() -> list[dict]:
+    """Every key of the experiment YAML as {key, type, default, description} (the table form of the schema)."""
+    schema = json_schema()
+    definitions = schema.get("$defs", {})
+    rows: list[dict] = []
+
+    def resolve(node: dict) -> dict:
+        if "$ref" in node:
+            return definitions[node["$ref"].split("/")[-1]]
+        options = [o for o in node.get("anyOf", []) if o.get("type") != "null"]
+        if len(options) == 1 and "$ref" in options[0]:
+            return definitions[options[0]["$ref"].split("/")[-1]]
+        return node
+
+    def walk(node: dict, prefix: str, required: set[str]) -> None:
+        for name, prop in node.get("properties", {}).items():
+            target = resolve(prop)
+            key = prefix + name
+            if target.get("type") == "object" and "properties" in target:
+                rows.append({"key": key, "type": "section", "default": "", "description": target.get("description", "")})
+                walk(target, key + ".", set(target.get("required", [])))
+                continue
+            default = prop.get("default")
+            rows.append({"key": key, "type": _type_name(prop),
+                         "default": "(required)" if name in required else ("" if default is None else
+                                                                            json.dumps(default)),
+                         "description": prop.get("description", "")})
+
+    walk(schema, "", set(schema.get("required", [])))
+    return rows
+
+
+def _type_name(prop: dict) -> str:
+    if "enum" in prop:
+        return " | ".join(map(str, prop["enum"]))
+    if "anyOf" in prop:
+        return " | ".join(_type_name(o) for o in prop["anyOf"] if o.get("type") != "null")
+    kind = prop.get("type", "object")
+    if kind == "array":
+        return f"list of {_type_name(prop.get('items', {}))}"
+    if kind == "object" and "additionalProperties" in prop and isinstance(prop["additionalProperties"], dict):
+        return f"mapping to {_type_name(prop['additionalProperties'])}"
+    return {"string": "text", "number": "number", "integer": "integer", "boolean": "yes/no"}.get(kind, kind)

@@ -1,0 +1,192 @@
+"""The results directory's tables: plans (capped), pareto, baselines, timings; then plots and summary.md.
+
+Tables hold no wall-clock figures (those are in timings.csv), so that the same YAML and seed give
+byte-identical plans, pareto and baselines files whenever the budgets are trial counts.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from simulator.experiment import atomic
+
+if TYPE_CHECKING:
+    from simulator.experiment.loading import LoadedExperiment
+    from simulator.experiment.runner import CellOutcome
+
+CELL_COLUMNS = ("cell", "cell_label", "model", "edge", "cloud", "uplink_bps", "rtt_s", "link",
+                "edge_memory_limit_bytes", "max_accuracy_drop")
+LIST_COLUMNS = ("edge_layers", "weight_bits", "activation_bits")
+BASELINE_COLUMNS = ("method", "found", "cut_index", "edge_layer_count", "latency_s", "edge_s", "transfer_s",
+                    "cloud_s", "accuracy", "accuracy_drop", "edge_memory_bytes", "edge_energy_j", "payload_bytes",
+                    "wire_bytes", "feasible", "speedup_vs_cloud", "speedup_vs_u8", "front_plans", "hypervolume",
+                    "edge_layers", "weight_bits", "activation_bits")
+
+
+def _cell_values(outcome: "CellOutcome") -> dict:
+    from simulator.experiment.runner import cell_record
+
+    record = cell_record(outcome.cell)
+    return {"cell": outcome.cell.index, "cell_label": outcome.cell.label,
+            **{k: record[k] for k in CELL_COLUMNS if k not in ("cell", "cell_label")}}
+
+
+def _with_cell(frame: pd.DataFrame, values: dict) -> pd.DataFrame:
+    frame = frame.drop(columns=[k for k in values if k in frame.columns])
+    for position, (key, value) in enumerate(values.items()):
+        frame.insert(position, key, [value] * len(frame))
+    return frame
+
+
+def plans_table(cells: list["CellOutcome"], max_rows: int, seed: int) -> tuple[pd.DataFrame, int]:
+    """Every cell's kept plans, capped at `max_rows` (chosen and front rows first); and how many were evaluated."""
+    frames, evaluated = [], 0
+    for outcome in cells:
+        values = _cell_values(outcome)
+        for method in outcome.outcomes.values():
+            evaluated += method.plans_evaluated
+            frames.append(_with_cell(method.plans, values))
+    plans = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if len(plans) > max_rows:
+        priority = np.flatnonzero(plans["kept_as"].to_numpy() != "sample")
+        rest = np.flatnonzero(plans["kept_as"].to_numpy() == "sample")
+        room = max(0, max_rows - len(priority))
+        rest = np.random.default_rng(seed).choice(rest, size=min(room, len(rest)), replace=False)
+        plans = plans.iloc[np.sort(np.concatenate([priority, rest]))[:max_rows]].reset_index(drop=True)
+    return plans, evaluated
+
+
+def pareto_table(cells: list["CellOutcome"]) -> pd.DataFrame:
+    """Per cell, the non-dominated plans over (latency, accuracy drop) of all methods together, within memory."""
+    from simulator.search.pareto import pareto_mask
+
+    frames = []
+    for outcome in cells:
+        fronts = [m.front for m in outcome.outcomes.values() if not m.front.empty]
+        if not fronts:
+            continue
+        union = pd.concat(fronts, ignore_index=True)
+        mask = np.asarray(pareto_mask(union[["latency_s", "accuracy_drop"]].to_numpy(dtype=float)), dtype=bool)
+        front = union[mask].sort_values(["latency_s", "accuracy_drop", "method"], kind="stable")
+        # a plan found by several methods appears once, credited to the first method in run order
+        front = front.drop_duplicates(subset=["latency_s", "accuracy_drop"], keep="first")
+        frames.append(_with_cell(front, _cell_values(outcome)))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(CELL_COLUMNS))
+
+
+def _hypervolume(front: pd.DataFrame, reference: tuple[float, float]) -> float:
+    from simulator.search.pareto import hypervolume_2d
+
+    if front.empty:
+        return 0.0
+    points = front[["latency_s", "accuracy_drop"]].to_numpy(dtype=float)
+    return float(hypervolume_2d(points, np.asarray(reference, dtype=float)))
+
+
+def _plan_row(best: dict | None) -> dict:
+    if best is None:
+        return {"found": False}
+    row = {k: v for k, v in best.items() if k != "breakdown"}
+    row.update(best.get("breakdown") or {})
+    row["found"] = True
+    row["edge_layer_count"] = len(best.get("edge_layers") or [])
+    return row
+
+
+def baselines_table(cells: list["CellOutcome"]) -> pd.DataFrame:
+    """One row per cell and method: the method's chosen plan, its speed-ups and its front's hypervolume."""
+    rows = []
+    for outcome in cells:
+        values = _cell_values(outcome)
+        cloud = outcome.outcomes.get("cloud")
+        u8 = outcome.outcomes.get("edge-u8")
+        cloud_s = _latency(cloud.best) if cloud else np.nan
+        u8_s = _latency(u8.best) if u8 else np.nan
+        reference = (cloud_s, float(values["max_accuracy_drop"]))
+        for name, method in outcome.outcomes.items():
+            row = {"method": name, **_plan_row(method.best)}
+            latency = _latency(method.best)
+            row["speedup_vs_cloud"] = cloud_s / latency if latency > 0 else np.nan
+            row["speedup_vs_u8"] = u8_s / latency if latency > 0 else np.nan
+            row["front_plans"] = len(method.front)
+            front = method.front[method.front["accuracy_drop"] <= reference[1]] if len(method.front) else method.front
+            row["hypervolume"] = _hypervolume(front, reference) if np.isfinite(cloud_s) else np.nan
+            rows.append({**values, **{c: row.get(c) for c in BASELINE_COLUMNS},
+                         **{k: v for k, v in row.items() if k not in BASELINE_COLUMNS and k not in ("model",)}})
+    return pd.DataFrame(rows)
+
+
+def _latency(best: dict | None) -> float:
+    return float(best["latency_s"]) if best and best.get("latency_s") is not None else np.nan
+
+
+def timings_table(cells: list["CellOutcome"]) -> pd.DataFrame:
+    rows = [{"cell": o.cell.index, "cell_label": o.cell.label, "method": name, "elapsed_s": m.elapsed_s,
+             "evaluations": m.evaluations, "plans_evaluated": m.plans_evaluated, "budget": json.dumps(m.budget)}
+            for o in cells for name, m in o.outcomes.items()]
+    return pd.DataFrame(rows)
+
+
+def _csv_ready(frame: pd.DataFrame) -> pd.DataFrame:
+    """Lists as JSON text (a CSV cell holds one value)."""
+    frame = frame.copy()
+    for column in frame.columns:
+        if frame[column].dtype == object and frame[column].map(lambda v: isinstance(v, (list, tuple, np.ndarray))).any():
+            frame[column] = frame[column].map(lambda v: json.dumps(_plain(v)) if v is not None else "")
+    return frame
+
+
+def _plain(value):
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, float) and np.isnan(value):
+        return None
+    return value.item() if hasattr(value, "item") else value
+
+
+def _write_csv(path: Path, frame: pd.DataFrame) -> Path:
+    return atomic.write_text(path, _csv_ready(frame).to_csv(index=False, lineterminator="\n"))
+
+
+def _write_parquet(path: Path, frame: pd.DataFrame) -> Path:
+    frame = frame.copy()
+    for column in LIST_COLUMNS:
+        if column in frame:
+            frame[column] = frame[column].map(lambda v: None if v is None else list(_plain(v)))
+    return atomic.write_with(path, lambda p: frame.to_parquet(p, index=False, engine="pyarrow"))
+
+
+def write_results(loaded: "LoadedExperiment", cells: list["CellOutcome"], out_dir: Path, resolved: dict) -> list[Path]:
+    """Write tables, plots and (last) summary.md into `out_dir`; returns the paths written."""
+    from simulator.experiment.runner import cell_record, reproducible
+    from simulator.report.plots import write_plots
+    from simulator.report.summary import render_summary
+
+    config = loaded.config
+    cap = config.output.max_plan_rows
+    plans, evaluated = plans_table(cells, cap, config.seed)
+    pareto = pareto_table(cells)
+    baselines = baselines_table(cells)
+    timings = timings_table(cells)
+    files = [out_dir / "config.resolved.yaml",
+             _write_parquet(out_dir / "plans.parquet", plans), _write_csv(out_dir / "plans.csv", plans),
+             _write_csv(out_dir / "pareto.csv", pareto), _write_csv(out_dir / "baselines.csv", baselines),
+             _write_csv(out_dir / "timings.csv", timings)]
+    cell_info = [{**cell_record(o.cell), "layer_names": o.layer_names, "fp_accuracy": o.fp_accuracy} for o in cells]
+    meta = {"name": config.name or loaded.stem, "description": config.description, "source": str(loaded.source),
+            "seed": config.seed, "reproducible": reproducible(loaded), "sweep": {k: list(v) for k, v in config.sweep.items()},
+            "plans_cap": cap, "plans_kept": len(plans), "plans_evaluated": evaluated,
+            "git": resolved["provenance"]["git"], "methods": [m["method"] for m in resolved["methods"]],
+            "requested_methods": list(config.search.methods)}
+    files += write_plots(out_dir, baselines=baselines, pareto=pareto, plans=plans, cells=cell_info, meta=meta,
+                         formats=tuple(config.output.plot_formats))
+    text = render_summary(baselines=baselines, pareto=pareto, timings=timings, cells=cell_info, meta=meta,
+                          plots=[p.name for p in files if p.suffix in (".png", ".svg")])
+    files.append(atomic.write_text(out_dir / "summary.md", text))
+    return files

@@ -1,0 +1,398 @@
+"""The results directory's figures (matplotlib, Agg): pareto, breakdown, bits and, for uplink sweeps, sweep.
+
+Each is meant to be read without the code: axes name their quantity and unit, every method is in the legend,
+baselines are labelled where they sit (labels placed so that none overlaps another label or a marker), and
+infeasible plans (over the memory or accuracy bound) are drawn hollow.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from simulator.experiment import atomic
+
+MAX_PANELS = 4
+SEARCH_METHODS = ("autosplit", "exact", "optuna")
+STYLE = {  # method -> (colour, marker)
+    "cloud": ("#1f77b4", "s"), "edge-u2": ("#8c564b", "v"), "edge-u4": ("#bcbd22", "<"),
+    "edge-u6": ("#17becf", ">"), "edge-u8": ("#7f7f7f", "^"), "neurosurgeon": ("#9467bd", "D"),
+    "dads": ("#e377c2", "P"), "qdmp": ("#ff7f0e", "X"), "autosplit": ("#d62728", "*"),
+    "exact": ("#000000", "o"), "optuna": ("#2ca02c", "h"),
+}
+EDGE_COLOUR, TRANSFER_COLOUR, CLOUD_COLOUR = "#4c72b0", "#dd8452", "#55a868"
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update({"font.size": 9, "axes.titlesize": 10, "svg.hashsalt": "autosplit",
+                         "svg.fonttype": "none"})
+    return plt
+
+
+def _style(method: str) -> tuple[str, str]:
+    return STYLE.get(method, ("#333333", "o"))
+
+
+def _save(fig, out_dir: Path, stem: str, formats: Sequence[str]) -> list[Path]:
+    paths = []
+    for fmt in formats:
+        # deterministic SVG/PNG: no creation date in the metadata
+        metadata = {"Date": None} if fmt == "svg" else {"Software": None}
+        paths.append(atomic.write_with(out_dir / f"{stem}.{fmt}", lambda p: fig.savefig(
+            p, format=fmt, dpi=150, bbox_inches="tight", metadata=metadata)))
+    return paths
+
+
+def _panels(plt, count: int, width: float = 6.4, height: float = 4.6, columns: int | None = None):
+    columns = columns or (1 if count == 1 else 2)
+    rows = math.ceil(count / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(width * columns, height * rows), squeeze=False)
+    flat = list(axes.ravel())
+    for ax in flat[count:]:
+        ax.set_visible(False)
+    return fig, flat[:count]
+
+
+def write_plots(out_dir: Path, *, baselines: pd.DataFrame, pareto: pd.DataFrame, plans: pd.DataFrame,
+                cells: list[dict], meta: dict, formats: Sequence[str] = ("png", "svg")) -> list[Path]:
+    """Write pareto, breakdown, bits and (when the uplink was swept) sweep figures; returns the paths."""
+    plt = _pyplot()
+    shown = cells[:MAX_PANELS]
+    files: list[Path] = []
+    for stem, draw in (("pareto", _pareto_figure), ("breakdown", _breakdown_figure), ("bits", _bits_figure)):
+        fig = draw(plt, shown, baselines=baselines, pareto=pareto, plans=plans, meta=meta, total_cells=len(cells))
+        files += _save(fig, out_dir, stem, formats)
+        plt.close(fig)
+    if len(cells) > 1:
+        fig = _sweep_figure(plt, cells, baselines=baselines, meta=meta)
+        files += _save(fig, out_dir, "sweep", formats)
+        plt.close(fig)
+    return files
+
+
+def _more(total: int) -> str:
+    return f" (first {MAX_PANELS} of {total} sweep cells; every cell is in the CSV files)" if total > MAX_PANELS else ""
+
+
+def _fmt_rate(bps: float) -> str:
+    return f"{bps / 1e6:g} Mbit/s" if bps >= 1e6 else f"{bps / 1e3:g} kbit/s"
+
+
+def _panel_title(cell: dict) -> str:
+    swept = ", ".join(f"{k.split('.')[-1]}={v}" for k, v in cell["sweep"].items())
+    base = f"{cell['model']}: {cell['edge']} -> {cell['cloud']}, {_fmt_rate(cell['uplink_bps'])} {cell['link']}"
+    return base + (f"\n({swept})" if swept else "")
+
+
+# --- pareto ---------------------------------------------------------------------------------------------
+def _pareto_figure(plt, cells, *, baselines, pareto, plans, meta, total_cells):
+    fig, axes = _panels(plt, len(cells), width=7.0, height=5.2)
+    handles: dict[str, object] = {}
+    for ax, cell in zip(axes, cells):
+        _pareto_panel(ax, cell, baselines, pareto, plans, handles)
+    fig.suptitle(f"{meta['name']}: accuracy against latency{_more(total_cells)}", fontsize=11)
+    fig.legend(list(handles.values()), list(handles.keys()), loc="lower center", ncol=4, frameon=False,
+               bbox_to_anchor=(0.5, -0.01))
+    fig.tight_layout(rect=(0, 0.04 + 0.035 * math.ceil(len(handles) / 4), 1, 0.97))
+    _place_all_labels(fig)
+    return fig
+
+
+def _pareto_panel(ax, cell, baselines, pareto, plans, handles) -> None:
+    index = cell["cell"]
+    bound = float(cell["max_accuracy_drop"])
+    chosen = baselines[baselines["cell"] == index]
+    found = chosen[chosen["found"].astype(bool)]
+    cell_plans = plans[plans["cell"] == index] if "cell" in plans else plans.iloc[:0]
+    fp = _fp_accuracy(cell, cell_plans, found)
+    drops = pd.concat([cell_plans["accuracy_drop"], found["accuracy_drop"]]).astype(float)
+    # y range: the interesting band near the bound; plans far below it are clamped to the bottom edge
+    y_low = fp - max(3.0 * bound, 1.0, min(float(drops.max()) if len(drops) else 0.0, 3.0 * bound + 1.0) * 1.05)
+    y_high = fp + 0.15 * (fp - y_low)
+
+    sample = cell_plans[cell_plans["kept_as"] == "sample"]
+    if len(sample):
+        h = ax.scatter(sample["latency_s"] * 1e3, np.maximum(sample["accuracy"], y_low), s=5, c="#c8c8c8",
+                       lw=0, zorder=1, rasterized=True)
+        handles.setdefault("other evaluated plans (sample)", h)
+    for method in SEARCH_METHODS:
+        front = cell_plans[(cell_plans["method"] == method) & (cell_plans["kept_as"].isin(["front", "chosen"]))]
+        front = front[front["edge_memory_bytes"] <= cell["edge_memory_limit_bytes"]].sort_values("latency_s")
+        if len(front):
+            colour, marker = _style(method)
+            h = ax.scatter(front["latency_s"] * 1e3, np.maximum(front["accuracy"], y_low), s=14, marker=marker,
+                           facecolor="none", edgecolor=colour, lw=0.8, zorder=3, alpha=0.8)
+            handles.setdefault(f"{method} front (fits memory)", h)
+    overall = pareto[pareto["cell"] == index].sort_values("latency_s") if "cell" in pareto else pareto.iloc[:0]
+    if len(overall):
+        h, = ax.step(overall["latency_s"] * 1e3, np.maximum(overall["accuracy"], y_low), where="post",
+                     color="black", lw=1.2, zorder=4)
+        handles.setdefault("Pareto front, all methods", h)
+    h = ax.axhline(fp - bound, color="#d62728", ls="--", lw=1.0, zorder=2)
+    handles.setdefault("accuracy bound", h)
+    ax.text(1.0, fp - bound, f" bound: -{bound:g} pt", transform=ax.get_yaxis_transform(), color="#d62728",
+            va="center", ha="left", fontsize=8, clip_on=False)
+    ax.axhline(fp, color="#999999", ls=":", lw=0.8, zorder=2)
+
+    for _, row in found.iterrows():
+        method = row["method"]
+        colour, marker = _style(method)
+        feasible = bool(row["feasible"])
+        accuracy = float(row["accuracy"])
+        clamped = accuracy < y_low
+        y = y_low if clamped else accuracy
+        h = ax.scatter([row["latency_s"] * 1e3], [y], s=90 if method in SEARCH_METHODS else 60,
+                       marker="v" if clamped else marker, zorder=6, edgecolor=colour, lw=1.5,
+                       facecolor=colour if feasible else "white")
+        handles.setdefault(method, h)
+        label = method + ("" if feasible else " (infeasible)") + (f"\n{accuracy:.1f}% (off scale)" if clamped else "")
+        ax.annotate(label, (row["latency_s"] * 1e3, y), xytext=(6, 6), textcoords="offset points", fontsize=7.5,
+                    color=colour, zorder=7, gid="autosplit-label")
+    ax.set_xscale("log")
+    ax.set_ylim(y_low - 0.04 * (y_high - y_low), y_high)
+    ax.set_xlabel("end-to-end latency (ms, log scale)")
+    ax.set_ylabel("predicted top-1 accuracy (%)")
+    ax.set_title(_panel_title(cell))
+    ax.grid(True, which="both", alpha=0.25)
+    _pad_log_x(ax)
+
+
+def _pad_log_x(ax) -> None:
+    low, high = ax.get_xlim()
+    ax.set_xlim(low / 1.3, high * 2.2)  # room for labels on the right of the slowest markers
+
+
+def _fp_accuracy(cell, cell_plans, found) -> float:
+    if cell.get("fp_accuracy") is not None:
+        return float(cell["fp_accuracy"])
+    for frame in (found, cell_plans):
+        if len(frame):
+            return float((frame["accuracy"] + frame["accuracy_drop"]).median())
+    return 100.0
+
+
+def _place_all_labels(fig) -> None:
+    """Move every baseline label to a nearby spot where it overlaps no other label and no labelled marker."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        labels = [t for t in ax.texts if t.get_gid() == "autosplit-label"]
+        if labels:
+            _place_labels(ax, labels, renderer)
+
+
+def _place_labels(ax, labels, renderer) -> None:
+    from matplotlib.text import Text
+    from matplotlib.transforms import Bbox
+
+    axes_box = ax.get_window_extent(renderer)
+    anchors = [ax.transData.transform(t.xy) for t in labels]
+    obstacles = [Bbox.from_bounds(x - 6, y - 6, 12, 12) for x, y in anchors]
+    placed: list = []
+    directions = [(1, 1), (1, -1), (1, 0), (-1, 1), (-1, -1), (0, 1), (0, -1), (-1, 0)]
+    order = np.argsort([a[0] for a in anchors])
+    for i in order:
+        label = labels[i]
+        best = None
+        for radius in (7, 14, 24, 36, 52, 72, 96):
+            for dx, dy in directions:
+                norm = math.hypot(dx, dy)
+                offset = (radius * dx / norm, radius * dy / norm)
+                label.set_position(offset)
+                label.set_ha("left" if dx > 0 else "right" if dx < 0 else "center")
+                label.set_va("bottom" if dy > 0 else "top" if dy < 0 else "center")
+                box = Text.get_window_extent(label, renderer).padded(1.5)
+                inside = (box.x0 >= axes_box.x0 and box.x1 <= axes_box.x1 and box.y0 >= axes_box.y0
+                          and box.y1 <= axes_box.y1)
+                clear = not any(box.overlaps(other) for other in placed + obstacles)
+                if inside and clear:
+                    best = (offset, label.get_ha(), label.get_va(), box, radius)
+                    break
+            if best:
+                break
+        if best is None:  # nowhere free: keep the first spot outside the crowd, still readable
+            label.set_position((7, 7))
+            label.set_ha("left")
+            label.set_va("bottom")
+            best = ((7, 7), "left", "bottom", Text.get_window_extent(label, renderer).padded(1.5), 7)
+        offset, ha, va, box, radius = best
+        label.set_position(offset)
+        label.set_ha(ha)
+        label.set_va(va)
+        placed.append(box)
+        if radius > 14:
+            ax.annotate("", label.xy, xytext=offset, textcoords="offset points", zorder=5,
+                        arrowprops={"arrowstyle": "-", "lw": 0.5, "color": label.get_color(), "shrinkA": 0,
+                                    "shrinkB": 3})
+
+
+# --- breakdown ------------------------------------------------------------------------------------------
+def _breakdown_figure(plt, cells, *, baselines, pareto, plans, meta, total_cells):
+    methods = meta["methods"]
+    fig, axes = _panels(plt, len(cells), width=6.8, height=0.42 * len(methods) + 1.6)
+    for ax, cell in zip(axes, cells):
+        rows = baselines[baselines["cell"] == cell["cell"]].set_index("method")
+        y = np.arange(len(methods))[::-1]
+        totals = []
+        for yi, method in zip(y, methods):
+            row = rows.loc[method] if method in rows.index else None
+            if row is None or not bool(row["found"]):
+                ax.text(0, yi, "  no plan meets the bounds", va="center", fontsize=8, color="#666666")
+                totals.append(0.0)
+                continue
+            parts = [float(row["edge_s"]) * 1e3, float(row["transfer_s"]) * 1e3, float(row["cloud_s"]) * 1e3]
+            left = 0.0
+            hatch = None if bool(row["feasible"]) else "//"
+            for value, colour in zip(parts, (EDGE_COLOUR, TRANSFER_COLOUR, CLOUD_COLOUR)):
+                ax.barh(yi, value, left=left, color=colour, hatch=hatch, edgecolor="white", height=0.7)
+                left += value
+            totals.append(left)
+            note = "" if bool(row["feasible"]) else "  infeasible"
+            ax.text(left, yi, f" {left:.1f} ms{note}", va="center", fontsize=8)
+        ax.set_yticks(y, methods)
+        ax.set_xlabel("latency (ms): edge compute + transfer + cloud compute")
+        ax.set_xlim(0, max(totals + [1e-3]) * 1.35)
+        ax.set_title(_panel_title(cell))
+        ax.grid(True, axis="x", alpha=0.25)
+    from matplotlib.patches import Patch
+
+    handles = [Patch(color=EDGE_COLOUR, label="edge compute"), Patch(color=TRANSFER_COLOUR, label="transfer"),
+               Patch(color=CLOUD_COLOUR, label="cloud compute"),
+               Patch(facecolor="white", edgecolor="#555555", hatch="//", label="hatched: over a bound")]
+    fig.suptitle(f"{meta['name']}: where the time goes, chosen plan per method{_more(total_cells)}", fontsize=11)
+    fig.legend(handles=handles, loc="lower center", ncol=4, frameon=False)
+    fig.tight_layout(rect=(0, 0.06, 1, 0.96))
+    return fig
+
+
+# --- bits -----------------------------------------------------------------------------------------------
+def chosen_plan(baselines: pd.DataFrame, cell_index: int) -> pd.Series | None:
+    """The fastest plan that meets every bound in a cell, over all methods (None when none does)."""
+    rows = baselines[(baselines["cell"] == cell_index) & baselines["found"].astype(bool)
+                     & baselines["feasible"].fillna(False).astype(bool)]
+    if rows.empty:
+        return None
+    return rows.sort_values(["latency_s", "accuracy_drop"], kind="stable").iloc[0]
+
+
+def _bits_figure(plt, cells, *, baselines, pareto, plans, meta, total_cells):
+    layer_count = max(len(c["layer_names"]) for c in cells) or 1
+    width = min(18.0, max(7.0, 0.16 * layer_count + 2.5))
+    fig, axes = plt.subplots(len(cells), 1, figsize=(width, 3.6 * len(cells) + 0.5), squeeze=False)
+    legend: dict[str, object] = {}
+    for ax, cell in zip(axes[:, 0], cells):
+        plan = chosen_plan(baselines, cell["cell"])
+        names = list(cell["layer_names"])
+        if plan is None:
+            ax.text(0.5, 0.5, "no plan meets the bounds in this cell", ha="center", va="center",
+                    transform=ax.transAxes)
+            ax.set_axis_off()
+            ax.set_title(_panel_title(cell))
+            continue
+        edge = list(plan["edge_layers"] or [])
+        wbits = dict(zip(edge, plan["weight_bits"] or []))
+        abits = dict(zip(edge, plan["activation_bits"] or []))
+        names = names or edge
+        x = np.arange(len(names))
+        cloud_bits = float(cell["cloud_bits"])
+        on_edge = np.array([n in abits for n in names])
+        weight = np.array([np.nan if (n in wbits and wbits[n] is None) else (wbits[n] if n in wbits else np.nan)
+                           for n in names], dtype=float)
+        activation = np.array([abits.get(n, np.nan) for n in names], dtype=float)
+        ax.bar(x - 0.2, np.where(on_edge, weight, np.nan), width=0.4, color="#4c72b0", label="weight bits (edge)")
+        ax.bar(x + 0.2, np.where(on_edge, activation, np.nan), width=0.4, color="#dd8452",
+               label="activation bits (edge)")
+        ax.bar(x, np.where(on_edge, np.nan, cloud_bits), width=0.8, color="#dddddd",
+               label=f"cloud layers ({cloud_bits:g}-bit)")
+        no_weights = on_edge & np.isnan(weight)
+        if no_weights.any():
+            ax.scatter(x[no_weights] - 0.2, np.full(no_weights.sum(), 0.4), marker="x", s=12, color="#4c72b0",
+                       label="layer without weights", zorder=3)
+        edge_positions = np.flatnonzero(on_edge)
+        if len(edge_positions) and len(edge_positions) < len(names):
+            split = edge_positions.max() + 0.5
+            ax.axvline(split, color="#d62728", lw=1.5, ls="--")
+            ax.text(split, 0.97, " split: edge | cloud ", transform=ax.get_xaxis_transform(), color="#d62728",
+                    ha="center", va="top", fontsize=8, bbox={"facecolor": "white", "edgecolor": "none", "pad": 1})
+        step = max(1, math.ceil(len(names) / 60))
+        ax.set_xticks(x[::step], [names[i] for i in x[::step]], rotation=90, fontsize=6)
+        ax.set_xlim(-0.8, len(names) - 0.2)
+        ax.set_ylim(0, max(cloud_bits, 8) * 1.18)
+        ax.set_ylabel("bits")
+        ax.set_xlabel("layer (execution order)" + (f", every {step}th name shown" if step > 1 else ""))
+        place = "cloud-only" if not len(edge_positions) else f"{len(edge_positions)} of {len(names)} layers on the edge"
+        ax.set_title(f"{_panel_title(cell).splitlines()[0]}: chosen plan = {plan['method']}, {place}, "
+                     f"{float(plan['latency_s']) * 1e3:.1f} ms, -{float(plan['accuracy_drop']):.2f} pt")
+        ax.grid(True, axis="y", alpha=0.25)
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            legend.setdefault(label, handle)
+    fig.suptitle(f"{meta['name']}: per-layer bit-widths of the chosen plan{_more(total_cells)}", fontsize=11)
+    if legend:
+        fig.legend(list(legend.values()), list(legend.keys()), loc="lower center", ncol=4, frameon=False)
+    fig.tight_layout(rect=(0, 0.05 if legend else 0, 1, 0.97))
+    return fig
+
+
+# --- sweep ----------------------------------------------------------------------------------------------
+def _sweep_figure(plt, cells, *, baselines, meta):
+    swept_rate = "network.uplink" in meta["sweep"]
+    others = [k for k in meta["sweep"] if k != "network.uplink"] if swept_rate else []
+    groups: dict[tuple, list[dict]] = {}
+    for cell in cells:
+        groups.setdefault(tuple((k, cell["sweep"][k]) for k in others), []).append(cell)
+    keys = list(groups)[:MAX_PANELS]
+    fig, axes = _panels(plt, len(keys), width=6.6, height=4.8)
+    handles: dict[str, object] = {}
+    for ax, key in zip(axes, keys):
+        group = groups[key]
+        index = [c["cell"] for c in group]
+        rows = baselines[baselines["cell"].isin(index) & baselines["found"].astype(bool)]
+        if swept_rate:
+            x_of = {c["cell"]: c["uplink_bps"] / 1e6 for c in group}
+        else:
+            x_of = {c["cell"]: i for i, c in enumerate(group)}
+        for method in meta["methods"]:
+            mine = rows[rows["method"] == method].copy()
+            if mine.empty:
+                continue
+            mine["x"] = mine["cell"].map(x_of)
+            mine = mine.sort_values("x")
+            colour, marker = _style(method)
+            h, = ax.plot(mine["x"], mine["latency_s"] * 1e3, color=colour, lw=1.3,
+                         ls="-" if method in SEARCH_METHODS else "--")
+            feasible = mine["feasible"].astype(bool).to_numpy()
+            ax.scatter(mine["x"], mine["latency_s"] * 1e3, marker=marker, s=40, edgecolor=colour, lw=1.2,
+                       facecolor=np.where(feasible, colour, "white"), zorder=3)
+            handles.setdefault(method, (h, ax.scatter([], [], marker=marker, s=40, color=colour)))
+        ax.set_yscale("log")
+        ax.set_ylabel("latency of the chosen plan (ms, log scale)")
+        if swept_rate:
+            ax.set_xscale("log")
+            ticks = sorted(set(x_of.values()))
+            ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+            ax.minorticks_off()
+            ax.set_xlabel("uplink rate (Mbit/s, log scale)")
+        else:
+            ax.set_xticks(list(x_of.values()), [c["label"].replace(", ", "\n") for c in group], fontsize=7)
+            ax.set_xlabel("sweep cell")
+        ax.set_title(", ".join(f"{k}={v}" for k, v in key) or f"{group[0]['model']}: {group[0]['edge']} -> "
+                     f"{group[0]['cloud']}")
+        ax.grid(True, which="both", alpha=0.25)
+    from matplotlib.lines import Line2D
+
+    legend = [Line2D([], [], color=_style(m)[0], marker=_style(m)[1], ls="-" if m in SEARCH_METHODS else "--",
+                     label=m) for m in handles]
+    legend.append(Line2D([], [], color="#555555", marker="o", markerfacecolor="white", ls="none",
+                         label="hollow: over a bound"))
+    fig.suptitle(f"{meta['name']}: latency against uplink rate, chosen plan per method", fontsize=11)
+    fig.legend(handles=legend, loc="lower center", ncol=6, frameon=False)
+    fig.tight_layout(rect=(0, 0.06 + 0.03 * math.ceil(len(legend) / 6), 1, 0.96))
+    return fig

@@ -1,0 +1,135 @@
+"""summary.md: the scenario, the chosen plan per method, speed-ups against cloud-only and U8, accuracy,
+energy and memory of each, and where the time goes, one section per sweep cell."""
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from simulator.report.plots import chosen_plan
+
+
+def _ms(seconds) -> str:
+    return "-" if _missing(seconds) else f"{float(seconds) * 1e3:.2f}"
+
+
+def _x(value) -> str:
+    return "-" if _missing(value) else f"{float(value):.2f}x"
+
+
+def _num(value, digits: int = 2) -> str:
+    return "-" if _missing(value) else f"{float(value):.{digits}f}"
+
+
+def _mib(value) -> str:
+    return "-" if _missing(value) else f"{float(value) / 2**20:.2f}"
+
+
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA
+
+
+def _rate(bps: float) -> str:
+    return f"{bps / 1e6:g} Mbit/s ({bps / 2**20:.3g} Mibit/s)"
+
+
+def render_summary(*, baselines: pd.DataFrame, pareto: pd.DataFrame, timings: pd.DataFrame, cells: list[dict],
+                   meta: dict, plots: list[str]) -> str:
+    """The markdown text of summary.md."""
+    lines = [f"# {meta['name']}", ""]
+    if meta.get("description"):
+        lines += [meta["description"].strip(), ""]
+    git = meta.get("git") or {}
+    lines += [f"Experiment `{meta['source']}`, seed {meta['seed']}, autosplit at git "
+              f"{(git.get('commit') or 'unknown')[:12]}{' (with uncommitted changes)' if git.get('dirty') else ''}.",
+              ""]
+    if meta["reproducible"]:
+        lines.append("Every search budget is a trial count: the same YAML and seed give identical tables.")
+    else:
+        lines.append("**Not reproducible:** at least one method ran on a wall-clock budget (`seconds`), so how far "
+                     "it got depends on the machine and its load; use `trials` budgets for identical tables.")
+    added = [m for m in meta["methods"] if m not in meta["requested_methods"]]
+    if added:
+        lines.append(f"Also run as references for the speed-ups: {', '.join(added)}.")
+    lines += ["", f"Plans evaluated: {meta['plans_evaluated']:,}; kept in plans.csv / plans.parquet: "
+              f"{meta['plans_kept']:,} (each method's front and chosen plan, then a seeded random sample; the cap "
+              f"is {meta['plans_cap']:,} rows).", ""]
+    if len(cells) > 1:
+        lines += ["## Sweep", "", "| cell | " + " | ".join(meta["sweep"]) + " | fastest plan within bounds | "
+                  "latency (ms) | speed-up vs cloud |", "|---|" + "---|" * (len(meta["sweep"]) + 3)]
+        for cell in cells:
+            plan = chosen_plan(baselines, cell["cell"])
+            values = " | ".join(str(cell["sweep"].get(k)) for k in meta["sweep"])
+            lines.append(f"| {cell['cell']} | {values} | {plan['method'] if plan is not None else 'none'} | "
+                         f"{_ms(plan['latency_s']) if plan is not None else '-'} | "
+                         f"{_x(plan['speedup_vs_cloud']) if plan is not None else '-'} |")
+        lines.append("")
+    for cell in cells:
+        lines += _cell_section(cell, baselines, timings, multiple=len(cells) > 1)
+    lines += ["## Files", "", "- `baselines.csv`: the chosen plan of every method in every cell (these tables); "
+              "`pareto.csv`: the non-dominated plans of all methods together, within the memory bound; "
+              "`plans.csv` / `plans.parquet`: fronts, chosen plans and a sample of the other plans; "
+              "`timings.csv`: seconds and evaluations per method; `config.resolved.yaml`: the resolved "
+              "experiment, package versions, seed and git revision."]
+    if plots:
+        lines.append("- Figures: " + ", ".join(f"`{p}`" for p in plots) + ".")
+    return "\n".join(lines) + "\n"
+
+
+def _cell_section(cell: dict, baselines: pd.DataFrame, timings: pd.DataFrame, multiple: bool) -> list[str]:
+    rows = baselines[baselines["cell"] == cell["cell"]]
+    title = f"## Cell {cell['cell']}: {cell['label']}" if multiple else "## Scenario"
+    bits = "the preset's supported bit-widths" if not cell.get("edge_bits") else \
+        "/".join(str(b) for b in cell["edge_bits"])
+    lines = [title, "",
+             f"- model **{cell['model']}**, edge **{cell['edge']}** (bits: {bits}), cloud **{cell['cloud']}** "
+             f"({cell['cloud_bits']}-bit)",
+             f"- uplink {_rate(cell['uplink_bps'])}, RTT {cell['rtt_s'] * 1e3:g} ms, `{cell['link']}` link"
+             + (f", loss {cell['loss_rate']:g}" if cell.get("loss_rate") else ""),
+             f"- edge memory {cell['edge_memory_limit_bytes'] / 2**20:g} MiB (`{cell['memory_model']}` model), "
+             f"accuracy drop at most {cell['max_accuracy_drop']:g} points (`{cell['accuracy_tier']}` tier, "
+             f"{cell['accuracy_granularity']})",
+             f"- payloads: input `{cell['input_codec']}`, activations `{cell['activation_codec']}`", ""]
+    lines += ["| method | latency (ms) | edge | transfer | cloud | vs cloud | vs U8 | accuracy (%) | drop (pt) | "
+              "edge energy (mJ) | edge memory (MiB) | edge layers | feasible | search time (s) |",
+              "|---|" + "---:|" * 12 + "---:|"]
+    times = timings[timings["cell"] == cell["cell"]].set_index("method")["elapsed_s"] if len(timings) else {}
+    for _, row in rows.iterrows():
+        elapsed = _num(times.get(row["method"]), 3) if len(times) else "-"
+        if not bool(row["found"]):
+            lines.append(f"| {row['method']} | no plan meets the bounds |  |  |  |  |  |  |  |  |  |  | no | {elapsed} |")
+            continue
+        lines.append(
+            f"| {row['method']} | {_ms(row['latency_s'])} | {_ms(row['edge_s'])} | {_ms(row['transfer_s'])} | "
+            f"{_ms(row['cloud_s'])} | {_x(row['speedup_vs_cloud'])} | {_x(row['speedup_vs_u8'])} | "
+            f"{_num(row['accuracy'])} | {_num(row['accuracy_drop'])} | {_num(_mj(row['edge_energy_j']), 3)} | "
+            f"{_mib(row['edge_memory_bytes'])} | {int(row['edge_layer_count'])} | "
+            f"{'yes' if bool(row['feasible']) else '**no**'} | {elapsed} |")
+    lines.append("")
+    plan = chosen_plan(baselines, cell["cell"])
+    if plan is None:
+        lines += ["No method found a plan within the memory and accuracy bounds.", ""]
+        return lines
+    total = float(plan["latency_s"])
+    parts = {"edge compute": float(plan["edge_s"]), "transfer": float(plan["transfer_s"]),
+             "cloud compute": float(plan["cloud_s"])}
+    largest = max(parts, key=parts.get)
+    where = ", ".join(f"{name} {value * 1e3:.2f} ms ({value / total:.0%})" for name, value in parts.items())
+    edge_count = int(plan["edge_layer_count"])
+    placement = "cloud-only (nothing runs on the edge)" if edge_count == 0 else \
+        f"{edge_count} layers on the edge (cut index {_cut(plan['cut_index'])})"
+    lines += [f"**Fastest plan within the bounds: {plan['method']}**, {placement}: {total * 1e3:.2f} ms, "
+              f"{_x(plan['speedup_vs_cloud'])} faster than cloud-only and {_x(plan['speedup_vs_u8'])} than U8; "
+              f"accuracy {_num(plan['accuracy'])}% (-{_num(plan['accuracy_drop'])} pt), edge energy "
+              f"{_num(_mj(plan['edge_energy_j']), 3)} mJ, {_mib(plan['edge_memory_bytes'])} MiB on the edge, "
+              f"{_num(plan['payload_bytes'], 0)} payload bytes ({_num(plan['wire_bytes'], 0)} on the wire).",
+              f"Where the time goes: {where}; {largest} dominates.", ""]
+    return lines
+
+
+def _mj(joules):
+    return None if _missing(joules) else float(joules) * 1e3
+
+
+def _cut(value) -> str:
+    return "none: not a prefix" if _missing(value) else str(int(value))
