@@ -82,42 +82,64 @@ class SearchMethod(abc.ABC):
         elapsed = time.perf_counter() - start
         info = getattr(self, "info", {})
         return result_from(self.name, tables, candidates, candidates.evaluate(tables), elapsed,
-                           single_answer=self.single_answer, info=info)
+                           single_answer=self.single_answer, info=info, seed=seed)
 
 
 def result_from(name: str, tables: CostTables, candidates: Candidates, ev: Evaluation, elapsed_s: float,
-                single_answer: bool = False, info: dict | None = None, evaluations: int | None = None) -> SearchResult:
-    plans = plans_frame(name, tables, candidates, ev)
-    front = plans[pareto_mask(plans[["latency_s", "accuracy_drop"]].to_numpy())] if len(plans) else plans
+                single_answer: bool = False, info: dict | None = None, evaluations: int | None = None,
+                sample: int = 1000, seed: int = 0) -> SearchResult:
+    """A SearchResult from evaluated candidates. Only the front, the answer and a random sample of at most
+    `sample` other plans become DataFrame rows (the evaluation arrays can hold millions of plans)."""
+    n = len(candidates)
+    objectives = np.column_stack([ev.latency_s, ev.accuracy_drop])
+    on_front = pareto_mask(objectives) if n else np.zeros(0, bool)
+    keep = on_front.copy()
     if single_answer:
-        best = plan_dict(plans.iloc[0]) if len(plans) else None
+        answer = 0 if n else None
     else:
-        ok = plans[plans["feasible"]]
-        best = plan_dict(ok.loc[ok["latency_s"].idxmin()]) if len(ok) else None
-    return SearchResult(name, plans, best, front.sort_values("latency_s").reset_index(drop=True), elapsed_s,
-                        evaluations if evaluations is not None else len(plans), info or {})
+        feasible = np.flatnonzero(ev.feasible)
+        answer = int(feasible[np.argmin(ev.latency_s[feasible])]) if len(feasible) else None
+        # the front of the feasible plans too: what a reader compares against the bounds
+        if len(feasible):
+            keep[feasible[pareto_mask(objectives[feasible])]] = True
+    if answer is not None:
+        keep[answer] = True
+    rest = np.flatnonzero(~keep)
+    if len(rest) > sample:
+        rest = np.random.default_rng(seed).choice(rest, sample, replace=False)
+    keep[rest] = True
+    rows = np.flatnonzero(keep)
+    plans = plans_frame(name, tables, candidates, ev, rows)
+    plans["on_front"] = on_front[rows]
+    best = plan_dict(plans.loc[int(np.searchsorted(rows, answer))]) if answer is not None else None
+    front = plans[plans["on_front"]].sort_values("latency_s").reset_index(drop=True)
+    return SearchResult(name, plans, best, front, elapsed_s, evaluations if evaluations is not None else n,
+                        info or {})
 
 
-def plans_frame(name: str, tables: CostTables, c: Candidates, ev: Evaluation) -> pd.DataFrame:
-    """One row per plan with DESIGN's plan keys; bit lists aligned with `edge_layers`."""
+def plans_frame(name: str, tables: CostTables, c: Candidates, ev: Evaluation,
+                rows: np.ndarray | None = None) -> pd.DataFrame:
+    """One row per plan (those in `rows`, default all) with DESIGN's plan keys; bit lists aligned with
+    `edge_layers` (weight bits None for a layer without weights)."""
     graph = tables.scenario.graph
+    rows = np.arange(len(c)) if rows is None else np.asarray(rows)
     masks = c.mask(tables.layers)
     bits = tables.bits
-    rows = []
-    for p in range(len(c)):
+    records = []
+    for p in rows:
         edge = np.flatnonzero(masks[p])
         names = [tables.names[i] for i in edge]
         cut_index = len(edge) if c.edge_mask is None else prefix_index(graph, names)
-        rows.append({
+        records.append({
             "method": name, "model": graph.name, "cut_index": cut_index, "edge_layers": names,
             "weight_bits": [int(bits[c.weight_bits[p, i]]) if tables.has_weights[i] else None for i in edge],
             "activation_bits": [int(bits[c.activation_bits[p, i]]) for i in edge],
         })
-    frame = pd.DataFrame(rows, columns=["method", "model", "cut_index", "edge_layers", "weight_bits",
-                                        "activation_bits"])
+    frame = pd.DataFrame(records, columns=["method", "model", "cut_index", "edge_layers", "weight_bits",
+                                           "activation_bits"])
     for key in ("latency_s", "edge_s", "transfer_s", "cloud_s", "accuracy", "accuracy_drop", "edge_memory_bytes",
                 "edge_energy_j", "payload_bytes", "wire_bytes", "feasible"):
-        frame[key] = getattr(ev, key)
+        frame[key] = getattr(ev, key)[rows]
     frame["cut_index"] = frame["cut_index"].astype("Int64")
     return frame[PLAN_COLUMNS]
 
