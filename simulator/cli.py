@@ -324,8 +324,136 @@ def run_schema(args: argparse.Namespace) -> None:
     emit(args.format, rows, rows)
 
 
+def add_plan(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("plan", help="the best split plan of one method",
+                       description="Split MODEL between an edge accelerator and a cloud one over a link, with one "
+                       "search method, and print its plan: cut, per-layer bits, latency breakdown, accuracy, memory, "
+                       "energy. Baselines report their own plan even when it breaks the bounds (feasible: false); "
+                       "the searches report their lowest-latency plan within the bounds. " + UNITS_HELP)
+    _add_model_argument(p)
+    p.add_argument("--edge", required=True, help="edge accelerator: preset name, preset .yaml or SCALE-Sim .cfg")
+    p.add_argument("--cloud", required=True, help="cloud accelerator: preset name or file (runs at 16 bits)")
+    p.add_argument("--uplink", required=True, help="uplink rate, e.g. 3Mbps (10^6 bit/s) or 3Mibps (2^20 bit/s)")
+    p.add_argument("--rtt", default="0s", help="round-trip time, e.g. 40ms (default 0)")
+    p.add_argument("--loss", type=float, default=0.0, help="packet loss probability on the uplink (default 0)")
+    p.add_argument("--link", choices=["tcp", "ideal"], default="tcp",
+                   help="tcp: framing, slow start, RTT (default); ideal: bytes / rate, the paper's model")
+    p.add_argument("--edge-memory", required=True, help="edge memory budget, e.g. 4MiB")
+    p.add_argument("--memory-model", choices=["peak_live", "max_layer"], default="peak_live",
+                   help="activation memory: peak_live (largest live set, default) or max_layer (the paper's)")
+    p.add_argument("--max-accuracy-drop", type=float, required=True, help="accuracy bound, percentage points")
+    p.add_argument("--method", required=True, help="cloud, edge-u2/u4/u6/u8, neurosurgeon, dads, qdmp, autosplit, "
+                   "exact, optuna")
+    p.add_argument("--edge-bits", help="bit-widths the edge may use, e.g. 2,4,6,8 (default: the preset's)")
+    p.add_argument("--tier", choices=["naive", "calibrated", "reconstruction"], default="calibrated",
+                   help="post-training quantization method tier for the accuracy proxy (default calibrated)")
+    p.add_argument("--input-codec", choices=["raw", "jpeg"], default="raw", help="how cloud-only sends the image")
+    p.add_argument("--activation-codec", choices=["raw", "entropy"], default="raw",
+                   help="how a split sends activations")
+    p.add_argument("--trials", type=int, help="optuna: trial budget (reproducible with --seed)")
+    p.add_argument("--seconds", type=float, help="optuna: wall-clock budget")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    _add_format(p)
+    p.set_defaults(func=run_plan)
+
+
+def run_plan(args: argparse.Namespace) -> None:
+    from hardware_models.units import parse_bytes, parse_rate, parse_time
+    from simulator.evaluate import Scenario
+    from simulator.network.link import Link
+    from simulator.search import run_method
+
+    name = args.model or args.model_pos
+    if not name:
+        raise UserError("plan: give a MODEL (a zoo name or an .onnx file)")
+    link = Link(uplink_bps=parse_rate(args.uplink, "--uplink"), rtt_s=parse_time(args.rtt, "--rtt"),
+                protocol=args.link, loss_rate=args.loss)
+    edge_bits = None
+    if args.edge_bits:
+        try:
+            edge_bits = tuple(int(b) for b in args.edge_bits.split(","))
+        except ValueError:
+            raise UserError(f"--edge-bits: expected a comma-separated list of integers, got {args.edge_bits!r}") from None
+    scenario = Scenario.build(name, args.edge, args.cloud, link, accuracy_tier=args.tier,
+                              edge_memory_bytes=parse_bytes(args.edge_memory, "--edge-memory"),
+                              max_accuracy_drop=args.max_accuracy_drop, memory_model=args.memory_model,
+                              edge_bits=edge_bits, input_codec=args.input_codec,
+                              activation_codec=args.activation_codec)
+    budget = {k: v for k, v in (("trials", args.trials), ("seconds", args.seconds)) if v is not None}
+    result = run_method(args.method, scenario, budget=budget, seed=args.seed)
+    best = result.best
+    if best is None:
+        data = {"method": args.method, "model": scenario.graph.name, "feasible": False,
+                "message": "no plan meets the memory and accuracy bounds"}
+        emit(args.format, data, [data])
+        return
+    data = {**best, "evaluations": result.evaluations, "search_s": result.elapsed_s}
+    if args.format != "table":
+        emit(args.format, data, [{k: v for k, v in data.items() if k not in ("breakdown",)} | best["breakdown"]])
+        return
+    b = best["breakdown"]
+    cut = "non-prefix (DAG min-cut)" if best["cut_index"] is None else best["cut_index"]
+    print(f"{best['method']} on {best['model']}: cut {cut}, {len(best['edge_layers'])} edge layers, "
+          f"{'feasible' if best['feasible'] else 'NOT feasible (breaks a bound)'}")
+    print(f"  latency  {best['latency_s'] * 1e3:9.3f} ms = edge {b['edge_s'] * 1e3:.3f} + transfer "
+          f"{b['transfer_s'] * 1e3:.3f} + cloud {b['cloud_s'] * 1e3:.3f} ms")
+    print(f"  accuracy {best['accuracy']:9.3f} %  (drop {best['accuracy_drop']:.3f} points)")
+    print(f"  memory   {best['edge_memory_bytes'] / 2**20:9.3f} MiB   energy {best['edge_energy_j'] * 1e3:.3f} mJ   "
+          f"payload {best['payload_bytes']:.0f} B ({best['wire_bytes']:.0f} B on the wire)")
+    rows = [{"layer": n, "weight_bits": w, "activation_bits": a}
+            for n, w, a in zip(best["edge_layers"], best["weight_bits"], best["activation_bits"])]
+    if rows:
+        print(format_table(rows))
+
+
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_models, add_inspect, add_layer_cost]
 COMMANDS += [add_run, add_schema]
+COMMANDS += [add_plan]
+
+
+def add_accuracy(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("accuracy", help="predicted (proxy) and measured accuracy of a bit assignment",
+                       description="Predicted accuracy of MODEL with the given weight/activation bits (the proxy "
+                       "g(sum_i s_i D_i(bits_i)) of simulator.accuracy) and, for an .onnx model with --data, the "
+                       "accuracy measured with onnxruntime on a fake-quantized copy. Zoo models use distortions "
+                       "from stated assumptions (He-initialised Gaussian weights, ReLU'd Gaussian activations) and "
+                       "sensitivities calibrated on published PTQ results; an ONNX model with data uses its real "
+                       "weights and activations and sensitivities fitted to single-layer measurements. "
+                       "Accuracies in percent; 16/16 is the floating-point reference.")
+    _add_model_argument(p)
+    p.add_argument("--bits", default="8/8", metavar="W/A[,W/A...]",
+                   help="one W/A pair for every layer (default 8/8), or a comma list with one pair per layer of "
+                   "`autosplit inspect MODEL`, in its order; bits 1..8, or 16 for float; weight bits of layers "
+                   "without weights are ignored")
+    p.add_argument("--tier", default="calibrated", choices=["naive", "calibrated", "reconstruction"],
+                   help="PTQ method tier: naive min-max, calibrated clipping (default), reconstruction "
+                   "(AdaRound/BRECQ-like rounding optimisation)")
+    p.add_argument("--granularity", default="per-channel", choices=["per-channel", "per-tensor"],
+                   help="weight quantization granularity (activations are always per tensor)")
+    p.add_argument("--data", metavar="FILE.npz", help="labelled data (x: model-ready float32 inputs, batch first; "
+                   "y: integer labels) to measure an .onnx model on")
+    p.add_argument("--calibration", metavar="FILE.npz", help="inputs that fix activation ranges (default: the "
+                   "first 128 samples of --data)")
+    p.add_argument("--fp-accuracy", type=float, metavar="PCT",
+                   help="float accuracy of an .onnx model given without --data (percent)")
+    _add_format(p)
+    p.set_defaults(func=run_accuracy)
+
+
+def run_accuracy(args: argparse.Namespace) -> None:
+    from simulator.accuracy.assess import assess
+
+    name = args.model or args.model_pos
+    if not name:
+        raise UserError("accuracy: give a MODEL (a zoo name or an .onnx file)")
+    pairs = [parse_bits(part.strip()) for part in args.bits.split(",") if part.strip()]
+    if not pairs:
+        raise UserError("--bits: give W/A pairs such as 8/8 or 4/8,8/8,...")
+    data = assess(name, pairs, args.tier, args.granularity, args.data, args.calibration, args.fp_accuracy)
+    emit(args.format, data, [{k: v for k, v in data.items() if not isinstance(v, list)}])
+
+
+COMMANDS += [add_accuracy]
 
 
 def build_parser() -> argparse.ArgumentParser:

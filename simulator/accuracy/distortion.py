@@ -146,6 +146,7 @@ _CDF = np.cumsum(_PDF)
 _LOG_CLIPS = np.linspace(np.log(0.02), np.log(1e4), 400)
 
 
+@lru_cache(maxsize=None)
 def _expected_max(count: float, one_sided: bool) -> float:
     """E[max] of `count` iid |N(0,1)| (or N(0,1) one-sided: the largest value, taken >= 0)."""
     t = _Z[_Z >= 0]
@@ -163,12 +164,23 @@ def _gaussian_symmetric_mse_table(bits: int) -> np.ndarray:
     return out
 
 
-def _gaussian_rounding_mse(clip: float, bits: int) -> float:
-    """E[(z - Q(z))^2] for a min-max clip: the samples never exceed their own maximum, so only rounding."""
-    if bits == 1:
-        return float(np.sum(_PDF * (np.abs(_Z) - clip) ** 2))
-    step = clip / (2 ** (bits - 1) - 1)
-    return float(np.sum(_PDF * (_Z - np.round(_Z / step) * step) ** 2))
+@lru_cache(maxsize=None)
+def _gaussian_rounding_table(bits: int) -> np.ndarray:
+    """E[(z - Q(z))^2] for a min-max clip at each exp(_LOG_CLIPS): no sample exceeds its own maximum, so
+    only rounding error counts."""
+    out = np.empty(_LOG_CLIPS.size)
+    for i, clip in enumerate(np.exp(_LOG_CLIPS)):
+        if bits == 1:
+            out[i] = np.sum(_PDF * (np.abs(_Z) - clip) ** 2)
+        else:
+            step = clip / (2 ** (bits - 1) - 1)
+            out[i] = np.sum(_PDF * (_Z - np.round(_Z / step) * step) ** 2)
+    return out
+
+
+def _gaussian_rounding_mse(clip: np.ndarray | float, bits: int) -> np.ndarray | float:
+    out = np.interp(np.log(np.maximum(clip, 1e-12)), _LOG_CLIPS, _gaussian_rounding_table(bits))
+    return float(out) if np.ndim(out) == 0 else out
 
 
 def _gaussian_symmetric_mse(clip: np.ndarray, bits: int) -> np.ndarray:
@@ -198,11 +210,10 @@ def gaussian_weight_distortion(fan_in: int, channels: int, bits: int, tier: str 
     scales /= np.sqrt(np.mean(scales ** 2))
     if minmax:
         clip = float(scales.max()) * _expected_max(fan_in * max(1.0, channels / n), one_sided=False)
-        return float(np.mean([_gaussian_rounding_mse(clip / s, bits) for s in scales]))
-    else:
-        candidates = np.exp(_LOG_CLIPS) * scales.max()
-        absolute = [np.sum(scales ** 2 * _gaussian_symmetric_mse(c / scales, bits)) for c in candidates]
-        clip = float(candidates[int(np.argmin(absolute))])
+        return float(np.mean(_gaussian_rounding_mse(clip / scales, bits)))
+    candidates = np.exp(_LOG_CLIPS)[:, None] * scales.max()
+    absolute = np.sum(scales ** 2 * _gaussian_symmetric_mse(candidates / scales, bits), axis=1)
+    clip = float(candidates[int(np.argmin(absolute)), 0])
     return float(np.mean(_gaussian_symmetric_mse(clip / scales, bits)))
 
 
@@ -215,12 +226,19 @@ def gaussian_activation_distortion(elements: int, bits: int, tier: str = "calibr
     """
     if bits >= FLOAT_BITS:
         return 0.0
+    table = _gaussian_activation_table(bits, relu)
+    if clip_method(tier) == "minmax":
+        return float(np.interp(np.log(_expected_max(elements, one_sided=True)), _LOG_RANGES, table))
+    return float(table.min())
+
+
+_LOG_RANGES = np.linspace(np.log(0.05), np.log(12.0), 300)
+
+
+@lru_cache(maxsize=None)
+def _gaussian_activation_table(bits: int, relu: bool) -> np.ndarray:
+    """Relative MSE of the asymmetric `bits` grid over [0, hi] (ReLU) or [-hi, hi] at each exp(_LOG_RANGES)."""
     x = np.maximum(_Z, 0.0) if relu else _Z
     power = float(np.sum(_PDF * x ** 2))
-
-    def mse(hi: float) -> float:
-        return float(np.sum(_PDF * (x - quantize_asymmetric(x, 0.0 if relu else -hi, hi, bits)) ** 2))
-
-    if clip_method(tier) == "minmax":
-        return mse(_expected_max(elements, one_sided=True)) / power
-    return min(mse(hi) for hi in np.geomspace(0.05, 12.0, 300)) / power
+    return np.array([np.sum(_PDF * (x - quantize_asymmetric(x, 0.0 if relu else -hi, hi, bits)) ** 2) / power
+                     for hi in np.exp(_LOG_RANGES)])

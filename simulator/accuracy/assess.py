@@ -1,0 +1,108 @@
+"""Predicted and measured accuracy of one bit assignment: what `autosplit accuracy` answers.
+
+- A zoo model: the proxy from assumed distortions and the published calibration (`calibration.zoo_proxy`);
+  nothing to measure.
+- An ONNX file with `data` (.npz with x, y): distortions from its real weights and calibration activations,
+  sensitivities fitted to single-layer measurements on `data`, and the plan measured with onnxruntime.
+  Calibration inputs are `calibration` (.npz) or the first `measure.CALIBRATION_SAMPLES` inputs of `data`.
+- An ONNX file without data: the proxy from assumed distortions needs the float accuracy, `fp_accuracy`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from hardware_models.errors import UserError
+from simulator.accuracy.distortion import FLOAT_BITS, GRANULARITIES, TIERS
+
+
+def _check(tier: str, granularity: str) -> None:
+    if tier not in TIERS:
+        raise UserError(f"--tier: unknown tier {tier!r}; expected one of {', '.join(TIERS)}")
+    if granularity not in GRANULARITIES:
+        raise UserError(f"--granularity: unknown {granularity!r}; expected one of {', '.join(GRANULARITIES)}")
+
+
+def per_layer_bits(graph, pairs: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+    """One (weight, activation) pair for every layer: a single pair applies to all layers."""
+    n = len(graph.layers)
+    if len(pairs) == 1:
+        pairs = pairs * n
+    if len(pairs) != n:
+        raise UserError(f"--bits: {len(pairs)} W/A pairs given but {graph.name} has {n} layers "
+                        f"(one pair per layer of `autosplit inspect`, or a single pair for all)")
+    wbits = np.array([w for w, _ in pairs])
+    abits = np.array([a for _, a in pairs])
+    for bits in (wbits, abits):
+        bad = [int(b) for b in bits if b < 1 or (8 < b < FLOAT_BITS)]
+        if bad:
+            raise UserError(f"--bits: unsupported bit-width {bad[0]}; expected 1..8, or 16 (or more) for float")
+    return wbits, abits
+
+
+def assess(model: str, pairs: list[tuple[int, int]], tier: str = "calibrated", granularity: str = "per-channel",
+           data: str | None = None, calibration: str | None = None, fp_accuracy: float | None = None) -> dict:
+    """The `accuracy` command's answer as a dict (DESIGN's keys plus provenance)."""
+    from simulator.accuracy.calibration import calibrate_on_measurements, fp32_reference, zoo_proxy
+    from simulator.graph import load_model
+
+    _check(tier, granularity)
+    graph = load_model(model)
+    wbits, abits = per_layer_bits(graph, pairs)
+    is_onnx = model.endswith(".onnx") or Path(model).is_file()
+    measured = None
+    notes = []
+    if not is_onnx:
+        if data:
+            raise UserError("--data: measuring needs an .onnx model with weights; zoo models have none")
+        proxy = zoo_proxy(model, tier, granularity, graph=graph)
+    elif data:
+        from simulator.accuracy.measure import AccuracyMeter, load_npz
+
+        x, y = load_npz(data)
+        calibration_x = load_npz(calibration)[0] if calibration else None
+        quantizer_tier = "calibrated" if tier == "reconstruction" else tier
+        if tier == "reconstruction":
+            notes.append("measured with the calibrated quantizer: rounding optimisation is not implemented")
+        meter = AccuracyMeter(model, x, y, calibration_x, quantizer_tier, granularity)
+        if meter.layers != [l.name for l in graph.layers]:
+            raise UserError(f"{model}: the fake-quantized model's layers do not match inspect's")
+        classes = int(np.prod(graph.layers[-1].output_shape[1:]))
+        proxy = calibrate_on_measurements(meter, chance=100.0 / max(classes, 1))
+        measured = meter.accuracy_of_lists(list(wbits), list(abits))
+    else:
+        if fp_accuracy is None:
+            raise UserError(f"{model}: an ONNX model without --data needs --fp-accuracy (its float accuracy, "
+                            f"percent) for a prediction, or --data FILE.npz to measure")
+        from simulator.accuracy.calibration import published_calibration
+        from simulator.accuracy.proxy import AccuracyProxy, assumed_distortion_tables
+
+        weights, activations = assumed_distortion_tables(graph, "naive" if tier == "naive" else "calibrated",
+                                                         granularity)
+        s_w, s_a = published_calibration().sensitivities(graph, graph.name, tier)
+        classes = int(np.prod(graph.layers[-1].output_shape[1:]))
+        proxy = AccuracyProxy([l.name for l in graph.layers], weights, activations, s_w, s_a, fp_accuracy,
+                              100.0 / max(classes, 1), published_calibration().shape, tier, granularity,
+                              "assumed: He-initialised Gaussian weights, ReLU'd Gaussian activations",
+                              "published PTQ table fit, robustness 1 (an unknown model)")
+    weighted = float(proxy.weighted_sum(wbits, abits))
+    result = {
+        "model": graph.name if is_onnx else model,
+        "fp_accuracy": proxy.fp_accuracy,
+        "predicted_accuracy": float(proxy.predict_from_weighted_sum(weighted)),
+        "measured_accuracy": measured,
+        "predicted_drop": proxy.fp_accuracy - float(proxy.predict_from_weighted_sum(weighted)),
+        "chance_accuracy": proxy.chance_accuracy,
+        "weighted_distortion": weighted,
+        "tier": tier,
+        "granularity": granularity,
+        "layers": len(graph.layers),
+        "distortion_source": proxy.distortion_source,
+        "sensitivity_source": proxy.sensitivity_source,
+    }
+    if not is_onnx:
+        result["metric"] = fp32_reference().get(model, (None, "unknown"))[1]
+    if notes:
+        result["notes"] = notes
+    return result

@@ -1,0 +1,173 @@
+"""The accuracy proxy: predicted accuracy = g(sum over layers of s_i * D_i(bits_i)).
+
+For a plan with weight bits w_i and activation bits a_i per layer, the weighted distortion is
+
+    x = sum_i  s^w_i * D^w_i(w_i)  +  s^a_i * D^a_i(a_i)
+
+(D: relative MSE tables from `distortion`, s: non-negative sensitivities), and
+
+    g(x) = chance + (fp - chance) * exp(-x ** shape)
+
+is decreasing in x, equals the floating-point accuracy at x = 0 and tends to chance level. Because x is a
+sum of per-layer terms, the search can compute an exact front by dynamic programming over x, then map x
+through g. Tables are monotone non-increasing in bits, so the prediction never falls when a bit-width rises.
+Bits index the columns of `BIT_WIDTHS` (1..8, 16); 16 (or more) is the float reference, distortion 0.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from simulator.accuracy.distortion import (BIT_WIDTHS, DENSE_CHANNEL_SCALE_SPREAD, DEPTHWISE_CHANNEL_SCALE_SPREAD,
+                                           FLOAT_BITS, gaussian_activation_distortion, gaussian_weight_distortion)
+from simulator.graph.ir import DATA_OPS, POOL_OPS, Graph
+
+NONNEGATIVE_OPS = ("relu", "relu6")
+ASSUMED_CALIBRATION_IMAGES = 256
+"""Images a naive (min-max) activation range is taken over, in the distribution-assumption mode."""
+
+
+def bit_columns(bits: np.ndarray) -> np.ndarray:
+    """Column of each bit-width in BIT_WIDTHS (>= 16 is the float column); ValueError for 9..15 or < 1."""
+    bits = np.asarray(bits, dtype=np.int64)
+    lookup = np.full(FLOAT_BITS + 1, -1)
+    lookup[list(BIT_WIDTHS)] = np.arange(len(BIT_WIDTHS))
+    clipped = np.minimum(bits, FLOAT_BITS)
+    if np.any(clipped < 1) or np.any(lookup[np.maximum(clipped, 0)] < 0):
+        bad = sorted(set(int(b) for b in bits.ravel() if b < 1 or (8 < b < FLOAT_BITS)))
+        raise ValueError(f"unsupported bit-widths {bad}; expected 1..8 or 16")
+    return lookup[clipped]
+
+
+@dataclass
+class AccuracyProxy:
+    """Per-layer distortion tables, sensitivities and the link g of one model, tier and granularity.
+
+    `weight_distortion` and `activation_distortion` are (layers, len(BIT_WIDTHS)) arrays, columns in
+    `bits` order; `weight_sensitivity` and `activation_sensitivity` are (layers,) arrays; accuracies in percent.
+    """
+
+    layers: list[str]
+    weight_distortion: np.ndarray
+    activation_distortion: np.ndarray
+    weight_sensitivity: np.ndarray
+    activation_sensitivity: np.ndarray
+    fp_accuracy: float
+    chance_accuracy: float
+    shape: float = 0.5
+    tier: str = "calibrated"
+    granularity: str = "per-channel"
+    distortion_source: str = ""
+    sensitivity_source: str = ""
+    bits: tuple[int, ...] = field(default=BIT_WIDTHS)
+
+    def __post_init__(self) -> None:
+        # more bits never hurt: a finer grid could always mimic the coarser one's error level
+        self.weight_distortion = np.minimum.accumulate(np.asarray(self.weight_distortion, float), axis=1)
+        self.activation_distortion = np.minimum.accumulate(np.asarray(self.activation_distortion, float), axis=1)
+        self.weight_sensitivity = np.maximum(np.asarray(self.weight_sensitivity, float), 0.0)
+        self.activation_sensitivity = np.maximum(np.asarray(self.activation_sensitivity, float), 0.0)
+        shape = (len(self.layers), len(self.bits))
+        if self.weight_distortion.shape != shape or self.activation_distortion.shape != shape:
+            raise ValueError(f"distortion tables must be {shape}")
+
+    # --- the additive part ----------------------------------------------------------------------------
+    @property
+    def weight_cost(self) -> np.ndarray:
+        """s^w_i * D^w_i(b): (layers, bits), the per-layer terms of the weighted sum."""
+        return self.weight_sensitivity[:, None] * self.weight_distortion
+
+    @property
+    def activation_cost(self) -> np.ndarray:
+        """s^a_i * D^a_i(b): (layers, bits)."""
+        return self.activation_sensitivity[:, None] * self.activation_distortion
+
+    def weighted_sum(self, weight_bits: np.ndarray, activation_bits: np.ndarray) -> np.ndarray:
+        """x for plans: bits arrays (plans, layers) or (layers,) -> (plans,) or a scalar array."""
+        wcol, acol = bit_columns(weight_bits), bit_columns(activation_bits)
+        rows = np.arange(len(self.layers))
+        return (self.weight_cost[rows, wcol] + self.activation_cost[rows, acol]).sum(axis=-1)
+
+    # --- the link -------------------------------------------------------------------------------------
+    def predict_from_weighted_sum(self, x: np.ndarray | float) -> np.ndarray:
+        """g(x), vectorised: accuracy in percent, from fp (x = 0) down towards chance."""
+        x = np.maximum(np.asarray(x, dtype=float), 0.0)
+        return self.chance_accuracy + (self.fp_accuracy - self.chance_accuracy) * np.exp(-x ** self.shape)
+
+    def weighted_sum_for_accuracy(self, accuracy: np.ndarray | float) -> np.ndarray:
+        """g's inverse: the largest weighted sum that keeps the predicted accuracy at `accuracy` or above."""
+        span = self.fp_accuracy - self.chance_accuracy
+        ratio = np.clip((np.asarray(accuracy, float) - self.chance_accuracy) / span, 1e-300, 1.0)
+        return (-np.log(ratio)) ** (1.0 / self.shape)
+
+    def predict(self, weight_bits: np.ndarray, activation_bits: np.ndarray) -> np.ndarray:
+        """Predicted accuracy (percent) of plans: bits arrays (plans, layers) or (layers,)."""
+        return self.predict_from_weighted_sum(self.weighted_sum(weight_bits, activation_bits))
+
+    def predict_uniform(self, weight_bits: int, activation_bits: int) -> float:
+        """Every layer at the same bits."""
+        n = len(self.layers)
+        return float(self.predict(np.full(n, weight_bits), np.full(n, activation_bits)))
+
+
+# --- distortion tables --------------------------------------------------------------------------------
+def _out_channels(layer) -> int:
+    return layer.output_shape[1] if layer.op == "conv" else layer.output_shape[-1]
+
+
+def nonnegative_outputs(graph: Graph) -> set[str]:
+    """Layers whose output is >= 0: a (fused) ReLU, or a pool / data op over such a tensor."""
+    out: set[str] = set()
+    for layer in graph.layers:
+        if layer.op in NONNEGATIVE_OPS or layer.attrs.get("activation") in NONNEGATIVE_OPS:
+            out.add(layer.name)
+        elif (layer.op in POOL_OPS or layer.op in DATA_OPS) and layer.inputs and all(t in out for t in layer.inputs):
+            out.add(layer.name)
+    return out
+
+
+def is_depthwise(layer) -> bool:
+    return layer.op == "conv" and layer.attrs.get("groups", 1) > 1 and layer.weight_elements // max(
+        1, _out_channels(layer)) == int(np.prod(layer.attrs.get("kernel", (1, 1))))
+
+
+def assumed_distortion_tables(graph: Graph, tier: str = "calibrated", granularity: str = "per-channel",
+                              calibration_images: int = ASSUMED_CALIBRATION_IMAGES) -> tuple[np.ndarray, np.ndarray]:
+    """(weight, activation) distortion tables from the stated assumptions and the layers' shapes only.
+
+    Weights: He-initialised Gaussian per output channel, fan-in = weight elements / output channels; per
+    tensor, channel scales log-normal (spread DEPTHWISE_/DENSE_CHANNEL_SCALE_SPREAD). Activations: ReLU'd
+    Gaussian where a ReLU precedes, else signed Gaussian; min-max over `calibration_images` images.
+    """
+    relu = nonnegative_outputs(graph)
+    weights = np.zeros((len(graph.layers), len(BIT_WIDTHS)))
+    activations = np.zeros_like(weights)
+    for i, layer in enumerate(graph.layers):
+        elements = layer.output_elements * calibration_images
+        for j, bits in enumerate(BIT_WIDTHS):
+            activations[i, j] = gaussian_activation_distortion(elements, bits, tier, layer.name in relu)
+            if layer.weight_elements:
+                channels = _out_channels(layer)
+                spread = DEPTHWISE_CHANNEL_SCALE_SPREAD if is_depthwise(layer) else DENSE_CHANNEL_SCALE_SPREAD
+                weights[i, j] = gaussian_weight_distortion(layer.weight_elements // channels, channels, bits,
+                                                           tier, granularity, spread)
+    return weights, activations
+
+
+def measured_distortion_tables(quantizer, tier: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(weight, activation) tables from a FakeQuantizer's real folded weights and calibration activations."""
+    from simulator.accuracy.distortion import activation_distortion, weight_distortion
+
+    tier = tier or quantizer.tier
+    weights = np.zeros((len(quantizer.layers), len(BIT_WIDTHS)))
+    activations = np.zeros_like(weights)
+    for i, name in enumerate(quantizer.layers):
+        samples = quantizer.calibration[quantizer.output_tensor[name]]
+        for j, bits in enumerate(BIT_WIDTHS):
+            activations[i, j] = activation_distortion(samples, bits, tier, quantizer.activation_range(name, bits)
+                                                      if tier == quantizer.tier else None)
+            if name in quantizer.weight_layers:
+                weights[i, j] = weight_distortion(quantizer.graph.weights[name]["weight"], bits, tier,
+                                                  quantizer.granularity)
+    return weights, activations
