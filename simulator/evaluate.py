@@ -75,12 +75,13 @@ class Scenario:
               granularity: str = "per-channel", **fields) -> "Scenario":
         """A scenario from names: a zoo model or ONNX path, hardware presets (or files), a Link."""
         from hardware_models.registry import load_accelerator
-        from simulator.accuracy import build_proxy
+        from simulator.accuracy.calibration import zoo_proxy
         from simulator.graph import load_model
 
         graph = load_model(model)
+        proxy = zoo_proxy(graph.name, tier=accuracy_tier, granularity=granularity, graph=graph)
         return cls(graph=graph, edge=load_accelerator(edge), cloud=load_accelerator(cloud), link=link,
-                   accuracy=build_proxy(graph, tier=accuracy_tier, granularity=granularity), **fields)
+                   accuracy=proxy, **fields)
 
     @cached_property
     def tables(self) -> "CostTables":
