@@ -305,7 +305,7 @@ def zoo_proxy(model: str, tier: str = "calibrated", granularity: str = "per-chan
 
 
 # --- calibration on measurements of a real model ---------------------------------------------------------
-SINGLE_LAYER_BITS = (2, 3, 4, 5, 6, 8)
+SINGLE_LAYER_BITS = (2, 3, 4, 5, 6, 7, 8)
 
 
 def single_layer_measurements(meter, bits: tuple[int, ...] = SINGLE_LAYER_BITS) -> list[tuple[int, str, int, float]]:

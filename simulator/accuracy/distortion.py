@@ -28,6 +28,7 @@ TIERS = ("naive", "calibrated", "reconstruction")
 GRANULARITIES = ("per-channel", "per-tensor")
 # clip candidates as fractions of the min-max range, for the MSE-optimal search on real arrays
 _CLIP_FRACTIONS = np.concatenate([np.geomspace(0.01, 0.2, 16, endpoint=False), np.linspace(0.2, 1.0, 49)])
+_REFINE = np.linspace(-0.06, 0.06, 13)  # a second, finer pass around the best coarse fraction
 _MAX_SEARCH_ELEMENTS = 1 << 18
 
 
@@ -81,12 +82,17 @@ def weight_clip(w: np.ndarray, bits: int, tier: str = "calibrated", granularity:
     if clip_method(tier) == "minmax" or bits >= FLOAT_BITS:
         return absmax
     sample = w2 if w2.shape[1] * w2.shape[0] <= _MAX_SEARCH_ELEMENTS else w2[:, :: int(np.ceil(w2.size / _MAX_SEARCH_ELEMENTS))]
-    errors = []
-    for fraction in _CLIP_FRACTIONS:
-        err = (sample - quantize_symmetric(sample, absmax * fraction, bits)) ** 2
-        errors.append(err.sum(axis=1) if per_channel else np.full(w2.shape[0], err.sum()))
-    best = np.argmin(np.stack(errors), axis=0)
-    return absmax * _CLIP_FRACTIONS[best][:, None]
+    def best_of(fractions: np.ndarray) -> np.ndarray:
+        """fractions: (candidates, channels) -> the best fraction per channel."""
+        errors = []
+        for fraction in fractions:
+            err = (sample - quantize_symmetric(sample, absmax * fraction[:, None], bits)) ** 2
+            errors.append(err.sum(axis=1) if per_channel else np.full(w2.shape[0], err.sum()))
+        return fractions[np.argmin(np.stack(errors), axis=0), np.arange(w2.shape[0])]
+
+    coarse = best_of(np.repeat(_CLIP_FRACTIONS[:, None], w2.shape[0], axis=1))
+    fine = best_of(np.clip(coarse[None, :] * (1 + _REFINE[:, None]), 1e-3, 1.0))
+    return absmax * fine[:, None]
 
 
 def quantize_weight(w: np.ndarray, bits: int, tier: str = "calibrated", granularity: str = "per-channel") -> np.ndarray:
@@ -117,8 +123,12 @@ def activation_range(x: np.ndarray, bits: int, tier: str = "calibrated") -> tupl
     if clip_method(tier) == "minmax" or bits >= FLOAT_BITS:
         return lo, hi
     sample = x if x.size <= _MAX_SEARCH_ELEMENTS else x[:: int(np.ceil(x.size / _MAX_SEARCH_ELEMENTS))]
-    errors = [np.sum((sample - quantize_asymmetric(sample, lo * f, hi * f, bits)) ** 2) for f in _CLIP_FRACTIONS]
-    fraction = _CLIP_FRACTIONS[int(np.argmin(errors))]
+    def best_of(fractions: np.ndarray) -> float:
+        errors = [np.sum((sample - quantize_asymmetric(sample, lo * f, hi * f, bits)) ** 2) for f in fractions]
+        return float(fractions[int(np.argmin(errors))])
+
+    coarse = best_of(_CLIP_FRACTIONS)
+    fraction = best_of(np.clip(coarse * (1 + _REFINE), 1e-3, 1.0))
     return lo * fraction, hi * fraction
 
 
