@@ -23,24 +23,34 @@ from scalesim.scale_sim import scalesim as ScaleSim
 HERE = Path(__file__).resolve().parent
 
 
+def _report(path: Path) -> list[list[str]]:
+    with open(path) as handle:
+        return [[c.strip() for c in row] for row in csv.reader(handle)][1:]
+
+
 def main(model: str, config: str) -> None:
     topology = HERE / "topologies" / f"{model}.csv"
     groups = [int(r["groups"]) for r in csv.DictReader(open(HERE / "topologies" / f"{model}.groups.csv"))]
     cfg = HERE / "configs" / f"{config}.cfg"
     layout = HERE / "configs" / "layout_empty.csv"
     work = Path(tempfile.mkdtemp(prefix=f"scalesim_{model}_{config}_"))
+    header, *rows = topology.read_text().splitlines()
+    compute, detail = [], []
     started = time.perf_counter()
-    sim = ScaleSim(save_disk_space=True, verbose=False, config=str(cfg), topology=str(topology),
-                   layout=str(layout))
-    sim.run_scale(top_path=str(work))
+    # one layer per SCALE-Sim run (layers are independent in SCALE-Sim): same numbers, bounded memory,
+    # since SCALE-Sim keeps every layer's demand and trace matrices until the end of a run
+    for index, row in enumerate(rows):
+        layer_topology = work / f"layer{index}.csv"
+        layer_topology.write_text(header + "\n" + row + "\n")
+        sim = ScaleSim(save_disk_space=True, verbose=False, config=str(cfg), topology=str(layer_topology),
+                       layout=str(layout))
+        sim.run_scale(top_path=str(work / f"run{index}"))
+        run_dir = next(p for p in (work / f"run{index}").iterdir() if p.is_dir())
+        compute += _report(run_dir / "COMPUTE_REPORT.csv")
+        detail += _report(run_dir / "DETAILED_ACCESS_REPORT.csv")
+        del sim
     wall_s = time.perf_counter() - started
-    run_dir = next(p for p in work.iterdir() if p.is_dir())
 
-    def report(name: str) -> list[list[str]]:
-        with open(run_dir / name) as handle:
-            return [[c.strip() for c in row] for row in csv.reader(handle)][1:]
-
-    compute, detail = report("COMPUTE_REPORT.csv"), report("DETAILED_ACCESS_REPORT.csv")
     topo_rows = [[c.strip() for c in row] for row in csv.reader(open(topology))][1:]
     out = HERE / "references" / f"{model}__{config}.csv"
     out.parent.mkdir(exist_ok=True)

@@ -5,9 +5,9 @@
 set -u
 PY=${SCALESIM_PYTHON:-/work/scalesim-venv/bin/python}
 for job in "mobilenet_v2 array32_ws" "resnet18 array32_os" "resnet18 tpu_os" "resnet18 tpu_ws" \
-           "mobilenet_v2 array32_os" "mobilenet_v2 tpu_os" "mobilenet_v2 tpu_ws" "resnet18 array32_ws" \
-           "resnet18 array32_is" "mobilenet_v2 eyeriss_ws" "resnet18 eyeriss_ws" "mobilenet_v2 eyeriss_os" \
-           "resnet18 eyeriss_os"; do
+           "resnet18 tpu_is" "mobilenet_v2 array32_os" "mobilenet_v2 tpu_os" "resnet18 array32_ws" \
+           "resnet18 eyeriss_ws" "mobilenet_v2 eyeriss_ws" "mobilenet_v2 tpu_ws" "mobilenet_v2 eyeriss_os" \
+           "resnet18 array32_is" "resnet18 eyeriss_os"; do
   set -- $job
   out=tests/scalesim_reference/references/$1__$2.csv
   [ -f "$out" ] && continue
