@@ -29,13 +29,15 @@ from hardware_models.scalesim_io import read_topology  # noqa: E402
 REFERENCE_DIR = ROOT / "tests" / "scalesim_reference"
 
 
-def recorded_wall_s() -> dict[tuple[str, str], float]:
+def recorded_times_s() -> dict[tuple[str, str], tuple[float, float]]:
+    """(wall, cpu) seconds of each recorded SCALE-Sim run (cpu is nan where it was not recorded)."""
     times = {}
     path = REFERENCE_DIR / "references" / "wall_times.txt"
     for line in path.read_text().splitlines() if path.exists() else []:
-        match = re.match(r"(\S+) on (\S+): .* wall ([\d.]+) s", line)
+        match = re.match(r"(\S+) on (\S+): .* wall ([\d.]+) s(?: \(cpu ([\d.]+) s\))?", line)
         if match:
-            times[(match.group(1), match.group(2))] = float(match.group(3))
+            cpu = float(match.group(4)) if match.group(4) else float("nan")
+            times[(match.group(1), match.group(2))] = (float(match.group(3)), cpu)
     return times
 
 
@@ -45,29 +47,32 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--scalesim-python", help="re-run SCALE-Sim with this interpreter instead of the recorded times")
     args = parser.parse_args()
-    recorded = recorded_wall_s()
-    print(f"{'model':14s} {'config':12s} {'layers':>6s} {'model ms':>9s} {'SCALE-Sim s':>12s} {'ratio':>10s} {'cycles':>8s}")
+    recorded = recorded_times_s()
+    print(f"{'model':14s} {'config':12s} {'layers':>6s} {'model ms':>9s} {'SCALE-Sim wall s':>16s} "
+          f"{'cpu s':>8s} {'wall ratio':>11s} {'cpu ratio':>10s} {'cycles':>8s}")
     for reference in sorted((REFERENCE_DIR / "references").glob(f"{args.model}__*.csv")):
         config = reference.stem.split("__")[1]
         rows = list(csv.DictReader(open(reference)))
         groups = [int(r["groups"]) for r in rows]
         array = load_accelerator(str(REFERENCE_DIR / "configs" / f"{config}.cfg"))
-        best = float("inf")
+        best = best_cpu = float("inf")
         for _ in range(args.repeats):
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             layers = read_topology(REFERENCE_DIR / "topologies" / f"{args.model}.csv", groups=groups)
             costs, _ = array.network_cost(layers, 8, 8)
             best = min(best, time.perf_counter() - started)
+            best_cpu = min(best_cpu, time.process_time() - cpu_started)
         same = all(c.compute_cycles == int(r["compute_cycles"]) for c, r in zip(costs, rows))
         if args.scalesim_python:
             started = time.perf_counter()
             subprocess.run([args.scalesim_python, str(REFERENCE_DIR / "generate.py"), args.model, config], check=True,
                            capture_output=True)
-            scalesim_s = time.perf_counter() - started
+            scalesim_s, scalesim_cpu_s = time.perf_counter() - started, float("nan")
         else:
-            scalesim_s = recorded.get((args.model, config), float("nan"))
-        print(f"{args.model:14s} {config:12s} {len(rows):6d} {best * 1e3:9.3f} {scalesim_s:12.1f} "
-              f"{scalesim_s / best:10.0f}x {'equal' if same else 'DIFFER'}")
+            scalesim_s, scalesim_cpu_s = recorded.get((args.model, config), (float("nan"), float("nan")))
+        print(f"{args.model:14s} {config:12s} {len(rows):6d} {best * 1e3:9.3f} {scalesim_s:16.1f} "
+              f"{scalesim_cpu_s:8.1f} {scalesim_s / best:10.0f}x {scalesim_cpu_s / max(best_cpu, 1e-9):9.0f}x "
+              f"{'equal' if same else 'DIFFER'}")
 
 
 if __name__ == "__main__":
