@@ -36,7 +36,7 @@ def profile_networks():
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", action="store_true", help="write hardware_models/gpu_calibration.yaml")
-    parser.add_argument("--iterations", type=int, default=800, help="Nelder-Mead iterations per round")
+    parser.add_argument("--iterations", type=int, default=400, help="Nelder-Mead iterations per round")
     args = parser.parse_args()
 
     from hardware_models import load_accelerator
@@ -89,7 +89,7 @@ def write(cal) -> None:
     old = yaml.safe_load(CALIBRATION_PATH.read_text())
     header = ("# Fitted constants of hardware_models/gpu.py, shared by every GPU preset (a preset may override\n"
               "# them under `calibration:`). Written by:\n"
-              f"#   .venv/bin/python benchmarks/calibrate_gpu.py --write {' '.join(sys.argv[1:]).replace('--write', '').strip()}\n"
+              f"#   {' '.join(['.venv/bin/python benchmarks/calibrate_gpu.py', *sys.argv[1:]])}\n"
               "# from tests/fixtures/h200_pytorch_profile.json (NVIDIA H200, PyTorch 2.11, cuDNN 9.19), fitted on\n"
               "# resnet18, vgg16 and mobilenet_v2 in fp32 (TF32 convolutions) and fp16.\n"
               "# achievable_fraction: measured H200 ceiling / datasheet peak (matmul fp32 51.25/67, tf32\n"

@@ -51,7 +51,9 @@ EXECUTION_MODES = ("graph", "eager")
 PRECISIONS = ("fp32", "fp16", "int8")
 BYTES_PER_ELEMENT = {"fp32": 4, "fp16": 2, "int8": 1}
 # kernel classes: what a framework launches; host dispatch and fixed GPU time are per class
-KERNEL_CLASSES = ("conv", "pwconv", "dwconv", "gemm", "batchnorm", "eltwise", "pool", "view", "copy")
+KERNEL_CLASSES = ("conv", "pwconv", "dwconv", "gemm", "batchnorm", "eltwise", "pool", "view", "copy", "transpose")
+# launched by a library inside another op's call: no framework dispatch of their own
+NO_DISPATCH_CLASSES = ("transpose",)
 MAC_CLASSES = ("conv", "pwconv", "dwconv", "gemm")
 VIEW_OPS = ("flatten", "reshape", "identity", "dropout")
 COPY_OPS = ("concat", "transpose", "slice", "pad")
@@ -97,6 +99,8 @@ class Calibration:
     fixed_s: Mapping[str, float]  # GPU time of a kernel beyond its busy time, per kernel class
     host_dispatch_s: Mapping[str, Mapping[str, float]]  # eager: per precision, per kernel class
     host_extra_s: float  # eager: framework time per op outside the op itself (module calls)
+    eager_gap_s: float  # eager: GPU-side gap before each kernel that graph replay removes (launch latency)
+    host_container_s: float  # eager: one call of a container module (a block, a Sequential)
     graph_launch_s: float  # graph: one launch of the captured graph
 
     @classmethod
@@ -112,6 +116,8 @@ class Calibration:
                 fixed_s={k: float(v) for k, v in data["fixed_s"].items()},
                 host_dispatch_s=host,
                 host_extra_s=float(data["host_extra_s"]),
+                eager_gap_s=float(data.get("eager_gap_s", 0.0)),
+                host_container_s=float(data.get("host_container_s", 0.0)),
                 graph_launch_s=float(data["graph_launch_s"]),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -127,6 +133,8 @@ class Calibration:
             "fixed_s": dict(self.fixed_s),
             "host_dispatch_s": {p: dict(d) for p, d in self.host_dispatch_s.items()},
             "host_extra_s": self.host_extra_s,
+            "eager_gap_s": self.eager_gap_s,
+            "host_container_s": self.host_container_s,
             "graph_launch_s": self.graph_launch_s,
         }
 
@@ -145,15 +153,28 @@ class Calibration:
         """Fixed GPU time per kernel in KERNEL_CLASSES order (a view launches no kernel)."""
         return np.array([0.0 if c == "view" else self.fixed_s.get(c, 0.0) for c in KERNEL_CLASSES])
 
+    def host_extra_vector(self) -> np.ndarray:
+        """Framework time per op outside the op, in KERNEL_CLASSES order (none for library-internal kernels)."""
+        return np.array([0.0 if c in NO_DISPATCH_CLASSES else self.host_extra_s for c in KERNEL_CLASSES])
+
+    def host_vector(self, table: "KernelTable") -> np.ndarray:
+        """Eager host time before each kernel: its op's dispatch, the framework's time per op, and one
+        module call per container (a Python nn.Module) that opens at it."""
+        containers = table.containers if table.containers is not None else 0.0
+        return (self.host_matrix()[table.precision_code, table.class_code]
+                + self.host_extra_vector()[table.class_code] + self.host_container_s * containers)
+
     def host_matrix(self) -> np.ndarray:
         """Host dispatch time, [precision, kernel class] in PRECISIONS x KERNEL_CLASSES order."""
         return np.array([[self.host(p, c) for c in KERNEL_CLASSES] for p in PRECISIONS])
 
     def host(self, precision: str, kernel_class: str) -> float:
+        if kernel_class in NO_DISPATCH_CLASSES:
+            return 0.0
         table = self.host_dispatch_s.get(precision) or self.host_dispatch_s.get("fp16") or {}
         if kernel_class in table:
             return table[kernel_class]
-        fallback = {"dwconv": "conv", "pwconv": "conv", "copy": "eltwise", "batchnorm": "eltwise", "pool": "eltwise",
+        fallback = {"dwconv": "conv", "pwconv": "conv", "copy": "eltwise", "transpose": "copy", "batchnorm": "eltwise", "pool": "eltwise",
                     "gemm": "conv", "view": "eltwise"}
         return table.get(fallback.get(kernel_class, "eltwise"), 0.0)
 
@@ -177,6 +198,7 @@ class KernelTable:
     math: list[str]  # "tf32", "fp16", "int8", "fp32" (tensor-core or strict), "simt", "none"
     peak_flops: np.ndarray  # datasheet peak of the kernel's math, for energy
     count_layers: int = 0
+    containers: np.ndarray | None = None  # module containers whose call starts at this kernel (eager)
 
     def __post_init__(self) -> None:
         # integer codes, so that evaluating many calibrations (a fit) is a few numpy gathers
@@ -429,8 +451,8 @@ class GPU(Accelerator):
                 if kernel_class in ("conv", "pwconv") and math_kind in ("fp16", "int8"):
                     # framework tensors are NCHW, half-precision tensor-core kernels NHWC: cuDNN transposes
                     # the input and the output around the convolution (a serving engine keeps NHWC)
-                    entries.insert(0, ("copy", 0.0, 2.0 * layer.input_elements * element, 1.0, "none", 1.0))
-                    entries.append(("copy", 0.0, 2.0 * out_bytes, 1.0, "none", 1.0))
+                    entries.insert(0, ("transpose", 0.0, 2.0 * layer.input_elements * element, 1.0, "none", 1.0))
+                    entries.insert(2, ("transpose", 0.0, 2.0 * out_bytes, 1.0, "none", 1.0))
                 for extra_class in extra_ops:
                     if extra_class == "view":
                         entries.append(("view", 0.0, 0.0, 1.0, "none", 1.0))
@@ -449,7 +471,8 @@ class GPU(Accelerator):
                 peaks.append(p_)
         return KernelTable(np.array(index, dtype=int), classes, precs, np.array(flops, dtype=float),
                            np.array(nbytes, dtype=float), np.array(rates, dtype=float), maths,
-                           np.array(peaks, dtype=float), len(layers))
+                           np.array(peaks, dtype=float), len(layers),
+                           _containers_opened([layer.name for layer in layers], index))
 
     def _rate(self, math_kind: str) -> tuple[float, float]:
         """(achievable, datasheet peak) FLOP/s of an arithmetic; SIMT runs at the fp32 rate."""
@@ -469,7 +492,8 @@ class GPU(Accelerator):
         fixed = cal.fixed_vector()[table.class_code]
         if execution == "graph":
             return SequenceTime(compute, memory, fixed, np.zeros(len(fixed)), cal.graph_launch_s)
-        host = cal.host_matrix()[table.precision_code, table.class_code] + cal.host_extra_s
+        host = cal.host_vector(table)
+        fixed = fixed + cal.eager_gap_s * (cal.fixed_vector()[table.class_code] > 0)
         gpu = np.maximum(compute, memory) + fixed
         # GPU timeline: kernel j starts at max(dispatched, previous done); the gap is host wait
         dispatched = np.cumsum(host)
@@ -618,6 +642,30 @@ def _efficiency_key(math_kind: str, kernel_class: str) -> str:
     return math_kind
 
 
+def _containers_opened(names: Sequence[str], kernel_layer: Sequence[int]) -> np.ndarray:
+    """Per kernel, how many module containers open at it in eager mode: a layer named by its module path
+    (`layer1.0.conv1`) runs inside the containers `layer1` and `layer1.0`; each is called once, at the
+    first layer of the sequence that lies inside it. Only the first kernel of a layer counts them."""
+    seen: set[str] = set()
+    per_layer = []
+    for name in names:
+        parts = str(name).split("#")[0].split(".")
+        opened = 0
+        for depth in range(1, len(parts)):
+            prefix = ".".join(parts[:depth])
+            if prefix not in seen:
+                seen.add(prefix)
+                opened += 1
+        per_layer.append(opened)
+    out = np.zeros(len(kernel_layer))
+    done: set[int] = set()
+    for k, layer in enumerate(kernel_layer):
+        if layer not in done:
+            done.add(layer)
+            out[k] = per_layer[layer]
+    return out
+
+
 def _kernel_class(layer: LayerSpec, op: str | None) -> str:
     if layer.kind == "conv":
         if layer.groups > 1 and layer.gemm_n <= 4 and layer.in_channels // layer.groups <= 4:
@@ -652,7 +700,7 @@ def _work(layer: LayerSpec, kernel_class: str, element_bytes: int, sm_count: int
     """(flops, bytes moved to and from memory, utilisation of the GPU) of a layer's own kernel."""
     in_bytes = layer.input_elements * element_bytes
     out_bytes = layer.output_elements * element_bytes
-    if kernel_class in ("conv", "gemm", "dwconv"):
+    if kernel_class in MAC_CLASSES:
         flops = 2.0 * layer.macs
         nbytes = in_bytes + out_bytes + layer.weight_elements * element_bytes
         if kernel_class == "dwconv" or min(layer.gemm_m, layer.gemm_n) < GEMV_MAX_ROWS:

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hardware_models.gpu import GPU, KERNEL_CLASSES, Calibration, KernelTable, eager_completion_s
+from hardware_models.gpu import (GPU, KERNEL_CLASSES, NO_DISPATCH_CLASSES, Calibration, KernelTable,
+                                 eager_completion_s)
 from hardware_models.layer import LayerSpec
 
 PRECISION_BITS = {"fp32": 32, "fp16": 16}
@@ -32,7 +33,8 @@ PARAMETERS = (
     ("tensor_efficiency.tf32", 0.3), ("tensor_efficiency.fp16", 0.3), ("gemm_efficiency", 0.7),
     ("simt_efficiency", 0.3), ("bandwidth_efficiency", 0.8), ("fixed_s.conv", 5e-6), ("fixed_s.pointwise", 3e-6),
     ("fixed_s.dwconv", 3e-6), ("fixed_s.other", 2e-6),
-    ("host_extra_s", 2e-6), ("graph_launch_s", 10e-6),
+    ("host_extra_s", 2e-6), ("graph_launch_s", 10e-6), ("eager_gap_s", 1e-6),
+    ("host_container_s", 2e-6),
 )
 
 
@@ -168,29 +170,38 @@ def calibration_from(theta: np.ndarray, host: dict[str, dict[str, float]]) -> Ca
         mac_bandwidth_efficiency=1.0,
         fixed_s={c: fixed.get(c, values["fixed_s.other"]) for c in KERNEL_CLASSES if c != "view"},
         host_dispatch_s=host, host_extra_s=values["host_extra_s"], graph_launch_s=values["graph_launch_s"],
+        eager_gap_s=values["eager_gap_s"], host_container_s=values["host_container_s"],
     )
 
 
-def _gpu_and_host(gpu: GPU, table: KernelTable, cal: Calibration) -> tuple[np.ndarray, np.ndarray]:
+def _gpu_and_host(gpu: GPU, table: KernelTable, cal: Calibration) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per kernel: GPU time, host dispatch time of the op alone, and the framework's extra time per op."""
     times = gpu.sequence_time(table, "graph", cal)
     gpu_s = times.busy_s + times.fixed_s
-    host_s = cal.host_matrix()[table.precision_code, table.class_code] + cal.host_extra_s
-    return gpu_s, host_s
+    own = cal.host_matrix()[table.precision_code, table.class_code]
+    return gpu_s, own, cal.host_vector(table) - own
+
+
+def _eager_gap(table: KernelTable, cal: Calibration) -> np.ndarray:
+    return cal.eager_gap_s * (cal.fixed_vector()[table.class_code] > 0)
 
 
 def predict_case(gpu: GPU, case: _Case, cal: Calibration) -> dict[str, float]:
     """The model's value of every measured quantity of `case` (seconds)."""
     out: dict[str, float] = {}
     for batch, table in case.tables.items():
-        gpu_s, host_s = _gpu_and_host(gpu, table, cal)
+        graph_s, host_s, extra_s = _gpu_and_host(gpu, table, cal)
+        gpu_s = graph_s + _eager_gap(table, cal)
         per_layer_gpu = np.bincount(table.layer, gpu_s, minlength=table.count_layers)
         per_layer_host = np.bincount(table.layer, host_s, minlength=table.count_layers)
-        completion = eager_completion_s(per_layer_host, per_layer_gpu)
+        per_layer_extra = np.bincount(table.layer, extra_s, minlength=table.count_layers)
+        completion = eager_completion_s(per_layer_host + per_layer_extra, per_layer_gpu)
         out[f"whole.eager_bs{batch}"] = float(completion[0])
         if batch == 1:
-            out["whole.cudagraph_bs1"] = float(gpu_s.sum() + cal.graph_launch_s)
+            out["whole.cudagraph_bs1"] = float(graph_s.sum() + cal.graph_launch_s)
             for k, start in enumerate(case.suffix_start):
                 out[f"suffix.{k}"] = float(completion[start])
+            # a leaf timed alone in a loop: its own dispatch (no module-call overhead) against its GPU time
             for j, i in enumerate(case.leaf_index):
                 out[f"leaf.{j}"] = float(max(per_layer_host[i], per_layer_gpu[i]))
     return out
@@ -215,31 +226,35 @@ def _weights(case: _Case) -> dict[str, tuple[float, float]]:
     return w
 
 
+# every convolution goes through the same framework and cuDNN dispatch path, whatever its kernel
+HOST_CLASS = {"pwconv": "conv", "dwconv": "conv"}
+
+
 def host_from_leaves(gpu: GPU, cases: Sequence[_Case], cal: Calibration | None) -> dict[str, dict[str, float]]:
     """Host dispatch per precision and kernel class: median time of the leaves that are host-bound.
 
     A leaf counts as host-bound when the model's GPU time for it is under 60% of its measured time (all
     leaves of a class, before any GPU constants are known). A class with no host-bound leaf takes its
-    smallest leaf time.
+    smallest leaf time. Convolutions of every kind share one dispatch time (HOST_CLASS).
     """
     samples: dict[tuple[str, str], list[tuple[float, bool]]] = {}
     for case in cases:
         table = case.tables[1]
         gpu_layer = None
         if cal is not None:
-            gpu_s, _ = _gpu_and_host(gpu, table, cal)
+            gpu_s = _gpu_and_host(gpu, table, cal)[0] + _eager_gap(table, cal)
             gpu_layer = np.bincount(table.layer, gpu_s, minlength=table.count_layers)
-        first_kernel = {int(l): k for k, l in reversed(list(enumerate(table.layer)))}
+        # the layer's own kernel: the first one the framework dispatches (not a library-internal transpose)
+        first_kernel = {int(l): k for k, l in reversed(list(enumerate(table.layer)))
+                        if table.kernel_class[k] not in NO_DISPATCH_CLASSES}
         for i, t in zip(case.leaf_index, case.leaf_s):
-            klass = table.kernel_class[first_kernel[i]]
+            klass = HOST_CLASS.get(table.kernel_class[first_kernel[i]], table.kernel_class[first_kernel[i]])
             host_bound = gpu_layer is None or gpu_layer[i] < 0.6 * t
             samples.setdefault((case.precision, klass), []).append((t, host_bound))
     host: dict[str, dict[str, float]] = {}
-    extra = cal.host_extra_s if cal is not None else 0.0
     for (precision, klass), values in samples.items():
         bound = [t for t, ok in values if ok]
-        value = float(np.median(bound)) if bound else min(t for t, _ in values)
-        host.setdefault(precision, {})[klass] = max(value - 0.0 * extra, 0.0)
+        host.setdefault(precision, {})[klass] = float(np.median(bound)) if bound else min(t for t, _ in values)
     return host
 
 
@@ -297,7 +312,7 @@ def nelder_mead(f: Callable[[np.ndarray], float], x0: np.ndarray, step: float = 
     return simplex[int(np.argmin(values))]
 
 
-def fit(gpu: GPU, cases: Sequence[_Case], iterations: int = 800, rounds: int = 2) -> Calibration:
+def fit(gpu: GPU, cases: Sequence[_Case], iterations: int = 400, rounds: int = 2) -> Calibration:
     """Constants that minimise the objective on `cases` (host times re-estimated between rounds)."""
     theta = np.log(np.array([v for _, v in PARAMETERS]))
     host = host_from_leaves(gpu, cases, None)
@@ -338,7 +353,7 @@ def predictions(gpu: GPU, cases: Sequence[_Case], cal: Calibration) -> list[Pred
     return out
 
 
-def leave_one_out(gpu: GPU, cases: Sequence[_Case], iterations: int = 800) -> list[Prediction]:
+def leave_one_out(gpu: GPU, cases: Sequence[_Case], iterations: int = 400) -> list[Prediction]:
     """Fit on every network but one, predict the one left out; all networks in turn."""
     out = []
     for held_out in sorted({c.network for c in cases}):
