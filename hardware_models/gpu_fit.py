@@ -186,9 +186,9 @@ def _eager_gap(table: KernelTable, cal: Calibration) -> np.ndarray:
     return cal.eager_gap_s * (cal.fixed_vector()[table.class_code] > 0)
 
 
-def predict_case(gpu: GPU, case: _Case, cal: Calibration) -> dict[str, float]:
-    """The model's value of every measured quantity of `case` (seconds)."""
-    out: dict[str, float] = {}
+def predict_vector(gpu: GPU, case: _Case, cal: Calibration) -> np.ndarray:
+    """The model's value of every measured quantity of `case`, in `quantities(case)` order (seconds)."""
+    wholes, graph, suffixes, leaves = [], 0.0, np.zeros(0), np.zeros(0)
     for batch, table in case.tables.items():
         graph_s, host_s, extra_s = _gpu_and_host(gpu, table, cal)
         gpu_s = graph_s + _eager_gap(table, cal)
@@ -196,34 +196,42 @@ def predict_case(gpu: GPU, case: _Case, cal: Calibration) -> dict[str, float]:
         per_layer_host = np.bincount(table.layer, host_s, minlength=table.count_layers)
         per_layer_extra = np.bincount(table.layer, extra_s, minlength=table.count_layers)
         completion = eager_completion_s(per_layer_host + per_layer_extra, per_layer_gpu)
-        out[f"whole.eager_bs{batch}"] = float(completion[0])
+        wholes.append(completion[0])
         if batch == 1:
-            out["whole.cudagraph_bs1"] = float(graph_s.sum() + cal.graph_launch_s)
-            for k, start in enumerate(case.suffix_start):
-                out[f"suffix.{k}"] = float(completion[start])
+            graph = graph_s.sum() + cal.graph_launch_s
+            suffixes = completion[case.suffix_start]
             # a leaf timed alone in a loop: its own dispatch (no module-call overhead) against its GPU time
-            for j, i in enumerate(case.leaf_index):
-                out[f"leaf.{j}"] = float(max(per_layer_host[i], per_layer_gpu[i]))
-    return out
+            leaves = np.maximum(per_layer_host, per_layer_gpu)[case.leaf_index]
+    return np.concatenate((wholes, [graph], suffixes, leaves))
+
+
+def quantities(case: _Case) -> list[str]:
+    return ([f"whole.eager_bs{b}" for b in case.tables] + ["whole.cudagraph_bs1"]
+            + [f"suffix.{k}" for k in range(len(case.suffix_start))] + [f"leaf.{j}" for j in range(len(case.leaf_s))])
+
+
+def measured_vector(case: _Case) -> np.ndarray:
+    return np.concatenate(([case.whole_eager_s[b] for b in case.tables], [case.whole_graph_s], case.suffix_s,
+                           case.leaf_s))
+
+
+def predict_case(gpu: GPU, case: _Case, cal: Calibration) -> dict[str, float]:
+    """The model's value of every measured quantity of `case` (seconds), by name."""
+    return dict(zip(quantities(case), (float(v) for v in predict_vector(gpu, case, cal))))
 
 
 def measured_case(case: _Case) -> dict[str, float]:
-    out = {f"whole.eager_bs{b}": v for b, v in case.whole_eager_s.items()}
-    out["whole.cudagraph_bs1"] = case.whole_graph_s
-    out.update({f"suffix.{k}": v for k, v in enumerate(case.suffix_s)})
-    out.update({f"leaf.{j}": v for j, v in enumerate(case.leaf_s)})
-    return out
+    return dict(zip(quantities(case), (float(v) for v in measured_vector(case))))
 
 
-def _weights(case: _Case) -> dict[str, tuple[float, float]]:
-    """Weight and absolute floor (seconds) of each quantity in the fit's objective."""
-    w = {"whole.cudagraph_bs1": (4.0, 0.0), "whole.eager_bs1": (2.0, 0.0), "whole.eager_bs8": (1.0, 0.0),
-         "whole.eager_bs32": (1.0, 0.0), "whole.eager_bs128": (4.0, 0.0)}
-    n_suffix = max(len(case.suffix_s), 1)
-    w.update({f"suffix.{k}": (4.0 / n_suffix, SUFFIX_FLOOR_S) for k in range(len(case.suffix_s))})
-    n_leaf = max(len(case.leaf_s), 1)
-    w.update({f"leaf.{j}": (2.0 / n_leaf, 0.0) for j in range(len(case.leaf_s))})
-    return w
+def _weights(case: _Case) -> tuple[np.ndarray, np.ndarray]:
+    """Weight and absolute floor (seconds) of each quantity in the fit's objective, in `quantities` order."""
+    whole = {1: 2.0, 8: 1.0, 32: 1.0, 128: 4.0}
+    n_suffix, n_leaf = max(len(case.suffix_start), 1), max(len(case.leaf_s), 1)
+    weight = ([whole.get(b, 1.0) for b in case.tables] + [4.0] + [4.0 / n_suffix] * len(case.suffix_start)
+              + [2.0 / n_leaf] * len(case.leaf_s))
+    floor = [0.0] * (len(case.tables) + 1) + [SUFFIX_FLOOR_S] * len(case.suffix_start) + [0.0] * len(case.leaf_s)
+    return np.array(weight), np.array(floor)
 
 
 # every convolution goes through the same framework and cuDNN dispatch path, whatever its kernel
@@ -271,10 +279,9 @@ def objective(gpu: GPU, cases: Sequence[_Case], theta: np.ndarray, host: dict) -
         if "efficiency" in name and value > 0.0:
             total += 100.0 * value**2
     for case in cases:
-        predicted = predict_case(gpu, case, cal)
-        measured = measured_case(case)
-        for key, (weight, floor) in _weights(case).items():
-            total += weight * math.log((predicted[key] + floor) / (measured[key] + floor)) ** 2
+        weight, floor = _weights(case)
+        ratio = (predict_vector(gpu, case, cal) + floor) / (measured_vector(case) + floor)
+        total += float(np.sum(weight * np.log(ratio) ** 2))
     return total
 
 
