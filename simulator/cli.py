@@ -236,7 +236,13 @@ def run_layer_cost(args: argparse.Namespace) -> None:
     else:
         supported = getattr(accelerator, "supported_bits", (8,))
         weight_bits = activation_bits = 8 if 8 in supported else 16
-    rows, total = accelerator.network_cost(layers, weight_bits, activation_bits, args.batch)
+    kernels = {}
+    if not args.topology and hasattr(accelerator, "kernel_table"):
+        # a GPU runs what the framework launches: each layer's op and the ops folded or fused into it
+        raw_ops = {layer.name: layer.op for layer in model_from_args(args, simplify=False)}
+        kernels = {"ops": [layer.op for layer in graph],
+                   "fused_ops": [tuple(raw_ops.get(name, "relu") for name in layer.fused) for layer in graph]}
+    rows, total = accelerator.network_cost(layers, weight_bits, activation_bits, args.batch, **kernels)
     data = {"hardware": accelerator.name, "model": source, "weight_bits": weight_bits,
             "activation_bits": activation_bits, "batch": args.batch,
             "layers": [row.as_row() for row in rows],
