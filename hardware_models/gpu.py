@@ -575,6 +575,12 @@ class GPU(Accelerator):
             ))
         return rows
 
+    def energy_per_inference_j(self, layers: Sequence[LayerSpec], weight_bits: int | Sequence[int] = 16,
+                               activation_bits: int | Sequence[int] = 16, batch: int = 1, **kwargs) -> float:
+        """Board energy of one inference when `batch` of them run together (see the module docstring)."""
+        _, total = self.network_cost(layers, weight_bits, activation_bits, batch, **kwargs)
+        return total.energy_j / batch
+
     def suffix_cost(self, layers: Sequence[LayerSpec], cut_index: int, weight_bits: int | Sequence[int] = 16,
                     activation_bits: int | Sequence[int] = 16, batch: int = 1, *,
                     ops: Sequence[str | None] | None = None,

@@ -285,6 +285,7 @@ def test_batching_costs_more_per_batch_and_less_per_image(h200):
     _, many = h200.network_cost(layers, 16, 16, batch=64)
     assert one.latency_s < many.latency_s < 64 * one.latency_s
     assert many.energy_j / 64 < one.energy_j
+    assert h200.energy_per_inference_j(layers, 16, 16, batch=64) == pytest.approx(many.energy_j / 64)
 
 
 def test_energy_lies_between_idle_and_board_power(h200):
