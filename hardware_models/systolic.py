@@ -26,8 +26,8 @@ always scale with the real bit-widths.
 **Memory** (assumptions; SCALE-Sim's own stall accounting is not copied, see the note of issue 3). Each layer
 reads its input and weights from DRAM and writes its output to DRAM (layer-by-layer execution). Each SRAM
 is double buffered: half of it holds the working set while the other half is filled, so an operand is
-"resident" when it fits in half its SRAM. Per group, with `I`, `W`, `O` the unique input, weight and output
-bytes:
+"resident" when it fits in half its SRAM. Per group, with `I`, `W`, `O` the unique input (the part the conv
+reads: a stride larger than the kernel skips rows and columns), weight and output bytes:
 - os (filter col-fold outer, row folds inner): the K x C filter tile of a col fold stays resident across the
   row folds (fetched once; if even one tile does not fit, it is re-fetched per row fold); the whole input is
   re-streamed per col fold unless it is resident: `I x (1 | ceil(N/C))`; outputs leave once: `O`.
@@ -101,6 +101,14 @@ def scalesim_compute_cycles(m: int, n: int, k: int, rows: int, cols: int, datafl
     row_folds, col_folds, streamed = fold_counts(m, n, k, rows, cols, dataflow)
     per_fold = streamed + rows + cols - 2 if dataflow == "os" else streamed + 2 * rows + cols - 2
     return row_folds * col_folds * per_fold - 1
+
+
+def touched_input_elements(layer: LayerSpec) -> int:
+    """Input elements a conv reads: all of them, except rows/columns skipped by a stride larger than the
+    kernel (a 1x1 stride-2 downsample reads a quarter of its input)."""
+    rows = min(layer.in_height, layer.padded_in_height, layer.out_height * layer.kernel_height)
+    cols = min(layer.in_width, layer.padded_in_width, layer.out_width * layer.kernel_width)
+    return layer.batch * layer.in_channels * rows * cols * layer.num_inputs
 
 
 @dataclass(frozen=True)
@@ -236,7 +244,7 @@ class SystolicArray(Accelerator):
         compute_cycles = native_cycles * self.mac_time_factor(weight_bits, activation_bits)
 
         # unique bytes of one group
-        input_bytes = layer.input_elements / groups * a_byte
+        input_bytes = touched_input_elements(layer) / groups * a_byte
         weight_bytes = k * n * w_byte
         output_bytes = m * n * a_byte
         ifmap_half, filter_half, ofmap_half = (self.ifmap_sram_bytes / 2, self.filter_sram_bytes / 2,
