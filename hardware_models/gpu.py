@@ -1,28 +1,32 @@
-"""A cloud GPU running a network (or the suffix of a split) as a sequence of kernels.
+"""A cloud GPU running a network (or the suffix of a split) as one sequence of kernels.
 
-Each layer becomes the kernels a framework launches for it: one for the layer itself and, unless the
-execution fuses epilogues, one per op folded or fused into it (a batchnorm, an activation, an add). Each
-kernel takes
+Each layer becomes the kernels launched for it. A serving engine (`execution: graph` with
+`fuse_epilogues`, the presets' default: TensorRT-like) launches one kernel per layer, batchnorms,
+activations and residual adds riding in its epilogue. A framework (`execution: eager`, or `graph` without
+`fuse_epilogues`: a CUDA graph captured from PyTorch) launches one more kernel per op folded or fused into
+the layer, and cuDNN's NCHW<->NHWC transposes around half-precision and int8 convolutions. Each kernel takes
 
     gpu_s = fixed_s(kernel class) + max(flops / (rate x efficiency x utilisation), bytes / bandwidth)
 
-where `rate` is the achievable rate of the precision (fp32 convolutions run TF32 on GPUs that have it,
-as cuDNN does by default; fp32 matmuls run strict fp32), `utilisation` is the share of the GPU the kernel's
-thread blocks fill: 128x128 output tiles (split along K when there are fewer tiles than SMs) quantised into
-waves over the SMs, times the padding of a short reduction (few input channels) to the MMA step.
+where `rate` is the achievable rate of the arithmetic (fp32 convolutions run TF32 on GPUs that have it,
+as cuDNN does by default; fp32 matmuls run strict fp32; depthwise convolutions and matrix-vector products
+run on CUDA cores) and `utilisation` the share of the GPU the kernel's thread blocks keep busy: 128x128
+output tiles (the reduction split at most SPLIT_K_MAX ways when there are fewer tiles than SMs) quantised
+into waves over the SMs, times the padding of a short reduction (few input channels) to the MMA step.
+A block runs its reduction serially, so a batch-1 layer with few tiles and a long reduction is slow.
 
 How the kernels follow each other depends on the execution mode:
 
-- `graph` (a captured CUDA graph, or a TensorRT-like server): kernels run back to back, each costing its
-  fixed part plus its busy time, after one graph launch. With `fuse_epilogues` (the default, what a serving
-  stack does) batchnorms, activations and residual adds ride in the producing kernel's epilogue for free.
-- `eager` (PyTorch eager): the host dispatches one op after another, each costing `host_dispatch_s` of its
-  class; the GPU starts a kernel when it has been dispatched and the previous kernel is done. The latency
-  of the sequence is max over j of (host time to dispatch kernels 0..j + GPU time of kernels j..n), the
-  completion time of a two-stage pipeline. Nothing is fused in eager mode.
+- `graph`: back to back, each costing its fixed part plus its busy time, after one graph launch.
+- `eager`: the host dispatches one op after another (per-class dispatch time, the framework's time per
+  op, and one module call per container that opens at the layer, read from its module path); the GPU
+  starts a kernel, after a launch gap, when it has been dispatched and the previous one is done. The
+  sequence takes max over j of (host time to dispatch kernels ..j + GPU time of kernels j..), the
+  completion time of a two-stage pipeline.
 
-The free constants (efficiencies, fixed and host times) are fitted on a measured H200 profile; see
-hardware_models/gpu_calibration.yaml (written by benchmarks/calibrate_gpu.py) and hardware_models/gpu_fit.py.
+The free constants are fitted on a measured H200 profile: hardware_models/gpu_calibration.yaml, written by
+benchmarks/calibrate_gpu.py with hardware_models/gpu_fit.py. GPUs without measurements reach the share of
+their datasheet peaks that the H200 reached.
 
 Energy per inference assumes the board draws `idle_power_w` for the whole latency plus
 (`board_power_w` - `idle_power_w`) x u while a kernel is busy, u being the kernel's fraction of the peak of
@@ -34,7 +38,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +47,7 @@ import yaml
 from hardware_models.base import Accelerator, LayerCost, sum_costs
 from hardware_models.errors import UserError, suggest
 from hardware_models.layer import LayerSpec
-from hardware_models.units import BYTE_UNITS, parse_frequency, parse_time, positive
+from hardware_models.units import BYTE_UNITS, parse_bytes, parse_frequency, parse_time, positive
 
 CALIBRATION_PATH = Path(__file__).parent / "gpu_calibration.yaml"
 
@@ -92,13 +96,13 @@ class Calibration:
     """The model's fitted constants (SI units). Efficiencies are fractions of the achievable ceilings."""
 
     tensor_efficiency: Mapping[str, float]  # per tensor-core math ("tf32", "fp16", "int8") for convolutions
-    gemm_efficiency: float  # matmuls (cuBLAS), any precision
-    simt_efficiency: float  # depthwise convolutions and strict fp32 convolutions on CUDA cores
+    gemm_efficiency: float  # matmuls (cuBLAS), and strict fp32 convolutions (GPUs without TF32)
+    simt_efficiency: float  # depthwise convolutions on CUDA cores
     bandwidth_efficiency: float  # element-wise, pooling and copy kernels
     mac_bandwidth_efficiency: float  # convolutions and matmuls streaming their operands
     fixed_s: Mapping[str, float]  # GPU time of a kernel beyond its busy time, per kernel class
     host_dispatch_s: Mapping[str, Mapping[str, float]]  # eager: per precision, per kernel class
-    host_extra_s: float  # eager: framework time per op outside the op itself (module calls)
+    host_extra_s: float  # eager: framework time per op beyond the op's own dispatch timed alone
     eager_gap_s: float  # eager: GPU-side gap before each kernel that graph replay removes (launch latency)
     host_container_s: float  # eager: one call of a container module (a block, a Sequential)
     graph_launch_s: float  # graph: one launch of the captured graph
@@ -169,13 +173,14 @@ class Calibration:
         return np.array([[self.host(p, c) for c in KERNEL_CLASSES] for p in PRECISIONS])
 
     def host(self, precision: str, kernel_class: str) -> float:
+        """Eager dispatch time of one op of `kernel_class` (a related class's where none was measured)."""
         if kernel_class in NO_DISPATCH_CLASSES:
             return 0.0
         table = self.host_dispatch_s.get(precision) or self.host_dispatch_s.get("fp16") or {}
         if kernel_class in table:
             return table[kernel_class]
-        fallback = {"dwconv": "conv", "pwconv": "conv", "copy": "eltwise", "transpose": "copy", "batchnorm": "eltwise", "pool": "eltwise",
-                    "gemm": "conv", "view": "eltwise"}
+        fallback = {"dwconv": "conv", "pwconv": "conv", "copy": "eltwise", "batchnorm": "eltwise",
+                    "pool": "eltwise", "gemm": "conv", "view": "eltwise"}
         return table.get(fallback.get(kernel_class, "eltwise"), 0.0)
 
 
@@ -350,8 +355,6 @@ class GPU(Accelerator):
                 key = where(f"host_to_device.pinned[{i}]")
                 if not isinstance(point, dict) or set(point) != {"bytes", "time"}:
                     raise UserError(f"{key}: expected {{bytes: SIZE, time: DURATION}}, got {point!r}")
-                from hardware_models.units import parse_bytes
-
                 table.append((positive(parse_bytes(point["bytes"], key + ".bytes"), key + ".bytes"),
                               positive(parse_time(point["time"], key + ".time"), key + ".time")))
         bits = config.get("supported_bits", [8, 16, 32])
@@ -359,8 +362,6 @@ class GPU(Accelerator):
             raise UserError(f"{where('supported_bits')}: expected a list drawn from 8, 16, 32, got {bits!r}")
         memory = None
         if config.get("memory") is not None:
-            from hardware_models.units import parse_bytes
-
             memory = positive(parse_bytes(config["memory"], where("memory")), where("memory"))
         calibration = None
         fraction = None
@@ -372,7 +373,10 @@ class GPU(Accelerator):
             merged = base.as_mapping()
             for key, value in override.items():
                 if key == "achievable_fraction":
-                    fraction = dict(value)
+                    if not isinstance(value, dict):
+                        raise UserError(f"{where('calibration.achievable_fraction')}: expected a mapping of "
+                                        f"math (fp32, tf32, fp16, int8, bandwidth) to a fraction")
+                    fraction = {k: float(v) for k, v in value.items()}
                     continue
                 if key not in merged:
                     raise UserError(f"{where('calibration.' + key)}: unknown key{suggest(key, merged)}; "

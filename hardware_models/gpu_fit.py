@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -120,8 +120,6 @@ def build_cases(gpu: GPU, profile: dict, networks: Sequence[ProfileNetwork]) -> 
             precisions = [_precision(bits)] * len(net.layers)
             tables = {}
             for batch in WHOLE_BATCHES:
-                from dataclasses import replace
-
                 layers = net.layers if batch == 1 else [replace(l, batch=batch) for l in net.layers]
                 tables[batch] = gpu.kernel_table(layers, precisions, net.ops, None, fuse=False)
             leaf_index, leaf_s = _match_leaves(net, data["leaves"])

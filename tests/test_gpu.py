@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from hardware_models import UserError, load_accelerator
 from hardware_models.gpu import (GPU, _tile_utilisation, eager_completion_s, precision_of)
@@ -311,3 +312,40 @@ def test_newer_gpus_are_faster_on_the_same_saturated_workload():
     assert latency["h200"] <= latency["h100"] < latency["a100"] < latency["l4"]
     assert latency["a100"] < latency["t4"]
     assert math.isfinite(latency["t4"])
+
+
+# --- presets overriding the fit, and the layer-cost command ----------------------------------------------
+def test_a_preset_may_override_fitted_constants(h200):
+    config = read_yaml(PRESET_DIR / "h200.yaml")
+    config["calibration"] = {"graph_launch_s": 0.0, "fixed_s": {"conv": 0.0}}
+    tuned = from_config(config, "tuned.yaml")
+    layers = [conv(f"c{i}") for i in range(3)]
+    _, base = h200.network_cost(layers, 16, 16)
+    _, lean = tuned.network_cost(layers, 16, 16)
+    expected = base.latency_s - h200.calibration.graph_launch_s - 3 * h200.calibration.fixed_s["conv"]
+    assert lean.latency_s == pytest.approx(expected, rel=1e-9)
+    assert tuned.calibration.fixed_s["pwconv"] == h200.calibration.fixed_s["pwconv"]
+    config["calibration"] = {"graph_lunch_s": 0.0}
+    with pytest.raises(UserError, match=r"calibration.graph_lunch_s: unknown key.*graph_launch_s"):
+        from_config(config, "tuned.yaml")
+
+
+def test_layer_cost_total_is_the_presets_mode_for_the_whole_network(capsys, tmp_path, h200):
+    from simulator.cli import main
+    from simulator.graph import load_model
+
+    eager = read_yaml(PRESET_DIR / "h200.yaml")
+    eager["execution"] = "eager"
+    path = tmp_path / "h200_eager.yaml"
+    path.write_text(yaml.safe_dump(eager))
+    graph, raw = load_model("resnet18"), load_model("resnet18", simplify=False)
+    ops_of = {layer.name: layer.op for layer in raw}
+    fused = [tuple(ops_of[name] for name in layer.fused) for layer in graph]
+    for hardware, execution in (("h200", "graph"), (str(path), "eager")):
+        assert main(["layer-cost", "--hardware", hardware, "--model", "resnet18", "--precision", "fp16",
+                     "--format", "json"]) == 0
+        data = json.loads(capsys.readouterr().out)
+        _, total = h200.network_cost(graph.layer_specs(), 16, 16, ops=[l.op for l in graph], fused_ops=fused,
+                                     execution=execution)
+        assert data["total"]["latency_s"] == pytest.approx(total.latency_s, rel=1e-9)
+        assert all("overhead_s" in row for row in data["layers"])
