@@ -462,6 +462,93 @@ def run_accuracy(args: argparse.Namespace) -> None:
 COMMANDS += [add_accuracy]
 
 
+def add_netsim(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("netsim", help="transfer-time distribution of one upload (SimPy, segment level)",
+                       description="Simulates uploading --bytes over the uplink --runs times at TCP segment level "
+                       "(a persistent connection unless --new-connection; slow start from 10 segments; loss "
+                       "with retransmission) and prints the distribution, beside the analytic model the search "
+                       "uses. --link ideal is the paper's bytes / rate (no framing, no RTT). With --trace each "
+                       "run starts at a random point of the bandwidth trace.", epilog=UNITS_HELP)
+    p.add_argument("--uplink", help="uplink rate, e.g. 3Mbps (10^6 bit/s) or 3Mibps (the paper's 2^20 bit/s)")
+    p.add_argument("--preset", help="a network preset (ble, 3g, lte, 5g, wifi, paper-3mbps, ...) or a .yaml file; "
+                   "other options override its values")
+    p.add_argument("--rtt", help="round-trip time, e.g. 40ms (default 0, or the preset's)")
+    p.add_argument("--bytes", default="150528", help="payload size, e.g. 150528 or 147KiB (default 150528, "
+                   "a 224x224x3 8-bit image)")
+    p.add_argument("--runs", type=int, default=1000, help="simulated uploads (default 1000)")
+    p.add_argument("--trace", help="bandwidth trace file: rows of 'time_s, rate_bps' (replaces --uplink)")
+    p.add_argument("--loss", type=float, help="packet loss probability in [0, 1) (default 0, or the preset's)")
+    p.add_argument("--jitter", help="extra one-way delay per packet, uniform in [0, JITTER], e.g. 5ms")
+    p.add_argument("--new-connection", action="store_true", help="open a new TCP connection per upload (+1 RTT)")
+    p.add_argument("--link", choices=["tcp", "ideal"], help="protocol model (default tcp, or the preset's)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    _add_format(p)
+    p.set_defaults(func=run_netsim)
+
+
+_NETSIM_FLAGS = {"uplink_bps": "--uplink", "rtt_s": "--rtt", "loss_rate": "--loss", "jitter_s": "--jitter"}
+
+
+def run_netsim(args: argparse.Namespace) -> None:
+    import time
+
+    import numpy as np
+
+    from hardware_models.units import parse_bytes, parse_rate, parse_time
+    from simulator.network import BandwidthTrace, Link, load_link, simulate_transfer_times_s
+
+    if args.runs < 1:
+        raise UserError(f"--runs: expected at least 1, got {args.runs}")
+    payload = parse_bytes(args.bytes, "--bytes")
+    if payload < 0 or payload != int(payload):
+        raise UserError(f"--bytes: expected a whole number of bytes >= 0, got {args.bytes!r}")
+    fields: dict = {}
+    if args.uplink is not None:
+        fields["uplink_bps"] = parse_rate(args.uplink, "--uplink")
+    if args.rtt is not None:
+        fields["rtt_s"] = parse_time(args.rtt, "--rtt")
+    if args.loss is not None:
+        fields["loss_rate"] = args.loss
+    if args.jitter is not None:
+        fields["jitter_s"] = parse_time(args.jitter, "--jitter")
+    if args.new_connection:
+        fields["new_connection"] = True
+    if args.link is not None:
+        fields["protocol"] = args.link
+    if args.trace is not None:
+        fields["trace"] = BandwidthTrace.from_file(args.trace)
+        fields["uplink_bps"] = fields["trace"].mean_rate_bps
+    try:
+        if args.preset:
+            link = load_link(args.preset, **fields)
+        elif "uplink_bps" not in fields:
+            raise UserError("netsim: give --uplink RATE (or --trace FILE or --preset NAME)")
+        else:
+            link = Link(**fields)
+    except UserError as exc:
+        message = str(exc)
+        for field, flag in _NETSIM_FLAGS.items():
+            message = message.replace(f"{field}:", f"{flag}:")
+        raise UserError(message) from None
+    started = time.perf_counter()
+    times = simulate_transfer_times_s(link, int(payload), args.runs, seed=args.seed)
+    elapsed = time.perf_counter() - started
+    data = {"payload_bytes": int(payload), "uplink_bps": link.uplink_bps, "rtt_s": link.rtt_s,
+            "mean_s": float(times.mean()), "p50_s": float(np.percentile(times, 50)),
+            "p95_s": float(np.percentile(times, 95)), "p99_s": float(np.percentile(times, 99)),
+            "runs": args.runs, "min_s": float(times.min()), "max_s": float(times.max()),
+            "model_s": float(link.transfer_time_s(payload)), "wire_bytes": float(link.wire_bytes(payload)),
+            "link": link.protocol, "loss_rate": link.loss_rate, "new_connection": link.new_connection,
+            "preset": args.preset, "trace": args.trace, "simulation_s": elapsed}
+    rows = [{k: data[k] for k in ("payload_bytes", "wire_bytes", "uplink_bps", "rtt_s", "loss_rate", "runs",
+                                  "mean_s", "p50_s", "p95_s", "p99_s", "model_s")}]
+    emit(args.format, data, rows, title=f"netsim: {link.protocol} link, {link.uplink_bps / 1e6:g} Mbit/s, "
+         f"RTT {link.rtt_s * 1e3:g} ms, loss {link.loss_rate:g}; model_s = the analytic model's mean")
+
+
+COMMANDS += [add_netsim]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="autosplit", description="Split DNN inference between an edge device and a cloud GPU.",
                      epilog=UNITS_HELP)
