@@ -43,8 +43,9 @@ class MethodOutcome:
 
     method: str
     best: dict | None
-    front: pd.DataFrame        # the method's non-dominated plans within the memory bound (latency, accuracy drop)
-    plans: pd.DataFrame        # its best, its front and a seeded sample of its other plans, `kept_as` says which
+    front: pd.DataFrame        # the method's non-dominated feasible plans over (latency, accuracy drop)
+    plans: pd.DataFrame        # its best, its front within memory and a seeded sample of its other plans
+                               # (`kept_as`: chosen / front / sample)
     plans_evaluated: int       # rows of result.plans before sampling
     evaluations: int
     elapsed_s: float
@@ -172,8 +173,10 @@ def _prepare_out_dir(out_dir: Path, *, force: bool, resume: bool) -> None:
 
 
 def _fingerprint(cell: Cell, method: str, budget: dict, seed: int) -> str:
+    """What a (cell, method) result depends on: a checkpoint with another fingerprint is run again."""
     text = json.dumps({"cell": cell.config.model_dump(mode="json", exclude={"sweep", "output", "name",
                                                                              "description", "storage"}),
+                       "max_plan_rows": cell.config.output.max_plan_rows,
                        "method": method, "budget": budget, "seed": seed}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -251,14 +254,14 @@ def _run_method(method: str, scenario, cell: Cell, budget: dict, seed: int, stor
     from simulator.search import run_method
 
     started = time.perf_counter()
-    result = run_method(method, scenario, budget=budget or None, seed=seed, storage=storage)
+    options = {"storage": storage} if storage and method == "optuna" else {}
+    result = run_method(method, scenario, budget=budget or None, seed=seed, **options)
     elapsed_s = float(getattr(result, "elapsed_s", time.perf_counter() - started))
     plans = _plan_frame(result.plans, method)
     limit = cell.config.constraints.edge_memory_bytes
-    front = memory_front(plans, limit)
     best = result.best
-    kept = _keep_rows(plans, front, best, max_rows, seed)
-    return MethodOutcome(method=method, best=best, front=front.reset_index(drop=True), plans=kept,
+    kept = _keep_rows(plans, memory_front(plans, limit), best, max_rows, seed)
+    return MethodOutcome(method=method, best=best, front=feasible_front(plans), plans=kept,
                          plans_evaluated=len(plans), evaluations=int(getattr(result, "evaluations", len(plans))),
                          elapsed_s=elapsed_s, budget=budget, fingerprint=fingerprint)
 
@@ -269,6 +272,17 @@ def _plan_frame(plans: pd.DataFrame, method: str) -> pd.DataFrame:
         plans.insert(0, "method", method)
     columns = [c for c in PLAN_COLUMNS if c in plans] + [c for c in plans if c not in PLAN_COLUMNS]
     return plans[columns].reset_index(drop=True)
+
+
+def feasible_front(plans: pd.DataFrame) -> pd.DataFrame:
+    """Non-dominated plans over (latency_s, accuracy_drop) among those that meet every bound."""
+    from simulator.search.pareto import pareto_mask
+
+    ok = plans[plans["feasible"].astype(bool)]
+    if ok.empty:
+        return ok.reset_index(drop=True)
+    front = ok[np.asarray(pareto_mask(ok[["latency_s", "accuracy_drop"]].to_numpy(dtype=float)), dtype=bool)]
+    return front.sort_values(["latency_s", "accuracy_drop"], kind="stable").reset_index(drop=True)
 
 
 def memory_front(plans: pd.DataFrame, edge_memory_limit_bytes: float) -> pd.DataFrame:

@@ -52,16 +52,24 @@ def plans_table(cells: list["CellOutcome"], max_rows: int, seed: int) -> tuple[p
             frames.append(_with_cell(method.plans, values))
     plans = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if len(plans) > max_rows:
-        priority = np.flatnonzero(plans["kept_as"].to_numpy() != "sample")
-        rest = np.flatnonzero(plans["kept_as"].to_numpy() == "sample")
-        room = max(0, max_rows - len(priority))
-        rest = np.random.default_rng(seed).choice(rest, size=min(room, len(rest)), replace=False)
-        plans = plans.iloc[np.sort(np.concatenate([priority, rest]))[:max_rows]].reset_index(drop=True)
+        # chosen plans first, then fronts, then a seeded sample of the rest
+        kept_as = plans["kept_as"].to_numpy()
+        rng = np.random.default_rng(seed)
+        keep: list[np.ndarray] = []
+        room = max_rows
+        for kind in ("chosen", "front", "sample"):
+            rows = np.flatnonzero(kept_as == kind)
+            if len(rows) > room:
+                rows = rng.choice(rows, size=room, replace=False)
+            keep.append(rows)
+            room -= len(rows)
+        plans = plans.iloc[np.sort(np.concatenate(keep))].reset_index(drop=True)
     return plans, evaluated
 
 
 def pareto_table(cells: list["CellOutcome"]) -> pd.DataFrame:
-    """Per cell, the non-dominated plans over (latency, accuracy drop) of all methods together, within memory."""
+    """Per cell, the non-dominated plans over (latency, accuracy drop) of all methods together, among the plans
+    that meet every bound (memory and accuracy)."""
     from simulator.search.pareto import pareto_mask
 
     frames = []

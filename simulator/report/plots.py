@@ -16,6 +16,7 @@ import pandas as pd
 from simulator.experiment import atomic
 
 MAX_PANELS = 4
+DPI = 120
 SEARCH_METHODS = ("autosplit", "exact", "optuna")
 STYLE = {  # method -> (colour, marker)
     "cloud": ("#1f77b4", "s"), "edge-u2": ("#8c564b", "v"), "edge-u4": ("#bcbd22", "<"),
@@ -47,7 +48,7 @@ def _save(fig, out_dir: Path, stem: str, formats: Sequence[str]) -> list[Path]:
         # deterministic SVG/PNG: no creation date in the metadata
         metadata = {"Date": None} if fmt == "svg" else {"Software": None}
         paths.append(atomic.write_with(out_dir / f"{stem}.{fmt}", lambda p: fig.savefig(
-            p, format=fmt, dpi=150, bbox_inches="tight", metadata=metadata)))
+            p, format=fmt, dpi=DPI, metadata=metadata)))
     return paths
 
 
@@ -136,12 +137,14 @@ def _pareto_panel(ax, cell, baselines, pareto, plans, handles) -> None:
         h, = ax.step(overall["latency_s"] * 1e3, np.maximum(overall["accuracy"], y_low), where="post",
                      color="black", lw=1.2, zorder=4)
         handles.setdefault("Pareto front, all methods", h)
-    h = ax.axhline(fp - bound, color="#d62728", ls="--", lw=1.0, zorder=2)
+    below = int((cell_plans["accuracy"] < y_low).sum()) if len(cell_plans) else 0
+    h = ax.axhline(fp - bound, color="#d62728", ls="--", lw=1.0, zorder=2, gid="autosplit-hline")
     handles.setdefault("accuracy bound", h)
     ax.text(1.0, fp - bound, f" bound: -{bound:g} pt", transform=ax.get_yaxis_transform(), color="#d62728",
             va="center", ha="left", fontsize=8, clip_on=False)
-    ax.axhline(fp, color="#999999", ls=":", lw=0.8, zorder=2)
+    ax.axhline(fp, color="#999999", ls=":", lw=0.8, zorder=2, gid="autosplit-hline")
 
+    groups: dict[tuple, list] = {}  # methods whose plans coincide share one label
     for _, row in found.iterrows():
         method = row["method"]
         colour, marker = _style(method)
@@ -153,21 +156,35 @@ def _pareto_panel(ax, cell, baselines, pareto, plans, handles) -> None:
                        marker="v" if clamped else marker, zorder=6, edgecolor=colour, lw=1.5,
                        facecolor=colour if feasible else "white")
         handles.setdefault(method, h)
-        label = method + ("" if feasible else " (infeasible)") + (f"\n{accuracy:.1f}% (off scale)" if clamped else "")
-        ax.annotate(label, (row["latency_s"] * 1e3, y), xytext=(6, 6), textcoords="offset points", fontsize=7.5,
-                    color=colour, zorder=7, gid="autosplit-label")
+        key = (round(math.log(float(row["latency_s"])), 3), round(y, 3), feasible)
+        groups.setdefault(key, []).append((method, colour, float(row["latency_s"]) * 1e3, y, accuracy, clamped))
+    for (_, _, feasible), members in groups.items():
+        method, colour, x, y, accuracy, clamped = members[0]
+        names = ", ".join(m[0] for m in members)
+        label = names + ("" if feasible else " (infeasible)") + (f"\n{accuracy:.1f}% (off scale)" if clamped else "")
+        ax.annotate(label, (x, y), xytext=(6, 6), textcoords="offset points", fontsize=7.5,
+                    color=colour if len(members) == 1 else "#333333", zorder=7, gid="autosplit-label")
     ax.set_xscale("log")
     ax.set_ylim(y_low - 0.04 * (y_high - y_low), y_high)
-    ax.set_xlabel("end-to-end latency (ms, log scale)")
+    ax.set_xlabel("end-to-end latency (ms, log scale)"
+                  + (f"\n({below} kept plans below {y_low:.1f}% are drawn on the bottom edge)" if below else ""))
     ax.set_ylabel("predicted top-1 accuracy (%)")
     ax.set_title(_panel_title(cell))
-    ax.grid(True, which="both", alpha=0.25)
+    ax.grid(True, which="major", alpha=0.25)
     _pad_log_x(ax)
 
 
 def _pad_log_x(ax) -> None:
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
     low, high = ax.get_xlim()
     ax.set_xlim(low / 1.3, high * 2.2)  # room for labels on the right of the slowest markers
+    plain = FuncFormatter(lambda value, _: f"{value:g}")
+    ax.xaxis.set_major_formatter(plain)
+    # within about a decade the major ticks are too few: label the minor ones (2, 3, 5 x 10^k) too
+    few = math.log10(high * 2.2) - math.log10(low / 1.3) < 1.6
+    ax.xaxis.set_minor_formatter(FuncFormatter(lambda value, _: f"{value:g}" if f"{value:g}"[0] in "25" else "")
+                                 if few else NullFormatter())
 
 
 def _fp_accuracy(cell, cell_plans, found) -> float:
@@ -181,7 +198,6 @@ def _fp_accuracy(cell, cell_plans, found) -> float:
 
 def _place_all_labels(fig) -> None:
     """Move every baseline label to a nearby spot where it overlaps no other label and no labelled marker."""
-    fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
     for ax in fig.axes:
         labels = [t for t in ax.texts if t.get_gid() == "autosplit-label"]
@@ -196,6 +212,11 @@ def _place_labels(ax, labels, renderer) -> None:
     axes_box = ax.get_window_extent(renderer)
     anchors = [ax.transData.transform(t.xy) for t in labels]
     obstacles = [Bbox.from_bounds(x - 6, y - 6, 12, 12) for x, y in anchors]
+    # every other plotted point (fronts, samples) is a small obstacle too, checked in one numpy expression
+    points = [c.get_offset_transform().transform(c.get_offsets()) for c in ax.collections if len(c.get_offsets())]
+    dots = np.concatenate(points) if points else np.zeros((0, 2))
+    rules = [ax.transData.transform((1.0, line.get_ydata()[0]))[1] for line in ax.lines
+             if line.get_gid() == "autosplit-hline"]
     placed: list = []
     directions = [(1, 1), (1, -1), (1, 0), (-1, 1), (-1, -1), (0, 1), (0, -1), (-1, 0)]
     order = np.argsort([a[0] for a in anchors])
@@ -209,10 +230,14 @@ def _place_labels(ax, labels, renderer) -> None:
                 label.set_position(offset)
                 label.set_ha("left" if dx > 0 else "right" if dx < 0 else "center")
                 label.set_va("bottom" if dy > 0 else "top" if dy < 0 else "center")
+                label.update_positions(renderer)
                 box = Text.get_window_extent(label, renderer).padded(1.5)
                 inside = (box.x0 >= axes_box.x0 and box.x1 <= axes_box.x1 and box.y0 >= axes_box.y0
                           and box.y1 <= axes_box.y1)
-                clear = not any(box.overlaps(other) for other in placed + obstacles)
+                clear = not any(box.overlaps(other) for other in placed + obstacles) and not any(
+                    box.y0 < y < box.y1 for y in rules) and not np.any(
+                    (dots[:, 0] > box.x0 - 2) & (dots[:, 0] < box.x1 + 2) & (dots[:, 1] > box.y0 - 2)
+                    & (dots[:, 1] < box.y1 + 2))
                 if inside and clear:
                     best = (offset, label.get_ha(), label.get_va(), box, radius)
                     break
@@ -222,6 +247,7 @@ def _place_labels(ax, labels, renderer) -> None:
             label.set_position((7, 7))
             label.set_ha("left")
             label.set_va("bottom")
+            label.update_positions(renderer)
             best = ((7, 7), "left", "bottom", Text.get_window_extent(label, renderer).padded(1.5), 7)
         offset, ha, va, box, radius = best
         label.set_position(offset)
@@ -283,10 +309,21 @@ def chosen_plan(baselines: pd.DataFrame, cell_index: int) -> pd.Series | None:
     return rows.sort_values(["latency_s", "accuracy_drop"], kind="stable").iloc[0]
 
 
+def _as_list(value) -> list:
+    """A per-layer list from a table cell: a list, an array, or JSON text (as in the CSV files)."""
+    if isinstance(value, str):
+        import json
+
+        return list(json.loads(value)) if value else []
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return []
+    return list(value)
+
+
 def _bits_figure(plt, cells, *, baselines, pareto, plans, meta, total_cells):
     layer_count = max(len(c["layer_names"]) for c in cells) or 1
-    width = min(18.0, max(7.0, 0.16 * layer_count + 2.5))
-    fig, axes = plt.subplots(len(cells), 1, figsize=(width, 3.6 * len(cells) + 0.5), squeeze=False)
+    width = min(18.0, max(8.0, 0.16 * layer_count + 2.5))
+    fig, axes = plt.subplots(len(cells), 1, figsize=(width, 3.9 * len(cells) + 0.5), squeeze=False)
     legend: dict[str, object] = {}
     for ax, cell in zip(axes[:, 0], cells):
         plan = chosen_plan(baselines, cell["cell"])
@@ -297,9 +334,9 @@ def _bits_figure(plt, cells, *, baselines, pareto, plans, meta, total_cells):
             ax.set_axis_off()
             ax.set_title(_panel_title(cell))
             continue
-        edge = list(plan["edge_layers"] or [])
-        wbits = dict(zip(edge, plan["weight_bits"] or []))
-        abits = dict(zip(edge, plan["activation_bits"] or []))
+        edge = _as_list(plan["edge_layers"])
+        wbits = dict(zip(edge, _as_list(plan["weight_bits"])))
+        abits = dict(zip(edge, _as_list(plan["activation_bits"])))
         names = names or edge
         x = np.arange(len(names))
         cloud_bits = float(cell["cloud_bits"])
@@ -329,7 +366,7 @@ def _bits_figure(plt, cells, *, baselines, pareto, plans, meta, total_cells):
         ax.set_ylabel("bits")
         ax.set_xlabel("layer (execution order)" + (f", every {step}th name shown" if step > 1 else ""))
         place = "cloud-only" if not len(edge_positions) else f"{len(edge_positions)} of {len(names)} layers on the edge"
-        ax.set_title(f"{_panel_title(cell).splitlines()[0]}: chosen plan = {plan['method']}, {place}, "
+        ax.set_title(f"{_panel_title(cell).splitlines()[0]}\nchosen plan: {plan['method']}, {place}, "
                      f"{float(plan['latency_s']) * 1e3:.1f} ms, -{float(plan['accuracy_drop']):.2f} pt")
         ax.grid(True, axis="y", alpha=0.25)
         for handle, label in zip(*ax.get_legend_handles_labels()):
@@ -385,7 +422,7 @@ def _sweep_figure(plt, cells, *, baselines, meta):
             ax.set_xlabel("sweep cell")
         ax.set_title(", ".join(f"{k}={v}" for k, v in key) or f"{group[0]['model']}: {group[0]['edge']} -> "
                      f"{group[0]['cloud']}")
-        ax.grid(True, which="both", alpha=0.25)
+        ax.grid(True, which="major", alpha=0.25)
     from matplotlib.lines import Line2D
 
     legend = [Line2D([], [], color=_style(m)[0], marker=_style(m)[1], ls="-" if m in SEARCH_METHODS else "--",
