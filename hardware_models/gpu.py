@@ -105,6 +105,7 @@ class Calibration:
     host_extra_s: float  # eager: framework time per op beyond the op's own dispatch timed alone
     eager_gap_s: float  # eager: GPU-side gap before each kernel that graph replay removes (launch latency)
     host_container_s: float  # eager: one call of a container module (a block, a Sequential)
+    host_launch_s: float  # eager: host time to launch a library-internal kernel (a cuDNN transpose)
     graph_launch_s: float  # graph: one launch of the captured graph
 
     @classmethod
@@ -122,6 +123,7 @@ class Calibration:
                 host_extra_s=float(data["host_extra_s"]),
                 eager_gap_s=float(data.get("eager_gap_s", 0.0)),
                 host_container_s=float(data.get("host_container_s", 0.0)),
+                host_launch_s=float(data.get("host_launch_s", 0.0)),
                 graph_launch_s=float(data["graph_launch_s"]),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -139,6 +141,7 @@ class Calibration:
             "host_extra_s": self.host_extra_s,
             "eager_gap_s": self.eager_gap_s,
             "host_container_s": self.host_container_s,
+            "host_launch_s": self.host_launch_s,
             "graph_launch_s": self.graph_launch_s,
         }
 
@@ -165,8 +168,9 @@ class Calibration:
         """Eager host time before each kernel: its op's dispatch, the framework's time per op, and one
         module call per container (a Python nn.Module) that opens at it."""
         containers = table.containers if table.containers is not None else 0.0
+        nested = table.nested if table.nested is not None else 1.0
         return (self.host_matrix()[table.precision_code, table.class_code]
-                + self.host_extra_vector()[table.class_code] + self.host_container_s * containers)
+                + self.host_extra_vector()[table.class_code] * nested + self.host_container_s * containers)
 
     def host_matrix(self) -> np.ndarray:
         """Host dispatch time, [precision, kernel class] in PRECISIONS x KERNEL_CLASSES order."""
@@ -175,7 +179,7 @@ class Calibration:
     def host(self, precision: str, kernel_class: str) -> float:
         """Eager dispatch time of one op of `kernel_class` (a related class's where none was measured)."""
         if kernel_class in NO_DISPATCH_CLASSES:
-            return 0.0
+            return self.host_launch_s
         table = self.host_dispatch_s.get(precision) or self.host_dispatch_s.get("fp16") or {}
         if kernel_class in table:
             return table[kernel_class]
@@ -204,6 +208,7 @@ class KernelTable:
     peak_flops: np.ndarray  # datasheet peak of the kernel's math, for energy
     count_layers: int = 0
     containers: np.ndarray | None = None  # module containers whose call starts at this kernel (eager)
+    nested: np.ndarray | None = None  # 1 where the kernel's module sits inside a block, not a top-level stage
 
     def __post_init__(self) -> None:
         # integer codes, so that evaluating many calibrations (a fit) is a few numpy gathers
@@ -476,7 +481,8 @@ class GPU(Accelerator):
         return KernelTable(np.array(index, dtype=int), classes, precs, np.array(flops, dtype=float),
                            np.array(nbytes, dtype=float), np.array(rates, dtype=float), maths,
                            np.array(peaks, dtype=float), len(layers),
-                           _containers_opened([layer.name for layer in layers], index))
+                           _containers_opened([layer.name for layer in layers], index),
+                           _nested([layer.name for layer in layers], index))
 
     def _rate(self, math_kind: str) -> tuple[float, float]:
         """(achievable, datasheet peak) FLOP/s of an arithmetic; SIMT runs at the fp32 rate."""
@@ -674,6 +680,14 @@ def _containers_opened(names: Sequence[str], kernel_layer: Sequence[int]) -> np.
             done.add(layer)
             out[k] = per_layer[layer]
     return out
+
+
+def _nested(names: Sequence[str], kernel_layer: Sequence[int]) -> np.ndarray:
+    """Per kernel, 1 when its layer's module path puts it inside a block (`layer1.0.conv1`,
+    `features.2.conv.0.0`), 0 for a top-level stage or a direct child of a top-level Sequential (`fc`,
+    `features.0`, `classifier.3`)."""
+    depth = np.array([str(name).split("#")[0].count(".") for name in names])
+    return (depth[np.asarray(kernel_layer, dtype=int)] >= 2).astype(float) if len(names) else np.zeros(0)
 
 
 def _kernel_class(layer: LayerSpec, op: str | None) -> str:

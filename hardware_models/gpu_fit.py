@@ -34,7 +34,7 @@ PARAMETERS = (
     ("simt_efficiency", 0.3), ("bandwidth_efficiency", 0.8), ("fixed_s.conv", 5e-6), ("fixed_s.pointwise", 3e-6),
     ("fixed_s.dwconv", 3e-6), ("fixed_s.other", 2e-6),
     ("host_extra_s", 2e-6), ("graph_launch_s", 10e-6), ("eager_gap_s", 1e-6),
-    ("host_container_s", 2e-6),
+    ("host_container_s", 2e-6), ("host_launch_s", 2e-6),
 )
 
 
@@ -169,6 +169,7 @@ def calibration_from(theta: np.ndarray, host: dict[str, dict[str, float]]) -> Ca
         fixed_s={c: fixed.get(c, values["fixed_s.other"]) for c in KERNEL_CLASSES if c != "view"},
         host_dispatch_s=host, host_extra_s=values["host_extra_s"], graph_launch_s=values["graph_launch_s"],
         eager_gap_s=values["eager_gap_s"], host_container_s=values["host_container_s"],
+        host_launch_s=values["host_launch_s"],
     )
 
 
@@ -232,8 +233,11 @@ def _weights(case: _Case) -> tuple[np.ndarray, np.ndarray]:
     return np.array(weight), np.array(floor)
 
 
-# every convolution goes through the same framework and cuDNN dispatch path, whatever its kernel
+# every convolution goes through the same framework and cuDNN dispatch path, whatever its kernel and its
+# dtype (half precision's transposes are charged as launches); a half-precision batchnorm does measurably
+# more host work than an fp32 one, so other classes keep a dispatch time per precision
 HOST_CLASS = {"pwconv": "conv", "dwconv": "conv"}
+DTYPE_FREE_DISPATCH = ("conv",)
 
 
 def host_from_leaves(gpu: GPU, cases: Sequence[_Case], cal: Calibration | None) -> dict[str, dict[str, float]]:
@@ -241,7 +245,8 @@ def host_from_leaves(gpu: GPU, cases: Sequence[_Case], cal: Calibration | None) 
 
     A leaf counts as host-bound when the model's GPU time for it is under 60% of its measured time (all
     leaves of a class, before any GPU constants are known). A class with no host-bound leaf takes its
-    smallest leaf time. Convolutions of every kind share one dispatch time (HOST_CLASS).
+    smallest leaf time. Convolutions of every kind and dtype share one dispatch time (HOST_CLASS,
+    DTYPE_FREE_DISPATCH); the launches of library-internal kernels (transposes) are taken off first.
     """
     samples: dict[tuple[str, str], list[tuple[float, bool]]] = {}
     for case in cases:
@@ -253,14 +258,22 @@ def host_from_leaves(gpu: GPU, cases: Sequence[_Case], cal: Calibration | None) 
         # the layer's own kernel: the first one the framework dispatches (not a library-internal transpose)
         first_kernel = {int(l): k for k, l in reversed(list(enumerate(table.layer)))
                         if table.kernel_class[k] not in NO_DISPATCH_CLASSES}
+        # library-internal kernels of a layer (transposes) cost the host a launch each, not a dispatch
+        launches = np.bincount(table.layer, [c in NO_DISPATCH_CLASSES for c in table.kernel_class],
+                               minlength=table.count_layers)
+        launch_s = cal.host_launch_s if cal is not None else dict(PARAMETERS)["host_launch_s"]
         for i, t in zip(case.leaf_index, case.leaf_s):
             klass = HOST_CLASS.get(table.kernel_class[first_kernel[i]], table.kernel_class[first_kernel[i]])
             host_bound = gpu_layer is None or gpu_layer[i] < 0.6 * t
-            samples.setdefault((case.precision, klass), []).append((t, host_bound))
+            precision = "any" if klass in DTYPE_FREE_DISPATCH else case.precision
+            samples.setdefault((precision, klass), []).append((t - launches[i] * launch_s, host_bound))
     host: dict[str, dict[str, float]] = {}
+    precisions = sorted({case.precision for case in cases})
     for (precision, klass), values in samples.items():
         bound = [t for t, ok in values if ok]
-        host.setdefault(precision, {})[klass] = float(np.median(bound)) if bound else min(t for t, _ in values)
+        value = float(np.median(bound)) if bound else min(t for t, _ in values)
+        for p in (precisions if precision == "any" else [precision]):
+            host.setdefault(p, {})[klass] = value
     return host
 
 

@@ -214,7 +214,7 @@ def test_eager_rows_add_up_to_the_pipeline_completion(h200):
     cal = h200.calibration
     times = h200.sequence_time(table, "graph")
     gpu = times.busy_s + times.fixed_s + cal.eager_gap_s * (cal.fixed_vector()[table.class_code] > 0)
-    host = cal.host_matrix()[table.precision_code, table.class_code] + cal.host_extra_vector()[table.class_code]
+    host = cal.host_vector(table)
     assert total.latency_s == pytest.approx(_simulate(host, gpu), rel=1e-9)
     assert sum(r.latency_s for r in rows) == pytest.approx(total.latency_s, rel=1e-9)
 

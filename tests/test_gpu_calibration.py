@@ -25,16 +25,10 @@ NETWORKS = ("resnet18", "vgg16", "mobilenet_v2")
 # targets missed out of sample, with the error measured when this was written (benchmarks/calibrate_gpu.py)
 KNOWN_MISSES = {
     # MobileNet's element-wise and depthwise kernels at batch 128 run at about half the bandwidth that
-    # ResNet's and VGG's do; held out, nothing in the fit shows it (measured -30.9% and -25.9%)
-    ("mobilenet_v2", "fp32", "whole.eager_bs128"): (0.34, 20e-6),
-    ("mobilenet_v2", "fp16", "whole.eager_bs128"): (0.29, 20e-6),
-    # within the target but at its edge (-19.9%): a margin so that rounding in another numpy cannot flip it
-    ("mobilenet_v2", "fp16", "whole.cudagraph_bs1"): (0.21, 20e-6),
-    # eager suffixes: 6 of MobileNet's 23 fp16 suffixes (worst +34.2%, and +21.0 us on a 28.3 us tail),
-    # VGG's classifier tails (fp32 +23.6 us on 45.8 us; fp16 +31.1%)
-    ("mobilenet_v2", "fp16", "suffix"): (0.38, 23e-6),
-    ("vgg16", "fp32", "suffix"): (0.30, 27e-6),
-    ("vgg16", "fp16", "suffix"): (0.34, 20e-6),
+    # ResNet's and VGG's element-wise kernels reach; held out, nothing in the fit shows it (no depthwise
+    # convolution in the other two networks). Measured -33.5% (fp32) and -27.0% (fp16).
+    ("mobilenet_v2", "fp32", "whole.eager_bs128"): (0.36, 20e-6),
+    ("mobilenet_v2", "fp16", "whole.eager_bs128"): (0.30, 20e-6),
 }
 
 
@@ -98,21 +92,19 @@ def test_held_out_networks_are_predicted_within_the_issue_bounds(held_out):
     assert not failures, "\n".join(failures)
 
 
-def test_held_out_whole_networks_in_graph_mode_are_within_the_target(held_out):
+def test_held_out_whole_networks_in_graph_mode_are_well_within_the_target(held_out):
     graph = [p for p in held_out if p.quantity == "whole.cudagraph_bs1"]
     assert len(graph) == 6
-    assert all(abs(p.error) <= _bound(p)[0] for p in graph), [(p.network, p.precision, round(p.error, 3))
-                                                               for p in graph]
-    assert sum(abs(p.error) <= 0.15 for p in graph) >= 5
+    assert all(abs(p.error) <= 0.15 for p in graph), [(p.network, p.precision, round(p.error, 3)) for p in graph]
 
 
-def test_most_held_out_suffixes_meet_the_eager_bound(held_out):
+def test_every_held_out_suffix_after_every_stage_is_checked(held_out):
     suffixes = [p for p in held_out if p.quantity.startswith("suffix.")]
-    assert sum(p.within for p in suffixes) >= 0.9 * len(suffixes)
+    assert len(suffixes) == 2 * (11 + 40 + 23)
+    assert all(p.within for p in suffixes)
 
 
-def test_shipped_constants_fit_the_whole_networks_in_sample(gpu, cases):
+def test_shipped_constants_meet_every_target_in_sample(gpu, cases):
     cal, _ = default_calibration()
     for p in predictions(gpu, cases, cal):
-        if p.quantity in ("whole.cudagraph_bs1", "whole.eager_bs1", "whole.eager_bs128"):
-            assert p.within, (p.network, p.precision, p.quantity, p.error)
+        assert p.within, (p.network, p.precision, p.quantity, p.error)
