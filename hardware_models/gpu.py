@@ -18,11 +18,13 @@ A block runs its reduction serially, so a batch-1 layer with few tiles and a lon
 How the kernels follow each other depends on the execution mode:
 
 - `graph`: back to back, each costing its fixed part plus its busy time, after one graph launch.
-- `eager`: the host dispatches one op after another (per-class dispatch time, the framework's time per
-  op, and one module call per container that opens at the layer, read from its module path); the GPU
-  starts a kernel, after a launch gap, when it has been dispatched and the previous one is done. The
-  sequence takes max over j of (host time to dispatch kernels ..j + GPU time of kernels j..), the
-  completion time of a two-stage pipeline.
+- `eager`: the host dispatches one op after another: a per-class dispatch time (an op timed alone), one
+  launch per library-internal kernel (the transposes), and, read from the layer's module path
+  (`LayerSpec.name`), one module call per container that opens at the layer plus the framework's time per
+  op inside a block (ops of a top-level stage or of a flat top-level Sequential pay none). The GPU starts
+  a kernel, after a launch gap, when it has been dispatched and the previous one is done. The sequence
+  takes max over j of (host time to dispatch kernels ..j + GPU time of kernels j..), the completion time
+  of a two-stage pipeline.
 
 The free constants are fitted on a measured H200 profile: hardware_models/gpu_calibration.yaml, written by
 benchmarks/calibrate_gpu.py with hardware_models/gpu_fit.py. GPUs without measurements reach the share of
@@ -102,7 +104,7 @@ class Calibration:
     mac_bandwidth_efficiency: float  # convolutions and matmuls streaming their operands
     fixed_s: Mapping[str, float]  # GPU time of a kernel beyond its busy time, per kernel class
     host_dispatch_s: Mapping[str, Mapping[str, float]]  # eager: per precision, per kernel class
-    host_extra_s: float  # eager: framework time per op beyond the op's own dispatch timed alone
+    host_extra_s: float  # eager: framework time per op inside a block, beyond its dispatch timed alone
     eager_gap_s: float  # eager: GPU-side gap before each kernel that graph replay removes (launch latency)
     host_container_s: float  # eager: one call of a container module (a block, a Sequential)
     host_launch_s: float  # eager: host time to launch a library-internal kernel (a cuDNN transpose)
