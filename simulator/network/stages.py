@@ -160,12 +160,17 @@ class DelayLine:
         self.deliver = deliver
         self.rng = rng
         self._last_due_s = -np.inf
+        self._last_event = env.event()
+        self._last_event.callbacks = None  # stands for "already delivered"
 
     def put(self, item: Any) -> None:
         delay = self.delay_s + (self.rng.uniform(0.0, self.jitter_s) if self.jitter_s > 0 else 0.0)
-        due = max(self.env.now + delay, self._last_due_s)  # no overtaking
-        self._last_due_s = due
-        self.env.timeout(due - self.env.now).callbacks.append(lambda _event: self.deliver(item))
+        now = self.env.now
+        if now + delay > self._last_due_s or self._last_event.callbacks is None:
+            self._last_event = self.env.timeout(max(now + delay, self._last_due_s) - now)
+            self._last_due_s = now + (max(now + delay, self._last_due_s) - now)  # the time SimPy schedules
+        # an item held behind the previous one rides on the same event: same time, delivered after it
+        self._last_event.callbacks.append(lambda _event: self.deliver(item))
 
 
 def transmit(env: simpy.Environment, transmitter, bits: float, flow: Any = None):

@@ -3,8 +3,9 @@
 Without loss the model follows the sender round by round (slow start doubles the window every round trip):
 round k sends min(window, remaining) segments back to back at the bottleneck rate, and the next round starts
 when the first ACK of this round is back (its first segment serialised + one RTT) or when the bottleneck has
-finished this round, whichever is later. The last byte arrives one-way delay (RTT / 2, plus mean jitter)
-after it was serialised. A new connection adds one RTT of handshake before the first data segment. A
+finished this round, whichever is later. The last byte arrives RTT / 2 after it was serialised, plus
+jitter: a round's first ACK carries the mean jitter J / 2, the last packet of a train of n that may not
+overtake each other about J n / (n + 1) (an approximation; the tests report its error). A new connection adds one RTT of handshake before the first data segment. A
 token-bucket shaper's burst lets its first bytes through without waiting.
 
 With loss p the expected time is an approximation in the spirit of Cardwell, Savage & Anderson (2000,
@@ -35,6 +36,13 @@ def transfer_time_s(link: Link, payload_bytes: np.ndarray | float, start_s: floa
     return _like(payload_bytes, np.where(payload > 0, time, 0.0))
 
 
+def _train_jitter_s(link: Link, segments: np.ndarray) -> np.ndarray:
+    """Expected extra delay of the last of `segments` packets sent back to back when each gets a uniform
+    [0, jitter_s] delay but none overtakes another: about the maximum of their draws, J n / (n + 1)."""
+    n = np.maximum(segments, 1.0)
+    return link.jitter_s * n / (n + 1.0)
+
+
 def _like(template: object, values: np.ndarray) -> np.ndarray | float:
     return float(values) if np.ndim(template) == 0 else values
 
@@ -42,7 +50,7 @@ def _like(template: object, values: np.ndarray) -> np.ndarray | float:
 def _tcp_time_s(link: Link, payload: np.ndarray, start_s: float) -> np.ndarray:
     segments = link.segments(payload)
     wire_bits = link.wire_bytes(payload) * 8.0
-    one_way_s = link.rtt_s / 2.0 + link.jitter_s / 2.0
+    one_way_s = link.rtt_s / 2.0 + _train_jitter_s(link, segments)
     first_data_s = start_s + (link.rtt_s if link.new_connection else 0.0)
     loss = link.loss_rate
     if loss == 0:
@@ -83,7 +91,8 @@ def _congestion_avoidance_rounds_s(link: Link, segments: np.ndarray, window: np.
         sending = np.minimum(window, remaining)
         serialise = link.serialisation_time_s(sending * segment_bits / (1.0 - loss), now)
         last_byte_sent = np.where(active, now + serialise, last_byte_sent)
-        round_s = np.maximum(serialise, link.serialisation_time_s(segment_bits, now) + link.rtt_s)
+        round_s = np.maximum(serialise, link.serialisation_time_s(segment_bits, now) + link.rtt_s
+                             + link.jitter_s / 2.0)
         lossy = 1.0 - (1.0 - loss) ** sending
         now = np.where(active, now + round_s, now)
         window = np.where(active, lossy * np.maximum(window / 2.0, 2.0) + (1.0 - lossy) * (window + 1.0), window)
@@ -109,7 +118,8 @@ def _slow_start_rounds_s(link: Link, segments: np.ndarray, wire_bits: np.ndarray
         free = np.minimum(credit_bits, bits)
         round_end = now + link.serialisation_time_s(bits - free, now)
         first_segment_bits = np.maximum(np.minimum(segment_bits, bits) - free, 0.0)
-        first_ack = now + link.serialisation_time_s(first_segment_bits, now) + link.rtt_s
+        # a round's first segment follows a pause and is rarely held up by the one before: mean jitter
+        first_ack = now + link.serialisation_time_s(first_segment_bits, now) + link.rtt_s + link.jitter_s / 2.0
         last_byte_sent = np.where(active & last_round, round_end, last_byte_sent)
         credit_bits = np.where(active, credit_bits - free, credit_bits)
         remaining_segments = np.where(active, remaining_segments - sending, remaining_segments)
