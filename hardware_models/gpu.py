@@ -542,6 +542,8 @@ class GPU(Accelerator):
         if execution not in EXECUTION_MODES:
             raise UserError(f"execution: expected one of {', '.join(EXECUTION_MODES)}, got {execution!r}")
         n = len(layers)
+        if n == 0:
+            return [], LayerCost("total", 0.0, 0.0, 0.0, 0.0, 0.0)
         if batch != 1:
             layers = [replace(layer, batch=batch) for layer in layers]
         wbits = [weight_bits] * n if isinstance(weight_bits, int) else list(weight_bits)

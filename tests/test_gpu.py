@@ -158,6 +158,16 @@ def test_fused_layers_in_eager_mode_launch_what_the_unsimplified_graph_launches(
         assert folded.parts["kernels"] == unfused.parts["kernels"]
 
 
+def test_a_count_of_fused_ops_launches_that_many_element_wise_kernels_in_eager_mode(h200):
+    layers = [conv("a"), conv("b")]
+    _, plain = h200.network_cost(layers, 32, 32, execution="eager")
+    _, fused = h200.network_cost(layers, 32, 32, fused_ops=[2, 0], execution="eager")
+    _, graph = h200.network_cost(layers, 32, 32, fused_ops=[2, 0], execution="graph")
+    assert fused.parts["kernels"] == plain.parts["kernels"] + 2 and fused.latency_s > plain.latency_s
+    assert graph.parts["kernels"] == 2  # the serving engine fuses them
+    assert h200.network_cost([], 16, 16)[1].latency_s == 0.0
+
+
 def test_serving_fusion_launches_one_kernel_per_layer_and_is_faster(h200):
     from simulator.graph import load_model
 
