@@ -171,14 +171,26 @@ class VectorDSP(Accelerator):
         return layer.groups * layer.gemm_m * math.ceil(layer.gemm_n / lanes) * math.ceil(layer.gemm_k / depth)
 
     # --- memory --------------------------------------------------------------------------------------
-    def dram_traffic_bytes(self, weight_bytes: float, input_bytes: float, output_bytes: float) -> float:
-        """Bytes moved to and from DRAM for one layer (module docstring: chunked when it does not fit)."""
+    def dram_schedule(self, weight_bytes: float, input_bytes: float, output_bytes: float) -> tuple[str, int]:
+        """How a layer's operands move through on-chip memory: ('fits', 1), or ('weights_resident', chunks)
+        (weight chunks of half the memory, the input streamed once per chunk), or ('input_resident', chunks)
+        (input chunks, the weights streamed once per chunk), whichever moves fewer bytes."""
         if weight_bytes + input_bytes + output_bytes <= self.onchip_memory_bytes:
-            return weight_bytes + input_bytes + output_bytes
+            return "fits", 1
         half = self.onchip_memory_bytes / 2
-        weights_resident = weight_bytes + input_bytes * math.ceil(weight_bytes / half) + output_bytes
-        input_resident = input_bytes + weight_bytes * math.ceil(input_bytes / half) + output_bytes
-        return min(weights_resident, input_resident)
+        weight_chunks, input_chunks = math.ceil(weight_bytes / half), math.ceil(input_bytes / half)
+        if weight_bytes + input_bytes * weight_chunks <= input_bytes + weight_bytes * input_chunks:
+            return "weights_resident", weight_chunks
+        return "input_resident", input_chunks
+
+    def dram_traffic_bytes(self, weight_bytes: float, input_bytes: float, output_bytes: float) -> float:
+        """Bytes moved to and from DRAM for one layer under `dram_schedule`."""
+        schedule, chunks = self.dram_schedule(weight_bytes, input_bytes, output_bytes)
+        if schedule == "weights_resident":
+            return weight_bytes + input_bytes * chunks + output_bytes
+        if schedule == "input_resident":
+            return input_bytes + weight_bytes * chunks + output_bytes
+        return weight_bytes + input_bytes + output_bytes
 
     # --- the layer -----------------------------------------------------------------------------------
     def layer_cost(
