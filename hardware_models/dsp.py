@@ -1,7 +1,8 @@
 """A vector DSP (Hexagon-HVX-like SIMD engine) as a per-layer roofline with named overheads.
 
 No public simulator exists for such a DSP: the model is checked against hand-computed layers, roofline
-bounds and monotonicity (tests/test_dsp.py). What it assumes:
+bounds and monotonicity (tests/test_dsp.py), and its energy against ZigZag's cost model given the same
+architecture, energies and loop order (tests/test_energy_zigzag.py). What it assumes:
 
 **Compute.** A vector MAC instruction multiplies `vector_bits / lane_bits` operand pairs, grouped into
 `vector_bits / accumulator_bits` accumulator lanes that each take a `accumulator_bits / lane_bits`-deep dot
@@ -20,7 +21,8 @@ weights run on 8-bit lanes, stored packed and widened on chip (the `unpack` over
 layers). If a layer's weights, input and output fit in `onchip_memory` they move once; otherwise half the
 on-chip memory holds a chunk of one operand while the other streams through the other half (double
 buffered), and the cheaper of the two orders is taken: weights + input x chunks(weights) + output, or
-input + weights x chunks(input) + output. Layout-only `data` layers move nothing.
+input + weights x chunks(input) + output (`dram_schedule`). A streamed input keeps the rows its next tile
+shares with this one (line buffers), so halos are not fetched twice. Layout-only `data` layers move nothing.
 **Time.** Double buffering overlaps transfers with compute: `stall = max(0, dram time - busy time)` where busy
 is MAC issue plus unpacking; `overhead = unpack + layer_overhead_cycles` (per-layer launch and sync).
 `parts` names every term in cycles, including `idle_lane_cycles` (issue slots lost to idle lanes).
