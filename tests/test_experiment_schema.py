@@ -67,6 +67,7 @@ BROKEN = [  # (id, file content or change to VALID, words the one-line message m
     ("unknown model", {"model": "resnet5"}, ["model", "did you mean 'resnet50'"]),
     ("unknown link protocol", {"network.link": "udp"}, ["network.link", "tcp", "ideal"]),
     ("loss probability too large", {"network.loss": 1.5}, ["network.loss", "less than 1"]),
+    ("unknown network preset", {"network": {"preset": "lt"}}, ["network.preset", "did you mean 'lte'"]),
     ("missing trace file", {"network.trace": "no_such_trace.csv"}, ["network.trace", "no such trace file"]),
     ("unknown memory model", {"constraints.memory_model": "peak"}, ["constraints.memory_model", "peak_live"]),
     ("unknown method", {"search.methods": ["cloud", "optuma"]}, ["search.methods[1]", "did you mean 'optuna'"]),
@@ -216,3 +217,15 @@ def test_yaml_example_in_the_readme_style_is_accepted(tmp_path):
         """)
     config = load_experiment(_write(tmp_path, text)).config
     assert config.cloud == "tpu_v1" and config.search.methods[-1] == "optuna"
+
+
+def test_network_preset_fields_apply_and_explicit_keys_override_them(tmp_path):
+    from simulator.experiment.runner import cell_record
+
+    loaded = load_experiment(_write(tmp_path, _with({"network": {"preset": "lte"},
+                                                     "sweep": {"network.uplink": ["2Mbps", "20Mbps"]}})))
+    records = [cell_record(c) for c in expand(loaded)]
+    preset = load_experiment(_write(tmp_path, _with({"network": {"preset": "lte"}}), "plain.yaml"))
+    lte = cell_record(expand(preset)[0])
+    assert [r["uplink_bps"] for r in records] == [2e6, 20e6]
+    assert all(r["rtt_s"] == lte["rtt_s"] > 0 and r["loss_rate"] == lte["loss_rate"] > 0 for r in records)

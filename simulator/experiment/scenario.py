@@ -31,6 +31,8 @@ def build_link(network: Network, where: str = "network"):
         fields["trace"] = trace
         fields["uplink_bps"] = trace.mean_rate_bps
     if base is not None:
+        if "trace" not in fields and "uplink_bps" in fields:
+            fields["trace"] = None  # an explicit rate replaces the preset's trace
         return base.replace(**fields) if fields else base
     return Link(**fields)
 

@@ -83,8 +83,8 @@ class _Section(BaseModel):
 class Network(_Section):
     """The uplink from the edge device to the cloud."""
 
-    preset: str | None = Field(None, description="a named link preset (see the network presets); the keys "
-                               "below override its fields")
+    preset: str | None = Field(None, description="a named link preset (ble, 3g, lte, 5g, wifi, paper-3mbps, ...) "
+                               "or a preset .yaml; the keys below override its fields")
     uplink: Rate | None = Field(None, description="uplink rate, e.g. '3Mbps' (10^6 bit/s) or '3Mibps' (2^20 bit/s); "
                                 "required unless a preset or a trace gives it")
     rtt: Duration | None = Field(None, description="base round-trip time, e.g. '20ms' (default 0, or the preset's)")
@@ -93,6 +93,17 @@ class Network(_Section):
     trace: str | None = Field(None, description="bandwidth trace file (time and rate per line) replacing the "
                               "constant uplink rate")
     loss: float | None = Field(None, ge=0.0, lt=1.0, description="packet loss probability on the uplink, in [0, 1)")
+
+    @field_validator("preset")
+    @classmethod
+    def _known_preset(cls, value: str | None) -> str | None:
+        if value is None or Path(value).suffix in (".yaml", ".yml"):
+            if value is not None and not Path(value).is_file():
+                raise ValueError(f"no such network preset file {value!r}")
+            return value
+        from simulator.network import preset_names
+
+        return _choice(value, preset_names(), "network preset (or a preset .yaml path)")
 
     @field_validator("trace")
     @classmethod
