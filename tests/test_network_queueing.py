@@ -124,3 +124,13 @@ def test_shared_transmitter_follows_a_bandwidth_trace():
     for discipline in ("fifo", "fair"):
         # 0.5 Mbit in the first 0.5 s, the other 1.5 Mbit at 4 Mbit/s
         assert simulate_uploads_s(link, traffic, discipline)[0] == pytest.approx(0.5 + 0.375)
+
+
+def test_loss_and_a_new_connection_lengthen_every_shared_upload_as_expected():
+    link = Link(uplink_bps=10e6, rtt_s=0.04)
+    traffic = UplinkTraffic(np.array([0.0, 1.0]), np.array([0, 1]), np.array([50_000.0, 50_000.0]))
+    base = simulate_uploads_s(link, traffic)
+    serialise = float(link.wire_bytes(50_000)) * 8 / 10e6
+    assert simulate_uploads_s(link.replace(loss_rate=0.2), traffic) == pytest.approx(base + serialise * 0.25)
+    assert simulate_uploads_s(link.replace(new_connection=True), traffic) == pytest.approx(base + 0.04)
+    assert fifo_latencies_s(link.replace(loss_rate=0.2), traffic) == pytest.approx(base + serialise * 0.25)

@@ -1,7 +1,8 @@
 """N devices behind one cell or access point: uploads share the uplink, FIFO or fair share.
 
-Each upload is a SimPy process: it waits for the shared transmit stage to serialise its wire bytes (payload
-plus per-packet framing; slow start is not modelled here, the shared queue dominates), then propagates for
+Each upload is a SimPy process: (a new connection's handshake, one RTT, first), then it waits for the shared
+transmit stage to serialise its wire bytes (payload plus per-packet framing, divided by 1 - loss for the
+expected retransmissions; slow start is not modelled here, the shared queue dominates), then propagates for
 RTT / 2 in a separate stage that does not hold the transmitter. Arrivals are periodic (camera frames at a
 fixed interval, each device at its own random phase) or Poisson. Latency = upload start to last byte
 delivered, in seconds, per upload and summarised per device.
@@ -70,9 +71,10 @@ def _sorted(times: np.ndarray, owners: np.ndarray, payload_bytes: float) -> Upli
 
 # --- SimPy processes ---------------------------------------------------------------------------------------
 def upload(env: simpy.Environment, transmitter, flow: object, bits: float, one_way_s: float,
-           on_delivered: Callable[[float], None]):
+           on_delivered: Callable[[float], None], handshake_s: float = 0.0):
     """Process: one upload through the transmit stage, then the propagation stage; reports its latency."""
     start_s = env.now
+    yield from propagate(env, handshake_s)
     yield from transmit(env, transmitter, bits, flow)
     yield from propagate(env, one_way_s)
     on_delivered(env.now - start_s)
@@ -93,15 +95,17 @@ def simulate_uploads_s(link: Link, traffic: UplinkTraffic, discipline: str = "fi
         raise ValueError(f"discipline: expected one of {', '.join(DISCIPLINES)}, got {discipline!r}")
     env = simpy.Environment()
     transmitter = make_transmitter(env, discipline, link.uplink_bps, link.trace, trace_offset_s)
-    bits = link.wire_bytes(traffic.payload_bytes) * 8.0
+    bits = _service_bits(link, traffic)
     latencies = np.full(traffic.arrival_times_s.size, np.nan)
     one_way_s = link.rtt_s / 2.0
+    handshake_s = link.rtt_s if link.new_connection else 0.0
 
     def start(index: int) -> None:
         def record(latency_s: float) -> None:
             latencies[index] = latency_s
 
-        env.process(upload(env, transmitter, int(traffic.devices[index]), float(bits[index]), one_way_s, record))
+        env.process(upload(env, transmitter, int(traffic.devices[index]), float(bits[index]), one_way_s, record,
+                           handshake_s))
 
     env.process(arrivals(env, traffic.arrival_times_s, start))
     env.run()
@@ -111,10 +115,16 @@ def simulate_uploads_s(link: Link, traffic: UplinkTraffic, discipline: str = "fi
 def fifo_latencies_s(link: Link, traffic: UplinkTraffic) -> np.ndarray:
     """The same latencies as `simulate_uploads_s(..., "fifo")` for a constant-rate link, by the Lindley
     recursion (vectorised, for hundreds of thousands of uploads)."""
-    if link.trace is not None:
-        raise ValueError("the Lindley recursion needs a constant-rate link; simulate a trace with SimPy")
-    service_s = link.wire_bytes(traffic.payload_bytes) * 8.0 / link.uplink_bps
+    if link.trace is not None or link.new_connection:
+        raise ValueError("the Lindley recursion needs a constant-rate link and a persistent connection; "
+                         "simulate with SimPy")
+    service_s = _service_bits(link, traffic) / link.uplink_bps
     return lindley_waits_s(traffic.arrival_times_s, service_s) + service_s + link.rtt_s / 2.0
+
+
+def _service_bits(link: Link, traffic: UplinkTraffic) -> np.ndarray:
+    """Bits each upload occupies the uplink for: wire bytes with the expected retransmissions."""
+    return link.wire_bytes(traffic.payload_bytes) * 8.0 / (1.0 - link.loss_rate)
 
 
 def latency_summary(traffic: UplinkTraffic, latencies_s: np.ndarray) -> pd.DataFrame:
