@@ -180,7 +180,9 @@ class VectorDSP(Accelerator):
         if weight_bytes + input_bytes + output_bytes <= self.onchip_memory_bytes:
             return "fits", 1
         half = self.onchip_memory_bytes / 2
-        weight_chunks, input_chunks = math.ceil(weight_bytes / half), math.ceil(input_bytes / half)
+        # at least one pass: a layer without weights still streams its input once
+        weight_chunks = max(1, math.ceil(weight_bytes / half))
+        input_chunks = max(1, math.ceil(input_bytes / half))
         if weight_bytes + input_bytes * weight_chunks <= input_bytes + weight_bytes * input_chunks:
             return "weights_resident", weight_chunks
         return "input_resident", input_chunks

@@ -138,8 +138,25 @@ layers = st.builds(
 bits = st.sampled_from([2, 4, 6, 8, 16])
 
 
-@settings(max_examples=60, deadline=None)
-@given(layers, bits, bits)
+def eltwise(channels: int, hw: int, inputs: int) -> LayerSpec:
+    return LayerSpec("add", "eltwise", channels, hw, hw, channels, hw, hw, num_inputs=inputs)
+
+
+def pool(channels: int, hw: int, kernel: int) -> LayerSpec:
+    out = hw // kernel
+    return LayerSpec("pool", "pool", channels, hw, hw, channels, out, out, kernel, kernel, kernel,
+                     ops_per_output=kernel * kernel)
+
+
+any_layer = st.one_of(
+    layers,
+    st.builds(eltwise, st.sampled_from([16, 64, 128, 256]), st.integers(4, 112), st.sampled_from([1, 2, 3])),
+    st.builds(pool, st.sampled_from([16, 64, 128]), st.integers(4, 112), st.sampled_from([2, 3])),
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(any_layer, bits, bits)
 def test_latency_respects_the_roofline(layer, wbits, abits):
     cost = DSP.layer_cost(layer, wbits, abits)
     compute_bound = layer.macs / DSP.macs_per_cycle(wbits, abits)
@@ -152,8 +169,13 @@ def test_latency_respects_the_roofline(layer, wbits, abits):
     assert cost.dram_bytes >= minimum - 1e-6
 
 
-@settings(max_examples=60, deadline=None)
-@given(layers, bits, bits, bits, bits)
+def test_a_layer_without_weights_too_big_for_the_chip_still_reads_its_input():
+    layer = eltwise(128, 28, 2)  # 200704 B in, 100352 B out: more than 256 KiB
+    assert DSP.layer_cost(layer, 8, 8).dram_bytes == pytest.approx(3 * 128 * 28 * 28)
+
+
+@settings(max_examples=80, deadline=None)
+@given(any_layer, bits, bits, bits, bits)
 def test_fewer_bits_never_increase_bytes_moved_or_energy(layer, w1, w2, a1, a2):
     (w_small, w_large), (a_small, a_large) = sorted((w1, w2)), sorted((a1, a2))
     small, large = DSP.layer_cost(layer, w_small, a_small), DSP.layer_cost(layer, w_large, a_large)
