@@ -59,6 +59,7 @@ class CellOutcome:
     layer_names: list[str]
     fp_accuracy: float | None
     outcomes: dict[str, MethodOutcome] = field(default_factory=dict)
+    edge_bits: list[int] | None = None  # the bit-widths the edge could use (the preset's when not given)
 
 
 @dataclass
@@ -212,6 +213,7 @@ def _run_cell(loaded: LoadedExperiment, cell: Cell, methods: list[str], out_dir:
     if cell_info is not None:
         outcome.layer_names = cell_info["layer_names"]
         outcome.fp_accuracy = cell_info["fp_accuracy"]
+        outcome.edge_bits = cell_info.get("scenario_edge_bits")
     return outcome
 
 
@@ -229,7 +231,9 @@ def _scenario_and_info(cell: Cell):
     from simulator.experiment.scenario import build_scenario
 
     scenario = build_scenario(cell.config)
-    return scenario, {"layer_names": _layer_names(scenario), "fp_accuracy": _fp_accuracy(scenario)}
+    edge_bits = getattr(scenario, "edge_bits", None)
+    return scenario, {"layer_names": _layer_names(scenario), "fp_accuracy": _fp_accuracy(scenario),
+                      "scenario_edge_bits": [int(b) for b in edge_bits] if edge_bits else None}
 
 
 def _layer_names(scenario) -> list[str]:

@@ -186,7 +186,8 @@ def write_results(loaded: "LoadedExperiment", cells: list["CellOutcome"], out_di
              _write_parquet(out_dir / "plans.parquet", plans), _write_csv(out_dir / "plans.csv", plans),
              _write_csv(out_dir / "pareto.csv", pareto), _write_csv(out_dir / "baselines.csv", baselines),
              _write_csv(out_dir / "timings.csv", timings)]
-    cell_info = [{**cell_record(o.cell), "layer_names": o.layer_names, "fp_accuracy": o.fp_accuracy} for o in cells]
+    cell_info = [{**cell_record(o.cell), "layer_names": o.layer_names, "fp_accuracy": o.fp_accuracy,
+                  "scenario_edge_bits": o.edge_bits} for o in cells]
     meta = {"name": config.name or loaded.stem, "description": config.description, "source": str(loaded.source),
             "seed": config.seed, "reproducible": reproducible(loaded), "sweep": {k: list(v) for k, v in config.sweep.items()},
             "plans_cap": cap, "plans_kept": len(plans), "plans_evaluated": evaluated,

@@ -79,15 +79,15 @@ def render_summary(*, baselines: pd.DataFrame, pareto: pd.DataFrame, timings: pd
 def _cell_section(cell: dict, baselines: pd.DataFrame, timings: pd.DataFrame, multiple: bool) -> list[str]:
     rows = baselines[baselines["cell"] == cell["cell"]]
     title = f"## Cell {cell['cell']}: {cell['label']}" if multiple else "## Scenario"
-    bits = "the preset's supported bit-widths" if not cell.get("edge_bits") else \
-        "/".join(str(b) for b in cell["edge_bits"])
+    edge_bits = cell.get("scenario_edge_bits") or cell.get("edge_bits")
+    bits = "the preset's supported bit-widths" if not edge_bits else "/".join(str(b) for b in edge_bits)
     lines = [title, "",
              f"- model **{cell['model']}**, edge **{cell['edge']}** (bits: {bits}), cloud **{cell['cloud']}** "
              f"({cell['cloud_bits']}-bit)",
              f"- uplink {_rate(cell['uplink_bps'])}, RTT {cell['rtt_s'] * 1e3:g} ms, `{cell['link']}` link"
              + (f", loss {cell['loss_rate']:g}" if cell.get("loss_rate") else ""),
              f"- edge memory {cell['edge_memory_limit_bytes'] / 2**20:g} MiB (`{cell['memory_model']}` model), "
-             f"accuracy drop at most {cell['max_accuracy_drop']:g} points (`{cell['accuracy_tier']}` tier, "
+             f"accuracy drop at most {cell['max_accuracy_drop']:g} percentage points (`{cell['accuracy_tier']}` tier, "
              f"{cell['accuracy_granularity']})",
              f"- payloads: input `{cell['input_codec']}`, activations `{cell['activation_codec']}`", ""]
     lines += ["| method | latency (ms) | edge | transfer | cloud | vs cloud | vs U8 | accuracy (%) | drop (pt) | "
@@ -118,8 +118,12 @@ def _cell_section(cell: dict, baselines: pd.DataFrame, timings: pd.DataFrame, mu
     edge_count = int(plan["edge_layer_count"])
     placement = "cloud-only (nothing runs on the edge)" if edge_count == 0 else \
         f"{edge_count} layers on the edge (cut index {_cut(plan['cut_index'])})"
+    u8 = rows[rows["method"] == "edge-u8"]
+    u8_note = " (U8 itself breaks a bound)" if len(u8) and bool(u8.iloc[0]["found"]) and not bool(
+        u8.iloc[0]["feasible"]) else ""
     lines += [f"**Fastest plan within the bounds: {plan['method']}**, {placement}: {total * 1e3:.2f} ms, "
-              f"{_x(plan['speedup_vs_cloud'])} faster than cloud-only and {_x(plan['speedup_vs_u8'])} than U8; "
+              f"speed-up {_x(plan['speedup_vs_cloud'])} against cloud-only and {_x(plan['speedup_vs_u8'])} against "
+              f"U8{u8_note}; "
               f"accuracy {_num(plan['accuracy'])}% (-{_num(plan['accuracy_drop'])} pt), edge energy "
               f"{_num(_mj(plan['edge_energy_j']), 3)} mJ, {_mib(plan['edge_memory_bytes'])} MiB on the edge, "
               f"{_num(plan['payload_bytes'], 0)} payload bytes ({_num(plan['wire_bytes'], 0)} on the wire).",
