@@ -731,7 +731,12 @@ def _work(layer: LayerSpec, kernel_class: str, element_bytes: int, sm_count: int
     if kernel_class in MAC_CLASSES:
         flops = 2.0 * layer.macs
         nbytes = in_bytes + out_bytes + layer.weight_elements * element_bytes
-        if kernel_class == "dwconv" or min(layer.gemm_m, layer.gemm_n) < GEMV_MAX_ROWS:
+        if kernel_class == "dwconv":
+            # a direct depthwise kernel (PyTorch's NCHW one) loads every output's kh x kw window with no
+            # on-chip reuse: those loads, not the tensors' sizes, bound it
+            window_loads = layer.output_elements * layer.kernel_height * layer.kernel_width * element_bytes
+            return flops, window_loads + out_bytes + layer.weight_elements * element_bytes, 1.0
+        if min(layer.gemm_m, layer.gemm_n) < GEMV_MAX_ROWS:
             return flops, nbytes, 1.0  # depthwise or matrix-vector: CUDA cores, bound by memory
         return flops, nbytes, _tile_utilisation(layer.gemm_m, layer.gemm_n, layer.gemm_k, layer.groups,
                                                 sm_count, k_step, split_k=True)

@@ -5,8 +5,7 @@ PyTorch 2.11 + cuDNN 9.19 on an NVIDIA H200; see ../shared/data/README.md). The 
 zoo graphs, unsimplified, which list exactly the modules and functional ops PyTorch runs.
 Targets (issue 4): for the network left out of the fit, the whole network at batch 1 replayed as a CUDA
 graph and at batch 128 within 20%, in eager mode at batch 1 and every eager cloud suffix within 30%, or
-20 us, whichever is larger. Where the model misses a target (see notes/issue4.md) the bound below is the
-measured error rounded up, so the test still fails if that error grows.
+20 us, whichever is larger.
 """
 from __future__ import annotations
 
@@ -21,16 +20,6 @@ from hardware_models.gpu_fit import (TARGETS, ProfileNetwork, build_cases, leave
 
 PROFILE = Path(__file__).parent / "fixtures" / "h200_pytorch_profile.json"
 NETWORKS = ("resnet18", "vgg16", "mobilenet_v2")
-
-# targets missed out of sample, with the error measured when this was written (benchmarks/calibrate_gpu.py)
-KNOWN_MISSES = {
-    # MobileNet's element-wise and depthwise kernels at batch 128 run at about half the bandwidth that
-    # ResNet's and VGG's element-wise kernels reach; held out, nothing in the fit shows it (no depthwise
-    # convolution in the other two networks). Measured -33.5% (fp32) and -27.0% (fp16).
-    ("mobilenet_v2", "fp32", "whole.eager_bs128"): (0.36, 20e-6),
-    ("mobilenet_v2", "fp16", "whole.eager_bs128"): (0.30, 20e-6),
-}
-
 
 def _networks() -> list[ProfileNetwork]:
     from simulator.graph import load_model
@@ -58,8 +47,7 @@ def held_out(gpu, cases):
 
 
 def _bound(prediction) -> tuple[float, float]:
-    group = "suffix" if prediction.quantity.startswith("suffix.") else prediction.quantity
-    return KNOWN_MISSES.get((prediction.network, prediction.precision, group), TARGETS[group])
+    return TARGETS["suffix" if prediction.quantity.startswith("suffix.") else prediction.quantity]
 
 
 def test_profile_stages_are_the_zoo_layers_the_suffixes_start_from(cases):
