@@ -4,9 +4,10 @@ Without loss the model follows the sender round by round (slow start doubles the
 round k sends min(window, remaining) segments back to back at the bottleneck rate, and the next round starts
 when the first ACK of this round is back (its first segment serialised + one RTT) or when the bottleneck has
 finished this round, whichever is later. The last byte arrives RTT / 2 after it was serialised, plus
-jitter: a round's first ACK carries the mean jitter J / 2, the last packet of a train of n that may not
-overtake each other about J n / (n + 1) (an approximation; the tests report its error). A new connection adds one RTT of handshake before the first data segment. A
-token-bucket shaper's burst lets its first bytes through without waiting.
+jitter: a round's first ACK carries the mean jitter J / 2, the last packet the expected maximum of the
+draws of the packets just before it, which may not overtake each other (an approximation; the tests report
+its error). A new connection adds one RTT of handshake before the first data segment. A token-bucket
+shaper's burst lets its first bytes through without waiting.
 
 With loss p the expected time is an approximation in the spirit of Cardwell, Savage & Anderson (2000,
 "Modeling TCP latency"): slow start until the first loss (expected (1 - (1-p)^d)(1-p)/p + 1 of the d
@@ -37,10 +38,18 @@ def transfer_time_s(link: Link, payload_bytes: np.ndarray | float, start_s: floa
 
 
 def _train_jitter_s(link: Link, segments: np.ndarray) -> np.ndarray:
-    """Expected extra delay of the last of `segments` packets sent back to back when each gets a uniform
-    [0, jitter_s] delay but none overtakes another: about the maximum of their draws, J n / (n + 1)."""
-    n = np.maximum(segments, 1.0)
-    return link.jitter_s * n / (n + 1.0)
+    """Expected extra delay of the last of `segments` packets sent back to back, one serialisation time s
+    apart, when each is delayed by a uniform [0, J] draw but none may overtake another: the expected maximum
+    of U_k - k s over the packets, integral over [0, J] of 1 - prod_k min(1, (x + k s) / J)."""
+    if link.jitter_s == 0:
+        return np.zeros(segments.shape)
+    jitter = link.jitter_s
+    spacing_s = (link.mss_bytes + link.packet_overhead_bytes) * 8.0 / link.uplink_bps
+    reach = int(min(np.ceil(jitter / spacing_s), 10_000))  # packets further back cannot hold the last one up
+    x = (np.arange(256) + 0.5) / 256 * jitter
+    log_cdf = np.log(np.clip((x[None, :] + spacing_s * np.arange(reach)[:, None]) / jitter, 1e-300, 1.0))
+    by_length = np.concatenate([[0.0], jitter - np.mean(np.exp(np.cumsum(log_cdf, axis=0)), axis=1) * jitter])
+    return by_length[np.clip(segments, 1, reach).astype(int)]
 
 
 def _like(template: object, values: np.ndarray) -> np.ndarray | float:
