@@ -349,7 +349,7 @@ def evaluate(tables: CostTables, weight_bits: np.ndarray, activation_bits: np.nd
         per_tensor[:, :n_inputs] = tables.payload_per_tensor[:n_inputs, 0]
         per_tensor[:, n_inputs:] = tables.payload_per_tensor[n_inputs + np.arange(L)[None, :], a]
         payload = (crossing * per_tensor).sum(1)
-    payload = np.ceil(payload - 1e-9)
+    payload = np.maximum(np.ceil(payload - 1e-9), 0.0)
 
     link = s.link
     sending = payload > 0
