@@ -3,12 +3,14 @@
 The profile (tests/fixtures/h200_pytorch_profile.json, a copy of ../shared/data/gpu/h200_pytorch_profile.json)
 gives, per network and precision (fp32 = TF32 convolutions, fp16): every leaf module timed alone in eager
 mode, the whole network in eager mode at batch 1/8/32/128 and replayed as a CUDA graph at batch 1, and the
-eager cloud suffix after every top-level stage. The caller supplies each network as the layers PyTorch runs
-(one kernel per layer: the unsimplified graph), so this module needs nothing from autosplit's graph code.
+eager cloud suffix after every top-level stage. The caller supplies each network as the ops PyTorch runs
+(one per layer: the unsimplified graph, with module paths as names), so this module needs nothing from
+autosplit's graph code.
 
 Fitting: host dispatch times per kernel class come from the leaves the model says are host-bound (the
-median of their times); the other constants minimise the summed squared log error over the wholes, the
-suffixes (with a 20 us floor, the profile's noise) and the leaves, by Nelder-Mead in log space.
+median of their times); the other constants (PARAMETERS) minimise the weighted sum of squared log errors
+over the whole networks, the suffixes (with a 20 us floor, the profile's noise) and the leaves, plus a weak
+pull toward their starting values, by Nelder-Mead in log space; the two steps alternate twice.
 `leave_one_out` fits on all networks but one and reports the errors on the one left out.
 """
 from __future__ import annotations
@@ -28,7 +30,7 @@ from hardware_models.layer import LayerSpec
 PRECISION_BITS = {"fp32": 32, "fp16": 16}
 WHOLE_BATCHES = (1, 8, 32, 128)
 SUFFIX_FLOOR_S = 20e-6  # absolute tolerance on suffixes: eager dispatch noise of short suffixes
-# the fitted constants, in order, with their starting values (a prior from datasheets, not from the data)
+# the fitted constants, in order, with their starting values (rough a-priori guesses, not fitted values)
 PARAMETERS = (
     ("tensor_efficiency.tf32", 0.3), ("tensor_efficiency.fp16", 0.3), ("gemm_efficiency", 0.7),
     ("simt_efficiency", 0.3), ("bandwidth_efficiency", 0.8), ("fixed_s.conv", 5e-6), ("fixed_s.pointwise", 3e-6),
