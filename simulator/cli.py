@@ -234,14 +234,11 @@ def run_layer_cost(args: argparse.Namespace) -> None:
     elif args.bits:
         weight_bits, activation_bits = parse_bits(args.bits)
     else:
+        # the edge's default is 8/8; a cloud GPU's is 16 bits (DESIGN: cloud16)
         supported = getattr(accelerator, "supported_bits", (8,))
-        weight_bits = activation_bits = 8 if 8 in supported else 16
-    kernels = {}
-    if not args.topology and hasattr(accelerator, "kernel_table"):
-        # a GPU runs what the framework launches: each layer's op and the ops folded or fused into it
-        raw_ops = {layer.name: layer.op for layer in model_from_args(args, simplify=False)}
-        kernels = {"ops": [layer.op for layer in graph],
-                   "fused_ops": [tuple(raw_ops.get(name, "relu") for name in layer.fused) for layer in graph]}
+        gpu = hasattr(accelerator, "kernel_table")
+        weight_bits = activation_bits = 8 if 8 in supported and not gpu else 16
+    kernels = graph.kernel_ops() if not args.topology and hasattr(accelerator, "kernel_table") else {}
     rows, total = accelerator.network_cost(layers, weight_bits, activation_bits, args.batch, **kernels)
     data = {"hardware": accelerator.name, "model": source, "weight_bits": weight_bits,
             "activation_bits": activation_bits, "batch": args.batch,

@@ -230,9 +230,15 @@ class CostTables:
         else:
             input_payload = input_elements * s.input_bits / 8.0
 
-        cloud_rows, _ = s.cloud.network_cost(specs, s.cloud_bits, s.cloud_bits, s.batch)
+        kernels = graph.kernel_ops()
+        cloud_rows, _ = s.cloud.network_cost(specs, s.cloud_bits, s.cloud_bits, s.batch,
+                                             **_kernel_args(s.cloud, kernels, range(L)))
         cloud_layer = np.array([r.latency_s for r in cloud_rows])
-        suffix = np.array([_network_latency(s.cloud, specs[k:], s.cloud_bits, s.batch) for k in range(L + 1)])
+        # the cloud part as a whole, plus the copy of what it received to the device (a GPU's h2d)
+        received = crossing @ (elements * s.cloud_bits / 8.0)
+        suffix = np.array([_network_latency(s.cloud, specs[k:], s.cloud_bits, s.batch,
+                                            _kernel_args(s.cloud, kernels, range(k, L)))
+                           + _copy_to_device_s(s.cloud, received[k] if k < L else 0.0) for k in range(L + 1)])
 
         proxy = s.accuracy
         from simulator.accuracy.proxy import bit_columns
@@ -253,19 +259,40 @@ class CostTables:
 
     # --- cloud time of a non-prefix plan -----------------------------------------------------------------
     def cloud_latency_s(self, edge_mask: np.ndarray) -> float:
-        """Cloud latency of the layers not in `edge_mask`, as a whole (cached per edge set)."""
+        """Cloud latency of the layers not in `edge_mask`, as a whole, plus the copy of what crosses to the
+        device (cached per edge set)."""
         key = np.packbits(edge_mask).tobytes()
         if key not in self._cloud_cache:
             s = self.scenario
-            specs = [spec for spec, on_edge in zip(s.graph.layer_specs(), edge_mask) if not on_edge]
-            self._cloud_cache[key] = _network_latency(s.cloud, specs, s.cloud_bits, s.batch)
+            cloud = np.flatnonzero(~np.asarray(edge_mask, bool))
+            specs = [s.graph.layer_specs()[i] for i in cloud]
+            produced_on_edge = np.concatenate([np.ones(self.inputs, bool), edge_mask])
+            received = self.tensor_elements[produced_on_edge & self.consumed_by[:, cloud].any(1)].sum()
+            self._cloud_cache[key] = (
+                _network_latency(s.cloud, specs, s.cloud_bits, s.batch,
+                                 _kernel_args(s.cloud, s.graph.kernel_ops(), cloud))
+                + _copy_to_device_s(s.cloud, received * s.cloud_bits / 8.0))
         return self._cloud_cache[key]
 
 
-def _network_latency(accelerator: Accelerator, specs, bits: int, batch: int) -> float:
+def _kernel_args(accelerator: Accelerator, kernels: dict[str, list], layers) -> dict:
+    """The ops and fused ops of `layers` for a GPU model (which launches kernels per op); {} otherwise."""
+    if not hasattr(accelerator, "kernel_table"):
+        return {}
+    index = list(layers)
+    return {key: [values[i] for i in index] for key, values in kernels.items()}
+
+
+def _copy_to_device_s(accelerator: Accelerator, received_bytes: float) -> float:
+    """Host-to-device copy of the received tensors, for accelerators that model it (GPUs)."""
+    copy = getattr(accelerator, "h2d_time_s", None)
+    return copy(received_bytes) if copy and received_bytes > 0 else 0.0
+
+
+def _network_latency(accelerator: Accelerator, specs, bits: int, batch: int, kernels: dict | None = None) -> float:
     if not specs:
         return 0.0
-    return accelerator.network_cost(specs, bits, bits, batch)[1].latency_s
+    return accelerator.network_cost(specs, bits, bits, batch, **(kernels or {}))[1].latency_s
 
 
 @dataclass

@@ -151,6 +151,11 @@ class Graph:
     def macs(self) -> int:
         return sum(l.macs for l in self.layers)
 
+    def kernel_ops(self) -> dict[str, list]:
+        """Each layer's op and the ops folded or fused into it: what a GPU framework launches per layer."""
+        return {"ops": [l.op for l in self.layers],
+                "fused_ops": [tuple(l.attrs.get("fused_ops", ())) for l in self.layers]}
+
     def layer_specs(self) -> list[LayerSpec]:
         """The layers as hardware_models sees them, in execution order."""
         return [layer_spec(self, l) for l in self.layers]

@@ -38,18 +38,16 @@ def simplify(graph: Graph) -> Graph:
         if layer.op in NO_OPS and len(inputs) == 1 and not graph_output:
             rename[layer.name] = inputs[0]
             if producer is not None:
-                producer.fused += (layer.name,)
+                _absorb(producer, layer)
             continue
         if layer.op == "batchnorm" and alone and producer.op in FOLDABLE_INTO and not producer.attrs.get("activation"):
             producer.params += layer.params
-            producer.fused += (layer.name,)
-            producer.attrs = {**producer.attrs, "batchnorm": layer.name}
+            _absorb(producer, layer, batchnorm=layer.name)
             _fold_batchnorm(weights, producer.name, layer.name)
             rename[layer.name] = producer.name
             continue
         if layer.op in ACTIVATION_OPS and alone and producer.op in FUSES_ACTIVATION and "activation" not in producer.attrs:
-            producer.fused += (layer.name,)
-            producer.attrs = {**producer.attrs, "activation": layer.op}
+            _absorb(producer, layer, activation=layer.op)
             rename[layer.name] = producer.name
             continue
         kept[layer.name] = replace(layer, inputs=inputs, attrs=dict(layer.attrs))
@@ -57,6 +55,13 @@ def simplify(graph: Graph) -> Graph:
     out = Graph(graph.name, graph.inputs, list(kept.values()), simplified=True,
                 weights={k: v for k, v in weights.items() if k in kept}, source=graph.source)
     return out
+
+
+def _absorb(survivor: Layer, removed: Layer, **attrs) -> None:
+    """Record that `removed` now runs inside `survivor` (its name in `fused`, its op in attrs["fused_ops"])."""
+    survivor.fused += (removed.name,)
+    survivor.attrs = {**survivor.attrs, **attrs,
+                      "fused_ops": (*survivor.attrs.get("fused_ops", ()), removed.op)}
 
 
 def _fold_batchnorm(weights: dict[str, dict[str, np.ndarray]], conv: str, bn: str) -> None:
