@@ -4,7 +4,8 @@ Runs in SCALE-Sim's virtual environment:
     nice /work/scalesim-venv/bin/python tests/scalesim_reference/bandwidth_check.py CONFIG WORDS_PER_CYCLE
 e.g. `bandwidth_check.py array32_ws 4`: configs/CONFIG.cfg switched to InterfaceBandwidth USER with
 Bandwidth = WORDS_PER_CYCLE (SCALE-Sim applies `Bandwidth` to the ofmap only and the layout section's
-IfmapSRAMBankBandwidth / FilterSRAMBankBandwidth to the ifmap and filter reads, so all three are set),
+IfmapSRAMBankBandwidth / FilterSRAMBankBandwidth to the ifmap and filter reads, so all three are set,
+with one SRAM bank so that the bandwidth divides evenly over the banks),
 on topologies/bandwidth_layers.csv; writes references/bandwidth__CONFIG__bwN.csv. Not a test oracle:
 the systolic model's memory model is its own (see hardware_models/systolic.py and the note of issue 3).
 """
@@ -28,6 +29,8 @@ def main(config: str, words_per_cycle: int) -> None:
     text = text.replace("InterfaceBandwidth: CALC", "InterfaceBandwidth: USER")
     text = re.sub(r"Bandwidth : \d+", f"Bandwidth : {words_per_cycle}", text)
     text = re.sub(r"(Ifmap|Filter)SRAMBankBandwidth: \d+", rf"\1SRAMBankBandwidth: {words_per_cycle}", text)
+    # the read buffers split their bandwidth evenly over the banks: one bank, so any bandwidth divides
+    text = re.sub(r"(Ifmap|Filter)SRAMBankNum: \d+", r"\1SRAMBankNum: 1", text)
     work = Path(tempfile.mkdtemp(prefix="scalesim_bw_"))
     cfg = work / f"{config}_bw{words_per_cycle}.cfg"
     cfg.write_text(text)
