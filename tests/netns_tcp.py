@@ -18,7 +18,23 @@ import time
 from pathlib import Path
 
 PORT = 5201
-HEADER = struct.Struct("!Q")  # every upload is preceded by its length; the receiver answers one byte
+HEADER = struct.Struct("!Q")  # every upload is preceded by its length
+ARRIVAL = struct.Struct("!d")  # the receiver answers with the kernel's receive time of the upload's last byte
+# receive timestamps taken by the kernel as each packet arrives (CLOCK_REALTIME, shared by all namespaces),
+# so that neither process's scheduling delay counts
+SO_TIMESTAMPING = 37
+SOF_TIMESTAMPING_RX_SOFTWARE, SOF_TIMESTAMPING_SOFTWARE = 1 << 3, 1 << 4
+TIMESPEC = struct.Struct("qq")
+BUFFER_BYTES = 8 << 20  # socket buffers that hold a whole upload, so a descheduled process never idles the link
+SO_SNDBUFFORCE, SO_RCVBUFFORCE = 32, 33  # Linux: like SO_SNDBUF / SO_RCVBUF, beyond wmem_max (needs root)
+
+
+def _large_buffers(sock: socket.socket) -> None:
+    for force, plain in ((SO_SNDBUFFORCE, socket.SO_SNDBUF), (SO_RCVBUFFORCE, socket.SO_RCVBUF)):
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, force, BUFFER_BYTES)
+        except OSError:
+            sock.setsockopt(socket.SOL_SOCKET, plain, BUFFER_BYTES)
 
 
 def namespaces_unavailable() -> str | None:
@@ -106,46 +122,59 @@ class ShapedPair:
 def serve(address: str) -> None:
     listener = socket.socket()
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    _large_buffers(listener)
     listener.bind((address, PORT))
     listener.listen(4)
     print("ready", flush=True)
     buffer = bytearray(1 << 20)
+    ancillary = socket.CMSG_SPACE(3 * TIMESPEC.size)
     while True:
         connection, _ = listener.accept()
+        connection.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPING,
+                              SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE)
         with connection:
             while True:
                 header = connection.recv(HEADER.size, socket.MSG_WAITALL)
                 if len(header) < HEADER.size:
                     break
                 (remaining,) = HEADER.unpack(header)
+                arrival = time.time()
                 while remaining:
-                    got = connection.recv_into(buffer, min(len(buffer), remaining))
+                    view = memoryview(buffer)[:min(len(buffer), remaining)]
+                    got, messages, _, _ = connection.recvmsg_into([view], ancillary)
                     if not got:
                         return
                     remaining -= got
-                connection.sendall(b"k")
+                    for level, kind, data in messages:
+                        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPING:
+                            seconds, nanoseconds = TIMESPEC.unpack_from(data)
+                            arrival = seconds + nanoseconds * 1e-9
+                connection.sendall(ARRIVAL.pack(arrival))
 
 
 def send(address: str, plan: str) -> None:
     payloads, repeats = json.loads(plan)
-    connection = socket.create_connection((address, PORT))
+    connection = socket.socket()
+    _large_buffers(connection)
+    connection.connect((address, PORT))
     connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-    def upload(size: int) -> float:
+    def upload(size: int) -> tuple[float, float]:
+        """(seconds from the send to the kernel's receipt of the last byte, seconds until the answer)."""
         message = HEADER.pack(size) + bytes(size)
-        start = time.perf_counter()
+        start, clock = time.time(), time.perf_counter()
         connection.sendall(message)
-        connection.recv(1)
-        return time.perf_counter() - start
+        (arrival,) = ARRIVAL.unpack(connection.recv(ARRIVAL.size, socket.MSG_WAITALL))
+        return arrival - start, time.perf_counter() - clock
 
-    round_trips = sorted(upload(0) for _ in range(21))
+    round_trip_s = min(upload(0)[1] for _ in range(21))  # the least disturbed of 21 empty exchanges
     uploads = []
     for size, count in zip(payloads, repeats):
         for _ in range(count):
             time.sleep(0.05)  # let the token bucket refill
-            uploads.append([size + HEADER.size, upload(size)])
+            uploads.append([size + HEADER.size, upload(size)[0]])
     connection.close()
-    print(json.dumps({"rtt_s": round_trips[len(round_trips) // 2], "uploads": uploads}))
+    print(json.dumps({"rtt_s": round_trip_s, "uploads": uploads}))
 
 
 if __name__ == "__main__":
