@@ -1,0 +1,203 @@
+"""Capacity answers from fleet simulations: latency percentiles, utilisations and SLO attainment per group;
+the largest fleet per GPU count that meets a p99 SLO in every seed; the GPUs a fleet needs; the cost per
+million inferences from a GPU-hour price.
+
+Statistics count the requests that arrive after the warm-up and before the end of the simulated duration
+(each followed to completion). A point meets the SLO when its p99 is at most the SLO in every seed: the
+stated confidence is "all of `seeds` independent runs", and each point keeps its worst seed's p99.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from simulator.capacity.fleet import Fleet, traffic
+from simulator.capacity.records import STAGES, FleetRun
+
+PATHS = ("vectorised", "simpy", "auto")
+
+
+@dataclass(frozen=True)
+class Simulation:
+    """How each point is simulated: duration and warm-up (s), seeds, path ("vectorised", "simpy" or "auto":
+    vectorised unless the fleet needs SimPy, i.e. a fair-share uplink)."""
+
+    duration_s: float = 60.0
+    warmup_s: float = 5.0
+    seeds: tuple[int, ...] = (0, 1, 2)
+    path: str = "auto"
+
+    def __post_init__(self) -> None:
+        if not self.duration_s > self.warmup_s >= 0:
+            raise ValueError(f"duration ({self.duration_s:g} s) must exceed the warm-up ({self.warmup_s:g} s)")
+        if not self.seeds:
+            raise ValueError("seeds: expected at least one")
+        if self.path not in PATHS:
+            raise ValueError(f"path: expected one of {', '.join(PATHS)}, got {self.path!r}")
+
+
+def path_for(fleet: Fleet, path: str) -> str:
+    """The path a fleet takes: the vectorised recursions unless it has a fair-share link (or SimPy is asked)."""
+    if path == "auto":
+        return "simpy" if fleet.sharing == "shared" and fleet.discipline == "fair" else "vectorised"
+    if path == "vectorised" and fleet.sharing == "shared" and fleet.discipline == "fair":
+        raise ValueError("path: the vectorised recursions model FIFO links; use simpy (or auto) for fair share")
+    return path
+
+
+def simulate(fleet: Fleet, duration_s: float, seed: int, path: str = "auto") -> FleetRun:
+    """One seeded run of `fleet` for `duration_s` on the chosen path."""
+    from simulator.capacity.reference import simulate_simpy
+    from simulator.capacity.vectorised import simulate_vectorised
+
+    frames = traffic(fleet, duration_s, np.random.default_rng(seed))
+    run = simulate_simpy if path_for(fleet, path) == "simpy" else simulate_vectorised
+    return run(fleet, frames, duration_s)
+
+
+def group_stats(fleet: Fleet, run: FleetRun, warmup_s: float) -> list[dict]:
+    """Per group: requests, throughput, p50/p95/p99/mean latency, mean time per stage, GPU and uplink
+    utilisation over the measured window (after the warm-up)."""
+    window = run.duration_s - warmup_s
+    measured = run.arrival_s >= warmup_s
+    rows = []
+    for index, group in enumerate(fleet.groups):
+        mine = measured & (run.group == index)
+        latency = run.latency_s[mine]
+        row = {"group": group.name, "devices": group.devices, "gpus": group.gpus, "path": run.path,
+               "requests": int(mine.sum()), "throughput_per_s": float(mine.sum()) / window}
+        if latency.size:
+            p50, p95, p99 = np.percentile(latency, [50, 95, 99])
+            row.update(p50_s=float(p50), p95_s=float(p95), p99_s=float(p99), mean_s=float(latency.mean()))
+            for stage in STAGES:
+                row["mean_" + stage] = float(getattr(run, stage)[mine].mean())
+            row["mean_batch"] = float(run.batch_size[mine].mean())
+            busy = (run.gpu_s[mine] / np.maximum(run.batch_size[mine], 1)).sum()  # each request's share
+            row["gpu_utilisation"] = float(busy / (window * group.gpus))
+        else:
+            row.update(p50_s=math.nan, p95_s=math.nan, p99_s=math.nan, mean_s=math.nan, gpu_utilisation=0.0)
+        rows.append(row)
+    serialised = np.array([fleet.serialisation_s(g.payload_bytes) for g in fleet.groups])
+    if len(run) and run.links:
+        busy = serialised[run.group[measured]].sum()
+        for row in rows:
+            row["uplink_utilisation"] = float(busy / (window * run.links))
+    return rows
+
+
+def evaluate_point(fleet: Fleet, simulation: Simulation, slo_p99_s: float) -> dict:
+    """One fleet over every seed: per group, the worst seed's percentiles (and the seeds' mean), utilisations
+    and whether every seed met the SLO; the fleet meets it when every group does."""
+    per_seed = [group_stats(fleet, simulate(fleet, simulation.duration_s, seed, simulation.path),
+                            simulation.warmup_s) for seed in simulation.seeds]
+    groups = []
+    for index, group in enumerate(fleet.groups):
+        seeds = pd.DataFrame([rows[index] for rows in per_seed])
+        row = {key: seeds[key].iloc[0] for key in ("group", "devices", "gpus", "path")}
+        for key in seeds.columns:
+            if key in row or seeds[key].dtype == object:
+                continue
+            row[key] = float(seeds[key].mean())
+        for key in ("p50_s", "p95_s", "p99_s"):
+            row[key] = float(seeds[key].max())
+            row[key.replace("_s", "_mean_s")] = float(seeds[key].mean())
+        row["seeds"] = len(simulation.seeds)
+        row["slo_met"] = bool(group.devices == 0 or (seeds["p99_s"] <= slo_p99_s).all())
+        groups.append(row)
+    return {"groups": groups, "slo_met": all(g["slo_met"] for g in groups)}
+
+
+@dataclass
+class CapacitySearch:
+    """The largest number of devices of one group that `gpus` GPUs serve within the SLO, and every point
+    simulated on the way (a doubling bracket, then bisection to `relative_tolerance`)."""
+
+    group: str
+    gpus: int
+    devices: int
+    points: list[dict] = field(default_factory=list)
+
+
+def max_devices(fleet: Fleet, group: str, gpus: int, simulation: Simulation, slo_p99_s: float, *,
+                start: int = 1, limit: int = 100_000, relative_tolerance: float = 0.02) -> CapacitySearch:
+    """Largest N (0 if even one device misses) such that N devices of `group` alone on `gpus` GPUs meet the
+    p99 SLO in every seed. Assumes that a fleet that misses the SLO also misses it with more devices."""
+    points: list[dict] = []
+    memo: dict[int, bool] = {}
+
+    def ok(n: int) -> bool:
+        if n not in memo:
+            result = evaluate_point(fleet.only(group, devices=n, gpus=gpus), simulation, slo_p99_s)
+            points.append(result["groups"][0])
+            memo[n] = result["slo_met"]
+        return memo[n]
+
+    low, high = 0, None
+    n = max(1, start)
+    while n <= limit:
+        if ok(n):
+            low = n
+            n *= 2
+        else:
+            high = n
+            break
+    if high is None:
+        return CapacitySearch(group, gpus, low, points)
+    if low == 0 and high > 1:
+        if ok(1):
+            low = 1
+        else:
+            return CapacitySearch(group, gpus, 0, points)
+    while high - low > max(1, int(relative_tolerance * low)):
+        middle = (low + high) // 2
+        if ok(middle):
+            low = middle
+        else:
+            high = middle
+    return CapacitySearch(group, gpus, low, points)
+
+
+def gpus_needed(fleet: Fleet, simulation: Simulation, slo_p99_s: float, max_gpus: int = 64) -> list[dict]:
+    """Per group, the fewest GPUs in its pool with which the whole fleet (every group at its size, sharing the
+    uplinks) meets the SLO; None where even `max_gpus` do not."""
+    counts = {g.name: 1 for g in fleet.groups}
+    settled: dict[str, int | None] = {}
+    result = None
+    while True:
+        groups = tuple(g.with_(gpus=counts[g.name]) for g in fleet.groups)
+        current = Fleet(groups, fleet.link, fleet.sharing, fleet.devices_per_uplink, fleet.discipline, fleet.max_wait_s)
+        result = evaluate_point(current, simulation, slo_p99_s)
+        missing = [row["group"] for row in result["groups"] if not row["slo_met"] and row["group"] not in settled]
+        if not missing:
+            break
+        for name in missing:
+            # the GPU pool helps only when it is what limits the group; past the pool's need, stop growing it
+            row = next(r for r in result["groups"] if r["group"] == name)
+            if counts[name] >= max_gpus or row.get("gpu_utilisation", 0.0) < 0.5 and counts[name] > 1 and \
+                    row.get("mean_gpu_wait_s", 0.0) < 0.1 * slo_p99_s:
+                settled[name] = None
+            else:
+                counts[name] += 1
+    rows = []
+    for row in result["groups"]:
+        name = row["group"]
+        rows.append({"group": name, "devices": row["devices"],
+                     "gpus": None if settled.get(name, 0) is None else counts[name],
+                     "p99_s": row["p99_s"], "gpu_utilisation": row.get("gpu_utilisation"), "slo_met": row["slo_met"],
+                     "path": row["path"]})
+    return rows
+
+
+def cost_per_million_usd(gpus: int, gpu_hour_usd: float, requests_per_s: float) -> float:
+    """Dollars per million inferences when `gpus` GPUs at `gpu_hour_usd` each serve `requests_per_s`."""
+    if requests_per_s <= 0:
+        return math.inf
+    return gpus * gpu_hour_usd / 3600.0 / requests_per_s * 1e6
+
+
+def stage_breakdown(point: dict) -> dict:
+    """Mean seconds per stage of a point (where the time goes)."""
+    return {stage: point.get("mean_" + stage, math.nan) for stage in STAGES}
