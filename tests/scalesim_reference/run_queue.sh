@@ -6,7 +6,7 @@ set -u
 PY=${SCALESIM_PYTHON:-/work/scalesim-venv/bin/python}
 for job in "mobilenet_v2 array32_ws" "resnet18 array32_os" "resnet18 tpu_os" "resnet18 tpu_ws" \
            "resnet18 tpu_is" "bandwidth array32_ws" "bandwidth array32_os" "mobilenet_v2 array32_os" \
-           "mobilenet_v2 tpu_os" "resnet18 eyeriss_ws" "mobilenet_v2 tpu_ws" "resnet18 array32_ws" \
+           "mobilenet_v2 tpu_os" "mobilenet_v2 tpu_ws" "resnet18 eyeriss_ws" "resnet18 array32_ws" \
            "mobilenet_v2 eyeriss_ws" "mobilenet_v2 eyeriss_os" "resnet18 array32_is" "resnet18 eyeriss_os"; do
   set -- $job
   if [ "$1" = bandwidth ]; then  # SCALE-Sim's bandwidth-limited mode on a few layers (not an oracle)
