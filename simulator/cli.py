@@ -546,6 +546,45 @@ def run_netsim(args: argparse.Namespace) -> None:
 COMMANDS += [add_netsim]
 
 
+def add_capacity(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("capacity", help="fleet simulation: devices per GPU at a p99 SLO, GPUs needed, cost",
+                       description="Simulate the fleet of EXPERIMENT.yaml's capacity: section (device groups with "
+                       "their plans and frame rates, their uplinks, batching GPUs) and write the answer to the "
+                       "capacity/ folder of the results directory: the largest fleet per GPU count meeting the p99 "
+                       "SLO in every seed, the GPUs the given fleet needs, cost per million inferences, "
+                       "percentiles and utilisations per simulated point, plots.", epilog=UNITS_HELP)
+    p.add_argument("experiment", metavar="EXPERIMENT.yaml", help="an experiment file with a capacity: section")
+    p.add_argument("--out", metavar="DIR", help="results directory (default: output.dir, else results/<file stem>); "
+                   "the answer goes to DIR/capacity/")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a key, e.g. --set capacity.seeds=5 (repeatable; the value is read as YAML)")
+    p.add_argument("--force", action="store_true", help="overwrite existing capacity results")
+    _add_format(p)
+    p.set_defaults(func=run_capacity)
+
+
+def run_capacity(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from simulator.experiment.capacity_run import default_out_dir, run_capacity as simulate_capacity
+    from simulator.experiment.loading import load_experiment
+
+    loaded = load_experiment(args.experiment, args.overrides)
+    out_dir = Path(args.out) if args.out else default_out_dir(loaded)
+    log = (lambda text: print(text, file=sys.stderr)) if args.format == "table" else None
+    output = simulate_capacity(loaded, out_dir, force=args.force, log=log)
+    data = output.data
+    rows = [{"group": a["group"], "gpus": a["gpus"], "devices": a["devices"], "p99_s": a["p99_s"],
+             "gpu_utilisation": a["gpu_utilisation"], "cost_per_million_usd": a["cost_per_million_usd"],
+             "path": a["path"]} for a in data["max_devices"]]
+    emit(args.format, data, rows, title=f"largest fleet meeting p99 <= {data['slo_p99_s'] * 1e3:g} ms in every one "
+         f"of {len(data['seeds'])} seeds ({data['path']} path)",
+         footer=f"results: {output.out_dir}/ (summary.md, points.csv, max_devices.csv, plots)")
+
+
+COMMANDS += [add_capacity]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="autosplit", description="Split DNN inference between an edge device and a cloud GPU.",
                      epilog=UNITS_HELP)

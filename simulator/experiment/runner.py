@@ -151,6 +151,10 @@ def run_experiment(loaded: LoadedExperiment, out_dir: Path | None = None, *, for
     from simulator.experiment.tables import write_results
 
     files = write_results(loaded, results, out_dir, resolved)
+    if getattr(loaded.config, "capacity", None) is not None:  # the fleet simulation, into capacity/
+        from simulator.experiment.capacity_run import run_capacity
+
+        files = list(files) + run_capacity(loaded, out_dir, force=True).files
     return RunOutput(out_dir=out_dir, cells=results, files=files)
 
 

@@ -16,6 +16,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchem
 
 from hardware_models.errors import suggest
 from hardware_models.units import parse_bytes, parse_rate, parse_time
+from simulator.experiment.capacity_schema import Capacity
 
 # Search methods, in the order DESIGN.md lists them (simulator.search.METHODS has the same names).
 METHODS = ("cloud", "edge-u2", "edge-u4", "edge-u6", "edge-u8", "neurosurgeon", "dads", "qdmp", "autosplit",
@@ -237,6 +238,8 @@ class Experiment(_Section):
                                 "such as postgresql://...; in-memory when absent")
     executor: Literal["serial", "dask"] = Field("serial", description="how sweep cells run: serial (dask: later)")
     output: Output = Field(default_factory=Output)
+    capacity: Capacity | None = Field(None, description="fleet simulation and the capacity answer "
+                                      "(`autosplit capacity`; `autosplit run` includes it)")
 
     @field_validator("sweep")
     @classmethod

@@ -1,0 +1,122 @@
+"""Capacity figures (matplotlib, Agg): latency percentiles against fleet size with the SLO line, GPU and
+uplink utilisation against fleet size, and where the time goes at the knee (the largest fleet meeting the
+SLO). One panel per group; one line per GPU count. Files are written under a temporary name and renamed.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from simulator.capacity.records import STAGES
+
+DPI = 120
+STAGE_LABELS = {"edge_wait_s": "edge queue", "edge_s": "edge compute", "uplink_wait_s": "uplink queue",
+                "uplink_s": "uplink transfer", "gpu_wait_s": "GPU batching queue", "gpu_s": "GPU batch service"}
+STAGE_COLOURS = {"edge_wait_s": "#a6bddb", "edge_s": "#4c72b0", "uplink_wait_s": "#fdd0a2", "uplink_s": "#dd8452",
+                 "gpu_wait_s": "#b2df8a", "gpu_s": "#55a868"}
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update({"font.size": 9, "axes.titlesize": 10, "svg.hashsalt": "autosplit", "svg.fonttype": "none"})
+    return plt
+
+
+def _save(fig, directory: Path, stem: str, formats: Sequence[str]) -> list[Path]:
+    written = []
+    for fmt in formats:
+        path = Path(directory) / f"{stem}.{fmt}"
+        temporary = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+        fig.savefig(temporary, dpi=DPI, format=fmt, bbox_inches="tight")
+        os.replace(temporary, path)
+        written.append(path)
+    return written
+
+
+def _panels(plt, count: int, height: float = 3.2):
+    fig, axes = plt.subplots(1, count, figsize=(4.6 * count, height), squeeze=False)
+    return fig, axes[0]
+
+
+def latency_plot(points: pd.DataFrame, slo_p99_s: float, directory: Path, formats: Sequence[str] = ("png",)) -> list[Path]:
+    """p50 / p95 / p99 (worst seed) in ms against devices, per group, one colour per GPU count; SLO dashed."""
+    plt = _pyplot()
+    groups = list(dict.fromkeys(points["group"]))
+    fig, axes = _panels(plt, len(groups))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, group in zip(axes, groups):
+        mine = points[points["group"] == group]
+        for k, (gpus, rows) in enumerate(mine.groupby("gpus")):
+            rows = rows.sort_values("devices")
+            colour = colours[k % len(colours)]
+            for key, style, label in (("p99_s", "-", "p99"), ("p95_s", "--", "p95"), ("p50_s", ":", "p50")):
+                ax.plot(rows["devices"], rows[key] * 1e3, style, color=colour, marker="o" if key == "p99_s" else None,
+                        markersize=3, label=f"{gpus} GPU{'s' if gpus > 1 else ''} {label}")
+        ax.axhline(slo_p99_s * 1e3, color="#d62728", linestyle="-.", linewidth=1, label=f"p99 SLO {slo_p99_s * 1e3:g} ms")
+        top = max(3 * slo_p99_s * 1e3, float(mine["p50_s"].min()) * 1e3 * 1.1)
+        ax.set_ylim(0, top)
+        ax.set_xlim(left=0)
+        ax.set_title(group)
+        ax.set_xlabel("devices")
+        ax.set_ylabel("end-to-end latency (ms)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle("Latency percentiles against fleet size (worst of the seeds)")
+    written = _save(fig, directory, "latency", formats)
+    plt.close(fig)
+    return written
+
+
+def utilisation_plot(points: pd.DataFrame, directory: Path, formats: Sequence[str] = ("png",)) -> list[Path]:
+    """GPU utilisation (solid) and uplink utilisation (dashed) against devices, per group and GPU count."""
+    plt = _pyplot()
+    groups = list(dict.fromkeys(points["group"]))
+    fig, axes = _panels(plt, len(groups))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, group in zip(axes, groups):
+        mine = points[points["group"] == group]
+        for k, (gpus, rows) in enumerate(mine.groupby("gpus")):
+            rows = rows.sort_values("devices")
+            colour = colours[k % len(colours)]
+            ax.plot(rows["devices"], rows["gpu_utilisation"], "-o", color=colour, markersize=3,
+                    label=f"GPU, {gpus} GPU{'s' if gpus > 1 else ''}")
+            if "uplink_utilisation" in rows:
+                ax.plot(rows["devices"], rows["uplink_utilisation"], "--", color=colour,
+                        label=f"uplink (mean per link), {gpus} GPU{'s' if gpus > 1 else ''}")
+        ax.set_ylim(0, 1.05)
+        ax.set_xlim(left=0)
+        ax.set_title(group)
+        ax.set_xlabel("devices")
+        ax.set_ylabel("utilisation (busy fraction)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle("Utilisation against fleet size (mean of the seeds)")
+    written = _save(fig, directory, "utilisation", formats)
+    plt.close(fig)
+    return written
+
+
+def breakdown_plot(knees: pd.DataFrame, directory: Path, formats: Sequence[str] = ("png",)) -> list[Path]:
+    """Stacked mean time per stage (ms) at each group's knee, one bar per (group, GPU count)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(max(4.5, 1.3 * len(knees) + 2), 3.4))
+    labels = [f"{r['group']}\n{int(r['gpus'])} GPU, {int(r['devices'])} dev" for _, r in knees.iterrows()]
+    bottom = [0.0] * len(knees)
+    for stage in STAGES:
+        values = (knees["mean_" + stage].fillna(0.0) * 1e3).tolist()
+        ax.bar(labels, values, bottom=bottom, color=STAGE_COLOURS[stage], label=STAGE_LABELS[stage])
+        bottom = [b + v for b, v in zip(bottom, values)]
+    ax.set_ylabel("mean time per request (ms)")
+    ax.set_title("Where the time goes at the knee (largest fleet meeting the SLO)")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.grid(alpha=0.3, axis="y")
+    written = _save(fig, directory, "breakdown", formats)
+    plt.close(fig)
+    return written

@@ -1,0 +1,269 @@
+"""`autosplit capacity`: from an experiment's `capacity:` section to the fleet, the capacity answers and the
+files of the results directory's `capacity/` folder.
+
+Each group's plan is a search method's best plan on the experiment's scenario (the unswept values; an
+`input_codec` override re-runs the search with that input codec) or explicit numbers; its GPU batch
+latencies come from the GPU preset's model of the cloud suffix at every batch size, plus the host-to-device
+copy of the batch's payloads. The answers say which simulation path computed them.
+"""
+from __future__ import annotations
+
+import io
+import json
+import math
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from hardware_models.errors import UserError
+from simulator.experiment import atomic
+from simulator.experiment.loading import LoadedExperiment
+
+FOLDER = "capacity"
+POINT_COLUMNS = ("group", "devices", "gpus", "p50_s", "p95_s", "p99_s", "gpu_utilisation", "slo_met")
+
+
+@dataclass
+class CapacityOutput:
+    out_dir: Path
+    data: dict          # the JSON answer (DESIGN.md's `capacity` shape plus more keys)
+    files: list[Path]
+
+
+def default_out_dir(loaded: LoadedExperiment) -> Path:
+    from simulator.experiment.runner import default_out_dir as results_dir
+
+    return results_dir(loaded)
+
+
+def build_fleet(loaded: LoadedExperiment):
+    """The `Fleet` of the capacity section and, per group, where its plan's numbers came from."""
+    from hardware_models.registry import load_accelerator
+    from simulator.capacity import DeviceGroup, Fleet
+    from simulator.experiment.scenario import build_link, build_scenario
+    from simulator.graph import load_model
+
+    config = loaded.config
+    capacity = config.capacity
+    link = build_link(config.network)
+    gpu = load_accelerator(capacity.gpu or config.cloud)
+    graph = load_model(config.model)
+    specs = graph.layer_specs()
+    names = [layer.name for layer in graph.layers]
+    cloud_bits = config.bits.cloud
+    max_batch = capacity.batching.max_batch
+    scenarios: dict[str, object] = {}
+    groups, plans = [], []
+    for group in capacity.groups:
+        plan = group.plan
+        if plan.method is not None:
+            codec = plan.input_codec or config.codecs.input
+            if codec not in scenarios:
+                scenarios[codec] = build_scenario(config.model_copy(update={
+                    "codecs": config.codecs.model_copy(update={"input": codec})}))
+            from simulator.search import run_method
+
+            budget = config.search.budgets.get(plan.method)
+            best = run_method(plan.method, scenarios[codec], budget=budget.as_dict() if budget else None,
+                              seed=config.seed).best
+            if best is None:
+                raise UserError(f"capacity.groups.{group.name}.plan: method {plan.method!r} found no plan within "
+                                "the experiment's constraints")
+            edge_layers = set(best["edge_layers"])
+            edge_s = float(best["breakdown"]["edge_s"])
+            payload = float(best["payload_bytes"])
+            record = {"source": f"{plan.method} (input {codec})", "cut_index": best.get("cut_index"),
+                      "edge_layers": len(edge_layers), "accuracy_drop": best.get("accuracy_drop"),
+                      "single_device_latency_s": float(best["latency_s"])}
+        else:
+            if plan.cut_index > len(specs):
+                raise UserError(f"capacity.groups.{group.name}.plan.cut_index: expected 0..{len(specs)} "
+                                f"({config.model} has {len(specs)} layers), got {plan.cut_index}")
+            edge_layers = set(names[:plan.cut_index])
+            edge_s, payload = plan.edge_time_s, plan.payload_bytes
+            record = {"source": "explicit", "cut_index": plan.cut_index, "edge_layers": plan.cut_index,
+                      "accuracy_drop": None, "single_device_latency_s": None}
+        cloud_specs = [spec for spec, name in zip(specs, names) if name not in edge_layers]
+        latency = np.zeros(max_batch + 1)
+        if cloud_specs and payload > 0:
+            copy = getattr(gpu, "h2d_time_s", lambda _bytes: 0.0)
+            for batch in range(1, max_batch + 1):
+                total = gpu.network_cost(cloud_specs, cloud_bits, cloud_bits, batch)[1].latency_s
+                latency[batch] = total + copy(payload * batch)
+        arrivals = group.arrivals
+        groups.append(DeviceGroup(group.name, group.devices, edge_s, payload, latency, arrivals.rate, arrivals.kind,
+                                  arrivals.jitter_s, plan=record))
+        plans.append(record)
+    uplink = capacity.uplink
+    fleet = Fleet(tuple(groups), link, uplink.sharing, uplink.devices_per_uplink, uplink.discipline,
+                  capacity.batching.max_wait_s)
+    return fleet, gpu
+
+
+def plan_rows(fleet, gpu_name: str) -> list[dict]:
+    """Per group: the plan's numbers and the arithmetic that bounds the answer (per-device loads, the GPU's
+    saturation throughput at the largest batch)."""
+    rows = []
+    for group in fleet.groups:
+        ser = fleet.serialisation_s(group.payload_bytes)
+        full = group.batch_latency_s[group.max_batch]
+        rows.append({"group": group.name, **group.plan, "gpu": gpu_name, "rate_per_s": group.rate_per_s,
+                     "arrival": group.arrival, "edge_s": group.edge_s, "edge_load": group.edge_s * group.rate_per_s,
+                     "payload_bytes": group.payload_bytes,
+                     "wire_bytes": float(fleet.link.wire_bytes(group.payload_bytes)) if group.payload_bytes else 0.0,
+                     "serialisation_s": ser, "uplink_after_s": fleet.after_serialisation_s(group.payload_bytes),
+                     "uplink_load_per_device": ser * group.rate_per_s,
+                     "gpu_batch1_s": float(group.batch_latency_s[1]), "gpu_max_batch": group.max_batch,
+                     "gpu_max_batch_s": float(full),
+                     "gpu_saturation_per_s": group.max_batch / full if full > 0 else math.inf,
+                     "devices_at_gpu_saturation": (group.max_batch / full / group.rate_per_s) if full > 0 else math.inf})
+    return rows
+
+
+def run_capacity(loaded: LoadedExperiment, out_dir: Path | None = None, *, force: bool = False,
+                 log=None) -> CapacityOutput:
+    """Simulate the capacity section, write `capacity/` under the results directory, return the answer."""
+    from simulator.capacity import Simulation, cost_per_million_usd, evaluate_point, gpus_needed, max_devices, path_for
+    from simulator.capacity import plots
+
+    config = loaded.config
+    capacity = config.capacity
+    if capacity is None:
+        raise UserError(f"{loaded.source}: no capacity: section; add one (see experiments/capacity_resnet50_wifi.yaml)")
+    out_dir = Path(out_dir) if out_dir is not None else default_out_dir(loaded)
+    folder = out_dir / FOLDER
+    if folder.exists() and any(not p.name.startswith(atomic.TEMP_PREFIX) for p in folder.iterdir()):
+        if not force:
+            raise UserError(f"{folder}: capacity results exist; give --force to overwrite them, or --out DIR")
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    say = log or (lambda _text: None)
+
+    fleet, gpu = build_fleet(loaded)
+    slo = capacity.slo_p99_s
+    simulation = Simulation(capacity.duration_s, capacity.warmup_s,
+                            tuple(range(config.seed, config.seed + capacity.seeds)), capacity.path)
+    path = path_for(fleet, capacity.path)
+    plans = plan_rows(fleet, getattr(gpu, "name", str(capacity.gpu or config.cloud)))
+    points: list[dict] = []
+    answers: list[dict] = []
+    knees: list[dict] = []
+    for group, plan in zip(fleet.groups, plans):
+        for gpus in capacity.gpus:
+            estimate = plan["devices_at_gpu_saturation"] * gpus
+            start = 1 if not math.isfinite(estimate) else max(1, int(0.4 * estimate))
+            say(f"{group.name}, {gpus} GPU(s): searching from {start} devices")
+            search = max_devices(fleet, group.name, gpus, simulation, slo, start=start,
+                                 limit=capacity.max_devices)
+            found = search.points
+            knee = next((p for p in found if p["devices"] == search.devices), None)
+            if capacity.plot_points and search.devices > 0:
+                tried = {p["devices"] for p in found}
+                for fraction in np.linspace(0.1, 1.5, capacity.plot_points):
+                    n = max(1, int(round(fraction * search.devices)))
+                    if n not in tried and n <= capacity.max_devices:
+                        tried.add(n)
+                        found.append(evaluate_point(fleet.only(group.name, devices=n, gpus=gpus), simulation,
+                                                    slo)["groups"][0])
+            points += found
+            rate = search.devices * group.rate_per_s
+            answers.append({"group": group.name, "gpus": gpus, "devices": search.devices,
+                            "devices_per_gpu": search.devices / gpus, "requests_per_s": rate,
+                            "p99_s": knee["p99_s"] if knee else None,
+                            "gpu_utilisation": knee["gpu_utilisation"] if knee else None,
+                            "cost_per_million_usd": cost_per_million_usd(gpus, capacity.gpu_hour_price, rate)
+                            if capacity.gpu_hour_price > 0 and rate > 0 else None,
+                            "seeds": len(simulation.seeds), "path": path})
+            if knee is not None:
+                knees.append(knee)
+    fleet_rows = []
+    if any(g.devices > 0 for g in fleet.groups):
+        say("the fleet as given: GPUs needed")
+        sized = type(fleet)(tuple(g for g in fleet.groups if g.devices > 0), fleet.link, fleet.sharing,
+                            fleet.devices_per_uplink, fleet.discipline, fleet.max_wait_s)
+        fleet_rows = gpus_needed(sized, simulation, slo)
+        for row in fleet_rows:
+            group = next(g for g in fleet.groups if g.name == row["group"])
+            rate = group.devices * group.rate_per_s
+            row["cost_per_million_usd"] = (cost_per_million_usd(row["gpus"], capacity.gpu_hour_price, rate)
+                                           if row["gpus"] and capacity.gpu_hour_price > 0 else None)
+
+    point_frame = pd.DataFrame(points).sort_values(["group", "gpus", "devices"], kind="stable")
+    lead = [c for c in POINT_COLUMNS if c in point_frame] + [c for c in point_frame if c not in POINT_COLUMNS]
+    point_frame = point_frame[lead].reset_index(drop=True)
+    data = {"slo_p99_s": slo, "path": path, "seeds": list(simulation.seeds), "duration_s": simulation.duration_s,
+            "warmup_s": simulation.warmup_s,
+            "points": [{k: _plain(r[k]) for k in point_frame.columns} for r in point_frame.to_dict("records")],
+            "max_devices": [{k: _plain(v) for k, v in a.items()} for a in answers],
+            "fleet": [{k: _plain(v) for k, v in r.items()} for r in fleet_rows],
+            "plans": [{k: _plain(v) for k, v in r.items()} for r in plans]}
+    files = [_csv(folder / "points.csv", point_frame), _csv(folder / "max_devices.csv", pd.DataFrame(answers)),
+             _csv(folder / "plans.csv", pd.DataFrame(plans))]
+    if fleet_rows:
+        files.append(_csv(folder / "fleet.csv", pd.DataFrame(fleet_rows)))
+    files.append(atomic.write_text(folder / "capacity.json", json.dumps(data, indent=1)))
+    formats = tuple(config.output.plot_formats)
+    files += plots.latency_plot(point_frame, slo, folder, formats)
+    files += plots.utilisation_plot(point_frame, folder, formats)
+    if knees:
+        files += plots.breakdown_plot(pd.DataFrame(knees), folder, formats)
+    files.append(atomic.write_text(folder / "summary.md", summary(loaded, data, plans)))
+    data["out_dir"] = str(folder)
+    return CapacityOutput(folder, data, files)
+
+
+def _csv(path: Path, frame: pd.DataFrame) -> Path:
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False)
+    return atomic.write_text(path, buffer.getvalue())
+
+
+def _plain(value):
+    if isinstance(value, (np.bool_,)):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return None if not math.isfinite(float(value)) else float(value)
+    return value
+
+
+def summary(loaded: LoadedExperiment, data: dict, plans: list[dict]) -> str:
+    """capacity/summary.md: the question, the plans' arithmetic and the answer per group and GPU count."""
+    capacity = loaded.config.capacity
+    lines = [f"# Capacity: {loaded.config.name or loaded.stem}", ""]
+    if loaded.config.description:
+        lines += [loaded.config.description.strip(), ""]
+    lines += [f"p99 SLO {data['slo_p99_s'] * 1e3:g} ms; {len(data['seeds'])} seeds of {data['duration_s']:g} s "
+              f"simulated ({data['warmup_s']:g} s warm-up) per point; a point meets the SLO when every seed does; "
+              f"path: {data['path']}; batching: max batch {capacity.batching.max_batch}, max wait "
+              f"{capacity.batching.max_wait_s * 1e3:g} ms; uplink {capacity.uplink.sharing}"
+              + (f" ({capacity.uplink.devices_per_uplink} devices per link, {capacity.uplink.discipline})"
+                 if capacity.uplink.sharing == "shared" else "") + ".", "", "## Plans", "",
+              "| group | plan | cut | edge ms | edge load | payload B | uplink load/device | GPU ms @1 | GPU ms @max | "
+              "devices at GPU saturation (1 GPU) |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for p in plans:
+        lines.append(f"| {p['group']} | {p['source']} | {p['cut_index']} | {p['edge_s'] * 1e3:.2f} | {p['edge_load']:.3f} | "
+                     f"{p['payload_bytes']:.0f} | {p['uplink_load_per_device']:.3f} | {p['gpu_batch1_s'] * 1e3:.3f} | "
+                     f"{p['gpu_max_batch_s'] * 1e3:.3f} (batch {p['gpu_max_batch']}) | "
+                     f"{p['devices_at_gpu_saturation']:.0f} |")
+    lines += ["", "## Largest fleet meeting the SLO", "", "| group | GPUs | devices | per GPU | p99 ms (worst seed) | "
+              "GPU utilisation | $ per million |", "|---|---|---|---|---|---|---|"]
+    for a in data["max_devices"]:
+        cost = "-" if a["cost_per_million_usd"] is None else f"{a['cost_per_million_usd']:.3f}"
+        p99 = "-" if a["p99_s"] is None else f"{a['p99_s'] * 1e3:.1f}"
+        util = "-" if a["gpu_utilisation"] is None else f"{a['gpu_utilisation']:.2f}"
+        lines.append(f"| {a['group']} | {a['gpus']} | {a['devices']} | {a['devices_per_gpu']:.0f} | {p99} | {util} | {cost} |")
+    if data["fleet"]:
+        lines += ["", "## The fleet as given", "", "| group | devices | GPUs needed | p99 ms | $ per million |",
+                  "|---|---|---|---|---|"]
+        for r in data["fleet"]:
+            cost = "-" if r.get("cost_per_million_usd") is None else f"{r['cost_per_million_usd']:.3f}"
+            lines.append(f"| {r['group']} | {r['devices']} | {r['gpus'] if r['gpus'] else 'not reachable'} | "
+                         f"{r['p99_s'] * 1e3:.1f} | {cost} |")
+    lines += ["", "Files: points.csv (every simulated point), max_devices.csv, plans.csv, capacity.json, "
+              "latency.png, utilisation.png, breakdown.png.", ""]
+    return "\n".join(lines)
