@@ -585,6 +585,42 @@ def run_capacity(args: argparse.Namespace) -> None:
 COMMANDS += [add_capacity]
 
 
+def add_worker(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("worker", help="join an experiment's Optuna studies from another process or machine",
+                       description="Add Optuna trials, with this worker's own seed, to the study of every sweep cell "
+                       "of EXPERIMENT.yaml in a shared storage (the study a `autosplit run` with the same YAML and "
+                       "storage uses), until each study holds the optuna budget's trials. Start `autosplit run` "
+                       "and any number of workers, on any machines that reach the storage; the run writes the "
+                       "results from every worker's trials. A URL's password is never printed (better: leave it "
+                       "out of the URL and set PGPASSWORD or ~/.pgpass).")
+    p.add_argument("experiment", metavar="EXPERIMENT.yaml", help="the experiment file (the same as the run's)")
+    p.add_argument("--storage", metavar="URL", help="postgresql://user@host:5432/db, redis://host:6379/0, or a "
+                   "journal file path on a shared file system (default: the YAML's storage)")
+    p.add_argument("--seed", type=int, help="this worker's sampler seed (default: a fresh random seed, printed)")
+    p.add_argument("--cell", type=int, action="append", metavar="K", help="only sweep cell K (repeatable; "
+                   "default every cell, in order)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a key, as for `autosplit run` (give the run's overrides too)")
+    _add_format(p)
+    p.set_defaults(func=run_worker)
+
+
+def run_worker(args: argparse.Namespace) -> None:
+    from simulator.experiment.loading import load_experiment
+    from simulator.experiment.worker import join_studies, new_seed
+
+    if args.seed is not None and args.seed < 0:
+        raise UserError(f"worker --seed: expected a seed >= 0, got {args.seed}")
+    loaded = load_experiment(args.experiment, args.overrides)
+    seed = args.seed if args.seed is not None else new_seed()
+    rows = join_studies(loaded, args.storage, seed=seed, cells=args.cell)
+    emit(args.format, {"seed": seed, "cells": rows}, rows,
+         columns=["cell", "study", "seed", "trials_run", "study_trials", "elapsed_s"],
+         title=f"worker seed {seed}: {rows[0]['storage'] if rows else ''}")
+
+
+COMMANDS += [add_worker]
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="autosplit", description="Split DNN inference between an edge device and a cloud GPU.",
                      epilog=UNITS_HELP)

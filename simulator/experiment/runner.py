@@ -24,6 +24,7 @@ from simulator.experiment import atomic
 from simulator.experiment.loading import LoadedExperiment
 from simulator.experiment.provenance import provenance
 from simulator.experiment.scenario import build_link, scenario_arguments
+from simulator.experiment.storage import mask_secrets
 from simulator.experiment.sweep import Cell, expand
 
 # Methods always run (cheap) because the summary states speed-ups against them.
@@ -110,14 +111,18 @@ def work_plan(loaded: LoadedExperiment, out_dir: Path, storage: str | None) -> d
     return {"experiment": str(loaded.source), "out_dir": str(out_dir), "out_dir_exists": out_dir.exists(),
             "cells": [cell_record(c) for c in cells],
             "methods": [{"method": m, "budget": budget_for(loaded, m)} for m in methods_to_run(loaded)],
-            "seed": loaded.config.seed, "storage": storage, "reproducible": reproducible(loaded),
-            "runs": len(cells) * len(methods_to_run(loaded))}
+            "seed": loaded.config.seed, "storage": mask_secrets(storage), "reproducible": reproducible(loaded),
+            "executor": loaded.config.executor, "runs": len(cells) * len(methods_to_run(loaded))}
 
 
 def resolved_config(loaded: LoadedExperiment, storage: str | None, argv: list[str] | None) -> dict:
     config = loaded.config.model_dump(mode="json")
-    return {"autosplit_results": 1, "provenance": provenance(loaded.source, argv),
-            "overrides": list(loaded.overrides), "seed": loaded.config.seed, "storage": storage,
+    config["storage"] = mask_secrets(config.get("storage"))  # a URL's password never reaches the results
+    origin = provenance(loaded.source, argv)
+    origin["command"] = mask_secrets(origin["command"])
+    return {"autosplit_results": 1, "provenance": origin,
+            "overrides": [mask_secrets(o) for o in loaded.overrides], "seed": loaded.config.seed,
+            "storage": mask_secrets(storage),
             "reproducible": reproducible(loaded),
             "methods": [{"method": m, "budget": budget_for(loaded, m)} for m in methods_to_run(loaded)],
             "experiment": config, "cells": [cell_record(c) for c in expand(loaded)]}
@@ -135,6 +140,10 @@ def run_experiment(loaded: LoadedExperiment, out_dir: Path | None = None, *, for
     cells = expand(loaded)
     methods = methods_to_run(loaded)
     _prepare_out_dir(out_dir, force=force, resume=resume)
+    if force and storage and "optuna" in methods:  # start over: the cells' studies too
+        from simulator.experiment.worker import forget_studies
+
+        forget_studies(storage, [study_name(cell, budget_for(loaded, "optuna")) for cell in cells])
     resolved = resolved_config(loaded, storage, argv)
     atomic.write_text(out_dir / "config.resolved.yaml", yaml.safe_dump(resolved, sort_keys=False, width=120))
 
@@ -144,8 +153,9 @@ def run_experiment(loaded: LoadedExperiment, out_dir: Path | None = None, *, for
     bar = tqdm(total=len(cells) * len(methods), unit="run", disable=None if show_progress is None else not show_progress,
                dynamic_ncols=True)
     try:
-        for cell in cells:
-            results.append(_run_cell(loaded, cell, methods, out_dir, storage, bar, len(cells)))
+        from simulator.experiment.executor import run_cells  # serial, or fanned out over Dask
+
+        results = run_cells(loaded, cells, methods, out_dir, storage, bar)
     finally:
         bar.close()
     from simulator.experiment.tables import write_results
@@ -180,10 +190,21 @@ def _prepare_out_dir(out_dir: Path, *, force: bool, resume: bool) -> None:
 def _fingerprint(cell: Cell, method: str, budget: dict, seed: int) -> str:
     """What a (cell, method) result depends on: a checkpoint with another fingerprint is run again."""
     text = json.dumps({"cell": cell.config.model_dump(mode="json", exclude={"sweep", "output", "name",
-                                                                             "description", "storage"}),
+                                                                             "description", "storage", "executor",
+                                                                             "scheduler"}),
                        "max_plan_rows": cell.config.output.max_plan_rows,
                        "method": method, "budget": budget, "seed": seed}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def study_name(cell: Cell, budget: dict) -> str:
+    """The Optuna study of a cell in a shared storage: the same for `run`, `run --resume` and every `worker`
+    (whatever their seeds), different for another scenario or budget."""
+    text = json.dumps({"cell": cell.config.model_dump(mode="json", exclude={"sweep", "output", "name", "description",
+                                                                            "storage", "executor", "scheduler",
+                                                                            "seed"}),
+                       "budget": budget}, sort_keys=True)
+    return f"autosplit-cell{cell.index}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
 
 
 def _checkpoint_path(out_dir: Path, cell: Cell, method: str) -> Path:
@@ -262,7 +283,7 @@ def _run_method(method: str, scenario, cell: Cell, budget: dict, seed: int, stor
     from simulator.search import run_method
 
     started = time.perf_counter()
-    options = {"storage": storage} if storage and method == "optuna" else {}
+    options = {"storage": storage, "study_name": study_name(cell, budget)} if storage and method == "optuna" else {}
     result = run_method(method, scenario, budget=budget or None, seed=seed, **options)
     elapsed_s = float(getattr(result, "elapsed_s", time.perf_counter() - started))
     plans = _plan_frame(result.plans, method)

@@ -9,6 +9,7 @@ as one more optional section of `Experiment`.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -214,7 +215,8 @@ class Output(_Section):
     dir: str | None = Field(None, description="results directory (default results/<file stem>; --out overrides)")
     max_plan_rows: int = Field(100_000, ge=1, le=100_000, description="cap on plans.parquet / plans.csv rows "
                                "(fronts and baselines first, then a seeded random sample of other plans)")
-    plot_formats: list[Literal["png", "svg"]] = Field(["png", "svg"], min_length=1, description="plot file formats")
+    plot_formats: list[Literal["png", "svg"]] = Field(["png", "svg"], description="plot file formats ([] for no "
+                                                      "plots, e.g. in large sweeps)")
 
 
 class Experiment(_Section):
@@ -236,7 +238,10 @@ class Experiment(_Section):
                                         "e.g. {network.uplink: [1Mbps, 3Mbps], model: [resnet18, resnet50]}")
     storage: str | None = Field(None, description="optuna storage: a journal file path (resumable) or an RDB URL "
                                 "such as postgresql://...; in-memory when absent")
-    executor: Literal["serial", "dask"] = Field("serial", description="how sweep cells run: serial (dask: later)")
+    executor: Literal["serial", "dask"] = Field("serial", description="how sweep cells run: serial (in this "
+                                                "process) or dask (fanned out over a dask.distributed cluster)")
+    scheduler: str | None = Field(None, description="with executor dask: the scheduler's address, e.g. "
+                                  "tcp://host:8786; a LocalCluster on this machine when absent")
     output: Output = Field(default_factory=Output)
     capacity: Capacity | None = Field(None, description="fleet simulation and the capacity answer "
                                       "(`autosplit capacity`; `autosplit run` includes it)")
@@ -250,11 +255,11 @@ class Experiment(_Section):
                 raise ValueError(f"sweep {key}: expected a non-empty list of values")
         return sweep
 
-    @field_validator("executor")
+    @field_validator("scheduler")
     @classmethod
-    def _executor_available(cls, value: str) -> str:
-        if value != "serial":
-            raise ValueError(f"executor {value!r} is not implemented yet; use serial")
+    def _scheduler_address(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^(tcp|tls|ucx|inproc|ws|wss)://\S+$", value):
+            raise ValueError(f"expected a Dask scheduler address such as tcp://host:8786, got {value!r}")
         return value
 
 

@@ -1,0 +1,162 @@
+"""How the cells of a sweep run: one after another in this process (`executor: serial`, the default), or fanned
+out over a dask.distributed cluster (`executor: dask`): a LocalCluster on this machine by default, or the
+scheduler at `scheduler: tcp://host:port` (workers started with `dask worker tcp://host:port` on any machine
+where autosplit is installed).
+
+Whichever executor runs them, a cell's methods get the same seeds and their results go through the same
+checkpoints and the same table writer, so the results directory is the same. Only this process writes
+files: a Dask worker returns its cell's outcomes and the client checkpoints them as they arrive, so workers
+need no shared file system, and `--resume` sends out only the (cell, method) runs that have no checkpoint.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hardware_models.errors import UserError
+from simulator.experiment import atomic
+
+if TYPE_CHECKING:
+    from simulator.experiment.loading import LoadedExperiment
+    from simulator.experiment.runner import CellOutcome
+    from simulator.experiment.sweep import Cell
+
+
+@dataclass(frozen=True)
+class PendingRun:
+    """One (cell, method) run without a valid checkpoint: what a worker needs to do it."""
+
+    method: str
+    budget: dict
+    fingerprint: str
+
+
+def run_cells(loaded: "LoadedExperiment", cells: list["Cell"], methods: list[str], out_dir: Path,
+              storage: str | None, bar) -> list["CellOutcome"]:
+    """Every cell's outcome, in cell order, run by the experiment's executor."""
+    from simulator.experiment import runner
+
+    if loaded.config.executor == "dask":
+        _run_pending_on_dask(loaded, cells, methods, out_dir, storage, bar)
+        bar = _NoBar()  # every run is checkpointed now: the serial pass below only reads the checkpoints
+    return [runner._run_cell(loaded, cell, methods, out_dir, storage, bar, len(cells)) for cell in cells]
+
+
+def pending_runs(loaded: "LoadedExperiment", cell: "Cell", methods: list[str], out_dir: Path) -> list[PendingRun]:
+    """The (cell, method) runs whose checkpoint is missing or was made from other inputs."""
+    from simulator.experiment import runner
+
+    seed = loaded.config.seed
+    pending = []
+    for method in methods:
+        budget = runner.budget_for(loaded, method)
+        fingerprint = runner._fingerprint(cell, method, budget, seed)
+        if runner._load_checkpoint(runner._checkpoint_path(out_dir, cell, method), fingerprint) is None:
+            pending.append(PendingRun(method, budget, fingerprint))
+    return pending
+
+
+def run_cell_remotely(cell: "Cell", pending: list[PendingRun], seed: int, storage: str | None,
+                      max_rows: int) -> tuple[int, dict, dict[str, Any]]:
+    """On a Dask worker: build the cell's scenario once and run its pending methods.
+
+    Returns (cell index, the cell's info, {method: MethodOutcome}); writes nothing.
+    """
+    from simulator.experiment import runner
+
+    _undo_dask_malloc_trimming()
+    scenario, info = runner._scenario_and_info(cell)
+    outcomes = {run.method: runner._run_method(run.method, scenario, cell, run.budget, seed, storage, max_rows,
+                                               run.fingerprint)
+                for run in pending}
+    return cell.index, info, outcomes
+
+
+def _run_pending_on_dask(loaded: "LoadedExperiment", cells: list["Cell"], methods: list[str], out_dir: Path,
+                         storage: str | None, bar) -> None:
+    from simulator.experiment import runner
+
+    work = {cell.index: pending_runs(loaded, cell, methods, out_dir) for cell in cells}
+    bar.update(sum(len(methods) - len(p) for p in work.values()))
+    todo = [cell for cell in cells if work[cell.index]]
+    if not todo:
+        return
+    from dask.distributed import as_completed
+
+    by_index = {cell.index: cell for cell in cells}
+    with _client(loaded.config.scheduler, len(todo)) as client:
+        bar.set_description(f"dask: {len(todo)} cell(s) on {len(client.scheduler_info().get('workers', {}))} "
+                            "worker(s)")
+        futures = [client.submit(run_cell_remotely, cell, work[cell.index], loaded.config.seed, storage,
+                                 loaded.config.output.max_plan_rows, key=f"autosplit-cell-{cell.index}-{os.getpid()}",
+                                 pure=False)
+                   for cell in todo]
+        for future in as_completed(futures):
+            index, info, outcomes = future.result()
+            cell = by_index[index]
+            info_path = out_dir / runner.CHECKPOINTS / f"cell-{index:04d}" / "cell.json"
+            atomic.write_text(info_path, json.dumps(info))
+            for method, outcome in outcomes.items():
+                atomic.write_bytes(runner._checkpoint_path(out_dir, cell, method),
+                                   pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL))
+            bar.update(len(outcomes))
+
+
+@contextlib.contextmanager
+def _client(scheduler: str | None, cell_count: int):
+    """A Dask client on the scheduler at `scheduler`, or on a LocalCluster that lives for this run."""
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError:
+        raise UserError("executor dask: dask.distributed is not installed (pip install 'autosplit[scale]')") from None
+    if scheduler:
+        try:
+            client = Client(scheduler, timeout="30s")
+        except (OSError, TimeoutError) as exc:
+            raise UserError(f"scheduler {scheduler}: cannot connect: {' '.join(str(exc).split())[:200]}") from None
+        try:
+            yield client
+        finally:
+            client.close()
+        return
+    # one single-threaded worker process per core (the evaluation is numpy; the GIL would serialise threads),
+    # never more workers than cells
+    workers = max(1, min(cell_count, os.cpu_count() or 1))
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        with Client(cluster) as client:
+            yield client
+
+
+def _undo_dask_malloc_trimming() -> None:
+    """Dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536, which freezes glibc's mmap threshold at
+    128 KiB: every numpy temporary above that is then mapped and unmapped again, and building a cell's cost
+    tables took 7x longer on a worker than in this process. Raise both thresholds again (glibc only)."""
+    global _MALLOC_TUNED
+    if _MALLOC_TUNED or not os.environ.get("MALLOC_TRIM_THRESHOLD_"):
+        return
+    _MALLOC_TUNED = True
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(-1, 256 * 2**20)  # M_TRIM_THRESHOLD: keep up to 256 MiB of freed heap
+        libc.mallopt(-3, 32 * 2**20)   # M_MMAP_THRESHOLD: glibc's own upper bound for its dynamic threshold
+    except (OSError, AttributeError):  # not glibc: nothing to undo
+        pass
+
+
+_MALLOC_TUNED = False
+
+
+class _NoBar:
+    def set_description(self, *args, **kwargs) -> None:
+        pass
+
+    def update(self, *args, **kwargs) -> None:
+        pass
