@@ -130,3 +130,23 @@ def test_cost_per_million_inferences_from_the_gpu_hour_price():
     # 2 GPUs at 3 USD/h serving 1,000 requests/s: 6 USD per 3.6 million requests
     assert cost_per_million_usd(2, 3.0, 1000.0) == pytest.approx(6.0 / 3.6)
     assert math.isinf(cost_per_million_usd(1, 3.0, 0.0))
+
+
+def test_utilisations_equal_offered_load_when_nothing_saturates():
+    # batching off: every request holds the GPU 1 ms; 40 devices x 20/s = 800 requests/s -> 0.8 of one GPU;
+    # each device's own link carries 20/s x serialisation
+    group = DeviceGroup("cams", 40, edge_s=0.001, payload_bytes=5_000, batch_latency_s=np.array([0.0, 0.001]),
+                        rate_per_s=20.0, arrival="periodic", gpus=2)
+    fleet = Fleet((group,), Link(uplink_bps=10e6, rtt_s=0.002), max_wait_s=0.0)
+    point = evaluate_point(fleet, Simulation(duration_s=10.0, warmup_s=1.0, seeds=(0,), path="vectorised"),
+                           slo_p99_s=1.0)["groups"][0]
+    assert point["gpu_utilisation"] == pytest.approx(800 * 0.001 / 2, rel=0.01)
+    assert point["uplink_utilisation"] == pytest.approx(20 * fleet.serialisation_s(5_000), rel=0.01)
+
+
+def test_a_fleet_whose_uplink_misses_the_slo_gets_no_gpu_count():
+    group = DeviceGroup("slow-link", 20, edge_s=0.001, payload_bytes=200_000, batch_latency_s=np.array([0.0, 0.001]),
+                        rate_per_s=5.0, gpus=1)
+    fleet = Fleet((group,), Link(uplink_bps=10e6, rtt_s=0.002))  # 160 ms of serialisation per frame
+    (row,) = gpus_needed(fleet, Simulation(duration_s=4.0, warmup_s=0.5, seeds=(0,), path="vectorised"), 0.05)
+    assert row["gpus"] is None and not row["slo_met"]

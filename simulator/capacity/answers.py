@@ -8,6 +8,7 @@ stated confidence is "all of `seeds` independent runs", and each point keeps its
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
@@ -75,16 +76,24 @@ def group_stats(fleet: Fleet, run: FleetRun, warmup_s: float) -> list[dict]:
             for stage in STAGES:
                 row["mean_" + stage] = float(getattr(run, stage)[mine].mean())
             row["mean_batch"] = float(run.batch_size[mine].mean())
-            busy = (run.gpu_s[mine] / np.maximum(run.batch_size[mine], 1)).sum()  # each request's share
-            row["gpu_utilisation"] = float(busy / (window * group.gpus))
         else:
-            row.update(p50_s=math.nan, p95_s=math.nan, p99_s=math.nan, mean_s=math.nan, gpu_utilisation=0.0)
+            row.update(p50_s=math.nan, p95_s=math.nan, p99_s=math.nan, mean_s=math.nan)
+        # busy time inside the window: each request carries 1/size of its batch's overlap with the window
+        everyone = run.group == index
+        end = run.done_s[everyone]
+        overlap = np.clip(np.minimum(end, run.duration_s) - np.maximum(end - run.gpu_s[everyone], warmup_s), 0.0, None)
+        busy = (overlap / np.maximum(run.batch_size[everyone], 1)).sum()
+        row["gpu_utilisation"] = float(busy / (window * group.gpus))
         rows.append(row)
     serialised = np.array([fleet.serialisation_s(g.payload_bytes) for g in fleet.groups])
     if len(run) and run.links:
-        busy = serialised[run.group[measured]].sum()
+        # serialisation intervals on the links inside the window, over all links (FIFO: exact; fair share:
+        # each upload's serialisation placed at the end of its stay, the same total)
+        ser = serialised[run.group]
+        start = run.arrival_s + run.edge_wait_s + run.edge_s + run.uplink_wait_s
+        overlap = np.clip(np.minimum(start + ser, run.duration_s) - np.maximum(start, warmup_s), 0.0, None)
         for row in rows:
-            row["uplink_utilisation"] = float(busy / (window * run.links))
+            row["uplink_utilisation"] = float(overlap.sum() / (window * run.links))
     return rows
 
 
@@ -162,33 +171,28 @@ def max_devices(fleet: Fleet, group: str, gpus: int, simulation: Simulation, slo
 
 def gpus_needed(fleet: Fleet, simulation: Simulation, slo_p99_s: float, max_gpus: int = 64) -> list[dict]:
     """Per group, the fewest GPUs in its pool with which the whole fleet (every group at its size, sharing the
-    uplinks) meets the SLO; None where even `max_gpus` do not."""
+    uplinks) meets the SLO: pools of the groups that miss it grow by one GPU at a time. A group whose miss is
+    not the GPUs' doing (pool under half busy and GPU queueing under a tenth of the SLO: the edge or the
+    uplink is too slow) or that still misses with `max_gpus` gets None."""
     counts = {g.name: 1 for g in fleet.groups}
-    settled: dict[str, int | None] = {}
-    result = None
+    given_up: set[str] = set()
     while True:
-        groups = tuple(g.with_(gpus=counts[g.name]) for g in fleet.groups)
-        current = Fleet(groups, fleet.link, fleet.sharing, fleet.devices_per_uplink, fleet.discipline, fleet.max_wait_s)
+        current = dataclasses.replace(fleet, groups=tuple(g.with_(gpus=counts[g.name]) for g in fleet.groups))
         result = evaluate_point(current, simulation, slo_p99_s)
-        missing = [row["group"] for row in result["groups"] if not row["slo_met"] and row["group"] not in settled]
+        missing = [row for row in result["groups"] if not row["slo_met"] and row["group"] not in given_up]
         if not missing:
             break
-        for name in missing:
-            # the GPU pool helps only when it is what limits the group; past the pool's need, stop growing it
-            row = next(r for r in result["groups"] if r["group"] == name)
-            if counts[name] >= max_gpus or row.get("gpu_utilisation", 0.0) < 0.5 and counts[name] > 1 and \
-                    row.get("mean_gpu_wait_s", 0.0) < 0.1 * slo_p99_s:
-                settled[name] = None
+        for row in missing:
+            name = row["group"]
+            gpu_limited = row.get("gpu_utilisation", 0.0) >= 0.5 or row.get("mean_gpu_wait_s", 0.0) >= 0.1 * slo_p99_s
+            if counts[name] >= max_gpus or not gpu_limited:
+                given_up.add(name)
             else:
                 counts[name] += 1
-    rows = []
-    for row in result["groups"]:
-        name = row["group"]
-        rows.append({"group": name, "devices": row["devices"],
-                     "gpus": None if settled.get(name, 0) is None else counts[name],
-                     "p99_s": row["p99_s"], "gpu_utilisation": row.get("gpu_utilisation"), "slo_met": row["slo_met"],
-                     "path": row["path"]})
-    return rows
+    return [{"group": row["group"], "devices": row["devices"],
+             "gpus": None if row["group"] in given_up else counts[row["group"]], "p99_s": row["p99_s"],
+             "gpu_utilisation": row.get("gpu_utilisation"), "slo_met": row["slo_met"], "path": row["path"]}
+            for row in result["groups"]]
 
 
 def cost_per_million_usd(gpus: int, gpu_hour_usd: float, requests_per_s: float) -> float:

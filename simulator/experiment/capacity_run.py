@@ -8,6 +8,7 @@ copy of the batch's payloads. The answers say which simulation path computed the
 """
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import math
@@ -182,8 +183,7 @@ def run_capacity(loaded: LoadedExperiment, out_dir: Path | None = None, *, force
     fleet_rows = []
     if any(g.devices > 0 for g in fleet.groups):
         say("the fleet as given: GPUs needed")
-        sized = type(fleet)(tuple(g for g in fleet.groups if g.devices > 0), fleet.link, fleet.sharing,
-                            fleet.devices_per_uplink, fleet.discipline, fleet.max_wait_s)
+        sized = dataclasses.replace(fleet, groups=tuple(g for g in fleet.groups if g.devices > 0))
         fleet_rows = gpus_needed(sized, simulation, slo)
         for row in fleet_rows:
             group = next(g for g in fleet.groups if g.name == row["group"])
