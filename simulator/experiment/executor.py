@@ -116,7 +116,7 @@ def _client(scheduler: str | None, cell_count: int):
         raise UserError("executor dask: dask.distributed is not installed (pip install 'autosplit[scale]')") from None
     if scheduler:
         try:
-            client = Client(scheduler, timeout="30s")
+            client = Client(scheduler)  # waits distributed.comm.timeouts.connect (30 s by default)
         except (OSError, TimeoutError) as exc:
             raise UserError(f"scheduler {scheduler}: cannot connect: {' '.join(str(exc).split())[:200]}") from None
         try:

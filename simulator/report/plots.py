@@ -64,7 +64,9 @@ def _panels(plt, count: int, width: float = 6.4, height: float = 4.6, columns: i
 
 def write_plots(out_dir: Path, *, baselines: pd.DataFrame, pareto: pd.DataFrame, plans: pd.DataFrame,
                 cells: list[dict], meta: dict, formats: Sequence[str] = ("png", "svg")) -> list[Path]:
-    """Write pareto, breakdown, bits and (when the uplink was swept) sweep figures; returns the paths."""
+    """Write pareto, breakdown, bits and (for a sweep) sweep figures in each of `formats`; returns the paths."""
+    if not formats:
+        return []
     plt = _pyplot()
     shown = cells[:MAX_PANELS]
     files: list[Path] = []
@@ -364,7 +366,7 @@ def _bits_figure(plt, cells, *, baselines, pareto, plans, meta, total_cells):
         ax.set_xlim(-0.8, len(names) - 0.2)
         ax.set_ylim(0, max(cloud_bits, 8) * 1.18)
         ax.set_ylabel("bits")
-        ax.set_xlabel("layer (execution order)" + (f", every {step}th name shown" if step > 1 else ""))
+        ax.set_xlabel("layer (execution order)" + (f", one name in {step} shown" if step > 1 else ""))
         place = "cloud-only" if not len(edge_positions) else f"{len(edge_positions)} of {len(names)} layers on the edge"
         ax.set_title(f"{_panel_title(cell).splitlines()[0]}\nchosen plan: {plan['method']}, {place}, "
                      f"{float(plan['latency_s']) * 1e3:.1f} ms, -{float(plan['accuracy_drop']):.2f} pt")
