@@ -24,6 +24,15 @@ def _reference_rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
+def test_the_references_cover_both_networks_on_two_array_shapes_in_os_and_ws_and_resnet18_in_is():
+    runs = {tuple(p.stem.split("__")) for p in REFERENCES}
+    for model in ("resnet18", "mobilenet_v2"):
+        for dataflow in ("os", "ws"):
+            shapes = {config.rsplit("_", 1)[0] for m, config in runs if m == model and config.endswith(dataflow)}
+            assert len(shapes) >= 2, (model, dataflow, shapes)
+    assert any(m == "resnet18" and config.endswith("_is") for m, config in runs)
+
+
 @pytest.mark.parametrize("reference", REFERENCES, ids=[p.stem for p in REFERENCES])
 def test_compute_cycles_equal_scalesim_on_every_layer(reference: Path):
     model, config = reference.stem.split("__")
