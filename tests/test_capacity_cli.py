@@ -107,3 +107,35 @@ def test_an_experiment_without_a_capacity_section_is_a_user_error(tmp_path, caps
     data = {k: v for k, v in BASE.items() if k != "capacity"}
     code, _, err = run_cli(capsys, "capacity", str(write(tmp_path, data)), "--out", str(tmp_path / "out"))
     assert code == 2 and "capacity" in err
+
+
+def test_a_fair_share_uplink_is_answered_on_the_simpy_path(tmp_path, capsys):
+    data = json.loads(json.dumps(BASE))
+    capacity = data["capacity"]
+    capacity.update(uplink={"sharing": "shared", "devices_per_uplink": 2, "discipline": "fair"}, max_devices=24,
+                    seeds=1, duration="2s", plot_points=0)
+    capacity["groups"][0]["devices"] = 0
+    code, out, err = run_cli(capsys, "capacity", str(write(tmp_path, data)), "--out", str(tmp_path / "out"),
+                             "--format", "json")
+    assert code == 0, err
+    answer = json.loads(out)
+    assert answer["path"] == "simpy" and answer["max_devices"][0]["path"] == "simpy"
+    assert all(p["path"] == "simpy" for p in answer["points"])
+
+
+def test_run_includes_the_capacity_section(tmp_path, capsys):
+    data = json.loads(json.dumps(BASE))
+    data["search"] = {"methods": ["cloud"]}
+    capacity = data["capacity"]
+    capacity["groups"][0]["plan"] = {"method": "cloud"}
+    capacity.update(slo_p99="300ms", seeds=1, duration="2s", plot_points=0, max_devices=50,
+                    uplink={"sharing": "per_device"})  # a raw 150 kB input: 0.6 of a 20 Mbit/s link at 10 fps
+    capacity["groups"][0]["devices"] = 0
+    out_dir = tmp_path / "out"
+    code, _, err = run_cli(capsys, "run", str(write(tmp_path, data)), "--out", str(out_dir), "--no-progress")
+    assert code == 0, err
+    answer = json.loads((out_dir / "capacity" / "capacity.json").read_text())
+    plan = answer["plans"][0]
+    assert plan["source"].startswith("cloud") and plan["cut_index"] == 0 and plan["edge_s"] == 0
+    assert answer["max_devices"][0]["devices"] == 50   # far under the GPU's saturation: the search's limit
+    assert (out_dir / "summary.md").is_file()

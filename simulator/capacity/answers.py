@@ -145,11 +145,13 @@ def max_devices(fleet: Fleet, group: str, gpus: int, simulation: Simulation, slo
         return memo[n]
 
     low, high = 0, None
-    n = max(1, start)
-    while n <= limit:
+    n = min(max(1, start), limit)
+    while True:
         if ok(n):
             low = n
-            n *= 2
+            if n == limit:
+                break
+            n = min(2 * n, limit)
         else:
             high = n
             break
