@@ -5,12 +5,16 @@ action: one vector MAC instruction's 32 accumulator lanes x 4-deep dot product a
 zero-cost vector registers (one weight per MAC, one activation broadcast over the lanes, four 32-bit
 accumulators per lane: autosplit's register block of 4 pixels), the DSP's on-chip memory (one SRAM for all
 operands, autosplit's energy per byte) and DRAM (autosplit's energy per byte), and autosplit's MAC energy at
-the layer's bit-widths. ZigZag searches the loop order for minimum energy; autosplit uses its fixed mapping.
+the layer's bit-widths. autosplit uses its fixed mapping; ZigZag either evaluates that same loop order
+(mode `same`) or searches its own for minimum energy (modes `loma` and `salsa`; about 15 s and 60 s per
+layer here).
 
 Run it in its own virtual environment (ZigZag pins its own dependencies):
     python3 -m venv /work/zigzag-venv && /work/zigzag-venv/bin/pip install zigzag-dse==3.9.1 six
-    nice /work/zigzag-venv/bin/python benchmarks/zigzag_energy_crosscheck.py [--out tests/fixtures/zigzag_dsp_energy.csv]
-It prints, per layer and bit-width, both tools' energy by part (mac, sram, dram) and their ratio.
+    nice /work/zigzag-venv/bin/python benchmarks/zigzag_energy_crosscheck.py \
+        [--modes same,loma,salsa] [--out tests/fixtures/zigzag_dsp_energy.csv]
+It prints, per layer and bit-width, both tools' energy by part (mac, sram, dram) and their ratio (all three
+modes take about 25 minutes on a loaded 2-core machine, SALSA most of it).
 """
 from __future__ import annotations
 
@@ -168,17 +172,20 @@ def mapping(dsp, layer: LayerSpec, wbits: int, abits: int, same_as_autosplit: bo
     return entries
 
 
-def run_zigzag(dsp, layer, wbits, abits, folder: Path, same_mapping: bool) -> dict[str, float]:
+def run_zigzag(dsp, layer, wbits, abits, folder: Path, mode: str) -> dict[str, float]:
+    """ZigZag's energy by part for `mode`: 'same' (autosplit's loop order), 'loma' (ZigZag's exhaustive LOMA
+    search, lpf_limit 6) or 'salsa' (its simulated-annealing search, lpf_limit 8)."""
     from zigzag.api import get_hardware_performance_zigzag
 
     accelerator = folder / "dsp_like.yaml"
     accelerator.write_text(yaml.safe_dump(accelerator_yaml(dsp, wbits, abits), sort_keys=False))
     mapping_file = folder / "mapping.yaml"
-    mapping_file.write_text(yaml.safe_dump(mapping(dsp, layer, wbits, abits, same_mapping),
+    mapping_file.write_text(yaml.safe_dump(mapping(dsp, layer, wbits, abits, mode == "same"),
                                            sort_keys=False))
     _, _, cmes = get_hardware_performance_zigzag(
         workload(layer, wbits, abits), str(accelerator), str(mapping_file), opt="energy",
-        dump_folder=str(folder / "out"), loma_show_progress_bar=False)
+        dump_folder=str(folder / "out"), loma_show_progress_bar=False,
+        temporal_mapping_search_engine="salsa" if mode == "salsa" else "loma", lpf_limit=8 if mode == "salsa" else 6)
     cme = cmes[0][1][0][0]
     parts = {"mac": cme.mac_energy * PJ, "sram": 0.0, "dram": 0.0}
     hierarchy = cme.accelerator.memory_hierarchy
@@ -197,8 +204,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hardware", default="tests/fixtures/zigzag_dsp.yaml",
                         help="a dsp preset name or YAML (default: the fixture the tests compare with)")
-    parser.add_argument("--modes", default="same,search",
-                        help="same: ZigZag evaluates autosplit's loop order; search: ZigZag's own best order")
+    parser.add_argument("--modes", default="same,loma,salsa",
+                        help="same: ZigZag evaluates autosplit's loop order; loma, salsa: ZigZag's own best order "
+                             "found by its LOMA (lpf_limit 6) or SALSA (lpf_limit 8) search")
     parser.add_argument("--out", help="write the rows as CSV (e.g. tests/fixtures/zigzag_dsp_energy.csv)")
     args = parser.parse_args()
     logging.disable(logging.CRITICAL)
@@ -211,7 +219,7 @@ def main() -> None:
                 for mode in args.modes.split(","):
                     started = time.perf_counter()
                     try:
-                        theirs = run_zigzag(dsp, layer, wbits, abits, Path(tmp), mode == "same")
+                        theirs = run_zigzag(dsp, layer, wbits, abits, Path(tmp), mode)
                     except Exception as exc:  # report and go on: one layer ZigZag cannot map is a finding
                         print(f"{layer.name} W{wbits}A{abits} {mode}: ZigZag failed: {type(exc).__name__}: {exc}"[:300])
                         continue
