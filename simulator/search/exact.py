@@ -1,0 +1,582 @@
+"""The exact front: dynamic programming over the edge layers, every prefix cut in one pass.
+
+Why a DP is exact here. For a prefix cut k and per-layer bits, a plan's edge latency, weight bytes and
+sensitivity-weighted distortion are sums over the edge layers; accuracy is g(weighted distortion + the cloud
+layers' term) with g decreasing (the proxy), so a front over the weighted distortion is a front over accuracy;
+activation memory is a maximum over the edge steps (`max_layer`: of one output; `peak_live`: of the tensors
+alive at that step, which are the tensors crossing that step's cut plus its output); the payload is the bytes
+of the tensors crossing the cut, each at its producer's activation bits, and the link's transfer time (tcp: a
+monotone but non-linear function of the payload, with framing and slow start) is applied to that exact payload.
+So, walking the layers in execution order, a state carries the bits of the tensors still open (those crossing
+its cut) as its *key*: the key fixes the payload of every later cut, so each cut's plans are read off the same
+pass (states at cut i + that key's transfer time + the cloud suffix), and the tcp link needs no approximation.
+States that break the memory or the accuracy bound are dropped as soon as they do (both only grow along the
+pass) and, when the cloud runs lossless bits, so are states whose edge latency alone reaches cloud-only's
+latency (cloud-only dominates all their completions).
+
+Two passes share that skeleton:
+- `joint`: a state is (edge latency, distortion, weight bytes W, W + activation peak A) per key and every layer
+  chooses (weight bits, activation bits) together. Two memory coordinates are needed because a completion's
+  memory is W + w' + max(A, a'): state 1 is never worse than state 2 for every completion exactly when
+  W1 <= W2 and W1 + A1 <= W2 + A2. Exact for any cost table, but the four-coordinate fronts grow quickly (the
+  weight bits make a knapsack): fine for small graphs and the brute-force check, too slow for ResNet-50.
+- `split` (default): distortion and memory are sums of a weights part and an activations part, and only
+  latency couples them (an accelerator's layer time depends on both bit-widths). With each layer's latency
+  replaced by its minimum over the weight bits (a relaxation: never more than the true latency), the weights
+  part is a multiple-choice knapsack whose (weight bytes, weight distortion) front G_k is computed once per
+  prefix, and the activations part keeps only (latency, activation distortion, A) per key: a cut-k state
+  ends with distortion d_a + G_k(budget - A). This gives the relaxed problem's exact front, whose hypervolume
+  bounds the true front's from above; its plans, evaluated with their true latencies, are real plans and
+  bound it from below. `info` reports both hypervolumes and the gap; where the edge's latency does not depend
+  on the weight bits the two coincide and the front is exact.
+
+Epsilon-pruning (budget {"epsilon": e}, default 0 = none): per key, states are thinned to one per cell of a
+grid whose cells are e x the reference range of each coordinate (cloud-only latency, the distortion the
+accuracy bound allows, the memory budget), keeping the fastest; errors add up over the layers (at most
+layers x e x range per coordinate). `info["epsilon"]` reports what was used.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from simulator.evaluate import CostTables, evaluate
+from simulator.search.base import Candidates, SearchMethod, result_from
+from simulator.search.pareto import hypervolume_2d, pareto_mask
+
+MODES = ("split", "joint")
+AUTO_EPSILONS = (0.0, 0.003, 0.01)
+AUTO_LAYER_STATES = (100_000, 100_000, None)
+
+
+# --- non-dominated filtering --------------------------------------------------------------------------------
+def nondominated(values: np.ndarray, groups: np.ndarray | None = None, block: int = 512) -> np.ndarray:
+    """Mask of the rows of `values` (n, d) that no other row of the same group weakly dominates (all <=,
+    minimised); of identical rows one is kept."""
+    values = np.asarray(values, dtype=float)
+    n, d = values.shape
+    if n == 0:
+        return np.zeros(0, dtype=bool)
+    if d == 2:
+        return front_2d(values[:, 0], values[:, 1], groups)
+    keep = np.zeros(n, dtype=bool)
+    groups = np.zeros(n, dtype=np.int64) if groups is None else np.asarray(groups)
+    order = np.lexsort(tuple(values.T[::-1]) + (groups,))
+    sorted_groups = groups[order]
+    starts = np.flatnonzero(np.r_[True, sorted_groups[1:] != sorted_groups[:-1]])
+    for start, stop in zip(starts, np.r_[starts[1:], n]):
+        rows = order[start:stop]
+        keep[rows[_nondominated_sorted(values[rows], block)]] = True
+    return keep
+
+
+def _nondominated_sorted(points: np.ndarray, block: int) -> np.ndarray:
+    """Non-dominated mask of points sorted lexicographically (only earlier rows can dominate later ones)."""
+    n = len(points)
+    keep = np.zeros(n, dtype=bool)
+    kept = np.empty((0, points.shape[1]))
+    upper = np.triu(np.ones((block, block), dtype=bool), 1)
+    for start in range(0, n, block):
+        chunk = points[start:start + block]
+        m = len(chunk)
+        dominated = np.zeros(m, dtype=bool)
+        for s in range(0, len(kept), 4096):
+            dominated |= (kept[None, s:s + 4096, :] <= chunk[:, None, :]).all(2).any(1)
+        inner = (chunk[:, None, :] <= chunk[None, :, :]).all(2) & upper[:m, :m]   # [i, j]: i dominates j
+        dominated |= (inner & ~dominated[:, None]).any(0)
+        keep[start:start + m] = ~dominated
+        kept = np.vstack([kept, chunk[~dominated]])
+    return keep
+
+
+def front_2d(x: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:
+    """Mask of the points (x, y) that no other point of the same group weakly dominates, all groups in one
+    vectorised sort: in (group, x, y) order a point is kept when its y beats every earlier y of its group."""
+    n = len(x)
+    if n == 0:
+        return np.zeros(0, dtype=bool)
+    groups = np.zeros(n, dtype=np.int64) if groups is None else np.asarray(groups)
+    order = np.lexsort((y, x, groups))
+    g = groups[order]
+    first = np.r_[True, g[1:] != g[:-1]]
+    # y as dense integer ranks, shifted down group by group so that one running minimum restarts at each
+    y_rank = np.unique(y, return_inverse=True)[1].reshape(-1)[order].astype(np.int64)
+    shifted = y_rank - (np.cumsum(first) - 1) * (n + 1)
+    running = np.minimum.accumulate(shifted)
+    keep_sorted = first.copy()
+    keep_sorted[1:] |= shifted[1:] < running[:-1]
+    keep = np.zeros(n, dtype=bool)
+    keep[order[keep_sorted]] = True
+    return keep
+
+
+def front_3d_levels(x: np.ndarray, y: np.ndarray, level: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Mask of the points (x, y, level) that no other point of the same group weakly dominates, for a third
+    coordinate with few distinct values: the levels are swept upwards, each level's points are checked
+    against the running 2-D front of the lower levels of their group (integer ranks: exact comparisons)."""
+    n = len(x)
+    keep = np.zeros(n, dtype=bool)
+    if n == 0:
+        return keep
+    _, x_rank = np.unique(x, return_inverse=True)
+    _, y_rank = np.unique(y, return_inverse=True)
+    x_rank, y_rank = x_rank.reshape(-1), y_rank.reshape(-1)
+    _, g = np.unique(groups, return_inverse=True)
+    g = g.reshape(-1).astype(np.int64)
+    levels, level_of = np.unique(level, return_inverse=True)
+    by_level = np.argsort(level_of.reshape(-1), kind="stable")
+    bounds = np.searchsorted(level_of.reshape(-1)[by_level], np.arange(len(levels) + 1))
+    span = n + 1
+    run_key = np.empty(0, dtype=np.int64)   # group * span + x rank, sorted; the running fronts
+    run_y = np.empty(0, dtype=np.int64)
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        cand = by_level[lo:hi]
+        cand = cand[front_2d(x_rank[cand], y_rank[cand], g[cand])]
+        if len(run_key):
+            query = g[cand] * span + x_rank[cand]
+            pos = np.searchsorted(run_key, query, side="right") - 1
+            same_group = (pos >= 0) & (run_key[np.maximum(pos, 0)] // span == g[cand])
+            dominated = same_group & (run_y[np.maximum(pos, 0)] <= y_rank[cand])
+            cand = cand[~dominated]
+        keep[cand] = True
+        merged_g = np.r_[run_key // span, g[cand]]
+        merged_x = np.r_[run_key % span, x_rank[cand]]
+        merged_y = np.r_[run_y, y_rank[cand]]
+        front = front_2d(merged_x, merged_y, merged_g)
+        order = np.flatnonzero(front)
+        order = order[np.lexsort((merged_x[order], merged_g[order]))]
+        run_key = merged_g[order] * span + merged_x[order]
+        run_y = merged_y[order]
+    return keep
+
+
+def row_ids(rows: np.ndarray) -> np.ndarray:
+    """An int64 per distinct row of `rows` (n, d): per-column ranks combined in mixed radix (1-D sorts
+    only), re-ranked whenever the product of the radices would overflow."""
+    n, d = rows.shape
+    ids = np.zeros(n, dtype=np.int64)
+    if d == 0 or n == 0:
+        return ids
+    span = 1
+    for column in rows.T:
+        values, rank = np.unique(column, return_inverse=True)
+        if span * len(values) >= 2**62:
+            _, ids = np.unique(ids, return_inverse=True)
+            ids = ids.reshape(-1).astype(np.int64)
+            span = int(ids.max()) + 1
+        ids = ids * len(values) + rank.reshape(-1)
+        span *= len(values)
+    return ids
+
+
+class ExactFront(SearchMethod):
+    """Every non-dominated prefix plan within the bounds over (latency, accuracy drop), by dynamic programming
+    (see the module docstring). mode: "split" (default; exact where latency does not depend on the weight
+    bits, else bracketed and the gap reported) or "joint" (exact for any tables; small graphs)."""
+
+    name = "exact"
+
+    def __init__(self, mode: str = "split", max_states: int = 3_000_000):
+        if mode not in MODES:
+            raise ValueError(f"mode: expected one of {', '.join(MODES)}, got {mode!r}")
+        self.mode = mode
+        self.max_states = max_states
+        self.info: dict = {}
+
+    def run(self, scenario, budget: dict | None = None, seed: int = 0, mode: str | None = None, **options):
+        if mode is not None:
+            self.__init__(mode, self.max_states)
+        tables = scenario.tables
+        start = time.perf_counter()
+        candidates = self.propose(tables, dict(budget or {}), seed)
+        elapsed = time.perf_counter() - start
+        ev = candidates.evaluate(tables)
+        if self.mode == "split" and len(candidates):
+            reference = (self.info["cloud_latency_s"], scenario.max_accuracy_drop)
+            feasible = ev.feasible
+            inner = hypervolume_2d(np.column_stack([ev.latency_s, ev.accuracy_drop])[feasible], reference)
+            outer = self.info.pop("_outer_hypervolume")
+            self.info.update(hypervolume_inner=inner, hypervolume_outer=outer,
+                             relaxation_gap=(1.0 - inner / outer) if outer > 0 else 0.0)
+        self.info["elapsed_s"] = elapsed
+        return result_from(self.name, tables, candidates, ev, elapsed, info=self.info, seed=seed)
+
+    def propose(self, tables: CostTables, budget: dict, seed: int) -> Candidates:
+        """budget {"epsilon": e} (a number >= 0, or "auto": the smallest of AUTO_EPSILONS whose pass keeps
+        at most AUTO_LAYER_STATES states at every layer)."""
+        epsilon = budget.get("epsilon", "auto")
+        if epsilon == "auto":
+            attempts = [(e, cap) for e, cap in zip(AUTO_EPSILONS, AUTO_LAYER_STATES)]
+        else:
+            epsilon = float(epsilon)
+            if epsilon < 0:
+                raise ValueError(f"epsilon: expected >= 0 or 'auto', got {epsilon}")
+            attempts = [(epsilon, None)]
+        cls = _SplitPass if self.mode == "split" else _JointPass
+        tried = []
+        for e, cap in attempts:
+            dp = cls(tables, epsilon=e, max_states=self.max_states, layer_cap=cap)
+            try:
+                candidates = dp.run()
+                break
+            except _TooManyStates:
+                tried.append(e)
+        else:
+            raise MemoryError(f"exact front: too many states even with epsilon {tried[-1]}; pass a budget "
+                              f"{{'epsilon': e}} with a larger e")
+        self.info = {"mode": self.mode, "epsilon": dp.epsilon, "epsilons_abandoned": tried,
+                     "states_kept": dp.states_kept, "largest_layer_states": dp.largest,
+                     "front_points": len(candidates), "cloud_latency_s": dp.cloud_latency_s}
+        if self.mode == "split":
+            self.info["_outer_hypervolume"] = dp.outer_hypervolume
+            self.info["weight_front_largest"] = dp.weight_front_largest
+        return candidates
+
+
+class _TooManyStates(MemoryError):
+    pass
+
+
+class _Pass:
+    """What both passes share: open tensors and keys, payload per key, pruning bounds, back-pointers."""
+
+    def __init__(self, tables: CostTables, epsilon: float, max_states: int, layer_cap: int | None = None):
+        self.layer_cap = layer_cap
+        self.t = tables
+        self.s = tables.scenario
+        self.epsilon = epsilon
+        self.max_states = max_states
+        self.allowed = tables.edge_bit_index
+        L = tables.layers
+        producer = tables.tensor_producer
+        # the open tensors of cut i made by edge layers (graph inputs cost the same in every plan)
+        self.open = [np.flatnonzero(tables.crossing[i] & (producer >= 0)) for i in range(L + 1)]
+        self.open_inputs = [np.flatnonzero(tables.crossing[i] & (producer < 0)) for i in range(L + 1)]
+        readers = tables.consumed_by
+        self.last_use = np.where(readers.any(1), L - 1 - np.argmax(readers[:, ::-1], axis=1), -1)
+        self.input_live_bytes = (tables.live[:, : tables.inputs] * tables.input_bytes[None, :]).sum(1)
+        self.states_kept = 0
+        self.largest = 0
+        zeros = np.zeros((1, L), np.intp)
+        self.cloud_latency_s = float(evaluate(tables, zeros, zeros, cut=np.array([0])).latency_s[0])
+        allowed = self.allowed
+        min_edge_cost = tables.weight_cost[:, allowed].min(1) + tables.activation_cost[:, allowed].min(1)
+        # cloud-only dominates every completion of a state at least as slow, if edge bits never beat cloud bits
+        self.prune_latency = bool(np.all(min_edge_cost >= tables.cloud_cost - 1e-15))
+        budget = self.s.edge_memory_bytes
+        if not np.isfinite(budget):
+            top = np.full((1, L), allowed[-1])
+            budget = 2 * float(evaluate(tables, top, top, cut=np.array([L])).edge_memory_bytes[0])
+        self.ranges = np.array([self.cloud_latency_s, self._distortion_bound(), budget])
+
+    def _distortion_bound(self) -> float:
+        proxy = self.s.accuracy
+        x = float(proxy.weighted_sum_for_accuracy(proxy.fp_accuracy - self.s.max_accuracy_drop))
+        return x if np.isfinite(x) and x > 0 else 1.0
+
+    def drop(self, distortion: np.ndarray) -> np.ndarray:
+        proxy = self.s.accuracy
+        return proxy.fp_accuracy - proxy.predict_from_weighted_sum(distortion)
+
+    def within_accuracy(self, distortion: np.ndarray) -> np.ndarray:
+        return self.drop(distortion) <= self.s.max_accuracy_drop + 1e-9
+
+    # --- open tensors ------------------------------------------------------------------------------------
+    # Open tensors that are last read by the same layer cross exactly the same later cuts, so a state only
+    # needs the sum of their bytes: `open` holds, per group (by last reader), the payload bytes and then the
+    # raw bytes (peak_live memory) of its tensors at their producers' activation bits.
+    def open_groups(self, i: int) -> np.ndarray:
+        return np.unique(self.last_use[self.open[i]])
+
+    def next_open(self, i: int, old: np.ndarray, a: np.ndarray) -> np.ndarray:
+        """`open` after layer i ran with activation bit index `a`."""
+        old_groups, new_groups = self.open_groups(i), self.open_groups(i + 1)
+        g_old, g_new = len(old_groups), len(new_groups)
+        new = np.zeros((len(a), 2 * g_new))
+        own = self.t.layer_output_tensor[i]
+        for j, last in enumerate(new_groups):
+            k = np.flatnonzero(old_groups == last)
+            if len(k):
+                new[:, j] = old[:, k[0]]
+                new[:, g_new + j] = old[:, g_old + k[0]]
+            if own in self.open[i + 1] and self.last_use[own] == last:
+                new[:, j] += self.t.payload_per_tensor[own, a]
+                new[:, g_new + j] += self.t.output_bytes[i, a]
+        return new
+
+    @staticmethod
+    def key_ids(open_bytes: np.ndarray) -> np.ndarray:
+        """An integer per distinct `open` row (states compared for dominance must share it)."""
+        return row_ids(open_bytes)
+
+    def activation_peak(self, i: int, previous: np.ndarray, old: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """Activation memory after layer i: the running maximum of one output (max_layer) or of the bytes
+        alive while layer i runs (peak_live: inputs still needed, the open tensors and the new output)."""
+        if self.s.memory_model != "peak_live":
+            return np.maximum(previous, out)
+        groups = old.shape[1] // 2
+        return np.maximum(previous, self.input_live_bytes[i] + out + old[:, groups:].sum(1))
+
+    def transfer(self, cut: int, open_bytes: np.ndarray) -> np.ndarray:
+        """Transfer time of cut `cut` for each state (payload rounded up like the evaluator)."""
+        groups = open_bytes.shape[1] // 2
+        payload = self.t.payload_per_tensor[self.open_inputs[cut], 0].sum() + open_bytes[:, :groups].sum(1)
+        payload = np.ceil(payload - 1e-9)
+        sizes, inverse = np.unique(payload, return_inverse=True)
+        time_s = np.zeros(len(sizes))
+        sending = sizes > 0
+        if sending.any():
+            time_s[sending] = self.s.link.transfer_time_s(sizes[sending])
+        return time_s[inverse.reshape(-1)]
+
+    def count(self, kept: int) -> None:
+        self.states_kept += kept
+        self.largest = max(self.largest, kept)
+        if self.layer_cap is not None and kept > self.layer_cap:
+            raise _TooManyStates(f"more than {self.layer_cap} states at one layer")
+        if self.states_kept > self.max_states:
+            raise _TooManyStates(f"exact front: more than {self.max_states} states; pass a budget {{'epsilon': e}} "
+                              f"(e.g. 1e-3) to thin them")
+
+    def thin(self, values: np.ndarray, keys: np.ndarray, ranges: np.ndarray) -> np.ndarray:
+        """Indices of one state per key and epsilon-cell (the fastest), all when epsilon is 0."""
+        if self.epsilon <= 0:
+            return np.arange(len(keys))
+        cells = np.floor(values / (self.epsilon * ranges)).astype(np.int64)
+        order = np.lexsort((values[:, 0],) + tuple(cells.T[::-1]) + (keys,))
+        sorted_cells = np.column_stack([keys[order], cells[order]])
+        first = np.r_[True, np.any(sorted_cells[1:] != sorted_cells[:-1], axis=1)]
+        return np.sort(order[first])
+
+    @staticmethod
+    def walk_back(history: list, cut: int, state: int, columns: tuple[int, ...], out: list[np.ndarray], p: int):
+        """Follow back-pointers from `state` at step `cut`, writing each step's recorded choices."""
+        for step in range(cut - 1, -1, -1):
+            record = history[step]
+            for column, target in zip(columns, out):
+                target[p, step] = record[column][state]
+            state = record[0][state]
+
+
+class _JointPass(_Pass):
+    """Each layer chooses (weight bits, activation bits) together; states (latency, distortion, W, W + A)."""
+
+    def options(self, i: int) -> dict[str, np.ndarray]:
+        """Layer i's (weight, activation) choices that some plan may need: per activation bits, the weight
+        bits whose (latency, distortion, weight bytes) increments no other weight bits dominate."""
+        t = self.t
+        w, a = np.meshgrid(self.allowed, self.allowed, indexing="ij")
+        w, a = w.ravel(), a.ravel()
+        latency = t.edge_latency_s[i, w, a]
+        distortion = t.weight_cost[i, w] + t.activation_cost[i, a]
+        weight = t.weight_bytes[i, w]
+        keep = nondominated(np.column_stack([latency, distortion, weight]), groups=a)
+        return {"w": w[keep], "a": a[keep], "lat": latency[keep], "dist": distortion[keep], "weight": weight[keep],
+                "out": t.output_bytes[i, a[keep]]}
+
+    def run(self) -> Candidates:
+        t, s = self.t, self.s
+        L = t.layers
+        state = {k: np.zeros(1) for k in ("lat", "dist", "weight", "act")}
+        state["open"] = np.zeros((1, 0))
+        history, finals = [], []
+        for i in range(L + 1):
+            finals.append(self.finish(i, state))
+            if i == L:
+                break
+            opt = self.options(i)
+            n, m = len(state["open"]), len(opt["a"])
+            parent, choice = np.repeat(np.arange(n), m), np.tile(np.arange(m), n)
+            lat = state["lat"][parent] + opt["lat"][choice]
+            dist = state["dist"][parent] + opt["dist"][choice]
+            weight = state["weight"][parent] + opt["weight"][choice]
+            old_open = state["open"][parent]
+            act = self.activation_peak(i, state["act"][parent], old_open, opt["out"][choice])
+            ok = (weight + act <= s.edge_memory_bytes) & self.within_accuracy(dist)
+            if self.prune_latency:
+                ok &= lat < self.cloud_latency_s
+            idx = np.flatnonzero(ok)
+            new_open = self.next_open(i, old_open[idx], opt["a"][choice[idx]])
+            key = self.key_ids(new_open)
+            values = np.column_stack([lat[idx], dist[idx], weight[idx], weight[idx] + act[idx]])
+            chosen = self.thin(values, key, self.ranges[[0, 1, 2, 2]])
+            idx, key, values, new_open = idx[chosen], key[chosen], values[chosen], new_open[chosen]
+            keep = nondominated(values, groups=key)
+            idx, new_open = idx[keep], new_open[keep]
+            self.count(len(idx))
+            history.append((parent[idx], opt["w"][choice[idx]], opt["a"][choice[idx]]))
+            state = {"open": new_open, "lat": lat[idx], "dist": dist[idx], "weight": weight[idx], "act": act[idx]}
+        return self.rebuild(finals, history)
+
+    def finish(self, cut: int, state: dict) -> tuple:
+        """Plans with cut `cut`: the feasible states that no other of this cut dominates."""
+        t, s = self.t, self.s
+        latency = state["lat"] + self.transfer(cut, state["open"]) + t.cloud_suffix_s[cut]
+        drop = self.drop(state["dist"] + t.cloud_cost_suffix[cut])
+        idx = np.flatnonzero((state["weight"] + state["act"] <= s.edge_memory_bytes)
+                             & (drop <= s.max_accuracy_drop + 1e-9))
+        keep = front_2d(latency[idx], drop[idx])
+        return cut, idx[keep], np.column_stack([latency[idx][keep], drop[idx][keep]])
+
+    def rebuild(self, finals: list, history: list) -> Candidates:
+        cuts = np.concatenate([np.full(len(idx), cut) for cut, idx, _ in finals])
+        states = np.concatenate([idx for _, idx, _ in finals])
+        points = np.vstack([p for _, _, p in finals])
+        on_front = front_2d(points[:, 0], points[:, 1])
+        cuts, states = cuts[on_front], states[on_front]
+        top = int(self.allowed[-1])
+        w = np.full((len(cuts), self.t.layers), top, dtype=np.intp)
+        a = w.copy()
+        for p, (cut, state) in enumerate(zip(cuts, states)):
+            self.walk_back(history, int(cut), int(state), (1, 2), [w, a], p)
+        return Candidates(w, a, cut=cuts.astype(np.intp))
+
+
+class _SplitPass(_Pass):
+    """Weights part as a knapsack front per prefix; activations part (latency, distortion, A) per key.
+
+    With epsilon > 0 each state carries its real values (those of one real plan prefix: the inner bound)
+    and optimistic ones (the componentwise minimum over every state thinned into it: the outer bound);
+    dominance and pruning use the optimistic values, so the outer bound stays valid."""
+
+    def run(self) -> Candidates:
+        t, s = self.t, self.s
+        L, E = t.layers, self.allowed
+        budget = s.edge_memory_bytes
+        latency = t.edge_latency_s[:, E][:, :, E]                     # (L, w, a)
+        self.lat_min = latency.min(1)                                 # relaxed: the best weight bits' latency
+        self.w_fastest = E[latency.argmin(1)]                         # (L, a) those weight bits
+        act_cost = t.activation_cost[:, E]
+        out = t.output_bytes[:, E]
+        floor = np.maximum.accumulate(out.min(1))                     # least activation memory of prefix i+1
+        self.weight_fronts, self.weight_history = self.weight_pass(floor)
+        zero = np.zeros((1, 3))
+        # real: one real plan prefix (inner bound); opt: lower bounds of every state merged into it (outer bound)
+        state = {"open": np.zeros((1, 0)), "open_opt": np.zeros((1, 0)), "real": zero, "opt": zero}
+        history, finals = [], []
+        for i in range(L + 1):
+            finals.append(self.finish(i, state))
+            if i == L:
+                break
+            n, m = len(state["open"]), len(E)
+            parent, choice = np.repeat(np.arange(n), m), np.tile(np.arange(m), n)
+            step = np.column_stack([self.lat_min[i, choice], act_cost[i, choice]])
+            real, opt = np.empty((len(parent), 3)), np.empty((len(parent), 3))
+            for values, previous, open_bytes in ((real, state["real"], state["open"]),
+                                                 (opt, state["opt"], state["open_opt"])):
+                values[:, :2] = previous[parent, :2] + step
+                values[:, 2] = self.activation_peak(i, previous[parent, 2], open_bytes[parent], out[i, choice])
+            weight_distortion, _ = self.cheapest_weights(i + 1, budget - opt[:, 2])
+            ok = np.isfinite(weight_distortion)
+            ok[ok] = self.within_accuracy(opt[ok, 1] + weight_distortion[ok])
+            if self.prune_latency:
+                ok &= opt[:, 0] < self.cloud_latency_s
+            idx = np.flatnonzero(ok)
+            bits = E[choice[idx]]
+            new_open = self.next_open(i, state["open"][parent[idx]], bits)
+            new_open_opt = self.next_open(i, state["open_opt"][parent[idx]], bits)
+            real, opt = real[idx], opt[idx]
+            if self.epsilon > 0:
+                chosen, opt, new_open_opt = self.thin_bounds(real, opt, new_open_opt)
+                idx, real, new_open = idx[chosen], real[chosen], new_open[chosen]
+            key = self.key_ids(new_open_opt)
+            keep = front_3d_levels(opt[:, 0], opt[:, 1], opt[:, 2], key)
+            idx, real, opt = idx[keep], real[keep], opt[keep]
+            new_open, new_open_opt = new_open[keep], new_open_opt[keep]
+            self.count(len(idx))
+            history.append((parent[idx], E[choice[idx]]))
+            state = {"open": new_open, "open_opt": new_open_opt, "real": real, "opt": opt}
+        return self.rebuild(finals, history)
+
+    def thin_bounds(self, real: np.ndarray, opt: np.ndarray, open_opt: np.ndarray):
+        """One state per epsilon-cell of the optimistic values and open bytes: the real state with the least
+        latency, with the cell's componentwise minima as its optimistic values and open bytes."""
+        if len(real) == 0:
+            return np.zeros(0, dtype=np.intp), opt, open_opt
+        byte_cell = self.epsilon * max(float(self.t.input_payload_bytes), 1.0)
+        cells = row_ids(np.column_stack([np.floor(opt / (self.epsilon * self.ranges)),
+                                         np.floor(open_opt / byte_cell)]))
+        order = np.lexsort((real[:, 0], cells))
+        sorted_cells = cells[order]
+        first = np.flatnonzero(np.r_[True, sorted_cells[1:] != sorted_cells[:-1]])
+        merged_open = (np.minimum.reduceat(open_opt[order], first, axis=0) if open_opt.shape[1]
+                       else open_opt[order[first]])
+        return order[first], np.minimum.reduceat(opt[order], first, axis=0), merged_open
+
+    def weight_pass(self, floor: np.ndarray) -> tuple[list, list]:
+        """Per prefix k: the (weight bytes, weight distortion) front of its layers' weight bits, sorted by
+        bytes (so distortion falls along it), and back-pointers (parent, weight bits) per layer."""
+        t, s = self.t, self.s
+        E = self.allowed
+        fronts = [(np.zeros(1), np.zeros(1))]
+        history = []
+        self.weight_front_largest = 1
+        for i in range(t.layers):
+            size, distortion = fronts[-1]
+            if not t.has_weights[i]:
+                fronts.append((size, distortion))
+                history.append((np.arange(len(size)), None))
+                continue
+            n, m = len(size), len(E)
+            parent, choice = np.repeat(np.arange(n), m), np.tile(np.arange(m), n)
+            new_size = size[parent] + t.weight_bytes[i, E][choice]
+            new_distortion = distortion[parent] + t.weight_cost[i, E][choice]
+            ok = np.flatnonzero((new_size + floor[i] <= s.edge_memory_bytes) & self.within_accuracy(new_distortion))
+            keep = ok[front_2d(new_size[ok], new_distortion[ok])]
+            keep = keep[np.argsort(new_size[keep], kind="stable")]
+            fronts.append((new_size[keep], new_distortion[keep]))
+            history.append((parent[keep], E[choice[keep]]))
+            self.weight_front_largest = max(self.weight_front_largest, len(keep))
+        return fronts, history
+
+    def cheapest_weights(self, prefix: int, room: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Least weight distortion of the first `prefix` layers within `room` bytes (inf where none fits),
+        and the index of that point on the prefix's weight front."""
+        size, distortion = self.weight_fronts[prefix]
+        index = np.searchsorted(size, room, side="right") - 1
+        if len(size) == 0:
+            return np.full(len(room), np.inf), index
+        return np.where(index >= 0, distortion[np.maximum(index, 0)], np.inf), index
+
+    def finish(self, cut: int, state: dict) -> tuple:
+        """Plans with cut `cut`: the real states' feasible non-dominated points (with their weight front
+        indices) and the optimistic states' points (for the outer bound)."""
+        t, s = self.t, self.s
+        out = []
+        for values, open_bytes in ((state["real"], state["open"]), (state["opt"], state["open_opt"])):
+            latency = values[:, 0] + self.transfer(cut, open_bytes) + t.cloud_suffix_s[cut]
+            weight_distortion, weights = self.cheapest_weights(cut, s.edge_memory_bytes - values[:, 2])
+            fits = np.isfinite(weight_distortion)
+            drop = np.full(len(latency), np.inf)
+            drop[fits] = self.drop(values[fits, 1] + weight_distortion[fits] + t.cloud_cost_suffix[cut])
+            idx = np.flatnonzero(fits & (drop <= s.max_accuracy_drop + 1e-9))
+            idx = idx[front_2d(latency[idx], drop[idx])]
+            out.append((idx, weights[idx], np.column_stack([latency[idx], drop[idx]])))
+        (idx, weights, points), (_, _, optimistic) = out
+        return cut, idx, weights, points, optimistic
+
+    def rebuild(self, finals: list, history: list) -> Candidates:
+        t = self.t
+        cuts = np.concatenate([np.full(len(f[1]), f[0]) for f in finals])
+        states = np.concatenate([f[1] for f in finals])
+        weights = np.concatenate([f[2] for f in finals])
+        points = np.vstack([f[3] for f in finals])
+        optimistic = np.vstack([f[4] for f in finals])
+        self.outer_hypervolume = hypervolume_2d(optimistic, (self.cloud_latency_s, self.s.max_accuracy_drop))
+        on_front = front_2d(points[:, 0], points[:, 1])
+        cuts, states, weights = cuts[on_front], states[on_front], weights[on_front]
+        top = int(self.allowed[-1])
+        w = np.full((len(cuts), t.layers), top, dtype=np.intp)
+        a = w.copy()
+        for p, (cut, state, point) in enumerate(zip(cuts, states, weights)):
+            cut = int(cut)
+            self.walk_back(history, cut, int(state), (1,), [a], p)
+            for step in range(cut - 1, -1, -1):
+                parent, bits = self.weight_history[step]
+                if bits is None:   # no weights: the weight bits that make this layer fastest
+                    w[p, step] = self.w_fastest[step, int(np.flatnonzero(self.allowed == a[p, step])[0])]
+                else:
+                    w[p, step] = bits[point]
+                point = parent[point]
+        return Candidates(w, a, cut=cuts.astype(np.intp))
