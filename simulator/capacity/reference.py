@@ -51,6 +51,11 @@ class BatchingServer:
         self.queue_area += len(self.queue) * (now - self._last_change_s)
         self._last_change_s = now
 
+    def queue_area_now(self) -> float:
+        """The monitor's integral of the queue length from time 0 to now (request-seconds)."""
+        self._account()
+        return self.queue_area
+
     def put(self, request: object) -> None:
         """A request joins the queue now."""
         self._account()
