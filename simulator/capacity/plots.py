@@ -45,7 +45,8 @@ def _panels(plt, count: int, height: float = 3.2):
     return fig, axes[0]
 
 
-def latency_plot(points: pd.DataFrame, slo_p99_s: float, directory: Path, formats: Sequence[str] = ("png",)) -> list[Path]:
+def latency_plot(points: pd.DataFrame, slo_p99_s: float, directory: Path,
+                 formats: Sequence[str] = ("png",)) -> list[Path]:
     """p50 / p95 / p99 (worst seed) in ms against devices, per group, one colour per GPU count; SLO dashed."""
     plt = _pyplot()
     groups = list(dict.fromkeys(points["group"]))
@@ -59,7 +60,8 @@ def latency_plot(points: pd.DataFrame, slo_p99_s: float, directory: Path, format
             for key, style, label in (("p99_s", "-", "p99"), ("p95_s", "--", "p95"), ("p50_s", ":", "p50")):
                 ax.plot(rows["devices"], rows[key] * 1e3, style, color=colour, marker="o" if key == "p99_s" else None,
                         markersize=3, label=f"{gpus} GPU{'s' if gpus > 1 else ''} {label}")
-        ax.axhline(slo_p99_s * 1e3, color="#d62728", linestyle="-.", linewidth=1, label=f"p99 SLO {slo_p99_s * 1e3:g} ms")
+        ax.axhline(slo_p99_s * 1e3, color="#d62728", linestyle="-.", linewidth=1,
+                   label=f"p99 SLO {slo_p99_s * 1e3:g} ms")
         top = max(3 * slo_p99_s * 1e3, float(mine["p50_s"].min()) * 1e3 * 1.1)
         ax.set_ylim(0, top)
         ax.set_xlim(left=0)

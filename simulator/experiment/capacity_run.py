@@ -120,7 +120,8 @@ def plan_rows(fleet, gpu_name: str) -> list[dict]:
                      "gpu_batch1_s": float(group.batch_latency_s[1]), "gpu_max_batch": group.max_batch,
                      "gpu_max_batch_s": float(full),
                      "gpu_saturation_per_s": group.max_batch / full if full > 0 else math.inf,
-                     "devices_at_gpu_saturation": (group.max_batch / full / group.rate_per_s) if full > 0 else math.inf})
+                     "devices_at_gpu_saturation": (group.max_batch / full / group.rate_per_s) if full > 0
+                     else math.inf})
     return rows
 
 
@@ -246,7 +247,8 @@ def summary(loaded: LoadedExperiment, data: dict, plans: list[dict]) -> str:
               "| group | plan | cut | edge ms | edge load | payload B | uplink load/device | GPU ms @1 | GPU ms @max | "
               "devices at GPU saturation (1 GPU) |", "|---|---|---|---|---|---|---|---|---|---|"]
     for p in plans:
-        lines.append(f"| {p['group']} | {p['source']} | {p['cut_index']} | {p['edge_s'] * 1e3:.2f} | {p['edge_load']:.3f} | "
+        lines.append(f"| {p['group']} | {p['source']} | {p['cut_index']} | {p['edge_s'] * 1e3:.2f} | "
+                     f"{p['edge_load']:.3f} | "
                      f"{p['payload_bytes']:.0f} | {p['uplink_load_per_device']:.3f} | {p['gpu_batch1_s'] * 1e3:.3f} | "
                      f"{p['gpu_max_batch_s'] * 1e3:.3f} (batch {p['gpu_max_batch']}) | "
                      f"{p['devices_at_gpu_saturation']:.0f} |")
@@ -256,7 +258,8 @@ def summary(loaded: LoadedExperiment, data: dict, plans: list[dict]) -> str:
         cost = "-" if a["cost_per_million_usd"] is None else f"{a['cost_per_million_usd']:.3f}"
         p99 = "-" if a["p99_s"] is None else f"{a['p99_s'] * 1e3:.1f}"
         util = "-" if a["gpu_utilisation"] is None else f"{a['gpu_utilisation']:.2f}"
-        lines.append(f"| {a['group']} | {a['gpus']} | {a['devices']} | {a['devices_per_gpu']:.0f} | {p99} | {util} | {cost} |")
+        lines.append(f"| {a['group']} | {a['gpus']} | {a['devices']} | {a['devices_per_gpu']:.0f} | {p99} | {util} "
+                     f"| {cost} |")
     if data["fleet"]:
         lines += ["", "## The fleet as given", "", "| group | devices | GPUs needed | p99 ms | $ per million |",
                   "|---|---|---|---|---|"]

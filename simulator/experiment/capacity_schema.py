@@ -38,7 +38,8 @@ Size = _units("a size", parse_bytes, "25kB", False)
 
 def _choice(value: str, choices, what: str) -> str:
     if value not in choices:
-        raise ValueError(f"unknown {what} {value!r}{suggest(str(value), choices)}; expected one of {', '.join(choices)}")
+        raise ValueError(f"unknown {what} {value!r}{suggest(str(value), choices)}; "
+                         f"expected one of {', '.join(choices)}")
     return value
 
 
