@@ -115,8 +115,10 @@ def test_a_point_meets_the_slo_only_when_every_seed_does():
     point = evaluate_point(gpu_bound_group(40), simulation, slo_p99_s=1.0)["groups"][0]
     assert point["slo_met"] and point["seeds"] == 3
     assert point["p99_s"] >= point["p99_mean_s"]       # the worst seed is reported
+    assert point["slo_attainment"] == 1.0
     tight = evaluate_point(gpu_bound_group(40), simulation, slo_p99_s=point["p99_s"] * 0.999)["groups"][0]
     assert not tight["slo_met"]
+    assert 0.98 < tight["slo_attainment"] < 1.0       # the worst seed's p99 sits just above the tight SLO
     assert 0.3 < point["gpu_utilisation"] < 0.7        # 800 requests/s on a 2,000/s GPU, batched
 
 

@@ -59,9 +59,9 @@ def simulate(fleet: Fleet, duration_s: float, seed: int, path: str = "auto") -> 
     return run(fleet, frames, duration_s)
 
 
-def group_stats(fleet: Fleet, run: FleetRun, warmup_s: float) -> list[dict]:
+def group_stats(fleet: Fleet, run: FleetRun, warmup_s: float, slo_p99_s: float | None = None) -> list[dict]:
     """Per group: requests, throughput, p50/p95/p99/mean latency, mean time per stage, GPU and uplink
-    utilisation over the measured window (after the warm-up)."""
+    utilisation over the measured window (after the warm-up); with an SLO, the fraction of requests within it."""
     window = run.duration_s - warmup_s
     measured = run.arrival_s >= warmup_s
     rows = []
@@ -76,6 +76,8 @@ def group_stats(fleet: Fleet, run: FleetRun, warmup_s: float) -> list[dict]:
             for stage in STAGES:
                 row["mean_" + stage] = float(getattr(run, stage)[mine].mean())
             row["mean_batch"] = float(run.batch_size[mine].mean())
+            if slo_p99_s is not None:
+                row["slo_attainment"] = float((latency <= slo_p99_s).mean())  # fraction of requests within it
         else:
             row.update(p50_s=math.nan, p95_s=math.nan, p99_s=math.nan, mean_s=math.nan)
         # busy time inside the window: each request carries 1/size of its batch's overlap with the window
@@ -101,7 +103,7 @@ def evaluate_point(fleet: Fleet, simulation: Simulation, slo_p99_s: float) -> di
     """One fleet over every seed: per group, the worst seed's percentiles (and the seeds' mean), utilisations
     and whether every seed met the SLO; the fleet meets it when every group does."""
     per_seed = [group_stats(fleet, simulate(fleet, simulation.duration_s, seed, simulation.path),
-                            simulation.warmup_s) for seed in simulation.seeds]
+                            simulation.warmup_s, slo_p99_s) for seed in simulation.seeds]
     groups = []
     for index, group in enumerate(fleet.groups):
         seeds = pd.DataFrame([rows[index] for rows in per_seed])
@@ -113,6 +115,8 @@ def evaluate_point(fleet: Fleet, simulation: Simulation, slo_p99_s: float) -> di
         for key in ("p50_s", "p95_s", "p99_s"):
             row[key] = float(seeds[key].max())
             row[key.replace("_s", "_mean_s")] = float(seeds[key].mean())
+        if "slo_attainment" in seeds:
+            row["slo_attainment"] = float(seeds["slo_attainment"].min())  # the worst seed, like the percentiles
         row["seeds"] = len(simulation.seeds)
         row["slo_met"] = bool(group.devices == 0 or (seeds["p99_s"] <= slo_p99_s).all())
         groups.append(row)
