@@ -28,6 +28,9 @@ from simulator.graph.cuts import tensor_lifetimes
 from simulator.graph.ir import Graph
 
 MEMORY_MODELS = ("peak_live", "max_layer")
+# what a layer costs at a bit-width its edge cannot run: finite (0 x inf would poison the sums), never chosen
+UNSUPPORTED_S = 1e9
+UNSUPPORTED_J = 1e9
 NONNEGATIVE_ACTIVATIONS = ("relu", "relu6")
 
 
@@ -65,6 +68,11 @@ class Scenario:
         self.edge_bits = tuple(sorted(set(int(b) for b in self.edge_bits)))
         if not self.edge_bits or min(self.edge_bits) < 1 or (max(self.edge_bits) > 8 and max(self.edge_bits) != 16):
             raise UserError(f"edge_bits: expected bit-widths in 1..8 (or 16), got {list(self.edge_bits)}")
+        supported = getattr(self.edge, "supported_bits", None)
+        unsupported = sorted(set(self.edge_bits) - set(supported or self.edge_bits))
+        if unsupported:
+            raise UserError(f"edge_bits: {unsupported} not supported by {getattr(self.edge, 'name', 'the edge')} "
+                            f"(supported_bits: {', '.join(map(str, supported))})")
         if self.edge_memory_bytes <= 0:
             raise UserError(f"edge_memory: expected a positive size, got {self.edge_memory_bytes:g} bytes")
         if self.max_accuracy_drop < 0:
@@ -197,8 +205,13 @@ class CostTables:
         L, B = len(specs), len(bits)
         latency = np.zeros((L, B, B))
         energy = np.zeros((L, B, B))
+        supported = set(getattr(s.edge, "supported_bits", bits))
         for i, w in enumerate(bits):
             for j, a in enumerate(bits):
+                if w not in supported or a not in supported:  # e.g. 16-bit float on an int8-only NPU
+                    latency[:, i, j] = UNSUPPORTED_S
+                    energy[:, i, j] = UNSUPPORTED_J
+                    continue
                 rows, _ = s.edge.network_cost(specs, int(w), int(a), s.batch)
                 latency[:, i, j] = [r.latency_s for r in rows]
                 energy[:, i, j] = [r.energy_j for r in rows]

@@ -97,3 +97,21 @@ def test_jpeg_input_and_entropy_activations_shrink_the_payload():
     r, c = evaluate(raw.tables, w, w.copy(), cut=cut), evaluate(coded.tables, w, w.copy(), cut=cut)
     assert r.payload_bytes[0] == 150_528 and 5_000 < c.payload_bytes[0] < 40_000
     assert c.payload_bytes[1] < r.payload_bytes[1] == 802_816
+
+
+def test_an_int8_only_edge_never_runs_float_and_its_plans_stay_finite():
+    from simulator.search import run_method
+
+    s = make_scenario("resnet18", edge="edge_tpu", edge_memory_bytes=16 * 2**20)
+    assert s.edge_bits == (8,)
+    for method in ("cloud", "edge-u8", "neurosurgeon", "dads", "qdmp", "autosplit"):
+        best = run_method(method, s).best
+        assert np.isfinite(best["latency_s"]) and best["latency_s"] < 10, method
+        assert 16 not in best["activation_bits"], method
+
+
+def test_edge_bits_the_accelerator_does_not_support_are_a_user_error():
+    from hardware_models.errors import UserError
+
+    with pytest.raises(UserError, match=r"edge_bits: \[4\] not supported by"):
+        make_scenario("resnet18", edge="edge_tpu", edge_bits=(4, 8))

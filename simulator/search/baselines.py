@@ -21,7 +21,7 @@ from __future__ import annotations
 import networkx as nx
 import numpy as np
 
-from simulator.evaluate import CostTables
+from simulator.evaluate import UNSUPPORTED_S, CostTables
 from simulator.search.base import Candidates, SearchMethod, uniform
 
 
@@ -89,9 +89,9 @@ def _min_cut(tables: CostTables, layers: list[int], sources: list[int]) -> tuple
     last = max(layers, default=-1)
     n_inputs = int((tables.tensor_producer < 0).sum())
     g = nx.DiGraph()
-    for v in layers:
-        g.add_edge("s", ("layer", v), capacity=float(cloud[v]))
-        g.add_edge(("layer", v), "t", capacity=float(edge[v]))
+    for v in layers:  # an op the edge cannot run (no float on an int8 NPU) costs "forever", not infinity
+        g.add_edge("s", ("layer", v), capacity=float(min(cloud[v], UNSUPPORTED_S)))
+        g.add_edge(("layer", v), "t", capacity=float(min(edge[v], UNSUPPORTED_S)))
     tensors = set(sources) | {n_inputs + v for v in layers}
     for t in tensors:
         all_readers = np.flatnonzero(tables.consumed_by[t])
