@@ -28,6 +28,7 @@ _CREDENTIALS = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.\-]*://[^:/@\s]*:)(?P
 # ?password=... in a query string (libpq accepts it)
 _QUERY_PASSWORD = re.compile(r"(?P<head>[?&]password=)(?P<password>[^&\s]*)", re.IGNORECASE)
 MASK = "***"
+JOURNAL_LOCK_GRACE_S = 3
 
 
 def mask_secrets(text: str | None) -> str | None:
@@ -77,13 +78,16 @@ def _journal_file(path_text: str) -> "BaseStorage":
     from pathlib import Path
 
     from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
+    from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
 
     path = Path(path_text).expanduser()
     if path.is_dir():
         raise UserError(f"storage {path_text}: is a directory; give a file path such as {path / 'study.log'}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    return JournalStorage(JournalFileBackend(str(path)))
+    # A process killed while appending leaves its lock behind; an append takes milliseconds, so a lock older
+    # than JOURNAL_LOCK_GRACE_S is stale and is broken (Optuna's default waits 30 s before resuming).
+    lock = JournalFileSymlinkLock(str(path), grace_period=JOURNAL_LOCK_GRACE_S)
+    return JournalStorage(JournalFileBackend(str(path), lock_obj=lock))
 
 
 def _redis(url: str) -> "BaseStorage":
@@ -101,20 +105,9 @@ def _redis(url: str) -> "BaseStorage":
 def _rdb(url: str) -> "BaseStorage":
     from optuna.storages import RDBStorage
 
-    # pool_pre_ping: a worker that sat idle past a server or proxy timeout reconnects instead of failing;
-    # the heartbeat marks the trials of a worker killed mid-trial as failed after the grace period, so that
-    # they neither hang as RUNNING forever nor count as completed.
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", category=optuna_experimental_warning())
-        return RDBStorage(url, engine_kwargs={"pool_pre_ping": True}, heartbeat_interval=30, grace_period=120)
-
-
-def optuna_experimental_warning() -> type[Warning]:
-    from optuna.exceptions import ExperimentalWarning
-
-    return ExperimentalWarning
+    # pool_pre_ping: a worker that sat idle past a server or proxy timeout reconnects instead of failing.
+    # No heartbeat: it only works with Study.optimize, and the search asks and tells in batches.
+    return RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
 
 
 def describe(spec: str | None) -> str:

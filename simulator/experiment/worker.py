@@ -54,7 +54,8 @@ def join_studies(loaded: "LoadedExperiment", storage: str | None, *, seed: int,
         from simulator.search import run_method
 
         started = time.perf_counter()
-        result = run_method("optuna", scenario, budget=budget or None, seed=seed, storage=storage, study_name=name)
+        result = run_method("optuna", scenario, budget=budget or None, seed=seed, storage=open_storage(storage),
+                            study_name=name)
         elapsed_s = time.perf_counter() - started
         rows.append({"cell": cell.index, "label": cell.label, "study": name, "storage": describe(storage),
                      "seed": seed, "trials_run": _trials_run(result), "study_trials": _study_trials(storage, name),
@@ -63,11 +64,9 @@ def join_studies(loaded: "LoadedExperiment", storage: str | None, *, seed: int,
 
 
 def _trials_run(result) -> int | None:
-    for name in ("trials_run", "evaluations"):
-        value = getattr(result, name, None)
-        if isinstance(value, int):
-            return value
-    return None
+    """The trials this worker told (the search's info), else its evaluations."""
+    value = (getattr(result, "info", None) or {}).get("trials_run", getattr(result, "evaluations", None))
+    return int(value) if value is not None else None
 
 
 def _study_trials(storage: str, name: str) -> int:
