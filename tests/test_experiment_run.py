@@ -17,8 +17,7 @@ import yaml
 from simulator.cli import main
 from simulator.experiment import atomic
 
-# optuna joins METHODS once the search package has it (simulator.search.optuna_search)
-METHODS = ["cloud", "edge-u8", "neurosurgeon", "qdmp", "autosplit"]
+METHODS = ["cloud", "edge-u8", "neurosurgeon", "qdmp", "autosplit", "optuna"]
 SMALL = {
     "name": "small sweep",
     "model": "resnet18",
@@ -26,7 +25,7 @@ SMALL = {
     "cloud": "tpu_v1",
     "network": {"uplink": "3Mbps", "rtt": "20ms", "link": "tcp"},
     "constraints": {"edge_memory": "4MiB", "max_accuracy_drop": 1.0},
-    "search": {"methods": METHODS, "budgets": {"optuna": {"trials": 300}}},
+    "search": {"methods": METHODS, "budgets": {"optuna": {"trials": 100}}},
     "sweep": {"network.uplink": ["1Mbps", "20Mbps"]},
     "seed": 3,
     "output": {"max_plan_rows": 60, "plot_formats": ["png"]},
@@ -73,7 +72,7 @@ def test_resolved_config_records_versions_seed_revision_and_cells(reference):
 
 def test_baselines_have_every_method_in_every_cell_with_speedups(reference):
     baselines = pd.read_csv(reference / "baselines.csv")
-    assert len(baselines) == 2 * 5
+    assert len(baselines) == 2 * len(METHODS)
     for cell, rows in baselines.groupby("cell"):
         assert list(rows["method"]) == METHODS
         cloud = rows[rows["method"] == "cloud"].iloc[0]
@@ -81,9 +80,10 @@ def test_baselines_have_every_method_in_every_cell_with_speedups(reference):
         found = rows[rows["found"]]
         assert np.allclose(found["speedup_vs_cloud"], cloud["latency_s"] / found["latency_s"])
         assert np.allclose(found["latency_s"], found["edge_s"] + found["transfer_s"] + found["cloud_s"], rtol=1e-9)
-        chosen = rows[rows["method"] == "autosplit"].iloc[0]
-        if chosen["found"]:
-            assert chosen["feasible"] and chosen["accuracy_drop"] <= 1.0 + 1e-9
+        for method in ("autosplit", "optuna"):
+            chosen = rows[rows["method"] == method].iloc[0]
+            if chosen["found"]:
+                assert chosen["feasible"] and chosen["accuracy_drop"] <= 1.0 + 1e-9
     # a faster uplink never makes cloud-only slower
     cloud = baselines[baselines["method"] == "cloud"].sort_values("uplink_bps")["latency_s"].to_numpy()
     assert np.all(np.diff(cloud) < 0)

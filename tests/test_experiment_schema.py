@@ -75,6 +75,8 @@ BROKEN = [  # (id, file content or change to VALID, words the one-line message m
      ["search.budgets.optuna.trails", "did you mean 'trials'"]),
     ("budget for an unknown method", {"search.budgets": {"optun": {"trials": 10}}},
      ["search.budgets.optun", "did you mean 'optuna'"]),
+    ("optuna objectives out of order", {"search.optuna": {"objectives": ["energy", "latency"]}},
+     ["search.optuna.objectives", "latency, accuracy_drop"]),
     ("zero trials", {"search.budgets": {"optuna": {"trials": 0}}}, ["search.budgets.optuna.trials"]),
     ("negative seed", {"seed": -1}, ["seed"]),
     ("section given as a scalar", {"network": "3Mbps"}, ["network", "mapping"]),

@@ -288,6 +288,9 @@ def _run_method(method: str, scenario, cell: Cell, budget: dict, seed: int, stor
         from simulator.experiment.storage import open_storage
 
         options = {"storage": open_storage(storage), "study_name": study_name(cell, budget)}
+    if method == "optuna":
+        settings = cell.config.search.optuna
+        options.update(sampler=settings.sampler, objectives=tuple(settings.objectives))
     result = run_method(method, scenario, budget=budget or None, seed=seed, **options)
     elapsed_s = float(getattr(result, "elapsed_s", time.perf_counter() - started))
     plans = _plan_frame(result.plans, method)

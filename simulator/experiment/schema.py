@@ -195,6 +195,22 @@ class Budget(_Section):
         return out
 
 
+class OptunaOptions(_Section):
+    """How the optuna method searches."""
+
+    sampler: Literal["nsga2", "tpe"] = Field("nsga2", description="NSGA-II (default) or multivariate TPE, seeded")
+    objectives: list[Literal["latency", "accuracy_drop", "energy"]] = Field(
+        ["latency", "accuracy_drop"], description="objectives, all minimised: latency and accuracy_drop, "
+        "optionally energy (the edge's energy per inference) as a third")
+
+    @field_validator("objectives")
+    @classmethod
+    def _latency_and_drop_first(cls, value: list[str]) -> list[str]:
+        if value[:2] != ["latency", "accuracy_drop"] or len(set(value)) != len(value):
+            raise ValueError(f"expected [latency, accuracy_drop] or [latency, accuracy_drop, energy], got {value}")
+        return value
+
+
 class Search(_Section):
     """Which methods run, and their budgets."""
 
@@ -202,6 +218,7 @@ class Search(_Section):
                                   + ", ".join(METHODS))
     budgets: dict[Method, Budget] = Field(default_factory=dict, description="per-method budget, e.g. "
                                           "optuna: {trials: 2000}; exact: {epsilon: 0.0}")
+    optuna: OptunaOptions = Field(default_factory=OptunaOptions)
 
     @field_validator("methods")
     @classmethod

@@ -97,14 +97,18 @@ def _panel_title(cell: dict) -> str:
 
 # --- pareto ---------------------------------------------------------------------------------------------
 def _pareto_figure(plt, cells, *, baselines, pareto, plans, meta, total_cells):
-    fig, axes = _panels(plt, len(cells), width=7.0, height=5.2)
+    single = len(cells) == 1
+    fig, axes = _panels(plt, len(cells), width=8.4 if single else 7.0, height=5.6 if single else 5.2)
     handles: dict[str, object] = {}
     for ax, cell in zip(axes, cells):
         _pareto_panel(ax, cell, baselines, pareto, plans, handles)
     fig.suptitle(f"{meta['name']}: accuracy against latency{_more(total_cells)}", fontsize=11)
-    fig.legend(list(handles.values()), list(handles.keys()), loc="lower center", ncol=4, frameon=False,
-               bbox_to_anchor=(0.5, -0.01))
-    fig.tight_layout(rect=(0, 0.04 + 0.035 * math.ceil(len(handles) / 4), 1, 0.97))
+    columns = 3 if single else 4
+    fig.legend(list(handles.values()), list(handles.keys()), loc="lower center", ncol=columns, frameon=False,
+               fontsize=8, bbox_to_anchor=(0.5, 0.0))
+    rows = math.ceil(len(handles) / columns)
+    fig.tight_layout(rect=(0, (0.035 if single else 0.025) * (rows + 1) / (1 if single else math.ceil(len(cells) / 2)),
+                           1, 0.97))
     _place_all_labels(fig)
     return fig
 
@@ -224,8 +228,8 @@ def _place_labels(ax, labels, renderer) -> None:
     order = np.argsort([a[0] for a in anchors])
     for i in order:
         label = labels[i]
-        best = None
-        for radius in (7, 14, 24, 36, 52, 72, 96):
+        best, best_score = None, math.inf
+        for radius in (7, 14, 24, 36, 52, 72, 96, 128):
             for dx, dy in directions:
                 norm = math.hypot(dx, dy)
                 offset = (radius * dx / norm, radius * dy / norm)
@@ -236,16 +240,20 @@ def _place_labels(ax, labels, renderer) -> None:
                 box = Text.get_window_extent(label, renderer).padded(1.5)
                 inside = (box.x0 >= axes_box.x0 and box.x1 <= axes_box.x1 and box.y0 >= axes_box.y0
                           and box.y1 <= axes_box.y1)
-                clear = not any(box.overlaps(other) for other in placed + obstacles) and not any(
-                    box.y0 < y < box.y1 for y in rules) and not np.any(
-                    (dots[:, 0] > box.x0 - 2) & (dots[:, 0] < box.x1 + 2) & (dots[:, 1] > box.y0 - 2)
-                    & (dots[:, 1] < box.y1 + 2))
-                if inside and clear:
-                    best = (offset, label.get_ha(), label.get_va(), box, radius)
+                if not inside or any(box.overlaps(other) for other in placed):
+                    continue  # never outside the axes, never over another label
+                # softer: markers, plotted points and the horizontal reference lines, then distance
+                covered = int(np.count_nonzero((dots[:, 0] > box.x0 - 2) & (dots[:, 0] < box.x1 + 2)
+                                               & (dots[:, 1] > box.y0 - 2) & (dots[:, 1] < box.y1 + 2)))
+                score = (covered + 5 * sum(box.overlaps(other) for other in obstacles)
+                         + 3 * sum(box.y0 < y < box.y1 for y in rules))
+                if score < best_score:
+                    best, best_score = (offset, label.get_ha(), label.get_va(), box, radius), score
+                if score == 0:
                     break
-            if best:
+            if best_score == 0:
                 break
-        if best is None:  # nowhere free: keep the first spot outside the crowd, still readable
+        if best is None:  # no spot inside the axes: the default spot
             label.set_position((7, 7))
             label.set_ha("left")
             label.set_va("bottom")
@@ -256,7 +264,7 @@ def _place_labels(ax, labels, renderer) -> None:
         label.set_ha(ha)
         label.set_va(va)
         placed.append(box)
-        if radius > 14:
+        if radius >= 14:
             ax.annotate("", label.xy, xytext=offset, textcoords="offset points", zorder=5,
                         arrowprops={"arrowstyle": "-", "lw": 0.5, "color": label.get_color(), "shrinkA": 0,
                                     "shrinkB": 3})
