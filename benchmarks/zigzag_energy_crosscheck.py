@@ -49,6 +49,8 @@ LAYERS = [
     conv("resnet18.layer2.1.conv1", 128, 28, 128, 3),
     conv("resnet18.layer4.1.conv2", 512, 7, 512, 3),
     conv("mobilenet_v2.features.2.conv.0", 16, 112, 96, 1),
+    conv("mobilenet_v2.features.1.conv.0", 32, 112, 32, 3, groups=32),
+    conv("mobilenet_v2.features.4.conv.1", 144, 56, 144, 3, stride=2, groups=144),
     LayerSpec("resnet18.fc", "gemm", 512, 1, 1, 1000, 1, 1, has_weights=True),
 ]
 BITS = [(8, 8), (4, 4), (16, 16)]
@@ -58,7 +60,11 @@ def layer_columns(layer: LayerSpec) -> dict[str, int | str]:
     """The layer's shape, so that a test can rebuild the LayerSpec from the CSV alone."""
     return {"kind": layer.kind, "in_channels": layer.in_channels, "in_size": layer.in_height,
             "out_channels": layer.out_channels, "out_size": layer.out_height, "kernel": layer.kernel_height,
-            "stride": layer.stride}
+            "stride": layer.stride, "groups": layer.groups}
+
+
+def is_depthwise(layer: LayerSpec) -> bool:
+    return layer.groups > 1 and layer.in_channels == layer.groups
 
 
 def port(name, kind, bits_min, bits_max, allocation):
@@ -66,8 +72,9 @@ def port(name, kind, bits_min, bits_max, allocation):
             "allocation": allocation}
 
 
-def accelerator_yaml(dsp, wbits, abits) -> dict:
-    """ZigZag's description of the DSP with autosplit's per-access energies (pJ)."""
+def accelerator_yaml(dsp, wbits, abits, depthwise: bool = False) -> dict:
+    """ZigZag's description of the DSP with autosplit's per-access energies (pJ). For a depthwise conv the
+    instruction is 32 lanes x 1 product (channels on lanes, each lane its own activation)."""
     energy = dsp.energy
     sram_read_per_byte = energy.sram_j_per_byte(dsp.onchip_memory_bytes) / PJ
     sram_write_per_byte = energy.sram_j_per_byte(dsp.onchip_memory_bytes, write=True) / PJ
@@ -84,7 +91,7 @@ def accelerator_yaml(dsp, wbits, abits) -> dict:
         "name": "dsp_like",
         "memories": {
             "reg_W": register("I2", max(wbits, 8), [], ["I2, tl"], ["I2, fh"]),
-            "reg_I": register("I1", max(abits, 8), ["D1"], ["I1, tl"], ["I1, fh"]),
+            "reg_I": register("I1", max(abits, 8), [] if depthwise else ["D1"], ["I1, tl"], ["I1, fh"]),
             "reg_O": {
                 "size": 4 * 32, "r_cost": 0.0, "w_cost": 0.0, "area": 0.0, "latency": 1, "operands": ["O"],
                 "ports": [port("r_port_1", "read", 32, 32, ["O, tl"]), port("r_port_2", "read", 32, 32, ["O, th"]),
@@ -112,7 +119,7 @@ def accelerator_yaml(dsp, wbits, abits) -> dict:
         },
         "operational_array": {
             "unit_energy": energy.mac_j(wbits, abits) / PJ, "unit_area": 1.0,
-            "dimensions": ["D1", "D2"], "sizes": [LANES, DEPTH],
+            "dimensions": ["D1", "D2"], "sizes": [LANES, 1 if depthwise else DEPTH],
         },
     }
 
@@ -120,6 +127,16 @@ def accelerator_yaml(dsp, wbits, abits) -> dict:
 def workload(layer: LayerSpec, wbits, abits) -> list[dict]:
     precision = {"W": wbits, "I": abits, "O": 32, "O_final": abits}
     s = layer.stride
+    if is_depthwise(layer):
+        return [{
+            "id": 0, "name": layer.name, "operator_type": "Conv",
+            "equation": "O[b][g][oy][ox]+=W[g][fy][fx]*I[b][g][iy][ix]",
+            "dimension_relations": [f"ix={s}*ox+1*fx", f"iy={s}*oy+1*fy"],
+            "loop_dims": ["B", "G", "OY", "OX", "FY", "FX"],
+            "loop_sizes": [layer.batch, layer.groups, layer.out_height, layer.out_width, layer.kernel_height,
+                           layer.kernel_width],
+            "operand_precision": precision, "operand_source": {"I": 0, "W": 0},
+        }]
     return [{
         "id": 0, "name": layer.name, "operator_type": "Conv",
         "equation": "O[b][k][oy][ox]+=W[k][c][fy][fx]*I[b][c][iy][ix]",
@@ -132,6 +149,7 @@ def workload(layer: LayerSpec, wbits, abits) -> list[dict]:
 
 
 SPATIAL = {"D1": ["K, 32"], "D2": ["C, 4"]}
+SPATIAL_DEPTHWISE = {"D1": ["G, 32"]}
 LINKS = {"O": "O", "W": "I2", "I": "I1"}
 
 
@@ -148,26 +166,30 @@ def mapping(dsp, layer: LayerSpec, wbits: int, abits: int, same_as_autosplit: bo
     (innermost first): a block of output pixels along OX (weights reused from registers), the window and the
     input channels (partial sums stay in the accumulators), then filter blocks and pixels in the order of
     autosplit's DRAM schedule (all on chip; weight chunks outermost; or input row chunks outermost)."""
-    entries = [{"name": "default", "spatial_mapping": SPATIAL, "memory_operand_links": LINKS}]
+    depthwise = is_depthwise(layer)
+    spatial = SPATIAL_DEPTHWISE if depthwise else SPATIAL
+    entries = [{"name": "default", "spatial_mapping": spatial, "memory_operand_links": LINKS}]
     if not same_as_autosplit:
         return entries
     block = largest_divisor_at_most(layer.out_width, dsp.register_block_pixels)
     filter_blocks = math.ceil(layer.out_channels / LANES)
-    inner = [["OX", block], ["FX", layer.kernel_width], ["FY", layer.kernel_height],
-             ["C", math.ceil(layer.in_channels / 4)]]
+    inner = [["OX", block], ["FX", layer.kernel_width], ["FY", layer.kernel_height]]
+    if not depthwise:
+        inner.append(["C", math.ceil(layer.in_channels / 4)])
+    channel = "G" if depthwise else "K"
     schedule, chunks = dsp.dram_schedule(layer.weight_elements * wbits / 8, layer.input_elements * abits / 8,
                                          layer.output_elements * abits / 8)
     if schedule == "fits":
-        order = inner + [["K", filter_blocks], ["OX", layer.out_width // block], ["OY", layer.out_height]]
+        order = inner + [[channel, filter_blocks], ["OX", layer.out_width // block], ["OY", layer.out_height]]
     elif schedule == "weights_resident":
         outer = smallest_divisor_at_least(filter_blocks, chunks)
-        order = inner + [["K", filter_blocks // outer], ["OX", layer.out_width // block],
-                         ["OY", layer.out_height], ["K", outer]]
+        order = inner + [[channel, filter_blocks // outer], ["OX", layer.out_width // block],
+                         ["OY", layer.out_height], [channel, outer]]
     else:
         outer = smallest_divisor_at_least(layer.out_height, chunks)
         order = inner + [["OX", layer.out_width // block], ["OY", layer.out_height // outer],
-                         ["K", filter_blocks], ["OY", outer]]
-    entries.append({"name": layer.name, "spatial_mapping": SPATIAL, "memory_operand_links": LINKS,
+                         [channel, filter_blocks], ["OY", outer]]
+    entries.append({"name": layer.name, "spatial_mapping": spatial, "memory_operand_links": LINKS,
                     "temporal_ordering": [item for item in order if item[1] > 1]})
     return entries
 
@@ -178,7 +200,8 @@ def run_zigzag(dsp, layer, wbits, abits, folder: Path, mode: str) -> dict[str, f
     from zigzag.api import get_hardware_performance_zigzag
 
     accelerator = folder / "dsp_like.yaml"
-    accelerator.write_text(yaml.safe_dump(accelerator_yaml(dsp, wbits, abits), sort_keys=False))
+    accelerator.write_text(yaml.safe_dump(accelerator_yaml(dsp, wbits, abits, is_depthwise(layer)),
+                                          sort_keys=False))
     mapping_file = folder / "mapping.yaml"
     mapping_file.write_text(yaml.safe_dump(mapping(dsp, layer, wbits, abits, mode == "same"),
                                            sort_keys=False))
@@ -207,6 +230,7 @@ def main() -> None:
     parser.add_argument("--modes", default="same,loma,salsa",
                         help="same: ZigZag evaluates autosplit's loop order; loma, salsa: ZigZag's own best order "
                              "found by its LOMA (lpf_limit 6) or SALSA (lpf_limit 8) search")
+    parser.add_argument("--layers", help="comma-separated layer names (default: all)")
     parser.add_argument("--out", help="write the rows as CSV (e.g. tests/fixtures/zigzag_dsp_energy.csv)")
     args = parser.parse_args()
     logging.disable(logging.CRITICAL)
@@ -214,6 +238,8 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for layer in LAYERS:
+            if args.layers and layer.name not in args.layers.split(","):
+                continue
             for wbits, abits in BITS:
                 ours = dsp.layer_cost(layer, wbits, abits).energy_parts_j
                 for mode in args.modes.split(","):
