@@ -81,6 +81,14 @@ def write_plots(out_dir: Path, *, baselines: pd.DataFrame, pareto: pd.DataFrame,
     return files
 
 
+def _suptitle(fig, meta: dict, what: str) -> None:
+    """The experiment's name over what the figure shows, wrapped to the figure's width."""
+    import textwrap
+
+    width = max(40, int(fig.get_figwidth() * 11))  # about 11 characters per inch at this size
+    fig.suptitle("\n".join(textwrap.wrap(meta["name"], width) + textwrap.wrap(what, width)), fontsize=10.5)
+
+
 def _more(total: int) -> str:
     return f" (first {MAX_PANELS} of {total} sweep cells; every cell is in the CSV files)" if total > MAX_PANELS else ""
 
@@ -102,7 +110,7 @@ def _pareto_figure(plt, cells, *, baselines, pareto, plans, meta, total_cells):
     handles: dict[str, object] = {}
     for ax, cell in zip(axes, cells):
         _pareto_panel(ax, cell, baselines, pareto, plans, handles)
-    fig.suptitle(f"{meta['name']}: accuracy against latency{_more(total_cells)}", fontsize=11)
+    _suptitle(fig, meta, f"accuracy against latency{_more(total_cells)}")
     columns = 3 if single else 4
     fig.legend(list(handles.values()), list(handles.keys()), loc="lower center", ncol=columns, frameon=False,
                fontsize=8, bbox_to_anchor=(0.5, 0.0))
@@ -303,7 +311,7 @@ def _breakdown_figure(plt, cells, *, baselines, pareto, plans, meta, total_cells
     handles = [Patch(color=EDGE_COLOUR, label="edge compute"), Patch(color=TRANSFER_COLOUR, label="transfer"),
                Patch(color=CLOUD_COLOUR, label="cloud compute"),
                Patch(facecolor="white", edgecolor="#555555", hatch="//", label="hatched: over a bound")]
-    fig.suptitle(f"{meta['name']}: where the time goes, chosen plan per method{_more(total_cells)}", fontsize=11)
+    _suptitle(fig, meta, f"where the time goes: the chosen plan of each method{_more(total_cells)}")
     fig.legend(handles=handles, loc="lower center", ncol=4, frameon=False)
     fig.tight_layout(rect=(0, 0.06, 1, 0.96))
     return fig
@@ -381,7 +389,7 @@ def _bits_figure(plt, cells, *, baselines, pareto, plans, meta, total_cells):
         ax.grid(True, axis="y", alpha=0.25)
         for handle, label in zip(*ax.get_legend_handles_labels()):
             legend.setdefault(label, handle)
-    fig.suptitle(f"{meta['name']}: per-layer bit-widths of the chosen plan{_more(total_cells)}", fontsize=11)
+    _suptitle(fig, meta, f"per-layer bit-widths of the fastest plan within the bounds{_more(total_cells)}")
     if legend:
         fig.legend(list(legend.values()), list(legend.keys()), loc="lower center", ncol=4, frameon=False)
     fig.tight_layout(rect=(0, 0.05 if legend else 0, 1, 0.97))
@@ -439,7 +447,7 @@ def _sweep_figure(plt, cells, *, baselines, meta):
                      label=m) for m in handles]
     legend.append(Line2D([], [], color="#555555", marker="o", markerfacecolor="white", ls="none",
                          label="hollow: over a bound"))
-    fig.suptitle(f"{meta['name']}: latency against uplink rate, chosen plan per method", fontsize=11)
+    _suptitle(fig, meta, "latency against uplink rate: the chosen plan of each method")
     fig.legend(handles=legend, loc="lower center", ncol=6, frameon=False)
     fig.tight_layout(rect=(0, 0.06 + 0.03 * math.ceil(len(legend) / 6), 1, 0.96))
     return fig
