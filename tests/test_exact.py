@@ -134,3 +134,14 @@ def test_front_filters_agree_with_pairwise_dominance():
                               for j in range(40) if groups[j] == groups[i])}
         got2 = [(groups[i], *points[i, :2]) for i in range(40) if mask2[i]]
         assert set(got2) == strict2 and len(got2) == len(strict2)
+
+
+def test_bounding_by_known_plans_leaves_the_front_unchanged():
+    memory, drop = bounds_that_bind(tiny_scenario("max_layer", LINKS["ideal"]))
+    s = tiny_scenario("max_layer", LINKS["ideal"], edge_memory_bytes=memory, max_accuracy_drop=drop)
+    bounded = ExactFront(bound=True).run(s, budget={"epsilon": 0})
+    unbounded = ExactFront(bound=False).run(s, budget={"epsilon": 0})
+    columns = ["latency_s", "accuracy_drop"]
+    np.testing.assert_allclose(np.unique(bounded.front[columns].to_numpy(), axis=0),
+                               np.unique(unbounded.front[columns].to_numpy(), axis=0))
+    assert bounded.info["states_kept"] <= unbounded.info["states_kept"]

@@ -30,10 +30,17 @@ Two passes share that skeleton:
   bound it from below. `info` reports both hypervolumes and the gap; where the edge's latency does not depend
   on the weight bits the two coincide and the front is exact.
 
-Epsilon-pruning (budget {"epsilon": e}, default 0 = none): per key, states are thinned to one per cell of a
-grid whose cells are e x the reference range of each coordinate (cloud-only latency, the distortion the
-accuracy bound allows, the memory budget), keeping the fastest; errors add up over the layers (at most
-layers x e x range per coordinate). `info["epsilon"]` reports what was used.
+Bounding: a state is dropped when a known real feasible plan (Auto-Split's, or one this pass already
+finished) is strictly faster than any completion of the state can be (its latency so far plus a lower bound
+on the rest: fastest edge layers, smallest payload, cloud suffix) and strictly more accurate than its
+distortion so far allows: every completion is dominated, so the front is unchanged.
+
+Epsilon-pruning (budget {"epsilon": e}, or "auto", the default: the first of AUTO_EPSILONS, starting at 0,
+whose pass stays under AUTO_LAYER_STATES states per layer): in `split` mode the states are thinned to one per
+cell of a grid (e x the reference range of latency, distortion and activation memory, and
+KEY_CELL_FACTOR x e x the raw input's bytes for the open tensors), keeping a real state for the inner bound and
+the cell's componentwise minimum for the outer bound, so the bracket stays valid; `joint` mode keeps the
+fastest state per cell (no bound). `info` reports the epsilon used, those abandoned, and the bracket.
 """
 from __future__ import annotations
 
@@ -47,7 +54,11 @@ from simulator.search.pareto import hypervolume_2d, pareto_mask
 
 MODES = ("split", "joint")
 AUTO_EPSILONS = (0.0, 0.003, 0.01)
-AUTO_LAYER_STATES = (100_000, 100_000, None)
+AUTO_LAYER_STATES = (100_000, 150_000, None)
+KEY_CELL_FACTOR = 10.0
+"""Open-tensor bytes are thinned on cells KEY_CELL_FACTOR x epsilon x the raw input's bytes: the bytes of
+tensors open inside a block only matter for cuts inside it, which rarely pay; what the merge costs shows
+in the reported bracket like the rest."""
 
 
 # --- non-dominated filtering --------------------------------------------------------------------------------
@@ -177,16 +188,17 @@ class ExactFront(SearchMethod):
 
     name = "exact"
 
-    def __init__(self, mode: str = "split", max_states: int = 3_000_000):
+    def __init__(self, mode: str = "split", max_states: int = 5_000_000, bound: bool = True):
         if mode not in MODES:
             raise ValueError(f"mode: expected one of {', '.join(MODES)}, got {mode!r}")
         self.mode = mode
+        self.bound = bound
         self.max_states = max_states
         self.info: dict = {}
 
     def run(self, scenario, budget: dict | None = None, seed: int = 0, mode: str | None = None, **options):
         if mode is not None:
-            self.__init__(mode, self.max_states)
+            self.__init__(mode, self.max_states, self.bound)
         tables = scenario.tables
         start = time.perf_counter()
         candidates = self.propose(tables, dict(budget or {}), seed)
@@ -214,9 +226,11 @@ class ExactFront(SearchMethod):
                 raise ValueError(f"epsilon: expected >= 0 or 'auto', got {epsilon}")
             attempts = [(epsilon, None)]
         cls = _SplitPass if self.mode == "split" else _JointPass
+        incumbents = self.incumbent_points(tables, seed) if self.bound else np.empty((0, 2))
         tried = []
         for e, cap in attempts:
             dp = cls(tables, epsilon=e, max_states=self.max_states, layer_cap=cap)
+            dp.add_incumbents(incumbents)
             try:
                 candidates = dp.run()
                 break
@@ -232,6 +246,21 @@ class ExactFront(SearchMethod):
             self.info["_outer_hypervolume"] = dp.outer_hypervolume
             self.info["weight_front_largest"] = dp.weight_front_largest
         return candidates
+
+
+    @staticmethod
+    def incumbent_points(tables: CostTables, seed: int) -> np.ndarray:
+        """Auto-Split's feasible plans as (latency, drop): real plans the pass may prune against (only states
+        all of whose completions they dominate are dropped, so the front stays exact)."""
+        try:
+            from simulator.search.autosplit import AutoSplit
+        except ImportError:
+            return np.empty((0, 2))
+        candidates = AutoSplit().propose(tables, {}, seed)
+        if not len(candidates):
+            return np.empty((0, 2))
+        ev = candidates.evaluate(tables)
+        return np.column_stack([ev.latency_s, ev.accuracy_drop])[ev.feasible]
 
 
 class _TooManyStates(MemoryError):
@@ -329,6 +358,44 @@ class _Pass:
         if sending.any():
             time_s[sending] = self.s.link.transfer_time_s(sizes[sending])
         return time_s[inverse.reshape(-1)]
+
+    # --- bounding: states whose every completion a known real plan beats --------------------------------
+    def latency_to_finish(self) -> np.ndarray:
+        """(L+1,) a lower bound on the latency any plan adds after its first i layers: the least over the
+        cuts j >= i of the fastest edge time of layers i..j-1, the transfer of cut j with every tensor at
+        its smallest size (transfer time does not fall as the payload grows) and the cloud suffix."""
+        t = self.t
+        E = self.allowed
+        fastest = t.edge_latency_s[:, E][:, :, E].min(axis=(1, 2))
+        table = t.payload_per_tensor[:-1]                    # (the last row is a zero-size dummy)
+        smallest = np.where(t.tensor_producer < 0, table[:, 0], table[:, E].min(1))
+        payload = np.ceil(t.crossing.astype(float) @ smallest - 1e-9)
+        transfer = np.zeros(len(payload))
+        sending = payload > 0
+        transfer[sending] = self.s.link.transfer_time_s(payload[sending])
+        done = np.concatenate([[0.0], np.cumsum(fastest)])
+        total = done + transfer + t.cloud_suffix_s           # cut j: edge 0..j-1 fastest + transfer + cloud
+        return np.minimum.accumulate(total[::-1])[::-1] - done
+
+    def add_incumbents(self, points: np.ndarray) -> None:
+        """Real feasible plans (latency, drop) to bound with: kept as a front sorted by latency."""
+        current = getattr(self, "incumbent", np.empty((0, 2)))
+        merged = np.vstack([current, points]) if len(points) else current
+        if len(merged):
+            merged = merged[front_2d(merged[:, 0], merged[:, 1])]
+            merged = merged[np.argsort(merged[:, 0])]
+        self.incumbent = merged
+
+    def beaten(self, latency_bound: np.ndarray, distortion_bound: np.ndarray) -> np.ndarray:
+        """True where a known real plan is faster than `latency_bound` and loses less accuracy than
+        `distortion_bound` implies: every completion of such a state is strictly dominated (strictly, so that
+        a front point equal to a known plan is still found by the pass itself)."""
+        front = getattr(self, "incumbent", np.empty((0, 2)))
+        if len(front) == 0 or len(latency_bound) == 0:
+            return np.zeros(len(latency_bound), dtype=bool)
+        pos = np.searchsorted(front[:, 0], latency_bound, side="left") - 1
+        best_drop = np.where(pos >= 0, front[np.maximum(pos, 0), 1], np.inf)   # drops fall along the front
+        return best_drop < self.drop(distortion_bound)
 
     def count(self, kept: int) -> None:
         self.states_kept += kept
@@ -455,8 +522,10 @@ class _SplitPass(_Pass):
         # real: one real plan prefix (inner bound); opt: lower bounds of every state merged into it (outer bound)
         state = {"open": np.zeros((1, 0)), "open_opt": np.zeros((1, 0)), "real": zero, "opt": zero}
         history, finals = [], []
+        self.future_latency = self.latency_to_finish()
         for i in range(L + 1):
             finals.append(self.finish(i, state))
+            self.add_incumbents(finals[-1][3])
             if i == L:
                 break
             n, m = len(state["open"]), len(E)
@@ -472,6 +541,7 @@ class _SplitPass(_Pass):
             ok[ok] = self.within_accuracy(opt[ok, 1] + weight_distortion[ok])
             if self.prune_latency:
                 ok &= opt[:, 0] < self.cloud_latency_s
+            ok[ok] &= ~self.beaten(opt[ok, 0] + self.future_latency[i + 1], opt[ok, 1] + weight_distortion[ok])
             idx = np.flatnonzero(ok)
             bits = E[choice[idx]]
             new_open = self.next_open(i, state["open"][parent[idx]], bits)
@@ -494,7 +564,7 @@ class _SplitPass(_Pass):
         latency, with the cell's componentwise minima as its optimistic values and open bytes."""
         if len(real) == 0:
             return np.zeros(0, dtype=np.intp), opt, open_opt
-        byte_cell = self.epsilon * max(float(self.t.input_payload_bytes), 1.0)
+        byte_cell = KEY_CELL_FACTOR * self.epsilon * max(float(self.t.input_payload_bytes), 1.0)
         cells = row_ids(np.column_stack([np.floor(opt / (self.epsilon * self.ranges)),
                                          np.floor(open_opt / byte_cell)]))
         order = np.lexsort((real[:, 0], cells))
