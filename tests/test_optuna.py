@@ -91,3 +91,15 @@ def test_seconds_budget_stops_and_hypervolume_never_falls(scenario):
     assert all(b >= a for a, b in zip(hv, hv[1:]))
     front = result.plans[result.plans["feasible"]][["latency_s", "accuracy_drop"]].to_numpy()
     assert hv[-1] == pytest.approx(hypervolume_2d(front, result.info["hypervolume_reference"]))
+
+
+def test_energy_as_a_third_objective_is_told_to_optuna_and_scored_in_3d(scenario, tmp_path):
+    from simulator.search.optuna_search import open_storage
+
+    journal = tmp_path / "energy.log"
+    result = OptunaSearch(population=5, warm_start=False, objectives=("latency", "accuracy_drop", "energy")).run(
+        scenario, budget={"trials": 10}, seed=0, storage=str(journal), study_name="e")
+    study = optuna.load_study(study_name="e", storage=open_storage(str(journal)))
+    assert all(len(t.values) == 3 for t in study.get_trials())
+    assert len(study.directions) == 3
+    assert result.info["hypervolume_3d"] >= 0.0 and len(result.info["hypervolume_3d_reference"]) == 3

@@ -269,7 +269,11 @@ class OptunaSearch(SearchMethod):
                      "hypervolume": trace[-1][2] if trace else 0.0}
         if "energy" in self.objectives and ev is not None:
             points = np.column_stack([ev.latency_s, ev.accuracy_drop, ev.edge_energy_j])[ev.feasible]
-            energy_reference = float(evaluate(tables, zeros, zeros, cut=np.array([0])).edge_energy_j[0])
+            # reference energy: edge-only at the highest edge bits plus cloud-only's radio energy (stated)
+            top = np.full((1, tables.layers), tables.edge_bit_index[-1])
+            energy_reference = float(evaluate(tables, top, top, cut=np.array([tables.layers])).edge_energy_j[0]
+                                     + evaluate(tables, zeros, zeros, cut=np.array([0])).edge_energy_j[0])
+            self.info["hypervolume_3d_reference"] = (*reference, energy_reference)
             self.info["hypervolume_3d"] = hypervolume_3d(points, (*reference, max(energy_reference, 1e-30)))
         return candidates, ev
 
