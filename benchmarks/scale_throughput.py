@@ -133,7 +133,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as folder:
             specs = [None, str(Path(folder) / "bench.log")] + ([args.postgres] if args.postgres else [])
             _print("storage cost per trial (ask/tell, 20 categorical parameters, free objective)",
-                   storage_overhead(specs, trials=300, parameters=20))
+                   storage_overhead(specs, trials=100, parameters=20))
     if "workers" in parts and args.postgres:
         _print(f"autosplit worker processes on one PostgreSQL study ({args.trials} trials, resnet18)",
                workers_on_postgres(args.postgres, [1, 2], args.trials))
