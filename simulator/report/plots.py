@@ -81,6 +81,11 @@ def write_plots(out_dir: Path, *, baselines: pd.DataFrame, pareto: pd.DataFrame,
     return files
 
 
+def _legend_room(fig, rows: int) -> float:
+    """Fraction of the figure's height a figure legend of `rows` rows at the bottom needs (about 0.19 in a row)."""
+    return min(0.5, (0.19 * rows + 0.15) / fig.get_figheight())
+
+
 def _suptitle(fig, meta: dict, what: str) -> None:
     """The experiment's name over what the figure shows, wrapped to the figure's width."""
     import textwrap
@@ -115,8 +120,7 @@ def _pareto_figure(plt, cells, *, baselines, pareto, plans, meta, total_cells):
     fig.legend(list(handles.values()), list(handles.keys()), loc="lower center", ncol=columns, frameon=False,
                fontsize=8, bbox_to_anchor=(0.5, 0.0))
     rows = math.ceil(len(handles) / columns)
-    fig.tight_layout(rect=(0, (0.035 if single else 0.025) * (rows + 1) / (1 if single else math.ceil(len(cells) / 2)),
-                           1, 0.97))
+    fig.tight_layout(rect=(0, _legend_room(fig, rows), 1, 0.97))
     _place_all_labels(fig)
     return fig
 
@@ -246,8 +250,8 @@ def _place_labels(ax, labels, renderer) -> None:
                 label.set_va("bottom" if dy > 0 else "top" if dy < 0 else "center")
                 label.update_positions(renderer)
                 box = Text.get_window_extent(label, renderer).padded(1.5)
-                inside = (box.x0 >= axes_box.x0 and box.x1 <= axes_box.x1 and box.y0 >= axes_box.y0
-                          and box.y1 <= axes_box.y1)
+                inside = (box.x0 >= axes_box.x0 + 3 and box.x1 <= axes_box.x1 - 3 and box.y0 >= axes_box.y0 + 3
+                          and box.y1 <= axes_box.y1 - 3)
                 if not inside or any(box.overlaps(other) for other in placed):
                     continue  # never outside the axes, never over another label
                 # softer: markers, plotted points and the horizontal reference lines, then distance
@@ -312,8 +316,8 @@ def _breakdown_figure(plt, cells, *, baselines, pareto, plans, meta, total_cells
                Patch(color=CLOUD_COLOUR, label="cloud compute"),
                Patch(facecolor="white", edgecolor="#555555", hatch="//", label="hatched: over a bound")]
     _suptitle(fig, meta, f"where the time goes: the chosen plan of each method{_more(total_cells)}")
-    fig.legend(handles=handles, loc="lower center", ncol=4, frameon=False)
-    fig.tight_layout(rect=(0, 0.06, 1, 0.96))
+    fig.legend(handles=handles, loc="lower center", ncol=4, frameon=False, fontsize=8)
+    fig.tight_layout(rect=(0, _legend_room(fig, 1), 1, 0.97))
     return fig
 
 
@@ -391,8 +395,8 @@ def _bits_figure(plt, cells, *, baselines, pareto, plans, meta, total_cells):
             legend.setdefault(label, handle)
     _suptitle(fig, meta, f"per-layer bit-widths of the fastest plan within the bounds{_more(total_cells)}")
     if legend:
-        fig.legend(list(legend.values()), list(legend.keys()), loc="lower center", ncol=4, frameon=False)
-    fig.tight_layout(rect=(0, 0.05 if legend else 0, 1, 0.97))
+        fig.legend(list(legend.values()), list(legend.keys()), loc="lower center", ncol=4, frameon=False, fontsize=8)
+    fig.tight_layout(rect=(0, _legend_room(fig, 1) if legend else 0, 1, 0.97))
     return fig
 
 
@@ -428,6 +432,10 @@ def _sweep_figure(plt, cells, *, baselines, meta):
                        facecolor=np.where(feasible, colour, "white"), zorder=3)
             handles.setdefault(method, (h, ax.scatter([], [], marker=marker, s=40, color=colour)))
         ax.set_yscale("log")
+        from matplotlib.ticker import FuncFormatter
+
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        ax.yaxis.set_minor_formatter(FuncFormatter(lambda value, _: f"{value:g}" if f"{value:g}"[0] in "25" else ""))
         ax.set_ylabel("latency of the chosen plan (ms, log scale)")
         if swept_rate:
             ax.set_xscale("log")
@@ -448,6 +456,7 @@ def _sweep_figure(plt, cells, *, baselines, meta):
     legend.append(Line2D([], [], color="#555555", marker="o", markerfacecolor="white", ls="none",
                          label="hollow: over a bound"))
     _suptitle(fig, meta, "latency against uplink rate: the chosen plan of each method")
-    fig.legend(handles=legend, loc="lower center", ncol=6, frameon=False)
-    fig.tight_layout(rect=(0, 0.06 + 0.03 * math.ceil(len(legend) / 6), 1, 0.96))
+    columns = max(2, min(6, int(fig.get_figwidth() / 1.7)))
+    fig.legend(handles=legend, loc="lower center", ncol=columns, frameon=False, fontsize=8)
+    fig.tight_layout(rect=(0, _legend_room(fig, math.ceil(len(legend) / columns)), 1, 0.97))
     return fig
