@@ -8,8 +8,7 @@ default, TPE on request. Trials are asked a population at a time, evaluated in o
 call and told back (ask/tell), which keeps Optuna's own bookkeeping the only per-trial cost.
 
 Encoding: `cut` (0..layers) and, per layer, the index of its activation bits `a<i>` and (for a layer with
-weights) of its weight bits `w<i>` among the edge's bits, plus `a_shift` / `w_shift` added to every layer's
-index (clipped): coordinated moves of all layers at once; with both shifts 0 every per-layer plan is reachable. Layers without
+weights) of its weight bits `w<i>` among the edge's bits; every per-layer plan is reachable. Layers without
 weights take the weight bits that make them fastest. The study is warm-started with the baselines' plans
 (float bits mapped to the edge's highest) and Auto-Split's feasible front, never with the exact front.
 
@@ -91,9 +90,7 @@ class OptunaSearch(SearchMethod):
         from optuna.distributions import IntDistribution
 
         top = len(tables.edge_bit_index) - 1
-        # shifts move every layer's bits at once (clipped): coordinated moves a per-layer mutation cannot make
-        dists = {"cut": IntDistribution(0, tables.layers), "w_shift": IntDistribution(-top, top),
-                 "a_shift": IntDistribution(-top, top)}
+        dists = {"cut": IntDistribution(0, tables.layers)}
         for i in range(tables.layers):
             if tables.has_weights[i]:
                 dists[f"w{i}"] = IntDistribution(0, top)
@@ -106,18 +103,14 @@ class OptunaSearch(SearchMethod):
         E = tables.edge_bit_index
         L = tables.layers
         n = len(params)
-        top = len(E) - 1
         cut = np.array([p["cut"] for p in params], dtype=np.intp)
-        a_shift = np.array([p.get("a_shift", 0) for p in params], dtype=np.intp)[:, None]
-        w_shift = np.array([p.get("w_shift", 0) for p in params], dtype=np.intp)
         a_idx = np.array([[p[f"a{i}"] for i in range(L)] for p in params], dtype=np.intp).reshape(n, L)
-        a_idx = np.clip(a_idx + a_shift, 0, top)
         a = E[a_idx]
         w = np.empty((n, L), dtype=np.intp)
         fastest = _fastest_weight_bits(tables)
         for i in range(L):
             if tables.has_weights[i]:
-                w[:, i] = E[np.clip(np.array([p[f"w{i}"] for p in params]) + w_shift, 0, top)]
+                w[:, i] = E[[p[f"w{i}"] for p in params]]
             else:
                 w[:, i] = fastest[i, a_idx[:, i]]
         return Candidates(w, a, cut=cut)
@@ -138,7 +131,7 @@ class OptunaSearch(SearchMethod):
         cuts = candidates.cut if candidates.cut is not None else candidates.mask(L).sum(1)
         out = []
         for p in range(len(candidates)):
-            params = {"cut": int(cuts[p]), "w_shift": 0, "a_shift": 0}
+            params = {"cut": int(cuts[p])}
             for i in range(L):
                 if tables.has_weights[i]:
                     params[f"w{i}"] = int(w[p, i])
