@@ -190,7 +190,8 @@ def write_results(loaded: "LoadedExperiment", cells: list["CellOutcome"], out_di
                   "scenario_edge_bits": o.edge_bits} for o in cells]
     meta = {"name": config.name or loaded.stem, "description": config.description, "source": str(loaded.source),
             "seed": config.seed, "reproducible": reproducible(loaded), "sweep": {k: list(v) for k, v in config.sweep.items()},
-            "plans_cap": cap, "plans_kept": len(plans), "plans_evaluated": evaluated,
+            "plans_cap": cap, "plans_kept": len(plans), "plans_returned": evaluated,
+            "plans_evaluated": int(sum(m.evaluations for o in cells for m in o.outcomes.values())),
             "git": resolved["provenance"]["git"], "methods": [m["method"] for m in resolved["methods"]],
             "requested_methods": list(config.search.methods)}
     files += write_plots(out_dir, baselines=baselines, pareto=pareto, plans=plans, cells=cell_info, meta=meta,

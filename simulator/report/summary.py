@@ -51,9 +51,10 @@ def render_summary(*, baselines: pd.DataFrame, pareto: pd.DataFrame, timings: pd
     added = [m for m in meta["methods"] if m not in meta["requested_methods"]]
     if added:
         lines.append(f"Also run as references for the speed-ups: {', '.join(added)}.")
-    lines += ["", f"Plans evaluated: {meta['plans_evaluated']:,}; kept in plans.csv / plans.parquet: "
-              f"{meta['plans_kept']:,} (each method's front and chosen plan, then a seeded random sample; the cap "
-              f"is {meta['plans_cap']:,} rows).", ""]
+    lines += ["", f"Plans evaluated: {meta['plans_evaluated']:,}; returned by the methods (their fronts, answers and "
+              f"a sample of the rest): {meta.get('plans_returned', meta['plans_kept']):,}; kept in plans.csv / "
+              f"plans.parquet: {meta['plans_kept']:,} (each method's front and chosen plan, then a seeded random "
+              f"sample; the cap is {meta['plans_cap']:,} rows).", ""]
     if len(cells) > 1:
         lines += ["## Sweep", "", "| cell | " + " | ".join(meta["sweep"]) + " | fastest plan within bounds | "
                   "latency (ms) | speed-up vs cloud |", "|---|" + "---|" * (len(meta["sweep"]) + 3)]
@@ -67,7 +68,7 @@ def render_summary(*, baselines: pd.DataFrame, pareto: pd.DataFrame, timings: pd
     for cell in cells:
         lines += _cell_section(cell, baselines, timings, multiple=len(cells) > 1)
     lines += ["## Files", "", "- `baselines.csv`: the chosen plan of every method in every cell (these tables); "
-              "`pareto.csv`: the non-dominated plans of all methods together, within the memory bound; "
+              "`pareto.csv`: the non-dominated plans of all methods together, among those within both bounds; "
               "`plans.csv` / `plans.parquet`: fronts, chosen plans and a sample of the other plans; "
               "`timings.csv`: seconds and evaluations per method; `config.resolved.yaml`: the resolved "
               "experiment, package versions, seed and git revision."]
