@@ -154,3 +154,13 @@ def test_storage_password_never_reaches_the_results_directory(tmp_path, capsys):
         assert resolved["storage"].startswith("postgresql://") and "***" in resolved["storage"]
     finally:
         forget_studies(url, [name])
+
+
+def test_worker_without_a_shared_storage_or_optuna_is_a_one_line_error(tmp_path, capsys):
+    path = _experiment(tmp_path)
+    assert main(["worker", str(path)]) == 2
+    assert "needs a shared storage" in capsys.readouterr().err
+    path = _experiment(tmp_path, search={"methods": ["cloud"]})
+    assert main(["worker", str(path), "--storage", str(tmp_path / "s.log")]) == 2
+    message = capsys.readouterr().err.strip()
+    assert "no optuna" in message and "\n" not in message

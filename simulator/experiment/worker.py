@@ -54,8 +54,9 @@ def join_studies(loaded: "LoadedExperiment", storage: str | None, *, seed: int,
         from simulator.search import run_method
 
         started = time.perf_counter()
+        settings = cell.config.search.optuna  # the run's sampler and objectives: the study's directions match
         result = run_method("optuna", scenario, budget=budget or None, seed=seed, storage=open_storage(storage),
-                            study_name=name)
+                            study_name=name, sampler=settings.sampler, objectives=tuple(settings.objectives))
         elapsed_s = time.perf_counter() - started
         rows.append({"cell": cell.index, "label": cell.label, "study": name, "storage": describe(storage),
                      "seed": seed, "trials_run": _trials_run(result), "study_trials": _study_trials(storage, name),
