@@ -19,6 +19,7 @@ import numpy as np  # noqa: E402
 
 from simulator.evaluate import Scenario, evaluate  # noqa: E402
 from simulator.network.link import Link  # noqa: E402
+from simulator.runtime import keep_freed_memory  # noqa: E402
 
 
 def main() -> None:
@@ -27,6 +28,7 @@ def main() -> None:
     parser.add_argument("--model", default="resnet50")
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
+    keep_freed_memory()  # as the CLI does
     for memory_model in ("max_layer", "peak_live"):
         scenario = Scenario.build(args.model, "eyeriss", "tpu_v1", Link(3e6, rtt_s=0.04), edge_memory_bytes=4 * 2**20,
                                   memory_model=memory_model, max_accuracy_drop=1.0)

@@ -631,6 +631,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from simulator.runtime import keep_freed_memory
+
+    keep_freed_memory()
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

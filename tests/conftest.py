@@ -7,6 +7,9 @@ from simulator.accuracy.proxy import AccuracyProxy, assumed_distortion_tables
 from simulator.evaluate import Scenario
 from simulator.graph import load_model
 from simulator.network.link import Link
+from simulator.runtime import keep_freed_memory
+
+keep_freed_memory()  # as the CLI does: numpy temporaries reuse freed memory instead of fresh mappings
 
 
 def assumed_proxy(graph, fp_accuracy=76.13):

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from hardware_models.errors import UserError
 from simulator.experiment import atomic
+from simulator.runtime import keep_freed_memory
 
 if TYPE_CHECKING:
     from simulator.experiment.loading import LoadedExperiment
@@ -69,7 +70,7 @@ def run_cell_remotely(cell: "Cell", pending: list[PendingRun], seed: int, storag
     """
     from simulator.experiment import runner
 
-    _undo_dask_malloc_trimming()
+    keep_freed_memory()  # Dask's nanny freezes glibc's mmap threshold low: 7x slower cost tables without this
     scenario, info = runner._scenario_and_info(cell)
     outcomes = {run.method: runner._run_method(run.method, scenario, cell, run.budget, seed, storage, max_rows,
                                                run.fingerprint)
@@ -132,26 +133,6 @@ def _client(scheduler: str | None, cell_count: int):
             yield client
 
 
-def _undo_dask_malloc_trimming() -> None:
-    """Dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536, which freezes glibc's mmap threshold at
-    128 KiB: every numpy temporary above that is then mapped and unmapped again, and building a cell's cost
-    tables took 7x longer on a worker than in this process. Raise both thresholds again (glibc only)."""
-    global _MALLOC_TUNED
-    if _MALLOC_TUNED or not os.environ.get("MALLOC_TRIM_THRESHOLD_"):
-        return
-    _MALLOC_TUNED = True
-    import ctypes
-    import ctypes.util
-
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.mallopt(-1, 256 * 2**20)  # M_TRIM_THRESHOLD: keep up to 256 MiB of freed heap
-        libc.mallopt(-3, 32 * 2**20)   # M_MMAP_THRESHOLD: glibc's own upper bound for its dynamic threshold
-    except (OSError, AttributeError):  # not glibc: nothing to undo
-        pass
-
-
-_MALLOC_TUNED = False
 
 
 class _NoBar:
