@@ -53,8 +53,8 @@ from simulator.search.base import Candidates, SearchMethod, result_from
 from simulator.search.pareto import hypervolume_2d, pareto_mask
 
 MODES = ("split", "joint")
-AUTO_EPSILONS = (0.0, 0.003, 0.01)
-AUTO_LAYER_STATES = (100_000, 150_000, None)
+AUTO_EPSILONS = (0.0, 0.005, 0.01)
+AUTO_LAYER_STATES = (100_000, 250_000, None)
 KEY_CELL_FACTOR = 10.0
 """Open-tensor bytes are thinned on cells KEY_CELL_FACTOR x epsilon x the raw input's bytes: the bytes of
 tensors open inside a block only matter for cuts inside it, which rarely pay; what the merge costs shows
