@@ -25,6 +25,15 @@ def _reference_rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
+def test_the_references_cover_both_networks_on_two_array_shapes_in_os_and_ws_and_resnet18_in_is():
+    runs = {tuple(p.stem.split("__")) for p in REFERENCES}
+    for model in ("resnet18", "mobilenet_v2"):
+        for dataflow in ("os", "ws"):
+            shapes = {config.rsplit("_", 1)[0] for m, config in runs if m == model and config.endswith(dataflow)}
+            assert len(shapes) >= 2, (model, dataflow, shapes)
+    assert any(m == "resnet18" and config.endswith("_is") for m, config in runs)
+
+
 @pytest.mark.parametrize("reference", REFERENCES, ids=[p.stem for p in REFERENCES])
 def test_compute_cycles_equal_scalesim_on_every_layer(reference: Path):
     model, config = reference.stem.split("__")
@@ -87,12 +96,15 @@ def test_a_depthwise_conv_costs_groups_times_one_group():
 
 
 @pytest.mark.parametrize("reference", REFERENCES, ids=[p.stem for p in REFERENCES])
-def test_dram_reads_of_a_network_are_within_15_percent_of_scalesim(reference: Path):
+def test_dram_reads_of_a_network_never_exceed_scalesims_and_match_within_15_percent_with_256kB_srams(reference: Path):
     """Off-chip input and weight reads at 8 bits against SCALE-Sim's DRAM reads (words = bytes) of the whole
-    network. Measured: 0-12% low (SCALE-Sim also fetches the zero padding, and its read buffers re-fetch some
-    filter tiles that the model keeps resident). Outputs: SCALE-Sim's os writes each output once, like the
-    model; in ws/is it writes every row fold's partial sums off chip, which the model keeps in the ofmap
-    SRAM, so only os outputs are compared (equal to 0.01%)."""
+    network. With SRAMs of 256 kB and more, measured 0-12% below SCALE-Sim (it also fetches the zero padding,
+    and its read buffers re-fetch some filter tiles the model keeps resident). With Eyeriss's 108 kB,
+    SCALE-Sim re-reads the im2col rows from DRAM once per filter fold (overlapping windows fetched again,
+    e.g. 5 x M x K for a 3x3 conv with 64 filters) where the model re-streams the unique input: the model
+    reads 4.4x less there, so only the upper bound is asserted. Outputs: SCALE-Sim's os writes each output
+    once, like the model; in ws/is it writes every row fold's partial sums off chip, which the model keeps
+    in the ofmap SRAM, so only os outputs are compared (equal to 0.01%)."""
     model, config = reference.stem.split("__")
     array = load_accelerator(str(REFERENCE_DIR / "configs" / f"{config}.cfg"))
     rows = _reference_rows(reference)
@@ -104,7 +116,9 @@ def test_dram_reads_of_a_network_are_within_15_percent_of_scalesim(reference: Pa
 
     reads = sum(c.parts["dram_ifmap_bytes"] + c.parts["dram_filter_bytes"] for c in costs)
     expected = scalesim("dram_ifmap_reads") + scalesim("dram_filter_reads")
-    assert reads == pytest.approx(expected, rel=0.15)
+    assert reads <= expected
+    if min(array.ifmap_sram_bytes, array.filter_sram_bytes) >= 256 * 1024:
+        assert reads == pytest.approx(expected, rel=0.15)
     if array.dataflow == "os":
         # SCALE-Sim's write buffer adds a few tens of words per layer (drain granularity)
         assert sum(c.parts["dram_ofmap_bytes"] for c in costs) == pytest.approx(scalesim("dram_ofmap_writes"), rel=1e-3)
