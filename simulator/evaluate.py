@@ -23,6 +23,7 @@ import numpy as np
 
 from hardware_models.base import Accelerator
 from hardware_models.errors import UserError
+from simulator.accuracy.proxy import bit_columns
 from simulator.codecs import ACTIVATION_CODECS, INPUT_CODECS, check_codec, entropy_bits_per_element, jpeg_bytes
 from simulator.graph.cuts import tensor_lifetimes
 from simulator.graph.ir import Graph
@@ -254,12 +255,11 @@ class CostTables:
                            + _copy_to_device_s(s.cloud, received[k] if k < L else 0.0) for k in range(L + 1)])
 
         proxy = s.accuracy
-        from simulator.accuracy.proxy import bit_columns
-
         columns = bit_columns(bits)
         cloud_column = bit_columns(np.array([s.cloud_bits]))[0]
         return cls(
-            scenario=s, bits=bits, edge_bit_index=np.flatnonzero(np.isin(bits, s.edge_bits)), names=[l.name for l in graph.layers],
+            scenario=s, bits=bits, edge_bit_index=np.flatnonzero(np.isin(bits, s.edge_bits)),
+            names=[l.name for l in graph.layers],
             has_weights=weight_elements > 0, edge_latency_s=latency, edge_energy_j=energy,
             weight_bytes=weight_elements[:, None] * bits[None, :] / 8.0,
             tensor_elements=elements, tensor_producer=produced, consumed_by=consumed, crossing=crossing, live=live,
