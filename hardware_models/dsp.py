@@ -39,7 +39,7 @@ from dataclasses import dataclass, field, replace
 
 from hardware_models.base import Accelerator, LayerCost
 from hardware_models.energy import EnergyModel
-from hardware_models.errors import UserError, suggest
+from hardware_models.errors import UserError, check_keys
 from hardware_models.layer import LayerSpec
 from hardware_models.units import parse_bytes, parse_frequency, parse_rate
 
@@ -84,13 +84,7 @@ class VectorDSP(Accelerator):
     @classmethod
     def from_config(cls, config: dict, source: str) -> VectorDSP:
         """A DSP from a preset mapping (without `kind`); a UserError names `source` and the bad key."""
-        for key in config:
-            if key not in CONFIG_KEYS:
-                raise UserError(f"{source}: {key}: unknown key{suggest(str(key), CONFIG_KEYS)}; "
-                                f"expected one of {', '.join(CONFIG_KEYS)}")
-        for key in REQUIRED_KEYS:
-            if key not in config:
-                raise UserError(f"{source}: {key}: missing (a dsp preset needs {', '.join(REQUIRED_KEYS)})")
+        check_keys(config, CONFIG_KEYS, source, REQUIRED_KEYS, kind="dsp preset")
 
         def where(key: str) -> str:
             return f"{source}: {key}"

@@ -29,37 +29,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from hardware_models.errors import UserError, suggest
-from hardware_models.units import BYTE_UNITS, parse_bytes
+from hardware_models.errors import UserError, check_keys
+from hardware_models.units import BYTE_UNITS, parse_bytes, parse_energy
 
 TABLE_PATH = Path(__file__).parent / "data" / "horowitz_isscc2014_45nm.csv"
 REFERENCE_NODE_NM = 45.0
 REFERENCE_SUPPLY_V = 0.9
 PICO = 1e-12
 
-ENERGY_UNITS = {"J": 1.0, "mJ": 1e-3, "uJ": 1e-6, "nJ": 1e-9, "pJ": 1e-12, "fJ": 1e-15}
-_ENERGY = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([A-Za-z]*)\s*$")
 
 CONFIG_KEYS = (
     "technology_nm", "supply_voltage_v", "mac_8bit", "dram_per_byte", "sram_table", "sram_read_64bit",
     "sram_write_factor", "accumulator_guard_bits", "source",
 )
 SRAM_TABLES = ("horowitz", "cacti7")
-
-
-def parse_energy(value: object, key: str = "energy") -> float:
-    """'0.2pJ' -> 2e-13 joules; a bare number is already in joules."""
-    if isinstance(value, bool):
-        raise UserError(f"{key}: expected an energy such as '0.2pJ', got {value!r}")
-    if isinstance(value, (int, float)):
-        return float(value)
-    match = _ENERGY.match(str(value))
-    if not match:
-        raise UserError(f"{key}: expected an energy such as '0.2pJ', got {value!r}")
-    number, unit = float(match.group(1)), match.group(2)
-    if unit and unit not in ENERGY_UNITS:
-        raise UserError(f"{key}: unknown unit {unit!r} in {value!r}; expected one of {', '.join(ENERGY_UNITS)}")
-    return number * ENERGY_UNITS.get(unit, 1.0)
 
 
 def radio_j(bits: float, j_per_bit: float) -> float:
@@ -154,10 +137,7 @@ class EnergyModel:
         """
         config = dict(config or {})
         where = f"{source}: energy"
-        for key in config:
-            if key not in CONFIG_KEYS:
-                raise UserError(f"{where}.{key}: unknown key{suggest(str(key), CONFIG_KEYS)}; "
-                                f"expected one of {', '.join(CONFIG_KEYS)}")
+        check_keys(config, CONFIG_KEYS, source, section="energy")
         sram_table = config.get("sram_table", "horowitz")
         if sram_table not in SRAM_TABLES:
             raise UserError(f"{where}.sram_table: expected one of {', '.join(SRAM_TABLES)}, got {sram_table!r}")

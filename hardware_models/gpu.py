@@ -47,7 +47,7 @@ import numpy as np
 import yaml
 
 from hardware_models.base import Accelerator, LayerCost, sum_costs
-from hardware_models.errors import UserError, suggest
+from hardware_models.errors import UserError, check_keys, suggest
 from hardware_models.layer import LayerSpec
 from hardware_models.units import BYTE_UNITS, parse_bytes, parse_frequency, parse_time, positive
 
@@ -309,13 +309,8 @@ class GPU(Accelerator):
     # --- construction from a preset -------------------------------------------------------------------
     @classmethod
     def from_config(cls, config: dict, source: str) -> "GPU":
-        unknown = [k for k in config if k not in cls.CONFIG_KEYS]
-        if unknown:
-            raise UserError(f"{source}: {unknown[0]}: unknown key{suggest(unknown[0], cls.CONFIG_KEYS)}; "
-                            f"expected one of {', '.join(cls.CONFIG_KEYS)}")
-        for key in ("sm_count", "clock", "memory_bandwidth", "peak_tflops"):
-            if key not in config:
-                raise UserError(f"{source}: {key}: missing")
+        check_keys(config, cls.CONFIG_KEYS, source, ("sm_count", "clock", "memory_bandwidth", "peak_tflops"),
+                   kind="gpu preset")
 
         def where(key: str) -> str:
             return f"{source}: {key}"

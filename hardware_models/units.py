@@ -23,6 +23,7 @@ RATE_UNITS = {
 }
 TIME_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9, "min": 60.0, "h": 3600.0}
 FREQUENCY_UNITS = {"Hz": 1.0, "kHz": 1e3, "MHz": 1e6, "GHz": 1e9}
+ENERGY_UNITS = {"J": 1.0, "mJ": 1e-3, "uJ": 1e-6, "nJ": 1e-9, "pJ": 1e-12, "fJ": 1e-15}
 
 
 def _parse(value: object, units: dict[str, float], what: str, key: str) -> float:
@@ -42,7 +43,8 @@ def _parse(value: object, units: dict[str, float], what: str, key: str) -> float
 
 
 def _example(units: dict[str, float]) -> str:
-    return {id(BYTE_UNITS): "'4MiB'", id(RATE_UNITS): "'3Mbps'", id(TIME_UNITS): "'20ms'"}.get(id(units), "'1.2GHz'")
+    return {id(BYTE_UNITS): "'4MiB'", id(RATE_UNITS): "'3Mbps'", id(TIME_UNITS): "'20ms'",
+            id(ENERGY_UNITS): "'0.2pJ'"}.get(id(units), "'1.2GHz'")
 
 
 def parse_bytes(value: object, key: str = "size") -> float:
@@ -63,6 +65,11 @@ def parse_time(value: object, key: str = "time") -> float:
 def parse_frequency(value: object, key: str = "clock") -> float:
     """'202.381MHz' -> 202381000.0 Hz."""
     return _parse(value, FREQUENCY_UNITS, "a frequency", key)
+
+
+def parse_energy(value: object, key: str = "energy") -> float:
+    """'0.2pJ' -> 2e-13 joules."""
+    return _parse(value, ENERGY_UNITS, "an energy", key)
 
 
 def positive(value: float, key: str) -> float:

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hardware_models.energy import EnergyModel, parse_energy, radio_j
+from hardware_models.energy import EnergyModel, radio_j
+from hardware_models.units import parse_energy
 from hardware_models.errors import UserError
 
 TABLE = Path(__file__).resolve().parents[1] / "hardware_models" / "data" / "horowitz_isscc2014_45nm.csv"

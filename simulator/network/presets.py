@@ -11,8 +11,8 @@ from pathlib import Path
 
 import yaml
 
-from hardware_models.energy import parse_energy
-from hardware_models.errors import UserError, suggest
+from hardware_models.units import parse_energy
+from hardware_models.errors import UserError, check_keys, suggest
 from hardware_models.units import parse_bytes, parse_rate, parse_time
 from simulator.network.link import Link
 from simulator.network.trace import BandwidthTrace
@@ -47,12 +47,10 @@ def preset_names() -> list[str]:
 def link_from_config(config: dict, source: str, base_dir: Path | None = None, **overrides) -> Link:
     """A `Link` from a preset mapping; `overrides` are Link fields in SI units that replace the preset's."""
     fields: dict = {"name": source}
+    check_keys(config, [*_FIELDS, *_OTHER_KEYS], source)
     for key, value in config.items():
         if key in _OTHER_KEYS:
             continue
-        if key not in _FIELDS:
-            raise UserError(f"{source}: {key}: unknown key{suggest(str(key), [*_FIELDS, *_OTHER_KEYS])}; "
-                            f"expected one of {', '.join([*_FIELDS, *_OTHER_KEYS])}")
         field, parse = _FIELDS[key]
         try:
             fields[field] = parse(value, f"{source}: {key}") if parse not in (str, int, float, bool) else parse(value)
