@@ -34,12 +34,12 @@ pooling/element-wise layers as adds at the lane width.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from hardware_models.base import Accelerator, LayerCost
 from hardware_models.energy import EnergyModel
 from hardware_models.errors import UserError, check_keys
+from hardware_models.preset import PresetFields
 from hardware_models.layer import LayerSpec
 from hardware_models.units import parse_bytes, parse_frequency, parse_rate
 
@@ -86,26 +86,8 @@ class VectorDSP(Accelerator):
         """A DSP from a preset mapping (without `kind`); a UserError names `source` and the bad key."""
         check_keys(config, CONFIG_KEYS, source, REQUIRED_KEYS, kind="dsp preset")
 
-        def where(key: str) -> str:
-            return f"{source}: {key}"
-
-        def whole(key: str, default: int | None = None, minimum: int = 1) -> int:
-            value = config.get(key, default)
-            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-                raise UserError(f"{where(key)}: expected a whole number >= {minimum}, got {value!r}")
-            return value
-
-        def positive(key: str, value: float) -> float:
-            if not value > 0:
-                raise UserError(f"{where(key)}: expected a positive value, got {config[key]!r}")
-            return value
-
-        def bit_list(key: str, default: tuple[int, ...] | None = None) -> tuple[int, ...]:
-            value = config.get(key, default)
-            if (not isinstance(value, (list, tuple)) or not value
-                    or any(isinstance(b, bool) or not isinstance(b, int) or not 1 <= b <= 32 for b in value)):
-                raise UserError(f"{where(key)}: expected a list of bit-widths between 1 and 32, got {value!r}")
-            return tuple(sorted(set(value)))
+        fields = PresetFields(config, source)
+        where, whole, positive, bit_list = fields.where, fields.whole, fields.positive, fields.bit_list
 
         vector_bits = whole("vector_bits")
         accumulator_bits = whole("accumulator_bits", 32)
@@ -121,9 +103,7 @@ class VectorDSP(Accelerator):
         overhead = config.get("layer_overhead_cycles", 0)
         if isinstance(overhead, bool) or not isinstance(overhead, (int, float)) or overhead < 0:
             raise UserError(f"{where('layer_overhead_cycles')}: expected a number of cycles >= 0, got {overhead!r}")
-        energy = config.get("energy")
-        if energy is not None and not isinstance(energy, Mapping):
-            raise UserError(f"{where('energy')}: expected a mapping of energy settings, got {energy!r}")
+        energy = fields.mapping("energy")
         return cls(
             name=str(config.get("name", source)),
             clock_hz=positive("clock", parse_frequency(config["clock"], where("clock"))),

@@ -56,12 +56,12 @@ that buffer's size, DRAM bytes, element operations of pooling/element-wise layer
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from hardware_models.base import Accelerator, LayerCost
 from hardware_models.energy import EnergyModel
-from hardware_models.errors import UserError, check_keys, suggest
+from hardware_models.errors import UserError, check_keys
+from hardware_models.preset import PresetFields
 from hardware_models.layer import LayerSpec
 from hardware_models.units import parse_bytes, parse_frequency, parse_rate
 
@@ -148,38 +148,15 @@ class SystolicArray(Accelerator):
         """An array from a preset mapping (without `kind`); a UserError names `source` and the bad key."""
         check_keys(config, CONFIG_KEYS, source, REQUIRED_KEYS, kind="systolic preset")
 
-        def where(key: str) -> str:
-            return f"{source}: {key}"
+        fields = PresetFields(config, source)
+        where, whole, positive, choice = fields.where, fields.whole, fields.positive, fields.choice
 
-        def whole(key: str, default: int | None = None) -> int:
-            value = config.get(key, default)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise UserError(f"{where(key)}: expected a whole number >= 1, got {value!r}")
-            return value
-
-        def positive(key: str, value: float) -> float:
-            if not value > 0:
-                raise UserError(f"{where(key)}: expected a positive value, got {config[key]!r}")
-            return value
-
-        def choice(key: str, choices: tuple[str, ...], default: str | None = None) -> str:
-            value = config.get(key, default)
-            if value not in choices:
-                raise UserError(f"{where(key)}: expected one of {', '.join(choices)}, got {value!r}"
-                                f"{suggest(str(value), choices)}")
-            return value
-
-        bits = config["supported_bits"]
-        if (not isinstance(bits, (list, tuple)) or not bits
-                or any(isinstance(b, bool) or not isinstance(b, int) or not 1 <= b <= 32 for b in bits)):
-            raise UserError(f"{where('supported_bits')}: expected a list of bit-widths between 1 and 32, got {bits!r}")
+        bits = fields.bit_list("supported_bits")
         bandwidth = None
         if config.get("dram_bandwidth") is not None:
             bandwidth = positive("dram_bandwidth",
                                  parse_bandwidth_bytes_per_s(config["dram_bandwidth"], where("dram_bandwidth")))
-        energy = config.get("energy")
-        if energy is not None and not isinstance(energy, Mapping):
-            raise UserError(f"{where('energy')}: expected a mapping of energy settings, got {energy!r}")
+        energy = fields.mapping("energy")
         return cls(
             name=str(config.get("name", source)),
             rows=whole("rows"),
@@ -190,7 +167,7 @@ class SystolicArray(Accelerator):
             ofmap_sram_bytes=positive("ofmap_sram", parse_bytes(config["ofmap_sram"], where("ofmap_sram"))),
             clock_hz=positive("clock", parse_frequency(config["clock"], where("clock"))),
             offchip_bandwidth_bytes_per_s=bandwidth,
-            supported_bits=tuple(sorted(set(bits))),
+            supported_bits=bits,
             native_bits=whole("native_bits", 8),
             mac_mode=choice("mac_mode", MAC_MODES, "native"),
             accumulator_bits=whole("accumulator_bits", 32),
