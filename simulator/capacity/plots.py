@@ -63,17 +63,22 @@ def latency_plot(points: pd.DataFrame, slo_p99_s: float, directory: Path,
         ax.axhline(slo_p99_s * 1e3, color="#d62728", linestyle="-.", linewidth=1,
                    label=f"p99 SLO {slo_p99_s * 1e3:g} ms")
         top = max(3 * slo_p99_s * 1e3, float(mine["p50_s"].min()) * 1e3 * 1.1)
-        ax.set_ylim(0, top)
-        ax.set_xlim(left=0)
-        ax.set_title(group)
-        ax.set_xlabel("devices")
-        ax.set_ylabel("end-to-end latency (ms)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        _finish_axes(ax, group, "end-to-end latency (ms)", top)
     fig.suptitle("Latency percentiles against fleet size (worst of the seeds)")
     written = _save(fig, directory, "latency", formats)
     plt.close(fig)
     return written
+
+
+def _finish_axes(ax, group: str, ylabel: str, top: float) -> None:
+    """A panel against fleet size: limits from zero, the group as title, labels, grid and legend."""
+    ax.set_ylim(0, top)
+    ax.set_xlim(left=0)
+    ax.set_title(group)
+    ax.set_xlabel("devices")
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
 
 
 def utilisation_plot(points: pd.DataFrame, directory: Path, formats: Sequence[str] = ("png",)) -> list[Path]:
@@ -92,13 +97,7 @@ def utilisation_plot(points: pd.DataFrame, directory: Path, formats: Sequence[st
             if "uplink_utilisation" in rows:
                 ax.plot(rows["devices"], rows["uplink_utilisation"], "--", color=colour,
                         label=f"uplink (mean per link), {gpus} GPU{'s' if gpus > 1 else ''}")
-        ax.set_ylim(0, 1.05)
-        ax.set_xlim(left=0)
-        ax.set_title(group)
-        ax.set_xlabel("devices")
-        ax.set_ylabel("utilisation (busy fraction)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        _finish_axes(ax, group, "utilisation (busy fraction)", 1.05)
     fig.suptitle("Utilisation against fleet size (mean of the seeds)")
     written = _save(fig, directory, "utilisation", formats)
     plt.close(fig)
