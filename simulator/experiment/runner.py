@@ -102,7 +102,8 @@ def cell_record(cell: Cell) -> dict:
             "max_accuracy_drop": arguments["max_accuracy_drop"], "memory_model": arguments["memory_model"],
             "edge_bits": list(arguments["edge_bits"]) if arguments["edge_bits"] else None,
             "cloud_bits": arguments["cloud_bits"], "accuracy_tier": arguments["accuracy_tier"],
-            "accuracy_granularity": config.accuracy.granularity, "input_codec": arguments["input_codec"],
+            "accuracy_granularity": config.accuracy.granularity,
+            "accuracy_confidence": arguments["accuracy_confidence"], "input_codec": arguments["input_codec"],
             "activation_codec": arguments["activation_codec"], "jpeg_quality": arguments["jpeg_quality"]}
 
 
