@@ -51,7 +51,10 @@ PARAMETERS = (
     ("per_tensor", 0.0, FEATURE_PRIOR_STD),
     # rounding optimisation (AdaRound, BRECQ) is worth about one weight bit: a quarter of the MSE
     ("reconstruction_weights", float(np.log(0.25)), 2.0),
-    ("reconstruction_activations", 0.0, 2.0),
+    ("reconstruction_activations", float(np.log(0.1)), 1.0),
+    # ... and less below 4 bits, where no rounding choice recovers the lost levels: log factor per bit below
+    ("reconstruction_weights_low_bits", 0.0, 1.0),
+    ("reconstruction_activations_low_bits", 0.0, 1.0),
     ("shape", 0.0, 1.0),
 )
 NAMES = tuple(p[0] for p in PARAMETERS)
@@ -63,6 +66,7 @@ INTERVAL_QUANTILES = (0.1, 0.9)
 EXTRAPOLATION_PER_BIT = 0.7
 """Extra log-width of a tensor's noise per bit below the lowest bits the calibration rows cover for it."""
 Z_80 = 1.2816
+RECONSTRUCTION_REFERENCE_BITS = 4
 WELL_COVERED_BITS = 6
 """Bit-widths from which on the calibration rows are many and the left-out errors small (their own band)."""
 
@@ -114,6 +118,20 @@ def design(graph, tier: str, granularity: str, model_column: int | None, models:
     return dw, da
 
 
+def low_bits(bits) -> np.ndarray:
+    """Bits below RECONSTRUCTION_REFERENCE_BITS (0 at and above it)."""
+    return np.maximum(RECONSTRUCTION_REFERENCE_BITS - np.asarray(bits, float), 0.0)
+
+
+def effective_tables(theta: dict, tier: str, weights: np.ndarray, activations: np.ndarray):
+    """The distortion tables as the tier's quantizer leaves them: reconstruction's gain shrinks below 4 bits."""
+    if tier != "reconstruction":
+        return weights, activations
+    below = low_bits(BIT_WIDTHS)
+    return (weights * np.exp(theta["reconstruction_weights_low_bits"] * below)[None, :],
+            activations * np.exp(theta["reconstruction_activations_low_bits"] * below)[None, :])
+
+
 class _Problem:
     """The rows' noise terms stacked: x_r = sum over r's terms of exp(design @ theta) * distortion."""
 
@@ -128,8 +146,12 @@ class _Problem:
             idx = np.arange(len(graph.layers))
             d_w = wtab[idx, bit_columns(np.array(row.weight_bits))]
             d_a = atab[idx, bit_columns(np.array(row.activation_bits))]
-            for matrix, dist in ((dw, d_w), (da, d_a)):
+            for matrix, dist, bits, kind in ((dw, d_w, row.weight_bits, "weights"),
+                                             (da, d_a, row.activation_bits, "activations")):
                 keep = dist > 0
+                matrix = matrix.copy()
+                if row.tier == "reconstruction":
+                    matrix[:, NAMES.index(f"reconstruction_{kind}_low_bits")] = low_bits(bits)
                 matrices.append(matrix[keep])
                 distortions.append(dist[keep])
                 owner.append(np.full(keep.sum(), r))
@@ -232,6 +254,7 @@ class ZooCalibration:
                     activations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(weight, activation) (layers, bits) noise terms s_i D_i(b)."""
         s_w, s_a = self.sensitivities(graph, model, tier, granularity)
+        weights, activations = effective_tables(self.theta, tier, weights, activations)
         return s_w[:, None] * weights, s_a[:, None] * activations
 
 
@@ -391,6 +414,7 @@ def proxy_for_graph(graph, model: str, tier: str, granularity: str, fp_accuracy:
     """A proxy from the assumed distortions of `graph` and the published calibration."""
     calibration = published_calibration()
     weights, activations = assumed_distortion_tables(graph, "naive" if tier == "naive" else "calibrated", granularity)
+    weights, activations = effective_tables(calibration.theta, tier, weights, activations)
     s_w, s_a = calibration.sensitivities(graph, model, tier, granularity)
     band = published_interval()
     extra_w, extra_a = extrapolation(graph, tier)
