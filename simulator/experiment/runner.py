@@ -52,6 +52,7 @@ class MethodOutcome:
     elapsed_s: float
     budget: dict
     fingerprint: str
+    note: str = ""             # what the method's answer guarantees (search.describe)
 
 
 @dataclass
@@ -281,7 +282,7 @@ def _fp_accuracy(scenario) -> float | None:
 
 def _run_method(method: str, scenario, cell: Cell, budget: dict, seed: int, storage: str | None,
                 max_rows: int, fingerprint: str) -> MethodOutcome:
-    from simulator.search import run_method
+    from simulator.search import describe, run_method
 
     started = time.perf_counter()
     options = {}
@@ -300,7 +301,8 @@ def _run_method(method: str, scenario, cell: Cell, budget: dict, seed: int, stor
     kept = _keep_rows(plans, memory_front(plans, limit), best, max_rows, seed)
     return MethodOutcome(method=method, best=best, front=feasible_front(plans), plans=kept,
                          plans_evaluated=len(plans), evaluations=int(getattr(result, "evaluations", len(plans))),
-                         elapsed_s=elapsed_s, budget=budget, fingerprint=fingerprint)
+                         elapsed_s=elapsed_s, budget=budget, fingerprint=fingerprint,
+                         note=describe(method, getattr(result, "info", {}) or {}))
 
 
 def _plan_frame(plans: pd.DataFrame, method: str) -> pd.DataFrame:

@@ -121,6 +121,7 @@ def baselines_table(cells: list["CellOutcome"]) -> pd.DataFrame:
             row["speedup_vs_cloud"] = cloud_s / latency if latency > 0 else np.nan
             row["speedup_vs_u8"] = u8_s / latency if latency > 0 else np.nan
             row["front_plans"] = len(method.front)
+            row["note"] = getattr(method, "note", "")
             front = method.front[method.front["accuracy_drop"] <= reference[1]] if len(method.front) else method.front
             row["hypervolume"] = _hypervolume(front, reference) if np.isfinite(cloud_s) else np.nan
             rows.append({**values, **{c: row.get(c) for c in BASELINE_COLUMNS},

@@ -108,6 +108,9 @@ def _cell_section(cell: dict, baselines: pd.DataFrame, timings: pd.DataFrame, mu
             f"{_mib(row['edge_memory_bytes'])} | {int(row['edge_layer_count'])} | "
             f"{'yes' if bool(row['feasible']) else '**no**'} | {elapsed} |")
     lines.append("")
+    notes = [str(n) for n in rows.get("note", pd.Series(dtype=str)).tolist() if isinstance(n, str) and n]
+    if notes:
+        lines += ["What each search guarantees:", ""] + [f"- {n}" for n in notes] + [""]
     plan = chosen_plan(baselines, cell["cell"])
     if plan is None:
         lines += ["No method found a plan within the memory and accuracy bounds.", ""]
