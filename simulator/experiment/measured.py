@@ -31,6 +31,7 @@ MEASURE_SLACK_POINTS = 3.0
 """A plan predicted more than this many points past the accuracy bound is not measured in search of a
 method's choice (its chances of meeting the bound are too small to spend a measurement on)."""
 FRONT_ROLES = ("chosen", "front")
+_MEASUREMENTS: dict[tuple, dict[tuple, float]] = {}  # per meter (scenario.meter_key): bit assignment -> top-1
 TOLERANCE_POINTS = 1e-9
 
 
@@ -58,11 +59,12 @@ class PlanMeasurer:
     """Measures plans (rows or dicts with edge_layers, weight_bits, activation_bits), each bit assignment once,
     at most `cap` distinct assignments; `measured(plan)` is None once the cap is spent."""
 
-    def __init__(self, meter, cap: int) -> None:
+    def __init__(self, meter, cap: int, shared: dict[tuple, float] | None = None) -> None:
         self.meter = meter
         self.cap = cap
         self.results: dict[tuple, float] = {}
         self.refused: set[tuple] = set()
+        self.shared = {} if shared is None else shared  # measurements of the same meter in earlier cells
 
     def key(self, plan) -> tuple:
         return bit_assignment(plan["edge_layers"], plan["weight_bits"], plan["activation_bits"])
@@ -73,7 +75,9 @@ class PlanMeasurer:
             if len(self.results) >= self.cap:
                 self.refused.add(key)
                 return None
-            self.results[key] = measure_assignment(self.meter, key)
+            if key not in self.shared:
+                self.shared[key] = measure_assignment(self.meter, key)
+            self.results[key] = self.shared[key]
         return self.results[key]
 
     def known(self, plan) -> float:
@@ -142,11 +146,12 @@ class CellMeasurement:
 def measure_cell(config: "Experiment", outcomes: dict[str, "MethodOutcome"]) -> CellMeasurement:
     """Measure the plans of one cell's methods (see the module docstring), re-pick each method's plan by measured
     accuracy, and add `measured_accuracy` / `measured_drop` to the methods' plans, fronts and choices in place."""
-    from simulator.experiment.scenario import accuracy_meter, measured_proxy
+    from simulator.experiment.scenario import accuracy_meter, measured_proxy, meter_key
 
     meter = accuracy_meter(config)
     proxy = measured_proxy(config)
-    measurer = PlanMeasurer(meter, config.accuracy.max_measured_plans)
+    measurer = PlanMeasurer(meter, config.accuracy.max_measured_plans,
+                            _MEASUREMENTS.setdefault(meter_key(config), {}))
     fp = float(meter.fp_accuracy)
     bound = float(config.constraints.max_accuracy_drop)
     memory_limit = float(config.constraints.edge_memory_bytes)
