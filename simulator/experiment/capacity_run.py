@@ -50,7 +50,9 @@ def build_fleet(loaded: LoadedExperiment):
     config = loaded.config
     capacity = config.capacity
     link = build_link(config.network)
-    gpu = load_accelerator(capacity.gpu or config.cloud)
+    from simulator.experiment.scenario import _cloud_spec
+
+    gpu = load_accelerator(_cloud_spec(capacity.gpu or config.cloud, config))
     graph = load_model(config.model)
     specs = graph.layer_specs()
     names = [layer.name for layer in graph.layers]
@@ -201,6 +203,11 @@ def run_capacity(loaded: LoadedExperiment, out_dir: Path | None = None, *, force
             "max_devices": [{k: _plain(v) for k, v in a.items()} for a in answers],
             "fleet": [{k: _plain(v) for k, v in r.items()} for r in fleet_rows],
             "plans": [{k: _plain(v) for k, v in r.items()} for r in plans]}
+    from hardware_models.registry import preset_evidence
+
+    data["gpu"] = {"name": getattr(gpu, "name", str(capacity.gpu or config.cloud)),
+                   "mode": gpu.mode_label() if hasattr(gpu, "mode_label") else None,
+                   "evidence": preset_evidence(gpu)}
     files = [_csv(folder / "points.csv", point_frame), _csv(folder / "max_devices.csv", pd.DataFrame(answers)),
              _csv(folder / "plans.csv", pd.DataFrame(plans))]
     if fleet_rows:
@@ -238,6 +245,10 @@ def summary(loaded: LoadedExperiment, data: dict, plans: list[dict]) -> str:
     lines = [f"# Capacity: {loaded.config.name or loaded.stem}", ""]
     if loaded.config.description:
         lines += [loaded.config.description.strip(), ""]
+    if data.get("gpu"):
+        gpu = data["gpu"]
+        lines += [f"GPU: {gpu['name']}" + (f" in {gpu['mode']} mode" if gpu["mode"] else "")
+                  + f". Evidence: {gpu['evidence']}", ""]
     lines += [f"p99 SLO {data['slo_p99_s'] * 1e3:g} ms; {len(data['seeds'])} seeds of {data['duration_s']:g} s "
               f"simulated ({data['warmup_s']:g} s warm-up) per point; a point meets the SLO when every seed does; "
               f"path: {data['path']}; batching: max batch {capacity.batching.max_batch}, max wait "
