@@ -15,6 +15,10 @@ Each layer takes
   every inference (VGG-19's 140 MB over USB 3). Without it, weights are read from DRAM every inference.
 - **Activations**: a layer whose input and output fit in `onchip_memory` (the Hexagon's VTCM) keeps them on
   chip; otherwise they move through DRAM.
+- **Weight prefetch**: a DMA engine loads the weights (from DRAM, or over the host link beyond the cache)
+  one layer after another, ahead of the compute, into a double buffer: layer i computes once its weights
+  have arrived and layer i - 1 is done (a two-stage flow shop). So weight traffic hides behind the compute
+  of earlier layers, and a row's latency is the time its layer adds to the sequence.
 - **Layers without MACs** (pooling, element-wise) run at `vector_elements_per_cycle`.
 - **Overheads**: `layer_overhead` per layer with MACs or element work; `inference_overhead` (the host's
   invoke, the runtime, the input and output copies) once per inference, charged to the first layer.
@@ -201,6 +205,18 @@ class ProductNPU(Accelerator):
             parts={"compute_s": compute, "memory_s": stall, "overhead_s": overhead, "streamed_bytes": streamed},
         )
 
+    def _weight_load_s(self, weight_bytes: float, streamed: float | None) -> float:
+        """DMA time of a layer's weights: from DRAM, or (with a weight cache) the part beyond it over the link."""
+        if self.weight_cache_bytes is None:
+            return weight_bytes / self.dram_bandwidth_bps
+        return (streamed or 0.0) / self.host_link_bps
+
+    def _activation_s(self, layer: LayerSpec, activation_bits: int, batch: int) -> float:
+        """DRAM time of a layer's activations when they do not fit on chip."""
+        elements = (layer.input_elements + layer.output_elements) * max(batch, 1) / max(layer.batch, 1)
+        activation_bytes = elements * activation_bits / 8.0
+        return 0.0 if activation_bytes <= self.onchip_bytes else activation_bytes / self.dram_bandwidth_bps
+
     def network_cost(self, layers: Sequence[LayerSpec], weight_bits: int | Sequence[int] = 8,
                      activation_bits: int | Sequence[int] = 8, batch: int = 1) -> tuple[list[LayerCost], LayerCost]:
         """Layers in execution order: the weight cache fills in that order; the inference's own overhead is
@@ -210,6 +226,8 @@ class ProductNPU(Accelerator):
         abits = [activation_bits] * n if isinstance(activation_bits, int) else list(activation_bits)
         rows = []
         cached = 0.0
+        loaded_at = 0.0  # when the DMA has delivered the weights of the layers so far
+        done_at = 0.0  # when the compute of the layers so far is done
         for i, (layer, w, a) in enumerate(zip(layers, wbits, abits)):
             weight_bytes = layer.weight_elements * w / 8.0
             streamed = None
@@ -219,6 +237,19 @@ class ProductNPU(Accelerator):
                 cached += kept
                 streamed = weight_bytes - kept
             row = self.layer_cost(layer, w, a, batch, streamed_weight_bytes=streamed)
+            # the flow shop: the DMA loads this layer's weights after the previous ones; the layer starts
+            # when they are in and the previous layer is done
+            load = self._weight_load_s(weight_bytes, streamed)
+            work = max(row.parts["compute_s"], self._activation_s(layer, a, batch))
+            loaded_at += load
+            start = max(done_at, loaded_at)
+            finish = start + row.overhead_s + work
+            added = finish - done_at
+            stall = added - row.overhead_s - row.parts["compute_s"]
+            row = replace(row, latency_s=added, stall_cycles=stall * self.clock_hz,
+                          energy_j=self.power_w * added, energy_parts_j={"board": self.power_w * added},
+                          parts={**row.parts, "memory_s": stall})
+            done_at = finish
             if i == 0:
                 extra = self.inference_overhead_s
                 row = replace(row, latency_s=row.latency_s + extra, overhead_s=row.overhead_s + extra,

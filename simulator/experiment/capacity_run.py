@@ -89,12 +89,16 @@ def build_fleet(loaded: LoadedExperiment):
             edge_s, payload = plan.edge_time_s, plan.payload_bytes
             record = {"source": "explicit", "cut_index": plan.cut_index, "edge_layers": plan.cut_index,
                       "accuracy_drop": None, "single_device_latency_s": None}
-        cloud_specs = [spec for spec, name in zip(specs, names) if name not in edge_layers]
+        cloud_index = [i for i, name in enumerate(names) if name not in edge_layers]
+        cloud_specs = [specs[i] for i in cloud_index]
+        # a GPU launches kernels per op: it needs each layer's op and fused ops, as the search's tables do
+        kernels = ({key: [values[i] for i in cloud_index] for key, values in graph.kernel_ops().items()}
+                   if hasattr(gpu, "kernel_table") else {})
         latency = np.zeros(max_batch + 1)
         if cloud_specs and payload > 0:
             copy = getattr(gpu, "h2d_time_s", lambda _bytes: 0.0)
             for batch in range(1, max_batch + 1):
-                total = gpu.network_cost(cloud_specs, cloud_bits, cloud_bits, batch)[1].latency_s
+                total = gpu.network_cost(cloud_specs, cloud_bits, cloud_bits, batch, **kernels)[1].latency_s
                 latency[batch] = total + copy(payload * batch)
         arrivals = group.arrivals
         groups.append(DeviceGroup(group.name, group.devices, edge_s, payload, latency, arrivals.rate, arrivals.kind,
