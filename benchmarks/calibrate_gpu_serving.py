@@ -68,6 +68,16 @@ def main() -> int:
     for s in summary:
         print(f"  batch {s['batch']:5s} {s['precision']:5s} rows {s['rows']:3d}  median {s['median']:6.1%}  "
               f"worst {s['worst']:6.1%}")
+    by_gpu = fitting.leave_one_gpu_out(cases, base)
+    print("\nleave-one-GPU-out (every source of the GPU held out; target median 30%, worst 2x):")
+    for gpu_name in sorted({p.row.group.split("/")[1] for p in by_gpu}):
+        items = [p for p in by_gpu if p.row.group.endswith("/" + gpu_name)]
+        errors = [abs(p.error) for p in items]
+        ratio = max(max(p.predicted_s / p.row.measured_s, p.row.measured_s / p.predicted_s) for p in items)
+        print(f"  {gpu_name:10s} rows {len(items):3d}  median {np.median(errors):6.1%}  worst ratio {ratio:.2f}x")
+    errors = [abs(p.error) for p in by_gpu]
+    ratio = max(max(p.predicted_s / p.row.measured_s, p.row.measured_s / p.predicted_s) for p in by_gpu)
+    print(f"  all        rows {len(by_gpu):3d}  median {np.median(errors):6.1%}  worst ratio {ratio:.2f}x")
     values = fitting.fit(cases, base)
     in_sample = fitting.predictions(cases, values, base)
     errors = [abs(p.error) for p in in_sample]

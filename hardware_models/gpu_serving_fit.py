@@ -235,6 +235,16 @@ def leave_one_group_out(cases: Sequence[_Case], base: Calibration,
     return out
 
 
+def leave_one_gpu_out(cases: Sequence[_Case], base: Calibration, iterations: int = 1500) -> list[ServingPrediction]:
+    """Fit without any row of one GPU (every source), predict that GPU's rows: a GPU the fit never saw."""
+    out = []
+    for held_out in sorted({c.row.group.split("/")[1] for c in cases}):
+        train = [c for c in cases if c.row.group.split("/")[1] != held_out]
+        test = [c for c in cases if c.row.group.split("/")[1] == held_out]
+        out.extend(predictions(test, fit(train, base, iterations), base))
+    return out
+
+
 def batch_class(batch: int) -> str:
     """The batch sizes the targets name: 1, 8, 128 (and 'other' for the rest)."""
     if batch in (1, 8):
