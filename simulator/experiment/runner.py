@@ -52,6 +52,7 @@ class MethodOutcome:
     elapsed_s: float
     budget: dict
     fingerprint: str
+    note: str = ""             # what the method's answer guarantees (search.describe)
 
 
 @dataclass
@@ -102,7 +103,8 @@ def cell_record(cell: Cell) -> dict:
             "max_accuracy_drop": arguments["max_accuracy_drop"], "memory_model": arguments["memory_model"],
             "edge_bits": list(arguments["edge_bits"]) if arguments["edge_bits"] else None,
             "cloud_bits": arguments["cloud_bits"], "accuracy_tier": arguments["accuracy_tier"],
-            "accuracy_granularity": config.accuracy.granularity, "input_codec": arguments["input_codec"],
+            "accuracy_granularity": config.accuracy.granularity,
+            "accuracy_confidence": arguments["accuracy_confidence"], "input_codec": arguments["input_codec"],
             "activation_codec": arguments["activation_codec"], "jpeg_quality": arguments["jpeg_quality"]}
 
 
@@ -280,7 +282,7 @@ def _fp_accuracy(scenario) -> float | None:
 
 def _run_method(method: str, scenario, cell: Cell, budget: dict, seed: int, storage: str | None,
                 max_rows: int, fingerprint: str) -> MethodOutcome:
-    from simulator.search import run_method
+    from simulator.search import describe, run_method
 
     started = time.perf_counter()
     options = {}
@@ -299,7 +301,8 @@ def _run_method(method: str, scenario, cell: Cell, budget: dict, seed: int, stor
     kept = _keep_rows(plans, memory_front(plans, limit), best, max_rows, seed)
     return MethodOutcome(method=method, best=best, front=feasible_front(plans), plans=kept,
                          plans_evaluated=len(plans), evaluations=int(getattr(result, "evaluations", len(plans))),
-                         elapsed_s=elapsed_s, budget=budget, fingerprint=fingerprint)
+                         elapsed_s=elapsed_s, budget=budget, fingerprint=fingerprint,
+                         note=describe(method, getattr(result, "info", {}) or {}))
 
 
 def _plan_frame(plans: pd.DataFrame, method: str) -> pd.DataFrame:

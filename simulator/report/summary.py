@@ -89,25 +89,29 @@ def _cell_section(cell: dict, baselines: pd.DataFrame, timings: pd.DataFrame, mu
              + (f", loss {cell['loss_rate']:g}" if cell.get("loss_rate") else ""),
              f"- edge memory {cell['edge_memory_limit_bytes'] / 2**20:g} MiB (`{cell['memory_model']}` model), "
              f"accuracy drop at most {cell['max_accuracy_drop']:g} percentage points (`{cell['accuracy_tier']}` tier, "
-             f"{cell['accuracy_granularity']})",
+             f"{cell['accuracy_granularity']}), {_confidence(cell)}",
              f"- payloads: input `{cell['input_codec']}`, activations `{cell['activation_codec']}`",
              *_evidence_lines(cell), ""]
-    lines += ["| method | latency (ms) | edge | transfer | cloud | vs cloud | vs U8 | accuracy (%) | drop (pt) | "
-              "edge energy (mJ) | edge memory (MiB) | edge layers | feasible | search time (s) |",
-              "|---|" + "---:|" * 12 + "---:|"]
+    lines += ["| method | latency (ms) | edge | transfer | cloud | vs cloud | vs U8 | accuracy (%) | 80% interval | "
+              "drop (pt) | edge energy (mJ) | edge memory (MiB) | edge layers | feasible | search time (s) |",
+              "|---|" + "---:|" * 13 + "---:|"]
     times = timings[timings["cell"] == cell["cell"]].set_index("method")["elapsed_s"] if len(timings) else {}
     for _, row in rows.iterrows():
         elapsed = _num(times.get(row["method"]), 3) if len(times) else "-"
         if not bool(row["found"]):
-            lines.append(f"| {row['method']} | no plan meets the bounds |  |  |  |  |  |  |  |  |  |  | no | {elapsed} |")
+            lines.append(f"| {row['method']} | no plan meets the bounds |  |  |  |  |  |  |  |  |  |  |  | no | {elapsed} |")
             continue
         lines.append(
             f"| {row['method']} | {_ms(row['latency_s'])} | {_ms(row['edge_s'])} | {_ms(row['transfer_s'])} | "
             f"{_ms(row['cloud_s'])} | {_x(row['speedup_vs_cloud'])} | {_x(row['speedup_vs_u8'])} | "
-            f"{_num(row['accuracy'])} | {_num(row['accuracy_drop'])} | {_num(_mj(row['edge_energy_j']), 3)} | "
+            f"{_num(row.get('accuracy_expected', row['accuracy']))} | {_interval(row)} | {_num(row['accuracy_drop'])} | "
+            f"{_num(_mj(row['edge_energy_j']), 3)} | "
             f"{_mib(row['edge_memory_bytes'])} | {int(row['edge_layer_count'])} | "
             f"{'yes' if bool(row['feasible']) else '**no**'} | {elapsed} |")
     lines.append("")
+    notes = [str(n) for n in rows.get("note", pd.Series(dtype=str)).tolist() if isinstance(n, str) and n]
+    if notes:
+        lines += ["What each search guarantees:", ""] + [f"- {n}" for n in notes] + [""]
     plan = chosen_plan(baselines, cell["cell"])
     if plan is None:
         lines += ["No method found a plan within the memory and accuracy bounds.", ""]
@@ -126,7 +130,8 @@ def _cell_section(cell: dict, baselines: pd.DataFrame, timings: pd.DataFrame, mu
     lines += [f"**Fastest plan within the bounds: {plan['method']}**, {placement}: {total * 1e3:.2f} ms, "
               f"speed-up {_x(plan['speedup_vs_cloud'])} against cloud-only and {_x(plan['speedup_vs_u8'])} against "
               f"U8{u8_note}; "
-              f"accuracy {_num(plan['accuracy'])}% (-{_num(plan['accuracy_drop'])} pt), edge energy "
+              f"accuracy {_num(plan.get('accuracy_expected', plan['accuracy']))}% expected, {_interval(plan)} "
+              f"(80% interval; -{_num(plan['accuracy_drop'])} pt at the bound's end), edge energy "
               f"{_num(_mj(plan['edge_energy_j']), 3)} mJ, {_mib(plan['edge_memory_bytes'])} MiB on the edge, "
               f"{_num(plan['payload_bytes'], 0)} payload bytes ({_num(plan['wire_bytes'], 0)} on the wire).",
               f"Where the time goes: {where}; {largest} dominates.", ""]
@@ -147,6 +152,21 @@ def _evidence_lines(cell: dict) -> list[str]:
         mode = f" in {accelerator.mode_label()} mode" if hasattr(accelerator, "mode_label") else ""
         lines.append(f"- {side} evidence ({cell[side]}{mode}): {preset_evidence(accelerator)}")
     return lines
+
+
+def _confidence(cell: dict) -> str:
+    """Which end of the predicted accuracy's interval the bound and the drop column use."""
+    if cell.get("accuracy_confidence", "pessimistic") == "pessimistic":
+        return ("the bound applies to the pessimistic end of the 80% interval (`constraints.accuracy_confidence: "
+                "pessimistic`): a plan the accuracy model cannot vouch for is never chosen; the drop column is "
+                "taken there")
+    return ("the bound applies to the expected accuracy (`constraints.accuracy_confidence: expected`): a chosen "
+            "plan may sit where the accuracy model is unsure (see the interval column)")
+
+
+def _interval(row) -> str:
+    low, high = row.get("accuracy_low"), row.get("accuracy_high")
+    return "-" if _missing(low) or _missing(high) else f"{float(low):.1f} .. {float(high):.1f}"
 
 
 def _mj(joules):
