@@ -50,12 +50,24 @@ def _link_preset(name: str, where: str):
     raise UserError(f"{where}.preset: this version of autosplit has no network presets; give uplink and rtt")
 
 
+def _cloud_spec(cloud: str, config: Experiment) -> str:
+    """The cloud preset with the YAML's cloud_mode appended (`h100@framework,eager`), for GPUs."""
+    from hardware_models.registry import load_accelerator, with_mode_spec
+
+    mode = config.cloud_mode
+    if mode.execution is None and mode.fusion is None:
+        return cloud
+    if not hasattr(load_accelerator(cloud), "with_mode"):
+        raise UserError(f"cloud_mode: applies to a GPU cloud; {cloud} is not a GPU preset")
+    return with_mode_spec(cloud, mode.execution, mode.fusion)
+
+
 def scenario_arguments(config: Experiment) -> dict[str, Any]:
     """Keyword arguments of `Scenario.build` for a cell (everything but the link), in SI units."""
     return {
         "model": config.model,
         "edge": config.edge,
-        "cloud": config.cloud,
+        "cloud": _cloud_spec(config.cloud, config),
         "edge_memory_bytes": config.constraints.edge_memory_bytes,
         "max_accuracy_drop": config.constraints.max_accuracy_drop,
         "memory_model": config.constraints.memory_model,

@@ -313,6 +313,18 @@ class Output(_Section):
                                                       "plots, e.g. in large sweeps)")
 
 
+class CloudMode(_Section):
+    """How the cloud GPU runs (issue 14): which kernels (fusion) and how they are launched (execution)."""
+
+    execution: Literal["graph", "eager"] | None = Field(None, description="graph (one captured graph or engine) "
+                                                        "or eager (PyTorch op by op; implies fusion framework); "
+                                                        "default: the preset's (graph)")
+    fusion: Literal["serving", "framework"] | None = Field(None, description="serving (a TensorRT engine, fitted on "
+                                                           "published TensorRT results) or framework (PyTorch's "
+                                                           "kernels, fitted on a measured H200 profile); default: "
+                                                           "the preset's (serving)")
+
+
 class Experiment(_Section):
     """One experiment: a scenario (or a sweep of scenarios), the methods to run, and where results go."""
 
@@ -321,6 +333,8 @@ class Experiment(_Section):
     model: ModelName = Field(..., description="zoo name (see `autosplit models`) or a path to an .onnx file")
     edge: HardwareName = Field(..., description="edge accelerator: preset name, preset .yaml or SCALE-Sim .cfg")
     cloud: HardwareName = Field("tpu_v1", description="cloud accelerator: preset name or preset .yaml")
+    cloud_mode: CloudMode = Field(default_factory=CloudMode, description="a GPU cloud's execution and fusion "
+                                  "(also the capacity section's GPU)")
     network: Network
     constraints: Constraints
     accuracy: Accuracy = Field(default_factory=Accuracy)

@@ -91,7 +91,8 @@ def _cell_section(cell: dict, baselines: pd.DataFrame, timings: pd.DataFrame, mu
              f"- edge memory {cell['edge_memory_limit_bytes'] / 2**20:g} MiB (`{cell['memory_model']}` model), "
              f"accuracy drop at most {cell['max_accuracy_drop']:g} percentage points (`{cell['accuracy_tier']}` tier, "
              f"{cell['accuracy_granularity']}), {_confidence(cell)}",
-             f"- payloads: input `{cell['input_codec']}`, activations `{cell['activation_codec']}`", ""]
+             f"- payloads: input `{cell['input_codec']}`, activations `{cell['activation_codec']}`",
+             *_evidence_lines(cell), ""]
     measured = "measured_accuracy" in rows and rows["measured_accuracy"].notna().any()
     lines += ["| method | latency (ms) | edge | transfer | cloud | vs cloud | vs U8 | accuracy (%) | 80% interval | "
               "drop (pt) | " + ("measured (%) | measured drop (pt) | " if measured else "")
@@ -144,6 +145,22 @@ def _cell_section(cell: dict, baselines: pd.DataFrame, timings: pd.DataFrame, mu
               f"{_num(_mj(plan['edge_energy_j']), 3)} mJ, {_mib(plan['edge_memory_bytes'])} MiB on the edge, "
               f"{_num(plan['payload_bytes'], 0)} payload bytes ({_num(plan['wire_bytes'], 0)} on the wire).",
               f"Where the time goes: {where}; {largest} dominates.", ""]
+    return lines
+
+
+def _evidence_lines(cell: dict) -> list[str]:
+    """What the edge and cloud presets were checked against (or assume), as `autosplit hardware` says."""
+    from hardware_models.errors import UserError
+    from hardware_models.registry import load_accelerator, preset_evidence
+
+    lines = []
+    for side in ("edge", "cloud"):
+        try:
+            accelerator = load_accelerator(str(cell[side]))
+        except (UserError, KeyError):
+            continue
+        mode = f" in {accelerator.mode_label()} mode" if hasattr(accelerator, "mode_label") else ""
+        lines.append(f"- {side} evidence ({cell[side]}{mode}): {preset_evidence(accelerator)}")
     return lines
 
 
