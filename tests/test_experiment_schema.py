@@ -66,7 +66,7 @@ BROKEN = [  # (id, file content or change to VALID, words the one-line message m
     ("missing hardware file", {"edge": "no/such/edge.yaml"}, ["edge", "no such hardware file"]),
     ("unknown model", {"model": "resnet5"}, ["model", "did you mean 'resnet50'"]),
     ("unknown link protocol", {"network.link": "udp"}, ["network.link", "tcp", "ideal"]),
-    ("loss probability too large", {"network.loss": 1.5}, ["network.loss", "less than 1"]),
+    ("loss probability too large", {"network.loss": 1.5}, ["network.loss", "less than or equal to 0.1"]),
     ("unknown network preset", {"network": {"preset": "lt"}}, ["network.preset", "did you mean 'lte'"]),
     ("missing trace file", {"network.trace": "no_such_trace.csv"}, ["network.trace", "no such trace file"]),
     ("unknown memory model", {"constraints.memory_model": "peak"}, ["constraints.memory_model", "peak_live"]),

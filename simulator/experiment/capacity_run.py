@@ -137,11 +137,13 @@ def run_capacity(loaded: LoadedExperiment, out_dir: Path | None = None, *, force
         raise UserError(f"{loaded.source}: no capacity: section; add one (see experiments/capacity_resnet50_wifi.yaml)")
     out_dir = Path(out_dir) if out_dir is not None else default_out_dir(loaded)
     folder = out_dir / FOLDER
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"--out {out_dir}: {folder} exists and is not a directory")
     if folder.exists() and any(not p.name.startswith(atomic.TEMP_PREFIX) for p in folder.iterdir()):
         if not force:
             raise UserError(f"{folder}: capacity results exist; give --force to overwrite them, or --out DIR")
         shutil.rmtree(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    atomic.make_dir(folder)
     say = log or (lambda _text: None)
 
     fleet, gpu = build_fleet(loaded)
@@ -235,7 +237,8 @@ def _plain(value):
 def summary(loaded: LoadedExperiment, data: dict, plans: list[dict]) -> str:
     """capacity/summary.md: the question, the plans' arithmetic and the answer per group and GPU count."""
     capacity = loaded.config.capacity
-    lines = [f"# Capacity: {loaded.config.name or loaded.stem}", ""]
+    title = loaded.config.name or loaded.stem
+    lines = [f"# {title}" if title.lower().startswith("capacity") else f"# Capacity: {title}", ""]
     if loaded.config.description:
         lines += [loaded.config.description.strip(), ""]
     lines += [f"p99 SLO {data['slo_p99_s'] * 1e3:g} ms; {len(data['seeds'])} seeds of {data['duration_s']:g} s "

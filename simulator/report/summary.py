@@ -97,6 +97,9 @@ def _cell_section(cell: dict, baselines: pd.DataFrame, timings: pd.DataFrame, mu
     times = timings[timings["cell"] == cell["cell"]].set_index("method")["elapsed_s"] if len(timings) else {}
     for _, row in rows.iterrows():
         elapsed = _num(times.get(row["method"]), 3) if len(times) else "-"
+        if isinstance(row.get("note"), str):
+            lines.append(f"| {row['method']} | {row['note']} |  |  |  |  |  |  |  |  |  |  | - | {elapsed} |")
+            continue
         if not bool(row["found"]):
             lines.append(f"| {row['method']} | no plan meets the bounds |  |  |  |  |  |  |  |  |  |  | no | {elapsed} |")
             continue
