@@ -206,6 +206,9 @@ def model_from_args(args: argparse.Namespace, simplify: bool = True):
 
 def model_name(args: argparse.Namespace) -> str:
     """MODEL, or --model/--onnx: one of them, not two different ones."""
+    for given, what in ((args.model, "--model"), (args.model_pos, "MODEL")):
+        if given is not None and not given.strip():
+            raise UserError(f"{args.command}: {what} is empty; expected a zoo name or an .onnx file")
     if args.model and args.model_pos and args.model != args.model_pos:
         raise UserError(f"{args.command}: MODEL {args.model_pos!r} and --model {args.model!r} disagree; give one")
     name = args.model or args.model_pos
@@ -581,6 +584,8 @@ def run_accuracy(args: argparse.Namespace) -> None:
     if args.fp_accuracy is not None and not onnx:
         raise UserError(f"--fp-accuracy: {name} is a zoo model, whose float accuracy is torchvision's; the flag is "
                         "for an .onnx model without --data")
+    if args.calibration and not args.data:
+        raise UserError("--calibration: calibration inputs are for measuring; give --data FILE.npz with an .onnx model")
     if args.fp_accuracy is not None and args.data:
         raise UserError("--fp-accuracy: with --data the float accuracy is measured; give one of them")
     pairs = [parse_bits(part.strip()) for part in args.bits.split(",") if part.strip()]
@@ -787,6 +792,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _refuse_empty_values(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """An empty value (`--topology ""`) is a mistake, not "not given"; say which flag has it."""
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for action in commands.choices[args.command]._actions:
+        value = getattr(args, action.dest, None)
+        if value == "" or (isinstance(value, list) and any(v == "" for v in value)):
+            name = action.option_strings[0] if action.option_strings else (action.metavar or action.dest)
+            raise UserError(f"{args.command} {name}: empty value; see --help for what it expects")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from simulator.runtime import keep_freed_memory
 
@@ -797,6 +812,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not getattr(args, "func", None):
             parser.print_help()
             return 2
+        _refuse_empty_values(parser, args)
         args.func(args)
     except UserError as exc:  # one line per problem, each starting with "error:"
         print("\n".join(f"error: {line}" for line in str(exc).splitlines() or [""]), file=sys.stderr)

@@ -126,7 +126,30 @@ def check_cells(loaded: LoadedExperiment, cells: list[Cell]) -> list[dict]:
     return notes
 
 
+def check_out_dir(out_dir: Path) -> None:
+    """A UserError when the results directory could not be created (what a dry run checks instead of writing)."""
+    import os
+
+    if out_dir.exists():
+        if not out_dir.is_dir():
+            raise UserError(f"--out {out_dir}: exists and is not a directory")
+        return
+    ancestor = out_dir.absolute().parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise UserError(f"--out {out_dir}: cannot create the results directory ({ancestor} is not a directory)")
+    try:  # permissions alone do not tell (root, read-only or virtual file systems): try, and leave nothing
+        import tempfile
+
+        os.rmdir(tempfile.mkdtemp(prefix=atomic.TEMP_PREFIX, dir=ancestor))
+    except OSError as exc:
+        raise UserError(f"--out {out_dir}: cannot create the results directory ({ancestor}: "
+                        f"{exc.strerror or exc})") from None
+
+
 def work_plan(loaded: LoadedExperiment, out_dir: Path, storage: str | None) -> dict:
+    check_out_dir(out_dir)
     cells = expand(loaded)
     notes = check_cells(loaded, cells)
     return {"skipped": notes, "experiment": str(loaded.source), "out_dir": str(out_dir), "out_dir_exists": out_dir.exists(),

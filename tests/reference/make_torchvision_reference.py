@@ -27,6 +27,8 @@ MODELS = {
     "googlenet": lambda: models.googlenet(aux_logits=False, init_weights=False),
     "vgg16": lambda: models.vgg16(),
     "efficientnet_b0": lambda: models.efficientnet_b0(),
+    # not in the zoo: the reference for the ONNX importer's dynamic-batch fixture (tests/test_onnx_import.py)
+    "shufflenet_v2_x1_0": lambda: models.shufflenet_v2_x1_0(),
 }
 
 
