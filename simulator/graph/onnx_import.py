@@ -136,13 +136,15 @@ class _Importer:
         self.graph = model.graph
         self.const: dict[str, np.ndarray] = {i.name: numpy_helper.to_array(i) for i in self.graph.initializer}
         self.shapes: dict[str, tuple[int, ...]] = {}
+        # the graph inputs' symbolic dimensions (a dynamic batch) are 1, wherever inference carried them
+        symbolic = {d.dim_param for i in self.graph.input for d in i.type.tensor_type.shape.dim if d.dim_param}
         for info in [*self.graph.input, *self.graph.value_info, *self.graph.output]:
             dims = info.type.tensor_type.shape.dim
             # a dimension shape inference could not resolve is left out, never guessed: the node that produces
             # the tensor fails with its name if it becomes a layer
-            if info.type.tensor_type.HasField("shape") and all(d.HasField("dim_value") and d.dim_value > 0
-                                                               for d in dims):
-                self.shapes[info.name] = tuple(d.dim_value for d in dims)
+            if info.type.tensor_type.HasField("shape") and all(
+                    (d.HasField("dim_value") and d.dim_value > 0) or d.dim_param in symbolic for d in dims):
+                self.shapes[info.name] = tuple(d.dim_value if d.HasField("dim_value") else 1 for d in dims)
         self.inputs = {i.name: self.shapes[i.name] for i in self.graph.input if i.name not in self.const}
         self.tensor_of: dict[str, str] = {name: name for name in self.inputs}  # onnx tensor -> IR tensor
         self.layers: list[Layer] = []
