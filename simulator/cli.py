@@ -413,6 +413,19 @@ def run_schema(args: argparse.Namespace) -> None:
         print(json.dumps(json_schema(), indent=1))
         return
     rows = key_rows()
+    if args.format == "table":  # descriptions wrapped onto continuation rows: lines fit a terminal
+        import textwrap
+
+        wrapped = []
+        for row in rows:
+            lines = textwrap.wrap(str(row["description"]), 60) or [""]
+            kind = textwrap.wrap(str(row["type"]), 30) or [""]
+            default = textwrap.wrap(str(row["default"]), 24) or [""]
+            for i in range(max(len(lines), len(kind), len(default))):
+                wrapped.append({"key": row["key"] if i == 0 else "", "type": kind[i] if i < len(kind) else "",
+                                "default": default[i] if i < len(default) else "",
+                                "description": lines[i] if i < len(lines) else ""})
+        rows = wrapped
     emit(args.format, rows, rows)
 
 

@@ -317,3 +317,18 @@ def test_installed_script_exits_2_with_one_line(argv, tmp_path):
     done = subprocess.run([*command, *argv], capture_output=True, text=True, timeout=300)
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and done.stderr.startswith("error: ")
     assert "Traceback" not in done.stderr
+
+
+def test_csv_writes_exact_values_and_schema_table_fits_a_terminal():
+    code, out, _ = run_cli(["netsim", "--uplink", "3Mbps", "--bytes", "4194304", "--runs", "1", "--format", "csv"])
+    header, row = out.strip().splitlines()
+    assert code == 0 and dict(zip(header.split(","), row.split(",")))["payload_bytes"] == "4194304"
+    assert float(dict(zip(header.split(","), row.split(",")))["uplink_bps"]) == 3e6
+    code, out, _ = run_cli(["schema", "--format", "table"])
+    assert code == 0 and max(len(line) for line in out.splitlines()) <= 160
+
+
+def test_version():
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0

@@ -245,7 +245,7 @@ def summary(loaded: LoadedExperiment, data: dict, plans: list[dict]) -> str:
               f"simulated ({data['warmup_s']:g} s warm-up) per point; a point meets the SLO when every seed does; "
               f"path: {data['path']}; batching: max batch {capacity.batching.max_batch}, max wait "
               f"{capacity.batching.max_wait_s * 1e3:g} ms; uplink {capacity.uplink.sharing}"
-              + (f" ({capacity.uplink.devices_per_uplink} devices per link, {capacity.uplink.discipline})"
+              + (f" ({capacity.uplink.devices_per_uplink} device{'s' * (capacity.uplink.devices_per_uplink != 1)} per link, {capacity.uplink.discipline})"
                  if capacity.uplink.sharing == "shared" else "") + ".", "", "## Plans", "",
               "| group | plan | cut | edge ms | edge load | payload B | uplink load/device | GPU ms @1 | GPU ms @max | "
               "devices at GPU saturation (1 GPU) |", "|---|---|---|---|---|---|---|---|---|---|"]

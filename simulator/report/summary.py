@@ -88,7 +88,7 @@ def _cell_section(cell: dict, baselines: pd.DataFrame, timings: pd.DataFrame, mu
              f"- uplink {_rate(cell['uplink_bps'])}, RTT {cell['rtt_s'] * 1e3:g} ms, `{cell['link']}` link"
              + (f", loss {cell['loss_rate']:g}" if cell.get("loss_rate") else ""),
              f"- edge memory {cell['edge_memory_limit_bytes'] / 2**20:g} MiB (`{cell['memory_model']}` model), "
-             f"accuracy drop at most {cell['max_accuracy_drop']:g} percentage points (`{cell['accuracy_tier']}` tier, "
+             f"accuracy drop at most {cell['max_accuracy_drop']:g} percentage point{'' if cell['max_accuracy_drop'] == 1 else 's'} (`{cell['accuracy_tier']}` tier, "
              f"{cell['accuracy_granularity']})",
              f"- payloads: input `{cell['input_codec']}`, activations `{cell['activation_codec']}`", ""]
     lines += ["| method | latency (ms) | edge | transfer | cloud | vs cloud | vs U8 | accuracy (%) | drop (pt) | "
@@ -128,11 +128,17 @@ def _cell_section(cell: dict, baselines: pd.DataFrame, timings: pd.DataFrame, mu
     lines += [f"**Fastest plan within the bounds: {plan['method']}**, {placement}: {total * 1e3:.2f} ms, "
               f"speed-up {_x(plan['speedup_vs_cloud'])} against cloud-only and {_x(plan['speedup_vs_u8'])} against "
               f"U8{u8_note}; "
-              f"accuracy {_num(plan['accuracy'])}% (-{_num(plan['accuracy_drop'])} pt), edge energy "
+              f"accuracy {_num(plan['accuracy'])}% ({_drop(plan['accuracy_drop'])}), edge energy "
               f"{_num(_mj(plan['edge_energy_j']), 3)} mJ, {_mib(plan['edge_memory_bytes'])} MiB on the edge, "
               f"{_num(plan['payload_bytes'], 0)} payload bytes ({_num(plan['wire_bytes'], 0)} on the wire).",
               f"Where the time goes: {where}; {largest} dominates.", ""]
     return lines
+
+
+def _drop(points) -> str:
+    """'-0.42 pt', or 'no loss' when the drop rounds to zero (never '-0.00 pt')."""
+    text = _num(points)
+    return "no loss" if text in ("0.00", "-0.00") else f"-{text} pt"
 
 
 def _mj(joules):
