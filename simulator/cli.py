@@ -448,6 +448,8 @@ def add_plan(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--memory-model", choices=["peak_live", "max_layer"], default="peak_live",
                    help="activation memory: peak_live (largest live set, default) or max_layer (the paper's)")
     p.add_argument("--max-accuracy-drop", type=float, required=True, help="accuracy bound, percentage points")
+    p.add_argument("--accuracy-confidence", choices=["pessimistic", "expected"], default="pessimistic",
+                   help="the end of the predicted accuracy's 80%% interval the bound applies to (default pessimistic)")
     p.add_argument("--method", required=True, help="cloud, edge-u2/u4/u6/u8, neurosurgeon, dads, qdmp, autosplit, "
                    "exact, optuna")
     p.add_argument("--edge-bits", help="bit-widths the edge may use, e.g. 2,4,6,8 (default: the preset's)")
@@ -467,7 +469,8 @@ def add_plan(sub: argparse._SubParsersAction) -> None:
 PLAN_FLAGS = {"model": "MODEL", "edge": "--edge", "cloud": "--cloud", "network.uplink": "--uplink",
               "network.rtt": "--rtt", "network.loss": "--loss", "network.link": "--link",
               "constraints.edge_memory": "--edge-memory", "constraints.memory_model": "--memory-model",
-              "constraints.max_accuracy_drop": "--max-accuracy-drop", "bits.edge": "--edge-bits",
+              "constraints.max_accuracy_drop": "--max-accuracy-drop",
+              "constraints.accuracy_confidence": "--accuracy-confidence", "bits.edge": "--edge-bits",
               "accuracy.tier": "--tier", "codecs.input": "--input-codec", "codecs.activation": "--activation-codec",
               "search.methods": "--method", "search.budgets": "--trials/--seconds", "seed": "--seed"}
 
@@ -489,7 +492,8 @@ def plan_experiment(args: argparse.Namespace):
     data = {"model": model_name(args), "edge": args.edge, "cloud": args.cloud,
             "network": {"uplink": args.uplink, "rtt": args.rtt, "loss": args.loss, "link": args.link},
             "constraints": {"edge_memory": args.edge_memory, "memory_model": args.memory_model,
-                            "max_accuracy_drop": args.max_accuracy_drop},
+                            "max_accuracy_drop": args.max_accuracy_drop,
+                            "accuracy_confidence": args.accuracy_confidence},
             "accuracy": {"tier": args.tier}, "codecs": {"input": args.input_codec, "activation": args.activation_codec},
             "search": {"methods": [args.method], "budgets": {args.method: budget} if budget else {}},
             "seed": args.seed}
@@ -546,7 +550,8 @@ def run_plan(args: argparse.Namespace) -> None:
           f"{'feasible' if best['feasible'] else 'NOT feasible (breaks a bound)'}")
     print(f"  latency  {best['latency_s'] * 1e3:9.3f} ms = edge {b['edge_s'] * 1e3:.3f} + transfer "
           f"{b['transfer_s'] * 1e3:.3f} + cloud {b['cloud_s'] * 1e3:.3f} ms")
-    print(f"  accuracy {best['accuracy']:9.3f} %  (drop {best['accuracy_drop']:.3f} points)")
+    print(f"  accuracy {best['accuracy_expected']:9.3f} %  (80% interval {best['accuracy_low']:.2f} .. "
+          f"{best['accuracy_high']:.2f}; drop {best['accuracy_drop']:.3f} points at the {args.accuracy_confidence} end)")
     print(f"  memory   {best['edge_memory_bytes'] / 2**20:9.3f} MiB   energy {best['edge_energy_j'] * 1e3:.3f} mJ   "
           f"payload {best['payload_bytes']:.0f} B ({best['wire_bytes']:.0f} B on the wire)")
     rows = [{"layer": n, "weight_bits": w, "activation_bits": a}

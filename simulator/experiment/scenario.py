@@ -85,6 +85,7 @@ def scenario_arguments(config: Experiment) -> dict[str, Any]:
         "edge_memory_bytes": config.constraints.edge_memory_bytes,
         "max_accuracy_drop": config.constraints.max_accuracy_drop,
         "memory_model": config.constraints.memory_model,
+        "accuracy_confidence": config.constraints.accuracy_confidence,
         "edge_bits": tuple(config.bits.edge) if config.bits.edge else None,
         "cloud_bits": config.bits.cloud,
         "accuracy_tier": config.accuracy.tier,

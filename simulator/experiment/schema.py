@@ -183,6 +183,10 @@ class Constraints(_Section):
     memory_model: Literal["peak_live", "max_layer"] = Field(
         "peak_live", description="peak_live: the largest set of tensors alive at once; max_layer: the largest "
         "single activation (the paper's formula)")
+    accuracy_confidence: Literal["pessimistic", "expected"] = Field(
+        "pessimistic", description="which end of the accuracy prediction the bound applies to: pessimistic (the "
+        "low end of the 80% interval: a plan the model cannot vouch for is never chosen) or expected (the "
+        "central prediction)")
 
     @property
     def edge_memory_bytes(self) -> float:
