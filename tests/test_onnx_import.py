@@ -124,7 +124,7 @@ def test_dynamic_batch_shufflenet_export_matches_torchvision_layer_by_layer():
     """x.chunk(2, dim=1) in a dynamic-batch export: Slice bounds computed from Shape chains (issue 14)."""
     import json
 
-    reference = json.loads((Path(__file__).parent / "reference" / "torchvision_layers.json").read_text())
+    reference = json.loads((Path(__file__).parent / "reference" / "torchvision_onnx_layers.json").read_text())
     expected = [(r["name"], tuple(r["output_shape"]), r["macs"])
                 for r in reference["models"]["shufflenet_v2_x1_0"]["layers"] if r["type"] in ("Conv2d", "Linear")]
     graph = load_model(str(FIXTURES / "shufflenet_v2_x1_0.onnx"))

@@ -216,12 +216,13 @@ def run_experiment(loaded: LoadedExperiment, out_dir: Path | None = None, *, for
     storage = storage if storage is not None else loaded.config.storage
     cells = expand(loaded)
     methods = methods_to_run(loaded)
-    for note in check_cells(loaded, cells):  # what would fail in a cell fails now, before anything is written
-        print(f"note: cell {note['cell']}: {note['note']}", file=sys.stderr)
+    notes = check_cells(loaded, cells)  # what would fail in a cell fails now, before anything is written
     created_here = not out_dir.exists()
     _prepare_out_dir(out_dir, force=force, resume=resume)
     if resume:
         _check_resumable(loaded, out_dir)
+    for note in notes:
+        print(f"note: cell {note['cell']}: {note['note']}", file=sys.stderr)
     try:
         return _run_in(loaded, out_dir, cells, methods, force=force, storage=storage, argv=argv,
                        show_progress=show_progress)
