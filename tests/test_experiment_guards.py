@@ -93,3 +93,21 @@ def test_paths_in_an_experiment_are_relative_to_its_folder(tmp_path, capsys, mon
     code, out, err = run(capsys, "run", str(experiment), "--dry-run", "--format", "json")
     assert code == 0, err
     assert '"uplink_bps": 2000000.0' in out
+
+
+def test_capacity_with_a_uniform_plan_the_edge_cannot_run_is_one_line(tmp_path, capsys):
+    data = {**TINY, "capacity": {"groups": [{"name": "u4", "plan": {"method": "edge-u4"}, "arrivals": {"rate": 15},
+                                             "devices": 10}],
+                                 "gpu": "h100", "slo_p99": "45ms", "duration": "2s", "warmup": "1s", "seeds": 1}}
+    code, _, err = run(capsys, "capacity", str(write(tmp_path, data)), "--out", str(tmp_path / "out"))
+    assert code == 2 and err.count("\n") == 1
+    assert "capacity.groups.u4.plan.method: edge-u4: edge_tpu runs 8-bit here, not 4-bit" in err
+
+
+def test_a_run_whose_stderr_is_not_a_terminal_logs_a_line_per_stage(tmp_path, capsys):
+    experiment = write(tmp_path, {**TINY, "search": {"methods": ["cloud"]}})
+    code, _, err = run(capsys, "run", str(experiment), "--out", str(tmp_path / "out"))  # capsys: not a tty
+    assert code == 0
+    stages = [line for line in err.splitlines() if line.startswith("[")]
+    assert any("cell 1/1 cloud" in line for line in stages) and any("edge-u8" in line for line in stages)
+    assert stages[-1].startswith("[2/2 runs") and "done" in stages[-1]

@@ -64,9 +64,14 @@ def build_fleet(loaded: LoadedExperiment):
             codec = plan.input_codec or config.codecs.input
             if codec not in scenarios:
                 scenarios[codec] = build_scenario(config.model_copy(update={
-                    "codecs": config.codecs.model_copy(update={"input": codec})}))
+                    "codecs": config.codecs.model_copy(update={"input": codec})}), str(loaded.source))
+            from simulator.experiment.scenario import uniform_bits_missing
             from simulator.search import run_method
 
+            unrunnable = uniform_bits_missing(plan.method, scenarios[codec])
+            if unrunnable:
+                raise UserError(f"{loaded.source}: capacity.groups.{group.name}.plan.method: "
+                                f"{unrunnable.replace(' skipped:', ':')}")
             budget = config.search.budgets.get(plan.method)
             best = run_method(plan.method, scenarios[codec], budget=budget.as_dict() if budget else None,
                               seed=config.seed).best
