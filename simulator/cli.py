@@ -226,7 +226,8 @@ def add_inspect(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cuts", action="store_true", help="also list split candidates and their crossing tensors")
     p.add_argument("--no-simplify", action="store_true", help="show the raw graph (batchnorm and activations apart)")
     p.add_argument("--viable", action="store_true",
-                   help="only cuts whose payload is at most the raw input's (the paper's viability filter)")
+                   help="only cuts whose payload is at most the raw input's (the paper's viability filter); "
+                   "implies --cuts")
     _add_format(p)
     p.set_defaults(func=run_inspect)
 
@@ -234,6 +235,8 @@ def add_inspect(sub: argparse._SubParsersAction) -> None:
 def run_inspect(args: argparse.Namespace) -> None:
     from simulator.graph.cuts import enumerate_cuts, viable_cuts
 
+    if args.viable:  # the filter is of cuts: it implies --cuts
+        args.cuts = True
     graph = model_from_args(args, simplify=not args.no_simplify)
     layers = [{"name": l.name, "op": l.op, "inputs": list(l.inputs), "output_shape": list(l.output_shape),
                "params": l.params, "macs": l.macs} for l in graph.layers]
@@ -326,6 +329,10 @@ def run_layer_cost(args: argparse.Namespace) -> None:
         supported = getattr(accelerator, "supported_bits", (8,))
         gpu = hasattr(accelerator, "kernel_table")
         weight_bits = activation_bits = 8 if 8 in supported and not gpu else 16
+    supported = getattr(accelerator, "supported_bits", None)
+    if hasattr(accelerator, "kernel_table") and supported and not {weight_bits, activation_bits} <= set(supported):
+        raise UserError(f"--bits: {accelerator.name} computes at {', '.join(map(str, supported))} bits, not "
+                        f"{weight_bits}/{activation_bits} (or give --precision fp32|fp16|int8)")
     kernels = graph.kernel_ops() if not args.topology and hasattr(accelerator, "kernel_table") else {}
     rows, total = accelerator.network_cost(layers, weight_bits, activation_bits, args.batch, **kernels)
     data = {"hardware": accelerator.name, "model": source, "weight_bits": weight_bits,
@@ -661,8 +668,8 @@ def run_netsim(args: argparse.Namespace) -> None:
                         f"simulated upload may hold), got {args.bytes!r}")
     fields: dict = {}
     if args.uplink is not None:
-        fields["uplink_bps"] = _bounded(parse_rate(args.uplink, "--uplink"), "--uplink", args.uplink, 0.0,
-                                        MAX_RATE_BPS, "a rate in bit/s", low_open=True)
+        fields["uplink_bps"] = _bounded(parse_rate(args.uplink, "--uplink"), "--uplink", args.uplink, 1.0,
+                                        MAX_RATE_BPS, "a rate in bit/s")
     if args.rtt is not None:
         fields["rtt_s"] = _bounded(parse_time(args.rtt, "--rtt"), "--rtt", args.rtt, 0.0, MAX_DURATION_S,
                                    "a time in s")

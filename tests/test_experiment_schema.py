@@ -57,7 +57,7 @@ BROKEN = [  # (id, file content or change to VALID, words the one-line message m
     ("bad rate unit", {"network.uplink": "3Mbs"}, ["network.uplink", "unit"]),
     ("rate is not a rate", {"network.uplink": "fast"}, ["network.uplink", "3Mbps"]),
     ("time with a size unit", {"network.rtt": "5MiB"}, ["network.rtt", "unit"]),
-    ("zero rate", {"network.uplink": "0Mbps"}, ["network.uplink", "> 0"]),
+    ("zero rate", {"network.uplink": "0Mbps"}, ["network.uplink", ">= 1 bit/s"]),
     ("negative size", {"constraints.edge_memory": "-4MiB"}, ["constraints.edge_memory", "> 0"]),
     ("wrong type for a number", {"constraints.max_accuracy_drop": "lots"}, ["constraints.max_accuracy_drop", "number"]),
     ("negative accuracy bound", {"constraints.max_accuracy_drop": -1}, ["constraints.max_accuracy_drop", "0"]),

@@ -276,7 +276,7 @@ def test_every_flag_of_every_command_refuses_bad_values_in_one_line(tmp_path):
 
 def test_a_value_that_looks_like_a_flag_reaches_the_flags_own_check():
     code, _, err = run_cli(["netsim", "--uplink", "-1Mbps"])
-    assert code == 2 and "--uplink: expected a rate in bit/s > 0" in err
+    assert code == 2 and "--uplink: expected a rate in bit/s >= 1" in err
 
 
 def test_every_problem_of_an_experiment_is_listed_unknown_keys_first(tmp_path):

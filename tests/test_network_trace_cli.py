@@ -99,8 +99,8 @@ def test_netsim_with_a_trace_and_a_preset(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--uplink=-3Mbps"], "--uplink: expected a rate in bit/s > 0 and <= 1e+15, got '-3Mbps'"),
-    (["--uplink", "-3Mbps"], "--uplink: expected a rate in bit/s > 0 and <= 1e+15, got '-3Mbps'"),
+    (["--uplink=-3Mbps"], "--uplink: expected a rate in bit/s >= 1 and <= 1e+15, got '-3Mbps'"),
+    (["--uplink", "-3Mbps"], "--uplink: expected a rate in bit/s >= 1 and <= 1e+15, got '-3Mbps'"),
     (["--uplink", "3Mbps", "--loss", "1"], "--loss: expected a probability in [0, 1), got '1'"),
     (["--uplink", "3Mbps", "--rtt", "4parsecs"], "--rtt: unknown unit 'parsecs'"),
     (["--rtt", "40ms"], "give --uplink RATE"),

@@ -69,6 +69,10 @@ def apply_overrides(data: dict, overrides: list[str], source: Path) -> dict:
             value = yaml.safe_load(text) if text.strip() else None
         except yaml.YAMLError:
             value = text
+        if isinstance(value, str) and not Path(value).is_absolute() and Path(value).is_file():
+            # a path typed on the command line is relative to the working directory (the file's own paths are
+            # relative to the file's folder)
+            value = str(Path(value).resolve())
         set_dotted(data, key, value, where=f"--set {key}")
     return data
 

@@ -50,7 +50,8 @@ def _human(kind: str, parse, example: str, minimum: float, strictly: bool, maxim
     def check(value: Any) -> Any:
         number = parse(value, "value")
         if (number <= minimum) if strictly else (number < minimum):
-            raise ValueError(f"expected {kind} {'>' if strictly else '>='} {minimum:g}, got {value!r}")
+            raise ValueError(f"expected {kind} {'>' if strictly else '>='} {minimum:g}{' ' + unit if minimum else ''}, "
+                             f"got {value!r}")
         if not number <= maximum:
             raise ValueError(f"expected {kind} <= {maximum:g} {unit}, got {value!r}")
         return value
@@ -65,7 +66,7 @@ def _kind(value: Any) -> str:
             bool: "a boolean", type(None): "nothing"}.get(type(value), type(value).__name__)
 
 
-Rate = _human("a rate", parse_rate, "3Mbps", 0.0, True, MAX_RATE_BPS, "bit/s")
+Rate = _human("a rate", parse_rate, "3Mbps", 1.0, False, MAX_RATE_BPS, "bit/s")  # below 1 bit/s: a typo
 Duration = _human("a duration", parse_time, "20ms", 0.0, False, MAX_DURATION_S, "s")
 PositiveDuration = _human("a duration", parse_time, "20s", 0.0, True, MAX_DURATION_S, "s")
 Size = _human("a size", parse_bytes, "4MiB", 0.0, True, MAX_SIZE_BYTES, "bytes")
@@ -206,7 +207,7 @@ class Accuracy(_Section):
 class Bits(_Section):
     """Bit-widths the search may use."""
 
-    edge: list[Annotated[int, Field(ge=1, le=32)]] | None = Field(
+    edge: list[int] | None = Field(
         None, description="edge bit-widths to choose from (default: the edge preset's supported_bits)")
     cloud: Literal[16, 32] = Field(16, description="the cloud's compute and payload precision (CLOUD16 by default)")
 
@@ -215,6 +216,8 @@ class Bits(_Section):
     def _nonempty(cls, value: list[int] | None) -> list[int] | None:
         if value is not None and not value:
             raise ValueError("expected at least one bit-width")
+        if value is not None and any(not (1 <= b <= 8 or b == 16) for b in value):
+            raise ValueError(f"expected bit-widths in 1..8 (or 16), got {value}")  # what an edge layer can use
         return None if value is None else sorted(set(value))
 
 
