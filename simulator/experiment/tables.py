@@ -118,11 +118,13 @@ def baselines_table(cells: list["CellOutcome"]) -> pd.DataFrame:
         reference = (cloud_s, float(values["max_accuracy_drop"]))
         for name, method in outcome.outcomes.items():
             row = {"method": name, **_plan_row(method.best)}
+            if getattr(method, "note", None):  # a method that did not run here, and why
+                row["note"] = method.note
             latency = _latency(method.best)
             row["speedup_vs_cloud"] = cloud_s / latency if latency > 0 else np.nan
             row["speedup_vs_u8"] = u8_s / latency if latency > 0 else np.nan
             row["front_plans"] = len(method.front)
-            row["note"] = getattr(method, "note", "")
+            row["guarantee"] = getattr(method, "guarantee", "")
             front = method.front[method.front["accuracy_drop"] <= reference[1]] if len(method.front) else method.front
             row["hypervolume"] = _hypervolume(front, reference) if np.isfinite(cloud_s) else np.nan
             rows.append({**values, **{c: row.get(c) for c in BASELINE_COLUMNS},
