@@ -108,7 +108,7 @@ def _plain(value: object) -> object:
 
 def _cell(value: object, exact: bool = False) -> str:
     """A value as table text (6 significant digits) or, `exact`, as CSV text that reads back to the same value."""
-    if hasattr(value, "item") and not isinstance(value, (list, tuple, dict, str)):
+    if getattr(value, "ndim", None) == 0 and hasattr(value, "item"):  # a numpy scalar
         value = value.item()
     if isinstance(value, float):
         if exact:
