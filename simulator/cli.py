@@ -11,6 +11,7 @@ import json
 import math
 import re
 import sys
+import textwrap
 from collections.abc import Callable, Sequence
 
 from hardware_models.errors import UserError
@@ -297,14 +298,27 @@ def add_layer_cost(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch", type=_whole(1, 65536), default=1, help="batch size (default 1)")
     p.add_argument("--precision", choices=list(PRECISION_BITS),
                    help="GPU arithmetic: fp32, fp16 or int8 (32/16/8 bits; overrides --bits)")
+    _add_gpu_mode(p, "--execution", "--fusion", "the GPU's")
     _add_format(p)
     p.set_defaults(func=run_layer_cost)
 
 
-def run_layer_cost(args: argparse.Namespace) -> None:
-    from hardware_models.registry import load_accelerator
+def _add_gpu_mode(p: argparse.ArgumentParser, execution_flag: str, fusion_flag: str, whose: str) -> None:
+    """The GPU mode flags (issue 14): execution graph|eager and fusion serving|framework."""
+    p.add_argument(execution_flag, choices=["graph", "eager"],
+                   help=f"{whose} execution: graph (one captured graph / engine) or eager (PyTorch dispatching op by "
+                   "op; implies --fusion framework); default: the preset's (graph)")
+    p.add_argument(fusion_flag, choices=["serving", "framework"],
+                   help=f"{whose} kernels: serving (a TensorRT engine, fitted on published TensorRT results) or "
+                   "framework (PyTorch's kernels, fitted on a measured H200 profile); default: the preset's (serving)")
 
-    accelerator = load_accelerator(args.hardware)
+
+def run_layer_cost(args: argparse.Namespace) -> None:
+    from hardware_models.registry import load_accelerator, preset_evidence, with_mode_spec
+
+    if (args.execution or args.fusion) and not hasattr(load_accelerator(args.hardware), "with_mode"):
+        raise UserError(f"--execution/--fusion: apply to a GPU; {args.hardware} is not a GPU preset")
+    accelerator = load_accelerator(with_mode_spec(args.hardware, args.execution, args.fusion))
     if args.topology and (args.model or args.model_pos):
         raise UserError("layer-cost: give either a MODEL or --topology, not both")
     if args.topology:
@@ -338,13 +352,46 @@ def run_layer_cost(args: argparse.Namespace) -> None:
     data = {"hardware": accelerator.name, "model": source, "weight_bits": weight_bits,
             "activation_bits": activation_bits, "batch": args.batch,
             "layers": [row.as_row() for row in rows],
-            "total": {**total.as_row(), "energy_parts_j": total.energy_parts_j}}
+            "total": {**total.as_row(), "energy_parts_j": total.energy_parts_j},
+            "evidence": preset_evidence(accelerator)}
+    if hasattr(accelerator, "with_mode"):
+        data["mode"] = {"execution": accelerator.execution, "fusion": accelerator.fusion}
     table = [row.as_row() for row in rows]
     if args.format == "table":
         table.append({**total.as_row(), "name": "TOTAL"})
-    title = (f"{source} on {accelerator.name}: {weight_bits}-bit weights, {activation_bits}-bit activations, "
+    mode = f" in {accelerator.mode_label()} mode" if hasattr(accelerator, "mode_label") else ""
+    title = (f"{source} on {accelerator.name}{mode}: {weight_bits}-bit weights, {activation_bits}-bit activations, "
              f"batch {args.batch}; cycles at {getattr(accelerator, 'clock_hz', 0) / 1e6:g} MHz")
-    emit(args.format, data, table, title=title)
+    emit(args.format, data, table, title=title, footer=f"evidence: {data['evidence']}")
+
+
+def add_hardware(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("hardware", help="list the hardware presets and what each was checked against",
+                       description="Every built-in accelerator preset: its kind, name, supported bits, and its "
+                       "evidence: the published rows it was fitted on with its error there, or 'assumed' with what "
+                       "was assumed. GPU presets name their default mode (serving = a TensorRT engine, framework = "
+                       "PyTorch's kernels) and what validates it.")
+    _add_format(p)
+    p.set_defaults(func=run_hardware)
+
+
+def run_hardware(args: argparse.Namespace) -> None:
+    from hardware_models.registry import PRESET_DIR, load_accelerator, preset_evidence, preset_names, read_yaml
+
+    rows = []
+    for name in preset_names():
+        accelerator = load_accelerator(name)
+        rows.append({"name": name, "kind": read_yaml(PRESET_DIR / f"{name}.yaml").get("kind"),
+                     "product": getattr(accelerator, "name", name),
+                     "supported_bits": list(getattr(accelerator, "supported_bits", ())),
+                     "mode": accelerator.mode_label() if hasattr(accelerator, "mode_label") else None,
+                     "evidence": preset_evidence(accelerator)})
+    if args.format == "table":
+        for row in rows:
+            print(f"{row['name']} ({row['kind']}{', ' + row['mode'] if row['mode'] else ''}): {row['product']}")
+            print(textwrap.fill(row["evidence"], width=110, initial_indent="    ", subsequent_indent="    "))
+        return
+    emit(args.format, rows, [{**r, "supported_bits": ",".join(map(str, r["supported_bits"]))} for r in rows])
 
 
 def add_run(sub: argparse._SubParsersAction) -> None:
@@ -445,6 +492,7 @@ def add_plan(sub: argparse._SubParsersAction) -> None:
     _add_model_argument(p)
     p.add_argument("--edge", required=True, help="edge accelerator: preset name, preset .yaml or SCALE-Sim .cfg")
     p.add_argument("--cloud", required=True, help="cloud accelerator: preset name or file (runs at 16 bits)")
+    _add_gpu_mode(p, "--cloud-execution", "--cloud-fusion", "the cloud GPU's")
     p.add_argument("--uplink", required=True, help="uplink rate, e.g. 3Mbps (10^6 bit/s) or 3Mibps (2^20 bit/s)")
     p.add_argument("--rtt", default="0s", help="round-trip time, e.g. 40ms (default 0)")
     p.add_argument("--loss", type=float, default=0.0, help="packet loss probability on the uplink, 0..0.1 (default 0; "
@@ -479,7 +527,8 @@ PLAN_FLAGS = {"model": "MODEL", "edge": "--edge", "cloud": "--cloud", "network.u
               "constraints.max_accuracy_drop": "--max-accuracy-drop",
               "constraints.accuracy_confidence": "--accuracy-confidence", "bits.edge": "--edge-bits",
               "accuracy.tier": "--tier", "codecs.input": "--input-codec", "codecs.activation": "--activation-codec",
-              "search.methods": "--method", "search.budgets": "--trials/--seconds", "seed": "--seed"}
+              "search.methods": "--method", "search.budgets": "--trials/--seconds", "seed": "--seed",
+              "cloud_mode.execution": "--cloud-execution", "cloud_mode.fusion": "--cloud-fusion"}
 
 
 def plan_experiment(args: argparse.Namespace):
@@ -506,6 +555,9 @@ def plan_experiment(args: argparse.Namespace):
             "seed": args.seed}
     if edge_bits is not None:
         data["bits"] = {"edge": edge_bits}
+    if args.cloud_execution is not None or args.cloud_fusion is not None:
+        data["cloud_mode"] = {k: v for k, v in (("execution", args.cloud_execution), ("fusion", args.cloud_fusion))
+                              if v is not None}
     try:
         return Experiment.model_validate(data)
     except ValidationError as exc:
@@ -527,7 +579,7 @@ _PLAN_CORE_FLAGS = {"edge_bits": "--edge-bits", "edge_memory": "--edge-memory", 
                     "memory_model": "--memory-model", "input_codec": "--input-codec",
                     "activation_codec": "--activation-codec", "uplink_bps": "--uplink", "rtt_s": "--rtt",
                     "loss_rate": "--loss", "protocol": "--link", "edge": "--edge", "network.loss": "--loss",
-                    "network.preset": "--link"}
+                    "network.preset": "--link", "cloud_mode": "--cloud-execution/--cloud-fusion"}
 
 
 def run_plan(args: argparse.Namespace) -> None:
@@ -548,6 +600,11 @@ def run_plan(args: argparse.Namespace) -> None:
         emit(args.format, data, [data])
         return
     data = {**best, "evaluations": result.evaluations, "search_s": result.elapsed_s}
+    from hardware_models.registry import preset_evidence
+
+    data["hardware_evidence"] = {"edge": preset_evidence(scenario.edge), "cloud": preset_evidence(scenario.cloud)}
+    if hasattr(scenario.cloud, "with_mode"):
+        data["cloud_mode"] = {"execution": scenario.cloud.execution, "fusion": scenario.cloud.fusion}
     if args.format != "table":
         emit(args.format, data, [{k: v for k, v in data.items() if k not in ("breakdown",)} | best["breakdown"]])
         return
@@ -561,13 +618,16 @@ def run_plan(args: argparse.Namespace) -> None:
           f"{best['accuracy_high']:.2f}; drop {best['accuracy_drop']:.3f} points at the {args.accuracy_confidence} end)")
     print(f"  memory   {best['edge_memory_bytes'] / 2**20:9.3f} MiB   energy {best['edge_energy_j'] * 1e3:.3f} mJ   "
           f"payload {best['payload_bytes']:.0f} B ({best['wire_bytes']:.0f} B on the wire)")
+    if "cloud_mode" in data:
+        print(f"  cloud    {scenario.cloud.name} in {scenario.cloud.mode_label()} mode")
     rows = [{"layer": n, "weight_bits": w, "activation_bits": a}
             for n, w, a in zip(best["edge_layers"], best["weight_bits"], best["activation_bits"])]
     if rows:
         print(format_table(rows))
 
 
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_models, add_inspect, add_layer_cost]
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_models, add_inspect, add_layer_cost,
+                                                                add_hardware]
 COMMANDS += [add_run, add_schema]
 COMMANDS += [add_plan]
 

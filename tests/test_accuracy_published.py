@@ -36,14 +36,15 @@ def test_conv1_alone_quantizes_only_the_first_conv_weights():
 
 
 def test_autosplit_split_plan_sends_the_cut_tensors_at_its_bits_and_keeps_the_cloud_float():
-    row = _row("R045")  # "8.0_2_4": conv1 and maxpool on the edge, maxpool's output sent at 4 bits
+    row = _row("R045")  # "8.0_2_4": conv1 and maxpool on the edge at W8, their outputs at the 4-bit average
     names = _names(row)
     assert names[:2] == ["conv1", "maxpool"]
-    assert row.weight_bits[0] == 8 and row.activation_bits[:2] == (8, 4)
+    assert row.weight_bits[0] == 8 and row.activation_bits[:2] == (4, 4)
     assert set(row.weight_bits[2:]) == {16} and set(row.activation_bits[2:]) == {16}
-    deep = _row("R046")  # 12 layers on the edge: every tensor read past the cut goes at 4 bits
-    sent = [names[i] for i, a in enumerate(deep.activation_bits) if a == 4]
-    assert sent == ["layer1.1.add", "layer1.2.conv1"]
+    deep = _row("R046")  # 12 layers on the edge
+    assert set(deep.activation_bits[:12]) == {4} and set(deep.activation_bits[12:]) == {16}
+    assert {names[i] for i, w in enumerate(deep.weight_bits) if w == 8} == {
+        n for n, l in zip(names[:12], PlanBuilder("resnet50").graph.layers[:12]) if l.weight_elements}
 
 
 def test_first_last_convention_keeps_stem_weights_classifier_and_its_input_at_8_bits():

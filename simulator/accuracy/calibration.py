@@ -10,8 +10,8 @@ on the logits) is log-linear in where the tensor sits and what it is (`sensitivi
                 + reconstruction_activations [reconstruction tier] + robustness_model
 
 and the link g(x) = chance + (fp - chance) * exp(-x ** shape) maps the total noise x = sum_i s_i D_i(b_i) to
-accuracy. With a fitted shape above 1, g is flat for small x and falls steeply past a knee, so one tensor at
-1-3 bits (a large D) costs much more than many tensors at 8 bits. Every constant is fitted by robust least
+accuracy. With a fitted shape above 1, g is flat for small x and falls steeply past a knee, so one sensitive
+tensor at 1-3 bits (a large D) costs much more than many tensors at 8 bits. Every constant is fitted by robust least
 squares (pseudo-Huber, points of top-1; Levenberg-Marquardt) on every representable row of both published
 tables (`published.calibration_rows`), drops taken against each row's own FP32, with weak Gaussian priors
 on the constants so that one the data cannot see stays at its prior.
@@ -51,12 +51,12 @@ PARAMETERS = (
     ("per_tensor", 0.0, FEATURE_PRIOR_STD),
     # rounding optimisation (AdaRound, BRECQ) is worth about one weight bit: a quarter of the MSE
     ("reconstruction_weights", float(np.log(0.25)), 2.0),
-    ("reconstruction_activations", 0.0, 2.0),
+    ("reconstruction_activations", float(np.log(0.1)), 1.0),
+    # ... and less below 4 bits, where no rounding choice recovers the lost levels: log factor per bit below
+    ("reconstruction_weights_low_bits", 0.0, 1.0),
+    ("reconstruction_activations_low_bits", 0.0, 1.0),
     ("shape", 0.0, 1.0),
-    # the relative MSE at which one tensor alone costs most of the accuracy (SQNR about 10 dB)
-    ("knee", float(np.log(0.1)), 0.5),
 )
-KNEE_POWER = 4.0
 NAMES = tuple(p[0] for p in PARAMETERS)
 MODEL_PRIOR_STD = 1.0
 ROBUST_SCALE_POINTS = 2.0
@@ -66,6 +66,7 @@ INTERVAL_QUANTILES = (0.1, 0.9)
 EXTRAPOLATION_PER_BIT = 0.7
 """Extra log-width of a tensor's noise per bit below the lowest bits the calibration rows cover for it."""
 Z_80 = 1.2816
+RECONSTRUCTION_REFERENCE_BITS = 4
 WELL_COVERED_BITS = 6
 """Bit-widths from which on the calibration rows are many and the left-out errors small (their own band)."""
 
@@ -95,20 +96,6 @@ def _tables(model: str, tier: str, granularity: str) -> tuple[np.ndarray, np.nda
     return assumed_distortion_tables(_graph(model), "naive" if tier == "naive" else "calibrated", granularity)
 
 
-def knee_design(graph, tier: str, models: int) -> tuple[np.ndarray, np.ndarray]:
-    """(weights, activations) (layers, parameters + models): log(effective D / knee) = log D + matrix @ theta.
-
-    The large-distortion term (D_eff / knee) ** KNEE_POWER of each tensor: negligible at 4 bits and above,
-    it dominates when one tensor's signal-to-quantization-noise ratio is low, wherever the tensor is."""
-    n, p = len(graph.layers), len(NAMES)
-    kw, ka = np.zeros((n, p + models)), np.zeros((n, p + models))
-    kw[:, NAMES.index("knee")] = ka[:, NAMES.index("knee")] = -1.0
-    if tier == "reconstruction":
-        kw[:, NAMES.index("reconstruction_weights")] = 1.0
-        ka[:, NAMES.index("reconstruction_activations")] = 1.0
-    return kw, ka
-
-
 def design(graph, tier: str, granularity: str, model_column: int | None, models: int) -> tuple[np.ndarray, np.ndarray]:
     """(weights, activations) design matrices (layers, parameters + models): log s = matrix @ theta."""
     n, p = len(graph.layers), len(NAMES)
@@ -131,29 +118,44 @@ def design(graph, tier: str, granularity: str, model_column: int | None, models:
     return dw, da
 
 
+def low_bits(bits) -> np.ndarray:
+    """Bits below RECONSTRUCTION_REFERENCE_BITS (0 at and above it)."""
+    return np.maximum(RECONSTRUCTION_REFERENCE_BITS - np.asarray(bits, float), 0.0)
+
+
+def effective_tables(theta: dict, tier: str, weights: np.ndarray, activations: np.ndarray):
+    """The distortion tables as the tier's quantizer leaves them: reconstruction's gain shrinks below 4 bits."""
+    if tier != "reconstruction":
+        return weights, activations
+    below = low_bits(BIT_WIDTHS)
+    return (weights * np.exp(theta["reconstruction_weights_low_bits"] * below)[None, :],
+            activations * np.exp(theta["reconstruction_activations_low_bits"] * below)[None, :])
+
+
 class _Problem:
     """The rows' noise terms stacked: x_r = sum over r's terms of exp(design @ theta) * distortion."""
 
     def __init__(self, rows: list[CalibrationRow], models: list[str]) -> None:
         self.rows, self.models = rows, models
-        matrices, distortions, owner, knees = [], [], [], []
+        matrices, distortions, owner = [], [], []
         for r, row in enumerate(rows):
             graph = _graph(row.model)
             wtab, atab = _tables(row.model, row.tier, row.granularity)
             dw, da = design(graph, row.tier, row.granularity, models.index(row.model) if row.model in models
                             else None, len(models))
-            kw, ka = knee_design(graph, row.tier, len(models))
             idx = np.arange(len(graph.layers))
             d_w = wtab[idx, bit_columns(np.array(row.weight_bits))]
             d_a = atab[idx, bit_columns(np.array(row.activation_bits))]
-            for matrix, knee, dist in ((dw, kw, d_w), (da, ka, d_a)):
+            for matrix, dist, bits, kind in ((dw, d_w, row.weight_bits, "weights"),
+                                             (da, d_a, row.activation_bits, "activations")):
                 keep = dist > 0
+                matrix = matrix.copy()
+                if row.tier == "reconstruction":
+                    matrix[:, NAMES.index(f"reconstruction_{kind}_low_bits")] = low_bits(bits)
                 matrices.append(matrix[keep])
-                knees.append(knee[keep])
                 distortions.append(dist[keep])
                 owner.append(np.full(keep.sum(), r))
         self.matrix = np.concatenate(matrices)
-        self.knee = np.concatenate(knees)
         self.distortion = np.concatenate(distortions)
         self.owner = np.concatenate(owner)
         self.fp = np.array([r.fp32_top1 for r in rows])
@@ -164,7 +166,6 @@ class _Problem:
 
     def noise(self, theta: np.ndarray) -> np.ndarray:
         terms = np.exp(np.minimum(self.matrix @ theta, 50.0)) * self.distortion
-        terms += np.exp(np.minimum(KNEE_POWER * (np.log(self.distortion) + self.knee @ theta), 50.0))
         return np.bincount(self.owner, weights=terms, minlength=len(self.rows))
 
     def predict(self, theta: np.ndarray) -> np.ndarray:
@@ -251,15 +252,10 @@ class ZooCalibration:
 
     def cost_tables(self, graph, model: str, tier: str, granularity: str, weights: np.ndarray,
                     activations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(weight, activation) (layers, bits) noise terms s_i D_i(b) + (D_eff / knee) ** KNEE_POWER."""
-        theta, _ = self.vector(model)
+        """(weight, activation) (layers, bits) noise terms s_i D_i(b)."""
         s_w, s_a = self.sensitivities(graph, model, tier, granularity)
-        kw, ka = knee_design(graph, tier, len(self.model_robustness))
-        out = []
-        for s, knee, table in ((s_w, kw, weights), (s_a, ka, activations)):
-            large = np.exp(np.minimum(KNEE_POWER * (np.log(np.maximum(table, 1e-300)) + (knee @ theta)[:, None]), 50.0))
-            out.append(s[:, None] * table + np.where(table > 0, large, 0.0) * (s[:, None] > 0))
-        return out[0], out[1]
+        weights, activations = effective_tables(self.theta, tier, weights, activations)
+        return s_w[:, None] * weights, s_a[:, None] * activations
 
 
 def fit(rows: list[CalibrationRow]) -> ZooCalibration:
@@ -418,8 +414,8 @@ def proxy_for_graph(graph, model: str, tier: str, granularity: str, fp_accuracy:
     """A proxy from the assumed distortions of `graph` and the published calibration."""
     calibration = published_calibration()
     weights, activations = assumed_distortion_tables(graph, "naive" if tier == "naive" else "calibrated", granularity)
+    weights, activations = effective_tables(calibration.theta, tier, weights, activations)
     s_w, s_a = calibration.sensitivities(graph, model, tier, granularity)
-    cost_w, cost_a = calibration.cost_tables(graph, model, tier, granularity, weights, activations)
     band = published_interval()
     extra_w, extra_a = extrapolation(graph, tier)
     # terms below WELL_COVERED_BITS take the wider band of the rows that go there
@@ -436,8 +432,7 @@ def proxy_for_graph(graph, model: str, tier: str, granularity: str, fp_accuracy:
         sensitivity_source="structural sensitivities fitted on published PTQ rows" + (
             "" if known else " (no rows for this model: robustness 1, interval widened)") + sensitivity_note,
         log_low=band["high_bits"]["log_low"] - widen, log_high=band["high_bits"]["log_high"] + widen,
-        weight_extrapolation=extra_w, activation_extrapolation=extra_a,
-        weight_large=cost_w - s_w[:, None] * weights, activation_large=cost_a - s_a[:, None] * activations)
+        weight_extrapolation=extra_w, activation_extrapolation=extra_a)
 
 
 def zoo_proxy(model: str, tier: str = "calibrated", granularity: str = "per-channel", graph=None) -> AccuracyProxy:

@@ -73,8 +73,6 @@ class AccuracyProxy:
     log_high: float = 0.0
     weight_extrapolation: np.ndarray | None = None
     activation_extrapolation: np.ndarray | None = None
-    weight_large: np.ndarray | None = None
-    activation_large: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         # more bits never hurt: a finer grid could always mimic the coarser one's error level
@@ -88,11 +86,6 @@ class AccuracyProxy:
         if self.log_low > 0 or self.log_high < 0:
             raise ValueError("the interval must contain the prediction: log_low <= 0 <= log_high")
         zeros = np.zeros(shape)
-        # large-distortion terms (layers, bits): non-increasing in bits like the distortions
-        self.weight_large = zeros if self.weight_large is None else np.minimum.accumulate(
-            np.asarray(self.weight_large, float), axis=1)
-        self.activation_large = zeros if self.activation_large is None else np.minimum.accumulate(
-            np.asarray(self.activation_large, float), axis=1)
         self.weight_extrapolation = zeros if self.weight_extrapolation is None else np.asarray(self.weight_extrapolation, float)
         self.activation_extrapolation = (zeros if self.activation_extrapolation is None
                                          else np.asarray(self.activation_extrapolation, float))
@@ -100,13 +93,13 @@ class AccuracyProxy:
     # --- the additive part ----------------------------------------------------------------------------
     @property
     def weight_cost(self) -> np.ndarray:
-        """s^w_i * D^w_i(b) (+ the large-distortion term): (layers, bits), the per-layer terms of the sum."""
-        return self.weight_sensitivity[:, None] * self.weight_distortion + self.weight_large
+        """s^w_i * D^w_i(b): (layers, bits), the per-layer terms of the weighted sum."""
+        return self.weight_sensitivity[:, None] * self.weight_distortion
 
     @property
     def activation_cost(self) -> np.ndarray:
-        """s^a_i * D^a_i(b) (+ the large-distortion term): (layers, bits)."""
-        return self.activation_sensitivity[:, None] * self.activation_distortion + self.activation_large
+        """s^a_i * D^a_i(b): (layers, bits)."""
+        return self.activation_sensitivity[:, None] * self.activation_distortion
 
     def cost_tables(self, end: str = "expected") -> tuple[np.ndarray, np.ndarray]:
         """(weight, activation) (layers, bits) terms at one end of the interval: `expected`, `pessimistic`

@@ -12,8 +12,9 @@ quantize its output tensor. Conventions, per source:
   weights and the classifier's weights and input at 8 bits, the logits float;
 - "all layers" (AdaRound's Table 2, Distiller, the Auto-Split figure's edge-only rows): every layer, the
   logits included where the row says the output is quantized;
-- the Auto-Split split plans "8.0_<split>_<a>": the first <split> layers on the edge at W8, the tensors that
-  cross the cut at <a> bits, the other edge activations at 8 bits, the cloud float.
+- the Auto-Split split plans "8.0_<split>_<a>": the first <split> layers on the edge at W8, every edge
+  activation at <a> bits (the label's average-bit constraint; the solver's per-layer allocation is not
+  published), the cloud float.
 A row the proxy cannot represent is kept out of `calibration_rows()` and listed by `unrepresentable_rows()` with
 the reason (rounding variants, per-channel activation bits, a quantizer the proxy does not model).
 """
@@ -139,7 +140,8 @@ class PlanBuilder:
         edge activations at `other` bits; the cloud float."""
         n = len(self.names)
         wb, ab = np.full(n, FLOAT_BITS), np.full(n, FLOAT_BITS)
-        wb[:cut], ab[:cut] = w, other
+        wb[[i for i in self.weight_layers if i < cut]] = w
+        ab[:cut] = other
         producer = {l.name: i for i, l in enumerate(self.graph.layers)}
         for layer in self.graph.layers[cut:]:
             for t in layer.inputs:
@@ -247,8 +249,9 @@ def _layerwise_plan(r: dict, plan: PlanBuilder):
     if spec.startswith("ONLY conv1 weights 4-bit"):
         return (*plan.only(plan.first, w=4), "conv1 weights alone at W4")
     if m := re.match(r'plan "8\.0_(\d+)_(\d+)"', spec):
-        cut, sent = int(m.group(1)), int(m.group(2))
-        return (*plan.split(cut, 8, sent), f"split after {cut} layers, W8, sent tensors at A{sent}, other edge A8")
+        # the solver's per-layer activation bits are not published: every edge activation at the average
+        cut, average = int(m.group(1)), int(m.group(2))
+        return (*plan.split(cut, 8, average, other=average), f"split after {cut} layers, W8, edge activations A{average}")
     if m := re.match(r"whole network on edge, uniform W(\d)A(\d)", spec):
         w, a = int(m.group(1)), int(m.group(2))
         return (*plan.uniform(w, a, None, logits=a), f"W{w}A{a} every layer, logits included")

@@ -33,7 +33,7 @@ REFERENCE_METHODS = ("cloud", "edge-u8")
 CHECKPOINTS = ".checkpoints"
 OUTPUT_FILES = ("config.resolved.yaml", "plans.parquet", "plans.csv", "pareto.csv", "baselines.csv", "timings.csv",
                 "summary.md", "pareto.png", "pareto.svg", "breakdown.png", "breakdown.svg", "bits.png", "bits.svg",
-                "sweep.png", "sweep.svg")
+                "sweep.png", "sweep.svg", "measured.csv", "accuracy.png", "accuracy.svg")
 PLAN_COLUMNS = ("method", "cut_index", "edge_layers", "latency_s", "edge_s", "transfer_s", "cloud_s", "accuracy",
                 "accuracy_drop", "edge_memory_bytes", "edge_energy_j", "payload_bytes", "wire_bytes", "weight_bits",
                 "activation_bits", "feasible")
@@ -54,6 +54,7 @@ class MethodOutcome:
     budget: dict
     fingerprint: str
     note: str | None = None    # why the method did not run in this cell (e.g. an edge-uN the edge cannot run)
+    guarantee: str = ""        # what the method's answer guarantees (search.describe)
 
 
 @dataclass
@@ -63,6 +64,7 @@ class CellOutcome:
     fp_accuracy: float | None
     outcomes: dict[str, MethodOutcome] = field(default_factory=dict)
     edge_bits: list[int] | None = None  # the bit-widths the edge could use (the preset's when not given)
+    measurement: Any = None  # simulator.experiment.measured.CellMeasurement where the model has labelled data
 
 
 @dataclass
@@ -104,7 +106,8 @@ def cell_record(cell: Cell) -> dict:
             "max_accuracy_drop": arguments["max_accuracy_drop"], "memory_model": arguments["memory_model"],
             "edge_bits": list(arguments["edge_bits"]) if arguments["edge_bits"] else None,
             "cloud_bits": arguments["cloud_bits"], "accuracy_tier": arguments["accuracy_tier"],
-            "accuracy_granularity": config.accuracy.granularity, "input_codec": arguments["input_codec"],
+            "accuracy_granularity": config.accuracy.granularity,
+            "accuracy_confidence": arguments["accuracy_confidence"], "input_codec": arguments["input_codec"],
             "activation_codec": arguments["activation_codec"], "jpeg_quality": arguments["jpeg_quality"]}
 
 
@@ -368,6 +371,13 @@ def _run_cell(loaded: LoadedExperiment, cell: Cell, methods: list[str], out_dir:
         outcome.layer_names = cell_info["layer_names"]
         outcome.fp_accuracy = cell_info["fp_accuracy"]
         outcome.edge_bits = cell_info.get("scenario_edge_bits")
+    if cell.config.accuracy.data is not None:
+        # fronts verified by measurement: each method's plan re-picked by measured accuracy (not checkpointed:
+        # the checkpoints keep the methods' own answers, and measuring again gives the same numbers)
+        from simulator.experiment.measured import measure_cell
+
+        bar.set_description(f"cell {cell.index + 1}/{cell_count} measuring plans")
+        outcome.measurement = measure_cell(cell.config, outcome.outcomes)
     return outcome
 
 
@@ -410,7 +420,7 @@ def _fp_accuracy(scenario) -> float | None:
 def _run_method(method: str, scenario, cell: Cell, budget: dict, seed: int, storage: str | None,
                 max_rows: int, fingerprint: str) -> MethodOutcome:
     from simulator.experiment.scenario import uniform_bits_missing
-    from simulator.search import run_method
+    from simulator.search import describe, run_method
 
     skipped = uniform_bits_missing(method, scenario)
     if skipped:
@@ -435,7 +445,8 @@ def _run_method(method: str, scenario, cell: Cell, budget: dict, seed: int, stor
     kept = _keep_rows(plans, memory_front(plans, limit), best, max_rows, seed)
     return MethodOutcome(method=method, best=best, front=feasible_front(plans), plans=kept,
                          plans_evaluated=len(plans), evaluations=int(getattr(result, "evaluations", len(plans))),
-                         elapsed_s=elapsed_s, budget=budget, fingerprint=fingerprint)
+                         elapsed_s=elapsed_s, budget=budget, fingerprint=fingerprint,
+                         guarantee=describe(method, getattr(result, "info", {}) or {}))
 
 
 def _plan_frame(plans: pd.DataFrame, method: str) -> pd.DataFrame:

@@ -53,6 +53,18 @@ def _link_preset(name: str, where: str):
     raise UserError(f"{where}.preset: this version of autosplit has no network presets; give uplink and rtt")
 
 
+def _cloud_spec(cloud: str, config: Experiment) -> str:
+    """The cloud preset with the YAML's cloud_mode appended (`h100@framework,eager`), for GPUs."""
+    from hardware_models.registry import load_accelerator, with_mode_spec
+
+    mode = config.cloud_mode
+    if mode.execution is None and mode.fusion is None:
+        return cloud
+    if not hasattr(load_accelerator(cloud), "with_mode"):
+        raise UserError(f"cloud_mode: applies to a GPU cloud; {cloud} is not a GPU preset")
+    return with_mode_spec(cloud, mode.execution, mode.fusion)
+
+
 def uniform_bits_missing(method: str, scenario) -> str | None:
     """Why the edge cannot run `method` (an edge-uN baseline whose N is not among the cell's edge bit-widths),
     or None. Such a baseline is skipped with this note rather than evaluated at another width."""
@@ -81,7 +93,7 @@ def scenario_arguments(config: Experiment) -> dict[str, Any]:
     return {
         "model": config.model,
         "edge": config.edge,
-        "cloud": config.cloud,
+        "cloud": _cloud_spec(config.cloud, config),
         "edge_memory_bytes": config.constraints.edge_memory_bytes,
         "max_accuracy_drop": config.constraints.max_accuracy_drop,
         "memory_model": config.constraints.memory_model,
@@ -111,18 +123,97 @@ def user_message(message: str, names: dict[str, str] = USER_KEYS) -> str:
 
 
 def build_scenario(config: Experiment, source: str = "", names: dict[str, str] = USER_KEYS):
-    """The search Scenario of one cell (cost tables are built lazily, once); errors name the user's keys."""
+    """The search Scenario of one cell (cost tables are built lazily, once); errors name the user's keys.
+
+    For an .onnx model the accuracy proxy is the model's own: fitted to single-layer measurements when
+    `accuracy.data` is given (as `autosplit accuracy --data`), else from assumed distortions with the given
+    `accuracy.fp_accuracy`."""
     from hardware_models.registry import load_accelerator
     from simulator.evaluate import Scenario
 
     prefix = f"{source}: " if source else ""
-    arguments = scenario_arguments(config)
     try:
+        arguments = scenario_arguments(config)
         edge = load_accelerator(config.edge)
         if hasattr(edge, "kernel_table"):
             raise UserError(f"{names.get('edge', 'edge')}: {config.edge} is a GPU (a cloud accelerator); the edge "
                             "must be a systolic array or a DSP (a preset, a preset .yaml or a SCALE-Sim .cfg)")
         link = build_link(config.network)
-        return Scenario.build(link=link, granularity=config.accuracy.granularity, **arguments)
+        scenario = Scenario.build(link=link, granularity=config.accuracy.granularity, **arguments)
     except UserError as exc:
         raise UserError(prefix + user_message(str(exc), names)) from None
+    if config.accuracy.data is not None:
+        scenario.accuracy = measured_proxy(config)  # before the cost tables are built (lazily, from the proxy)
+    elif config.accuracy.fp_accuracy is not None:
+        scenario.accuracy = _onnx_proxy_without_data(scenario.graph, config)
+    return scenario
+
+
+# --- an .onnx model's own accuracy: measured on its data ---------------------------------------------------
+def meter_key(config: Experiment) -> tuple:
+    """What an AccuracyMeter depends on: the model, data and calibration files and the quantizer."""
+    accuracy = config.accuracy
+    return (config.model, accuracy.data, accuracy.calibration, measured_tier(accuracy.tier), accuracy.granularity)
+
+
+def measured_tier(tier: str) -> str:
+    """The fake quantizer's tier: reconstruction (rounding optimisation) is not implemented, so measured as
+    calibrated."""
+    return "calibrated" if tier == "reconstruction" else tier
+
+
+_METERS: dict[tuple, Any] = {}
+_PROXIES: dict[tuple, Any] = {}
+
+
+def accuracy_meter(config: Experiment):
+    """The cell's `simulator.accuracy.measure.AccuracyMeter` (one per model, data and quantizer in a process)."""
+    key = meter_key(config)
+    if key not in _METERS:
+        import numpy as np
+
+        from simulator.accuracy.measure import AccuracyMeter, load_npz
+        from simulator.graph import load_model
+
+        x, y = load_npz(config.accuracy.data)
+        calibration_x = None
+        if config.accuracy.calibration is not None:
+            with np.load(config.accuracy.calibration, allow_pickle=False) as archive:
+                calibration_x = archive["x"].astype(np.float32)
+        try:
+            meter = AccuracyMeter(config.model, x, y, calibration_x, measured_tier(config.accuracy.tier),
+                                  config.accuracy.granularity)
+        except Exception as exc:  # onnxruntime's message: wrong input shape, fixed batch, ...
+            raise UserError(f"accuracy.data: {config.accuracy.data}: cannot run {config.model} on it: "
+                            f"{' '.join(str(exc).split())[:300]}") from None
+        if meter.layers != [layer.name for layer in load_model(config.model).layers]:
+            raise UserError(f"{config.model}: the fake-quantized model's layers do not match inspect's")
+        _METERS[key] = meter
+    return _METERS[key]
+
+
+def chance_percent(graph) -> float:
+    """Chance level of a classifier (percent): 100 / classes of the last layer's output."""
+    import numpy as np
+
+    return 100.0 / max(int(np.prod(graph.layers[-1].output_shape[1:])), 1)
+
+
+def measured_proxy(config: Experiment):
+    """The proxy fitted to single-layer measurements of the cell's model on `accuracy.data`."""
+    key = meter_key(config)
+    if key not in _PROXIES:
+        from simulator.accuracy.calibration import calibrate_on_measurements
+
+        meter = accuracy_meter(config)
+        _PROXIES[key] = calibrate_on_measurements(meter, chance=chance_percent(meter.quantizer.graph))
+    return _PROXIES[key]
+
+
+def _onnx_proxy_without_data(graph, config: Experiment):
+    """An .onnx model without data: assumed distortions, the published sensitivities and the user's float
+    accuracy (as `autosplit accuracy MODEL.onnx --fp-accuracy`)."""
+    from simulator.accuracy.calibration import proxy_for_graph
+
+    return proxy_for_graph(graph, graph.name, config.accuracy.tier, config.accuracy.granularity,
+                           config.accuracy.fp_accuracy, chance_percent(graph))
