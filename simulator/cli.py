@@ -109,7 +109,7 @@ def _plain(value: object) -> object:
 
 def _cell(value: object, exact: bool = False) -> str:
     """A value as table text (6 significant digits) or, `exact`, as CSV text that reads back to the same value."""
-    if hasattr(value, "item") and not isinstance(value, (list, tuple, dict, str)):
+    if getattr(value, "ndim", None) == 0 and hasattr(value, "item"):  # a numpy scalar
         value = value.item()
     if isinstance(value, float):
         if exact:
@@ -822,8 +822,9 @@ def run_capacity(args: argparse.Namespace) -> None:
     rows = [{"group": a["group"], "gpus": a["gpus"], "devices": a["devices"], "p99_s": a["p99_s"],
              "gpu_utilisation": a["gpu_utilisation"], "cost_per_million_usd": a["cost_per_million_usd"],
              "path": a["path"]} for a in data["max_devices"]]
-    emit(args.format, data, rows, title=f"largest fleet meeting p99 <= {data['slo_p99_s'] * 1e3:g} ms in every one "
-         f"of {len(data['seeds'])} seeds ({data['path']} path)",
+    emit(args.format, data, rows, title=f"largest fleet meeting p99 <= {data['slo_p99_s'] * 1e3:g} ms in "
+         + (f"every one of {len(data['seeds'])} seeds" if len(data["seeds"]) != 1 else "its one seed")
+         + f" ({data['path']} path)",
          footer=f"results: {output.out_dir}/ (summary.md, points.csv, max_devices.csv, plots)")
 
 

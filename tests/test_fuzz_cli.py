@@ -209,6 +209,7 @@ def command_bases(tmp_path: Path) -> dict[str, list[str]]:
     return {
         "models": [],
         "schema": [],
+        "hardware": [],
         "inspect": ["resnet18"],
         "layer-cost": ["--hardware", "eyeriss", "resnet18"],
         "plan": ["resnet18", "--edge", "eyeriss", "--cloud", "tpu_v1", "--uplink", "3Mbps", "--edge-memory", "4MiB",

@@ -261,7 +261,8 @@ def summary(loaded: LoadedExperiment, data: dict, plans: list[dict]) -> str:
         gpu = data["gpu"]
         lines += [f"GPU: {gpu['name']}" + (f" in {gpu['mode']} mode" if gpu["mode"] else "")
                   + f". Evidence: {gpu['evidence']}", ""]
-    lines += [f"p99 SLO {data['slo_p99_s'] * 1e3:g} ms; {len(data['seeds'])} seeds of {data['duration_s']:g} s "
+    lines += [f"p99 SLO {data['slo_p99_s'] * 1e3:g} ms; {len(data['seeds'])} seed{'s' * (len(data['seeds']) != 1)} of "
+              f"{data['duration_s']:g} s "
               f"simulated ({data['warmup_s']:g} s warm-up) per point; a point meets the SLO when every seed does; "
               f"path: {data['path']}; batching: max batch {capacity.batching.max_batch}, max wait "
               f"{capacity.batching.max_wait_s * 1e3:g} ms; uplink {capacity.uplink.sharing}"

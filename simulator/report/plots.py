@@ -402,7 +402,8 @@ def _bits_figure(plt, cells, *, baselines, pareto, plans, meta, total_cells):
         ax.set_xlabel("layer (execution order)" + (f", one name in {step} shown" if step > 1 else ""))
         place = "cloud-only" if not len(edge_positions) else f"{len(edge_positions)} of {len(names)} layers on the edge"
         ax.set_title(f"{_panel_title(cell).splitlines()[0]}\nchosen plan: {plan['method']}, {place}, "
-                     f"{float(plan['latency_s']) * 1e3:.1f} ms, -{float(plan['accuracy_drop']):.2f} pt")
+                     f"{float(plan['latency_s']) * 1e3:.1f} ms, "
+                     + (f"-{float(plan['accuracy_drop']):.2f} pt" if round(float(plan['accuracy_drop']), 2) else "no loss"))
         ax.grid(True, axis="y", alpha=0.25)
         for handle, label in zip(*ax.get_legend_handles_labels()):
             legend.setdefault(label, handle)
