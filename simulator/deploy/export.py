@@ -115,8 +115,8 @@ def _bits(value, what: str, layer: str) -> int:
         bits = int(value)
     except (TypeError, ValueError):
         raise UserError(f"--plan: {what} of {layer!r} is {value!r}, not a bit-width") from None
-    if not 1 <= bits <= 32:
-        raise UserError(f"--plan: {what} of {layer!r} is {bits}; expected 1..8 or 16")
+    if not (1 <= bits <= 8 or bits in (16, 32)):
+        raise UserError(f"--plan: {what} of {layer!r} is {bits}; expected 1..8 or 16 (float)")
     return min(bits, FLOAT_BITS)
 
 
