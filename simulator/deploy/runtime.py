@@ -39,7 +39,11 @@ ANCILLARY_BYTES = socket.CMSG_SPACE(3 * TIMESPEC.size)
 
 
 class PeerClosed(ConnectionError):
-    """The other end closed the connection."""
+    """The other end closed the connection, `received` bytes into what was being read."""
+
+    def __init__(self, message: str, received: int = 0) -> None:
+        super().__init__(message)
+        self.received = received
 
 
 # --- a loaded split ------------------------------------------------------------------------------------
@@ -112,7 +116,7 @@ async def receive_exactly(sock: socket.socket, count: int) -> tuple[bytes, float
             await _readable(loop, sock)
             continue
         if received == 0:
-            raise PeerClosed(f"the peer closed the connection after {got} of {count} bytes")
+            raise PeerClosed(f"the peer closed the connection after {got} of {count} bytes", got)
         got += received
         arrival = time.time()
         for level, kind, data in messages:
@@ -134,6 +138,19 @@ async def read_frame(sock: socket.socket, timeout_s: float, body_limit) -> tuple
         return header, body, arrival
 
     return await asyncio.wait_for(read(), timeout_s)
+
+
+LINGER_BYTES = 1 << 20
+LINGER_S = 1.0
+
+
+async def _discard(loop: asyncio.AbstractEventLoop, sock: socket.socket, limit: int) -> None:
+    """Read and drop input until the peer closes or `limit` bytes have come."""
+    while limit > 0:
+        data = await loop.sock_recv(sock, min(limit, 65536))
+        if not data:
+            return
+        limit -= len(data)
 
 
 def _error_body(message: str) -> bytes:
@@ -199,30 +216,38 @@ class CloudServer:
                 raise FrameError(f"plan mismatch: {mismatch}")
             await loop.sock_sendall(sock, protocol.encode(protocol.READY, 0, digest))
             while True:
-                try:
-                    header, body, arrival = await read_frame(sock, self.read_timeout_s, self._check_request)
-                except PeerClosed as exc:
-                    if "after 0 of" in str(exc):
-                        return  # a clean close between requests
-                    raise
+                header, body, arrival = await read_frame(sock, self.read_timeout_s, self._check_request)
                 outputs, cloud_s = await loop.run_in_executor(self.executor, self._run, body)
                 self.requests += 1
                 await loop.sock_sendall(sock, protocol.encode(protocol.RESULT, header.request_id, digest,
                                                               protocol.RESULT_TIMES.pack(arrival, cloud_s) + outputs))
+        except PeerClosed as exc:
+            if exc.received:  # the client stopped in the middle of a frame: say so, it may still read
+                await self._refuse(sock, peer, f"truncated frame: {exc}")
         except (FrameError, asyncio.TimeoutError) as exc:
-            message = str(exc) if isinstance(exc, FrameError) else \
-                f"read timeout: no complete frame within {self.read_timeout_s:g} s"
-            self.rejected += 1
-            self.log(f"serve-cloud: {peer}: {message}; connection closed")
-            try:
-                await asyncio.wait_for(loop.sock_sendall(sock, protocol.encode(protocol.ERROR, 0, digest,
-                                                                               _error_body(message))), 2.0)
-            except (OSError, asyncio.TimeoutError):
-                pass
-        except (PeerClosed, ConnectionError) as exc:
+            await self._refuse(sock, peer, str(exc) if isinstance(exc, FrameError) else
+                               f"read timeout: no complete frame within {self.read_timeout_s:g} s")
+        except ConnectionError as exc:
             self.log(f"serve-cloud: {peer}: connection lost ({exc})")
+        except Exception as exc:  # the cloud model failed on this request: say so, keep serving others
+            await self._refuse(sock, peer, f"the cloud model failed: {' '.join(str(exc).split())[:300]}")
         finally:
             sock.close()
+
+    async def _refuse(self, sock: socket.socket, peer: str, message: str) -> None:
+        """Answer a broken frame with an ERROR frame (best effort) and log it; the caller closes."""
+        loop = asyncio.get_running_loop()
+        self.rejected += 1
+        self.log(f"serve-cloud: {peer}: {message}; connection closed")
+        try:
+            await asyncio.wait_for(loop.sock_sendall(sock, protocol.encode(protocol.ERROR, 0, self.plan.digest,
+                                                                           _error_body(message))), 2.0)
+            # closing with unread input would reset the connection and could destroy the ERROR frame before the
+            # client reads it: stop sending, then discard what the client still sends, bounded in bytes and time
+            sock.shutdown(socket.SHUT_WR)
+            await asyncio.wait_for(_discard(loop, sock, LINGER_BYTES), LINGER_S)
+        except (OSError, asyncio.TimeoutError):
+            pass
 
     async def serve(self, host: str, port: int, ready=None) -> None:
         listener = bind_listener(host, port)
