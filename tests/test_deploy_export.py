@@ -148,10 +148,33 @@ def test_a_non_prefix_plan_is_cut_where_its_edge_layers_end(resnet18):
     onnx.checker.check_model(split.cloud)
 
 
+def test_a_cloud_only_plan_sends_the_input_at_8_bits_as_the_simulator_counts_it(digits):
+    split = build_split(digits, {"edge_layers": [], "weight_bits": [], "activation_bits": []})
+    assert [(c["name"], c["bits"]) for c in split.plan["crossing"]] == [("input::q8", 8)]
+    scenario = make_scenario(str(DIGITS))
+    layers = len(scenario.graph.layers)
+    ev = evaluate(scenario.tables, np.zeros((1, layers), int), np.zeros((1, layers), int), cut=np.array([0]))
+    assert split.plan["payload_bytes"] == int(ev.payload_bytes[0]) == 64
+    x = load_npz(DIGITS_DATA)[0][:50]
+    original = run_onnx(onnx.load(str(DIGITS)), {"input": x})["logits"]
+    got = edge_then_cloud(split, x)["logits"]
+    # digits' inputs (k/16) are not 8-bit pixel values: the 8-bit grid over their range rounds them a little
+    np.testing.assert_allclose(got, original, atol=0.05 * np.abs(original).max())
+    assert np.mean(got.argmax(1) == original.argmax(1)) >= 0.95
+
+
+def test_8_bit_pixel_inputs_cross_losslessly():
+    from simulator.deploy.export import input_grid
+
+    pixels = np.random.default_rng(0).integers(3, 250, (4, 1, 8, 8)).astype(np.float32)
+    assert input_grid(pixels) == (1.0, 0.0)
+    step, zero_point = input_grid(pixels / 255)
+    assert step == pytest.approx((pixels.max() - 0) / 255 / 255)
+
+
 # --- what export refuses ------------------------------------------------------------------------------------
 @pytest.mark.parametrize("plan,message", [
     ({"edge_layers": ["layer1.0.conv1"], "weight_bits": [8], "activation_bits": [8]}, "not a layer of"),
-    ({"edge_layers": [], "weight_bits": [], "activation_bits": []}, "cloud-only"),
     ({"edge_layers": ["conv1", "conv2", "conv3", "pool", "flatten", "fc"], "weight_bits": [8] * 6,
       "activation_bits": [8] * 6}, "edge-only"),
     ({"edge_layers": ["conv2"], "weight_bits": [8], "activation_bits": [8]}, "not closed"),

@@ -138,9 +138,6 @@ def build_split(quantizer, plan: dict) -> Split:
         raise UserError(f"--plan: layer {unknown[0]!r} is not a layer of {quantizer.path.name} "
                         f"(its layers, as `autosplit inspect` lists them: {', '.join(quantizer.layers[:6])}"
                         f"{', ...' if len(quantizer.layers) > 6 else ''}); was the plan made for another model?")
-    if not edge_layers:
-        raise UserError("--plan: a cloud-only plan (no edge layers): there is nothing to split; run the model "
-                        "in the cloud")
     if len(edge_layers) == len(quantizer.layers):
         raise UserError("--plan: an edge-only plan (every layer on the edge): there is nothing to send")
     if not is_closed(graph, edge_layers):
@@ -150,14 +147,16 @@ def build_split(quantizer, plan: dict) -> Split:
                    if n in quantizer.weight_layers}
     activation_bits = {n: _bits(a, "activation bits", n) for n, a in zip(edge_layers, plan["activation_bits"])}
     crossing = crossing_tensors(graph, edge_layers)
-    if any(t.name in graph.inputs for t in crossing):
-        raise UserError("--plan: the model input crosses the cut (a cloud layer reads it): export splits "
-                        "activations, not the raw input")
 
     whole = quantizer.model(weight_bits, activation_bits)
     wires, crossing_info = [], []
     for tensor in crossing:
         layer = tensor.name
+        if layer in graph.inputs:
+            wire, info = _send_input(whole, quantizer, layer)
+            wires.append(WireTensor(wire, tuple(info["shape"]), INPUT_BITS))
+            crossing_info.append(info)
+            continue
         onnx_name = quantizer.output_tensor[layer]
         bits = activation_bits[layer]
         shape = tuple(int(d) for d in graph.tensors[layer].shape)
@@ -251,6 +250,52 @@ def build_split(quantizer, plan: dict) -> Split:
     return Split(edge, cloud, whole, plan_out, wires)
 
 
+INPUT_BITS = 8
+
+
+def input_grid(calibration_x: np.ndarray) -> tuple[float, float]:
+    """(scale, zero point) of the 8-bit grid the model input crosses the cut on (the simulator's raw input codec:
+    8 bits a value): step 1 from 0 when the calibration inputs are 8-bit pixel values (integers in 0..255), which
+    is lossless for such data; else the min-max range of the calibration inputs."""
+    x = np.asarray(calibration_x, dtype=np.float64)
+    if x.size and x.min() >= 0 and x.max() <= 255 and np.array_equal(x, np.round(x)):
+        return 1.0, 0.0
+    lo, hi = (float(x.min()), float(x.max())) if x.size else (0.0, 1.0)
+    return asymmetric_grid(lo, hi, INPUT_BITS)
+
+
+def _send_input(whole, quantizer, name: str) -> tuple[str, dict]:
+    """Quantize the graph input `name` to 8 bits on the edge and dequantize it in the cloud: every node that read
+    the input reads the dequantized copy (cloud-only plans, and non-prefix plans where a cloud layer reads the
+    input)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    step, zero_point = input_grid(quantizer.calibration_x)
+    prefix, wire = f"{name}::iq", f"{name}::q{INPUT_BITS}"
+    received = f"{name}::received"
+    for node in whole.graph.node:
+        for i, t in enumerate(node.input):
+            if t == name:
+                node.input[i] = received
+    consts = {f"{prefix}::inv_step": np.float32(1.0 / step), f"{prefix}::lo": np.float32(-zero_point),
+              f"{prefix}::hi": np.float32(2 ** INPUT_BITS - 1 - zero_point), f"{prefix}::zp_float": np.float32(zero_point),
+              f"{prefix}::step": np.float32(step), f"{prefix}::zero_point": np.uint8(zero_point)}
+    whole.graph.initializer.extend(numpy_helper.from_array(np.array(v), k) for k, v in consts.items())
+    nodes = [helper.make_node("Mul", [name, f"{prefix}::inv_step"], [f"{prefix}::scaled"]),
+             helper.make_node("Round", [f"{prefix}::scaled"], [f"{prefix}::rounded"]),
+             helper.make_node("Clip", [f"{prefix}::rounded", f"{prefix}::lo", f"{prefix}::hi"], [f"{prefix}::code"]),
+             helper.make_node("Add", [f"{prefix}::code", f"{prefix}::zp_float"], [f"{prefix}::q_float"]),
+             helper.make_node("Cast", [f"{prefix}::q_float"], [wire], to=TensorProto.UINT8),
+             helper.make_node("DequantizeLinear", [wire, f"{prefix}::step", f"{prefix}::zero_point"], [received])]
+    existing = list(whole.graph.node)
+    del whole.graph.node[:]
+    whole.graph.node.extend(nodes + existing)
+    shape = [1, *quantizer.graph.tensors[name].shape[1:]]
+    return wire, {"name": wire, "tensor": name, "layer": None, "shape": shape, "elements": int(np.prod(shape)),
+                  "bits": INPUT_BITS, "dtype": "uint8", "scale": float(np.float32(step)), "zero_point": int(zero_point),
+                  "range": None}
+
+
 def wires_of(plan: dict) -> list[WireTensor]:
     """The wire tensors of a plan.json dict."""
     return [WireTensor(str(c["name"]), tuple(int(d) for d in c["shape"]), int(c["bits"])) for c in plan["crossing"]]
@@ -269,8 +314,10 @@ def make_quantizer(model_path: str | Path, calibration_x: np.ndarray, tier: str,
         folder = tempfile.TemporaryDirectory(prefix="autosplit-export-")
         quantizer = FakeQuantizer(_dynamic_batch_copy(path, Path(folder.name)), calibration_x, tier, granularity)
         quantizer._folder = folder  # kept alive with the quantizer
-        return quantizer
-    return FakeQuantizer(path, calibration_x, tier, granularity)
+    else:
+        quantizer = FakeQuantizer(path, calibration_x, tier, granularity)
+    quantizer.calibration_x = calibration_x  # the input's grid when it crosses the cut
+    return quantizer
 
 
 def run_onnx(model, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -321,6 +321,7 @@ class EdgeClient:
         self.wire_names = [w.name for w in plan.wires]
         self.sock: socket.socket | None = None
         self.reconnects = 0
+        self.hello_rtt_s = math.inf  # the quickest HELLO -> READY exchange: the connection's round trip, roughly
 
     async def connect(self) -> None:
         loop = asyncio.get_running_loop()
@@ -339,8 +340,10 @@ class EdgeClient:
             raise ConnectionError(f"cannot connect to {self.host}:{self.port}: {why}") from None
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         hello = json.dumps(protocol.plan_description(self.plan.plan)).encode()
+        start = time.perf_counter()
         await loop.sock_sendall(sock, protocol.encode(protocol.HELLO, 0, self.plan.digest, hello))
         header, body, _ = await read_frame(sock, self.timeout_s, self._check_answer(protocol.READY, 0))
+        self.hello_rtt_s = min(self.hello_rtt_s, time.perf_counter() - start)
         if header.kind == protocol.ERROR:
             sock.close()
             raise UserError(f"serve-cloud at {self.host}:{self.port} refused the plan: {body.decode(errors='replace')}")
@@ -462,7 +465,7 @@ def run_edge(folder: str | Path, host: str, port: int, x: np.ndarray, y: np.ndar
         "model": plan.plan["model"], "requests": len(rows), "payload_bytes": plan.payload_bytes,
         "frame_bytes": plan.payload_bytes + protocol.HEADER.size,
         "simulated_payload_bytes": plan.plan.get("simulated_payload_bytes"),
-        "accuracy": accuracy, "reconnects": client.reconnects,
+        "accuracy": accuracy, "reconnects": client.reconnects, "hello_rtt_s": client.hello_rtt_s,
         "edge_s": percentiles([r["edge_s"] for r in rows]),
         "transfer_s": percentiles([r["transfer_s"] for r in rows]),
         "cloud_s": percentiles([r["cloud_s"] for r in rows]),
