@@ -242,3 +242,13 @@ def test_accuracy_plot_is_drawn_with_or_without_prediction_intervals(tmp_path, i
     texts = [t.get_text() for ax in fig.axes for t in ax.texts]
     assert any(("inside the interval" in t) == interval and "Spearman" in t for t in texts)
     plt.close(fig)
+
+
+def test_an_onnx_model_without_data_uses_the_given_float_accuracy(tmp_path):
+    path = _experiment(tmp_path, fp_accuracy=91.5)
+    out = tmp_path / "results"
+    assert main(["run", str(path), "--out", str(out), "--set", "output.plot_formats=[]"]) == 0
+    baselines = pd.read_csv(out / "baselines.csv")
+    cloud = baselines[baselines["method"] == "cloud"].iloc[0]
+    assert cloud["accuracy"] == pytest.approx(91.5)
+    assert "measured_accuracy" not in baselines and not (out / "measured.csv").exists()
