@@ -95,7 +95,9 @@ def write(cal) -> None:
               "# achievable_fraction: measured H200 ceiling / datasheet peak (matmul fp32 51.25/67, tf32\n"
               "# 356.1/494.7, fp16 658.4/989.5; int8 assumed as fp16; d2d copy 4272/4800 GB/s); used for GPUs\n"
               "# without measurements.\n")
-    data = {"achievable_fraction": old["achievable_fraction"], "calibration": cal.as_mapping()}
+    # the serving mode's section (benchmarks/calibrate_gpu_serving.py) and the evidence lines are kept
+    data = {"achievable_fraction": old["achievable_fraction"], "calibration": cal.as_mapping(),
+            **{k: v for k, v in old.items() if k not in ("achievable_fraction", "calibration")}}
     CALIBRATION_PATH.write_text(header + yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=110))
     print(f"wrote {CALIBRATION_PATH}")
 

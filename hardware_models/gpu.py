@@ -66,6 +66,11 @@ COPY_OPS = ("concat", "transpose", "slice", "pad")
 TILES = ((128, 128),)  # output tiles (rows x columns) a GEMM or convolution kernel may use
 SPLIT_K_MIN = 256  # a split-K slice keeps at least this many reduction elements
 SPLIT_K_MAX = 4  # and the reduction is split at most this many ways
+# a serving engine (TensorRT) times several tactics per layer when it builds the engine and keeps the best:
+# narrower tiles for layers with few output channels, deeper split-K for batch-1 layers with few tiles
+SERVING_TILES = ((256, 128), (128, 128), (128, 64), (64, 64))
+SERVING_SPLIT_K_MAX = 16
+FUSION_MODES = ("serving", "framework")
 MMA_K_STEP = {"tf32": 8, "fp16": 16, "int8": 32, "fp32": 1}
 GEMV_MAX_ROWS = 16  # a GEMM with fewer rows (or columns) than this runs as a matrix-vector kernel
 EFFICIENCY_KEYS = ("none", "simt", "gemm", "tf32", "fp16", "int8", "gemv")
@@ -196,6 +201,29 @@ def default_calibration() -> tuple[Calibration, dict]:
     return Calibration.from_mapping(data["calibration"], str(CALIBRATION_PATH)), data["achievable_fraction"]
 
 
+def serving_overrides() -> dict:
+    """The serving mode's constants (fitted on published TensorRT results), as overrides of the framework
+    calibration; {} where the file has none."""
+    data = yaml.safe_load(CALIBRATION_PATH.read_text())
+    return dict((data.get("serving") or {}).get("calibration") or {})
+
+
+def mode_evidence() -> dict[str, str]:
+    """What validates each fusion mode, with the error measured (from gpu_calibration.yaml)."""
+    data = yaml.safe_load(CALIBRATION_PATH.read_text())
+    return {mode: " ".join(str(text).split()) for mode, text in (data.get("evidence") or {}).items()}
+
+
+def merge_calibration(base: Calibration, overrides: Mapping, source: str) -> Calibration:
+    """`base` with the constants in `overrides` replaced (mappings merged key by key)."""
+    merged = base.as_mapping()
+    for key, value in overrides.items():
+        if key not in merged:
+            raise UserError(f"{source}: unknown key {key!r}{suggest(key, merged)}; expected one of {', '.join(merged)}")
+        merged[key] = {**merged[key], **value} if isinstance(merged[key], dict) else value
+    return Calibration.from_mapping(merged, source)
+
+
 @dataclass
 class KernelTable:
     """The kernels of a layer sequence, as parallel arrays (one entry per kernel)."""
@@ -209,6 +237,7 @@ class KernelTable:
     math: list[str]  # "tf32", "fp16", "int8", "fp32" (tensor-core or strict), "simt", "none"
     peak_flops: np.ndarray  # datasheet peak of the kernel's math, for energy
     count_layers: int = 0
+    serving: bool = False  # built for a serving engine (fused epilogues): its calibration applies
     containers: np.ndarray | None = None  # module containers whose call starts at this kernel (eager)
     nested: np.ndarray | None = None  # 1 where the kernel's module sits inside a block, not a top-level stage
 
@@ -264,7 +293,7 @@ class GPU(Accelerator):
     CONFIG_KEYS = (
         "name", "source", "sources", "sm_count", "clock", "memory", "memory_bandwidth", "measured_bandwidth",
         "peak_tflops", "measured_tflops", "execution", "fuse_epilogues", "board_power_w", "idle_power_w",
-        "host_to_device", "supported_bits", "calibration", "notes",
+        "host_to_device", "supported_bits", "calibration", "notes", "fusion", "evidence",
     )
 
     def __init__(self, *, name: str, sm_count: int, clock_hz: float, memory_bandwidth_bps: float,
@@ -294,6 +323,10 @@ class GPU(Accelerator):
         self.supported_bits = tuple(int(b) for b in supported_bits)
         self.memory_bytes = memory_bytes
         self.calibration = calibration or default_cal
+        # the serving mode (a TensorRT engine) has its own fitted constants; a preset's `calibration:`
+        # overrides apply to both modes
+        self.serving_calibration = merge_calibration(self.calibration, serving_overrides(),
+                                                     f"{CALIBRATION_PATH}: serving.calibration")
         fraction = dict(default_fraction)
         fraction.update(achievable_fraction or {})
         measured_flops = dict(measured_flops or {})
@@ -305,6 +338,49 @@ class GPU(Accelerator):
             share = fraction.get(math_kind, fraction.get("fp16", 1.0))
             self.achievable_flops[math_kind] = measured_flops.get(math_kind, peak * share)
         self.achievable_bandwidth_bps = measured_bandwidth_bps or self.peak_bandwidth_bps * fraction["bandwidth"]
+        self.rates_evidence = ("Rates: measured ceilings." if measured_flops else
+                               "Rates: datasheet peaks x the fitted efficiencies (no measurements of this GPU).")
+
+    @property
+    def fusion(self) -> str:
+        """`serving` (a TensorRT-like engine: one kernel per layer, epilogues fused, constants fitted on
+        published TensorRT results) or `framework` (PyTorch's kernels, fitted on the H200 profile)."""
+        return "serving" if self.fuse_epilogues else "framework"
+
+    def with_mode(self, execution: str | None = None, fusion: str | None = None, where: str = "") -> "GPU":
+        """A copy of this GPU run in another execution mode (graph|eager) and fusion (serving|framework).
+
+        A serving engine runs as one captured graph: `eager` with `serving` is refused."""
+        import copy
+
+        prefix = f"{where}: " if where else ""
+        if execution is not None and execution not in EXECUTION_MODES:
+            raise UserError(f"{prefix}execution: expected one of {', '.join(EXECUTION_MODES)}, got {execution!r}"
+                            f"{suggest(str(execution), EXECUTION_MODES)}")
+        if fusion is not None and fusion not in FUSION_MODES:
+            raise UserError(f"{prefix}fusion: expected one of {', '.join(FUSION_MODES)}, got {fusion!r}"
+                            f"{suggest(str(fusion), FUSION_MODES)}")
+        out = copy.copy(self)
+        if fusion is not None:
+            out.fuse_epilogues = fusion == "serving"
+        if execution is not None:
+            out.execution = execution
+            if execution == "eager" and fusion is None:
+                out.fuse_epilogues = False  # eager means PyTorch's own kernels
+        if out.execution == "eager" and out.fuse_epilogues:
+            raise UserError(f"{prefix}execution eager with fusion serving: a serving engine (TensorRT) runs as "
+                            f"one graph; use execution graph, or fusion framework for PyTorch eager")
+        return out
+
+    def mode_label(self) -> str:
+        """E.g. 'serving (graph)' or 'framework (eager)'."""
+        return f"{self.fusion} ({self.execution})"
+
+    def evidence(self) -> str:
+        """What validates this GPU's mode, with the error measured, and how the GPU's rates were derived."""
+        text = mode_evidence().get(self.fusion, "no validation recorded")
+        preset = getattr(self, "preset_evidence", "")
+        return " ".join(part for part in (f"{self.mode_label()}: {text}", self.rates_evidence, preset) if part)
 
     # --- construction from a preset -------------------------------------------------------------------
     @classmethod
@@ -336,6 +412,22 @@ class GPU(Accelerator):
         fuse = config.get("fuse_epilogues", True)
         if not isinstance(fuse, bool):
             raise UserError(f"{where('fuse_epilogues')}: expected true or false, got {fuse!r}")
+        if "fusion" in config:
+            fusion = config["fusion"]
+            if fusion not in FUSION_MODES:
+                raise UserError(f"{where('fusion')}: expected one of {', '.join(FUSION_MODES)}, got {fusion!r}"
+                                f"{suggest(str(fusion), FUSION_MODES)}")
+            if "fuse_epilogues" in config and fuse != (fusion == "serving"):
+                raise UserError(f"{where('fusion')}: {fusion} contradicts fuse_epilogues: {fuse}; give one of them")
+            fuse = fusion == "serving"
+        if execution == "eager" and config.get("fusion") == "serving":
+            raise UserError(f"{where('execution')}: eager with fusion serving: a serving engine runs as one graph; "
+                            f"use execution: graph, or fusion: framework")
+        if execution == "eager":
+            fuse = False  # eager is PyTorch's own kernels (fuse_epilogues only applies to graph mode)
+        evidence = config.get("evidence", "")
+        if not isinstance(evidence, str):
+            raise UserError(f"{where('evidence')}: expected a sentence saying what the preset was checked against")
         board = cls._watts(config.get("board_power_w", 300.0), where("board_power_w"))
         idle = cls._watts(config.get("idle_power_w", 0.15 * board), where("idle_power_w"))
         if idle > board:
@@ -385,12 +477,21 @@ class GPU(Accelerator):
                                     f"expected one of {', '.join(merged)}")
                 merged[key] = {**merged[key], **value} if isinstance(merged[key], dict) else value
             calibration = Calibration.from_mapping(merged, where("calibration"))
-        return cls(name=str(config.get("name", Path(source).stem)), sm_count=sm_count, clock_hz=clock_hz,
+        gpu = cls(name=str(config.get("name", Path(source).stem)), sm_count=sm_count, clock_hz=clock_hz,
                    memory_bandwidth_bps=bandwidth, peak_flops=peak, measured_flops=measured,
                    measured_bandwidth_bps=measured_bw, execution=execution, fuse_epilogues=fuse,
                    board_power_w=board, idle_power_w=idle, h2d_latency_s=h2d_latency,
                    h2d_bandwidth_bps=h2d_bandwidth, h2d_table=table, supported_bits=bits, memory_bytes=memory,
-                   calibration=calibration, achievable_fraction=fraction)
+                   calibration=calibration, achievable_fraction=fraction)._with_evidence(evidence)
+        if config.get("calibration"):
+            # the preset's constants win over the serving mode's fitted ones too
+            own = {k: v for k, v in config["calibration"].items() if k != "achievable_fraction"}
+            gpu.serving_calibration = merge_calibration(gpu.serving_calibration, own, where("calibration"))
+        return gpu
+
+    def _with_evidence(self, text: str) -> "GPU":
+        self.preset_evidence = " ".join(text.split())
+        return self
 
     @staticmethod
     def _flops_mapping(value: object, key: str, allow_null: bool = False) -> dict[str, float]:
@@ -447,9 +548,15 @@ class GPU(Accelerator):
             op = ops[i] if ops is not None else None
             kernel_class = _kernel_class(layer, op)
             math_kind = self._math_of(kernel_class, precision, layer)
-            f, b, util = _work(layer, kernel_class, element, self.sm_count, MMA_K_STEP.get(math_kind, 1))
+            f, b, util = _work(layer, kernel_class, element, self.sm_count, MMA_K_STEP.get(math_kind, 1),
+                               serving=fuse)
             rate, peak = self._rate(math_kind)
             entries = [(kernel_class, f, b, rate * util, math_kind, peak)]
+            if fuse and kernel_class == "eltwise" and op in ("add", "mul", "sub") and layer.num_inputs > 1:
+                # a serving engine runs a residual add in the epilogue of the kernel that produces one of its
+                # inputs: no kernel of its own, only the other inputs read by that epilogue
+                other_bytes = (layer.num_inputs - 1) * layer.output_elements * element
+                entries = [("view", 0.0, float(other_bytes), 1.0, "none", 1.0)]
             extra = fused_ops[i] if fused_ops is not None else ()
             extra_ops = ["eltwise"] * extra if isinstance(extra, int) else [_fused_class(o) for o in extra]
             if not fuse:
@@ -477,7 +584,7 @@ class GPU(Accelerator):
                 peaks.append(p_)
         return KernelTable(np.array(index, dtype=int), classes, precs, np.array(flops, dtype=float),
                            np.array(nbytes, dtype=float), np.array(rates, dtype=float), maths,
-                           np.array(peaks, dtype=float), len(layers),
+                           np.array(peaks, dtype=float), len(layers), bool(fuse),
                            _containers_opened([layer.name for layer in layers], index),
                            _nested([layer.name for layer in layers], index))
 
@@ -492,7 +599,7 @@ class GPU(Accelerator):
                       calibration: Calibration | None = None) -> SequenceTime:
         """Per-kernel times of `table` run in `execution` mode (the preset's by default)."""
         execution = execution or self.execution
-        cal = calibration or self.calibration
+        cal = calibration or (self.serving_calibration if table.serving else self.calibration)
         efficiency = cal.efficiency_vector()[table.efficiency_code]
         compute = np.where(table.flops > 0, table.flops / np.maximum(table.rate_flops * efficiency, 1e-30), 0.0)
         memory = table.bytes / (self.achievable_bandwidth_bps * cal.bandwidth_vector()[table.class_code])
@@ -719,7 +826,7 @@ def _fused_class(op: str) -> str:
 
 
 def _work(layer: LayerSpec, kernel_class: str, element_bytes: int, sm_count: int,
-          k_step: int) -> tuple[float, float, float]:
+          k_step: int, serving: bool = False) -> tuple[float, float, float]:
     """(flops, bytes moved to and from memory, utilisation of the GPU) of a layer's own kernel."""
     in_bytes = layer.input_elements * element_bytes
     out_bytes = layer.output_elements * element_bytes
@@ -734,7 +841,7 @@ def _work(layer: LayerSpec, kernel_class: str, element_bytes: int, sm_count: int
         if min(layer.gemm_m, layer.gemm_n) < GEMV_MAX_ROWS:
             return flops, nbytes, 1.0  # depthwise or matrix-vector: CUDA cores, bound by memory
         return flops, nbytes, _tile_utilisation(layer.gemm_m, layer.gemm_n, layer.gemm_k, layer.groups,
-                                                sm_count, k_step, split_k=True)
+                                                sm_count, k_step, split_k=True, serving=serving)
     if kernel_class == "view":
         return 0.0, 0.0, 1.0
     if kernel_class == "batchnorm":
@@ -743,7 +850,7 @@ def _work(layer: LayerSpec, kernel_class: str, element_bytes: int, sm_count: int
 
 
 def _tile_utilisation(m: int, n: int, k: int, groups: int, sm_count: int, k_step: int,
-                      split_k: bool = False) -> float:
+                      split_k: bool = False, serving: bool = False) -> float:
     """Share of the GPU's MMA throughput a GEMM of m x n x k (per group) keeps busy.
 
     One thread block per output tile per SM at a time, the tile being the one of TILES that serves this
@@ -752,13 +859,15 @@ def _tile_utilisation(m: int, n: int, k: int, groups: int, sm_count: int, k_step
     `split_k` the reduction may be split over idle SMs, at most SPLIT_K_MAX ways and in slices of at least
     SPLIT_K_MIN elements (the H200 profile's deep batch-1 convolutions show that cuDNN splits little).
     Utilisation = useful work / (waves x SMs x tile work), times the padding of k to the MMA step.
+    A serving engine (`serving`) chooses among SERVING_TILES and splits up to SERVING_SPLIT_K_MAX ways.
     """
     best = 0.0
-    for tile_m, tile_n in TILES:
+    split_max = SERVING_SPLIT_K_MAX if serving else SPLIT_K_MAX
+    for tile_m, tile_n in (SERVING_TILES if serving else TILES):
         tiles = math.ceil(m / tile_m) * math.ceil(n / tile_n) * groups
         split = 1
         if split_k and tiles < sm_count:
-            split = max(1, min(sm_count // tiles, k // SPLIT_K_MIN, SPLIT_K_MAX))
+            split = max(1, min(sm_count // tiles, k // SPLIT_K_MIN, split_max))
         waves = math.ceil(tiles * split / sm_count)
         best = max(best, m * n * groups * split / (waves * sm_count * tile_m * tile_n))
     k_fill = k / (math.ceil(k / k_step) * k_step)

@@ -23,7 +23,7 @@ import numpy as np
 
 from hardware_models.base import Accelerator
 from hardware_models.errors import UserError
-from simulator.accuracy.proxy import bit_columns
+from simulator.accuracy.proxy import CONFIDENCES, ENDS, bit_columns
 from simulator.codecs import ACTIVATION_CODECS, INPUT_CODECS, check_codec, entropy_bits_per_element, jpeg_bytes
 from simulator.graph.cuts import tensor_lifetimes
 from simulator.graph.ir import Graph
@@ -58,8 +58,12 @@ class Scenario:
     activation_codec: str = "raw"
     jpeg_quality: int = 90
     batch: int = 1
+    accuracy_confidence: str = "pessimistic"
 
     def __post_init__(self) -> None:
+        if self.accuracy_confidence not in CONFIDENCES:
+            raise UserError(f"accuracy_confidence: expected one of {', '.join(CONFIDENCES)}, "
+                            f"got {self.accuracy_confidence!r}")
         if self.memory_model not in MEMORY_MODELS:
             raise UserError(f"memory_model: expected one of {', '.join(MEMORY_MODELS)}, got {self.memory_model!r}")
         check_codec(self.input_codec, INPUT_CODECS, "input_codec")
@@ -119,9 +123,11 @@ class CostTables:
     input_payload_bytes: float        # what cloud-only sends for the graph input (raw or JPEG)
     cloud_suffix_s: np.ndarray        # (L+1,) cloud latency of layers k.. for prefix cut k
     cloud_layer_s: np.ndarray         # (L,) cloud latency of each layer alone (non-prefix plans)
-    weight_cost: np.ndarray           # (L, B) sensitivity x distortion of the weights at edge bits
-    activation_cost: np.ndarray       # (L, B)
+    weight_cost: np.ndarray           # (L, B) sensitivity x distortion of the weights at edge bits, at the
+    activation_cost: np.ndarray       # (L, B)   accuracy_confidence end of the interval (what searches bound)
     cloud_cost: np.ndarray            # (L,) the same at cloud bits (weights + activations)
+    end_costs: np.ndarray             # (3, L, B, B) weights + activations at each of ENDS (reports)
+    end_cloud_costs: np.ndarray       # (3, L) the same at cloud bits
     _cloud_cache: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -142,21 +148,29 @@ class CostTables:
 
     @cached_property
     def per_layer_terms(self) -> np.ndarray:
-        """(5, L*B*B) per (layer, weight bits, activation bits), flattened for np.take: edge latency, edge
-        energy, sensitivity x distortion, weight bytes, output bytes."""
+        """(8, L*B*B) per (layer, weight bits, activation bits), flattened for np.take: edge latency, edge
+        energy, sensitivity x distortion (the searched end), weight bytes, output bytes, then the
+        sensitivity x distortion at each of ENDS."""
         L, B = self.layers, len(self.bits)
-        stack = np.empty((5, L, B, B))
+        stack = np.empty((8, L, B, B))
         stack[0] = self.edge_latency_s
         stack[1] = self.edge_energy_j
         stack[2] = self.weight_cost[:, :, None] + self.activation_cost[:, None, :]
         stack[3] = self.weight_bytes[:, :, None]
         stack[4] = self.output_bytes[:, None, :]
-        return stack.reshape(5, L * B * B)
+        stack[5:] = self.end_costs
+        return stack.reshape(8, L * B * B)
 
     @cached_property
     def cloud_cost_suffix(self) -> np.ndarray:
         """(L+1,) sensitivity x distortion of the layers k.. run in the cloud."""
         return np.concatenate([np.cumsum(self.cloud_cost[::-1])[::-1], [0.0]])
+
+    @cached_property
+    def end_cloud_cost_suffix(self) -> np.ndarray:
+        """(3, L+1) the same at each of ENDS."""
+        suffix = np.cumsum(self.end_cloud_costs[:, ::-1], axis=1)[:, ::-1]
+        return np.concatenate([suffix, np.zeros((3, 1))], axis=1)
 
     @cached_property
     def output_bytes(self) -> np.ndarray:
@@ -257,6 +271,8 @@ class CostTables:
         proxy = s.accuracy
         columns = bit_columns(bits)
         cloud_column = bit_columns(np.array([s.cloud_bits]))[0]
+        ends = [proxy.cost_tables(end) for end in ENDS]
+        searched_w, searched_a = proxy.cost_tables(s.accuracy_confidence)
         return cls(
             scenario=s, bits=bits, edge_bit_index=np.flatnonzero(np.isin(bits, s.edge_bits)),
             names=[l.name for l in graph.layers],
@@ -266,8 +282,10 @@ class CostTables:
             layer_output_tensor=np.array([position[l.name] for l in graph.layers]),
             bytes_per_element=per_element, input_payload_bytes=float(input_payload),
             cloud_suffix_s=suffix, cloud_layer_s=cloud_layer,
-            weight_cost=proxy.weight_cost[:, columns], activation_cost=proxy.activation_cost[:, columns],
-            cloud_cost=proxy.weight_cost[:, cloud_column] + proxy.activation_cost[:, cloud_column],
+            weight_cost=searched_w[:, columns], activation_cost=searched_a[:, columns],
+            cloud_cost=searched_w[:, cloud_column] + searched_a[:, cloud_column],
+            end_costs=np.stack([w[:, columns][:, :, None] + a[:, columns][:, None, :] for w, a in ends]),
+            end_cloud_costs=np.stack([w[:, cloud_column] + a[:, cloud_column] for w, a in ends]),
         )
 
     # --- cloud time of a non-prefix plan -----------------------------------------------------------------
@@ -310,7 +328,11 @@ def _network_latency(accelerator: Accelerator, specs, bits: int, batch: int, ker
 
 @dataclass
 class Evaluation:
-    """Per-plan results of `evaluate`, arrays of shape (plans,). SI units; accuracy in percent."""
+    """Per-plan results of `evaluate`, arrays of shape (plans,). SI units; accuracy in percent.
+
+    `accuracy` and `accuracy_drop` are the prediction at the scenario's `accuracy_confidence` end of the
+    interval (what the bound and the searches use: pessimistic by default); `accuracy_expected` is the
+    central prediction and `accuracy_low` .. `accuracy_high` the interval."""
 
     latency_s: np.ndarray
     edge_s: np.ndarray
@@ -326,6 +348,9 @@ class Evaluation:
     accuracy: np.ndarray
     accuracy_drop: np.ndarray
     feasible: np.ndarray
+    accuracy_expected: np.ndarray
+    accuracy_low: np.ndarray
+    accuracy_high: np.ndarray
 
     @property
     def fps(self) -> np.ndarray:
@@ -363,13 +388,15 @@ def evaluate(tables: CostTables, weight_bits: np.ndarray, activation_bits: np.nd
     combo = w * B
     combo += a
     combo += tables.layer_offset
-    edge_s, energy, distortion, weight_memory = (np.einsum("pl,pl->p", np.take(table, combo), on_edge)
-                                                 for table in tables.per_layer_terms[:4])
+    edge_s, energy, distortion, weight_memory, *at_ends = (
+        np.einsum("pl,pl->p", np.take(table, combo), on_edge) for table in tables.per_layer_terms[[0, 1, 2, 3, 5, 6, 7]])
+    at_ends = np.stack(at_ends)
     output_bytes = np.take(tables.per_layer_terms[4], combo)                 # raw bytes of each layer's output
 
     if edge_mask is None:
         cloud_s = tables.cloud_suffix_s[cut]
         distortion += tables.cloud_cost_suffix[cut]
+        at_ends += tables.end_cloud_cost_suffix[:, cut]
         # payload: the few tensors crossing each cut, padded with a zero-size dummy tensor
         ids = tables.crossing_ids[cut]                                      # (plans, C)
         producer = tables.tensor_producer_padded[ids]                       # -1: graph input or dummy
@@ -382,6 +409,7 @@ def evaluate(tables: CostTables, weight_bits: np.ndarray, activation_bits: np.nd
         cloud_s = np.array([tables.cloud_suffix_s[k] if p else tables.cloud_latency_s(m)
                             for k, p, m in zip(prefix, is_prefix, mask)])
         distortion += (1.0 - on_edge) @ tables.cloud_cost
+        at_ends += tables.end_cloud_costs @ (1.0 - on_edge).T
         produced_on_edge = np.concatenate([np.ones((plans, n_inputs), bool), mask], axis=1)
         read_by_cloud = (~mask).astype(np.float32) @ tables.consumed_by.T.astype(np.float32) > 0
         crossing = produced_on_edge & read_by_cloud
@@ -412,8 +440,9 @@ def evaluate(tables: CostTables, weight_bits: np.ndarray, activation_bits: np.nd
     memory = weight_memory + activation_memory
 
     accuracy = s.accuracy.predict_from_weighted_sum(distortion)
+    expected, low, high = s.accuracy.predict_from_weighted_sum(at_ends)  # ENDS: expected, pessimistic, optimistic
     drop = s.accuracy.fp_accuracy - accuracy
     latency = edge_s + transfer_s + cloud_s
     feasible = (memory <= s.edge_memory_bytes) & (drop <= s.max_accuracy_drop + 1e-9)
     return Evaluation(latency, edge_s, transfer_s, cloud_s, energy, memory, weight_memory, activation_memory,
-                      payload, wire, distortion, accuracy, drop, feasible)
+                      payload, wire, distortion, accuracy, drop, feasible, expected, low, high)

@@ -41,3 +41,30 @@ def test_answer_meets_the_bounds_and_is_no_slower_than_cloud_only(paper_scenario
     assert best["latency_s"] <= cloud["latency_s"]
     assert result.info["solutions"] == result.evaluations
     assert (result.plans["edge_memory_bytes"] <= 4 * 2**20).all()
+
+
+def test_activation_allocations_meet_each_average_bit_budget_per_layer(paper_scenario):
+    from simulator.search.autosplit import activation_allocations
+
+    t = paper_scenario.tables
+    budgets = t.bits[t.edge_bit_index].astype(float)
+    cut = 20
+    allocations = activation_allocations(t, cut, budgets)
+    elements = t.tensor_elements[t.inputs:][:cut]
+    average = (t.bits[allocations[:, :cut]] * elements).sum(1) / elements.sum()
+    assert np.all(average[1:] <= budgets[1:] + 1e-9)  # the lowest budget falls back to the lowest bits
+    assert np.all(allocations[-1, :cut] == t.edge_bit_index[-1])  # the top budget keeps every output at 8 bits
+    # per-layer: some budget mixes bit-widths across the edge outputs (not one bit-width per plan)
+    assert any(len(set(row[:cut])) > 1 for row in allocations)
+    distortion = t.activation_cost[np.arange(cut), allocations[:, :cut]].sum(1)
+    assert np.all(np.diff(distortion) <= 1e-12)  # a larger budget never allocates a more distorted plan
+
+
+def test_per_layer_activation_allocation_is_the_default_and_uniform_stays_an_option(paper_scenario):
+    from simulator.search.autosplit import AutoSplit
+
+    assert AutoSplit().activation_allocation == "lagrangian"
+    uniform = AutoSplit("uniform").run(paper_scenario)
+    assert uniform.info["activation_allocation"] == "uniform"
+    for _, row in uniform.plans.iterrows():
+        assert len(set(row["activation_bits"])) <= 1

@@ -103,3 +103,18 @@ def test_energy_as_a_third_objective_is_told_to_optuna_and_scored_in_3d(scenario
     assert all(len(t.values) == 3 for t in study.get_trials())
     assert len(study.directions) == 3
     assert result.info["hypervolume_3d"] >= 0.0 and len(result.info["hypervolume_3d_reference"]) == 3
+
+
+def test_what_the_sampler_found_beyond_its_warm_start_is_reported(scenario):
+    from simulator.search import describe
+
+    result = OptunaSearch().run(scenario, budget={"trials": 200}, seed=0)
+    info = result.info
+    assert info["warm_start_plans"] > 0
+    assert info["hypervolume_warm_start"] <= info["hypervolume"] + 1e-12
+    assert info["fastest_feasible_s"] <= info["fastest_feasible_warm_start_s"] + 1e-12
+    assert result.best["latency_s"] == pytest.approx(info["fastest_feasible_s"])
+    text = describe("optuna", info)
+    assert f"warm-started from {info['warm_start_plans']} plans" in text
+    new = info["fastest_feasible_s"] < info["fastest_feasible_warm_start_s"] * (1 - 1e-9)
+    assert ("is a new one" in text) == new

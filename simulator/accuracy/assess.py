@@ -75,24 +75,20 @@ def assess(model: str, pairs: list[tuple[int, int]], tier: str = "calibrated", g
         if fp_accuracy is None:
             raise UserError(f"{model}: an ONNX model without --data needs --fp-accuracy (its float accuracy, "
                             f"percent) for a prediction, or --data FILE.npz to measure")
-        from simulator.accuracy.calibration import published_calibration
-        from simulator.accuracy.proxy import AccuracyProxy, assumed_distortion_tables
+        from simulator.accuracy.calibration import proxy_for_graph
 
-        weights, activations = assumed_distortion_tables(graph, "naive" if tier == "naive" else "calibrated",
-                                                         granularity)
-        s_w, s_a = published_calibration().sensitivities(graph, graph.name, tier)
         classes = int(np.prod(graph.layers[-1].output_shape[1:]))
-        proxy = AccuracyProxy([l.name for l in graph.layers], weights, activations, s_w, s_a, fp_accuracy,
-                              100.0 / max(classes, 1), published_calibration().shape, tier, granularity,
-                              "assumed: He-initialised Gaussian weights, ReLU'd Gaussian activations",
-                              "published PTQ table fit, robustness 1 (an unknown model)")
+        proxy = proxy_for_graph(graph, graph.name, tier, granularity, fp_accuracy, 100.0 / max(classes, 1))
     weighted = float(proxy.weighted_sum(wbits, abits))
+    low, high = proxy.predict_interval(wbits, abits)
     result = {
         "model": graph.name if is_onnx else model,
         "fp_accuracy": proxy.fp_accuracy,
         "predicted_accuracy": float(proxy.predict_from_weighted_sum(weighted)),
         "measured_accuracy": measured,
         "predicted_drop": proxy.fp_accuracy - float(proxy.predict_from_weighted_sum(weighted)),
+        "predicted_low": float(low),
+        "predicted_high": float(high),
         "chance_accuracy": proxy.chance_accuracy,
         "weighted_distortion": weighted,
         "tier": tier,

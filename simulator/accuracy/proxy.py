@@ -12,6 +12,11 @@ is decreasing in x, equals the floating-point accuracy at x = 0 and tends to cha
 sum of per-layer terms, the search can compute an exact front by dynamic programming over x, then map x
 through g. Tables are monotone non-increasing in bits, so the prediction never falls when a bit-width rises.
 Bits index the columns of `BIT_WIDTHS` (1..8, 16); 16 (or more) is the float reference, distortion 0.
+
+The interval: every term's noise is uncertain by a factor, exp(log_low) .. exp(log_high) from the calibration's
+left-out residuals, widened per tensor and bit-width (`*_extrapolation`, in log units) where a plan leaves
+what the calibration covered. The optimistic and pessimistic ends are sums of per-layer terms too, so a search
+can bound either end exactly; `cost_tables(end)` gives them.
 """
 from __future__ import annotations
 
@@ -21,9 +26,12 @@ import numpy as np
 
 from simulator.accuracy.distortion import (BIT_WIDTHS, DENSE_CHANNEL_SCALE_SPREAD, DEPTHWISE_CHANNEL_SCALE_SPREAD,
                                            FLOAT_BITS, gaussian_activation_distortion, gaussian_weight_distortion)
+from simulator.accuracy.sensitivity import is_depthwise
 from simulator.graph.ir import DATA_OPS, POOL_OPS, Graph
 
 NONNEGATIVE_OPS = ("relu", "relu6")
+ENDS = ("expected", "pessimistic", "optimistic")
+CONFIDENCES = ("pessimistic", "expected")
 ASSUMED_CALIBRATION_IMAGES = 256
 """Images a naive (min-max) activation range is taken over, in the distribution-assumption mode."""
 
@@ -61,6 +69,10 @@ class AccuracyProxy:
     distortion_source: str = ""
     sensitivity_source: str = ""
     bits: tuple[int, ...] = field(default=BIT_WIDTHS)
+    log_low: float = 0.0
+    log_high: float = 0.0
+    weight_extrapolation: np.ndarray | None = None
+    activation_extrapolation: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         # more bits never hurt: a finer grid could always mimic the coarser one's error level
@@ -71,6 +83,12 @@ class AccuracyProxy:
         shape = (len(self.layers), len(self.bits))
         if self.weight_distortion.shape != shape or self.activation_distortion.shape != shape:
             raise ValueError(f"distortion tables must be {shape}")
+        if self.log_low > 0 or self.log_high < 0:
+            raise ValueError("the interval must contain the prediction: log_low <= 0 <= log_high")
+        zeros = np.zeros(shape)
+        self.weight_extrapolation = zeros if self.weight_extrapolation is None else np.asarray(self.weight_extrapolation, float)
+        self.activation_extrapolation = (zeros if self.activation_extrapolation is None
+                                         else np.asarray(self.activation_extrapolation, float))
 
     # --- the additive part ----------------------------------------------------------------------------
     @property
@@ -83,11 +101,30 @@ class AccuracyProxy:
         """s^a_i * D^a_i(b): (layers, bits)."""
         return self.activation_sensitivity[:, None] * self.activation_distortion
 
-    def weighted_sum(self, weight_bits: np.ndarray, activation_bits: np.ndarray) -> np.ndarray:
+    def cost_tables(self, end: str = "expected") -> tuple[np.ndarray, np.ndarray]:
+        """(weight, activation) (layers, bits) terms at one end of the interval: `expected`, `pessimistic`
+        (every term's noise at its upper factor: the lowest accuracy) or `optimistic`."""
+        if end == "expected":
+            return self.weight_cost, self.activation_cost
+        if end not in ENDS:
+            raise ValueError(f"unknown end {end!r}; expected one of {', '.join(ENDS)}")
+        sign, base = (1.0, self.log_high) if end == "pessimistic" else (-1.0, self.log_low)
+        out = []
+        for cost, extra in ((self.weight_cost, self.weight_extrapolation), (self.activation_cost, self.activation_extrapolation)):
+            scaled = cost * np.exp(base + sign * extra)
+            # a term never grows with more bits: keep both ends non-increasing along the bits, as the expected is
+            if end == "pessimistic":
+                out.append(np.maximum.accumulate(np.maximum(scaled, cost)[:, ::-1], axis=1)[:, ::-1])
+            else:
+                out.append(np.minimum.accumulate(np.minimum(scaled, cost), axis=1))
+        return out[0], out[1]
+
+    def weighted_sum(self, weight_bits: np.ndarray, activation_bits: np.ndarray, end: str = "expected") -> np.ndarray:
         """x for plans: bits arrays (plans, layers) or (layers,) -> (plans,) or a scalar array."""
         wcol, acol = bit_columns(weight_bits), bit_columns(activation_bits)
         rows = np.arange(len(self.layers))
-        return (self.weight_cost[rows, wcol] + self.activation_cost[rows, acol]).sum(axis=-1)
+        weight_cost, activation_cost = self.cost_tables(end)
+        return (weight_cost[rows, wcol] + activation_cost[rows, acol]).sum(axis=-1)
 
     # --- the link -------------------------------------------------------------------------------------
     def predict_from_weighted_sum(self, x: np.ndarray | float) -> np.ndarray:
@@ -104,6 +141,11 @@ class AccuracyProxy:
     def predict(self, weight_bits: np.ndarray, activation_bits: np.ndarray) -> np.ndarray:
         """Predicted accuracy (percent) of plans: bits arrays (plans, layers) or (layers,)."""
         return self.predict_from_weighted_sum(self.weighted_sum(weight_bits, activation_bits))
+
+    def predict_interval(self, weight_bits: np.ndarray, activation_bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(low, high) accuracy of plans: the pessimistic and optimistic ends of the interval."""
+        return (self.predict_from_weighted_sum(self.weighted_sum(weight_bits, activation_bits, "pessimistic")),
+                self.predict_from_weighted_sum(self.weighted_sum(weight_bits, activation_bits, "optimistic")))
 
     def predict_uniform(self, weight_bits: int, activation_bits: int) -> float:
         """Every layer at the same bits."""
@@ -125,11 +167,6 @@ def nonnegative_outputs(graph: Graph) -> set[str]:
         elif (layer.op in POOL_OPS or layer.op in DATA_OPS) and layer.inputs and all(t in out for t in layer.inputs):
             out.add(layer.name)
     return out
-
-
-def is_depthwise(layer) -> bool:
-    return layer.op == "conv" and layer.attrs.get("groups", 1) > 1 and layer.weight_elements // max(
-        1, _out_channels(layer)) == int(np.prod(layer.attrs.get("kernel", (1, 1))))
 
 
 def assumed_distortion_tables(graph: Graph, tier: str = "calibrated", granularity: str = "per-channel",

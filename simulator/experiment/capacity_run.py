@@ -50,7 +50,9 @@ def build_fleet(loaded: LoadedExperiment):
     config = loaded.config
     capacity = config.capacity
     link = build_link(config.network)
-    gpu = load_accelerator(capacity.gpu or config.cloud)
+    from simulator.experiment.scenario import _cloud_spec
+
+    gpu = load_accelerator(_cloud_spec(capacity.gpu or config.cloud, config))
     graph = load_model(config.model)
     specs = graph.layer_specs()
     names = [layer.name for layer in graph.layers]
@@ -64,9 +66,14 @@ def build_fleet(loaded: LoadedExperiment):
             codec = plan.input_codec or config.codecs.input
             if codec not in scenarios:
                 scenarios[codec] = build_scenario(config.model_copy(update={
-                    "codecs": config.codecs.model_copy(update={"input": codec})}))
+                    "codecs": config.codecs.model_copy(update={"input": codec})}), str(loaded.source))
+            from simulator.experiment.scenario import uniform_bits_missing
             from simulator.search import run_method
 
+            unrunnable = uniform_bits_missing(plan.method, scenarios[codec])
+            if unrunnable:
+                raise UserError(f"{loaded.source}: capacity.groups.{group.name}.plan.method: "
+                                f"{unrunnable.replace(' skipped:', ':')}")
             budget = config.search.budgets.get(plan.method)
             best = run_method(plan.method, scenarios[codec], budget=budget.as_dict() if budget else None,
                               seed=config.seed).best
@@ -87,12 +94,16 @@ def build_fleet(loaded: LoadedExperiment):
             edge_s, payload = plan.edge_time_s, plan.payload_bytes
             record = {"source": "explicit", "cut_index": plan.cut_index, "edge_layers": plan.cut_index,
                       "accuracy_drop": None, "single_device_latency_s": None}
-        cloud_specs = [spec for spec, name in zip(specs, names) if name not in edge_layers]
+        cloud_index = [i for i, name in enumerate(names) if name not in edge_layers]
+        cloud_specs = [specs[i] for i in cloud_index]
+        # a GPU launches kernels per op: it needs each layer's op and fused ops, as the search's tables do
+        kernels = ({key: [values[i] for i in cloud_index] for key, values in graph.kernel_ops().items()}
+                   if hasattr(gpu, "kernel_table") else {})
         latency = np.zeros(max_batch + 1)
         if cloud_specs and payload > 0:
             copy = getattr(gpu, "h2d_time_s", lambda _bytes: 0.0)
             for batch in range(1, max_batch + 1):
-                total = gpu.network_cost(cloud_specs, cloud_bits, cloud_bits, batch)[1].latency_s
+                total = gpu.network_cost(cloud_specs, cloud_bits, cloud_bits, batch, **kernels)[1].latency_s
                 latency[batch] = total + copy(payload * batch)
         arrivals = group.arrivals
         groups.append(DeviceGroup(group.name, group.devices, edge_s, payload, latency, arrivals.rate, arrivals.kind,
@@ -137,11 +148,13 @@ def run_capacity(loaded: LoadedExperiment, out_dir: Path | None = None, *, force
         raise UserError(f"{loaded.source}: no capacity: section; add one (see experiments/capacity_resnet50_wifi.yaml)")
     out_dir = Path(out_dir) if out_dir is not None else default_out_dir(loaded)
     folder = out_dir / FOLDER
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"--out {out_dir}: {folder} exists and is not a directory")
     if folder.exists() and any(not p.name.startswith(atomic.TEMP_PREFIX) for p in folder.iterdir()):
         if not force:
             raise UserError(f"{folder}: capacity results exist; give --force to overwrite them, or --out DIR")
         shutil.rmtree(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    atomic.make_dir(folder)
     say = log or (lambda _text: None)
 
     fleet, gpu = build_fleet(loaded)
@@ -201,6 +214,11 @@ def run_capacity(loaded: LoadedExperiment, out_dir: Path | None = None, *, force
             "max_devices": [{k: _plain(v) for k, v in a.items()} for a in answers],
             "fleet": [{k: _plain(v) for k, v in r.items()} for r in fleet_rows],
             "plans": [{k: _plain(v) for k, v in r.items()} for r in plans]}
+    from hardware_models.registry import preset_evidence
+
+    data["gpu"] = {"name": getattr(gpu, "name", str(capacity.gpu or config.cloud)),
+                   "mode": gpu.mode_label() if hasattr(gpu, "mode_label") else None,
+                   "evidence": preset_evidence(gpu)}
     files = [_csv(folder / "points.csv", point_frame), _csv(folder / "max_devices.csv", pd.DataFrame(answers)),
              _csv(folder / "plans.csv", pd.DataFrame(plans))]
     if fleet_rows:
@@ -235,14 +253,20 @@ def _plain(value):
 def summary(loaded: LoadedExperiment, data: dict, plans: list[dict]) -> str:
     """capacity/summary.md: the question, the plans' arithmetic and the answer per group and GPU count."""
     capacity = loaded.config.capacity
-    lines = [f"# Capacity: {loaded.config.name or loaded.stem}", ""]
+    title = loaded.config.name or loaded.stem
+    lines = [f"# {title}" if title.lower().startswith("capacity") else f"# Capacity: {title}", ""]
     if loaded.config.description:
         lines += [loaded.config.description.strip(), ""]
-    lines += [f"p99 SLO {data['slo_p99_s'] * 1e3:g} ms; {len(data['seeds'])} seeds of {data['duration_s']:g} s "
+    if data.get("gpu"):
+        gpu = data["gpu"]
+        lines += [f"GPU: {gpu['name']}" + (f" in {gpu['mode']} mode" if gpu["mode"] else "")
+                  + f". Evidence: {gpu['evidence']}", ""]
+    lines += [f"p99 SLO {data['slo_p99_s'] * 1e3:g} ms; {len(data['seeds'])} seed{'s' * (len(data['seeds']) != 1)} of "
+              f"{data['duration_s']:g} s "
               f"simulated ({data['warmup_s']:g} s warm-up) per point; a point meets the SLO when every seed does; "
               f"path: {data['path']}; batching: max batch {capacity.batching.max_batch}, max wait "
               f"{capacity.batching.max_wait_s * 1e3:g} ms; uplink {capacity.uplink.sharing}"
-              + (f" ({capacity.uplink.devices_per_uplink} devices per link, {capacity.uplink.discipline})"
+              + (f" ({capacity.uplink.devices_per_uplink} device{'s' * (capacity.uplink.devices_per_uplink != 1)} per link, {capacity.uplink.discipline})"
                  if capacity.uplink.sharing == "shared" else "") + ".", "", "## Plans", "",
               "| group | plan | cut | edge ms | edge load | payload B | uplink load/device | GPU ms @1 | GPU ms @max | "
               "devices at GPU saturation (1 GPU) |", "|---|---|---|---|---|---|---|---|---|---|"]

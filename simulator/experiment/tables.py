@@ -24,8 +24,8 @@ CELL_COLUMNS = ("cell", "cell_label", "model", "edge", "cloud", "uplink_bps", "r
                 "edge_memory_limit_bytes", "max_accuracy_drop")
 LIST_COLUMNS = ("edge_layers", "weight_bits", "activation_bits")
 BASELINE_COLUMNS = ("method", "found", "cut_index", "edge_layer_count", "latency_s", "edge_s", "transfer_s",
-                    "cloud_s", "accuracy", "accuracy_drop", "edge_memory_bytes", "edge_energy_j", "payload_bytes",
-                    "wire_bytes", "feasible", "speedup_vs_cloud", "speedup_vs_u8", "front_plans", "hypervolume",
+                    "cloud_s", "accuracy", "accuracy_drop", "accuracy_expected", "accuracy_low", "accuracy_high",
+                    "edge_memory_bytes", "edge_energy_j", "payload_bytes", "wire_bytes", "feasible", "speedup_vs_cloud", "speedup_vs_u8", "front_plans", "hypervolume",
                     "edge_layers", "weight_bits", "activation_bits")
 
 
@@ -120,10 +120,13 @@ def baselines_table(cells: list["CellOutcome"]) -> pd.DataFrame:
         reference = (cloud_s, float(values["max_accuracy_drop"]))
         for name, method in outcome.outcomes.items():
             row = {"method": name, **_plan_row(method.best)}
+            if getattr(method, "note", None):  # a method that did not run here, and why
+                row["note"] = method.note
             latency = _latency(method.best)
             row["speedup_vs_cloud"] = cloud_s / latency if latency > 0 else np.nan
             row["speedup_vs_u8"] = u8_s / latency if latency > 0 else np.nan
             row["front_plans"] = len(method.front)
+            row["guarantee"] = getattr(method, "guarantee", "")
             front = method.front[method.front["accuracy_drop"] <= reference[1]] if len(method.front) else method.front
             row["hypervolume"] = _hypervolume(front, reference) if np.isfinite(cloud_s) else np.nan
             rows.append({**values, **{c: row.get(c) for c in BASELINE_COLUMNS},

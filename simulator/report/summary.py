@@ -89,30 +89,39 @@ def _cell_section(cell: dict, baselines: pd.DataFrame, timings: pd.DataFrame, mu
              f"- uplink {_rate(cell['uplink_bps'])}, RTT {cell['rtt_s'] * 1e3:g} ms, `{cell['link']}` link"
              + (f", loss {cell['loss_rate']:g}" if cell.get("loss_rate") else ""),
              f"- edge memory {cell['edge_memory_limit_bytes'] / 2**20:g} MiB (`{cell['memory_model']}` model), "
-             f"accuracy drop at most {cell['max_accuracy_drop']:g} percentage points (`{cell['accuracy_tier']}` tier, "
-             f"{cell['accuracy_granularity']})",
-             f"- payloads: input `{cell['input_codec']}`, activations `{cell['activation_codec']}`", ""]
+             f"accuracy drop at most {cell['max_accuracy_drop']:g} percentage point"
+             f"{'' if cell['max_accuracy_drop'] == 1 else 's'} (`{cell['accuracy_tier']}` tier, "
+             f"{cell['accuracy_granularity']}), {_confidence(cell)}",
+             f"- payloads: input `{cell['input_codec']}`, activations `{cell['activation_codec']}`",
+             *_evidence_lines(cell), ""]
     measured = "measured_accuracy" in rows and rows["measured_accuracy"].notna().any()
-    lines += ["| method | latency (ms) | edge | transfer | cloud | vs cloud | vs U8 | accuracy (%) | drop (pt) | "
-              + ("measured (%) | measured drop (pt) | " if measured else "")
+    lines += ["| method | latency (ms) | edge | transfer | cloud | vs cloud | vs U8 | accuracy (%) | 80% interval | "
+              "drop (pt) | " + ("measured (%) | measured drop (pt) | " if measured else "")
               + "edge energy (mJ) | edge memory (MiB) | edge layers | feasible | search time (s) |",
-              "|---|" + "---:|" * (14 if measured else 12) + "---:|"]
+              "|---|" + "---:|" * (15 if measured else 13) + "---:|"]
     times = timings[timings["cell"] == cell["cell"]].set_index("method")["elapsed_s"] if len(timings) else {}
     for _, row in rows.iterrows():
         elapsed = _num(times.get(row["method"]), 3) if len(times) else "-"
+        if isinstance(row.get("note"), str):
+            lines.append(f"| {row['method']} | {row['note']} |  |  |  |  |  |  |  |  |  |  |  | "
+                         + ("|  |  " if measured else "") + f"- | {elapsed} |")
+            continue
         if not bool(row["found"]):
-            lines.append(f"| {row['method']} | no plan meets the bounds |  |  |  |  |  |  |  |  |  |  | "
+            lines.append(f"| {row['method']} | no plan meets the bounds |  |  |  |  |  |  |  |  |  |  |  | "
                          + ("|  |  " if measured else "") + f"no | {elapsed} |")
             continue
         lines.append(
             f"| {row['method']} | {_ms(row['latency_s'])} | {_ms(row['edge_s'])} | {_ms(row['transfer_s'])} | "
             f"{_ms(row['cloud_s'])} | {_x(row['speedup_vs_cloud'])} | {_x(row['speedup_vs_u8'])} | "
-            f"{_num(row['accuracy'])} | {_num(row['accuracy_drop'])} | "
+            f"{_num(row.get('accuracy_expected', row['accuracy']))} | {_interval(row)} | {_num(row['accuracy_drop'])} | "
             + (f"{_num(row['measured_accuracy'])} | {_num(row['measured_drop'])} | " if measured else "")
             + f"{_num(_mj(row['edge_energy_j']), 3)} | "
             f"{_mib(row['edge_memory_bytes'])} | {int(row['edge_layer_count'])} | "
             f"{'yes' if bool(row['feasible']) else '**no**'} | {elapsed} |")
     lines.append("")
+    notes = [str(n) for n in rows.get("guarantee", pd.Series(dtype=str)).tolist() if isinstance(n, str) and n]
+    if notes:
+        lines += ["What each search guarantees:", ""] + [f"- {n}" for n in notes] + [""]
     if measured:
         lines += _measured_section(cell, rows, meta)
     plan = chosen_plan(baselines, cell["cell"])
@@ -133,14 +142,46 @@ def _cell_section(cell: dict, baselines: pd.DataFrame, timings: pd.DataFrame, mu
     lines += [f"**Fastest plan within the bounds: {plan['method']}**, {placement}: {total * 1e3:.2f} ms, "
               f"speed-up {_x(plan['speedup_vs_cloud'])} against cloud-only and {_x(plan['speedup_vs_u8'])} against "
               f"U8{u8_note}; "
-              f"accuracy {_num(plan['accuracy'])}% (-{_num(plan['accuracy_drop'])} pt)"
-              + (f", measured {_num(plan['measured_accuracy'])}% (drop {_num(plan['measured_drop'])} pt)"
+              f"accuracy {_num(plan.get('accuracy_expected', plan['accuracy']))}% expected, {_interval(plan)} "
+              f"(80% interval; {_drop(plan['accuracy_drop'])} at the bound's end)"
+              + (f", measured {_num(plan['measured_accuracy'])}% ({_drop(plan['measured_drop'])})"
                  if measured and not _missing(plan.get("measured_accuracy")) else "")
               + ", edge energy "
               f"{_num(_mj(plan['edge_energy_j']), 3)} mJ, {_mib(plan['edge_memory_bytes'])} MiB on the edge, "
               f"{_num(plan['payload_bytes'], 0)} payload bytes ({_num(plan['wire_bytes'], 0)} on the wire).",
               f"Where the time goes: {where}; {largest} dominates.", ""]
     return lines
+
+
+def _evidence_lines(cell: dict) -> list[str]:
+    """What the edge and cloud presets were checked against (or assume), as `autosplit hardware` says."""
+    from hardware_models.errors import UserError
+    from hardware_models.registry import load_accelerator, preset_evidence
+
+    lines = []
+    for side in ("edge", "cloud"):
+        try:
+            accelerator = load_accelerator(str(cell[side]))
+        except (UserError, KeyError):
+            continue
+        mode = f" in {accelerator.mode_label()} mode" if hasattr(accelerator, "mode_label") else ""
+        lines.append(f"- {side} evidence ({cell[side]}{mode}): {preset_evidence(accelerator)}")
+    return lines
+
+
+def _confidence(cell: dict) -> str:
+    """Which end of the predicted accuracy's interval the bound and the drop column use."""
+    if cell.get("accuracy_confidence", "pessimistic") == "pessimistic":
+        return ("the bound applies to the pessimistic end of the 80% interval (`constraints.accuracy_confidence: "
+                "pessimistic`): a plan the accuracy model cannot vouch for is never chosen; the drop column is "
+                "taken there")
+    return ("the bound applies to the expected accuracy (`constraints.accuracy_confidence: expected`): a chosen "
+            "plan may sit where the accuracy model is unsure (see the interval column)")
+
+
+def _interval(row) -> str:
+    low, high = row.get("accuracy_low"), row.get("accuracy_high")
+    return "-" if _missing(low) or _missing(high) else f"{float(low):.1f} .. {float(high):.1f}"
 
 
 def _measured_section(cell: dict, rows: pd.DataFrame, meta: dict) -> list[str]:
@@ -171,6 +212,12 @@ def _measured_section(cell: dict, rows: pd.DataFrame, meta: dict) -> list[str]:
                  "interval coverage not computed (the plans carry no accuracy_low / accuracy_high).")
               + " Every measured plan is in `measured.csv`; `accuracy.png` draws them.", ""]
     return lines
+
+
+def _drop(points) -> str:
+    """'-0.42 pt', or 'no loss' when the drop rounds to zero (never '-0.00 pt')."""
+    text = _num(points)
+    return "no loss" if text in ("0.00", "-0.00") else f"-{text} pt"
 
 
 def _mj(joules):

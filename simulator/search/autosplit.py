@@ -2,14 +2,16 @@
 
 1. Candidate splits (the paper's Eq. 6): with every activation at the lowest bit-width, keep a cut when it
    sends no more than the raw input and the edge part fits the memory at the lowest bit-widths.
-2. For each candidate split and each activation bit budget b (every edge bit-width), the edge layers'
-   activations get b bits and their weights are allocated by a Lagrangian (Shoham-Gersho) method: for a
-   multiplier lambda each layer takes argmin_b sensitivity x distortion(b) + lambda x weight bytes(b); every
-   breakpoint lambda gives one allocation, from all-highest to all-lowest bits. Those that fit what the
-   activations leave of the memory budget are the paper's list of feasible solutions.
+2. For each candidate split and each activation budget b (every edge bit-width: the average bits of the edge
+   activations, weighted by their sizes, the "4" of the paper's label "8.0_12_4"), the edge activations are
+   allocated by a Lagrangian (Shoham-Gersho) method, as the paper does: for a multiplier lambda each edge
+   layer's output takes argmin_b sensitivity x distortion(b) + lambda x bits x elements; of the breakpoint
+   allocations, the least distorted one within the budget is kept. The weights are allocated the same way
+   (lambda x weight bytes); every weight allocation that fits what the activations leave of the memory
+   budget is on the paper's list of feasible solutions.
 3. The answer is the lowest-latency solution within the accuracy bound.
-The paper allocates activations with a Lagrangian too; here one budget per plan sets them all (its plots'
-labels, e.g. "8.0_12_4", name exactly that budget), which keeps the list small and the payload explicit.
+`AutoSplit(activation_allocation="uniform")` gives every edge activation the budget's bits instead (one
+bit-width per plan, a simplification kept for comparison: `benchmarks/autosplit_activations.py`).
 """
 from __future__ import annotations
 
@@ -36,8 +38,32 @@ def lagrangian_allocations(tables: CostTables) -> np.ndarray:
     """(allocations, L) weight bit indices: for every breakpoint multiplier, each layer's
     argmin over the edge bits of weight cost + lambda x weight bytes (the lower convex hull, walked)."""
     allowed = tables.edge_bit_index
-    cost = tables.weight_cost[:, allowed]
-    size = tables.weight_bytes[:, allowed]
+    return _lagrangian(tables.weight_cost[:, allowed], tables.weight_bytes[:, allowed], allowed)
+
+
+def activation_allocations(tables: CostTables, cut: int, budgets: np.ndarray) -> np.ndarray:
+    """(len(budgets), L) activation bit indices for prefix cut `cut`: per budget (average edge activation
+    bits, weighted by size), the least distorted breakpoint allocation of the edge layers' outputs within it
+    (the lowest bits everywhere if none is). Layers past the cut get the highest edge bits (unused)."""
+    allowed = tables.edge_bit_index
+    L = tables.layers
+    out = np.full((len(budgets), L), allowed[-1])
+    if cut == 0:
+        return out
+    elements = tables.tensor_elements[tables.inputs:][:cut]
+    bits = tables.bits[allowed].astype(float)
+    choices = _lagrangian(tables.activation_cost[:cut][:, allowed], elements[:, None] * bits[None, :], allowed)
+    average = (tables.bits[choices] * elements[None, :]).sum(1) / elements.sum()
+    distortion = tables.activation_cost[np.arange(cut)[None, :], choices].sum(1)
+    for k, budget in enumerate(budgets):
+        within = np.flatnonzero(average <= budget + 1e-9)
+        out[k, :cut] = choices[within[np.argmin(distortion[within])]] if within.size else allowed[0]
+    return out
+
+
+def _lagrangian(cost: np.ndarray, size: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """(allocations, layers) indices into `allowed`-mapped bits: each layer's argmin of cost + lambda x size
+    at every breakpoint lambda, from all-highest (lambda = 0) to all-lowest."""
     # breakpoints: multipliers at which some layer's best choice can change
     d_cost = cost[:, :, None] - cost[:, None, :]
     d_size = size[:, None, :] - size[:, :, None]
@@ -55,19 +81,29 @@ def lagrangian_allocations(tables: CostTables) -> np.ndarray:
 class AutoSplit(SearchMethod):
     name = "autosplit"
 
+    def __init__(self, activation_allocation: str = "lagrangian") -> None:
+        if activation_allocation not in ("lagrangian", "uniform"):
+            raise ValueError(f"activation_allocation: expected lagrangian or uniform, got {activation_allocation!r}")
+        self.activation_allocation = activation_allocation
+
     def propose(self, tables: CostTables, budget: dict, seed: int) -> Candidates:
         cuts = candidate_splits(tables)
         weights = lagrangian_allocations(tables)
+        budgets = tables.bits[tables.edge_bit_index].astype(float)
         parts = []
-        for b in tables.edge_bit_index:
-            count = len(cuts) * len(weights)
-            w = np.tile(weights, (len(cuts), 1))
-            a = np.full((count, tables.layers), b)
-            parts.append(Candidates(w, a, cut=np.repeat(cuts, len(weights))))
+        for cut in cuts:
+            if self.activation_allocation == "uniform":
+                activations = np.repeat(tables.edge_bit_index[:, None], tables.layers, axis=1)
+            else:
+                activations = activation_allocations(tables, int(cut), budgets)
+            activations = np.unique(activations, axis=0)
+            w = np.tile(weights, (len(activations), 1))
+            a = np.repeat(activations, len(weights), axis=0)
+            parts.append(Candidates(w, a, cut=np.full(len(w), cut)))
         candidates = Candidates.concat(parts, tables.layers)
         # the paper's list of feasible solutions: within the memory budget
         ev = candidates.evaluate(tables)
         fits = ev.edge_memory_bytes <= tables.scenario.edge_memory_bytes
         self.info = {"candidate_splits": [int(c) for c in cuts], "weight_allocations": len(weights),
-                     "solutions": int(fits.sum())}
+                     "activation_allocation": self.activation_allocation, "solutions": int(fits.sum())}
         return Candidates(candidates.weight_bits[fits], candidates.activation_bits[fits], cut=candidates.cut[fits])

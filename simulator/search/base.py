@@ -19,8 +19,8 @@ from simulator.graph.cuts import prefix_index
 from simulator.search.pareto import pareto_mask
 
 PLAN_COLUMNS = ["method", "model", "cut_index", "edge_layers", "latency_s", "edge_s", "transfer_s", "cloud_s",
-                "accuracy", "accuracy_drop", "edge_memory_bytes", "edge_energy_j", "payload_bytes", "wire_bytes",
-                "weight_bits", "activation_bits", "feasible"]
+                "accuracy", "accuracy_drop", "accuracy_expected", "accuracy_low", "accuracy_high", "edge_memory_bytes",
+                "edge_energy_j", "payload_bytes", "wire_bytes", "weight_bits", "activation_bits", "feasible"]
 
 
 @dataclass
@@ -137,8 +137,9 @@ def plans_frame(name: str, tables: CostTables, c: Candidates, ev: Evaluation,
         })
     frame = pd.DataFrame(records, columns=["method", "model", "cut_index", "edge_layers", "weight_bits",
                                            "activation_bits"])
-    for key in ("latency_s", "edge_s", "transfer_s", "cloud_s", "accuracy", "accuracy_drop", "edge_memory_bytes",
-                "edge_energy_j", "payload_bytes", "wire_bytes", "feasible"):
+    for key in ("latency_s", "edge_s", "transfer_s", "cloud_s", "accuracy", "accuracy_drop", "accuracy_expected",
+                "accuracy_low", "accuracy_high", "edge_memory_bytes", "edge_energy_j", "payload_bytes", "wire_bytes",
+                "feasible"):
         frame[key] = getattr(ev, key)[rows]
     frame["cut_index"] = frame["cut_index"].astype("Int64")
     return frame[PLAN_COLUMNS]
@@ -150,8 +151,8 @@ def plan_dict(row: pd.Series) -> dict:
     out["cut_index"] = None if pd.isna(row["cut_index"]) else int(row["cut_index"])
     out["breakdown"] = {"edge_s": float(row["edge_s"]), "transfer_s": float(row["transfer_s"]),
                         "cloud_s": float(row["cloud_s"])}
-    for key in ("latency_s", "accuracy", "accuracy_drop", "edge_memory_bytes", "edge_energy_j", "payload_bytes",
-                "wire_bytes"):
+    for key in ("latency_s", "accuracy", "accuracy_drop", "accuracy_expected", "accuracy_low", "accuracy_high",
+                "edge_memory_bytes", "edge_energy_j", "payload_bytes", "wire_bytes"):
         out[key] = float(row[key])
     out["feasible"] = bool(row["feasible"])
     return out

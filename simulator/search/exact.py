@@ -2,7 +2,9 @@
 
 Why a DP is exact here. For a prefix cut k and per-layer bits, a plan's edge latency, weight bytes and
 sensitivity-weighted distortion are sums over the edge layers; accuracy is g(weighted distortion + the cloud
-layers' term) with g decreasing (the proxy), so a front over the weighted distortion is a front over accuracy;
+layers' term) with g decreasing (the proxy), so a front over the weighted distortion is a front over accuracy
+(at the scenario's `accuracy_confidence` end of the interval: the pessimistic end scales each tensor's term by
+its own factor, so it too is a sum over layers, and the front is exact for it);
 activation memory is a maximum over the edge steps (`max_layer`: of one output; `peak_live`: of the tensors
 alive at that step, which are the tensors crossing that step's cut plus its output); the payload is the bytes
 of the tensors crossing the cut, each at its producer's activation bits, and the link's transfer time (tcp: a

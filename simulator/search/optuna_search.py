@@ -212,9 +212,11 @@ class OptunaSearch(SearchMethod):
         shared = storage is not None  # other processes may add trials: the budget is the study's
         start = time.perf_counter()
         # warm-start a new study only: a resumed or joined one has its plans queued or told already
+        seeds = 0
         if self.warm_start and not study.get_trials(deepcopy=False):
             for params in self.warm_start_plans(scenario, seed):
                 study.enqueue_trial(params, skip_if_exists=False)
+                seeds += 1
         zeros = np.zeros((1, tables.layers), np.intp)
         reference = (float(evaluate(tables, zeros, zeros, cut=np.array([0])).latency_s[0]),
                      float(scenario.max_accuracy_drop))
@@ -229,7 +231,7 @@ class OptunaSearch(SearchMethod):
                 told = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
             if trials_budget is not None and told >= int(trials_budget):
                 break
-            if seconds_budget is not None and elapsed >= float(seconds_budget):
+            if seconds_budget is not None and elapsed >= float(seconds_budget) and own:  # one batch at least
                 break
             batch = self.population if trials_budget is None else min(self.population, int(trials_budget) - told)
             trials = [study.ask(distributions) for _ in range(batch)]
@@ -267,6 +269,8 @@ class OptunaSearch(SearchMethod):
                      "warm_start": self.warm_start, "hypervolume_reference": reference,
                      "hypervolume_trace": trace,
                      "hypervolume": trace[-1][2] if trace else 0.0}
+        if seeds and ev is not None and not shared:
+            self.info.update(_beyond_seeds(ev, seeds, reference))
         if "energy" in self.objectives and ev is not None:
             points = np.column_stack([ev.latency_s, ev.accuracy_drop, ev.edge_energy_j])[ev.feasible]
             # reference energy: edge-only at the highest edge bits plus cloud-only's radio energy (stated)
@@ -276,6 +280,24 @@ class OptunaSearch(SearchMethod):
             self.info["hypervolume_3d_reference"] = (*reference, energy_reference)
             self.info["hypervolume_3d"] = hypervolume_3d(points, (*reference, max(energy_reference, 1e-30)))
         return candidates, ev
+
+
+def _beyond_seeds(ev, seeds: int, reference: tuple[float, float]) -> dict:
+    """What the sampler found beyond its warm start (the first `seeds` trials: the baselines' and Auto-Split's
+    plans): their front's hypervolume and fastest feasible latency against the whole run's."""
+    points = np.column_stack([ev.latency_s, ev.accuracy_drop])
+    seeded = np.zeros(len(points), bool)
+    seeded[:seeds] = True
+    feasible = ev.feasible
+    seed_front = points[seeded & feasible]
+    seed_front = seed_front[pareto_mask(seed_front)] if len(seed_front) else seed_front
+    new = points[~seeded & feasible]
+    beyond = [p for p in new if not len(seed_front) or not np.any(np.all(seed_front <= p, axis=1))]
+    return {"warm_start_plans": seeds,
+            "hypervolume_warm_start": hypervolume_2d(seed_front, reference) if len(seed_front) else 0.0,
+            "front_points_beyond_warm_start": int(len(beyond) and pareto_mask(np.array(beyond)).sum()),
+            "fastest_feasible_warm_start_s": float(seed_front[:, 0].min()) if len(seed_front) else None,
+            "fastest_feasible_s": float(points[feasible, 0].min()) if feasible.any() else None}
 
 
 def _fastest_weight_bits(tables: CostTables) -> np.ndarray:
