@@ -102,7 +102,8 @@ def load_experiment(path: str | Path, overrides: list[str] | None = None) -> Loa
 def validate(data: dict, source: str, prefix: str = "") -> Experiment:
     """Experiment.model_validate(data), with the first error as a one-line UserError."""
     try:
-        return Experiment.model_validate(data)
+        # relative paths in the file are relative to its folder
+        return Experiment.model_validate(data, context={"base_dir": Path(source).parent})
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
         message = describe_error(errors[0], source, prefix)

@@ -32,7 +32,7 @@ REFERENCE_METHODS = ("cloud", "edge-u8")
 CHECKPOINTS = ".checkpoints"
 OUTPUT_FILES = ("config.resolved.yaml", "plans.parquet", "plans.csv", "pareto.csv", "baselines.csv", "timings.csv",
                 "summary.md", "pareto.png", "pareto.svg", "breakdown.png", "breakdown.svg", "bits.png", "bits.svg",
-                "sweep.png", "sweep.svg")
+                "sweep.png", "sweep.svg", "measured.csv", "accuracy.png", "accuracy.svg")
 PLAN_COLUMNS = ("method", "cut_index", "edge_layers", "latency_s", "edge_s", "transfer_s", "cloud_s", "accuracy",
                 "accuracy_drop", "edge_memory_bytes", "edge_energy_j", "payload_bytes", "wire_bytes", "weight_bits",
                 "activation_bits", "feasible")
@@ -62,6 +62,7 @@ class CellOutcome:
     fp_accuracy: float | None
     outcomes: dict[str, MethodOutcome] = field(default_factory=dict)
     edge_bits: list[int] | None = None  # the bit-widths the edge could use (the preset's when not given)
+    measurement: Any = None  # simulator.experiment.measured.CellMeasurement where the model has labelled data
 
 
 @dataclass
@@ -241,6 +242,13 @@ def _run_cell(loaded: LoadedExperiment, cell: Cell, methods: list[str], out_dir:
         outcome.layer_names = cell_info["layer_names"]
         outcome.fp_accuracy = cell_info["fp_accuracy"]
         outcome.edge_bits = cell_info.get("scenario_edge_bits")
+    if cell.config.accuracy.data is not None:
+        # fronts verified by measurement: each method's plan re-picked by measured accuracy (not checkpointed:
+        # the checkpoints keep the methods' own answers, and measuring again gives the same numbers)
+        from simulator.experiment.measured import measure_cell
+
+        bar.set_description(f"cell {cell.index + 1}/{cell_count} measuring plans")
+        outcome.measurement = measure_cell(cell.config, outcome.outcomes)
     return outcome
 
 

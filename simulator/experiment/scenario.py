@@ -82,8 +82,94 @@ def scenario_arguments(config: Experiment) -> dict[str, Any]:
 
 
 def build_scenario(config: Experiment):
-    """The search Scenario of one cell (cost tables are built by the Scenario, once)."""
+    """The search Scenario of one cell (cost tables are built by the Scenario, once).
+
+    For an .onnx model the accuracy proxy is the model's own: fitted to single-layer measurements when
+    `accuracy.data` is given (as `autosplit accuracy --data`), else from assumed distortions with the given
+    `accuracy.fp_accuracy`."""
     from simulator.evaluate import Scenario
 
     arguments = scenario_arguments(config)
-    return Scenario.build(link=build_link(config.network), granularity=config.accuracy.granularity, **arguments)
+    scenario = Scenario.build(link=build_link(config.network), granularity=config.accuracy.granularity, **arguments)
+    if config.accuracy.data is not None:
+        scenario.accuracy = measured_proxy(config)  # before the cost tables are built (lazily, from the proxy)
+    elif config.accuracy.fp_accuracy is not None:
+        scenario.accuracy = _onnx_proxy_without_data(scenario.graph, config)
+    return scenario
+
+
+# --- an .onnx model's own accuracy: measured on its data ---------------------------------------------------
+def meter_key(config: Experiment) -> tuple:
+    """What an AccuracyMeter depends on: the model, data and calibration files and the quantizer."""
+    accuracy = config.accuracy
+    return (config.model, accuracy.data, accuracy.calibration, measured_tier(accuracy.tier), accuracy.granularity)
+
+
+def measured_tier(tier: str) -> str:
+    """The fake quantizer's tier: reconstruction (rounding optimisation) is not implemented, so measured as
+    calibrated."""
+    return "calibrated" if tier == "reconstruction" else tier
+
+
+_METERS: dict[tuple, Any] = {}
+_PROXIES: dict[tuple, Any] = {}
+
+
+def accuracy_meter(config: Experiment):
+    """The cell's `simulator.accuracy.measure.AccuracyMeter` (one per model, data and quantizer in a process)."""
+    key = meter_key(config)
+    if key not in _METERS:
+        import numpy as np
+
+        from simulator.accuracy.measure import AccuracyMeter, load_npz
+        from simulator.graph import load_model
+
+        x, y = load_npz(config.accuracy.data)
+        calibration_x = None
+        if config.accuracy.calibration is not None:
+            with np.load(config.accuracy.calibration, allow_pickle=False) as archive:
+                calibration_x = archive["x"].astype(np.float32)
+        try:
+            meter = AccuracyMeter(config.model, x, y, calibration_x, measured_tier(config.accuracy.tier),
+                                  config.accuracy.granularity)
+        except Exception as exc:  # onnxruntime's message: wrong input shape, fixed batch, ...
+            raise UserError(f"accuracy.data: {config.accuracy.data}: cannot run {config.model} on it: "
+                            f"{' '.join(str(exc).split())[:300]}") from None
+        if meter.layers != [layer.name for layer in load_model(config.model).layers]:
+            raise UserError(f"{config.model}: the fake-quantized model's layers do not match inspect's")
+        _METERS[key] = meter
+    return _METERS[key]
+
+
+def chance_percent(graph) -> float:
+    """Chance level of a classifier (percent): 100 / classes of the last layer's output."""
+    import numpy as np
+
+    return 100.0 / max(int(np.prod(graph.layers[-1].output_shape[1:])), 1)
+
+
+def measured_proxy(config: Experiment):
+    """The proxy fitted to single-layer measurements of the cell's model on `accuracy.data`."""
+    key = meter_key(config)
+    if key not in _PROXIES:
+        from simulator.accuracy.calibration import calibrate_on_measurements
+
+        meter = accuracy_meter(config)
+        _PROXIES[key] = calibrate_on_measurements(meter, chance=chance_percent(meter.quantizer.graph))
+    return _PROXIES[key]
+
+
+def _onnx_proxy_without_data(graph, config: Experiment):
+    """An .onnx model without data: assumed distortions, the published sensitivities and the user's float
+    accuracy (as `autosplit accuracy MODEL.onnx --fp-accuracy`)."""
+    from simulator.accuracy.calibration import published_calibration
+    from simulator.accuracy.proxy import AccuracyProxy, assumed_distortion_tables
+
+    tier, granularity = config.accuracy.tier, config.accuracy.granularity
+    weights, activations = assumed_distortion_tables(graph, "naive" if tier == "naive" else "calibrated", granularity)
+    calibration = published_calibration()
+    s_w, s_a = calibration.sensitivities(graph, graph.name, tier)
+    return AccuracyProxy([layer.name for layer in graph.layers], weights, activations, s_w, s_a,
+                         config.accuracy.fp_accuracy, chance_percent(graph), calibration.shape, tier, granularity,
+                         "assumed: He-initialised Gaussian weights, ReLU'd Gaussian activations",
+                         "published PTQ table fit, robustness 1 (an unknown model)")

@@ -13,7 +13,8 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, WithJsonSchema, field_validator,
+                      model_validator)
 
 from hardware_models.errors import suggest
 from hardware_models.units import parse_bytes, parse_rate, parse_time
@@ -148,14 +149,86 @@ class Constraints(_Section):
         return parse_bytes(self.edge_memory)
 
 
+def in_experiment_folder(value: str, info: ValidationInfo | None) -> Path:
+    """A relative path written in an experiment file, relative to that file's folder (the validation context's
+    `base_dir`); absolute paths, and paths validated without a context, are kept as written."""
+    path = Path(value).expanduser()
+    base = (info.context or {}).get("base_dir") if info is not None else None
+    return path if path.is_absolute() or base is None else Path(base) / path
+
+
+def _check_npz(value: str, info: ValidationInfo, arrays: tuple[str, ...]) -> str:
+    """`value` resolved against the experiment's folder, checked to be an .npz holding `arrays` (x: inputs,
+    batch first; y: one integer label per input)."""
+    import numpy as np
+
+    path = in_experiment_folder(value, info)
+    if path.suffix != ".npz":
+        raise ValueError(f"expected a NumPy .npz file, got {value!r}")
+    if not path.is_file():
+        raise ValueError(f"no such data file {str(path)!r}")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            missing = [k for k in arrays if k not in archive.files]
+            if missing:
+                raise ValueError(f"{str(path)!r} has no {' or '.join(map(repr, missing))} array; expected x: "
+                                 "model-ready inputs, batch first" + (", y: integer labels" if "y" in arrays else ""))
+            x = archive["x"]
+            y = archive["y"] if "y" in arrays else None
+    except (OSError, EOFError) as exc:
+        raise ValueError(f"{str(path)!r} is not a NumPy .npz file ({exc})") from None
+    if x.ndim < 2 or len(x) == 0 or not np.issubdtype(x.dtype, np.number):
+        raise ValueError(f"{str(path)!r}: x must be a non-empty numeric array, batch first, got shape {x.shape} "
+                         f"of {x.dtype}")
+    if y is not None:
+        if not np.issubdtype(y.dtype, np.integer) or y.ndim != 1 or len(y) != len(x):
+            raise ValueError(f"{str(path)!r}: y must hold one integer label per input ({len(x)}), got shape "
+                             f"{y.shape} of {y.dtype}")
+    return str(path)
+
+
 class Accuracy(_Section):
-    """How accuracy is predicted."""
+    """How accuracy is predicted and, for an .onnx model with labelled data, measured."""
 
     tier: Literal["naive", "calibrated", "reconstruction"] = Field(
         "calibrated", description="post-training quantization method: naive min-max, calibrated clipping, or "
         "reconstruction (AdaRound/BRECQ-like)")
     granularity: Literal["per-channel", "per-tensor"] = Field("per-channel", description="weight quantization "
                                                               "granularity")
+    data: str | None = Field(None, description="labelled data for an .onnx model: a NumPy .npz with x (model-ready "
+                             "inputs, batch first) and y (integer labels). The proxy is then fitted to single-layer "
+                             "measurements, the plans of every method are measured with onnxruntime, and each "
+                             "method's plan is chosen by measured accuracy. A relative path is relative to the "
+                             "experiment file's folder")
+    calibration: str | None = Field(None, description="with data: inputs (.npz with x) that fix activation ranges "
+                                    "(default: the first 128 samples of data); relative to the experiment file")
+    fp_accuracy: float | None = Field(None, gt=0.0, le=100.0, description="float accuracy (percent) of an .onnx "
+                                      "model given without data (with data it is measured)")
+    max_measured_plans: int = Field(60, ge=1, le=10_000, description="with data: at most this many distinct plans "
+                                    "are measured per cell (each method's choice first, then the fronts)")
+
+    @field_validator("data")
+    @classmethod
+    def _data_file(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return None if value is None else _check_npz(value, info, ("x", "y"))
+
+    @field_validator("calibration")
+    @classmethod
+    def _calibration_file(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return None if value is None else _check_npz(value, info, ("x",))
+
+    @model_validator(mode="after")
+    def _calibration_needs_data(self) -> "Accuracy":
+        if self.calibration is not None and self.data is None:
+            raise ValueError("calibration is only used with data (measured accuracy); give data too, or drop it")
+        if self.data is not None and self.fp_accuracy is not None:
+            raise ValueError(f"fp_accuracy {self.fp_accuracy:g} given with data: with data the float accuracy is "
+                             "measured; drop fp_accuracy")
+        return self
+
+    @property
+    def measured(self) -> bool:
+        return self.data is not None
 
 
 class Bits(_Section):
@@ -280,6 +353,35 @@ class Experiment(_Section):
     output: Output = Field(default_factory=Output)
     capacity: Capacity | None = Field(None, description="fleet simulation and the capacity answer "
                                       "(`autosplit capacity`; `autosplit run` includes it)")
+
+    @field_validator("model", mode="before")
+    @classmethod
+    def _model_in_experiment_folder(cls, value: Any, info: ValidationInfo) -> Any:
+        # an .onnx path is relative to the experiment file's folder; made absolute so that a later resolution
+        # of every path key (issue 14) leaves it alone
+        if isinstance(value, str) and value.endswith(".onnx") and not Path(value).is_absolute():
+            resolved = in_experiment_folder(value, info)
+            if resolved.is_file():
+                return str(resolved.resolve())
+        return value
+
+    @field_validator("accuracy")
+    @classmethod
+    def _accuracy_fits_the_model(cls, accuracy: Accuracy, info: ValidationInfo) -> Accuracy:
+        model = info.data.get("model")
+        if model is None:  # the model's own error is reported
+            return accuracy
+        onnx = str(model).endswith(".onnx")
+        if not onnx and accuracy.data is not None:
+            raise ValueError(f"data: measuring needs an .onnx model with weights; {model!r} is a zoo model "
+                             "(drop data, or give model: FILE.onnx)")
+        if not onnx and accuracy.fp_accuracy is not None:
+            raise ValueError(f"fp_accuracy: {model!r} is a zoo model with a published float accuracy; "
+                             "fp_accuracy is for an .onnx model without data")
+        if onnx and accuracy.data is None and accuracy.fp_accuracy is None:
+            raise ValueError(f"model {Path(model).name!r} is an .onnx file: give data (FILE.npz with x and y, to "
+                             "measure) or fp_accuracy (its float accuracy, percent)")
+        return accuracy
 
     @field_validator("sweep")
     @classmethod

@@ -57,14 +57,14 @@ def plans_table(cells: list["CellOutcome"], max_rows: int, seed: int) -> tuple[p
         rng = np.random.default_rng(seed)
         keep: list[np.ndarray] = []
         room = max_rows
-        for kind in ("chosen", "front", "sample"):
+        for kind in ("chosen", "proxy choice", "front", "sample"):
             rows = np.flatnonzero(kept_as == kind)
             if len(rows) > room:
                 rows = rng.choice(rows, size=room, replace=False)
             keep.append(rows)
             room -= len(rows)
         plans = plans.iloc[np.sort(np.concatenate(keep))].reset_index(drop=True)
-    return plans, evaluated
+    return measured_beside_prediction(plans), evaluated
 
 
 def pareto_table(cells: list["CellOutcome"]) -> pd.DataFrame:
@@ -83,7 +83,8 @@ def pareto_table(cells: list["CellOutcome"]) -> pd.DataFrame:
         # a plan found by several methods appears once, credited to the first method in run order
         front = front.drop_duplicates(subset=["latency_s", "accuracy_drop"], keep="first")
         frames.append(_with_cell(front, _cell_values(outcome)))
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(CELL_COLUMNS))
+    return measured_beside_prediction(pd.concat(frames, ignore_index=True)) if frames else \
+        pd.DataFrame(columns=list(CELL_COLUMNS))
 
 
 def _hypervolume(front: pd.DataFrame, reference: tuple[float, float]) -> float:
@@ -126,7 +127,28 @@ def baselines_table(cells: list["CellOutcome"]) -> pd.DataFrame:
             row["hypervolume"] = _hypervolume(front, reference) if np.isfinite(cloud_s) else np.nan
             rows.append({**values, **{c: row.get(c) for c in BASELINE_COLUMNS},
                          **{k: v for k, v in row.items() if k not in BASELINE_COLUMNS and k not in ("model",)}})
-    return pd.DataFrame(rows)
+    return measured_beside_prediction(pd.DataFrame(rows))
+
+
+MEASURED_COLUMNS = ("measured_accuracy", "measured_drop")
+
+
+def measured_beside_prediction(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with its measured columns (where it has them) just after the predicted accuracy_drop."""
+    present = [c for c in MEASURED_COLUMNS if c in frame.columns]
+    if not present or "accuracy_drop" not in frame.columns:
+        return frame
+    rest = [c for c in frame.columns if c not in present]
+    at = rest.index("accuracy_drop") + 1
+    return frame[rest[:at] + present + rest[at:]]
+
+
+def measured_table(cells: list["CellOutcome"]) -> pd.DataFrame | None:
+    """Every measured plan of every cell with its role (proxy choice, measured choice, front); None when
+    nothing was measured."""
+    frames = [_with_cell(o.measurement.table, _cell_values(o)) for o in cells
+              if o.measurement is not None and not o.measurement.table.empty]
+    return pd.concat(frames, ignore_index=True) if frames else None
 
 
 def _latency(best: dict | None) -> float:
@@ -187,6 +209,11 @@ def write_results(loaded: "LoadedExperiment", cells: list["CellOutcome"], out_di
              _write_parquet(out_dir / "plans.parquet", plans), _write_csv(out_dir / "plans.csv", plans),
              _write_csv(out_dir / "pareto.csv", pareto), _write_csv(out_dir / "baselines.csv", baselines),
              _write_csv(out_dir / "timings.csv", timings)]
+    measured = measured_table(cells)
+    if measured is not None:
+        files.append(_write_csv(out_dir / "measured.csv", measured))
+    measurements = [{"cell": o.cell.index, **_measurement_meta(o.measurement)} for o in cells
+                    if o.measurement is not None]
     cell_info = [{**cell_record(o.cell), "layer_names": o.layer_names, "fp_accuracy": o.fp_accuracy,
                   "scenario_edge_bits": o.edge_bits} for o in cells]
     meta = {"name": config.name or loaded.stem, "description": config.description, "source": str(loaded.source),
@@ -195,9 +222,18 @@ def write_results(loaded: "LoadedExperiment", cells: list["CellOutcome"], out_di
             "plans_evaluated": int(sum(m.evaluations for o in cells for m in o.outcomes.values())),
             "git": resolved["provenance"]["git"], "methods": [m["method"] for m in resolved["methods"]],
             "requested_methods": list(config.search.methods)}
+    meta["measurements"] = measurements
     files += write_plots(out_dir, baselines=baselines, pareto=pareto, plans=plans, cells=cell_info, meta=meta,
-                         formats=tuple(config.output.plot_formats))
+                         formats=tuple(config.output.plot_formats), measured=measured)
     text = render_summary(baselines=baselines, pareto=pareto, timings=timings, cells=cell_info, meta=meta,
                           plots=[p.name for p in files if p.suffix in (".png", ".svg")])
     files.append(atomic.write_text(out_dir / "summary.md", text))
     return files
+
+
+def _measurement_meta(measurement) -> dict:
+    """A cell's measurement in plain values for the plots and summary.md."""
+    return {"fp_accuracy": measurement.fp_accuracy, "max_accuracy_drop": measurement.max_accuracy_drop,
+            "cap": measurement.cap, "measured": measurement.measured, "refused": measurement.refused,
+            "proxy_source": measurement.proxy_source, "front_plans": measurement.front_plans,
+            "agreement": dict(measurement.agreement), "repicked": dict(measurement.repicked)}

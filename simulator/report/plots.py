@@ -1,4 +1,5 @@
-"""The results directory's figures (matplotlib, Agg): pareto, breakdown, bits and, for uplink sweeps, sweep.
+"""The results directory's figures (matplotlib, Agg): pareto, breakdown, bits, for uplink sweeps sweep and, where
+plans were measured on an .onnx model's data, accuracy (predicted against measured).
 
 Each is meant to be read without the code: axes name their quantity and unit, every method is in the legend,
 baselines are labelled where they sit (labels placed so that none overlaps another label or a marker), and
@@ -63,8 +64,10 @@ def _panels(plt, count: int, width: float = 6.4, height: float = 4.6, columns: i
 
 
 def write_plots(out_dir: Path, *, baselines: pd.DataFrame, pareto: pd.DataFrame, plans: pd.DataFrame,
-                cells: list[dict], meta: dict, formats: Sequence[str] = ("png", "svg")) -> list[Path]:
-    """Write pareto, breakdown, bits and (for a sweep) sweep figures in each of `formats`; returns the paths."""
+                cells: list[dict], meta: dict, formats: Sequence[str] = ("png", "svg"),
+                measured: pd.DataFrame | None = None) -> list[Path]:
+    """Write pareto, breakdown, bits, (for a sweep) sweep and (with `measured` plans) accuracy figures in each of
+    `formats`; returns the paths."""
     if not formats:
         return []
     plt = _pyplot()
@@ -78,6 +81,12 @@ def write_plots(out_dir: Path, *, baselines: pd.DataFrame, pareto: pd.DataFrame,
         fig = _sweep_figure(plt, cells, baselines=baselines, meta=meta)
         files += _save(fig, out_dir, "sweep", formats)
         plt.close(fig)
+    if measured is not None and not measured.empty:
+        measured_cells = [c for c in shown if (measured["cell"] == c["cell"]).any()]
+        if measured_cells:
+            fig = _accuracy_figure(plt, measured_cells, measured=measured, meta=meta, total_cells=len(cells))
+            files += _save(fig, out_dir, "accuracy", formats)
+            plt.close(fig)
     return files
 
 
@@ -143,7 +152,7 @@ def _pareto_panel(ax, cell, baselines, pareto, plans, handles) -> None:
                        lw=0, zorder=1, rasterized=True)
         handles.setdefault("other evaluated plans (sample)", h)
     for method in SEARCH_METHODS:
-        front = cell_plans[(cell_plans["method"] == method) & (cell_plans["kept_as"].isin(["front", "chosen"]))]
+        front = cell_plans[(cell_plans["method"] == method) & (cell_plans["kept_as"].isin(["front", "chosen", "proxy choice"]))]
         front = front[front["edge_memory_bytes"] <= cell["edge_memory_limit_bytes"]].sort_values("latency_s")
         if len(front):
             colour, marker = _style(method)
@@ -460,3 +469,74 @@ def _sweep_figure(plt, cells, *, baselines, meta):
     fig.legend(handles=legend, loc="lower center", ncol=columns, frameon=False, fontsize=8)
     fig.tight_layout(rect=(0, _legend_room(fig, math.ceil(len(legend) / columns)), 1, 0.97))
     return fig
+
+
+# --- accuracy: predicted against measured --------------------------------------------------------------------
+def _accuracy_figure(plt, cells, *, measured: pd.DataFrame, meta: dict, total_cells: int):
+    """Per cell: each measured plan's predicted accuracy (with its interval as an error bar where the plans carry
+    accuracy_low / accuracy_high) against its measured accuracy; the front's plans small, each method's choice
+    large; the diagonal is a perfect prediction and the dotted lines the accuracy bound."""
+    single = len(cells) == 1
+    fig, axes = _panels(plt, len(cells), width=7.6 if single else 6.4, height=6.6 if single else 5.8)
+    handles: dict[str, object] = {}
+    for ax, cell in zip(axes, cells):
+        _accuracy_panel(ax, cell, measured[measured["cell"] == cell["cell"]], meta, handles)
+    _suptitle(fig, meta, f"predicted against measured accuracy{_more(total_cells)}")
+    columns = 2 if single else 3
+    fig.legend(list(handles.values()), list(handles.keys()), loc="lower center", ncol=columns, frameon=False,
+               fontsize=8, bbox_to_anchor=(0.5, 0.0))
+    fig.tight_layout(rect=(0, _legend_room(fig, math.ceil(len(handles) / columns)), 1, 0.95))
+    return fig
+
+
+def _accuracy_panel(ax, cell: dict, rows: pd.DataFrame, meta: dict, handles: dict) -> None:
+    info = next((m for m in meta.get("measurements", []) if m["cell"] == cell["cell"]), None)
+    interval = "accuracy_low" in rows and "accuracy_high" in rows and rows["accuracy_low"].notna().any()
+    front = rows[rows["role"] == "front"]
+    if len(front):
+        colour = "#1f77b4"
+        error = None
+        if interval:
+            error = np.vstack([front["accuracy"] - front["accuracy_low"], front["accuracy_high"] - front["accuracy"]])
+            error = np.where(np.isfinite(error), np.maximum(error, 0.0), 0.0)
+        container = ax.errorbar(front["measured_accuracy"], front["accuracy"], yerr=error, fmt="o", ms=4,
+                                color=colour, ecolor="#9ecae1", elinewidth=1, capsize=2, alpha=0.85, zorder=2)
+        label = "front plans" + (" (bar: prediction interval)" if interval else "")
+        handles.setdefault(label, container)
+    chosen = rows[rows["role"].isin(["proxy choice", "chosen"])]
+    for (method, role), group in chosen.groupby(["method", "role"], sort=False):
+        colour, marker = _style(str(method))
+        filled = role == "chosen"
+        point = ax.scatter(group["measured_accuracy"], group["accuracy"], s=90, marker=marker, zorder=3,
+                           facecolors=colour if filled else "none", edgecolors=colour, linewidths=1.4)
+        what = "chosen plan" if filled else "the proxy's choice (not kept)"
+        handles.setdefault(f"{method}: {what}", point)
+    values = pd.concat([rows["accuracy"], rows["measured_accuracy"]]).to_numpy(float)
+    values = values[np.isfinite(values)]
+    if values.size:
+        low, high = float(values.min()), float(values.max())
+        pad = max(1.0, 0.05 * (high - low))
+        ax.plot([low - pad, high + pad], [low - pad, high + pad], color="#444444", lw=0.8, ls="--", zorder=1)
+        ax.set_xlim(low - pad, high + pad)
+        ax.set_ylim(low - pad, high + pad)
+    if info is not None:
+        floor = info["fp_accuracy"] - info["max_accuracy_drop"]
+        ax.axvline(floor, color="#d62728", lw=0.8, ls=":")
+        ax.axhline(floor, color="#d62728", lw=0.8, ls=":")
+        handles.setdefault(f"accuracy bound (float {info['fp_accuracy']:.1f}% - {info['max_accuracy_drop']:g} pt)",
+                           ax.lines[-1])
+        agreement = info["agreement"]
+        text = [f"front: {agreement['plans']} plans measured of {info['front_plans']}",
+                f"Spearman {_stat(agreement['spearman'])}, MAE {_stat(agreement['mae_points'])} pt"]
+        if agreement.get("coverage") is not None:
+            text.append(f"inside the interval: {agreement['coverage']:.0%}")
+        ax.text(0.03, 0.97, "\n".join(text), transform=ax.transAxes, va="top", ha="left", fontsize=8,
+                bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": "#cccccc"})
+    ax.set_xlabel("measured accuracy (%, onnxruntime on the fake-quantized model)")
+    ax.set_ylabel("predicted accuracy (%)")
+    ax.set_title(_panel_title(cell))
+    ax.grid(True, alpha=0.3)
+
+
+def _stat(value) -> str:
+    return "-" if value is None or not np.isfinite(float(value)) else f"{float(value):.2f}"

@@ -66,7 +66,7 @@ def render_summary(*, baselines: pd.DataFrame, pareto: pd.DataFrame, timings: pd
                          f"{_x(plan['speedup_vs_cloud']) if plan is not None else '-'} |")
         lines.append("")
     for cell in cells:
-        lines += _cell_section(cell, baselines, timings, multiple=len(cells) > 1)
+        lines += _cell_section(cell, baselines, timings, multiple=len(cells) > 1, meta=meta)
     lines += ["## Files", "", "- `baselines.csv`: the chosen plan of every method in every cell (these tables); "
               "`pareto.csv`: the non-dominated plans of all methods together, among those within both bounds; "
               "`plans.csv` / `plans.parquet`: fronts, chosen plans and a sample of the other plans; "
@@ -77,7 +77,8 @@ def render_summary(*, baselines: pd.DataFrame, pareto: pd.DataFrame, timings: pd
     return "\n".join(lines) + "\n"
 
 
-def _cell_section(cell: dict, baselines: pd.DataFrame, timings: pd.DataFrame, multiple: bool) -> list[str]:
+def _cell_section(cell: dict, baselines: pd.DataFrame, timings: pd.DataFrame, multiple: bool,
+                  meta: dict | None = None) -> list[str]:
     rows = baselines[baselines["cell"] == cell["cell"]]
     title = f"## Cell {cell['cell']}: {cell['label']}" if multiple else "## Scenario"
     edge_bits = cell.get("scenario_edge_bits") or cell.get("edge_bits")
@@ -90,28 +91,34 @@ def _cell_section(cell: dict, baselines: pd.DataFrame, timings: pd.DataFrame, mu
              f"- edge memory {cell['edge_memory_limit_bytes'] / 2**20:g} MiB (`{cell['memory_model']}` model), "
              f"accuracy drop at most {cell['max_accuracy_drop']:g} percentage points (`{cell['accuracy_tier']}` tier, "
              f"{cell['accuracy_granularity']}), {_confidence(cell)}",
-             f"- payloads: input `{cell['input_codec']}`, activations `{cell['activation_codec']}`",
-             *_evidence_lines(cell), ""]
+             f"- payloads: input `{cell['input_codec']}`, activations `{cell['activation_codec']}`", ""]
+    lines[-1:-1] = _evidence_lines(cell)  # what the edge and cloud presets rest on, before the blank line
+    measured = "measured_accuracy" in rows and rows["measured_accuracy"].notna().any()
     lines += ["| method | latency (ms) | edge | transfer | cloud | vs cloud | vs U8 | accuracy (%) | 80% interval | "
-              "drop (pt) | edge energy (mJ) | edge memory (MiB) | edge layers | feasible | search time (s) |",
-              "|---|" + "---:|" * 13 + "---:|"]
+              "drop (pt) | " + ("measured (%) | measured drop (pt) | " if measured else "")
+              + "edge energy (mJ) | edge memory (MiB) | edge layers | feasible | search time (s) |",
+              "|---|" + "---:|" * (15 if measured else 13) + "---:|"]
     times = timings[timings["cell"] == cell["cell"]].set_index("method")["elapsed_s"] if len(timings) else {}
     for _, row in rows.iterrows():
         elapsed = _num(times.get(row["method"]), 3) if len(times) else "-"
         if not bool(row["found"]):
-            lines.append(f"| {row['method']} | no plan meets the bounds |  |  |  |  |  |  |  |  |  |  |  | no | {elapsed} |")
+            lines.append(f"| {row['method']} | no plan meets the bounds |  |  |  |  |  |  |  |  |  |  |  | "
+                         + ("|  |  " if measured else "") + f"no | {elapsed} |")
             continue
         lines.append(
             f"| {row['method']} | {_ms(row['latency_s'])} | {_ms(row['edge_s'])} | {_ms(row['transfer_s'])} | "
             f"{_ms(row['cloud_s'])} | {_x(row['speedup_vs_cloud'])} | {_x(row['speedup_vs_u8'])} | "
             f"{_num(row.get('accuracy_expected', row['accuracy']))} | {_interval(row)} | {_num(row['accuracy_drop'])} | "
-            f"{_num(_mj(row['edge_energy_j']), 3)} | "
+            + (f"{_num(row['measured_accuracy'])} | {_num(row['measured_drop'])} | " if measured else "")
+            + f"{_num(_mj(row['edge_energy_j']), 3)} | "
             f"{_mib(row['edge_memory_bytes'])} | {int(row['edge_layer_count'])} | "
             f"{'yes' if bool(row['feasible']) else '**no**'} | {elapsed} |")
     lines.append("")
     notes = [str(n) for n in rows.get("note", pd.Series(dtype=str)).tolist() if isinstance(n, str) and n]
     if notes:
         lines += ["What each search guarantees:", ""] + [f"- {n}" for n in notes] + [""]
+    if measured:
+        lines += _measured_section(cell, rows, meta)
     plan = chosen_plan(baselines, cell["cell"])
     if plan is None:
         lines += ["No method found a plan within the memory and accuracy bounds.", ""]
@@ -131,7 +138,10 @@ def _cell_section(cell: dict, baselines: pd.DataFrame, timings: pd.DataFrame, mu
               f"speed-up {_x(plan['speedup_vs_cloud'])} against cloud-only and {_x(plan['speedup_vs_u8'])} against "
               f"U8{u8_note}; "
               f"accuracy {_num(plan.get('accuracy_expected', plan['accuracy']))}% expected, {_interval(plan)} "
-              f"(80% interval; -{_num(plan['accuracy_drop'])} pt at the bound's end), edge energy "
+              f"(80% interval; -{_num(plan['accuracy_drop'])} pt at the bound's end)"
+              + (f", measured {_num(plan['measured_accuracy'])}% (drop {_num(plan['measured_drop'])} pt)"
+                 if measured and not _missing(plan.get("measured_accuracy")) else "")
+              + ", edge energy "
               f"{_num(_mj(plan['edge_energy_j']), 3)} mJ, {_mib(plan['edge_memory_bytes'])} MiB on the edge, "
               f"{_num(plan['payload_bytes'], 0)} payload bytes ({_num(plan['wire_bytes'], 0)} on the wire).",
               f"Where the time goes: {where}; {largest} dominates.", ""]
@@ -167,6 +177,36 @@ def _confidence(cell: dict) -> str:
 def _interval(row) -> str:
     low, high = row.get("accuracy_low"), row.get("accuracy_high")
     return "-" if _missing(low) or _missing(high) else f"{float(low):.1f} .. {float(high):.1f}"
+
+
+def _measured_section(cell: dict, rows: pd.DataFrame, meta: dict) -> list[str]:
+    """How the plans were measured and chosen, and how well the proxy predicted the measurements."""
+    info = next((m for m in (meta or {}).get("measurements", []) if m["cell"] == cell["cell"]), None)
+    if info is None:
+        return []
+    agreement = info["agreement"]
+    lines = [f"**Measured accuracy.** The model is an ONNX file with labelled data: the float accuracy "
+             f"{info['fp_accuracy']:.2f}% is measured, and the proxy is the model's own ({info['proxy_source']}). "
+             f"Plans were measured with onnxruntime on the fake-quantized model (edge layers at the plan's bits, "
+             f"cloud layers in float): {info['measured']} distinct bit assignments (at most {info['cap']}, "
+             f"`accuracy.max_measured_plans`"
+             + (f"; {info['refused']} more were left unmeasured at the cap" if info["refused"] else "") + "). "
+             "**Each method's plan is chosen by measured accuracy**: the fastest plan of its front (within the edge "
+             f"memory) whose *measured* drop is at most {info['max_accuracy_drop']:g} points, trying plans fastest "
+             "first and skipping those predicted far past the bound; `feasible` is judged on the measurement "
+             "(`predicted_feasible` keeps the proxy's verdict).", ""]
+    for method, note in info["repicked"].items():
+        lines.append(f"- {method}: {note}.")
+    if info["repicked"]:
+        lines.append("")
+    coverage = agreement.get("coverage")
+    lines += [f"Predicted against measured over the front's plans ({agreement['plans']} measured of "
+              f"{info['front_plans']} on the memory fronts of all methods together, spread over latency): Spearman "
+              f"{_num(agreement['spearman'])}, mean absolute error {_num(agreement['mae_points'])} points, "
+              + (f"{coverage:.0%} of the measurements inside the prediction interval." if coverage is not None else
+                 "interval coverage not computed (the plans carry no accuracy_low / accuracy_high).")
+              + " Every measured plan is in `measured.csv`; `accuracy.png` draws them.", ""]
+    return lines
 
 
 def _mj(joules):
