@@ -91,8 +91,8 @@ def _cell_section(cell: dict, baselines: pd.DataFrame, timings: pd.DataFrame, mu
              f"- edge memory {cell['edge_memory_limit_bytes'] / 2**20:g} MiB (`{cell['memory_model']}` model), "
              f"accuracy drop at most {cell['max_accuracy_drop']:g} percentage points (`{cell['accuracy_tier']}` tier, "
              f"{cell['accuracy_granularity']}), {_confidence(cell)}",
-             f"- payloads: input `{cell['input_codec']}`, activations `{cell['activation_codec']}`", ""]
-    lines[-1:-1] = _evidence_lines(cell)  # what the edge and cloud presets rest on, before the blank line
+             f"- payloads: input `{cell['input_codec']}`, activations `{cell['activation_codec']}`",
+             *_evidence_lines(cell), ""]
     measured = "measured_accuracy" in rows and rows["measured_accuracy"].notna().any()
     lines += ["| method | latency (ms) | edge | transfer | cloud | vs cloud | vs U8 | accuracy (%) | 80% interval | "
               "drop (pt) | " + ("measured (%) | measured drop (pt) | " if measured else "")
