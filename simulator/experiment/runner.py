@@ -1,5 +1,7 @@
 """Run an experiment: validate -> expand the sweep -> per cell, build the scenario and run every method ->
-keep the fronts, the chosen plans and a capped sample -> write tables, plots and summary.md atomically.
+keep the fronts, the chosen plans and a capped sample -> (an .onnx model with `accuracy.data`: measure the plans
+and choose each method's plan by measured accuracy, `simulator.experiment.measured`) -> write tables, plots and
+summary.md atomically.
 
 Each (cell, method) result is checkpointed under `.checkpoints/` as soon as it is done, so `--resume`
 continues a killed run where it stopped (and an Optuna journal storage continues the interrupted study).

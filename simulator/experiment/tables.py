@@ -1,4 +1,6 @@
-"""The results directory's tables: plans (capped), pareto, baselines, timings; then plots and summary.md.
+"""The results directory's tables: plans (capped), pareto, baselines, timings, measured (where plans were measured
+on an .onnx model's data, with `measured_accuracy` / `measured_drop` beside the prediction in the other tables);
+then plots and summary.md.
 
 Tables hold no wall-clock figures (those are in timings.csv), so that the same YAML and seed give
 byte-identical plans, pareto and baselines files whenever the budgets are trial counts.

@@ -540,7 +540,7 @@ def _accuracy_panel(ax, cell: dict, rows: pd.DataFrame, meta: dict, handles: dic
                 bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": "#cccccc"})
     ax.set_xlabel("measured accuracy (%, onnxruntime on the fake-quantized model)")
     ax.set_ylabel("predicted accuracy (%)")
-    ax.set_title(_panel_title(cell))
+    ax.set_title(_panel_title({**cell, "model": Path(str(cell["model"])).name}))
     ax.grid(True, alpha=0.3)
 
 
