@@ -310,6 +310,20 @@ def percentiles(values: list[float]) -> dict:
             "p99": float(np.percentile(a, 99)), "max": float(a.max())}
 
 
+TCP_INFO_RTT_OFFSET = 68  # struct tcp_info: 8 bytes of u8 fields, then u32s; tcpi_rtt (microseconds) is the 16th
+
+
+def kernel_rtt_s(sock: socket.socket) -> float | None:
+    """The kernel's smoothed round-trip time of a TCP connection in seconds (Linux's TCP_INFO), None elsewhere."""
+    try:
+        info = sock.getsockopt(socket.IPPROTO_TCP, getattr(socket, "TCP_INFO", 11), 104)
+    except OSError:
+        return None
+    if sys.platform != "linux" or len(info) < TCP_INFO_RTT_OFFSET + 4:
+        return None
+    return struct.unpack_from("I", info, TCP_INFO_RTT_OFFSET)[0] * 1e-6
+
+
 class EdgeClient:
     """The device: one connection (re-opened when it drops), one request in flight."""
 
@@ -321,7 +335,8 @@ class EdgeClient:
         self.wire_names = [w.name for w in plan.wires]
         self.sock: socket.socket | None = None
         self.reconnects = 0
-        self.hello_rtt_s = math.inf  # the quickest HELLO -> READY exchange: the connection's round trip, roughly
+        self.hello_rtt_s = math.inf  # the quickest HELLO -> READY exchange (with both ends' processing)
+        self.kernel_rtt_s: float | None = None  # the kernel's smoothed RTT of the last connection (Linux)
 
     async def connect(self) -> None:
         loop = asyncio.get_running_loop()
@@ -365,6 +380,7 @@ class EdgeClient:
 
     def close(self) -> None:
         if self.sock is not None:
+            self.kernel_rtt_s = kernel_rtt_s(self.sock)
             self.sock.close()
             self.sock = None
 
@@ -466,6 +482,7 @@ def run_edge(folder: str | Path, host: str, port: int, x: np.ndarray, y: np.ndar
         "frame_bytes": plan.payload_bytes + protocol.HEADER.size,
         "simulated_payload_bytes": plan.plan.get("simulated_payload_bytes"),
         "accuracy": accuracy, "reconnects": client.reconnects, "hello_rtt_s": client.hello_rtt_s,
+        "kernel_rtt_s": client.kernel_rtt_s,
         "edge_s": percentiles([r["edge_s"] for r in rows]),
         "transfer_s": percentiles([r["transfer_s"] for r in rows]),
         "cloud_s": percentiles([r["cloud_s"] for r in rows]),
