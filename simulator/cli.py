@@ -910,7 +910,9 @@ def add_export(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--calibration", metavar="FILE.npz", help="inputs that fix activation ranges")
     p.add_argument("--granularity", default="per-channel", choices=["per-channel", "per-tensor"],
                    help="weight quantization granularity (default per-channel)")
+    before = {a.dest for a in p._actions}
     _add_scenario_flags(p, required=False)
+    p.set_defaults(scenario_defaults={a.dest: a.default for a in p._actions if a.dest not in before})
     _add_format(p)
     p.set_defaults(func=run_export)
 
@@ -950,12 +952,19 @@ def run_export(args: argparse.Namespace) -> None:
     if args.calibration is None and args.data is None:
         raise UserError("export: give --calibration FILE.npz (or --data FILE.npz, whose first 128 inputs are used) "
                         "to fix the activation ranges")
+    data_x = _data_flag(args.data)[0] if args.data else None
     if args.calibration:
         calibration_x, calibration_name = load_npz_inputs(args.calibration, "--calibration"), args.calibration
     else:
-        calibration_x = load_npz(args.data)[0][:CALIBRATION_SAMPLES]
+        calibration_x = data_x[:CALIBRATION_SAMPLES]
         calibration_name = f"{args.data} (first {CALIBRATION_SAMPLES})"
     if args.plan is not None:
+        # the scenario flags make a plan; with a plan file they would be silently ignored
+        unused = [name for name, default in args.scenario_defaults.items()
+                  if name not in ("method", "tier") and getattr(args, name) != default]
+        if unused:
+            raise UserError(f"export --{unused[0].replace('_', '-')}: the scenario flags make a plan with --method; "
+                            "with --plan FILE they are not used (give one or the other)")
         plan = read_plan(args.plan, method=args.method, row=args.row)
     else:
         if args.row is not None:
@@ -983,6 +992,16 @@ def run_export(args: argparse.Namespace) -> None:
           f"{'agrees' if check['top1_agrees'] else 'DIFFERS'}")
     print(format_table(rows))
     print(f"wrote {Path(args.out) / 'edge.onnx'}, cloud.onnx, plan.json")
+
+
+def _data_flag(path: str):
+    """(x, y) of --data, a UserError naming the flag."""
+    from simulator.accuracy.measure import load_npz
+
+    try:
+        return load_npz(path)
+    except UserError as exc:
+        raise UserError(f"--data: {exc}") from None
 
 
 def load_npz_inputs(path: str, flag: str):
@@ -1015,15 +1034,24 @@ def add_serve_cloud(sub: argparse._SubParsersAction) -> None:
                        "127.0.0.1 unless --host says otherwise. Runs until interrupted (Ctrl-C).")
     p.add_argument("--plan", required=True, metavar="DIR", help="folder written by `autosplit export`")
     p.add_argument("--port", required=True, type=_port, help="TCP port (0: any free port, printed)")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)")
+    p.add_argument("--host", default="127.0.0.1", help="IP address to listen on (default 127.0.0.1; 0.0.0.0 for all "
+                   "interfaces)")
     p.add_argument("--read-timeout", default="30s", help="longest wait for a client's next frame, e.g. 30s "
                    "(default 30s)")
     p.set_defaults(func=run_serve_cloud)
 
 
 def run_serve_cloud(args: argparse.Namespace) -> None:
+    import ipaddress
+
     from simulator.deploy.runtime import serve_cloud
 
+    if args.host != "localhost":
+        try:
+            ipaddress.ip_address(args.host)
+        except ValueError:
+            raise UserError(f"--host: expected an IP address to listen on (127.0.0.1, 0.0.0.0, ::) or localhost, "
+                            f"got {args.host!r}") from None
     serve_cloud(args.plan, args.host, args.port, _seconds_flag(args.read_timeout, "--read-timeout"))
 
 
@@ -1084,7 +1112,7 @@ def run_run_edge(args: argparse.Namespace) -> None:
         if not (0 < uplink_bps < math.inf) or not (0 <= rtt_s < math.inf):
             raise UserError(f"--uplink/--rtt: expected a rate > 0 and a time >= 0, got {args.uplink!r}, {args.rtt!r}")
         link = Link(uplink_bps=uplink_bps, rtt_s=rtt_s)
-    x, y = load_npz(args.data)
+    x, y = _data_flag(args.data)
     if args.limit:
         x, y = x[: args.limit], y[: args.limit]
     result = run_edge(args.plan, host.strip("[]"), port, x, y, args.rate, timeout_s, args.retries,

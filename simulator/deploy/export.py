@@ -381,7 +381,16 @@ def export_split(model_path: str | Path, plan: dict, out: str | Path, calibratio
     existing = [n for n in ("edge.onnx", "cloud.onnx", "plan.json") if (out / n).exists()]
     if existing and not force:
         raise UserError(f"--out: {out} already holds {', '.join(existing)}; give --force to overwrite")
-    quantizer = make_quantizer(model_path, calibration_x, tier, granularity)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"--out: cannot create {out} ({exc.strerror or exc})") from None
+    try:
+        quantizer = make_quantizer(model_path, calibration_x, tier, granularity)
+    except UserError:
+        raise
+    except Exception as exc:  # onnx and onnxruntime raise many unrelated types for a file they cannot use
+        raise UserError(f"{model_path}: cannot prepare it for export: {' '.join(str(exc).split())[:300] or type(exc).__name__}") from None
     split = build_split(quantizer, plan)
     check = self_check(split, quantizer, calibration_x[:check_samples])
     source = {k: v for k, v in plan.items() if k not in PLAN_KEYS}
@@ -394,7 +403,6 @@ def export_split(model_path: str | Path, plan: dict, out: str | Path, calibratio
     if source.get("activation_codec") == "entropy" or source.get("codec") == "entropy":
         result["codec_note"] = ENTROPY_NOTE
     result["self_check"] = check
-    out.mkdir(parents=True, exist_ok=True)
     for name, part in (("edge", split.edge), ("cloud", split.cloud)):
         tmp = out / f".{name}.onnx.tmp"
         onnx.save(part, str(tmp))
