@@ -937,7 +937,7 @@ def _plan_from_flags(args: argparse.Namespace) -> dict:
     best = run_method(args.method, scenario, budget=budget, seed=config.seed).best
     if best is None:
         raise UserError(f"--method {args.method}: no plan meets the memory and accuracy bounds; nothing to export")
-    return dict(best)
+    return {**best, "activation_codec": args.activation_codec, "input_codec": args.input_codec}
 
 
 def run_export(args: argparse.Namespace) -> None:

@@ -42,6 +42,8 @@ PACKING = ("one bit stream per request: the crossing tensors in plan order, each
 ENTROPY_NOTE = ("the plan was made with the entropy activation codec, an ideal entropy coder's rate that the "
                 "runtime does not implement: it sends the raw bit-packed codes (codec raw)")
 
+JPEG_NOTE = ("the plan was made with the jpeg input codec (JPEG bytes measured on photos); the runtime sends the "
+             "input as raw 8-bit values")
 
 # --- reading a plan -------------------------------------------------------------------------------------
 def _from_csv_cell(value: str):
@@ -400,8 +402,10 @@ def export_split(model_path: str | Path, plan: dict, out: str | Path, calibratio
     result["source_plan"] = source
     simulated = source.get("payload_bytes")
     result["simulated_payload_bytes"] = None if simulated in (None, "") else float(simulated)
-    if source.get("activation_codec") == "entropy" or source.get("codec") == "entropy":
+    if source.get("activation_codec") == "entropy":
         result["codec_note"] = ENTROPY_NOTE
+    elif source.get("input_codec") == "jpeg" and any(c["layer"] is None for c in result["crossing"]):
+        result["codec_note"] = JPEG_NOTE
     result["self_check"] = check
     for name, part in (("edge", split.edge), ("cloud", split.cloud)):
         tmp = out / f".{name}.onnx.tmp"
