@@ -251,6 +251,7 @@ def test_malformed_frames_get_an_error_and_the_server_keeps_serving(exported, se
         "other plan": (request(b"\0" * 192, digest=b"12345678"), "another plan"),
         "wrong kind": (request(b"", kind=protocol.READY), "expected REQUEST"),
         "truncated body": (request(b"\0" * 192)[:-50], "truncated frame"),
+        "header only": (request(b"\0" * 192)[: protocol.HEADER.size], "truncated frame"),
     }
     for name, (frame, expected) in after_hello.items():
         assert expected in ready_and_then(server.port, hello, frame), name

@@ -134,7 +134,14 @@ async def read_frame(sock: socket.socket, timeout_s: float, body_limit) -> tuple
         raw, arrival = await receive_exactly(sock, protocol.HEADER.size)
         header = protocol.decode_header(raw)
         body_limit(header)
-        body, arrival = (await receive_exactly(sock, header.body_bytes)) if header.body_bytes else (b"", arrival)
+        if not header.body_bytes:
+            return header, b"", arrival
+        try:
+            body, arrival = await receive_exactly(sock, header.body_bytes)
+        except PeerClosed as exc:  # the header came: this is a truncated frame even if no body byte did
+            got = protocol.HEADER.size + exc.received
+            raise PeerClosed(f"the peer closed the connection after {got} of the frame's "
+                             f"{protocol.HEADER.size + header.body_bytes} bytes", got) from None
         return header, body, arrival
 
     return await asyncio.wait_for(read(), timeout_s)
