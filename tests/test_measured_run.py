@@ -263,3 +263,13 @@ def test_an_onnx_model_without_data_uses_the_given_float_accuracy(tmp_path):
     cloud = baselines[baselines["method"] == "cloud"].iloc[0]
     assert cloud["accuracy"] == pytest.approx(91.5)
     assert "measured_accuracy" not in baselines and not (out / "measured.csv").exists()
+
+
+def test_a_spent_measurement_cap_keeps_the_proxy_choice_and_says_so():
+    outcome = _outcome([(1.0, 5.0, 6), (2.0, 0.5, 8), (3.0, 0.2, 16)])
+    proxy_latency = outcome.best["latency_s"]
+    measurer = PlanMeasurer(_Meter(), cap=1)
+    measurer.measured(outcome.best)  # the proxy's choice takes the only measurement
+    note = _repick("m", outcome, measurer, fp=90.0, bound=1.0, memory_limit=100.0)
+    assert outcome.best["latency_s"] == proxy_latency and "cap was reached" in note
+    assert outcome.best["chosen_by"] == "proxy (measurement cap reached)"

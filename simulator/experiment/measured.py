@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 FRONT_ROLES = ("chosen", "front")
 _MEASUREMENTS: dict[tuple, dict[tuple, float]] = {}  # per meter (scenario.meter_key): bit assignment -> top-1
 TOLERANCE_POINTS = 1e-9
+CAP_SPENT = -1  # _fastest_passing: the measurement cap ran out before anything could be said
 
 
 # --- one measurement --------------------------------------------------------------------------------------
@@ -218,8 +219,13 @@ def _repick(name: str, outcome: "MethodOutcome", measurer: PlanMeasurer, fp: flo
     candidates = plans[plans["kept_as"].isin(FRONT_ROLES).to_numpy() & fits]
     candidates = candidates.sort_values(["latency_s", "accuracy_drop"], kind="stable")
     index = _fastest_passing(candidates, measurer, fp, bound)
-    chosen = None if index is None else candidates.iloc[index]
     proxy_measured = measurer.known(proxy_best) if proxy_best is not None else math.nan
+    if index == CAP_SPENT:
+        if proxy_best is not None:
+            proxy_best.update(_measured_fields(proxy_best, proxy_measured, fp, bound, memory_limit))
+            proxy_best["chosen_by"] = "proxy (measurement cap reached)"
+        return "the measurement cap was reached before its front could be searched; the proxy's choice is kept"
+    chosen = None if index is None else candidates.iloc[index]
     if chosen is None:
         if proxy_best is None:
             return ""
@@ -256,7 +262,8 @@ def _repick(name: str, outcome: "MethodOutcome", measurer: PlanMeasurer, fp: flo
 def _fastest_passing(candidates: pd.DataFrame, measurer: PlanMeasurer, fp: float, bound: float) -> int | None:
     """Position in `candidates` (fastest first) of the fastest plan found whose measured drop meets `bound`:
     bisection for the first passing plan (passing assumed monotone in the position), then a walk towards
-    faster plans while they pass too. None when none passes (or the measurement cap is spent first)."""
+    faster plans while they pass too. None when none passes; CAP_SPENT when the measurement cap ran out before
+    the slowest plan was measured."""
 
     def passes(i: int) -> bool | None:
         value = measurer.measured(candidates.iloc[i])
@@ -265,7 +272,10 @@ def _fastest_passing(candidates: pd.DataFrame, measurer: PlanMeasurer, fp: float
     if candidates.empty:
         return None
     last = len(candidates) - 1
-    if not passes(last):
+    verdict = passes(last)
+    if verdict is None:
+        return CAP_SPENT
+    if not verdict:
         return None
     low, high = 0, last  # invariant: `high` passes; every position below `low` was found to fail
     while low < high:
