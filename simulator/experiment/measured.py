@@ -113,12 +113,14 @@ def prediction_agreement(predicted, measured, low=None, high=None) -> dict:
 
 
 def agreement_of_table(table: pd.DataFrame) -> dict:
-    """`prediction_agreement` over a table's `accuracy` and `measured_accuracy` (and its interval columns
-    `accuracy_low` / `accuracy_high` where it has them)."""
+    """`prediction_agreement` over a table's central prediction (`accuracy_expected`; `accuracy` in a table
+    without it) and `measured_accuracy` (and its interval columns `accuracy_low` / `accuracy_high` where it
+    has them)."""
     if table is None or table.empty:
         return prediction_agreement([], [])
     interval = "accuracy_low" in table and "accuracy_high" in table
-    return prediction_agreement(table["accuracy"], table["measured_accuracy"],
+    predicted = table["accuracy_expected"] if "accuracy_expected" in table else table["accuracy"]
+    return prediction_agreement(predicted, table["measured_accuracy"],
                                 table["accuracy_low"] if interval else None,
                                 table["accuracy_high"] if interval else None)
 
@@ -334,7 +336,8 @@ def _spread(count: int, room: int, done: list[int]) -> list[int]:
 
 def _row(method: str, role: str, plan, measured, fp: float) -> dict:
     row = {"method": method, "role": role}
-    for key in ("cut_index", "latency_s", "accuracy", "accuracy_low", "accuracy_high", "accuracy_drop",
+    for key in ("cut_index", "latency_s", "accuracy", "accuracy_expected", "accuracy_low", "accuracy_high",
+                "accuracy_drop",
                 "edge_memory_bytes", "feasible"):
         if key in plan and plan[key] is not None:
             row[key] = _plain(plan[key])
