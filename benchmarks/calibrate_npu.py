@@ -38,11 +38,12 @@ ROW_FILTERS = {
 FITTED = {
     "coral_usb": ("efficiency.int8", "depthwise_efficiency", "layer_overhead_s", "inference_overhead_s",
                   "host_link_bps"),
-    "qcs6490": ("efficiency.int8", "layer_overhead_s", "inference_overhead_s"),
+    "qcs6490": ("efficiency.int8", "depthwise_efficiency", "layer_overhead_s", "inference_overhead_s"),
 }
 FITTED["coral_devboard"] = FITTED["coral_usb"]
 FITTED["snapdragon_8gen2"] = FITTED["snapdragon_8gen3"] = ("efficiency.int8", "efficiency.fp16",
-                                                           "layer_overhead_s", "inference_overhead_s")
+                                                           "depthwise_efficiency", "layer_overhead_s",
+                                                           "inference_overhead_s")
 
 
 def bits_of(precision: str) -> tuple[int, int] | None:

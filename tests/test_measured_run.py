@@ -229,6 +229,18 @@ def test_example_front_spans_a_real_range_of_measured_accuracy(example_run):
     assert not math.isnan(float(plans.loc[plans["kept_as"] == "chosen", "measured_accuracy"].iloc[0]))
 
 
+def test_example_predictions_agree_with_the_measurements_on_the_front(example_run):
+    """The issue's targets on the shipped example: Spearman >= 0.9, MAE <= 2 points, >= 80% inside the interval."""
+    from simulator.experiment.measured import agreement_of_table
+
+    measured = pd.read_csv(example_run / "measured.csv")
+    agreement = agreement_of_table(measured[measured["role"] == "front"])
+    assert agreement["plans"] >= 20
+    assert agreement["spearman"] >= 0.9
+    assert agreement["mae_points"] <= 2.0
+    assert agreement["coverage"] >= 0.8
+
+
 @pytest.mark.parametrize("interval", [False, True])
 def test_accuracy_plot_is_drawn_with_or_without_prediction_intervals(tmp_path, interval):
     from simulator.experiment.measured import agreement_of_table

@@ -195,3 +195,34 @@ def test_layer_cost_reports_the_gpu_mode_and_the_evidence(capsys):
     assert "H200" in data["evidence"]
     assert main(["layer-cost", "--hardware", "coral_usb", "resnet18", "--fusion", "serving"]) == 2
     assert "not a GPU" in capsys.readouterr().err
+
+
+def _experiment(tmp_path, extra: str) -> Path:
+    path = tmp_path / "exp.yaml"
+    path.write_text("model: resnet18\nedge: eyeriss\ncloud: h100\nnetwork: {uplink: 10Mbps}\n"
+                    "constraints: {edge_memory: 4MiB, max_accuracy_drop: 1.0}\n" + extra)
+    return path
+
+
+def test_the_experiments_cloud_mode_picks_the_gpus_kernels(tmp_path):
+    from simulator.experiment.loading import load_experiment
+    from simulator.experiment.scenario import scenario_arguments
+
+    serving = scenario_arguments(load_experiment(_experiment(tmp_path, "")).config)["cloud"]
+    framework = scenario_arguments(load_experiment(
+        _experiment(tmp_path, "cloud_mode: {fusion: framework, execution: eager}\n")).config)["cloud"]
+    assert serving == "h100"
+    gpu = load_accelerator(framework)
+    assert (gpu.fusion, gpu.execution) == ("framework", "eager")
+
+
+def test_a_cloud_mode_on_a_systolic_cloud_or_an_unknown_mode_is_a_user_error(tmp_path, capsys):
+    from simulator.cli import main
+
+    path = _experiment(tmp_path, "cloud_mode: {fusion: serving}\n")
+    path.write_text(path.read_text().replace("cloud: h100", "cloud: tpu_v1"))
+    assert main(["run", str(path), "--out", str(tmp_path / "out"), "--no-progress"]) == 2
+    assert "not a GPU" in capsys.readouterr().err
+    path = _experiment(tmp_path, "cloud_mode: {fusion: tensorrt}\n")
+    assert main(["run", str(path), "--dry-run"]) == 2
+    assert "cloud_mode.fusion" in capsys.readouterr().err

@@ -372,7 +372,8 @@ def _spread(count: int, room: int, done: list[int]) -> list[int]:
 
 def _row(method: str, role: str, plan, measured, fp: float) -> dict:
     row = {"method": method, "role": role}
-    for key in ("cut_index", "latency_s", "accuracy", "accuracy_expected", "accuracy_low", "accuracy_high", "accuracy_drop",
+    for key in ("cut_index", "latency_s", "accuracy", "accuracy_expected", "accuracy_low", "accuracy_high",
+                "accuracy_drop",
                 "edge_memory_bytes", "feasible"):
         if key in plan and plan[key] is not None:
             row[key] = _plain(plan[key])
