@@ -8,7 +8,6 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-import yaml
 
 from hardware_models.base import Accelerator
 from hardware_models.errors import UserError, suggest
@@ -38,15 +37,10 @@ def preset_names() -> list[str]:
 
 
 def read_yaml(path: Path) -> dict:
-    """A YAML mapping from `path`, or a UserError naming the file."""
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise UserError(f"{path}:{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    """A YAML mapping from `path`, or a UserError naming the file (a duplicate key is an error)."""
+    from hardware_models.yaml_io import read_yaml_file
+
+    data = read_yaml_file(path, "hardware preset")
     if not isinstance(data, dict):
         raise UserError(f"{path}: expected a mapping of keys to values, got {type(data).__name__}")
     return data

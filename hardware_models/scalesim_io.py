@@ -55,8 +55,8 @@ def read_scalesim_cfg(path: str | Path) -> SystolicArray:
     parser = configparser.ConfigParser()
     try:
         parser.read_string(path.read_text())
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read: {exc.strerror}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or 'not a text file'}") from None
     except configparser.Error as exc:
         raise UserError(f"{path}: not a SCALE-Sim config: {str(exc).splitlines()[0]}") from None
     section = "architecture_presets"
@@ -128,8 +128,8 @@ def read_topology(path: str | Path, groups: Sequence[int] | None = None) -> list
     path = Path(path)
     try:
         lines = path.read_text().splitlines()
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read: {exc.strerror}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or 'not a text file'}") from None
     layers: list[LayerSpec] = []
     for number, line in enumerate(lines[1:], start=2):
         if not line.strip():

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import sys
 import textwrap
 from collections.abc import Callable, Sequence
@@ -22,6 +23,74 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UserError(f"{self.prog}: {message} (see --help)")
+
+
+_NEGATIVE_VALUE = re.compile(r"^-(\d|\.\d|inf|nan)", re.IGNORECASE)
+
+
+def _join_negative_values(argv: Sequence[str]) -> list[str]:
+    """['--uplink', '-1Mbps'] -> ['--uplink=-1Mbps']: argparse would read '-1Mbps' as a flag and say "expected
+    one argument"; joined, the value reaches the flag's own check ("expected a rate > 0")."""
+    out: list[str] = []
+    for token in argv:
+        if out and out[-1].startswith("--") and "=" not in out[-1] and _NEGATIVE_VALUE.match(token):
+            out[-1] = f"{out[-1]}={token}"
+        else:
+            out.append(token)
+    return out
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("autosplit")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+# --- flag values: the same bounds as the experiment YAML's keys ---------------------------------------
+def _whole(low: int, high: int | None = None) -> Callable[[str], int]:
+    """argparse type: a whole number in [low, high]."""
+
+    def whole(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low or (high is not None and value > high):
+            upper = f"..{high}" if high is not None else " or more"
+            raise argparse.ArgumentTypeError(f"expected a whole number {low}{upper}, got {text!r}")
+        return value
+
+    whole.__name__ = "whole number"
+    return whole
+
+
+def _number(low: float, high: float, *, low_open: bool = False, high_open: bool = False,
+            what: str = "a number") -> Callable[[str], float]:
+    """argparse type: a finite number in the interval [low, high] (open ends where asked)."""
+
+    def number(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        ok = math.isfinite(value) and (value > low if low_open else value >= low) and (
+            value < high if high_open else value <= high)
+        if not ok:
+            raise argparse.ArgumentTypeError(f"expected {what} in {'(' if low_open else '['}{low:g}, {high:g}"
+                                             f"{')' if high_open else ']'}, got {text!r}")
+        return value
+
+    number.__name__ = "number"
+    return number
+
+
+def _seed_type() -> Callable[[str], int]:
+    from simulator.experiment.schema import MAX_SEED
+
+    return _whole(0, MAX_SEED)
 
 
 # --- output -------------------------------------------------------------------------------------------
@@ -38,8 +107,13 @@ def _plain(value: object) -> object:
     return value
 
 
-def _cell(value: object) -> str:
+def _cell(value: object, exact: bool = False) -> str:
+    """A value as table text (6 significant digits) or, `exact`, as CSV text that reads back to the same value."""
+    if getattr(value, "ndim", None) == 0 and hasattr(value, "item"):  # a numpy scalar
+        value = value.item()
     if isinstance(value, float):
+        if exact:
+            return repr(value) if math.isfinite(value) else ""
         return f"{value:.6g}"
     if isinstance(value, (list, tuple)):
         return "x".join(map(str, value)) if all(isinstance(v, int) for v in value) else ",".join(map(str, value))
@@ -75,7 +149,7 @@ def format_csv(rows: Sequence[dict], columns: Sequence[str] | None = None) -> st
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(columns)
-    writer.writerows([[_cell(row.get(c)) for c in columns] for row in rows])
+    writer.writerows([[_cell(row.get(c), exact=True) for c in columns] for row in rows])
     return out.getvalue().rstrip("\n")
 
 
@@ -128,10 +202,20 @@ def model_from_args(args: argparse.Namespace, simplify: bool = True):
     """The Graph named by MODEL / --model / --onnx."""
     from simulator.graph import load_model
 
+    return load_model(model_name(args), simplify=simplify)
+
+
+def model_name(args: argparse.Namespace) -> str:
+    """MODEL, or --model/--onnx: one of them, not two different ones."""
+    for given, what in ((args.model, "--model"), (args.model_pos, "MODEL")):
+        if given is not None and not given.strip():
+            raise UserError(f"{args.command}: {what} is empty; expected a zoo name or an .onnx file")
+    if args.model and args.model_pos and args.model != args.model_pos:
+        raise UserError(f"{args.command}: MODEL {args.model_pos!r} and --model {args.model!r} disagree; give one")
     name = args.model or args.model_pos
     if not name:
         raise UserError(f"{args.command}: give a MODEL (a zoo name or an .onnx file)")
-    return load_model(name, simplify=simplify)
+    return name
 
 
 def add_inspect(sub: argparse._SubParsersAction) -> None:
@@ -143,7 +227,8 @@ def add_inspect(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cuts", action="store_true", help="also list split candidates and their crossing tensors")
     p.add_argument("--no-simplify", action="store_true", help="show the raw graph (batchnorm and activations apart)")
     p.add_argument("--viable", action="store_true",
-                   help="only cuts whose payload is at most the raw input's (the paper's viability filter)")
+                   help="only cuts whose payload is at most the raw input's (the paper's viability filter); "
+                   "implies --cuts")
     _add_format(p)
     p.set_defaults(func=run_inspect)
 
@@ -151,6 +236,8 @@ def add_inspect(sub: argparse._SubParsersAction) -> None:
 def run_inspect(args: argparse.Namespace) -> None:
     from simulator.graph.cuts import enumerate_cuts, viable_cuts
 
+    if args.viable:  # the filter is of cuts: it implies --cuts
+        args.cuts = True
     graph = model_from_args(args, simplify=not args.no_simplify)
     layers = [{"name": l.name, "op": l.op, "inputs": list(l.inputs), "output_shape": list(l.output_shape),
                "params": l.params, "macs": l.macs} for l in graph.layers]
@@ -208,7 +295,7 @@ def add_layer_cost(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--topology", metavar="SCALESIM.csv", help="a SCALE-Sim conv topology CSV instead of a model")
     p.add_argument("--bits", metavar="W[/A]",
                    help="weight/activation bit-widths of every layer (default 8/8, or 16/16 where 8 is unsupported)")
-    p.add_argument("--batch", type=int, default=1, help="batch size (default 1)")
+    p.add_argument("--batch", type=_whole(1, 65536), default=1, help="batch size (default 1)")
     p.add_argument("--precision", choices=list(PRECISION_BITS),
                    help="GPU arithmetic: fp32, fp16 or int8 (32/16/8 bits; overrides --bits)")
     _add_gpu_mode(p, "--execution", "--fusion", "the GPU's")
@@ -243,6 +330,10 @@ def run_layer_cost(args: argparse.Namespace) -> None:
         layers, source = graph.layer_specs(), graph.name
     if args.batch < 1:
         raise UserError(f"--batch: expected a whole number >= 1, got {args.batch}")
+    if args.precision and not hasattr(accelerator, "kernel_table"):
+        raise UserError(f"--precision: {accelerator.name} is not a GPU; give --bits W/A for an edge accelerator")
+    if args.precision and args.bits:
+        raise UserError("--precision and --bits: give one of them (--precision sets both bit-widths)")
     if args.precision:
         weight_bits = activation_bits = PRECISION_BITS[args.precision]
     elif args.bits:
@@ -252,6 +343,10 @@ def run_layer_cost(args: argparse.Namespace) -> None:
         supported = getattr(accelerator, "supported_bits", (8,))
         gpu = hasattr(accelerator, "kernel_table")
         weight_bits = activation_bits = 8 if 8 in supported and not gpu else 16
+    supported = getattr(accelerator, "supported_bits", None)
+    if hasattr(accelerator, "kernel_table") and supported and not {weight_bits, activation_bits} <= set(supported):
+        raise UserError(f"--bits: {accelerator.name} computes at {', '.join(map(str, supported))} bits, not "
+                        f"{weight_bits}/{activation_bits} (or give --precision fp32|fp16|int8)")
     kernels = graph.kernel_ops() if not args.topology and hasattr(accelerator, "kernel_table") else {}
     rows, total = accelerator.network_cost(layers, weight_bits, activation_bits, args.batch, **kernels)
     data = {"hardware": accelerator.name, "model": source, "weight_bits": weight_bits,
@@ -340,7 +435,8 @@ def run_run(args: argparse.Namespace) -> None:
         methods = ", ".join(m["method"] + (f" {m['budget']}" if m["budget"] else "") for m in plan["methods"])
         emit(args.format, plan, rows, title=f"{loaded.source}: {len(rows)} cell(s) x {len(plan['methods'])} "
              f"method(s) = {plan['runs']} runs -> {out_dir}" + (" (exists)" if plan["out_dir_exists"] else ""),
-             footer=f"methods: {methods}\nseed {plan['seed']}; "
+             footer="".join(f"note: cell {n['cell']}: {n['note']}\n" for n in plan["skipped"])
+             + f"methods: {methods}\nseed {plan['seed']}; "
              + ("reproducible (trial budgets)" if plan["reproducible"] else "NOT reproducible (a seconds budget)")
              + "; dry run: nothing was run or written")
         return
@@ -371,6 +467,19 @@ def run_schema(args: argparse.Namespace) -> None:
         print(json.dumps(json_schema(), indent=1))
         return
     rows = key_rows()
+    if args.format == "table":  # descriptions wrapped onto continuation rows: lines fit a terminal
+        import textwrap
+
+        wrapped = []
+        for row in rows:
+            lines = textwrap.wrap(str(row["description"]), 60) or [""]
+            kind = textwrap.wrap(str(row["type"]), 30) or [""]
+            default = textwrap.wrap(str(row["default"]), 24) or [""]
+            for i in range(max(len(lines), len(kind), len(default))):
+                wrapped.append({"key": row["key"] if i == 0 else "", "type": kind[i] if i < len(kind) else "",
+                                "default": default[i] if i < len(default) else "",
+                                "description": lines[i] if i < len(lines) else ""})
+        rows = wrapped
     emit(args.format, rows, rows)
 
 
@@ -386,7 +495,8 @@ def add_plan(sub: argparse._SubParsersAction) -> None:
     _add_gpu_mode(p, "--cloud-execution", "--cloud-fusion", "the cloud GPU's")
     p.add_argument("--uplink", required=True, help="uplink rate, e.g. 3Mbps (10^6 bit/s) or 3Mibps (2^20 bit/s)")
     p.add_argument("--rtt", default="0s", help="round-trip time, e.g. 40ms (default 0)")
-    p.add_argument("--loss", type=float, default=0.0, help="packet loss probability on the uplink (default 0)")
+    p.add_argument("--loss", type=float, default=0.0, help="packet loss probability on the uplink, 0..0.1 (default 0; "
+                   "where the analytic TCP model agrees with the simulation)")
     p.add_argument("--link", choices=["tcp", "ideal"], default="tcp",
                    help="tcp: framing, slow start, RTT (default); ideal: bytes / rate, the paper's model")
     p.add_argument("--edge-memory", required=True, help="edge memory budget, e.g. 4MiB")
@@ -403,42 +513,86 @@ def add_plan(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--input-codec", choices=["raw", "jpeg"], default="raw", help="how cloud-only sends the image")
     p.add_argument("--activation-codec", choices=["raw", "entropy"], default="raw",
                    help="how a split sends activations")
-    p.add_argument("--trials", type=int, help="optuna: trial budget (reproducible with --seed)")
-    p.add_argument("--seconds", type=float, help="optuna: wall-clock budget")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--trials", type=int, help="optuna only: trial budget (reproducible with --seed)")
+    p.add_argument("--seconds", help="optuna only: wall-clock budget, e.g. 20s")
+    p.add_argument("--seed", type=int, default=0, help="random seed, 0..2^32-1 (default 0)")
     _add_format(p)
     p.set_defaults(func=run_plan)
 
 
-def run_plan(args: argparse.Namespace) -> None:
-    from hardware_models.units import parse_bytes, parse_rate, parse_time
-    from simulator.evaluate import Scenario
-    from simulator.network.link import Link
-    from simulator.search import run_method
+# `plan` flags are the experiment's keys: they go through the same schema, and messages name the flag
+PLAN_FLAGS = {"model": "MODEL", "edge": "--edge", "cloud": "--cloud", "network.uplink": "--uplink",
+              "network.rtt": "--rtt", "network.loss": "--loss", "network.link": "--link",
+              "constraints.edge_memory": "--edge-memory", "constraints.memory_model": "--memory-model",
+              "constraints.max_accuracy_drop": "--max-accuracy-drop",
+              "constraints.accuracy_confidence": "--accuracy-confidence", "bits.edge": "--edge-bits",
+              "accuracy.tier": "--tier", "codecs.input": "--input-codec", "codecs.activation": "--activation-codec",
+              "search.methods": "--method", "search.budgets": "--trials/--seconds", "seed": "--seed",
+              "cloud_mode.execution": "--cloud-execution", "cloud_mode.fusion": "--cloud-fusion"}
 
-    name = args.model or args.model_pos
-    if not name:
-        raise UserError("plan: give a MODEL (a zoo name or an .onnx file)")
-    link = Link(uplink_bps=parse_rate(args.uplink, "--uplink"), rtt_s=parse_time(args.rtt, "--rtt"),
-                protocol=args.link, loss_rate=args.loss)
+
+def plan_experiment(args: argparse.Namespace):
+    """The `plan` flags as a validated experiment config (the YAML keys' checks), or a UserError naming a flag."""
+    from pydantic import ValidationError
+
+    from simulator.experiment.loading import describe_error
+    from simulator.experiment.schema import Experiment
+
     edge_bits = None
-    if args.edge_bits:
+    if args.edge_bits is not None:
         try:
-            edge_bits = tuple(int(b) for b in args.edge_bits.split(","))
+            edge_bits = [int(b) for b in args.edge_bits.split(",")]
         except ValueError:
             raise UserError(f"--edge-bits: expected a comma-separated list of integers, got {args.edge_bits!r}") from None
-    from hardware_models.registry import load_accelerator, with_mode_spec
-
-    cloud = with_mode_spec(args.cloud, args.cloud_execution, args.cloud_fusion)
-    if cloud != args.cloud and not hasattr(load_accelerator(args.cloud), "with_mode"):
-        raise UserError(f"--cloud-execution/--cloud-fusion: apply to a GPU; {args.cloud} is not a GPU preset")
-    scenario = Scenario.build(name, args.edge, cloud, link, accuracy_tier=args.tier,
-                              edge_memory_bytes=parse_bytes(args.edge_memory, "--edge-memory"),
-                              max_accuracy_drop=args.max_accuracy_drop, memory_model=args.memory_model,
-                              edge_bits=edge_bits, input_codec=args.input_codec,
-                              activation_codec=args.activation_codec, accuracy_confidence=args.accuracy_confidence)
     budget = {k: v for k, v in (("trials", args.trials), ("seconds", args.seconds)) if v is not None}
-    result = run_method(args.method, scenario, budget=budget, seed=args.seed)
+    data = {"model": model_name(args), "edge": args.edge, "cloud": args.cloud,
+            "network": {"uplink": args.uplink, "rtt": args.rtt, "loss": args.loss, "link": args.link},
+            "constraints": {"edge_memory": args.edge_memory, "memory_model": args.memory_model,
+                            "max_accuracy_drop": args.max_accuracy_drop,
+                            "accuracy_confidence": args.accuracy_confidence},
+            "accuracy": {"tier": args.tier}, "codecs": {"input": args.input_codec, "activation": args.activation_codec},
+            "search": {"methods": [args.method], "budgets": {args.method: budget} if budget else {}},
+            "seed": args.seed}
+    if edge_bits is not None:
+        data["bits"] = {"edge": edge_bits}
+    if args.cloud_execution is not None or args.cloud_fusion is not None:
+        data["cloud_mode"] = {k: v for k, v in (("execution", args.cloud_execution), ("fusion", args.cloud_fusion))
+                              if v is not None}
+    try:
+        return Experiment.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors(include_url=False):
+            line = describe_error(error, "\0").removeprefix("\0: ")
+            key, _, message = line.partition(": ")
+            flag = next((f for k, f in PLAN_FLAGS.items() if key == k or key.startswith((k + ".", k + "["))), key)
+            if key.startswith("search.budgets.") and key.rsplit(".", 1)[-1] in ("trials", "seconds"):
+                flag = "--" + key.rsplit(".", 1)[-1]
+            line = f"plan {flag}: {message}"
+            if line not in lines:
+                lines.append(line)
+        raise UserError("\n".join(lines)) from None
+
+
+# the core's field names in `plan`'s messages: the flags
+_PLAN_CORE_FLAGS = {"edge_bits": "--edge-bits", "edge_memory": "--edge-memory", "max_accuracy_drop": "--max-accuracy-drop",
+                    "memory_model": "--memory-model", "input_codec": "--input-codec",
+                    "activation_codec": "--activation-codec", "uplink_bps": "--uplink", "rtt_s": "--rtt",
+                    "loss_rate": "--loss", "protocol": "--link", "edge": "--edge", "network.loss": "--loss",
+                    "network.preset": "--link", "cloud_mode": "--cloud-execution/--cloud-fusion"}
+
+
+def run_plan(args: argparse.Namespace) -> None:
+    from simulator.experiment.scenario import build_scenario, uniform_bits_missing
+    from simulator.search import run_method
+
+    config = plan_experiment(args)
+    scenario = build_scenario(config, names=_PLAN_CORE_FLAGS)
+    skipped = uniform_bits_missing(args.method, scenario)
+    if skipped:
+        raise UserError(f"--method {skipped.replace(' skipped:', ':')}")
+    budget = config.search.budgets[args.method].as_dict() if args.method in config.search.budgets else {}
+    result = run_method(args.method, scenario, budget=budget, seed=config.seed)
     best = result.best
     if best is None:
         data = {"method": args.method, "model": scenario.graph.name, "feasible": False,
@@ -501,7 +655,7 @@ def add_accuracy(sub: argparse._SubParsersAction) -> None:
                    "y: integer labels) to measure an .onnx model on")
     p.add_argument("--calibration", metavar="FILE.npz", help="inputs that fix activation ranges (default: the "
                    "first 128 samples of --data)")
-    p.add_argument("--fp-accuracy", type=float, metavar="PCT",
+    p.add_argument("--fp-accuracy", type=_number(0.0, 100.0, low_open=True, what="a percentage"), metavar="PCT",
                    help="float accuracy of an .onnx model given without --data (percent)")
     _add_format(p)
     p.set_defaults(func=run_accuracy)
@@ -510,9 +664,15 @@ def add_accuracy(sub: argparse._SubParsersAction) -> None:
 def run_accuracy(args: argparse.Namespace) -> None:
     from simulator.accuracy.assess import assess
 
-    name = args.model or args.model_pos
-    if not name:
-        raise UserError("accuracy: give a MODEL (a zoo name or an .onnx file)")
+    name = model_name(args)
+    onnx = name.endswith(".onnx")
+    if args.fp_accuracy is not None and not onnx:
+        raise UserError(f"--fp-accuracy: {name} is a zoo model, whose float accuracy is torchvision's; the flag is "
+                        "for an .onnx model without --data")
+    if args.calibration and not args.data:
+        raise UserError("--calibration: calibration inputs are for measuring; give --data FILE.npz with an .onnx model")
+    if args.fp_accuracy is not None and args.data:
+        raise UserError("--fp-accuracy: with --data the float accuracy is measured; give one of them")
     pairs = [parse_bits(part.strip()) for part in args.bits.split(",") if part.strip()]
     if not pairs:
         raise UserError("--bits: give W/A pairs such as 8/8 or 4/8,8/8,...")
@@ -536,13 +696,15 @@ def add_netsim(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rtt", help="round-trip time, e.g. 40ms (default 0, or the preset's)")
     p.add_argument("--bytes", default="150528", help="payload size, e.g. 150528 or 147KiB (default 150528, "
                    "a 224x224x3 8-bit image)")
-    p.add_argument("--runs", type=int, default=1000, help="simulated uploads (default 1000)")
+    p.add_argument("--runs", type=_whole(1, 1_000_000), default=1000, help="simulated uploads (default 1000)")
     p.add_argument("--trace", help="bandwidth trace file: rows of 'time_s, rate_bps' (replaces --uplink)")
-    p.add_argument("--loss", type=float, help="packet loss probability in [0, 1) (default 0, or the preset's)")
+    p.add_argument("--loss", type=_number(0.0, 1.0, high_open=True, what="a probability"),
+                   help="packet loss probability in [0, 1) (default 0, or the preset's); the analytic model "
+                   "(model_s, what the search uses) holds up to 0.1")
     p.add_argument("--jitter", help="extra one-way delay per packet, uniform in [0, JITTER], e.g. 5ms")
     p.add_argument("--new-connection", action="store_true", help="open a new TCP connection per upload (+1 RTT)")
     p.add_argument("--link", choices=["tcp", "ideal"], help="protocol model (default tcp, or the preset's)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=_seed_type(), default=0, help="random seed, 0..2^32-1 (default 0)")
     _add_format(p)
     p.set_defaults(func=run_netsim)
 
@@ -558,20 +720,24 @@ def run_netsim(args: argparse.Namespace) -> None:
     from hardware_models.units import parse_bytes, parse_rate, parse_time
     from simulator.network import BandwidthTrace, Link, load_link, simulate_transfer_times_s
 
-    if args.runs < 1:
-        raise UserError(f"--runs: expected at least 1, got {args.runs}")
+    from simulator.experiment.schema import MAX_ANALYTIC_LOSS, MAX_DURATION_S, MAX_RATE_BPS
+
     payload = parse_bytes(args.bytes, "--bytes")
-    if payload < 0 or payload != int(payload):
-        raise UserError(f"--bytes: expected a whole number of bytes >= 0, got {args.bytes!r}")
+    if not (0 <= payload <= MAX_SIMULATED_BYTES) or payload != int(payload):
+        raise UserError(f"--bytes: expected a whole number of bytes in 0..{MAX_SIMULATED_BYTES:.0f} (what one "
+                        f"simulated upload may hold), got {args.bytes!r}")
     fields: dict = {}
     if args.uplink is not None:
-        fields["uplink_bps"] = parse_rate(args.uplink, "--uplink")
+        fields["uplink_bps"] = _bounded(parse_rate(args.uplink, "--uplink"), "--uplink", args.uplink, 1.0,
+                                        MAX_RATE_BPS, "a rate in bit/s")
     if args.rtt is not None:
-        fields["rtt_s"] = parse_time(args.rtt, "--rtt")
+        fields["rtt_s"] = _bounded(parse_time(args.rtt, "--rtt"), "--rtt", args.rtt, 0.0, MAX_DURATION_S,
+                                   "a time in s")
     if args.loss is not None:
         fields["loss_rate"] = args.loss
     if args.jitter is not None:
-        fields["jitter_s"] = parse_time(args.jitter, "--jitter")
+        fields["jitter_s"] = _bounded(parse_time(args.jitter, "--jitter"), "--jitter", args.jitter, 0.0,
+                                      MAX_DURATION_S, "a time in s")
     if args.new_connection:
         fields["new_connection"] = True
     if args.link is not None:
@@ -594,17 +760,32 @@ def run_netsim(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     times = simulate_transfer_times_s(link, int(payload), args.runs, seed=args.seed)
     elapsed = time.perf_counter() - started
+    note = None
+    if link.protocol == "tcp" and link.loss_rate > MAX_ANALYTIC_LOSS:
+        note = (f"loss {link.loss_rate:g} > {MAX_ANALYTIC_LOSS:g}: beyond where the analytic model (model_s) agrees "
+                "with the simulation; plan and run refuse it")
     data = {"payload_bytes": int(payload), "uplink_bps": link.uplink_bps, "rtt_s": link.rtt_s,
             "mean_s": float(times.mean()), "p50_s": float(np.percentile(times, 50)),
             "p95_s": float(np.percentile(times, 95)), "p99_s": float(np.percentile(times, 99)),
             "runs": args.runs, "min_s": float(times.min()), "max_s": float(times.max()),
             "model_s": float(link.transfer_time_s(payload)), "wire_bytes": float(link.wire_bytes(payload)),
             "link": link.protocol, "loss_rate": link.loss_rate, "new_connection": link.new_connection,
-            "preset": args.preset, "trace": args.trace, "simulation_s": elapsed}
+            "preset": args.preset, "trace": args.trace, "simulation_s": elapsed, "note": note}
     rows = [{k: data[k] for k in ("payload_bytes", "wire_bytes", "uplink_bps", "rtt_s", "loss_rate", "runs",
                                   "mean_s", "p50_s", "p95_s", "p99_s", "model_s")}]
     emit(args.format, data, rows, title=f"netsim: {link.protocol} link, {link.uplink_bps / 1e6:g} Mbit/s, "
-         f"RTT {link.rtt_s * 1e3:g} ms, loss {link.loss_rate:g}; model_s = the analytic model's mean")
+         f"RTT {link.rtt_s * 1e3:g} ms, loss {link.loss_rate:g}; model_s = the analytic model's mean",
+         footer=f"note: {note}" if note else None)
+
+
+# a simulated upload holds its segments' state in arrays: bound what one run may allocate (~1.5 GB of payload)
+MAX_SIMULATED_BYTES = 2**30 * 1.5
+
+
+def _bounded(value: float, flag: str, text: str, low: float, high: float, what: str, low_open: bool = False) -> float:
+    if not (value > low if low_open else value >= low) or not value <= high:
+        raise UserError(f"{flag}: expected {what} {'>' if low_open else '>='} {low:g} and <= {high:g}, got {text!r}")
+    return value
 
 
 COMMANDS += [add_netsim]
@@ -641,8 +822,9 @@ def run_capacity(args: argparse.Namespace) -> None:
     rows = [{"group": a["group"], "gpus": a["gpus"], "devices": a["devices"], "p99_s": a["p99_s"],
              "gpu_utilisation": a["gpu_utilisation"], "cost_per_million_usd": a["cost_per_million_usd"],
              "path": a["path"]} for a in data["max_devices"]]
-    emit(args.format, data, rows, title=f"largest fleet meeting p99 <= {data['slo_p99_s'] * 1e3:g} ms in every one "
-         f"of {len(data['seeds'])} seeds ({data['path']} path)",
+    emit(args.format, data, rows, title=f"largest fleet meeting p99 <= {data['slo_p99_s'] * 1e3:g} ms in "
+         + (f"every one of {len(data['seeds'])} seeds" if len(data["seeds"]) != 1 else "its one seed")
+         + f" ({data['path']} path)",
          footer=f"results: {output.out_dir}/ (summary.md, points.csv, max_devices.csv, plots)")
 
 
@@ -660,8 +842,9 @@ def add_worker(sub: argparse._SubParsersAction) -> None:
     p.add_argument("experiment", metavar="EXPERIMENT.yaml", help="the experiment file (the same as the run's)")
     p.add_argument("--storage", metavar="URL", help="postgresql://user@host:5432/db, redis://host:6379/0, or a "
                    "journal file path on a shared file system (default: the YAML's storage)")
-    p.add_argument("--seed", type=int, help="this worker's sampler seed (default: a fresh random seed, printed)")
-    p.add_argument("--cell", type=int, action="append", metavar="K", help="only sweep cell K (repeatable; "
+    p.add_argument("--seed", type=_seed_type(), help="this worker's sampler seed, 0..2^32-1 (default: a fresh "
+                   "random seed, printed)")
+    p.add_argument("--cell", type=_whole(0), action="append", metavar="K", help="only sweep cell K (repeatable; "
                    "default every cell, in order)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a key, as for `autosplit run` (give the run's overrides too)")
@@ -688,10 +871,21 @@ COMMANDS += [add_worker]
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="autosplit", description="Split DNN inference between an edge device and a cloud GPU.",
                      epilog=UNITS_HELP)
+    parser.add_argument("--version", action="version", version=f"autosplit {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for add in COMMANDS:
         add(sub)
     return parser
+
+
+def _refuse_empty_values(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """An empty value (`--topology ""`) is a mistake, not "not given"; say which flag has it."""
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for action in commands.choices[args.command]._actions:
+        value = getattr(args, action.dest, None)
+        if value == "" or (isinstance(value, list) and any(v == "" for v in value)):
+            name = action.option_strings[0] if action.option_strings else (action.metavar or action.dest)
+            raise UserError(f"{args.command} {name}: empty value; see --help for what it expects")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -700,13 +894,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     keep_freed_memory()
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(_join_negative_values(sys.argv[1:] if argv is None else argv))
         if not getattr(args, "func", None):
             parser.print_help()
             return 2
+        _refuse_empty_values(parser, args)
         args.func(args)
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except UserError as exc:  # one line per problem, each starting with "error:"
+        print("\n".join(f"error: {line}" for line in str(exc).splitlines() or [""]), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

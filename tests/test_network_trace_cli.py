@@ -99,11 +99,12 @@ def test_netsim_with_a_trace_and_a_preset(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--uplink=-3Mbps"], "--uplink: expected a positive rate in bit/s, got -3e+06"),
-    (["--uplink", "3Mbps", "--loss", "1"], "--loss: expected a probability in [0, 1), got 1"),
+    (["--uplink=-3Mbps"], "--uplink: expected a rate in bit/s >= 1 and <= 1e+15, got '-3Mbps'"),
+    (["--uplink", "-3Mbps"], "--uplink: expected a rate in bit/s >= 1 and <= 1e+15, got '-3Mbps'"),
+    (["--uplink", "3Mbps", "--loss", "1"], "--loss: expected a probability in [0, 1), got '1'"),
     (["--uplink", "3Mbps", "--rtt", "4parsecs"], "--rtt: unknown unit 'parsecs'"),
     (["--rtt", "40ms"], "give --uplink RATE"),
-    (["--uplink", "3Mbps", "--runs", "0"], "--runs: expected at least 1, got 0"),
+    (["--uplink", "3Mbps", "--runs", "0"], "--runs: expected a whole number 1..1000000, got '0'"),
 ])
 def test_netsim_bad_inputs_exit_2_with_one_line(capsys, args, message):
     code, out, err = netsim(capsys, *args)

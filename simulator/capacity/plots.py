@@ -30,6 +30,8 @@ def _pyplot():
 
 
 def _save(fig, directory: Path, stem: str, formats: Sequence[str]) -> list[Path]:
+    # room for the figure title above the panels' own titles (they overlapped)
+    fig.tight_layout(rect=(0, 0, 1, 0.9 if fig.get_suptitle() else 1))
     written = []
     for fmt in formats:
         path = Path(directory) / f"{stem}.{fmt}"

@@ -48,6 +48,20 @@ def write_with(path: Path, writer: Callable[[Path], object]) -> Path:
     return Path(path)
 
 
+def make_dir(folder: Path, flag: str = "--out") -> Path:
+    """Create `folder` (and its parents), or a UserError naming it when that is impossible (a file in the way,
+    a read-only or virtual file system)."""
+    from hardware_models.errors import UserError
+
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise UserError(f"{flag} {folder}: cannot create the results directory: {reason}") from None
+    return folder
+
+
 def remove_stale_temporaries(folder: Path) -> int:
     """Delete temporaries a killed run left in `folder` (recursively); returns how many."""
     removed = 0

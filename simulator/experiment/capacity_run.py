@@ -66,9 +66,14 @@ def build_fleet(loaded: LoadedExperiment):
             codec = plan.input_codec or config.codecs.input
             if codec not in scenarios:
                 scenarios[codec] = build_scenario(config.model_copy(update={
-                    "codecs": config.codecs.model_copy(update={"input": codec})}))
+                    "codecs": config.codecs.model_copy(update={"input": codec})}), str(loaded.source))
+            from simulator.experiment.scenario import uniform_bits_missing
             from simulator.search import run_method
 
+            unrunnable = uniform_bits_missing(plan.method, scenarios[codec])
+            if unrunnable:
+                raise UserError(f"{loaded.source}: capacity.groups.{group.name}.plan.method: "
+                                f"{unrunnable.replace(' skipped:', ':')}")
             budget = config.search.budgets.get(plan.method)
             best = run_method(plan.method, scenarios[codec], budget=budget.as_dict() if budget else None,
                               seed=config.seed).best
@@ -143,11 +148,13 @@ def run_capacity(loaded: LoadedExperiment, out_dir: Path | None = None, *, force
         raise UserError(f"{loaded.source}: no capacity: section; add one (see experiments/capacity_resnet50_wifi.yaml)")
     out_dir = Path(out_dir) if out_dir is not None else default_out_dir(loaded)
     folder = out_dir / FOLDER
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"--out {out_dir}: {folder} exists and is not a directory")
     if folder.exists() and any(not p.name.startswith(atomic.TEMP_PREFIX) for p in folder.iterdir()):
         if not force:
             raise UserError(f"{folder}: capacity results exist; give --force to overwrite them, or --out DIR")
         shutil.rmtree(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    atomic.make_dir(folder)
     say = log or (lambda _text: None)
 
     fleet, gpu = build_fleet(loaded)
@@ -246,18 +253,20 @@ def _plain(value):
 def summary(loaded: LoadedExperiment, data: dict, plans: list[dict]) -> str:
     """capacity/summary.md: the question, the plans' arithmetic and the answer per group and GPU count."""
     capacity = loaded.config.capacity
-    lines = [f"# Capacity: {loaded.config.name or loaded.stem}", ""]
+    title = loaded.config.name or loaded.stem
+    lines = [f"# {title}" if title.lower().startswith("capacity") else f"# Capacity: {title}", ""]
     if loaded.config.description:
         lines += [loaded.config.description.strip(), ""]
     if data.get("gpu"):
         gpu = data["gpu"]
         lines += [f"GPU: {gpu['name']}" + (f" in {gpu['mode']} mode" if gpu["mode"] else "")
                   + f". Evidence: {gpu['evidence']}", ""]
-    lines += [f"p99 SLO {data['slo_p99_s'] * 1e3:g} ms; {len(data['seeds'])} seeds of {data['duration_s']:g} s "
+    lines += [f"p99 SLO {data['slo_p99_s'] * 1e3:g} ms; {len(data['seeds'])} seed{'s' * (len(data['seeds']) != 1)} of "
+              f"{data['duration_s']:g} s "
               f"simulated ({data['warmup_s']:g} s warm-up) per point; a point meets the SLO when every seed does; "
               f"path: {data['path']}; batching: max batch {capacity.batching.max_batch}, max wait "
               f"{capacity.batching.max_wait_s * 1e3:g} ms; uplink {capacity.uplink.sharing}"
-              + (f" ({capacity.uplink.devices_per_uplink} devices per link, {capacity.uplink.discipline})"
+              + (f" ({capacity.uplink.devices_per_uplink} device{'s' * (capacity.uplink.devices_per_uplink != 1)} per link, {capacity.uplink.discipline})"
                  if capacity.uplink.sharing == "shared" else "") + ".", "", "## Plans", "",
               "| group | plan | cut | edge ms | edge load | payload B | uplink load/device | GPU ms @1 | GPU ms @max | "
               "devices at GPU saturation (1 GPU) |", "|---|---|---|---|---|---|---|---|---|---|"]

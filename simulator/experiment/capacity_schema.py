@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
 from hardware_models.errors import suggest
 from hardware_models.units import parse_bytes, parse_time
@@ -19,21 +19,30 @@ CAPACITY_METHODS = ("cloud", "edge-u2", "edge-u4", "edge-u6", "edge-u8", "neuros
                     "exact", "optuna")
 
 
-def _units(kind: str, parse, example: str, strictly_positive: bool):
+def _units(kind: str, parse, example: str, strictly_positive: bool, maximum: float, unit: str):
+    def number_or_text(value: Any) -> Any:
+        # before pydantic's own coercion, which would read `true` as 1
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise ValueError(f"expected {kind} such as '{example}', got {value!r}")
+        return value
+
     def check(value: Any) -> Any:
         number = parse(value, "value")
         if number < 0 or (strictly_positive and number == 0):
             raise ValueError(f"expected {kind} {'>' if strictly_positive else '>='} 0, got {value!r}")
+        if not number <= maximum:
+            raise ValueError(f"expected {kind} <= {maximum:g} {unit}, got {value!r}")
         return value
 
     schema = {"anyOf": [{"type": "string", "examples": [example]}, {"type": "number"}],
               "description": f"{kind}, e.g. '{example}' (a bare number is in SI units)"}
-    return Annotated[str | float, AfterValidator(check), WithJsonSchema(schema)]
+    return Annotated[str | float, BeforeValidator(number_or_text), AfterValidator(check), WithJsonSchema(schema)]
 
 
-Duration = _units("a duration", parse_time, "20ms", False)
-PositiveDuration = _units("a duration", parse_time, "60s", True)
-Size = _units("a size", parse_bytes, "25kB", False)
+# a day of simulated time, a petabyte: beyond them a number is a typo, not a scenario
+Duration = _units("a duration", parse_time, "20ms", False, 86400.0, "s")
+PositiveDuration = _units("a duration", parse_time, "60s", True, 86400.0, "s")
+Size = _units("a size", parse_bytes, "25kB", False, 2.0**50, "bytes")
 
 
 def _choice(value: str, choices, what: str) -> str:
@@ -54,7 +63,7 @@ def _check_gpu(value: str) -> str:
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
+    model_config = ConfigDict(extra="forbid", validate_default=True, strict=True, allow_inf_nan=False)
 
 
 class CapacityArrivals(_Section):

@@ -28,25 +28,28 @@ class LoadedExperiment:
     overrides: list[str] = field(default_factory=list)
 
     @property
+    def base_dir(self) -> Path:
+        """Relative paths inside the experiment file are relative to its folder."""
+        return self.source.parent
+
+    @property
     def stem(self) -> str:
         return self.source.stem
 
 
 def read_mapping(path: Path) -> dict:
     """The YAML mapping in `path`, or a UserError naming the file (and line, for a syntax error)."""
+    from hardware_models.yaml_io import load_yaml_text
+
     try:
         text = path.read_text()
     except FileNotFoundError:
         raise UserError(f"{path}: no such experiment file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}:" if mark else ""
-        problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
-        raise UserError(f"{path}:{where} not valid YAML: {problem}") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not a text file; expected an experiment YAML") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    data = load_yaml_text(text, path, column=True)
     if data is None:
         raise UserError(f"{path}: empty file; expected a mapping with at least model, edge, network and constraints")
     if not isinstance(data, dict):
@@ -66,6 +69,10 @@ def apply_overrides(data: dict, overrides: list[str], source: Path) -> dict:
             value = yaml.safe_load(text) if text.strip() else None
         except yaml.YAMLError:
             value = text
+        if isinstance(value, str) and not Path(value).is_absolute() and Path(value).is_file():
+            # a path typed on the command line is relative to the working directory (the file's own paths are
+            # relative to the file's folder)
+            value = str(Path(value).resolve())
         set_dotted(data, key, value, where=f"--set {key}")
     return data
 
@@ -91,7 +98,7 @@ def load_experiment(path: str | Path, overrides: list[str] | None = None) -> Loa
     source = Path(path)
     overrides = list(overrides or [])
     data = apply_overrides(read_mapping(source), overrides, source)
-    config = validate(data, str(source))
+    config = validate(data, str(source), base_dir=source.parent)
     loaded = LoadedExperiment(config=config, data=data, source=source, overrides=overrides)
     from simulator.experiment.sweep import expand
 
@@ -99,16 +106,33 @@ def load_experiment(path: str | Path, overrides: list[str] | None = None) -> Loa
     return loaded
 
 
-def validate(data: dict, source: str, prefix: str = "") -> Experiment:
-    """Experiment.model_validate(data), with the first error as a one-line UserError."""
+MAX_ERRORS_SHOWN = 20
+
+
+def validate(data: dict, source: str, prefix: str = "", base_dir: Path | None = None) -> Experiment:
+    """Experiment.model_validate(data), or a UserError listing every problem, one per line: unknown keys first
+    (their close-name hints explain most of the rest), then the others in file order, at most MAX_ERRORS_SHOWN.
+
+    Relative paths in the mapping (ONNX models, traces, preset files) are resolved against `base_dir`
+    (the experiment file's folder)."""
     try:
-        # relative paths in the file are relative to its folder
-        return Experiment.model_validate(data, context={"base_dir": Path(source).parent})
+        return Experiment.model_validate(data, context={"base_dir": base_dir})
     except ValidationError as exc:
-        errors = exc.errors(include_url=False)
-        message = describe_error(errors[0], source, prefix)
-        more = len(errors) - 1
-        raise UserError(message + (f" (and {more} more error{'s' * (more > 1)})" if more else "")) from None
+        raise UserError(describe_errors(exc.errors(include_url=False), source, prefix)) from None
+
+
+def describe_errors(errors: list[dict], source: str, prefix: str = "") -> str:
+    """One line per problem key (a union's branch errors are one problem), unknown keys first."""
+    lines: dict[tuple, str] = {}
+    for error in sorted(errors, key=lambda e: e.get("type") != "extra_forbidden"):  # stable: file order kept
+        loc = tuple(p for p in error.get("loc", ()) if dotted((p,)) or isinstance(p, int))
+        if loc not in lines:
+            lines[loc] = describe_error(error, source, prefix)
+    shown = list(lines.values())
+    if len(shown) > MAX_ERRORS_SHOWN:
+        rest = len(shown) - MAX_ERRORS_SHOWN
+        shown = shown[:MAX_ERRORS_SHOWN] + [f"{source}: ... and {rest} more problem{'s' * (rest > 1)}"]
+    return "\n".join(shown)
 
 
 # --- messages -----------------------------------------------------------------------------------------

@@ -113,12 +113,14 @@ def prediction_agreement(predicted, measured, low=None, high=None) -> dict:
 
 
 def agreement_of_table(table: pd.DataFrame) -> dict:
-    """`prediction_agreement` over a table's `accuracy` and `measured_accuracy` (and its interval columns
-    `accuracy_low` / `accuracy_high` where it has them)."""
+    """`prediction_agreement` over a table's central prediction (`accuracy_expected`; `accuracy` in a table
+    without it) and `measured_accuracy` (and its interval columns `accuracy_low` / `accuracy_high` where it
+    has them)."""
     if table is None or table.empty:
         return prediction_agreement([], [])
     interval = "accuracy_low" in table and "accuracy_high" in table
-    return prediction_agreement(table["accuracy"], table["measured_accuracy"],
+    predicted = table["accuracy_expected"] if "accuracy_expected" in table else table["accuracy"]
+    return prediction_agreement(predicted, table["measured_accuracy"],
                                 table["accuracy_low"] if interval else None,
                                 table["accuracy_high"] if interval else None)
 
@@ -227,7 +229,9 @@ def _repick(name: str, outcome: "MethodOutcome", measurer: PlanMeasurer, fp: flo
         if len(plans) <= 1:  # a single-answer method (cloud, edge-uN): its plan stays, judged by measurement
             proxy_best.update(_measured_fields(proxy_best, proxy_measured, fp, bound, memory_limit))
             proxy_best["chosen_by"] = "method (single answer)"
-            return "" if proxy_best["feasible"] else "its only plan misses the bound when measured"
+            missed = fp - proxy_measured > bound + TOLERANCE_POINTS
+            return f"its only plan misses the accuracy bound when measured ({_pts(fp - proxy_measured)} drop)" \
+                if missed else ""
         outcome.best = None
         _relabel(outcome, None, proxy_best)
         return (f"no plan of its front meets the bound when measured (the proxy's choice measures "
@@ -243,12 +247,13 @@ def _repick(name: str, outcome: "MethodOutcome", measurer: PlanMeasurer, fp: flo
     _relabel(outcome, chosen.name, proxy_best)
     if proxy_best is None:
         return (f"the proxy found no plan within the bound; measurement found one at "
-                f"{best['latency_s'] * 1e3:.2f} ms")
+                f"{_ms(best['latency_s'])}")
     if measurer.key(proxy_best) == measurer.key(chosen):
         return ""
-    return (f"the proxy's choice ({float(proxy_best['latency_s']) * 1e3:.2f} ms, predicted drop "
+    return (f"the proxy's choice ({_ms(proxy_best['latency_s'])}, predicted drop "
             f"{_pts(proxy_best['accuracy_drop'])}) measures {_pts(fp - proxy_measured)} drop; measurement chose "
-            f"{best['latency_s'] * 1e3:.2f} ms (measured drop {_pts(best['measured_drop'])})")
+            f"{_ms(best['latency_s'])} (predicted drop {_pts(best['accuracy_drop'])}, measured "
+            f"{_pts(best['measured_drop'])})")
 
 
 def _measured_fields(plan, measured: float, fp: float, bound: float, memory_limit: float) -> dict:
@@ -331,7 +336,8 @@ def _spread(count: int, room: int, done: list[int]) -> list[int]:
 
 def _row(method: str, role: str, plan, measured, fp: float) -> dict:
     row = {"method": method, "role": role}
-    for key in ("cut_index", "latency_s", "accuracy", "accuracy_low", "accuracy_high", "accuracy_drop",
+    for key in ("cut_index", "latency_s", "accuracy", "accuracy_expected", "accuracy_low", "accuracy_high",
+                "accuracy_drop",
                 "edge_memory_bytes", "feasible"):
         if key in plan and plan[key] is not None:
             row[key] = _plain(plan[key])
@@ -363,6 +369,10 @@ def _plain(value):
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     return value.item() if hasattr(value, "item") else value
+
+
+def _ms(seconds) -> str:
+    return f"{float(seconds) * 1e3:.3f} ms"
 
 
 def _pts(value) -> str:

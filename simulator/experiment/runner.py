@@ -1,5 +1,7 @@
 """Run an experiment: validate -> expand the sweep -> per cell, build the scenario and run every method ->
-keep the fronts, the chosen plans and a capped sample -> write tables, plots and summary.md atomically.
+keep the fronts, the chosen plans and a capped sample -> (an .onnx model with `accuracy.data`: measure the plans
+and choose each method's plan by measured accuracy, `simulator.experiment.measured`) -> write tables, plots and
+summary.md atomically.
 
 Each (cell, method) result is checkpointed under `.checkpoints/` as soon as it is done, so `--resume`
 continues a killed run where it stopped (and an Optuna journal storage continues the interrupted study).
@@ -10,6 +12,7 @@ import hashlib
 import json
 import pickle
 import shutil
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,7 +55,8 @@ class MethodOutcome:
     elapsed_s: float
     budget: dict
     fingerprint: str
-    note: str = ""             # what the method's answer guarantees (search.describe)
+    note: str | None = None    # why the method did not run in this cell (e.g. an edge-uN the edge cannot run)
+    guarantee: str = ""        # what the method's answer guarantees (search.describe)
 
 
 @dataclass
@@ -109,13 +113,88 @@ def cell_record(cell: Cell) -> dict:
             "activation_codec": arguments["activation_codec"], "jpeg_quality": arguments["jpeg_quality"]}
 
 
+def check_cells(loaded: LoadedExperiment, cells: list[Cell]) -> list[dict]:
+    """Build every cell's scenario (graph, accelerators, link, bounds) and method settings without evaluating
+    anything: what a run would refuse, the dry run refuses too. Returns the notes of methods a cell skips."""
+    from simulator.experiment.scenario import build_scenario, uniform_bits_missing
+
+    notes = []
+    for cell in cells:
+        try:
+            scenario = build_scenario(cell.config, str(loaded.source))
+        except UserError as exc:
+            raise UserError(f"{exc}" + (f" (sweep cell {cell.label})" if cell.values else "")) from None
+        for method in methods_to_run(loaded):
+            note = uniform_bits_missing(method, scenario)
+            if note:
+                notes.append({"cell": cell.index, "method": method, "note": note})
+    return notes
+
+
+def check_out_dir(out_dir: Path) -> None:
+    """A UserError when the results directory could not be created (what a dry run checks instead of writing)."""
+    import os
+
+    if out_dir.exists():
+        if not out_dir.is_dir():
+            raise UserError(f"--out {out_dir}: exists and is not a directory")
+        return
+    ancestor = out_dir.absolute().parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise UserError(f"--out {out_dir}: cannot create the results directory ({ancestor} is not a directory)")
+    try:  # permissions alone do not tell (root, read-only or virtual file systems): try, and leave nothing
+        import tempfile
+
+        os.rmdir(tempfile.mkdtemp(prefix=atomic.TEMP_PREFIX, dir=ancestor))
+    except OSError as exc:
+        raise UserError(f"--out {out_dir}: cannot create the results directory ({ancestor}: "
+                        f"{exc.strerror or exc})") from None
+
+
 def work_plan(loaded: LoadedExperiment, out_dir: Path, storage: str | None) -> dict:
+    check_out_dir(out_dir)
     cells = expand(loaded)
-    return {"experiment": str(loaded.source), "out_dir": str(out_dir), "out_dir_exists": out_dir.exists(),
+    notes = check_cells(loaded, cells)
+    return {"skipped": notes, "experiment": str(loaded.source), "out_dir": str(out_dir), "out_dir_exists": out_dir.exists(),
             "cells": [cell_record(c) for c in cells],
             "methods": [{"method": m, "budget": budget_for(loaded, m)} for m in methods_to_run(loaded)],
             "seed": loaded.config.seed, "storage": mask_secrets(storage), "reproducible": reproducible(loaded),
             "executor": loaded.config.executor, "runs": len(cells) * len(methods_to_run(loaded))}
+
+
+# keys that change where and how results are written, not what they are
+_NOT_FINGERPRINTED = {"output", "name", "description", "storage", "executor", "scheduler"}
+
+
+def experiment_fingerprint(loaded: LoadedExperiment) -> str:
+    """What a results directory's numbers depend on: `--resume` refuses a directory with another fingerprint."""
+    text = json.dumps(loaded.config.model_dump(mode="json", exclude=_NOT_FINGERPRINTED), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _check_resumable(loaded: LoadedExperiment, out_dir: Path) -> None:
+    """A UserError when `out_dir` holds the results of another experiment (or the same one with another seed)."""
+    path = out_dir / "config.resolved.yaml"
+    if not path.is_file():
+        return
+    try:
+        previous = yaml.safe_load(path.read_text()) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        previous = {}
+    stored = previous.get("fingerprint") if isinstance(previous, dict) else None
+    if stored == experiment_fingerprint(loaded):
+        return
+    theirs = previous.get("experiment") if isinstance(previous, dict) else None
+    ours = loaded.config.model_dump(mode="json")
+    differ = sorted(k for k in ours if k not in _NOT_FINGERPRINTED and isinstance(theirs, dict)
+                    and theirs.get(k) != ours[k])
+    if stored is None and isinstance(theirs, dict) and not differ:
+        return  # results written before fingerprints: the same experiment
+    what = f" (differs in: {', '.join(differ)})" if differ else ""
+    raise UserError(f"--resume {out_dir}: the directory holds another experiment's results{what}; "
+                    "give --force to start over there, or --out DIR")
 
 
 def resolved_config(loaded: LoadedExperiment, storage: str | None, argv: list[str] | None) -> dict:
@@ -123,7 +202,7 @@ def resolved_config(loaded: LoadedExperiment, storage: str | None, argv: list[st
     config["storage"] = mask_secrets(config.get("storage"))  # a URL's password never reaches the results
     origin = provenance(loaded.source, argv)
     origin["command"] = mask_secrets(origin["command"])
-    return {"autosplit_results": 1, "provenance": origin,
+    return {"autosplit_results": 1, "fingerprint": experiment_fingerprint(loaded), "provenance": origin,
             "overrides": [mask_secrets(o) for o in loaded.overrides], "seed": loaded.config.seed,
             "storage": mask_secrets(storage),
             "reproducible": reproducible(loaded),
@@ -142,7 +221,26 @@ def run_experiment(loaded: LoadedExperiment, out_dir: Path | None = None, *, for
     storage = storage if storage is not None else loaded.config.storage
     cells = expand(loaded)
     methods = methods_to_run(loaded)
+    notes = check_cells(loaded, cells)  # what would fail in a cell fails now, before anything is written
+    created_here = not out_dir.exists()
     _prepare_out_dir(out_dir, force=force, resume=resume)
+    if resume:
+        _check_resumable(loaded, out_dir)
+    for note in notes:
+        print(f"note: cell {note['cell']}: {note['note']}", file=sys.stderr)
+    try:
+        return _run_in(loaded, out_dir, cells, methods, force=force, storage=storage, argv=argv,
+                       show_progress=show_progress)
+    except Exception:
+        # a run that failed before any (cell, method) finished leaves nothing worth resuming: a plain rerun
+        # must not be blocked by its directory
+        if created_here and not any((out_dir / CHECKPOINTS).rglob("*.pkl")):
+            shutil.rmtree(out_dir, ignore_errors=True)
+        raise
+
+
+def _run_in(loaded: LoadedExperiment, out_dir: Path, cells: list[Cell], methods: list[str], *, force: bool,
+            storage: str | None, argv: list[str] | None, show_progress: bool | None) -> RunOutput:
     if force and storage and "optuna" in methods:  # start over: the cells' studies too
         from simulator.experiment.worker import forget_studies
 
@@ -153,8 +251,13 @@ def run_experiment(loaded: LoadedExperiment, out_dir: Path | None = None, *, for
     from tqdm import tqdm
 
     results: list[CellOutcome] = []
-    bar = tqdm(total=len(cells) * len(methods), unit="run", disable=None if show_progress is None else not show_progress,
-               dynamic_ncols=True)
+    total = len(cells) * len(methods)
+    logging_lines = show_progress is None and not sys.stderr.isatty()
+    if logging_lines:  # piped or in a batch job: a line per stage instead of a silent bar
+        bar = _LineProgress(total)
+    else:
+        bar = tqdm(total=total, unit="run", disable=None if show_progress is None else not show_progress,
+                   dynamic_ncols=True)
     try:
         from simulator.experiment.executor import run_cells  # serial, or fanned out over Dask
 
@@ -167,14 +270,33 @@ def run_experiment(loaded: LoadedExperiment, out_dir: Path | None = None, *, for
     if getattr(loaded.config, "capacity", None) is not None:  # the fleet simulation, into capacity/
         from simulator.experiment.capacity_run import run_capacity
 
-        files = list(files) + run_capacity(loaded, out_dir, force=True).files
+        log = (lambda text: print(text, file=sys.stderr, flush=True)) if logging_lines else None
+        files = list(files) + run_capacity(loaded, out_dir, force=True, log=log).files
     return RunOutput(out_dir=out_dir, cells=results, files=files)
+
+
+class _LineProgress:
+    """tqdm's interface, printing one line per (cell, method) stage to stderr (for logs, where a bar is noise)."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.done, self.started = total, 0, time.perf_counter()
+
+    def set_description(self, text: str, *args, **kwargs) -> None:
+        print(f"[{self.done}/{self.total} runs, {time.perf_counter() - self.started:.0f} s] {text}",
+              file=sys.stderr, flush=True)
+
+    def update(self, count: int = 1) -> None:
+        self.done += count
+
+    def close(self) -> None:
+        print(f"[{self.done}/{self.total} runs, {time.perf_counter() - self.started:.0f} s] done; writing results",
+              file=sys.stderr, flush=True)
 
 
 def _prepare_out_dir(out_dir: Path, *, force: bool, resume: bool) -> None:
     if out_dir.exists() and not out_dir.is_dir():
-        raise UserError(f"{out_dir}: exists and is not a directory")
-    occupied = out_dir.is_dir() and any(not p.name.startswith(atomic.TEMP_PREFIX) for p in out_dir.iterdir())
+        raise UserError(f"--out {out_dir}: exists and is not a directory")
+    occupied = out_dir.is_dir() and any(_holds_results(p) for p in out_dir.iterdir())
     if occupied and not (force or resume):
         interrupted = not (out_dir / "summary.md").exists()
         raise UserError(f"{out_dir}: results directory exists"
@@ -182,12 +304,21 @@ def _prepare_out_dir(out_dir: Path, *, force: bool, resume: bool) -> None:
                            if interrupted else "; give --force to overwrite it, or --out DIR"))
     if resume and not occupied:
         raise UserError(f"{out_dir}: nothing to resume (no results directory); run without --resume")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic.make_dir(out_dir)
     atomic.remove_stale_temporaries(out_dir)
     if force:
         shutil.rmtree(out_dir / CHECKPOINTS, ignore_errors=True)
         for name in OUTPUT_FILES:
             (out_dir / name).unlink(missing_ok=True)
+
+
+def _holds_results(entry: Path) -> bool:
+    """False for what a run that computed nothing leaves: temporaries, its config, empty checkpoints."""
+    if entry.name.startswith(atomic.TEMP_PREFIX) or entry.name == "config.resolved.yaml":
+        return False
+    if entry.name == CHECKPOINTS:
+        return any(entry.rglob("*.pkl"))
+    return True
 
 
 def _fingerprint(cell: Cell, method: str, budget: dict, seed: int) -> str:
@@ -290,8 +421,15 @@ def _fp_accuracy(scenario) -> float | None:
 
 def _run_method(method: str, scenario, cell: Cell, budget: dict, seed: int, storage: str | None,
                 max_rows: int, fingerprint: str) -> MethodOutcome:
+    from simulator.experiment.scenario import uniform_bits_missing
     from simulator.search import describe, run_method
 
+    skipped = uniform_bits_missing(method, scenario)
+    if skipped:
+        empty = pd.DataFrame(columns=list(PLAN_COLUMNS))
+        return MethodOutcome(method=method, best=None, front=empty, plans=empty.assign(kept_as=[]),
+                             plans_evaluated=0, evaluations=0, elapsed_s=0.0, budget=budget,
+                             fingerprint=fingerprint, note=skipped)
     started = time.perf_counter()
     options = {}
     if storage and method == "optuna":  # opened here, on whichever machine runs the method
@@ -310,7 +448,7 @@ def _run_method(method: str, scenario, cell: Cell, budget: dict, seed: int, stor
     return MethodOutcome(method=method, best=best, front=feasible_front(plans), plans=kept,
                          plans_evaluated=len(plans), evaluations=int(getattr(result, "evaluations", len(plans))),
                          elapsed_s=elapsed_s, budget=budget, fingerprint=fingerprint,
-                         note=describe(method, getattr(result, "info", {}) or {}))
+                         guarantee=describe(method, getattr(result, "info", {}) or {}))
 
 
 def _plan_frame(plans: pd.DataFrame, method: str) -> pd.DataFrame:

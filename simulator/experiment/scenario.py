@@ -33,8 +33,11 @@ def build_link(network: Network, where: str = "network"):
     if base is not None:
         if "trace" not in fields and "uplink_bps" in fields:
             fields["trace"] = None  # an explicit rate replaces the preset's trace
-        return base.replace(**fields) if fields else base
-    return Link(**fields)
+        link = base.replace(**fields) if fields else base
+    else:
+        link = Link(**fields)
+    check_loss_range(link, f"{where}.preset" if base is not None and network.loss is None else f"{where}.loss")
+    return link
 
 
 def _link_preset(name: str, where: str):
@@ -62,6 +65,29 @@ def _cloud_spec(cloud: str, config: Experiment) -> str:
     return with_mode_spec(cloud, mode.execution, mode.fusion)
 
 
+def uniform_bits_missing(method: str, scenario) -> str | None:
+    """Why the edge cannot run `method` (an edge-uN baseline whose N is not among the cell's edge bit-widths),
+    or None. Such a baseline is skipped with this note rather than evaluated at another width."""
+    if not method.startswith("edge-u"):
+        return None
+    bits = int(method.removeprefix("edge-u"))
+    edge_bits = tuple(scenario.edge_bits or ())
+    if bits in edge_bits:
+        return None
+    name = getattr(scenario.edge, "name", "the edge")
+    return (f"{method} skipped: {name} runs {', '.join(map(str, edge_bits))}-bit here, not {bits}-bit "
+            "(the preset's supported_bits, or bits.edge)")
+
+
+def check_loss_range(link, where: str = "network") -> None:
+    """The search's analytic TCP model is valid up to MAX_ANALYTIC_LOSS (a preset may carry a loss too)."""
+    from simulator.experiment.schema import MAX_ANALYTIC_LOSS
+
+    if link.loss_rate > MAX_ANALYTIC_LOSS:
+        raise UserError(f"{where}: loss {link.loss_rate:g} is beyond {MAX_ANALYTIC_LOSS:g}, where the analytic TCP "
+                        "model the search uses stops agreeing with the simulation (`autosplit netsim` simulates it)")
+
+
 def scenario_arguments(config: Experiment) -> dict[str, Any]:
     """Keyword arguments of `Scenario.build` for a cell (everything but the link), in SI units."""
     return {
@@ -81,16 +107,41 @@ def scenario_arguments(config: Experiment) -> dict[str, Any]:
     }
 
 
-def build_scenario(config: Experiment):
-    """The search Scenario of one cell (cost tables are built by the Scenario, once).
+# the core's names for what a user writes as these experiment keys (and `autosplit plan` flags)
+USER_KEYS = {"edge_bits": "bits.edge", "edge_memory": "constraints.edge_memory",
+             "max_accuracy_drop": "constraints.max_accuracy_drop", "memory_model": "constraints.memory_model",
+             "input_codec": "codecs.input", "activation_codec": "codecs.activation", "uplink_bps": "network.uplink",
+             "rtt_s": "network.rtt", "loss_rate": "network.loss", "protocol": "network.link"}
+
+
+def user_message(message: str, names: dict[str, str] = USER_KEYS) -> str:
+    """`message` with a leading core field name ('edge_bits: ...') replaced by the user's key or flag."""
+    for internal, user in names.items():
+        if message.startswith(f"{internal}:"):
+            return user + message[len(internal):]
+    return message
+
+
+def build_scenario(config: Experiment, source: str = "", names: dict[str, str] = USER_KEYS):
+    """The search Scenario of one cell (cost tables are built lazily, once); errors name the user's keys.
 
     For an .onnx model the accuracy proxy is the model's own: fitted to single-layer measurements when
     `accuracy.data` is given (as `autosplit accuracy --data`), else from assumed distortions with the given
     `accuracy.fp_accuracy`."""
+    from hardware_models.registry import load_accelerator
     from simulator.evaluate import Scenario
 
-    arguments = scenario_arguments(config)
-    scenario = Scenario.build(link=build_link(config.network), granularity=config.accuracy.granularity, **arguments)
+    prefix = f"{source}: " if source else ""
+    try:
+        arguments = scenario_arguments(config)
+        edge = load_accelerator(config.edge)
+        if hasattr(edge, "kernel_table"):
+            raise UserError(f"{names.get('edge', 'edge')}: {config.edge} is a GPU (a cloud accelerator); the edge "
+                            "must be a systolic array or a DSP (a preset, a preset .yaml or a SCALE-Sim .cfg)")
+        link = build_link(config.network)
+        scenario = Scenario.build(link=link, granularity=config.accuracy.granularity, **arguments)
+    except UserError as exc:
+        raise UserError(prefix + user_message(str(exc), names)) from None
     if config.accuracy.data is not None:
         scenario.accuracy = measured_proxy(config)  # before the cost tables are built (lazily, from the proxy)
     elif config.accuracy.fp_accuracy is not None:
@@ -162,14 +213,7 @@ def measured_proxy(config: Experiment):
 def _onnx_proxy_without_data(graph, config: Experiment):
     """An .onnx model without data: assumed distortions, the published sensitivities and the user's float
     accuracy (as `autosplit accuracy MODEL.onnx --fp-accuracy`)."""
-    from simulator.accuracy.calibration import published_calibration
-    from simulator.accuracy.proxy import AccuracyProxy, assumed_distortion_tables
+    from simulator.accuracy.calibration import proxy_for_graph
 
-    tier, granularity = config.accuracy.tier, config.accuracy.granularity
-    weights, activations = assumed_distortion_tables(graph, "naive" if tier == "naive" else "calibrated", granularity)
-    calibration = published_calibration()
-    s_w, s_a = calibration.sensitivities(graph, graph.name, tier)
-    return AccuracyProxy([layer.name for layer in graph.layers], weights, activations, s_w, s_a,
-                         config.accuracy.fp_accuracy, chance_percent(graph), calibration.shape, tier, granularity,
-                         "assumed: He-initialised Gaussian weights, ReLU'd Gaussian activations",
-                         "published PTQ table fit, robustness 1 (an unknown model)")
+    return proxy_for_graph(graph, graph.name, config.accuracy.tier, config.accuracy.granularity,
+                           config.accuracy.fp_accuracy, chance_percent(graph))

@@ -13,8 +13,8 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, WithJsonSchema, field_validator,
-                      model_validator)
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, WithJsonSchema,
+                      field_validator, model_validator)
 
 from hardware_models.errors import suggest
 from hardware_models.units import parse_bytes, parse_rate, parse_time
@@ -25,26 +25,60 @@ METHODS = ("cloud", "edge-u2", "edge-u4", "edge-u6", "edge-u8", "neurosurgeon", 
            "exact", "optuna")
 DEFAULT_METHODS = ("cloud", "edge-u8", "neurosurgeon", "dads", "qdmp", "autosplit", "exact", "optuna")
 TIERS = ("naive", "calibrated", "reconstruction")
+BUDGET_KEYS = {"optuna": ("trials", "seconds"), "exact": ("epsilon",)}  # what each method's budget may hold
 SWEEPABLE_TOP = ("model", "edge", "cloud", "seed")
+MAX_SEED = 2**32 - 1  # numpy's SeedSequence and Optuna's samplers take seeds in [0, 2^32)
+# Where the analytic TCP model the search uses (simulator.network.tcp) agrees with the segment-level simulation
+# (tests/test_network_simulation.py holds them together up to here); beyond it the search would rank plans by
+# transfer times that the simulation does not reproduce, so the search refuses it (netsim still simulates it).
+MAX_ANALYTIC_LOSS = 0.1
+# Sanity bounds: beyond them the sums overflow or the answer means nothing (a one-year RTT, a 1 Pbit/s uplink).
+MAX_RATE_BPS = 1e15
+MAX_DURATION_S = 3600.0
+MAX_SIZE_BYTES = 2.0**50
 
 
-def _human(kind: str, parse, example: str, minimum: float, strictly: bool):
+def _human(kind: str, parse, example: str, minimum: float, strictly: bool, maximum: float, unit: str):
     """An Annotated type that accepts '3Mbps'-like strings or bare SI numbers, checks them, keeps them as given."""
+
+    def number_or_text(value: Any) -> Any:
+        # before pydantic's own coercion, which would read `true` as 1
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise ValueError(f"expected {kind} such as '{example}', got {_kind(value)} {value!r}")
+        return value
 
     def check(value: Any) -> Any:
         number = parse(value, "value")
         if (number <= minimum) if strictly else (number < minimum):
-            raise ValueError(f"expected {kind} {'>' if strictly else '>='} {minimum:g}, got {value!r}")
+            raise ValueError(f"expected {kind} {'>' if strictly else '>='} {minimum:g}{' ' + unit if minimum else ''}, "
+                             f"got {value!r}")
+        if not number <= maximum:
+            raise ValueError(f"expected {kind} <= {maximum:g} {unit}, got {value!r}")
         return value
 
     schema = {"anyOf": [{"type": "string", "examples": [example]}, {"type": "number"}],
               "description": f"{kind}, e.g. '{example}' (a bare number is in SI units)"}
-    return Annotated[str | float, AfterValidator(check), WithJsonSchema(schema)]
+    return Annotated[str | float, BeforeValidator(number_or_text), AfterValidator(check), WithJsonSchema(schema)]
 
 
-Rate = _human("a rate", parse_rate, "3Mbps", 0.0, True)
-Duration = _human("a duration", parse_time, "20ms", 0.0, False)
-Size = _human("a size", parse_bytes, "4MiB", 0.0, True)
+def _kind(value: Any) -> str:
+    return {dict: "a mapping", list: "a list", str: "a string", int: "an integer", float: "a number",
+            bool: "a boolean", type(None): "nothing"}.get(type(value), type(value).__name__)
+
+
+Rate = _human("a rate", parse_rate, "3Mbps", 1.0, False, MAX_RATE_BPS, "bit/s")  # below 1 bit/s: a typo
+Duration = _human("a duration", parse_time, "20ms", 0.0, False, MAX_DURATION_S, "s")
+PositiveDuration = _human("a duration", parse_time, "20s", 0.0, True, MAX_DURATION_S, "s")
+Size = _human("a size", parse_bytes, "4MiB", 0.0, True, MAX_SIZE_BYTES, "bytes")
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
+
+
+def resolve_path(value: str, info: ValidationInfo | None) -> Path:
+    """A relative path in an experiment file is relative to the file's folder (the validation context's
+    `base_dir`), not to the working directory."""
+    path = Path(value).expanduser()
+    base = (info.context or {}).get("base_dir") if info is not None else None
+    return path if path.is_absolute() or base is None else Path(base) / path
 
 
 def _choice(value: str, choices, what: str) -> str:
@@ -53,23 +87,25 @@ def _choice(value: str, choices, what: str) -> str:
     return value
 
 
-def _check_model(value: str) -> str:
+def _check_model(value: str, info: ValidationInfo) -> str:
     from simulator.graph import zoo
 
     if value.endswith(".onnx"):
-        if not Path(value).is_file():
-            raise ValueError(f"no such ONNX file {value!r}")
-        return value
+        path = resolve_path(value, info)
+        if not path.is_file():
+            raise ValueError(f"no such ONNX file {str(path)!r}")
+        return str(path)
     return _choice(value, zoo.names(), "model (a zoo name or an .onnx path)")
 
 
-def _check_hardware(value: str) -> str:
+def _check_hardware(value: str, info: ValidationInfo) -> str:
     from hardware_models.registry import preset_names
 
     if Path(value).suffix in (".yaml", ".yml", ".cfg"):
-        if not Path(value).is_file():
-            raise ValueError(f"no such hardware file {value!r}")
-        return value
+        path = resolve_path(value, info)
+        if not path.is_file():
+            raise ValueError(f"no such hardware file {str(path)!r}")
+        return str(path)
     return _choice(value, preset_names(), "hardware preset (or a .yaml / SCALE-Sim .cfg path)")
 
 
@@ -80,7 +116,8 @@ Method = Annotated[str, AfterValidator(lambda v: _choice(v, METHODS, "method")),
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
+    # strict: YAML already gives numbers, lists and mappings; `true` is not 1 and "3" is not 3
+    model_config = ConfigDict(extra="forbid", validate_default=True, strict=True, allow_inf_nan=False)
 
 
 class Network(_Section):
@@ -95,25 +132,33 @@ class Network(_Section):
                                                  "ideal: payload bits / rate, the Auto-Split paper's model")
     trace: str | None = Field(None, description="bandwidth trace file (time and rate per line) replacing the "
                               "constant uplink rate")
-    loss: float | None = Field(None, ge=0.0, lt=1.0, description="packet loss probability on the uplink, in [0, 1)")
+    loss: float | None = Field(None, ge=0.0, le=MAX_ANALYTIC_LOSS, description="packet loss probability on the "
+                               f"uplink, in [0, {MAX_ANALYTIC_LOSS:g}] (where the analytic TCP model the search uses "
+                               "agrees with the segment-level simulation; `autosplit netsim` simulates up to 1)")
 
     @field_validator("preset")
     @classmethod
-    def _known_preset(cls, value: str | None) -> str | None:
+    def _known_preset(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None or Path(value).suffix in (".yaml", ".yml"):
-            if value is not None and not Path(value).is_file():
-                raise ValueError(f"no such network preset file {value!r}")
-            return value
+            if value is None:
+                return value
+            path = resolve_path(value, info)
+            if not path.is_file():
+                raise ValueError(f"no such network preset file {str(path)!r}")
+            return str(path)
         from simulator.network import preset_names
 
         return _choice(value, preset_names(), "network preset (or a preset .yaml path)")
 
     @field_validator("trace")
     @classmethod
-    def _trace_exists(cls, value: str | None) -> str | None:
-        if value is not None and not Path(value).is_file():
-            raise ValueError(f"no such trace file {value!r}")
-        return value
+    def _trace_exists(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return value
+        path = resolve_path(value, info)
+        if not path.is_file():
+            raise ValueError(f"no such trace file {str(path)!r}")
+        return str(path)
 
     @model_validator(mode="after")
     def _has_rate(self) -> "Network":
@@ -234,7 +279,7 @@ class Accuracy(_Section):
 class Bits(_Section):
     """Bit-widths the search may use."""
 
-    edge: list[Annotated[int, Field(ge=1, le=32)]] | None = Field(
+    edge: list[int] | None = Field(
         None, description="edge bit-widths to choose from (default: the edge preset's supported_bits)")
     cloud: Literal[16, 32] = Field(16, description="the cloud's compute and payload precision (CLOUD16 by default)")
 
@@ -243,6 +288,8 @@ class Bits(_Section):
     def _nonempty(cls, value: list[int] | None) -> list[int] | None:
         if value is not None and not value:
             raise ValueError("expected at least one bit-width")
+        if value is not None and any(not (1 <= b <= 8 or b == 16) for b in value):
+            raise ValueError(f"expected bit-widths in 1..8 (or 16), got {value}")  # what an edge layer can use
         return None if value is None else sorted(set(value))
 
 
@@ -257,9 +304,12 @@ class Codecs(_Section):
 class Budget(_Section):
     """A search budget: trial counts (reproducible) or seconds (not reproducible); epsilon for the exact front."""
 
-    trials: int | None = Field(None, ge=1, description="number of trials (optuna); reproducible with a seed")
-    seconds: Duration | None = Field(None, description="wall-clock budget, e.g. '20s' (makes the run not reproducible)")
-    epsilon: float | None = Field(None, ge=0.0, description="exact front: relative epsilon-pruning (0 = exact)")
+    trials: int | None = Field(None, ge=1, le=10_000_000, description="number of trials (optuna); reproducible "
+                               "with a seed")
+    seconds: PositiveDuration | None = Field(None, description="wall-clock budget, e.g. '20s' (makes the run not "
+                                             "reproducible)")
+    epsilon: float | None = Field(None, ge=0.0, le=1.0, description="exact front: relative epsilon-pruning "
+                                  "(0 = exact)")
 
     def as_dict(self) -> dict:
         out: dict = {}
@@ -302,6 +352,17 @@ class Search(_Section):
     def _unique(cls, value: list[str]) -> list[str]:
         return list(dict.fromkeys(value))
 
+    @field_validator("budgets")
+    @classmethod
+    def _budget_keys_the_method_reads(cls, budgets: dict[str, "Budget"]) -> dict[str, "Budget"]:
+        for method, budget in budgets.items():
+            ignored = sorted(set(budget.model_fields_set) - set(BUDGET_KEYS.get(method, ())))
+            if ignored:
+                takes = ", ".join(f"{m} takes {' or '.join(keys)}" for m, keys in BUDGET_KEYS.items())
+                raise ValueError(f"{method}: {', '.join(ignored)} would be ignored ({takes}; the other methods "
+                                 "take no budget)")
+        return budgets
+
 
 class Output(_Section):
     """Where and how results are written."""
@@ -341,7 +402,8 @@ class Experiment(_Section):
     bits: Bits = Field(default_factory=Bits)
     codecs: Codecs = Field(default_factory=Codecs)
     search: Search = Field(default_factory=Search)
-    seed: int = Field(0, ge=0, description="seed of every random choice (optuna's sampler, the plan sample)")
+    seed: Seed = Field(0, description=f"seed of every random choice (optuna's sampler, the plan sample), in "
+                       f"0..{MAX_SEED}")
     sweep: dict[str, list[Any]] = Field(default_factory=dict, description="cartesian product over dotted keys, "
                                         "e.g. {network.uplink: [1Mbps, 3Mbps], model: [resnet18, resnet50]}")
     storage: str | None = Field(None, description="optuna storage: a journal file path (resumable) or an RDB URL "

@@ -49,7 +49,7 @@ def expand(loaded: "LoadedExperiment") -> list[Cell]:
         for i, value in enumerate(values):
             data = copy.deepcopy(base)
             set_dotted(data, key, value)
-            validate(data, source, prefix=f"sweep.{key}[{i}] -> ")
+            validate(data, source, prefix=f"sweep.{key}[{i}] -> ", base_dir=loaded.base_dir)
     cells = []
     keys = list(sweep)
     for index, combo in enumerate(itertools.product(*(sweep[k] for k in keys))):
@@ -58,7 +58,7 @@ def expand(loaded: "LoadedExperiment") -> list[Cell]:
             set_dotted(data, key, value)
         values = dict(zip(keys, combo))
         try:
-            config = validate(data, source)
+            config = validate(data, source, base_dir=loaded.base_dir)
         except UserError as exc:
             raise UserError(f"sweep cell {values}: {exc}") from None
         cells.append(Cell(index, values, config))

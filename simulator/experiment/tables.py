@@ -1,4 +1,6 @@
-"""The results directory's tables: plans (capped), pareto, baselines, timings; then plots and summary.md.
+"""The results directory's tables: plans (capped), pareto, baselines, timings, measured (where plans were measured
+on an .onnx model's data, with `measured_accuracy` / `measured_drop` beside the prediction in the other tables);
+then plots and summary.md.
 
 Tables hold no wall-clock figures (those are in timings.csv), so that the same YAML and seed give
 byte-identical plans, pareto and baselines files whenever the budgets are trial counts.
@@ -118,11 +120,13 @@ def baselines_table(cells: list["CellOutcome"]) -> pd.DataFrame:
         reference = (cloud_s, float(values["max_accuracy_drop"]))
         for name, method in outcome.outcomes.items():
             row = {"method": name, **_plan_row(method.best)}
+            if getattr(method, "note", None):  # a method that did not run here, and why
+                row["note"] = method.note
             latency = _latency(method.best)
             row["speedup_vs_cloud"] = cloud_s / latency if latency > 0 else np.nan
             row["speedup_vs_u8"] = u8_s / latency if latency > 0 else np.nan
             row["front_plans"] = len(method.front)
-            row["note"] = getattr(method, "note", "")
+            row["guarantee"] = getattr(method, "guarantee", "")
             front = method.front[method.front["accuracy_drop"] <= reference[1]] if len(method.front) else method.front
             row["hypervolume"] = _hypervolume(front, reference) if np.isfinite(cloud_s) else np.nan
             rows.append({**values, **{c: row.get(c) for c in BASELINE_COLUMNS},

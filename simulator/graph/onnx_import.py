@@ -1,6 +1,9 @@
 """ONNX import: a CNN exported from PyTorch (or elsewhere) becomes the same Graph IR as the zoo.
 
-Shapes come from ONNX shape inference (a symbolic batch dimension is taken as 1). Everything computable
+Shapes come from ONNX shape inference (a symbolic batch dimension is taken as 1), repeated after folding the
+constants it could not see through: a dynamic-batch export computes slice bounds and reshape targets from
+`Shape` chains (ShuffleNet's channel split), which inference only resolves once they are constants. A tensor
+whose shape is still unknown then is an error naming its node, never a guess. Everything computable
 from constants alone (initializers, Constant, ConstantOfShape, Identity over shared initializers, and
 Shape/Gather/Unsqueeze/Concat/Reshape chains over known shapes) is folded here with numpy, so layers only
 read data tensors. Weights are kept as numpy arrays in `graph.weights[layer] = {"weight", "bias"}`
@@ -51,7 +54,61 @@ def import_onnx(path: str | Path) -> Graph:
     except Exception as exc:  # onnx raises several unrelated types for a broken file
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserError(f"{path}: not a valid ONNX model: {first}") from None
+    model = _infer_through_constants(model, path)
     return _Importer(model, path).run()
+
+
+# constants small enough to be shape arithmetic (slice bounds, reshape targets); weights are never needed for shapes
+_SHAPE_CONSTANT_ELEMENTS = 4096
+
+
+def _unknown_shapes(model) -> int:
+    count = 0
+    for info in model.graph.value_info:
+        tensor = info.type.tensor_type
+        if not tensor.HasField("shape") or any(not d.HasField("dim_value") for d in tensor.shape.dim):
+            count += 1
+    described = {i.name for i in model.graph.value_info} | {o.name for o in model.graph.output}
+    return count + sum(1 for node in model.graph.node for out in node.output if out and out not in described)
+
+
+def _infer_through_constants(model, path: Path):
+    """Shape inference again after each round of constant folding, until every tensor's shape is known or a
+    round resolves nothing more (what is left unknown is then reported by the importer, naming the node)."""
+    import onnx
+    from onnx import numpy_helper
+
+    unknown = _unknown_shapes(model)
+    while unknown:
+        importer = _Importer(model, path)
+        initializers = {i.name for i in model.graph.initializer}
+        new: dict[str, np.ndarray] = {}
+        for node in model.graph.node:
+            if node.op_type in CONSTANT_OPS and importer._fold(node):
+                for out in node.output:
+                    value = importer.const.get(out)
+                    if (out and out not in initializers and value is not None
+                            and value.size <= _SHAPE_CONSTANT_ELEMENTS and value.dtype != object):
+                        new[out] = value
+        if not new:
+            break
+        folded = [n for n in model.graph.node if n.output and all(o in new for o in n.output if o)]
+        kept = [n for n in model.graph.node if not (n.output and all(o in new for o in n.output if o))]
+        if not folded:
+            break
+        del model.graph.node[:]
+        model.graph.node.extend(kept)
+        model.graph.initializer.extend(numpy_helper.from_array(np.asarray(v), name) for name, v in new.items())
+        try:
+            model = onnx.shape_inference.infer_shapes(model, data_prop=True)
+        except Exception as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise UserError(f"{path}: shape inference failed after folding constants: {first}") from None
+        now = _unknown_shapes(model)
+        if now >= unknown:
+            break
+        unknown = now
+    return model
 
 
 def _fix_batch(model) -> None:
@@ -79,11 +136,15 @@ class _Importer:
         self.graph = model.graph
         self.const: dict[str, np.ndarray] = {i.name: numpy_helper.to_array(i) for i in self.graph.initializer}
         self.shapes: dict[str, tuple[int, ...]] = {}
+        # the graph inputs' symbolic dimensions (a dynamic batch) are 1, wherever inference carried them
+        symbolic = {d.dim_param for i in self.graph.input for d in i.type.tensor_type.shape.dim if d.dim_param}
         for info in [*self.graph.input, *self.graph.value_info, *self.graph.output]:
             dims = info.type.tensor_type.shape.dim
-            if info.type.tensor_type.HasField("shape"):
-                self.shapes[info.name] = tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else 1
-                                               for d in dims)
+            # a dimension shape inference could not resolve is left out, never guessed: the node that produces
+            # the tensor fails with its name if it becomes a layer
+            if info.type.tensor_type.HasField("shape") and all(
+                    (d.HasField("dim_value") and d.dim_value > 0) or d.dim_param in symbolic for d in dims):
+                self.shapes[info.name] = tuple(d.dim_value if d.HasField("dim_value") else 1 for d in dims)
         self.inputs = {i.name: self.shapes[i.name] for i in self.graph.input if i.name not in self.const}
         self.tensor_of: dict[str, str] = {name: name for name in self.inputs}  # onnx tensor -> IR tensor
         self.layers: list[Layer] = []
@@ -228,6 +289,12 @@ class _Importer:
             raise self.fail(node, f"cannot infer the shape of its output {out!r}")
         return self.shapes[out]
 
+    def _input_shape(self, node) -> tuple[int, ...]:
+        name = node.input[0]
+        if name not in self.shapes:
+            raise self.fail(node, f"cannot infer the shape of its input {name!r}")
+        return self.shapes[name]
+
     def _add(self, node, op: str, **fields) -> Layer:
         layer = Layer(self._name(node, op), op, tuple(self._data_inputs(node)), self._shape(node), **fields)
         self.layers.append(layer)
@@ -263,7 +330,7 @@ class _Importer:
             axes = attrs.get("axes", self.const.get(node.input[1]) if len(node.input) > 1 else None)
             if axes is None or sorted(int(a) % 4 for a in axes) != [2, 3]:
                 raise self.fail(node, "only a spatial mean (axes 2 and 3) is supported")
-            in_shape = self.shapes.get(node.input[0], (1, 1, 1, 1))
+            in_shape = self._input_shape(node)
             self._add(node, "globalavgpool", attrs={"kernel": tuple(in_shape[2:4]), "stride": (1, 1)})
         elif op in ELEMENTWISE:
             self._add(node, ELEMENTWISE[op])
@@ -298,7 +365,7 @@ class _Importer:
         weight = self._weight(node, 1)
         if weight is None:  # activation x activation (attention-like): MACs but no weights
             layer = self._add(node, "matmul")
-            k = self.shapes.get(node.input[0], (1,))[-1]
+            k = self._input_shape(node)[-1]
             layer.macs = layer.output_elements * k
             return
         if node.op_type == "Gemm" and attrs.get("transB", 0):
@@ -314,9 +381,8 @@ class _Importer:
 
     def _pool(self, node, attrs: dict) -> None:
         op = POOLS[node.op_type]
-        in_shape = self.shapes.get(node.input[0])
         if op == "globalavgpool":
-            kernel = tuple(in_shape[2:4]) if in_shape else (1, 1)
+            kernel = tuple(self._input_shape(node)[2:4])
             self._add(node, op, attrs={"kernel": kernel, "stride": (1, 1)})
             return
         self._add(node, op, attrs={"kernel": tuple(attrs["kernel_shape"]),

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
 
 from hardware_models.units import parse_energy
 from hardware_models.errors import UserError, check_keys, suggest
@@ -86,10 +85,9 @@ def load_link(spec: str, **overrides) -> Link:
         if not path.is_file():
             raise UserError(f"unknown network {spec!r}{suggest(spec, preset_names())}; "
                             f"expected a preset ({', '.join(preset_names())}) or a .yaml file")
-    try:
-        config = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise UserError(f"{path}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    from hardware_models.yaml_io import read_yaml_file
+
+    config = read_yaml_file(path, "network preset")
     if not isinstance(config, dict):
         raise UserError(f"{path}: expected a mapping of keys to values")
     return link_from_config(config, str(path) if path.parent != PRESET_DIR else path.stem, path.parent, **overrides)

@@ -69,6 +69,8 @@ class BandwidthTrace:
         path = Path(path)
         try:
             text = path.read_text()
+        except UnicodeDecodeError:
+            raise UserError(f"{path}: not a text file; expected a bandwidth trace of 'time_s, rate_bps' rows") from None
         except OSError as exc:
             raise UserError(f"{path}: cannot read bandwidth trace: {exc.strerror}") from None
         times, rates = [], []

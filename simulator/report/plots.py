@@ -26,6 +26,9 @@ STYLE = {  # method -> (colour, marker)
     "exact": ("#000000", "o"), "optuna": ("#2ca02c", "h"),
 }
 EDGE_COLOUR, TRANSFER_COLOUR, CLOUD_COLOUR = "#4c72b0", "#dd8452", "#55a868"
+# searches often choose the same plan: larger markers underneath, Auto-Split's star on top, so all stay visible
+SEARCH_SIZE = {"exact": 1.7, "optuna": 1.35, "autosplit": 1.0}
+SEARCH_ON_TOP = {"exact": 0.1, "optuna": 0.2, "autosplit": 0.3}
 
 
 def _pyplot():
@@ -179,8 +182,9 @@ def _pareto_panel(ax, cell, baselines, pareto, plans, handles) -> None:
         accuracy = float(row["accuracy"])
         clamped = accuracy < y_low
         y = y_low if clamped else accuracy
-        h = ax.scatter([row["latency_s"] * 1e3], [y], s=90 if method in SEARCH_METHODS else 60,
-                       marker="v" if clamped else marker, zorder=6, edgecolor=colour, lw=1.5,
+        h = ax.scatter([row["latency_s"] * 1e3], [y], s=90 * SEARCH_SIZE[method] if method in SEARCH_METHODS else 60,
+                       marker="v" if clamped else marker, zorder=6 + SEARCH_ON_TOP.get(method, 0), edgecolor=colour,
+                       lw=1.5,
                        facecolor=colour if feasible else "white")
         handles.setdefault(method, h)
         key = (round(math.log(float(row["latency_s"])), 3), round(y, 3), feasible)
@@ -398,7 +402,8 @@ def _bits_figure(plt, cells, *, baselines, pareto, plans, meta, total_cells):
         ax.set_xlabel("layer (execution order)" + (f", one name in {step} shown" if step > 1 else ""))
         place = "cloud-only" if not len(edge_positions) else f"{len(edge_positions)} of {len(names)} layers on the edge"
         ax.set_title(f"{_panel_title(cell).splitlines()[0]}\nchosen plan: {plan['method']}, {place}, "
-                     f"{float(plan['latency_s']) * 1e3:.1f} ms, -{float(plan['accuracy_drop']):.2f} pt")
+                     f"{float(plan['latency_s']) * 1e3:.1f} ms, "
+                     + (f"-{float(plan['accuracy_drop']):.2f} pt" if round(float(plan['accuracy_drop']), 2) else "no loss"))
         ax.grid(True, axis="y", alpha=0.25)
         for handle, label in zip(*ax.get_legend_handles_labels()):
             legend.setdefault(label, handle)
@@ -437,8 +442,9 @@ def _sweep_figure(plt, cells, *, baselines, meta):
             h, = ax.plot(mine["x"], mine["latency_s"] * 1e3, color=colour, lw=1.3,
                          ls="-" if method in SEARCH_METHODS else "--")
             feasible = mine["feasible"].astype(bool).to_numpy()
-            ax.scatter(mine["x"], mine["latency_s"] * 1e3, marker=marker, s=40, edgecolor=colour, lw=1.2,
-                       facecolor=np.where(feasible, colour, "white"), zorder=3)
+            ax.scatter(mine["x"], mine["latency_s"] * 1e3, marker=marker, s=40 * SEARCH_SIZE.get(method, 1.0),
+                       edgecolor=colour, lw=1.2, facecolor=np.where(feasible, colour, "white"),
+                       zorder=3 + SEARCH_ON_TOP.get(method, 0))
             handles.setdefault(method, (h, ax.scatter([], [], marker=marker, s=40, color=colour)))
         ax.set_yscale("log")
         from matplotlib.ticker import FuncFormatter
@@ -534,7 +540,7 @@ def _accuracy_panel(ax, cell: dict, rows: pd.DataFrame, meta: dict, handles: dic
                 bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": "#cccccc"})
     ax.set_xlabel("measured accuracy (%, onnxruntime on the fake-quantized model)")
     ax.set_ylabel("predicted accuracy (%)")
-    ax.set_title(_panel_title(cell))
+    ax.set_title(_panel_title({**cell, "model": Path(str(cell["model"])).name}))
     ax.grid(True, alpha=0.3)
 
 

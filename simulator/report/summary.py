@@ -89,7 +89,8 @@ def _cell_section(cell: dict, baselines: pd.DataFrame, timings: pd.DataFrame, mu
              f"- uplink {_rate(cell['uplink_bps'])}, RTT {cell['rtt_s'] * 1e3:g} ms, `{cell['link']}` link"
              + (f", loss {cell['loss_rate']:g}" if cell.get("loss_rate") else ""),
              f"- edge memory {cell['edge_memory_limit_bytes'] / 2**20:g} MiB (`{cell['memory_model']}` model), "
-             f"accuracy drop at most {cell['max_accuracy_drop']:g} percentage points (`{cell['accuracy_tier']}` tier, "
+             f"accuracy drop at most {cell['max_accuracy_drop']:g} percentage point"
+             f"{'' if cell['max_accuracy_drop'] == 1 else 's'} (`{cell['accuracy_tier']}` tier, "
              f"{cell['accuracy_granularity']}), {_confidence(cell)}",
              f"- payloads: input `{cell['input_codec']}`, activations `{cell['activation_codec']}`",
              *_evidence_lines(cell), ""]
@@ -101,6 +102,10 @@ def _cell_section(cell: dict, baselines: pd.DataFrame, timings: pd.DataFrame, mu
     times = timings[timings["cell"] == cell["cell"]].set_index("method")["elapsed_s"] if len(timings) else {}
     for _, row in rows.iterrows():
         elapsed = _num(times.get(row["method"]), 3) if len(times) else "-"
+        if isinstance(row.get("note"), str):
+            lines.append(f"| {row['method']} | {row['note']} |  |  |  |  |  |  |  |  |  |  |  | "
+                         + ("|  |  " if measured else "") + f"- | {elapsed} |")
+            continue
         if not bool(row["found"]):
             lines.append(f"| {row['method']} | no plan meets the bounds |  |  |  |  |  |  |  |  |  |  |  | "
                          + ("|  |  " if measured else "") + f"no | {elapsed} |")
@@ -114,7 +119,7 @@ def _cell_section(cell: dict, baselines: pd.DataFrame, timings: pd.DataFrame, mu
             f"{_mib(row['edge_memory_bytes'])} | {int(row['edge_layer_count'])} | "
             f"{'yes' if bool(row['feasible']) else '**no**'} | {elapsed} |")
     lines.append("")
-    notes = [str(n) for n in rows.get("note", pd.Series(dtype=str)).tolist() if isinstance(n, str) and n]
+    notes = [str(n) for n in rows.get("guarantee", pd.Series(dtype=str)).tolist() if isinstance(n, str) and n]
     if notes:
         lines += ["What each search guarantees:", ""] + [f"- {n}" for n in notes] + [""]
     if measured:
@@ -138,8 +143,8 @@ def _cell_section(cell: dict, baselines: pd.DataFrame, timings: pd.DataFrame, mu
               f"speed-up {_x(plan['speedup_vs_cloud'])} against cloud-only and {_x(plan['speedup_vs_u8'])} against "
               f"U8{u8_note}; "
               f"accuracy {_num(plan.get('accuracy_expected', plan['accuracy']))}% expected, {_interval(plan)} "
-              f"(80% interval; -{_num(plan['accuracy_drop'])} pt at the bound's end)"
-              + (f", measured {_num(plan['measured_accuracy'])}% (drop {_num(plan['measured_drop'])} pt)"
+              f"(80% interval; {_drop(plan['accuracy_drop'])} at the bound's end)"
+              + (f", measured {_num(plan['measured_accuracy'])}% ({_drop(plan['measured_drop'])})"
                  if measured and not _missing(plan.get("measured_accuracy")) else "")
               + ", edge energy "
               f"{_num(_mj(plan['edge_energy_j']), 3)} mJ, {_mib(plan['edge_memory_bytes'])} MiB on the edge, "
@@ -207,6 +212,12 @@ def _measured_section(cell: dict, rows: pd.DataFrame, meta: dict) -> list[str]:
                  "interval coverage not computed (the plans carry no accuracy_low / accuracy_high).")
               + " Every measured plan is in `measured.csv`; `accuracy.png` draws them.", ""]
     return lines
+
+
+def _drop(points) -> str:
+    """'-0.42 pt', or 'no loss' when the drop rounds to zero (never '-0.00 pt')."""
+    text = _num(points)
+    return "no loss" if text in ("0.00", "-0.00") else f"-{text} pt"
 
 
 def _mj(joules):

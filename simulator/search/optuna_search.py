@@ -231,7 +231,7 @@ class OptunaSearch(SearchMethod):
                 told = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
             if trials_budget is not None and told >= int(trials_budget):
                 break
-            if seconds_budget is not None and elapsed >= float(seconds_budget):
+            if seconds_budget is not None and elapsed >= float(seconds_budget) and own:  # one batch at least
                 break
             batch = self.population if trials_budget is None else min(self.population, int(trials_budget) - told)
             trials = [study.ask(distributions) for _ in range(batch)]

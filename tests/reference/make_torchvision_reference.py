@@ -28,6 +28,10 @@ MODELS = {
     "vgg16": lambda: models.vgg16(),
     "efficientnet_b0": lambda: models.efficientnet_b0(),
 }
+# not in the zoo: references for the ONNX importer's fixtures (tests/test_onnx_import.py), in their own file
+ONNX_ONLY = {
+    "shufflenet_v2_x1_0": lambda: models.shufflenet_v2_x1_0(),
+}
 
 
 def macs_of(module: torch.nn.Module, out: torch.Tensor) -> int:
@@ -64,19 +68,20 @@ def trace(model: torch.nn.Module) -> list[dict]:
 
 
 def main() -> None:
-    out = {"versions": {"torch": torch.__version__, "torchvision": torchvision.__version__,
-                        "python": platform.python_version()},
-           "input_shape": [1, 3, 224, 224], "models": {}}
-    for name, make in MODELS.items():
-        model = make()
-        rows = trace(model)
-        out["models"][name] = {"params": sum(p.numel() for p in model.parameters()),
-                               "macs": sum(r["macs"] for r in rows), "layers": rows}
-        print(f"{name:18s} params {out['models'][name]['params']:>12,} macs {out['models'][name]['macs']:>15,} "
-              f"modules {len(rows)}")
-    path = Path(__file__).with_name("torchvision_layers.json")
-    path.write_text(json.dumps(out, separators=(",", ":")) + "\n")
-    print(f"wrote {path} ({math.ceil(path.stat().st_size / 1024)} KiB)")
+    for models_, file_name in ((MODELS, "torchvision_layers.json"), (ONNX_ONLY, "torchvision_onnx_layers.json")):
+        out = {"versions": {"torch": torch.__version__, "torchvision": torchvision.__version__,
+                            "python": platform.python_version()},
+               "input_shape": [1, 3, 224, 224], "models": {}}
+        for name, make in models_.items():
+            model = make()
+            rows = trace(model)
+            out["models"][name] = {"params": sum(p.numel() for p in model.parameters()),
+                                   "macs": sum(r["macs"] for r in rows), "layers": rows}
+            print(f"{name:18s} params {out['models'][name]['params']:>12,} macs {out['models'][name]['macs']:>15,} "
+                  f"modules {len(rows)}")
+        path = Path(__file__).with_name(file_name)
+        path.write_text(json.dumps(out, separators=(",", ":")) + "\n")
+        print(f"wrote {path} ({math.ceil(path.stat().st_size / 1024)} KiB)")
 
 
 if __name__ == "__main__":

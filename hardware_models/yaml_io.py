@@ -1,0 +1,59 @@
+"""Reading YAML as users write it: a duplicate key is an error (PyYAML lets the last one win silently).
+
+Used for every YAML the user gives (experiments, hardware presets, network presets), so that all of them
+refuse the same mistakes with the same one-line messages naming the file and the lines.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from hardware_models.errors import UserError
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a mapping holding the same key twice."""
+
+    def construct_mapping(self, node, deep=False):  # type: ignore[override]
+        seen: dict = {}
+        for key_node, _value_node in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.get(key)
+            except TypeError:  # an unhashable key: SafeLoader reports it below
+                continue
+            if first is not None:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first at line {first.line + 1})", key_node.start_mark)
+            seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml_text(text: str, source: str | Path, column: bool = False) -> object:
+    """The YAML document in `text`; a UserError `SOURCE: line N: ...` for bad syntax or a duplicate key."""
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = ""
+        if mark is not None:
+            where = f" line {mark.line + 1}" + (f", column {mark.column + 1}" if column else "") + ":"
+        problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
+        if problem.startswith("duplicate key"):
+            raise UserError(f"{source}:{where} {problem}; each key may appear once") from None
+        raise UserError(f"{source}:{where} not valid YAML: {problem}") from None
+
+
+def read_yaml_file(path: str | Path, what: str = "file") -> object:
+    """The YAML document in file `path`; a UserError naming the file when it cannot be read or parsed."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such {what}") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not a text file; expected a YAML {what}") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    return load_yaml_text(text, path)
