@@ -6,9 +6,9 @@
 Rows: hardware_models/data/edge_tpu_published.csv and hexagon_npu_published.csv (copies of
 ../shared/data/edge/). Each preset takes the rows of its product (ROW_FILTERS); rows of models that
 benchmarks/published_networks.py does not build are listed as not used. For every preset: the fit on all its
-rows (the median error on its own rows: the issue's target is 20%) and leave-one-model-out (fit without one
-model, predict its rows: target median 30%, worst 2x). --write puts the fitted constants and the evidence
-line into the preset YAML.
+rows (soft-L1 on the log error beyond 15%), its error on them (the issue's target: median 20%), and
+leave-one-model-out (fit without one network, predict its rows: target median 30%, worst 2x). --write puts
+the fitted constants and the evidence line into the preset YAML.
 """
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 DATA = ROOT / "hardware_models" / "data"
+ROBUST_SCALE = 0.15
 
 # preset -> (csv, predicate on a row)
 ROW_FILTERS = {
@@ -111,10 +112,13 @@ def fit(npu, names, rows):
 
     def objective(theta):
         candidate = _apply(npu, names, theta)
-        errors = [np.log(predict(candidate, r) / r["measured_s"]) for r in rows]
+        errors = np.array([np.log(predict(candidate, r) / r["measured_s"]) for r in rows])
         prior = 0.01 * float(np.sum((theta - _start(npu, names)) ** 2))
         wall = sum(100.0 * t ** 2 for n, t in zip(names, theta) if "efficiency" in n and t > 0)
-        return float(np.sum(np.square(errors))) + prior + wall
+        # soft-L1 (pseudo-Huber) beyond a 15% log error, as the GPU fit: a row the model cannot describe
+        # (DenseNet-121 INT8 on the Hexagon, slower than FP16) does not drag the others
+        robust = 2.0 * ROBUST_SCALE ** 2 * (np.sqrt(1.0 + (errors / ROBUST_SCALE) ** 2) - 1.0)
+        return float(np.sum(robust)) + prior + wall
 
     theta = _start(npu, names)
     for step in (0.7, 0.3, 0.1):

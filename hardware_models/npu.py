@@ -192,7 +192,9 @@ class ProductNPU(Accelerator):
             dram += weight_bytes
             streamed = 0.0
         else:
-            streamed = weight_bytes if streamed_weight_bytes is None else streamed_weight_bytes
+            # a layer alone keeps what fits the cache; in a network the cache fills in execution order
+            streamed = (max(weight_bytes - self.weight_cache_bytes, 0.0) if streamed_weight_bytes is None
+                        else streamed_weight_bytes)
         memory = dram / self.dram_bandwidth_bps + (streamed / self.host_link_bps if streamed else 0.0)
         busy = max(compute, memory)
         overhead = self.layer_overhead_s if layer.kind != "data" else 0.0

@@ -45,7 +45,7 @@ def load_yaml_text(text: str, source: str | Path, column: bool = False) -> objec
         raise UserError(f"{source}:{where} not valid YAML: {problem}") from None
 
 
-def read_yaml_file(path: str | Path, what: str = "file") -> object:
+def read_yaml_file(path: str | Path, what: str = "file", column: bool = False) -> object:
     """The YAML document in file `path`; a UserError naming the file when it cannot be read or parsed."""
     path = Path(path)
     try:
@@ -56,4 +56,4 @@ def read_yaml_file(path: str | Path, what: str = "file") -> object:
         raise UserError(f"{path}: not a text file; expected a YAML {what}") from None
     except OSError as exc:
         raise UserError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    return load_yaml_text(text, path)
+    return load_yaml_text(text, path, column=column)

@@ -440,7 +440,8 @@ def evaluate(tables: CostTables, weight_bits: np.ndarray, activation_bits: np.nd
     memory = weight_memory + activation_memory
 
     accuracy = s.accuracy.predict_from_weighted_sum(distortion)
-    expected, low, high = s.accuracy.predict_from_weighted_sum(at_ends)  # ENDS: expected, pessimistic, optimistic
+    expected = s.accuracy.predict_from_weighted_sum(at_ends[0])  # ENDS: expected, pessimistic, optimistic
+    low, high = s.accuracy.interval_from_weighted_sums(at_ends[1], at_ends[2])
     drop = s.accuracy.fp_accuracy - accuracy
     latency = edge_s + transfer_s + cloud_s
     feasible = (memory <= s.edge_memory_bytes) & (drop <= s.max_accuracy_drop + 1e-9)

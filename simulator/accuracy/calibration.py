@@ -457,13 +457,37 @@ def single_layer_measurements(meter, bits: tuple[int, ...] = SINGLE_LAYER_BITS) 
     return out
 
 
-def calibrate_on_measurements(meter, chance: float, measurements: list | None = None) -> AccuracyProxy:
+PLAN_MEASUREMENTS = 32
+"""Random split plans measured to fit how the single-layer terms add up, and the interval."""
+
+
+def plan_measurements(meter, count: int = PLAN_MEASUREMENTS, seed: int = 0) -> list[tuple[list, list, float]]:
+    """(weight bits, activation bits, measured top-1) of `count` random split plans: a prefix of the layers at
+    bits drawn from SINGLE_LAYER_BITS, the rest float (what a split's measurement quantizes)."""
+    rng = np.random.default_rng(seed)
+    n = len(meter.layers)
+    out = []
+    for _ in range(count):
+        cut = int(rng.integers(1, n + 1))
+        wbits = [FLOAT_BITS] * n
+        abits = [FLOAT_BITS] * n
+        for i in range(cut):
+            wbits[i] = int(rng.choice(SINGLE_LAYER_BITS))
+            abits[i] = int(rng.choice(SINGLE_LAYER_BITS))
+        out.append((wbits, abits, float(meter.accuracy_of_lists(wbits, abits))))
+    return out
+
+
+def calibrate_on_measurements(meter, chance: float, measurements: list | None = None,
+                              plans: list | None = None) -> AccuracyProxy:
     """A proxy for a real model: distortions from its weights and calibration activations, one sensitivity
     per layer and tensor kind and the link's shape fitted (least squares, points of accuracy) to
-    single-layer measurements (`single_layer_measurements`), each layer quantized alone at 2..8 bits.
+    single-layer measurements (`single_layer_measurements`), each layer quantized alone at 2..8 bits; then
+    one common scale of the noise and the link's shape refitted on random split plans (`plan_measurements`),
+    where many tensors' noise adds up.
 
-    The interval: the 10th/90th percentiles of the fit's residuals in log noise, at least the width that the
-    finite test set's sampling error alone gives, and widened below the lowest measured bits."""
+    The interval: the 10th/90th percentiles of the plans' residuals in log noise (with the single-layer
+    residuals when there are too few informative plans), widened below the lowest measured bits."""
     from simulator.accuracy.proxy import measured_distortion_tables
 
     measurements = single_layer_measurements(meter) if measurements is None else measurements
@@ -490,21 +514,44 @@ def calibrate_on_measurements(meter, chance: float, measurements: list | None = 
         return np.concatenate([predicted(theta) - measured, (theta - prior_mean) / prior_std * 0.1])
 
     theta = _levenberg_marquardt(residuals, prior_mean.copy())
+    has_weights = np.array([name in meter.weight_layers for name in meter.layers])
+    s_w = np.where(has_weights, np.exp(theta[:n]), 0.0)
+    s_a = np.exp(theta[n:2 * n])
     shape = float(np.exp(theta[-1]))
-    x = np.exp(theta[index]) * distortion
-    # residual band in log noise, from the measurements that are neither at FP nor at chance
-    informative = (measured < fp - 0.5) & (measured > chance + 0.5) & (x > 0)
-    ratios = np.log(inverse_link(measured[informative], fp, chance, shape) / x[informative])
+    x_single = np.exp(theta[index]) * distortion
+
+    # how the terms add up: one common noise scale and the shape, on measured random split plans
+    plans = plan_measurements(meter) if plans is None else plans
+    rows = np.arange(n)
+    x_plans = np.array([(s_w * weights[rows, bit_columns(np.array(w))]).sum()
+                        + (s_a * activations[rows, bit_columns(np.array(a))]).sum() for w, a, _ in plans])
+    measured_plans = np.array([m for _, _, m in plans])
+    if len(plans):
+        def plan_residuals(phi):
+            x = np.exp(phi[0]) * x_plans
+            accuracy = chance + (fp - chance) * np.exp(-np.minimum(x ** np.exp(phi[1]), 700.0))
+            return np.concatenate([accuracy - measured_plans, (phi - [0.0, np.log(shape)]) / 0.5 * 0.1])
+
+        phi = _levenberg_marquardt(plan_residuals, np.array([0.0, np.log(shape)]))
+        s_w, s_a, shape = s_w * np.exp(phi[0]), s_a * np.exp(phi[0]), float(np.exp(phi[1]))
+        x_plans, x_single = x_plans * np.exp(phi[0]), x_single * np.exp(phi[0])
+
+    def log_ratios(x, observed):
+        keep = (observed < fp - 0.5) & (observed > chance + 0.5) & (x > 0)
+        return np.log(inverse_link(observed[keep], fp, chance, shape) / x[keep])
+
+    ratios = log_ratios(x_plans, measured_plans)
+    if ratios.size < 8:
+        ratios = np.concatenate([ratios, log_ratios(x_single, measured)])
     low, high = np.quantile(ratios, INTERVAL_QUANTILES) if ratios.size >= 5 else (-0.5, 0.5)
     lowest = min(SINGLE_LAYER_BITS) if measurements is None else min(m[2] for m in measurements)
     extra = EXTRAPOLATION_PER_BIT * np.maximum(lowest - np.array(BIT_WIDTHS, float), 0.0)[None, :].repeat(n, 0)
-    has_weights = np.array([name in meter.weight_layers for name in meter.layers])
     return AccuracyProxy(
         layers=list(meter.layers), weight_distortion=weights, activation_distortion=activations,
-        weight_sensitivity=np.where(has_weights, np.exp(theta[:n]), 0.0), activation_sensitivity=np.exp(theta[n:2 * n]),
+        weight_sensitivity=s_w, activation_sensitivity=s_a,
         fp_accuracy=fp, chance_accuracy=chance, shape=shape, tier=quantizer.tier,
         granularity=quantizer.granularity,
         distortion_source="measured: the model's folded weights and its activations on the calibration inputs",
-        sensitivity_source=f"fitted to {len(measurements)} single-layer measurements",
+        sensitivity_source=f"fitted to {len(measurements)} single-layer measurements and {len(plans)} split plans",
         log_low=float(min(low, 0.0)), log_high=float(max(high, 0.0)),
-        weight_extrapolation=extra, activation_extrapolation=extra)
+        weight_extrapolation=extra, activation_extrapolation=extra, test_samples=len(meter.y))

@@ -73,6 +73,8 @@ class AccuracyProxy:
     log_high: float = 0.0
     weight_extrapolation: np.ndarray | None = None
     activation_extrapolation: np.ndarray | None = None
+    test_samples: int = 0
+    """Size of the test set a measured accuracy is taken on (0: none): the interval adds its sampling error."""
 
     def __post_init__(self) -> None:
         # more bits never hurt: a finer grid could always mimic the coarser one's error level
@@ -144,8 +146,18 @@ class AccuracyProxy:
 
     def predict_interval(self, weight_bits: np.ndarray, activation_bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(low, high) accuracy of plans: the pessimistic and optimistic ends of the interval."""
-        return (self.predict_from_weighted_sum(self.weighted_sum(weight_bits, activation_bits, "pessimistic")),
-                self.predict_from_weighted_sum(self.weighted_sum(weight_bits, activation_bits, "optimistic")))
+        return self.interval_from_weighted_sums(self.weighted_sum(weight_bits, activation_bits, "pessimistic"),
+                                                self.weighted_sum(weight_bits, activation_bits, "optimistic"))
+
+    def interval_from_weighted_sums(self, pessimistic: np.ndarray, optimistic: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(low, high) accuracy from the two ends' sums, widened by the test set's sampling error (binomial,
+        80%: 1.28 standard errors) where the accuracy is measured on `test_samples` inputs."""
+        low, high = self.predict_from_weighted_sum(pessimistic), self.predict_from_weighted_sum(optimistic)
+        if self.test_samples > 0:
+            def error(p):
+                return 1.2816 * 100.0 * np.sqrt(np.clip(p / 100.0, 0, 1) * (1 - np.clip(p / 100.0, 0, 1)) / self.test_samples)
+            low, high = np.maximum(low - error(low), 0.0), np.minimum(high + error(high), 100.0)
+        return low, high
 
     def predict_uniform(self, weight_bits: int, activation_bits: int) -> float:
         """Every layer at the same bits."""

@@ -39,17 +39,9 @@ class LoadedExperiment:
 
 def read_mapping(path: Path) -> dict:
     """The YAML mapping in `path`, or a UserError naming the file (and line, for a syntax error)."""
-    from hardware_models.yaml_io import load_yaml_text
+    from hardware_models.yaml_io import read_yaml_file
 
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such experiment file") from None
-    except UnicodeDecodeError:
-        raise UserError(f"{path}: not a text file; expected an experiment YAML") from None
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    data = load_yaml_text(text, path, column=True)
+    data = read_yaml_file(path, "experiment file", column=True)
     if data is None:
         raise UserError(f"{path}: empty file; expected a mapping with at least model, edge, network and constraints")
     if not isinstance(data, dict):

@@ -3,10 +3,12 @@
 
 Per cell, in this order, until `accuracy.max_measured_plans` distinct bit assignments have been measured:
 1. every method's choice by the proxy;
-2. each method's choice by measurement: its plans on its memory front (within the edge memory, non-dominated
-   over latency and predicted drop), fastest first, until one's measured drop meets the bound. Plans whose
-   prediction is hopeless are not tried: more than `MEASURE_SLACK_POINTS` past the bound, or, where the plans
-   carry an interval (`accuracy_high`), whose optimistic end is past it;
+2. each method's choice by measurement: the fastest plan on its memory front (within the edge memory,
+   non-dominated over latency and predicted drop) whose measured drop meets the bound. The front, ordered by
+   latency, is bisected on the measurement (along a front, measured accuracy falls as plans get faster, nearly
+   monotonically), then the plans just faster than the one found are tried until one misses the bound: about
+   log2(front size) + 2 measurements per method, whatever the proxy's bias. The prediction is not used to skip
+   plans: a biased proxy or a narrow interval would hide the plans measurement is there to find;
 3. the fronts: the memory fronts of all methods together, spread evenly over latency, for the plot and for
    predicted-against-measured statistics (Spearman, mean absolute error, interval coverage).
 A measurement quantizes the plan's edge layers at its bits and leaves the cloud layers in float (the
@@ -27,12 +29,10 @@ if TYPE_CHECKING:
     from simulator.experiment.runner import MethodOutcome
     from simulator.experiment.schema import Experiment
 
-MEASURE_SLACK_POINTS = 3.0
-"""A plan predicted more than this many points past the accuracy bound is not measured in search of a
-method's choice (its chances of meeting the bound are too small to spend a measurement on)."""
 FRONT_ROLES = ("chosen", "front")
 _MEASUREMENTS: dict[tuple, dict[tuple, float]] = {}  # per meter (scenario.meter_key): bit assignment -> top-1
 TOLERANCE_POINTS = 1e-9
+CAP_SPENT = -1  # _fastest_passing: the measurement cap ran out before anything could be said
 
 
 # --- one measurement --------------------------------------------------------------------------------------
@@ -112,13 +112,21 @@ def prediction_agreement(predicted, measured, low=None, high=None) -> dict:
     return out
 
 
+def predicted_column(table: pd.DataFrame) -> str:
+    """The central prediction's column: `accuracy_expected` where the plans carry an interval (their `accuracy`
+    is then the end of the interval the bound applies to), else `accuracy`."""
+    if "accuracy_expected" in table and table["accuracy_expected"].notna().any():
+        return "accuracy_expected"
+    return "accuracy"
+
+
 def agreement_of_table(table: pd.DataFrame) -> dict:
-    """`prediction_agreement` over a table's `accuracy` and `measured_accuracy` (and its interval columns
-    `accuracy_low` / `accuracy_high` where it has them)."""
+    """`prediction_agreement` over a table's central prediction (`predicted_column`) and `measured_accuracy`
+    (and its interval columns `accuracy_low` / `accuracy_high` where it has them)."""
     if table is None or table.empty:
         return prediction_agreement([], [])
     interval = "accuracy_low" in table and "accuracy_high" in table
-    return prediction_agreement(table["accuracy"], table["measured_accuracy"],
+    return prediction_agreement(table[predicted_column(table)], table["measured_accuracy"],
                                 table["accuracy_low"] if interval else None,
                                 table["accuracy_high"] if interval else None)
 
@@ -210,17 +218,14 @@ def _repick(name: str, outcome: "MethodOutcome", measurer: PlanMeasurer, fp: flo
     fits = plans["edge_memory_bytes"].to_numpy(float) <= memory_limit * (1 + 1e-12)
     candidates = plans[plans["kept_as"].isin(FRONT_ROLES).to_numpy() & fits]
     candidates = candidates.sort_values(["latency_s", "accuracy_drop"], kind="stable")
-    if "accuracy_high" in candidates:
-        hopeful = (fp - candidates["accuracy_high"].to_numpy(float)) <= bound + TOLERANCE_POINTS
-    else:
-        hopeful = candidates["accuracy_drop"].to_numpy(float) <= bound + MEASURE_SLACK_POINTS
-    chosen = None
-    for _, plan in candidates[hopeful].iterrows():
-        value = measurer.measured(plan)
-        if value is not None and fp - value <= bound + TOLERANCE_POINTS:
-            chosen = plan
-            break
+    index = _fastest_passing(candidates, measurer, fp, bound)
     proxy_measured = measurer.known(proxy_best) if proxy_best is not None else math.nan
+    if index == CAP_SPENT:
+        if proxy_best is not None:
+            proxy_best.update(_measured_fields(proxy_best, proxy_measured, fp, bound, memory_limit))
+            proxy_best["chosen_by"] = "proxy (measurement cap reached)"
+        return "the measurement cap was reached before its front could be searched; the proxy's choice is kept"
+    chosen = None if index is None else candidates.iloc[index]
     if chosen is None:
         if proxy_best is None:
             return ""
@@ -252,6 +257,39 @@ def _repick(name: str, outcome: "MethodOutcome", measurer: PlanMeasurer, fp: flo
             f"{_pts(proxy_best['accuracy_drop'])}) measures {_pts(fp - proxy_measured)} drop; measurement chose "
             f"{_ms(best['latency_s'])} (predicted drop {_pts(best['accuracy_drop'])}, measured "
             f"{_pts(best['measured_drop'])})")
+
+
+def _fastest_passing(candidates: pd.DataFrame, measurer: PlanMeasurer, fp: float, bound: float) -> int | None:
+    """Position in `candidates` (fastest first) of the fastest plan found whose measured drop meets `bound`:
+    bisection for the first passing plan (passing assumed monotone in the position), then a walk towards
+    faster plans while they pass too. None when none passes; CAP_SPENT when the measurement cap ran out before
+    the slowest plan was measured."""
+
+    def passes(i: int) -> bool | None:
+        value = measurer.measured(candidates.iloc[i])
+        return None if value is None else fp - value <= bound + TOLERANCE_POINTS
+
+    if candidates.empty:
+        return None
+    last = len(candidates) - 1
+    verdict = passes(last)
+    if verdict is None:
+        return CAP_SPENT
+    if not verdict:
+        return None
+    low, high = 0, last  # invariant: `high` passes; every position below `low` was found to fail
+    while low < high:
+        middle = (low + high) // 2
+        verdict = passes(middle)
+        if verdict is None:
+            break
+        if verdict:
+            high = middle
+        else:
+            low = middle + 1
+    while high > 0 and passes(high - 1):  # a non-monotone stretch: faster plans that pass too
+        high -= 1
+    return high
 
 
 def _measured_fields(plan, measured: float, fp: float, bound: float, memory_limit: float) -> dict:
@@ -334,7 +372,8 @@ def _spread(count: int, room: int, done: list[int]) -> list[int]:
 
 def _row(method: str, role: str, plan, measured, fp: float) -> dict:
     row = {"method": method, "role": role}
-    for key in ("cut_index", "latency_s", "accuracy", "accuracy_low", "accuracy_high", "accuracy_drop",
+    for key in ("cut_index", "latency_s", "accuracy", "accuracy_expected", "accuracy_low", "accuracy_high",
+                "accuracy_drop",
                 "edge_memory_bytes", "feasible"):
         if key in plan and plan[key] is not None:
             row[key] = _plain(plan[key])

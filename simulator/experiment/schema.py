@@ -194,20 +194,12 @@ class Constraints(_Section):
         return parse_bytes(self.edge_memory)
 
 
-def in_experiment_folder(value: str, info: ValidationInfo | None) -> Path:
-    """A relative path written in an experiment file, relative to that file's folder (the validation context's
-    `base_dir`); absolute paths, and paths validated without a context, are kept as written."""
-    path = Path(value).expanduser()
-    base = (info.context or {}).get("base_dir") if info is not None else None
-    return path if path.is_absolute() or base is None else Path(base) / path
-
-
 def _check_npz(value: str, info: ValidationInfo, arrays: tuple[str, ...]) -> str:
     """`value` resolved against the experiment's folder, checked to be an .npz holding `arrays` (x: inputs,
     batch first; y: one integer label per input)."""
     import numpy as np
 
-    path = in_experiment_folder(value, info)
+    path = resolve_path(value, info)
     if path.suffix != ".npz":
         raise ValueError(f"expected a NumPy .npz file, got {value!r}")
     if not path.is_file():
@@ -415,17 +407,6 @@ class Experiment(_Section):
     output: Output = Field(default_factory=Output)
     capacity: Capacity | None = Field(None, description="fleet simulation and the capacity answer "
                                       "(`autosplit capacity`; `autosplit run` includes it)")
-
-    @field_validator("model", mode="before")
-    @classmethod
-    def _model_in_experiment_folder(cls, value: Any, info: ValidationInfo) -> Any:
-        # an .onnx path is relative to the experiment file's folder; made absolute so that a later resolution
-        # of every path key (issue 14) leaves it alone
-        if isinstance(value, str) and value.endswith(".onnx") and not Path(value).is_absolute():
-            resolved = in_experiment_folder(value, info)
-            if resolved.is_file():
-                return str(resolved.resolve())
-        return value
 
     @field_validator("accuracy")
     @classmethod

@@ -496,16 +496,19 @@ def _accuracy_figure(plt, cells, *, measured: pd.DataFrame, meta: dict, total_ce
 
 
 def _accuracy_panel(ax, cell: dict, rows: pd.DataFrame, meta: dict, handles: dict) -> None:
+    from simulator.experiment.measured import predicted_column
+
     info = next((m for m in meta.get("measurements", []) if m["cell"] == cell["cell"]), None)
+    predicted = predicted_column(rows)
     interval = "accuracy_low" in rows and "accuracy_high" in rows and rows["accuracy_low"].notna().any()
     front = rows[rows["role"] == "front"]
     if len(front):
         colour = "#1f77b4"
         error = None
         if interval:
-            error = np.vstack([front["accuracy"] - front["accuracy_low"], front["accuracy_high"] - front["accuracy"]])
+            error = np.vstack([front[predicted] - front["accuracy_low"], front["accuracy_high"] - front[predicted]])
             error = np.where(np.isfinite(error), np.maximum(error, 0.0), 0.0)
-        container = ax.errorbar(front["measured_accuracy"], front["accuracy"], yerr=error, fmt="o", ms=4,
+        container = ax.errorbar(front["measured_accuracy"], front[predicted], yerr=error, fmt="o", ms=4,
                                 color=colour, ecolor="#9ecae1", elinewidth=1, capsize=2, alpha=0.85, zorder=2)
         label = "front plans" + (" (bar: prediction interval)" if interval else "")
         handles.setdefault(label, container)
@@ -513,11 +516,11 @@ def _accuracy_panel(ax, cell: dict, rows: pd.DataFrame, meta: dict, handles: dic
     for (method, role), group in chosen.groupby(["method", "role"], sort=False):
         colour, marker = _style(str(method))
         filled = role == "chosen"
-        point = ax.scatter(group["measured_accuracy"], group["accuracy"], s=90, marker=marker, zorder=3,
+        point = ax.scatter(group["measured_accuracy"], group[predicted], s=90, marker=marker, zorder=3,
                            facecolors=colour if filled else "none", edgecolors=colour, linewidths=1.4)
         what = "chosen plan" if filled else "the proxy's choice (not kept)"
         handles.setdefault(f"{method}: {what}", point)
-    values = pd.concat([rows["accuracy"], rows["measured_accuracy"]]).to_numpy(float)
+    values = pd.concat([rows[predicted], rows["measured_accuracy"]]).to_numpy(float)
     values = values[np.isfinite(values)]
     if values.size:
         low, high = float(values.min()), float(values.max())
@@ -539,7 +542,7 @@ def _accuracy_panel(ax, cell: dict, rows: pd.DataFrame, meta: dict, handles: dic
         ax.text(0.03, 0.97, "\n".join(text), transform=ax.transAxes, va="top", ha="left", fontsize=8,
                 bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": "#cccccc"})
     ax.set_xlabel("measured accuracy (%, onnxruntime on the fake-quantized model)")
-    ax.set_ylabel("predicted accuracy (%)")
+    ax.set_ylabel("predicted accuracy (%" + (", expected; bar: interval)" if interval else ")"))
     ax.set_title(_panel_title({**cell, "model": Path(str(cell["model"])).name}))
     ax.grid(True, alpha=0.3)
 

@@ -197,15 +197,16 @@ def _measured_section(cell: dict, rows: pd.DataFrame, meta: dict) -> list[str]:
              f"`accuracy.max_measured_plans`"
              + (f"; {info['refused']} more were left unmeasured at the cap" if info["refused"] else "") + "). "
              "**Each method's plan is chosen by measured accuracy**: the fastest plan of its front (within the edge "
-             f"memory) whose *measured* drop is at most {info['max_accuracy_drop']:g} points, trying plans fastest "
-             "first and skipping those predicted far past the bound; `feasible` is judged on the measurement "
-             "(`predicted_feasible` keeps the proxy's verdict).", ""]
+             f"memory) whose *measured* drop is at most {info['max_accuracy_drop']:g} points, found by bisecting "
+             "the front ordered by latency on the measurement (the prediction is not used to skip plans); "
+             "`feasible` is judged on the measurement (`predicted_feasible` keeps the proxy's verdict).", ""]
     for method, note in info["repicked"].items():
         lines.append(f"- {method}: {note}.")
     if info["repicked"]:
         lines.append("")
     coverage = agreement.get("coverage")
-    lines += [f"Predicted against measured over the front's plans ({agreement['plans']} measured of "
+    lines += [f"Predicted ({'the expected value' if agreement.get('coverage') is not None else 'accuracy'}) "
+              f"against measured over the front's plans ({agreement['plans']} measured of "
               f"{info['front_plans']} on the memory fronts of all methods together, spread over latency): Spearman "
               f"{_num(agreement['spearman'])}, mean absolute error {_num(agreement['mae_points'])} points, "
               + (f"{coverage:.0%} of the measurements inside the prediction interval." if coverage is not None else
