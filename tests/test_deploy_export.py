@@ -227,3 +227,9 @@ def test_export_picks_a_row_of_an_experiment_table(tmp_path, capsys):
     assert "holds 2 plans" in capsys.readouterr().err
     assert main(["export", *common, "--out", str(tmp_path / "b"), "--method", "b", "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["payload_bytes"] == 256
+    # plans.csv marks each method's chosen plan among its front and samples
+    rows = ["method,kept_as,edge_layers,weight_bits,activation_bits",
+            'b,front,"[""conv1""]",[8],[8]', 'b,chosen,"[""conv1"", ""conv2""]","[4, 4]","[2, 4]"']
+    (tmp_path / "plans.csv").write_text("\n".join(rows) + "\n")
+    assert main(["export", *common, "--out", str(tmp_path / "c"), "--method", "b", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["activation_bits"] == [2, 4]

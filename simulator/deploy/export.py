@@ -59,7 +59,8 @@ def _from_csv_cell(value: str):
 def read_plan(path: str | Path, method: str | None = None, row: int | None = None) -> dict:
     """A plan dict (edge_layers, weight_bits, activation_bits, ...) from `autosplit plan --format json` output,
     a JSON list of such plans, or an experiment table (plans.csv, pareto.csv, baselines.csv, measured.csv);
-    `method` keeps the rows of one method, `row` picks one (0-based) among those left."""
+    `method` keeps the rows of one method (its chosen plan where the table marks one), `row` picks one (0-based)
+    among those left."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"--plan: {path}: no such file")
@@ -77,8 +78,9 @@ def read_plan(path: str | Path, method: str | None = None, row: int | None = Non
     rows = [r for r in rows if isinstance(r, dict)]
     if method is not None:
         rows = [r for r in rows if r.get("method") == method]
-        if any("role" in r for r in rows) and any(r.get("role") == "chosen" for r in rows):
-            rows = [r for r in rows if r.get("role") == "chosen"]
+        for column in ("role", "kept_as"):  # measured.csv and plans.csv mark each method's chosen plan
+            if any(r.get(column) == "chosen" for r in rows):
+                rows = [r for r in rows if r.get(column) == "chosen"]
     if not rows:
         raise UserError(f"--plan: {path}: no plan{' of method ' + repr(method) if method else ''} in it")
     if row is None:
