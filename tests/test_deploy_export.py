@@ -21,6 +21,9 @@ DIGITS = FIXTURES / "digits_cnn.onnx"
 DIGITS_DATA = FIXTURES / "digits.npz"
 DIGITS_CALIBRATION = FIXTURES / "digits_calibration.npz"
 RESNET18 = FIXTURES / "onnx" / "resnet18.onnx"
+EXAMPLE = Path(__file__).parents[1] / "experiments" / "data"
+TRAINED, TRAINED_DATA = EXAMPLE / "trained_cnn.onnx", EXAMPLE / "shapes_test.npz"
+TRAINED_CALIBRATION = EXAMPLE / "shapes_calibration.npz"
 
 
 @pytest.fixture(scope="module")
@@ -138,14 +141,21 @@ def test_packed_payload_is_the_simulators_payload_bytes(digits, edge_layers, bit
     assert len(payload) == split.plan["payload_bytes"] == int(ev.payload_bytes[0])
 
 
-def test_a_non_prefix_plan_is_cut_where_its_edge_layers_end(resnet18):
-    # the skip branch's conv layers stay in the cloud although later in execution order: here the first
-    # block's main branch is on the edge and the maxpool output is sent too
-    edge = ["conv1", "maxpool", "layer1.0.conv1"]
-    split = build_split(resnet18, {"edge_layers": edge, "weight_bits": [8, None, 8], "activation_bits": [8, 8, 8]})
-    assert {c["layer"] for c in split.plan["crossing"]} == {"maxpool", "layer1.0.conv1"}
-    onnx.checker.check_model(split.edge)
-    onnx.checker.check_model(split.cloud)
+def test_a_non_prefix_plan_is_cut_where_its_edge_layers_end():
+    # the trained example's two parallel branches: conv3b.0 on the edge, conv3a.0 (earlier in execution order)
+    # in the cloud, so the add's output crosses for conv3a.0 beside conv3b.0's
+    calibration = load_npz(TRAINED_CALIBRATION)[0]
+    quantizer = make_quantizer(TRAINED, calibration, "calibrated", "per-channel")
+    edge = ["conv1.0", "pool", "conv2a.0", "conv2b.0", "add", "conv3b.0"]
+    bits = {"weight_bits": [6, None, 5, 4, None, 3], "activation_bits": [8, 7, 6, 5, 4, 2]}
+    split = build_split(quantizer, {"edge_layers": edge, **bits})
+    assert split.plan["cut_index"] is None
+    assert [(c["layer"], c["bits"]) for c in split.plan["crossing"]] == [("add", 4), ("conv3b.0", 2)]
+    assert split.plan["payload_bytes"] == 3072 * 4 // 8 + 3072 * 2 // 8
+    x = load_npz(TRAINED_DATA)[0][:30]
+    whole = quantizer.logits(x, {n: b for n, b in zip(edge, bits["weight_bits"]) if b is not None},
+                             dict(zip(edge, bits["activation_bits"])))
+    np.testing.assert_array_equal(next(iter(edge_then_cloud(split, x).values())), whole)
 
 
 def test_a_cloud_only_plan_sends_the_input_at_8_bits_as_the_simulator_counts_it(digits):

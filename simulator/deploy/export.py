@@ -128,10 +128,65 @@ def _producer_index(model, tensor: str) -> int:
     return next(i for i, node in enumerate(model.graph.node) if tensor in node.output)
 
 
+def _replace_nodes(model, index: int, count: int, nodes: list) -> None:
+    """Put `nodes` in place of `count` nodes from `index` of `model`'s graph (0: insert), keeping the order."""
+    existing = list(model.graph.node)
+    existing[index: index + count] = nodes
+    del model.graph.node[:]
+    model.graph.node.extend(existing)
+
+
+def _tensor_info(quantizer, layer: str, wire: str, bits: int, scale, zero_point) -> dict:
+    shape = [int(d) for d in quantizer.graph.tensors[layer].shape]
+    return {"name": wire, "tensor": quantizer.output_tensor[layer], "layer": layer, "shape": shape,
+            "elements": int(np.prod(shape)), "bits": bits, "dtype": "float16" if bits >= FLOAT_WIRE_BITS else "uint8",
+            "scale": scale, "zero_point": zero_point,
+            "range": list(quantizer.activation_range(layer, bits)) if bits < FLOAT_BITS else None}
+
+
+def _send_codes(whole, quantizer, layer: str, bits: int) -> dict:
+    """The fake quantizer's last Mul (code * step) of `layer` gives way to Add(zero point) -> Cast(uint8), the
+    wire, then DequantizeLinear, which computes the same float32 product."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    onnx_name = quantizer.output_tensor[layer]
+    step, zero_point = asymmetric_grid(*quantizer.activation_range(layer, bits), bits)
+    prefix, wire = f"{layer}::aq", f"{layer}::q{bits}"
+    index = _producer_index(whole, onnx_name)
+    dequantize = whole.graph.node[index]
+    if dequantize.op_type != "Mul" or dequantize.input[0] != f"{prefix}::code":
+        raise UserError(f"layer {layer!r}: its output {onnx_name!r} is not the fake quantizer's; cannot cut there")
+    whole.graph.initializer.extend([
+        numpy_helper.from_array(np.array(np.float32(zero_point)), f"{prefix}::zero_point_float"),
+        numpy_helper.from_array(np.array(np.uint8(zero_point)), f"{prefix}::zero_point")])
+    _replace_nodes(whole, index, 1, [
+        helper.make_node("Add", [f"{prefix}::code", f"{prefix}::zero_point_float"], [f"{prefix}::q_float"]),
+        helper.make_node("Cast", [f"{prefix}::q_float"], [wire], to=TensorProto.UINT8),
+        helper.make_node("DequantizeLinear", [wire, f"{prefix}::step", f"{prefix}::zero_point"], [onnx_name])])
+    return _tensor_info(quantizer, layer, wire, bits, float(np.float32(step)), int(zero_point))
+
+
+def _send_float16(whole, quantizer, layer: str) -> dict:
+    """A 16-bit crossing tensor: Cast to float16 (the wire) after its producer, Cast back to float32 for the
+    cloud."""
+    from onnx import TensorProto, helper
+
+    onnx_name = quantizer.output_tensor[layer]
+    wire = f"{layer}::f16"
+    index = _producer_index(whole, onnx_name)
+    producer = whole.graph.node[index]
+    for i, out in enumerate(producer.output):
+        if out == onnx_name:
+            producer.output[i] = f"{onnx_name}::float32"
+    _replace_nodes(whole, index + 1, 0, [
+        helper.make_node("Cast", [f"{onnx_name}::float32"], [wire], to=TensorProto.FLOAT16),
+        helper.make_node("Cast", [wire], [onnx_name], to=TensorProto.FLOAT)])
+    return _tensor_info(quantizer, layer, wire, FLOAT_WIRE_BITS, None, None)
+
+
 def build_split(quantizer, plan: dict) -> Split:
     """Cut `quantizer`'s model (a `FakeQuantizer`) at `plan`; a UserError when the plan does not fit the model."""
     import onnx
-    from onnx import TensorProto, helper, numpy_helper
 
     from simulator.graph.cuts import crossing_tensors, is_closed, prefix_index
 
@@ -155,56 +210,14 @@ def build_split(quantizer, plan: dict) -> Split:
     whole = quantizer.model(weight_bits, activation_bits)
     wires, crossing_info = [], []
     for tensor in crossing:
-        layer = tensor.name
-        if layer in graph.inputs:
-            wire, info = _send_input(whole, quantizer, layer)
-            wires.append(WireTensor(wire, tuple(info["shape"]), INPUT_BITS))
-            crossing_info.append(info)
-            continue
-        onnx_name = quantizer.output_tensor[layer]
-        bits = activation_bits[layer]
-        shape = tuple(int(d) for d in graph.tensors[layer].shape)
-        if bits < FLOAT_BITS:
-            lo, hi = quantizer.activation_range(layer, bits)
-            step, zero_point = asymmetric_grid(lo, hi, bits)
-            prefix = f"{layer}::aq"
-            wire = f"{layer}::q{bits}"
-            index = _producer_index(whole, onnx_name)
-            old = whole.graph.node[index]
-            assert old.op_type == "Mul" and old.input[0] == f"{prefix}::code", old
-            whole.graph.initializer.extend([
-                numpy_helper.from_array(np.array(np.float32(zero_point)), f"{prefix}::zero_point_float"),
-                numpy_helper.from_array(np.array(np.uint8(zero_point)), f"{prefix}::zero_point"),
-            ])
-            new = [helper.make_node("Add", [f"{prefix}::code", f"{prefix}::zero_point_float"], [f"{prefix}::q_float"]),
-                   helper.make_node("Cast", [f"{prefix}::q_float"], [wire], to=TensorProto.UINT8),
-                   helper.make_node("DequantizeLinear", [wire, f"{prefix}::step", f"{prefix}::zero_point"],
-                                    [onnx_name])]
-            scale, zero = float(np.float32(step)), int(zero_point)
+        if tensor.name in graph.inputs:
+            info = _send_input(whole, quantizer, tensor.name)
+        elif activation_bits[tensor.name] < FLOAT_BITS:
+            info = _send_codes(whole, quantizer, tensor.name, activation_bits[tensor.name])
         else:
-            wire = f"{layer}::f16"
-            index = _producer_index(whole, onnx_name)
-            old = whole.graph.node[index]
-            for i, out in enumerate(old.output):
-                if out == onnx_name:
-                    old.output[i] = f"{onnx_name}::float32"
-            new = [helper.make_node("Cast", [f"{onnx_name}::float32"], [wire], to=TensorProto.FLOAT16),
-                   helper.make_node("Cast", [wire], [onnx_name], to=TensorProto.FLOAT)]
-            old = None
-            scale, zero = None, None
-        nodes = list(whole.graph.node)
-        if old is not None:  # the dequantizing Mul gives way to Add, Cast, DequantizeLinear
-            nodes[index: index + 1] = new
-        else:  # the casts follow the producer
-            nodes[index + 1: index + 1] = new
-        del whole.graph.node[:]
-        whole.graph.node.extend(nodes)
-        wires.append(WireTensor(wire, shape, bits))
-        crossing_info.append({"name": wire, "tensor": onnx_name, "layer": layer, "shape": list(shape),
-                              "elements": int(np.prod(shape)), "bits": bits,
-                              "dtype": "float16" if bits >= FLOAT_WIRE_BITS else "uint8",
-                              "scale": scale, "zero_point": zero,
-                              "range": list(quantizer.activation_range(layer, bits)) if bits < FLOAT_BITS else None})
+            info = _send_float16(whole, quantizer, tensor.name)
+        wires.append(WireTensor(info["name"], tuple(info["shape"]), info["bits"]))
+        crossing_info.append(info)
     try:
         onnx.checker.check_model(whole)
         whole = onnx.shape_inference.infer_shapes(whole, strict_mode=True)
@@ -268,7 +281,7 @@ def input_grid(calibration_x: np.ndarray) -> tuple[float, float]:
     return asymmetric_grid(lo, hi, INPUT_BITS)
 
 
-def _send_input(whole, quantizer, name: str) -> tuple[str, dict]:
+def _send_input(whole, quantizer, name: str) -> dict:
     """Quantize the graph input `name` to 8 bits on the edge and dequantize it in the cloud: every node that read
     the input reads the dequantized copy (cloud-only plans, and non-prefix plans where a cloud layer reads the
     input)."""
@@ -291,11 +304,9 @@ def _send_input(whole, quantizer, name: str) -> tuple[str, dict]:
              helper.make_node("Add", [f"{prefix}::code", f"{prefix}::zp_float"], [f"{prefix}::q_float"]),
              helper.make_node("Cast", [f"{prefix}::q_float"], [wire], to=TensorProto.UINT8),
              helper.make_node("DequantizeLinear", [wire, f"{prefix}::step", f"{prefix}::zero_point"], [received])]
-    existing = list(whole.graph.node)
-    del whole.graph.node[:]
-    whole.graph.node.extend(nodes + existing)
+    _replace_nodes(whole, 0, 0, nodes)
     shape = [1, *quantizer.graph.tensors[name].shape[1:]]
-    return wire, {"name": wire, "tensor": name, "layer": None, "shape": shape, "elements": int(np.prod(shape)),
+    return {"name": wire, "tensor": name, "layer": None, "shape": shape, "elements": int(np.prod(shape)),
                   "bits": INPUT_BITS, "dtype": "uint8", "scale": float(np.float32(step)), "zero_point": int(zero_point),
                   "range": None}
 
