@@ -1037,7 +1037,9 @@ def add_serve_cloud(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default="127.0.0.1", help="IP address to listen on (default 127.0.0.1; 0.0.0.0 for all "
                    "interfaces)")
     p.add_argument("--read-timeout", default="30s", help="longest wait for a client's next frame, e.g. 30s "
-                   "(default 30s)")
+                   "(default 30s); an idle client is disconnected and run-edge reconnects")
+    p.add_argument("--format", choices=["table", "json"], default="table",
+                   help="the line printed once listening: text (default) or a JSON object with host and port")
     p.set_defaults(func=run_serve_cloud)
 
 
@@ -1052,7 +1054,7 @@ def run_serve_cloud(args: argparse.Namespace) -> None:
         except ValueError:
             raise UserError(f"--host: expected an IP address to listen on (127.0.0.1, 0.0.0.0, ::) or localhost, "
                             f"got {args.host!r}") from None
-    serve_cloud(args.plan, args.host, args.port, _seconds_flag(args.read_timeout, "--read-timeout"))
+    serve_cloud(args.plan, args.host, args.port, _seconds_flag(args.read_timeout, "--read-timeout"), args.format)
 
 
 def _seconds_flag(text: str, flag: str) -> float:

@@ -178,6 +178,25 @@ def test_a_dropped_connection_is_reopened_and_the_request_sent_again(exported):
     assert result["predicted_labels"] == reference["predicted_labels"]
 
 
+def test_a_client_slower_than_the_servers_read_timeout_reconnects(exported, server):
+    x, y = load_npz(DIGITS_DATA)
+    result = run_edge(exported / "a", "127.0.0.1", server.port, x[:3], y[:3], rate_per_s=1.5)  # timeout 0.5 s
+    assert result["requests"] == 3 and result["reconnects"] == 2
+
+
+def test_serve_cloud_prints_where_it_listens_as_json(exported):
+    server = subprocess.Popen([sys.executable, "-m", "simulator.cli", "serve-cloud", "--plan", str(exported / "a"),
+                               "--port", "0", "--format", "json"], stdout=subprocess.PIPE, text=True)
+    try:
+        line = json.loads(server.stdout.readline())
+        x, y = load_npz(DIGITS_DATA)
+        assert line["host"] == "127.0.0.1" and line["payload_bytes"] == 192
+        assert run_edge(exported / "a", "127.0.0.1", line["port"], x[:2], y[:2])["requests"] == 2
+    finally:
+        server.kill()
+        server.wait()
+
+
 def test_a_connection_dropped_more_often_than_the_retries_allow_is_reported(exported):
     x, y = load_npz(DIGITS_DATA)
     server = DroppingServer(DeployedPlan.load(exported / "a", "cloud"))

@@ -147,6 +147,7 @@ async def read_frame(sock: socket.socket, timeout_s: float, body_limit) -> tuple
     return await asyncio.wait_for(read(), timeout_s)
 
 
+READ_TIMEOUT_MESSAGE = "read timeout: no complete frame within"
 LINGER_BYTES = 1 << 20
 LINGER_S = 1.0
 
@@ -233,7 +234,7 @@ class CloudServer:
                 await self._refuse(sock, peer, f"truncated frame: {exc}")
         except (FrameError, asyncio.TimeoutError) as exc:
             await self._refuse(sock, peer, str(exc) if isinstance(exc, FrameError) else
-                               f"read timeout: no complete frame within {self.read_timeout_s:g} s")
+                               f"{READ_TIMEOUT_MESSAGE} {self.read_timeout_s:g} s")
         except ConnectionError as exc:
             self.log(f"serve-cloud: {peer}: connection lost ({exc})")
         except Exception as exc:  # the cloud model failed on this request: say so, keep serving others
@@ -271,6 +272,9 @@ class CloudServer:
                 task.add_done_callback(tasks.discard)
         finally:
             listener.close()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def bind_listener(host: str, port: int) -> socket.socket:
@@ -295,12 +299,17 @@ def bind_listener(host: str, port: int) -> socket.socket:
     return listener
 
 
-def serve_cloud(folder: str | Path, host: str, port: int, read_timeout_s: float) -> None:
-    """Run the cloud process until interrupted; prints one line with the address once it listens."""
+def serve_cloud(folder: str | Path, host: str, port: int, read_timeout_s: float, fmt: str = "table") -> None:
+    """Run the cloud process until interrupted; prints one line with the address once it listens (a JSON object
+    with `fmt="json"`)."""
     plan = DeployedPlan.load(folder, "cloud")
     server = CloudServer(plan, read_timeout_s)
 
     def ready(address) -> None:
+        if fmt == "json":
+            print(json.dumps({"listening": True, "host": address[0], "port": address[1], "model": plan.plan["model"],
+                              "tensors": len(plan.wires), "payload_bytes": plan.payload_bytes}), flush=True)
+            return
         print(f"serve-cloud: {plan.plan['model']} cloud part ({len(plan.wires)} tensor(s), "
               f"{plan.payload_bytes} bytes a request) listening on {address[0]}:{address[1]}", flush=True)
 
@@ -340,6 +349,9 @@ class EdgeClient:
         self.session = plan.session("edge")
         self.input_name = self.session.get_inputs()[0].name
         self.wire_names = [w.name for w in plan.wires]
+        outputs = {o.name for o in self.session.get_outputs()}
+        if not set(self.wire_names) <= outputs:
+            raise UserError(f"--plan: edge.onnx writes {sorted(outputs)}, plan.json sends {self.wire_names}")
         self.sock: socket.socket | None = None
         self.reconnects = 0
         self.hello_rtt_s = math.inf  # the quickest HELLO -> READY exchange (with both ends' processing)
@@ -421,8 +433,12 @@ class EdgeClient:
                 raise UserError(f"serve-cloud at {self.host}:{self.port} sent a malformed frame: {exc}") from None
             if header.kind == protocol.ERROR:
                 self.close()
-                raise UserError(f"serve-cloud at {self.host}:{self.port} refused request {request_id}: "
-                                f"{body.decode(errors='replace')}")
+                message = body.decode(errors="replace")
+                if message.startswith(READ_TIMEOUT_MESSAGE) and header.request_id == 0:
+                    # the server closed a connection that idled longer than its read timeout: open another
+                    last = f"serve-cloud closed the idle connection ({message})"
+                    continue
+                raise UserError(f"serve-cloud at {self.host}:{self.port} refused request {request_id}: {message}")
             if header.request_id != request_id:
                 self.close()
                 raise UserError(f"serve-cloud answered request {header.request_id} instead of {request_id}")
