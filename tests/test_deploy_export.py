@@ -243,3 +243,48 @@ def test_export_picks_a_row_of_an_experiment_table(tmp_path, capsys):
     (tmp_path / "plans.csv").write_text("\n".join(rows) + "\n")
     assert main(["export", *common, "--out", str(tmp_path / "c"), "--method", "b", "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["activation_bits"] == [2, 4]
+
+
+def test_export_with_a_method_and_scenario_flags_exports_that_methods_plan(tmp_path, capsys):
+    flags = ["--edge", "eyeriss", "--cloud", "tpu_v1", "--uplink", "1Mbps", "--edge-memory", "64KiB",
+             "--max-accuracy-drop", "1", "--data", str(DIGITS_DATA), "--calibration", str(DIGITS_CALIBRATION)]
+    assert main(["export", str(DIGITS), "--method", "cloud", *flags, "--out", str(tmp_path / "s"), "--format",
+                 "json"]) == 0
+    written = json.loads(capsys.readouterr().out)
+    assert written["source_plan"]["method"] == "cloud" and written["edge_layers"] == []
+    assert written["payload_bytes"] == written["simulated_payload_bytes"] == 64
+    # the scenario flags without a method, or beside a plan file, are refused in one line
+    assert main(["export", str(DIGITS), *flags, "--out", str(tmp_path / "t")]) == 2
+    assert "missing: --method" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name,cut,bits", [("resnet18", 6, [8, 4, 6, 5, 7, 3]),
+                                           ("mobilenet_v2", 7, [8, 6, 5, 4, 3, 2, 7]),
+                                           ("efficientnet_b0", 9, [8, 8, 7, 6, 5, 4, 8, 6, 5])])
+def test_the_foundation_fixtures_split_into_halves_equal_to_the_whole_model(name, cut, bits):
+    rng = np.random.default_rng(0)
+    quantizer = make_quantizer(FIXTURES / "onnx" / f"{name}.onnx", rng.random((2, 3, 224, 224), dtype=np.float32),
+                               "calibrated", "per-channel")
+    edge = quantizer.layers[:cut]
+    weights = [4 if n in quantizer.weight_layers else None for n in edge]
+    split = build_split(quantizer, {"edge_layers": edge, "weight_bits": weights, "activation_bits": bits})
+    x = rng.random((1, 3, 224, 224), dtype=np.float32)
+    whole = quantizer.logits(x, {n: 4 for n in edge if n in quantizer.weight_layers}, dict(zip(edge, bits)))
+    got = next(iter(edge_then_cloud(split, x).values()))
+    np.testing.assert_allclose(got, whole, rtol=1e-5, atol=1e-5 * np.abs(whole).max())
+    assert split.plan["payload_bytes"] == -(-sum(c["elements"] * c["bits"] for c in split.plan["crossing"]) // 8)
+
+
+def test_a_model_the_fake_quantizer_cannot_read_is_one_clean_error(tmp_path, capsys):
+    plan = tmp_path / "plan.json"
+    plan.write_text('{"edge_layers": ["conv1"], "weight_bits": [8], "activation_bits": [8]}')
+    calibration = tmp_path / "calibration.npz"
+    np.savez(calibration, x=np.zeros((1, 3, 224, 224), np.float32))
+    for model in (FIXTURES / "onnx" / "shufflenet_v2_x1_0.onnx", DIGITS_DATA):
+        shown = model if model.suffix == ".onnx" else tmp_path / "not_a_model.onnx"
+        if shown != model:
+            shown.write_bytes(model.read_bytes())
+        assert main(["export", str(shown), "--plan", str(plan), "--calibration", str(calibration), "--out",
+                     str(tmp_path / "out"), "--force"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and err.startswith("error: ") and shown.name in err
