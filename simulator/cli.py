@@ -13,6 +13,7 @@ import re
 import sys
 import textwrap
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from hardware_models.errors import UserError
 from hardware_models.units import UNITS_HELP
@@ -483,29 +484,24 @@ def run_schema(args: argparse.Namespace) -> None:
     emit(args.format, rows, rows)
 
 
-def add_plan(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("plan", help="the best split plan of one method",
-                       description="Split MODEL between an edge accelerator and a cloud one over a link, with one "
-                       "search method, and print its plan: cut, per-layer bits, latency breakdown, accuracy, memory, "
-                       "energy. Baselines report their own plan even when it breaks the bounds (feasible: false); "
-                       "the searches report their lowest-latency plan within the bounds. " + UNITS_HELP)
-    _add_model_argument(p)
-    p.add_argument("--edge", required=True, help="edge accelerator: preset name, preset .yaml or SCALE-Sim .cfg")
-    p.add_argument("--cloud", required=True, help="cloud accelerator: preset name or file (runs at 16 bits)")
+def _add_scenario_flags(p: argparse.ArgumentParser, required: bool = True) -> None:
+    """`plan`'s scenario and method flags (also `export`'s, where they are optional: a --plan file replaces them)."""
+    p.add_argument("--edge", required=required, help="edge accelerator: preset name, preset .yaml or SCALE-Sim .cfg")
+    p.add_argument("--cloud", required=required, help="cloud accelerator: preset name or file (runs at 16 bits)")
     _add_gpu_mode(p, "--cloud-execution", "--cloud-fusion", "the cloud GPU's")
-    p.add_argument("--uplink", required=True, help="uplink rate, e.g. 3Mbps (10^6 bit/s) or 3Mibps (2^20 bit/s)")
+    p.add_argument("--uplink", required=required, help="uplink rate, e.g. 3Mbps (10^6 bit/s) or 3Mibps (2^20 bit/s)")
     p.add_argument("--rtt", default="0s", help="round-trip time, e.g. 40ms (default 0)")
     p.add_argument("--loss", type=float, default=0.0, help="packet loss probability on the uplink, 0..0.1 (default 0; "
                    "where the analytic TCP model agrees with the simulation)")
     p.add_argument("--link", choices=["tcp", "ideal"], default="tcp",
                    help="tcp: framing, slow start, RTT (default); ideal: bytes / rate, the paper's model")
-    p.add_argument("--edge-memory", required=True, help="edge memory budget, e.g. 4MiB")
+    p.add_argument("--edge-memory", required=required, help="edge memory budget, e.g. 4MiB")
     p.add_argument("--memory-model", choices=["peak_live", "max_layer"], default="peak_live",
                    help="activation memory: peak_live (largest live set, default) or max_layer (the paper's)")
-    p.add_argument("--max-accuracy-drop", type=float, required=True, help="accuracy bound, percentage points")
+    p.add_argument("--max-accuracy-drop", type=float, required=required, help="accuracy bound, percentage points")
     p.add_argument("--accuracy-confidence", choices=["pessimistic", "expected"], default="pessimistic",
                    help="the end of the predicted accuracy's 80%% interval the bound applies to (default pessimistic)")
-    p.add_argument("--method", required=True, help="cloud, edge-u2/u4/u6/u8, neurosurgeon, dads, qdmp, autosplit, "
+    p.add_argument("--method", required=required, help="cloud, edge-u2/u4/u6/u8, neurosurgeon, dads, qdmp, autosplit, "
                    "exact, optuna")
     p.add_argument("--edge-bits", help="bit-widths the edge may use, e.g. 2,4,6,8 (default: the preset's)")
     p.add_argument("--tier", choices=["naive", "calibrated", "reconstruction"], default="calibrated",
@@ -516,6 +512,16 @@ def add_plan(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--trials", type=int, help="optuna only: trial budget (reproducible with --seed)")
     p.add_argument("--seconds", help="optuna only: wall-clock budget, e.g. 20s")
     p.add_argument("--seed", type=int, default=0, help="random seed, 0..2^32-1 (default 0)")
+
+
+def add_plan(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("plan", help="the best split plan of one method",
+                       description="Split MODEL between an edge accelerator and a cloud one over a link, with one "
+                       "search method, and print its plan: cut, per-layer bits, latency breakdown, accuracy, memory, "
+                       "energy. Baselines report their own plan even when it breaks the bounds (feasible: false); "
+                       "the searches report their lowest-latency plan within the bounds. " + UNITS_HELP)
+    _add_model_argument(p)
+    _add_scenario_flags(p)
     _add_format(p)
     p.set_defaults(func=run_plan)
 
@@ -550,7 +556,7 @@ def plan_experiment(args: argparse.Namespace):
             "constraints": {"edge_memory": args.edge_memory, "memory_model": args.memory_model,
                             "max_accuracy_drop": args.max_accuracy_drop,
                             "accuracy_confidence": args.accuracy_confidence},
-            "accuracy": {"tier": args.tier}, "codecs": {"input": args.input_codec, "activation": args.activation_codec},
+            "accuracy": {"tier": args.tier, **_measured_accuracy_keys(args)}, "codecs": {"input": args.input_codec, "activation": args.activation_codec},
             "search": {"methods": [args.method], "budgets": {args.method: budget} if budget else {}},
             "seed": args.seed}
     if edge_bits is not None:
@@ -572,6 +578,15 @@ def plan_experiment(args: argparse.Namespace):
             if line not in lines:
                 lines.append(line)
         raise UserError("\n".join(lines)) from None
+
+
+def _measured_accuracy_keys(args: argparse.Namespace) -> dict:
+    """accuracy.data / calibration / granularity from the flags of a command that has them (`export`)."""
+    keys = {"data": getattr(args, "data", None), "calibration": getattr(args, "calibration", None)}
+    keys = {k: str(Path(v).resolve()) for k, v in keys.items() if v is not None}
+    if keys and getattr(args, "granularity", None):
+        keys["granularity"] = args.granularity
+    return keys
 
 
 # the core's field names in `plan`'s messages: the flags
@@ -867,6 +882,269 @@ def run_worker(args: argparse.Namespace) -> None:
 
 
 COMMANDS += [add_worker]
+
+# --- deployment: export a plan, run it over TCP (simulator.deploy) ---------------------------------------
+_SCENARIO_REQUIRED = ("edge", "cloud", "uplink", "edge_memory", "max_accuracy_drop", "method")
+
+
+def add_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="export a plan as edge.onnx, cloud.onnx and plan.json",
+                       description="Cut MODEL.onnx at a plan and write, to --out: edge.onnx (the model's input to "
+                       "every crossing tensor; weights quantized at the plan's bits, every edge activation "
+                       "fake-quantized as `autosplit accuracy --data` measures it, crossing tensors leaving as "
+                       "uint8 codes, or float16 at 16 bits), cloud.onnx (the crossing tensors, through ONNX "
+                       "DequantizeLinear, to the outputs, float32) and plan.json (the cut, each crossing tensor's "
+                       "name, shape, bits, scale, zero point, and how a request packs into bytes: sub-byte codes "
+                       "bit-packed into one stream). The plan is --plan FILE (`autosplit plan --format json` output, "
+                       "or an experiment's .csv table with --method/--row), or --method with `plan`'s scenario "
+                       "flags. Activation ranges come from --calibration, or the first 128 samples of --data, as "
+                       "in `autosplit accuracy`. " + UNITS_HELP)
+    _add_model_argument(p)
+    p.add_argument("--plan", metavar="PLAN.json", help="the plan: `autosplit plan --format json` output, a JSON list "
+                   "of plans, or an experiment table (.csv)")
+    p.add_argument("--row", type=_whole(0), help="which plan of a table or list (0-based, after --method's filter)")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder for edge.onnx, cloud.onnx, plan.json")
+    p.add_argument("--force", action="store_true", help="overwrite an exported split already in --out")
+    p.add_argument("--data", metavar="FILE.npz", help="labelled data whose first 128 inputs fix activation ranges "
+                   "(when --calibration is not given)")
+    p.add_argument("--calibration", metavar="FILE.npz", help="inputs that fix activation ranges")
+    p.add_argument("--granularity", default="per-channel", choices=["per-channel", "per-tensor"],
+                   help="weight quantization granularity (default per-channel)")
+    before = {a.dest for a in p._actions}
+    _add_scenario_flags(p, required=False)
+    p.set_defaults(scenario_defaults={a.dest: a.default for a in p._actions if a.dest not in before})
+    _add_format(p)
+    p.set_defaults(func=run_export)
+
+
+def _plan_from_flags(args: argparse.Namespace) -> dict:
+    """The best plan of --method for `plan`'s scenario flags (what `autosplit plan --format json` prints)."""
+    from simulator.experiment.scenario import build_scenario, uniform_bits_missing
+    from simulator.search import run_method
+
+    missing = [f"--{k.replace('_', '-')}" for k in _SCENARIO_REQUIRED if getattr(args, k) is None]
+    if missing:
+        raise UserError(f"export: give --plan PLAN.json, or --method with the scenario flags (missing: "
+                        f"{', '.join(missing)})")
+    if args.data is None:
+        raise UserError("export --method: give --data FILE.npz: the search needs the model's accuracy, measured")
+    config = plan_experiment(args)
+    scenario = build_scenario(config, names=_PLAN_CORE_FLAGS)
+    skipped = uniform_bits_missing(args.method, scenario)
+    if skipped:
+        raise UserError(f"--method {skipped.replace(' skipped:', ':')}")
+    budget = config.search.budgets[args.method].as_dict() if args.method in config.search.budgets else {}
+    best = run_method(args.method, scenario, budget=budget, seed=config.seed).best
+    if best is None:
+        raise UserError(f"--method {args.method}: no plan meets the memory and accuracy bounds; nothing to export")
+    return {**best, "activation_codec": args.activation_codec, "input_codec": args.input_codec}
+
+
+def run_export(args: argparse.Namespace) -> None:
+    from simulator.accuracy.measure import CALIBRATION_SAMPLES, load_npz
+    from simulator.deploy import export_split, read_plan
+
+    name = model_name(args)
+    if not name.endswith(".onnx"):
+        raise UserError(f"export: MODEL must be an .onnx file with weights, got {name!r}")
+    if not Path(name).is_file():
+        raise UserError(f"export: {name}: no such ONNX file")
+    if args.calibration is None and args.data is None:
+        raise UserError("export: give --calibration FILE.npz (or --data FILE.npz, whose first 128 inputs are used) "
+                        "to fix the activation ranges")
+    data_x = _data_flag(args.data)[0] if args.data else None
+    if args.calibration:
+        calibration_x, calibration_name = load_npz_inputs(args.calibration, "--calibration"), args.calibration
+    else:
+        calibration_x = data_x[:CALIBRATION_SAMPLES]
+        calibration_name = f"{args.data} (first {CALIBRATION_SAMPLES})"
+    if args.plan is not None:
+        # the scenario flags make a plan; with a plan file they would be silently ignored
+        unused = [name for name, default in args.scenario_defaults.items()
+                  if name not in ("method", "tier") and getattr(args, name) != default]
+        if unused:
+            raise UserError(f"export --{unused[0].replace('_', '-')}: the scenario flags make a plan with --method; "
+                            "with --plan FILE they are not used (give one or the other)")
+        plan = read_plan(args.plan, method=args.method, row=args.row)
+    else:
+        if args.row is not None:
+            raise UserError("--row: picks a plan of a --plan table; give --plan FILE")
+        plan = _plan_from_flags(args)
+    tier = "calibrated" if args.tier == "reconstruction" else args.tier
+    result = export_split(name, plan, args.out, calibration_x, calibration_name, tier, args.granularity,
+                          force=args.force)
+    if args.format == "json":
+        emit("json", result, [])
+        return
+    rows = [{"tensor": c["name"], "shape": "x".join(map(str, c["shape"])), "bits": c["bits"], "scale": c["scale"],
+             "zero_point": c["zero_point"], "dtype": c["dtype"]} for c in result["crossing"]]
+    if args.format == "csv":
+        emit("csv", result, rows)
+        return
+    simulated = result["simulated_payload_bytes"]
+    print(f"exported {result['model']}: {len(result['edge_layers'])} edge layers, "
+          f"cut {result['cut_index'] if result['cut_index'] is not None else 'non-prefix'}, opset {result['opset']}")
+    print(f"  payload {result['payload_bytes']} bytes a request"
+          + (f" (the plan's payload_bytes: {simulated:.0f})" if simulated is not None else ""))
+    check = result["self_check"]
+    print(f"  check   edge -> pack -> unpack -> cloud vs the whole fake-quantized model on {check['samples']} "
+          f"calibration samples: max |difference| {check['max_abs_difference']:.3g}, top-1 "
+          f"{'agrees' if check['top1_agrees'] else 'DIFFERS'}")
+    print(format_table(rows))
+    print(f"wrote {Path(args.out) / 'edge.onnx'}, cloud.onnx, plan.json")
+
+
+def _data_flag(path: str):
+    """(x, y) of --data, a UserError naming the flag."""
+    from simulator.accuracy.measure import load_npz
+
+    try:
+        return load_npz(path)
+    except UserError as exc:
+        raise UserError(f"--data: {exc}") from None
+
+
+def load_npz_inputs(path: str, flag: str):
+    """The `x` array of an .npz (float32), a UserError naming the flag otherwise."""
+    import numpy as np
+
+    if not Path(path).is_file():
+        raise UserError(f"{flag}: {path}: no such file")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if "x" not in archive.files:
+                raise UserError(f"{flag}: {path}: the .npz has no 'x' array")
+            return archive["x"].astype(np.float32)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{flag}: {path}: not a NumPy .npz file ({exc})") from None
+
+
+def _port(text: str) -> int:
+    return _whole(0, 65535)(text)
+
+
+def add_serve_cloud(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve-cloud", help="serve an exported split's cloud part over TCP",
+                       description="Run cloud.onnx of an exported split (--plan DIR, written by `autosplit "
+                       "export`) as a TCP service: each connection states its plan (HELLO, checked against "
+                       "plan.json), then sends requests of the plan's packed crossing tensors and gets the model's "
+                       "outputs back. Every frame is checked against the plan (kind, plan digest, exact byte "
+                       "count) before its body is read; a malformed frame or a client silent for --read-timeout "
+                       "gets an ERROR frame and its connection closed, and the server keeps serving. Binds to "
+                       "127.0.0.1 unless --host says otherwise. Runs until interrupted (Ctrl-C).")
+    p.add_argument("--plan", required=True, metavar="DIR", help="folder written by `autosplit export`")
+    p.add_argument("--port", required=True, type=_port, help="TCP port (0: any free port, printed)")
+    p.add_argument("--host", default="127.0.0.1", help="IP address to listen on (default 127.0.0.1; 0.0.0.0 for all "
+                   "interfaces)")
+    p.add_argument("--read-timeout", default="30s", help="longest wait for a client's next frame, e.g. 30s "
+                   "(default 30s)")
+    p.set_defaults(func=run_serve_cloud)
+
+
+def run_serve_cloud(args: argparse.Namespace) -> None:
+    import ipaddress
+
+    from simulator.deploy.runtime import serve_cloud
+
+    if args.host != "localhost":
+        try:
+            ipaddress.ip_address(args.host)
+        except ValueError:
+            raise UserError(f"--host: expected an IP address to listen on (127.0.0.1, 0.0.0.0, ::) or localhost, "
+                            f"got {args.host!r}") from None
+    serve_cloud(args.plan, args.host, args.port, _seconds_flag(args.read_timeout, "--read-timeout"))
+
+
+def _seconds_flag(text: str, flag: str) -> float:
+    from hardware_models.units import parse_time
+
+    value = parse_time(text, flag)
+    if not (value > 0 and math.isfinite(value)) or value > 86400:
+        raise UserError(f"{flag}: expected a time > 0 and at most a day, got {text!r}")
+    return value
+
+
+def add_run_edge(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run-edge", help="run an exported split's edge part against serve-cloud",
+                       description="Run edge.onnx of an exported split (--plan DIR) on every sample of --data, one "
+                       "request each (batch 1): quantize and pack the crossing tensors, send them to serve-cloud at "
+                       "--connect, receive the outputs. Prints per-request edge compute, bytes on the wire, "
+                       "transfer (send call to the cloud's receipt of the last byte), cloud compute and "
+                       "end-to-end percentiles, and the top-1 accuracy over the labels. Edge and cloud compute are "
+                       "this machine's CPU times with onnxruntime, not the modelled accelerators. A dropped "
+                       "connection is re-opened and the request sent again (--retries), then reported. " + UNITS_HELP)
+    p.add_argument("--plan", required=True, metavar="DIR", help="folder written by `autosplit export`")
+    p.add_argument("--connect", required=True, metavar="HOST:PORT", help="where serve-cloud listens")
+    p.add_argument("--data", required=True, metavar="FILE.npz", help="labelled inputs (x, y) as for `accuracy`")
+    p.add_argument("--rate", type=_number(0.0, 1e6, low_open=True, what="requests per second"), metavar="R",
+                   help="start requests at R per second (default: each as soon as the last is answered)")
+    p.add_argument("--limit", type=_whole(1), metavar="N", help="only the first N samples")
+    p.add_argument("--timeout", default="30s", help="longest wait for an answer or a connection, e.g. 30s")
+    p.add_argument("--retries", type=_whole(0, 100), default=2, help="re-connections per request (default 2)")
+    p.add_argument("--uplink", help="uplink rate, e.g. 3Mbps: also print the simulator's transfer_time_s for the "
+                   "request's bytes")
+    p.add_argument("--rtt", default="0s", help="round-trip time for that prediction (default 0)")
+    p.add_argument("--per-request", action="store_true", help="json: include every request's timings")
+    _add_format(p)
+    p.set_defaults(func=run_run_edge)
+
+
+def run_run_edge(args: argparse.Namespace) -> None:
+    from simulator.accuracy.measure import load_npz
+    from simulator.deploy.runtime import run_edge
+
+    host, sep, port_text = args.connect.rpartition(":")
+    if not sep or not host:
+        raise UserError(f"--connect: expected HOST:PORT, got {args.connect!r}")
+    try:
+        port = int(port_text)
+    except ValueError:
+        port = -1
+    if not 1 <= port <= 65535:
+        raise UserError(f"--connect: port {port_text!r} is not 1..65535")
+    timeout_s = _seconds_flag(args.timeout, "--timeout")
+    link = None
+    if args.uplink is not None:
+        from simulator.network import Link
+        from hardware_models.units import parse_rate, parse_time
+
+        uplink_bps, rtt_s = parse_rate(args.uplink, "--uplink"), parse_time(args.rtt, "--rtt")
+        if not (0 < uplink_bps < math.inf) or not (0 <= rtt_s < math.inf):
+            raise UserError(f"--uplink/--rtt: expected a rate > 0 and a time >= 0, got {args.uplink!r}, {args.rtt!r}")
+        link = Link(uplink_bps=uplink_bps, rtt_s=rtt_s)
+    x, y = _data_flag(args.data)
+    if args.limit:
+        x, y = x[: args.limit], y[: args.limit]
+    result = run_edge(args.plan, host.strip("[]"), port, x, y, args.rate, timeout_s, args.retries,
+                      progress=sys.stderr.isatty() and len(x) > 50)
+    if link is not None:
+        result["predicted_transfer_s"] = float(link.transfer_time_s(result["frame_bytes"]))
+    per_request = result.pop("per_request")
+    result.pop("predicted_labels")
+    if args.format == "json":
+        if args.per_request:
+            result["per_request"] = per_request
+        emit("json", result, [])
+        return
+    rows = [{"stage": stage, **{k: (v * 1e3 if v is not None else None) for k, v in result[key].items()}}
+            for stage, key in (("edge compute", "edge_s"), ("transfer", "transfer_s"), ("cloud compute", "cloud_s"),
+                               ("end to end", "end_to_end_s"))]
+    if args.format == "csv":
+        emit("csv", result, rows)
+        return
+    print(f"{result['requests']} requests to {args.connect}: {result['payload_bytes']} payload bytes "
+          f"({result['frame_bytes']} with the frame header) each, accuracy "
+          f"{'n/a' if result['accuracy'] is None else format(result['accuracy'], '.2f') + ' %'}"
+          + (f", {result['reconnects']} reconnection(s)" if result["reconnects"] else ""))
+    if "predicted_transfer_s" in result:
+        print(f"simulator's transfer_time_s for {result['frame_bytes']} bytes: "
+              f"{result['predicted_transfer_s'] * 1e3:.3f} ms")
+    print("milliseconds per request:")
+    print(format_table(rows))
+
+
+COMMANDS += [add_export, add_serve_cloud, add_run_edge]
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="autosplit", description="Split DNN inference between an edge device and a cloud GPU.",

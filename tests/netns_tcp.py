@@ -62,7 +62,9 @@ def _run(*command: str) -> str:
 class ShapedPair:
     """Namespaces `<prefix>s` (sender) and `<prefix>r` (receiver) joined by a veth pair; context manager."""
 
-    def __init__(self) -> None:
+    def __init__(self, start_receiver: bool = True) -> None:
+        """`start_receiver=False`: no receiver of this module's own; run yours with `exec_in`."""
+        self.start_receiver = start_receiver
         tag = f"{os.getpid() % 100000}"
         self.sender, self.receiver = f"as5s{tag}", f"as5r{tag}"
         self.sender_dev, self.receiver_dev = f"as5vs{tag}", f"as5vr{tag}"
@@ -80,6 +82,8 @@ class ShapedPair:
                 _run("ip", "-n", ns, "addr", "add", f"{ip}/24", "dev", dev)
                 _run("ip", "-n", ns, "link", "set", dev, "up")
                 _run("ip", "-n", ns, "link", "set", "lo", "up")
+            if not self.start_receiver:
+                return self
             self._server = subprocess.Popen(
                 ["ip", "netns", "exec", self.receiver, sys.executable, __file__, "serve", self.receiver_ip],
                 stdout=subprocess.PIPE, text=True)
@@ -96,6 +100,10 @@ class ShapedPair:
             self._server.wait()
         for ns in (self.sender, self.receiver):
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+    def command_in(self, namespace: str, *command: str) -> list[str]:
+        """`command` run inside `namespace` (self.sender or self.receiver)."""
+        return ["ip", "netns", "exec", namespace, *command]
 
     def shape(self, rate_mbit: float, burst_bytes: int) -> int:
         """Token bucket on the sender's egress at `rate_mbit` (tc's mbit = 10^6 bit/s) with a bucket of

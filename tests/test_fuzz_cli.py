@@ -13,6 +13,7 @@ import argparse
 import contextlib
 import copy
 import io
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -219,7 +220,28 @@ def command_bases(tmp_path: Path) -> dict[str, list[str]]:
         "run": [str(experiment), "--dry-run"],
         "capacity": [str(experiment)],
         "worker": [str(experiment), "--storage", str(tmp_path / "journal.log")],
+        **deploy_bases(tmp_path),
     }
+
+
+def deploy_bases(tmp_path: Path) -> dict[str, list[str]]:
+    """export, serve-cloud and run-edge: a valid export; a server that cannot bind (an address this machine
+    lacks: TEST-NET-1) and a client with nobody to talk to, so a value that slipped through still ends in exit 2
+    instead of serving or waiting."""
+    fixtures = Path(__file__).parent / "fixtures"
+    plan = tmp_path / "plan.json"
+    plan.write_text('{"edge_layers": ["conv1"], "weight_bits": [8], "activation_bits": [8]}')
+    export = [str(fixtures / "digits_cnn.onnx"), "--plan", str(plan), "--out", str(tmp_path / "split"),
+              "--calibration", str(fixtures / "digits_calibration.npz"), "--force"]
+    assert main(["export", *export]) == 0
+    free = socket.socket()
+    free.bind(("127.0.0.1", 0))
+    port = free.getsockname()[1]
+    free.close()
+    return {"export": export,
+            "serve-cloud": ["--plan", str(tmp_path / "split"), "--port", "0", "--host", "192.0.2.1"],
+            "run-edge": ["--plan", str(tmp_path / "split"), "--connect", f"127.0.0.1:{port}", "--data",
+                         str(fixtures / "digits.npz"), "--timeout", "2s"]}
 
 
 # flags whose any text is valid (a directory to create, a storage URL): fuzzed with what cannot be a path
