@@ -91,7 +91,7 @@ def test_two_workers_on_one_postgres_study_record_every_trial_once(tmp_path):
 
 
 def test_run_killed_mid_study_resumes_from_its_journal_keeping_every_completed_trial(tmp_path):
-    trials = 60  # one batch of tells into the journal takes seconds: time to kill it half-way
+    trials = 240  # several batches of tells into the journal: a kill after the first trials lands mid-study
     path = _experiment(tmp_path, search={"methods": ["optuna"], "budgets": {"optuna": {"trials": trials}}})
     journal = tmp_path / "studies" / "study.log"
     out = tmp_path / "results"

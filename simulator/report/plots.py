@@ -167,6 +167,11 @@ def _pareto_panel(ax, cell, baselines, pareto, plans, handles) -> None:
         h, = ax.step(overall["latency_s"] * 1e3, np.maximum(overall["accuracy"], y_low), where="post",
                      color="black", lw=1.2, zorder=4)
         handles.setdefault("Pareto front, all methods", h)
+        if {"accuracy_low", "accuracy_high"} <= set(overall.columns):
+            h = ax.fill_between(overall["latency_s"] * 1e3, np.maximum(overall["accuracy_low"].astype(float), y_low),
+                                np.maximum(overall["accuracy_high"].astype(float), y_low), step="post",
+                                color="black", alpha=0.08, lw=0, zorder=2)
+            handles.setdefault("its 80% accuracy interval", h)
     below = int((cell_plans["accuracy"] < y_low).sum()) if len(cell_plans) else 0
     h = ax.axhline(fp - bound, color="#d62728", ls="--", lw=1.0, zorder=2, gid="autosplit-hline")
     handles.setdefault("accuracy bound", h)
@@ -187,6 +192,9 @@ def _pareto_panel(ax, cell, baselines, pareto, plans, handles) -> None:
                        lw=1.5,
                        facecolor=colour if feasible else "white")
         handles.setdefault(method, h)
+        if not _missing_interval(row):
+            ax.vlines(row["latency_s"] * 1e3, max(float(row["accuracy_low"]), y_low),
+                      max(float(row["accuracy_high"]), y_low), color=colour, lw=1.0, alpha=0.7, zorder=5)
         key = (round(math.log(float(row["latency_s"])), 3), round(y, 3), feasible)
         groups.setdefault(key, []).append((method, colour, float(row["latency_s"]) * 1e3, y, accuracy, clamped))
     for (_, _, feasible), members in groups.items():
@@ -199,10 +207,15 @@ def _pareto_panel(ax, cell, baselines, pareto, plans, handles) -> None:
     ax.set_ylim(y_low - 0.04 * (y_high - y_low), y_high)
     ax.set_xlabel("end-to-end latency (ms, log scale)"
                   + (f"\n({below} kept plans below {y_low:.1f}% are drawn on the bottom edge)" if below else ""))
-    ax.set_ylabel("predicted top-1 accuracy (%)")
+    ax.set_ylabel("predicted top-1 accuracy (%)\n(at the bound's end; bars: 80% interval)")
     ax.set_title(_panel_title(cell))
     ax.grid(True, which="major", alpha=0.25)
     _pad_log_x(ax)
+
+
+def _missing_interval(row) -> bool:
+    values = [row.get("accuracy_low"), row.get("accuracy_high")]
+    return any(v is None or (isinstance(v, float) and math.isnan(v)) for v in values)
 
 
 def _pad_log_x(ax) -> None:
