@@ -180,7 +180,7 @@ def test_a_dropped_connection_is_reopened_and_the_request_sent_again(exported):
 
 def test_a_client_slower_than_the_servers_read_timeout_reconnects(exported, server):
     x, y = load_npz(DIGITS_DATA)
-    result = run_edge(exported / "a", "127.0.0.1", server.port, x[:3], y[:3], rate_per_s=1.5)  # timeout 0.5 s
+    result = run_edge(exported / "a", "127.0.0.1", server.port, x[:3], y[:3], rate_per_s=1.0)  # read timeout 0.5 s
     assert result["requests"] == 3 and result["reconnects"] == 2
 
 
