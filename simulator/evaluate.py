@@ -126,8 +126,9 @@ class CostTables:
     weight_cost: np.ndarray           # (L, B) sensitivity x distortion of the weights at edge bits, at the
     activation_cost: np.ndarray       # (L, B)   accuracy_confidence end of the interval (what searches bound)
     cloud_cost: np.ndarray            # (L,) the same at cloud bits (weights + activations)
-    end_costs: np.ndarray             # (3, L, B, B) weights + activations at each of ENDS (reports)
-    end_cloud_costs: np.ndarray       # (3, L) the same at cloud bits
+    other_ends: tuple[str, str]       # the two ENDS besides the searched one (reported, not searched)
+    end_costs: np.ndarray             # (2, L, B, B) weights + activations at each of `other_ends`
+    end_cloud_costs: np.ndarray       # (2, L) the same at cloud bits
     _cloud_cache: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -148,18 +149,18 @@ class CostTables:
 
     @cached_property
     def per_layer_terms(self) -> np.ndarray:
-        """(8, L*B*B) per (layer, weight bits, activation bits), flattened for np.take: edge latency, edge
+        """(7, L*B*B) per (layer, weight bits, activation bits), flattened for np.take: edge latency, edge
         energy, sensitivity x distortion (the searched end), weight bytes, output bytes, then the
-        sensitivity x distortion at each of ENDS."""
+        sensitivity x distortion at each of `other_ends`."""
         L, B = self.layers, len(self.bits)
-        stack = np.empty((8, L, B, B))
+        stack = np.empty((7, L, B, B))
         stack[0] = self.edge_latency_s
         stack[1] = self.edge_energy_j
         stack[2] = self.weight_cost[:, :, None] + self.activation_cost[:, None, :]
         stack[3] = self.weight_bytes[:, :, None]
         stack[4] = self.output_bytes[:, None, :]
         stack[5:] = self.end_costs
-        return stack.reshape(8, L * B * B)
+        return stack.reshape(7, L * B * B)
 
     @cached_property
     def cloud_cost_suffix(self) -> np.ndarray:
@@ -168,9 +169,9 @@ class CostTables:
 
     @cached_property
     def end_cloud_cost_suffix(self) -> np.ndarray:
-        """(3, L+1) the same at each of ENDS."""
+        """(2, L+1) the same at each of `other_ends`."""
         suffix = np.cumsum(self.end_cloud_costs[:, ::-1], axis=1)[:, ::-1]
-        return np.concatenate([suffix, np.zeros((3, 1))], axis=1)
+        return np.concatenate([suffix, np.zeros((2, 1))], axis=1)
 
     @cached_property
     def output_bytes(self) -> np.ndarray:
@@ -271,7 +272,8 @@ class CostTables:
         proxy = s.accuracy
         columns = bit_columns(bits)
         cloud_column = bit_columns(np.array([s.cloud_bits]))[0]
-        ends = [proxy.cost_tables(end) for end in ENDS]
+        other_ends = tuple(end for end in ENDS if end != s.accuracy_confidence)
+        ends = [proxy.cost_tables(end) for end in other_ends]
         searched_w, searched_a = proxy.cost_tables(s.accuracy_confidence)
         return cls(
             scenario=s, bits=bits, edge_bit_index=np.flatnonzero(np.isin(bits, s.edge_bits)),
@@ -284,7 +286,7 @@ class CostTables:
             cloud_suffix_s=suffix, cloud_layer_s=cloud_layer,
             weight_cost=searched_w[:, columns], activation_cost=searched_a[:, columns],
             cloud_cost=searched_w[:, cloud_column] + searched_a[:, cloud_column],
-            end_costs=np.stack([w[:, columns][:, :, None] + a[:, columns][:, None, :] for w, a in ends]),
+            other_ends=other_ends, end_costs=np.stack([w[:, columns][:, :, None] + a[:, columns][:, None, :] for w, a in ends]),
             end_cloud_costs=np.stack([w[:, cloud_column] + a[:, cloud_column] for w, a in ends]),
         )
 
@@ -388,8 +390,9 @@ def evaluate(tables: CostTables, weight_bits: np.ndarray, activation_bits: np.nd
     combo = w * B
     combo += a
     combo += tables.layer_offset
+    terms = tables.per_layer_terms
     edge_s, energy, distortion, weight_memory, *at_ends = (
-        np.einsum("pl,pl->p", np.take(table, combo), on_edge) for table in tables.per_layer_terms[[0, 1, 2, 3, 5, 6, 7]])
+        np.einsum("pl,pl->p", np.take(terms[k], combo), on_edge) for k in (0, 1, 2, 3, 5, 6))
     at_ends = np.stack(at_ends)
     output_bytes = np.take(tables.per_layer_terms[4], combo)                 # raw bytes of each layer's output
 
@@ -440,8 +443,9 @@ def evaluate(tables: CostTables, weight_bits: np.ndarray, activation_bits: np.nd
     memory = weight_memory + activation_memory
 
     accuracy = s.accuracy.predict_from_weighted_sum(distortion)
-    expected = s.accuracy.predict_from_weighted_sum(at_ends[0])  # ENDS: expected, pessimistic, optimistic
-    low, high = s.accuracy.interval_from_weighted_sums(at_ends[1], at_ends[2])
+    sums = {s.accuracy_confidence: distortion, **dict(zip(tables.other_ends, at_ends))}
+    expected = s.accuracy.predict_from_weighted_sum(sums["expected"])
+    low, high = s.accuracy.interval_from_weighted_sums(sums["pessimistic"], sums["optimistic"])
     drop = s.accuracy.fp_accuracy - accuracy
     latency = edge_s + transfer_s + cloud_s
     feasible = (memory <= s.edge_memory_bytes) & (drop <= s.max_accuracy_drop + 1e-9)
