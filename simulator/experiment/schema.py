@@ -81,6 +81,14 @@ def resolve_path(value: str, info: ValidationInfo | None) -> Path:
     return path if path.is_absolute() or base is None else Path(base) / path
 
 
+def existing_file(value: str, info: ValidationInfo | None, what: str) -> str:
+    """`value` resolved as `resolve_path` does, as a string; a ValueError naming `what` when no such file."""
+    path = resolve_path(value, info)
+    if not path.is_file():
+        raise ValueError(f"no such {what} {str(path)!r}")
+    return str(path)
+
+
 def _choice(value: str, choices, what: str) -> str:
     if value not in choices:
         raise ValueError(f"unknown {what} {value!r}{suggest(str(value), choices)}; expected one of {', '.join(choices)}")
@@ -91,10 +99,7 @@ def _check_model(value: str, info: ValidationInfo) -> str:
     from simulator.graph import zoo
 
     if value.endswith(".onnx"):
-        path = resolve_path(value, info)
-        if not path.is_file():
-            raise ValueError(f"no such ONNX file {str(path)!r}")
-        return str(path)
+        return existing_file(value, info, "ONNX file")
     return _choice(value, zoo.names(), "model (a zoo name or an .onnx path)")
 
 
@@ -102,10 +107,7 @@ def _check_hardware(value: str, info: ValidationInfo) -> str:
     from hardware_models.registry import preset_names
 
     if Path(value).suffix in (".yaml", ".yml", ".cfg"):
-        path = resolve_path(value, info)
-        if not path.is_file():
-            raise ValueError(f"no such hardware file {str(path)!r}")
-        return str(path)
+        return existing_file(value, info, "hardware file")
     return _choice(value, preset_names(), "hardware preset (or a .yaml / SCALE-Sim .cfg path)")
 
 
@@ -139,13 +141,10 @@ class Network(_Section):
     @field_validator("preset")
     @classmethod
     def _known_preset(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if value is None or Path(value).suffix in (".yaml", ".yml"):
-            if value is None:
-                return value
-            path = resolve_path(value, info)
-            if not path.is_file():
-                raise ValueError(f"no such network preset file {str(path)!r}")
-            return str(path)
+        if value is None:
+            return value
+        if Path(value).suffix in (".yaml", ".yml"):
+            return existing_file(value, info, "network preset file")
         from simulator.network import preset_names
 
         return _choice(value, preset_names(), "network preset (or a preset .yaml path)")
@@ -153,12 +152,7 @@ class Network(_Section):
     @field_validator("trace")
     @classmethod
     def _trace_exists(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if value is None:
-            return value
-        path = resolve_path(value, info)
-        if not path.is_file():
-            raise ValueError(f"no such trace file {str(path)!r}")
-        return str(path)
+        return None if value is None else existing_file(value, info, "trace file")
 
     @model_validator(mode="after")
     def _has_rate(self) -> "Network":
