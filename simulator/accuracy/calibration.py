@@ -289,13 +289,6 @@ def noise_of_rows(calibration: ZooCalibration, rows: list[CalibrationRow]) -> np
     return out
 
 
-def predict_rows(calibration: ZooCalibration, rows: list[CalibrationRow]) -> np.ndarray:
-    """Predicted top-1 of rows (each against its own FP32)."""
-    fp = np.array([r.fp32_top1 for r in rows])
-    chance = np.array([chance_accuracy(fp32_reference()[r.model][1]) for r in rows])
-    return link(noise_of_rows(calibration, rows), fp, chance, calibration.shape)
-
-
 def leave_one_source_out(rows: list[CalibrationRow] | None = None) -> list[dict]:
     """Every row predicted by a fit that saw no row of its source: dicts with the row, prediction, error and
     the log-ratio of the noise the row needs to the noise predicted (NaN where the row is censored: at FP32

@@ -31,7 +31,8 @@ def is_depthwise(layer) -> bool:
     return layer.weight_elements // max(1, channels) == int(np.prod(layer.attrs.get("kernel", (1, 1))))
 
 
-def _roles(graph: Graph) -> dict[str, np.ndarray]:
+def roles(graph: Graph) -> dict[str, np.ndarray]:
+    """Boolean masks (and `depth`) of where each layer sits, for the features and coverage bookkeeping."""
     layers = graph.layers
     n = len(layers)
     weight_layers = np.array([i for i, l in enumerate(layers) if l.weight_elements], dtype=int)
@@ -59,7 +60,7 @@ def _roles(graph: Graph) -> dict[str, np.ndarray]:
 
 def weight_features(graph: Graph) -> np.ndarray:
     """(layers, FEATURES) of each layer's weights."""
-    r = _roles(graph)
+    r = roles(graph)
     has = np.array([l.weight_elements > 0 for l in graph.layers])
     columns = {"first": r["first"], "classifier": r["classifier"], "depthwise": r["depthwise"], "depth": r["depth"]}
     return np.stack([np.where(has, columns[f], 0.0) if f in columns else np.zeros(len(has)) for f in FEATURES], 1)
@@ -67,12 +68,7 @@ def weight_features(graph: Graph) -> np.ndarray:
 
 def activation_features(graph: Graph) -> np.ndarray:
     """(layers, FEATURES) of each layer's output tensor."""
-    r = _roles(graph)
+    r = roles(graph)
     columns = {"first": r["stem"], "classifier_input": r["classifier_input"], "logits": r["logits"],
                "depthwise": r["depthwise"], "feeds_add": r["feeds_add"], "depth": r["depth"]}
     return np.stack([np.asarray(columns.get(f, np.zeros(len(graph.layers))), float) for f in FEATURES], 1)
-
-
-def roles(graph: Graph) -> dict[str, np.ndarray]:
-    """Boolean masks of the roles above (plus `stem`), for coverage bookkeeping."""
-    return _roles(graph)
