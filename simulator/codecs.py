@@ -73,7 +73,7 @@ def entropy_bits_per_element(bits: int, relu: bool = True) -> float:
     else:
         mass_at_zero = 0.0
     levels = 2**bits
-    best = None
+    best: tuple[float, np.ndarray] | None = None
     for clip in np.linspace(0.5, 8.0, 151):
         lo = 0.0 if relu else -clip
         step = (clip - lo) / (levels - 1)
@@ -81,8 +81,9 @@ def entropy_bits_per_element(bits: int, relu: bool = True) -> float:
         mse = np.sum((x - (lo + index * step)) ** 2 * pdf) * dx
         if best is None or mse < best[0]:
             best = (mse, index)
+    assert best is not None  # the loop ran at least once
     index = best[1]
-    probabilities = np.bincount(index.astype(int), weights=pdf * dx, minlength=levels)
+    probabilities = np.bincount(index.astype(int), weights=pdf * dx, minlength=levels).astype(float)
     if relu:
         probabilities[0] += mass_at_zero
     probabilities = probabilities[probabilities > 0]

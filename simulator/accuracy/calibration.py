@@ -271,6 +271,7 @@ def fit(rows: list[CalibrationRow]) -> ZooCalibration:
         cost = float(problem.residuals(theta) @ problem.residuals(theta))
         if best is None or cost < best[0]:
             best = (cost, theta)
+    assert best is not None  # two starts ran
     theta = best[1]
     return ZooCalibration(dict(zip(NAMES, map(float, theta[:len(NAMES)]))),
                           dict(zip(models, map(float, np.exp(theta[len(NAMES):])))), rows_used=len(rows))

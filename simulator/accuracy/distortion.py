@@ -210,10 +210,10 @@ def gaussian_weight_distortion(fan_in: int, channels: int, bits: int, tier: str 
     minmax = clip_method(tier) == "minmax"
     if granularity == "per-channel":
         if minmax:
-            return _gaussian_rounding_mse(_expected_max(fan_in, one_sided=False), bits)
+            return float(_gaussian_rounding_mse(_expected_max(fan_in, one_sided=False), bits))
         # the MSE-optimal clip of a finite channel never does worse than its own min-max range
         naive = _gaussian_rounding_mse(_expected_max(fan_in, one_sided=False), bits)
-        return min(naive, float(_gaussian_symmetric_mse_table(bits).min()))
+        return min(float(naive), float(_gaussian_symmetric_mse_table(bits).min()))
     n = max(1, min(int(channels), 512))
     quantiles = np.interp((np.arange(n) + 0.5) / n, _CDF, _Z)
     scales = np.exp(scale_spread * quantiles)

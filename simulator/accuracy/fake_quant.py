@@ -52,6 +52,8 @@ class FakeQuantizer:
         from simulator.graph.simplify import simplify
 
         self.path = Path(onnx_path)
+        self.calibration_x = calibration_x  # the input's grid when it crosses a cut (export)
+        self.keep_alive: object = None  # a temporary folder holding the model, removed with the quantizer
         self.tier, self.granularity = tier, granularity
         model = onnx.load(str(self.path))
         raw, onnx_of = _onnx_outputs_of_raw_layers(model, self.path)
@@ -76,7 +78,7 @@ class FakeQuantizer:
         base = onnx.ModelProto()
         base.CopyFrom(model)
         producer = {out: node for node in base.graph.node for out in node.output}
-        self.weight_node: dict[str, object] = {}
+        self.weight_node: dict[str, onnx.NodeProto] = {}
         removed = []
         for layer in self.graph.layers:
             if layer.name not in self.weight_layers:

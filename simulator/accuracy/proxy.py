@@ -111,6 +111,7 @@ class AccuracyProxy:
         if end not in ENDS:
             raise ValueError(f"unknown end {end!r}; expected one of {', '.join(ENDS)}")
         sign, base = (1.0, self.log_high) if end == "pessimistic" else (-1.0, self.log_low)
+        assert self.weight_extrapolation is not None and self.activation_extrapolation is not None  # __post_init__
         out = []
         for cost, extra in ((self.weight_cost, self.weight_extrapolation), (self.activation_cost, self.activation_extrapolation)):
             scaled = cost * np.exp(base + sign * extra)

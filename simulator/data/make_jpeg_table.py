@@ -30,7 +30,7 @@ def main() -> None:
         left, top = (image.width - side) // 2, (image.height - side) // 2
         square = image.crop((left, top, left + side, top + side))
         for size in SIZES:
-            resized = square.resize((size, size), Image.BICUBIC)
+            resized = square.resize((size, size), Image.Resampling.BICUBIC)
             for quality in QUALITIES:
                 buffer = io.BytesIO()
                 resized.save(buffer, format="JPEG", quality=quality)

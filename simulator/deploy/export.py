@@ -27,12 +27,16 @@ import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from hardware_models.errors import UserError
 from simulator.accuracy.distortion import FLOAT_BITS, asymmetric_grid
 from simulator.deploy.packing import FLOAT_WIRE_BITS, WireTensor, packed_bytes
+
+if TYPE_CHECKING:
+    import onnx
 
 FORMAT = "autosplit-split/1"
 PLAN_KEYS = ("edge_layers", "weight_bits", "activation_bits")
@@ -105,8 +109,8 @@ def read_plan(path: str | Path, method: str | None = None, row: int | None = Non
 class Split:
     """What export produced: the two models, the whole deployed model they were cut from, and the plan file."""
 
-    edge: object       # onnx.ModelProto
-    cloud: object
+    edge: onnx.ModelProto
+    cloud: onnx.ModelProto
     whole: object      # the fake-quantized model with the wire casts at the cut (edge + cloud in one graph)
     plan: dict         # the contents of plan.json
     wires: list[WireTensor]
@@ -150,7 +154,8 @@ def _send_codes(whole, quantizer, layer: str, bits: int) -> dict:
     from onnx import TensorProto, helper, numpy_helper
 
     onnx_name = quantizer.output_tensor[layer]
-    step, zero_point = asymmetric_grid(*quantizer.activation_range(layer, bits), bits)
+    lo, hi = quantizer.activation_range(layer, bits)
+    step, zero_point = asymmetric_grid(lo, hi, bits)
     prefix, wire = f"{layer}::aq", f"{layer}::q{bits}"
     index = _producer_index(whole, onnx_name)
     dequantize = whole.graph.node[index]
@@ -328,10 +333,9 @@ def make_quantizer(model_path: str | Path, calibration_x: np.ndarray, tier: str,
     if fixed:
         folder = tempfile.TemporaryDirectory(prefix="autosplit-export-")
         quantizer = FakeQuantizer(_dynamic_batch_copy(path, Path(folder.name)), calibration_x, tier, granularity)
-        quantizer._folder = folder  # kept alive with the quantizer
+        quantizer.keep_alive = folder
     else:
         quantizer = FakeQuantizer(path, calibration_x, tier, granularity)
-    quantizer.calibration_x = calibration_x  # the input's grid when it crosses the cut
     return quantizer
 
 

@@ -71,13 +71,14 @@ def unpack(payload: bytes, tensors: list[WireTensor]) -> dict[str, np.ndarray]:
     if len(payload) != expected:
         raise ValueError(f"payload of {len(payload)} bytes, the plan's tensors pack into {expected}")
     bits = np.unpackbits(np.frombuffer(payload, dtype=np.uint8), bitorder="little")
-    out, offset = {}, 0
+    out: dict[str, np.ndarray] = {}
+    offset = 0
     for tensor in tensors:
         width = min(tensor.bits, FLOAT_WIRE_BITS)
         chunk = bits[offset: offset + tensor.elements * width]
         offset += tensor.elements * width
         if tensor.bits >= FLOAT_WIRE_BITS:
-            values = np.packbits(chunk, bitorder="little").view("<f2").astype(np.float16)
+            values: np.ndarray = np.packbits(chunk, bitorder="little").view("<f2").astype(np.float16)
         else:
             grid = np.zeros((tensor.elements, 8), np.uint8)
             grid[:, :width] = chunk.reshape(tensor.elements, width)

@@ -95,7 +95,7 @@ class DeployedPlan:
 # --- socket helpers -----------------------------------------------------------------------------------
 async def _readable(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> None:
     future = loop.create_future()
-    loop.add_reader(sock.fileno(), lambda: future.done() or future.set_result(None))
+    loop.add_reader(sock.fileno(), lambda: None if future.done() else future.set_result(None))
     try:
         await future
     finally:
@@ -419,6 +419,7 @@ class EdgeClient:
                     if attempt:
                         self.reconnects += 1
                     await self.connect()
+                assert self.sock is not None  # connect() set it
                 sent = time.time()
                 await asyncio.wait_for(loop.sock_sendall(self.sock, frame), self.timeout_s)
                 header, body, _ = await read_frame(self.sock, self.timeout_s,
