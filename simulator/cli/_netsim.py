@@ -37,7 +37,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--bytes", default="150528", help="payload size, e.g. 150528 or 147KiB (default 150528, "
                         "a 224x224x3 8-bit image)")
     parser.add_argument("--runs", type=whole(1, 1_000_000), default=1000, help="simulated uploads (default 1000)")
-    parser.add_argument("--seed", type=seed_number(), default=0, help="random seed, 0..2^32-1 (default 0)")
+    parser.add_argument("--seed", type=seed_number, default=0, help="random seed, 0..2^32-1 (default 0)")
     add_format_argument(parser)
     parser.set_defaults(func=run)
 
@@ -50,9 +50,9 @@ def _bounded(value: float, flag: str, text: str, low: float, high: float, what: 
 
 
 def run(args: argparse.Namespace) -> None:
-    import numpy as np  # not for --help
+    # numpy, and the network package's simpy: loaded when the command runs, not for --help
+    import numpy as np
 
-    # the network package loads numpy and simpy: not for --help
     from simulator.network import BandwidthTrace, Link, load_link, simulate_transfer_times_s
 
     payload = parse_bytes(args.bytes, "--bytes")

@@ -34,6 +34,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> None:
     # the runner loads numpy, pandas, optuna and matplotlib: not for --help
+    import pandas as pd
+
     from simulator.experiment.runner import default_out_dir, run_experiment, work_plan
 
     loaded = load_experiment(args.experiment, args.overrides)
@@ -54,8 +56,6 @@ def run(args: argparse.Namespace) -> None:
         return
     output = run_experiment(loaded, out_dir, force=args.force, resume=args.resume, storage=args.storage,
                             argv=list(sys.argv[1:]), show_progress=False if args.no_progress else None)
-    import pandas as pd
-
     baselines = pd.read_csv(output.out_dir / "baselines.csv")
     rows = [{"cell": r["cell"], "method": r["method"], "latency_s": r["latency_s"], "accuracy": r["accuracy"],
              "edge_energy_j": r["edge_energy_j"], "feasible": r["feasible"]} for r in baselines.to_dict("records")]

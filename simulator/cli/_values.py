@@ -52,9 +52,8 @@ def number(low: float, high: float, *, low_open: bool = False, high_open: bool =
     return number
 
 
-def seed_number() -> Callable[[str], int]:
-    """argparse type: a random seed, 0..2^32-1 (the YAML's `seed` bounds)."""
-    return whole(0, MAX_SEED)
+# argparse type: a random seed, 0..2^32-1 (the YAML's `seed` bounds)
+seed_number = whole(0, MAX_SEED)
 
 
 def parse_bits(text: str) -> tuple[int, int]:

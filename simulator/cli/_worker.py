@@ -21,7 +21,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add_experiment_arguments(parser, out=False)
     parser.add_argument("--storage", metavar="URL", help="postgresql://user@host:5432/db, redis://host:6379/0, or a "
                         "journal file path on a shared file system (default: the YAML's storage)")
-    parser.add_argument("--seed", type=seed_number(), help="this worker's sampler seed, 0..2^32-1 (default: a fresh "
+    parser.add_argument("--seed", type=seed_number, help="this worker's sampler seed, 0..2^32-1 (default: a fresh "
                         "random seed, printed)")
     parser.add_argument("--cell", type=whole(0), action="append", metavar="K", help="only sweep cell K (repeatable; "
                         "default every cell, in order)")
