@@ -1,0 +1,97 @@
+"""Argument groups that several commands share, defined once so that a flag means the same in each: `--format`,
+the model (MODEL / --model / --onnx), the experiment file with --out and --set, the uplink flags and the GPU
+mode flags."""
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from hardware_models.errors import UserError
+from simulator.cli._values import number
+
+if TYPE_CHECKING:
+    from simulator.graph import Graph
+
+
+def add_format_argument(parser: argparse.ArgumentParser) -> None:
+    """--format table|csv|json, table by default."""
+    parser.add_argument("--format", choices=["table", "csv", "json"], default="table",
+                        help="output format (default: table; json for scripts)")
+
+
+def add_model_argument(parser: argparse.ArgumentParser) -> None:
+    """MODEL, optional as a positional because --model (and its alias --onnx) may name it instead."""
+    parser.add_argument("model_pos", nargs="?", metavar="MODEL",
+                        help="zoo name (see `autosplit models`) or an .onnx path")
+    parser.add_argument("--model", "--onnx", dest="model", help="same as MODEL")
+
+
+def model_name(args: argparse.Namespace) -> str:
+    """MODEL, or --model/--onnx: one of them, not two different ones."""
+    for given, what in ((args.model, "--model"), (args.model_pos, "MODEL")):
+        if given is not None and not given.strip():
+            raise UserError(f"{args.command}: {what} is empty; expected a zoo name or an .onnx file")
+    if args.model and args.model_pos and args.model != args.model_pos:
+        raise UserError(f"{args.command}: MODEL {args.model_pos!r} and --model {args.model!r} disagree; give one")
+    name = args.model or args.model_pos
+    if not name:
+        raise UserError(f"{args.command}: give a MODEL (a zoo name or an .onnx file)")
+    return name
+
+
+def model_from_args(args: argparse.Namespace, simplify: bool = True) -> Graph:
+    """The Graph named by MODEL / --model / --onnx."""
+    from simulator.graph import load_model  # loads numpy (and onnx for a file): not for --help
+
+    return load_model(model_name(args), simplify=simplify)
+
+
+def add_experiment_arguments(parser: argparse.ArgumentParser, *, out: bool = True) -> None:
+    """EXPERIMENT.yaml, --out DIR where the command writes a results directory, and --set KEY=VALUE overrides."""
+    parser.add_argument("experiment", metavar="EXPERIMENT.yaml", help="the experiment file")
+    if out:
+        parser.add_argument("--out", metavar="DIR",
+                            help="results directory (default: output.dir, else results/<file stem>)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a key, e.g. --set network.uplink=10Mbps --set search.budgets.optuna.trials=500 "
+                        "(repeatable; the value is read as YAML)")
+
+
+def add_link_arguments(parser: argparse.ArgumentParser, *, required: bool = False, simulated: bool = False,
+                       protocol: bool = True) -> None:
+    """The uplink: --uplink RATE and --rtt TIME and, with `protocol`, --loss P and --link tcp|ideal.
+
+    `simulated` (netsim) leaves every default to the --preset, else to the Link, and takes a loss anywhere in
+    [0, 1), which the segment-level simulation holds. Otherwise the defaults are 0 s, no loss and tcp, and the
+    experiment schema bounds the values (the loss to 0.1, where the analytic model agrees with the simulation).
+    """
+    or_preset = ", or the preset's" if simulated else ""
+    parser.add_argument("--uplink", required=required,
+                        help="uplink rate, e.g. 3Mbps (10^6 bit/s) or 3Mibps (2^20 bit/s)")
+    parser.add_argument("--rtt", default=None if simulated else "0s",
+                        help=f"round-trip time, e.g. 40ms (default 0{or_preset})")
+    if not protocol:
+        return
+    if simulated:
+        parser.add_argument("--loss", type=number(0.0, 1.0, high_open=True, what="a probability"),
+                            help="packet loss probability in [0, 1) (default 0, or the preset's); the analytic model "
+                            "(model_s, what the search uses) holds up to 0.1")
+    else:
+        parser.add_argument("--loss", type=float, default=0.0,
+                            help="packet loss probability on the uplink, 0..0.1 (default 0; where the analytic TCP "
+                            "model agrees with the simulation)")
+    parser.add_argument("--link", choices=["tcp", "ideal"], default=None if simulated else "tcp",
+                        help=f"tcp: framing, slow start, RTT; ideal: bytes / rate, the paper's model "
+                        f"(default tcp{or_preset})")
+
+
+def add_gpu_mode_arguments(parser: argparse.ArgumentParser, execution_flag: str, fusion_flag: str,
+                           whose: str) -> None:
+    """The GPU mode flags (issue 14): execution graph|eager and fusion serving|framework."""
+    parser.add_argument(execution_flag, choices=["graph", "eager"],
+                        help=f"{whose} execution: graph (one captured graph / engine) or eager (PyTorch dispatching "
+                        "op by op; implies --fusion framework); default: the preset's (graph)")
+    parser.add_argument(fusion_flag, choices=["serving", "framework"],
+                        help=f"{whose} kernels: serving (a TensorRT engine, fitted on published TensorRT results) or "
+                        "framework (PyTorch's kernels, fitted on a measured H200 profile); default: the preset's "
+                        "(serving)")

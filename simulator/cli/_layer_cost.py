@@ -1,0 +1,81 @@
+"""`autosplit layer-cost`: per-layer cost of a model (or a SCALE-Sim topology) on one accelerator."""
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from hardware_models.errors import UserError
+from hardware_models.registry import load_accelerator, preset_evidence, with_mode_spec
+from hardware_models.scalesim_io import read_topology
+from simulator.cli._arguments import (add_format_argument, add_gpu_mode_arguments, add_model_argument,
+                                      model_from_args)
+from simulator.cli._output import emit
+from simulator.cli._values import parse_bits, whole
+
+PRECISION_BITS = {"fp32": 32, "fp16": 16, "int8": 8}
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "layer-cost", help="per-layer cost of a model on one accelerator",
+        description="Per-layer cycles, latency, energy and DRAM bytes of a model (a zoo name or an .onnx file) or a "
+        "SCALE-Sim topology CSV on an accelerator (a preset name, a preset .yaml, or a SCALE-Sim .cfg), and the "
+        "total. compute_cycles are SCALE-Sim's 'Total Cycles' minus 'Stall Cycles'. For a GPU the total is the "
+        "whole network's prediction in the preset's execution mode, which need not be the sum of the rows.")
+    parser.add_argument("--hardware", required=True, metavar="HW",
+                        help="preset name (e.g. eyeriss, tpu_v1), a preset .yaml or a SCALE-Sim .cfg")
+    add_model_argument(parser)
+    parser.add_argument("--topology", metavar="SCALESIM.csv", help="a SCALE-Sim conv topology CSV instead of a model")
+    parser.add_argument("--bits", metavar="W[/A]", help="weight/activation bit-widths of every layer (default 8/8, "
+                        "or 16/16 where 8 is unsupported)")
+    parser.add_argument("--batch", type=whole(1, 65536), default=1, help="batch size (default 1)")
+    parser.add_argument("--precision", choices=list(PRECISION_BITS),
+                        help="GPU arithmetic: fp32, fp16 or int8 (32/16/8 bits; overrides --bits)")
+    add_gpu_mode_arguments(parser, "--execution", "--fusion", "the GPU's")
+    add_format_argument(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> None:
+    from hardware_models.gpu import GPU  # loads numpy: not for --help
+
+    if (args.execution or args.fusion) and not isinstance(load_accelerator(args.hardware), GPU):
+        raise UserError(f"--execution/--fusion: apply to a GPU; {args.hardware} is not a GPU preset")
+    accelerator = load_accelerator(with_mode_spec(args.hardware, args.execution, args.fusion))
+    gpu = accelerator if isinstance(accelerator, GPU) else None
+    if args.topology and (args.model or args.model_pos):
+        raise UserError("layer-cost: give either a MODEL or --topology, not both")
+    if args.topology:
+        layers, source = read_topology(args.topology), args.topology
+    else:
+        graph = model_from_args(args)
+        layers, source = graph.layer_specs(), graph.name
+    if args.precision and gpu is None:
+        raise UserError(f"--precision: {accelerator.name} is not a GPU; give --bits W/A for an edge accelerator")
+    if args.precision and args.bits:
+        raise UserError("--precision and --bits: give one of them (--precision sets both bit-widths)")
+    if args.precision:
+        weight_bits = activation_bits = PRECISION_BITS[args.precision]
+    elif args.bits:
+        weight_bits, activation_bits = parse_bits(args.bits)
+    else:  # the edge's default is 8/8; a cloud GPU's is 16 bits (DESIGN: cloud16)
+        weight_bits = activation_bits = 8 if 8 in accelerator.supported_bits and gpu is None else 16
+    if gpu is not None and gpu.supported_bits and not {weight_bits, activation_bits} <= set(gpu.supported_bits):
+        raise UserError(f"--bits: {gpu.name} computes at {', '.join(map(str, gpu.supported_bits))} bits, not "
+                        f"{weight_bits}/{activation_bits} (or give --precision fp32|fp16|int8)")
+    kernels = graph.kernel_ops() if not args.topology and gpu is not None else {}
+    rows, total = accelerator.network_cost(layers, weight_bits, activation_bits, args.batch, **kernels)
+    data: dict[str, Any] = {"hardware": accelerator.name, "model": source, "weight_bits": weight_bits,
+                            "activation_bits": activation_bits, "batch": args.batch,
+                            "layers": [row.as_row() for row in rows],
+                            "total": {**total.as_row(), "energy_parts_j": total.energy_parts_j},
+                            "evidence": preset_evidence(accelerator)}
+    if gpu is not None:
+        data["mode"] = {"execution": gpu.execution, "fusion": gpu.fusion}
+    table = [row.as_row() for row in rows]
+    if args.format == "table":
+        table.append({**total.as_row(), "name": "TOTAL"})
+    mode = f" in {gpu.mode_label()} mode" if gpu is not None else ""
+    title = (f"{source} on {accelerator.name}{mode}: {weight_bits}-bit weights, {activation_bits}-bit activations, "
+             f"batch {args.batch}; cycles at {getattr(accelerator, 'clock_hz', 0) / 1e6:g} MHz")
+    emit(args.format, data, table, title=title, footer=f"evidence: {data['evidence']}")

@@ -1,0 +1,182 @@
+"""`autosplit plan`: the best split plan of one search method for a scenario given as flags.
+
+The scenario flags are the experiment YAML's keys: they go through the same schema, and the messages name the
+flag. `export --method` uses them too (`add_scenario_arguments`, `search`)."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from hardware_models.errors import UserError
+from hardware_models.registry import preset_evidence
+from hardware_models.units import UNITS_HELP
+from simulator.cli._arguments import (add_format_argument, add_gpu_mode_arguments, add_link_arguments,
+                                      add_model_argument, model_name)
+from simulator.cli._output import emit, format_table
+from simulator.experiment.loading import describe_error
+from simulator.experiment.scenario import build_scenario, uniform_bits_missing
+from simulator.experiment.schema import Experiment
+
+if TYPE_CHECKING:
+    from simulator.evaluate import Scenario
+    from simulator.search.base import SearchResult
+
+# the YAML keys of the scenario flags, for messages
+SCENARIO_FLAGS = {"model": "MODEL", "edge": "--edge", "cloud": "--cloud", "network.uplink": "--uplink",
+                  "network.rtt": "--rtt", "network.loss": "--loss", "network.link": "--link",
+                  "constraints.edge_memory": "--edge-memory", "constraints.memory_model": "--memory-model",
+                  "constraints.max_accuracy_drop": "--max-accuracy-drop",
+                  "constraints.accuracy_confidence": "--accuracy-confidence", "bits.edge": "--edge-bits",
+                  "accuracy.tier": "--tier", "codecs.input": "--input-codec", "codecs.activation": "--activation-codec",
+                  "search.methods": "--method", "search.budgets": "--trials/--seconds", "seed": "--seed",
+                  "cloud_mode.execution": "--cloud-execution", "cloud_mode.fusion": "--cloud-fusion"}
+
+# the core's field names in the scenario's messages: the flags
+_CORE_FLAGS = {"edge_bits": "--edge-bits", "edge_memory": "--edge-memory", "max_accuracy_drop": "--max-accuracy-drop",
+               "memory_model": "--memory-model", "input_codec": "--input-codec",
+               "activation_codec": "--activation-codec", "uplink_bps": "--uplink", "rtt_s": "--rtt",
+               "loss_rate": "--loss", "protocol": "--link", "edge": "--edge", "network.loss": "--loss",
+               "network.preset": "--link", "cloud_mode": "--cloud-execution/--cloud-fusion"}
+
+
+def add_scenario_arguments(parser: argparse.ArgumentParser, required: bool = True) -> None:
+    """`plan`'s scenario and method flags (also `export`'s, where they are optional: a --plan file replaces them)."""
+    parser.add_argument("--edge", required=required,
+                        help="edge accelerator: preset name, preset .yaml or SCALE-Sim .cfg")
+    parser.add_argument("--cloud", required=required, help="cloud accelerator: preset name or file (runs at 16 bits)")
+    add_gpu_mode_arguments(parser, "--cloud-execution", "--cloud-fusion", "the cloud GPU's")
+    add_link_arguments(parser, required=required)
+    parser.add_argument("--edge-memory", required=required, help="edge memory budget, e.g. 4MiB")
+    parser.add_argument("--memory-model", choices=["peak_live", "max_layer"], default="peak_live",
+                        help="activation memory: peak_live (largest live set, default) or max_layer (the paper's)")
+    parser.add_argument("--max-accuracy-drop", type=float, required=required,
+                        help="accuracy bound, percentage points")
+    parser.add_argument("--accuracy-confidence", choices=["pessimistic", "expected"], default="pessimistic",
+                        help="the end of the predicted accuracy's 80%% interval the bound applies to (default "
+                        "pessimistic)")
+    parser.add_argument("--method", required=required, help="cloud, edge-u2/u4/u6/u8, neurosurgeon, dads, qdmp, "
+                        "autosplit, exact, optuna")
+    parser.add_argument("--edge-bits", help="bit-widths the edge may use, e.g. 2,4,6,8 (default: the preset's)")
+    parser.add_argument("--tier", choices=["naive", "calibrated", "reconstruction"], default="calibrated",
+                        help="post-training quantization method tier for the accuracy proxy (default calibrated)")
+    parser.add_argument("--input-codec", choices=["raw", "jpeg"], default="raw", help="how cloud-only sends the image")
+    parser.add_argument("--activation-codec", choices=["raw", "entropy"], default="raw",
+                        help="how a split sends activations")
+    parser.add_argument("--trials", type=int, help="optuna only: trial budget (reproducible with --seed)")
+    parser.add_argument("--seconds", help="optuna only: wall-clock budget, e.g. 20s")
+    parser.add_argument("--seed", type=int, default=0, help="random seed, 0..2^32-1 (default 0)")
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "plan", help="the best split plan of one method",
+        description="Split MODEL between an edge accelerator and a cloud one over a link, with one search method, "
+        "and print its plan: cut, per-layer bits, latency breakdown, accuracy, memory, energy. Baselines report "
+        "their own plan even when it breaks the bounds (feasible: false); the searches report their lowest-latency "
+        "plan within the bounds. " + UNITS_HELP)
+    add_model_argument(parser)
+    add_scenario_arguments(parser)
+    add_format_argument(parser)
+    parser.set_defaults(func=run)
+
+
+def experiment_from_flags(args: argparse.Namespace) -> Experiment:
+    """The scenario flags as a validated experiment config (the YAML keys' checks), or a UserError naming a flag."""
+    edge_bits = None
+    if args.edge_bits is not None:
+        try:
+            edge_bits = [int(b) for b in args.edge_bits.split(",")]
+        except ValueError:
+            raise UserError(f"--edge-bits: expected a comma-separated list of integers, "
+                            f"got {args.edge_bits!r}") from None
+    budget = {k: v for k, v in (("trials", args.trials), ("seconds", args.seconds)) if v is not None}
+    data: dict[str, Any] = {
+        "model": model_name(args), "edge": args.edge, "cloud": args.cloud,
+        "network": {"uplink": args.uplink, "rtt": args.rtt, "loss": args.loss, "link": args.link},
+        "constraints": {"edge_memory": args.edge_memory, "memory_model": args.memory_model,
+                        "max_accuracy_drop": args.max_accuracy_drop, "accuracy_confidence": args.accuracy_confidence},
+        "accuracy": {"tier": args.tier, **_measured_accuracy_keys(args)},
+        "codecs": {"input": args.input_codec, "activation": args.activation_codec},
+        "search": {"methods": [args.method], "budgets": {args.method: budget} if budget else {}},
+        "seed": args.seed}
+    if edge_bits is not None:
+        data["bits"] = {"edge": edge_bits}
+    if args.cloud_execution is not None or args.cloud_fusion is not None:
+        data["cloud_mode"] = {k: v for k, v in (("execution", args.cloud_execution), ("fusion", args.cloud_fusion))
+                              if v is not None}
+    try:
+        return Experiment.model_validate(data)
+    except ValidationError as exc:
+        lines: list[str] = []
+        for error in exc.errors(include_url=False):
+            line = describe_error(dict(error), "\0").removeprefix("\0: ")
+            key, _, message = line.partition(": ")
+            flag = next((f for k, f in SCENARIO_FLAGS.items() if key == k or key.startswith((k + ".", k + "["))), key)
+            if key.startswith("search.budgets.") and key.rsplit(".", 1)[-1] in ("trials", "seconds"):
+                flag = "--" + key.rsplit(".", 1)[-1]
+            line = f"plan {flag}: {message}"
+            if line not in lines:
+                lines.append(line)
+        raise UserError("\n".join(lines)) from None
+
+
+def _measured_accuracy_keys(args: argparse.Namespace) -> dict[str, str]:
+    """accuracy.data / calibration / granularity from the flags of a command that has them (`export`)."""
+    keys = {"data": getattr(args, "data", None), "calibration": getattr(args, "calibration", None)}
+    paths = {k: str(Path(v).resolve()) for k, v in keys.items() if v is not None}
+    if paths and getattr(args, "granularity", None):
+        paths["granularity"] = args.granularity
+    return paths
+
+
+def search(args: argparse.Namespace) -> tuple[Scenario, SearchResult]:
+    """The scenario of the flags and what --method found in it."""
+    from simulator.search import run_method  # loads numpy, pandas and optuna: not for --help
+
+    config = experiment_from_flags(args)
+    scenario = build_scenario(config, names=_CORE_FLAGS)
+    skipped = uniform_bits_missing(args.method, scenario)
+    if skipped:
+        raise UserError(f"--method {skipped.replace(' skipped:', ':')}")
+    budget = config.search.budgets[args.method].as_dict() if args.method in config.search.budgets else {}
+    return scenario, run_method(args.method, scenario, budget=budget, seed=config.seed)
+
+
+def run(args: argparse.Namespace) -> None:
+    from hardware_models.gpu import GPU  # loads numpy: not for --help
+
+    scenario, result = search(args)
+    best = result.best
+    if best is None:
+        data: dict[str, Any] = {"method": args.method, "model": scenario.graph.name, "feasible": False,
+                                "message": "no plan meets the memory and accuracy bounds"}
+        emit(args.format, data, [data])
+        return
+    data = {**best, "evaluations": result.evaluations, "search_s": result.elapsed_s}
+    data["hardware_evidence"] = {"edge": preset_evidence(scenario.edge), "cloud": preset_evidence(scenario.cloud)}
+    cloud_gpu = scenario.cloud if isinstance(scenario.cloud, GPU) else None
+    if cloud_gpu is not None:
+        data["cloud_mode"] = {"execution": cloud_gpu.execution, "fusion": cloud_gpu.fusion}
+    if args.format != "table":
+        emit(args.format, data, [{k: v for k, v in data.items() if k not in ("breakdown",)} | best["breakdown"]])
+        return
+    b = best["breakdown"]
+    cut = "non-prefix (DAG min-cut)" if best["cut_index"] is None else best["cut_index"]
+    print(f"{best['method']} on {best['model']}: cut {cut}, {len(best['edge_layers'])} edge layers, "
+          f"{'feasible' if best['feasible'] else 'NOT feasible (breaks a bound)'}")
+    print(f"  latency  {best['latency_s'] * 1e3:9.3f} ms = edge {b['edge_s'] * 1e3:.3f} + transfer "
+          f"{b['transfer_s'] * 1e3:.3f} + cloud {b['cloud_s'] * 1e3:.3f} ms")
+    print(f"  accuracy {best['accuracy_expected']:9.3f} %  (80% interval {best['accuracy_low']:.2f} .. "
+          f"{best['accuracy_high']:.2f}; drop {best['accuracy_drop']:.3f} points at the "
+          f"{args.accuracy_confidence} end)")
+    print(f"  memory   {best['edge_memory_bytes'] / 2**20:9.3f} MiB   energy {best['edge_energy_j'] * 1e3:.3f} mJ   "
+          f"payload {best['payload_bytes']:.0f} B ({best['wire_bytes']:.0f} B on the wire)")
+    if cloud_gpu is not None:
+        print(f"  cloud    {cloud_gpu.name} in {cloud_gpu.mode_label()} mode")
+    rows = [{"layer": n, "weight_bits": w, "activation_bits": a}
+            for n, w, a in zip(best["edge_layers"], best["weight_bits"], best["activation_bits"])]
+    if rows:
+        print(format_table(rows))
