@@ -1,0 +1,176 @@
+"""The accuracy proxy: its contract (bounded, monotone, additive) and its calibration on the published PTQ
+tables (../shared/data/quant/ptq_published.csv and ptq_layerwise_published.csv, copied to
+simulator/accuracy/data/): the stored fit is what a fresh fit gives, its left-out interval covers the rows, and
+the named single-layer, split and low-bit results the issue set as targets."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from simulator.accuracy.calibration import fit, fp32_reference, zoo_proxy
+from simulator.accuracy.distortion import BIT_WIDTHS
+from simulator.accuracy.proxy import AccuracyProxy, bit_columns
+
+
+def _random_proxy(rng, layers=7) -> AccuracyProxy:
+    w = np.sort(rng.uniform(0, 1, size=(layers, len(BIT_WIDTHS))), axis=1)[:, ::-1].copy()
+    a = np.sort(rng.uniform(0, 1, size=(layers, len(BIT_WIDTHS))), axis=1)[:, ::-1].copy()
+    w[:, -1] = a[:, -1] = 0.0
+    return AccuracyProxy([f"l{i}" for i in range(layers)], w, a, rng.uniform(0, 3, layers), rng.uniform(0, 3, layers),
+                         fp_accuracy=76.0, chance_accuracy=0.1, shape=rng.uniform(0.4, 2.0))
+
+
+def test_float_plan_predicts_exactly_the_fp_accuracy_and_no_plan_falls_below_chance():
+    rng = np.random.default_rng(0)
+    proxy = _random_proxy(rng)
+    assert proxy.predict_uniform(16, 16) == 76.0
+    bits = rng.choice(BIT_WIDTHS, size=(500, 7))
+    predicted = proxy.predict(bits, bits[:, ::-1])
+    assert np.all(predicted >= 0.1) and np.all(predicted <= 76.0)
+    assert proxy.predict_uniform(1, 1) < 76.0
+
+
+def test_raising_any_single_bit_width_never_lowers_the_prediction():
+    rng = np.random.default_rng(1)
+    proxy = _random_proxy(rng)
+    choices = np.array(BIT_WIDTHS)
+    for _ in range(200):
+        w, a = rng.choice(choices, 7), rng.choice(choices, 7)
+        base = proxy.predict(w, a)
+        layer = rng.integers(7)
+        higher = choices[choices > w[layer]]
+        if higher.size:
+            w2 = w.copy()
+            w2[layer] = rng.choice(higher)
+            assert proxy.predict(w2, a) >= base
+        higher = choices[choices > a[layer]]
+        if higher.size:
+            a2 = a.copy()
+            a2[layer] = rng.choice(higher)
+            assert proxy.predict(w, a2) >= base
+
+
+def test_prediction_is_g_of_the_sum_of_per_layer_terms():
+    rng = np.random.default_rng(2)
+    proxy = _random_proxy(rng)
+    w, a = rng.choice(BIT_WIDTHS, size=(50, 7)), rng.choice(BIT_WIDTHS, size=(50, 7))
+    rows = np.arange(7)
+    by_hand = (proxy.weight_cost[rows, bit_columns(w)] + proxy.activation_cost[rows, bit_columns(a)]).sum(axis=1)
+    np.testing.assert_allclose(proxy.weighted_sum(w, a), by_hand)
+    np.testing.assert_allclose(proxy.predict(w, a), proxy.predict_from_weighted_sum(by_hand))
+    np.testing.assert_allclose(proxy.weighted_sum_for_accuracy(proxy.predict_from_weighted_sum(by_hand)), by_hand,
+                               rtol=1e-6, atol=1e-9)
+
+
+def test_bit_widths_between_8_and_16_are_refused():
+    with pytest.raises(ValueError):
+        bit_columns(np.array([8, 12]))
+
+
+def test_the_interval_contains_the_prediction_and_its_ends_stay_monotone_in_bits():
+    rng = np.random.default_rng(3)
+    proxy = _random_proxy(rng)
+    proxy = AccuracyProxy(proxy.layers, proxy.weight_distortion, proxy.activation_distortion,
+                          proxy.weight_sensitivity, proxy.activation_sensitivity, 76.0, 0.1, proxy.shape,
+                          log_low=-1.0, log_high=2.0,
+                          weight_extrapolation=np.tile(np.linspace(2, 0, len(BIT_WIDTHS)), (7, 1)))
+    bits = rng.choice(BIT_WIDTHS, size=(300, 7))
+    low, high = proxy.predict_interval(bits, bits[:, ::-1])
+    expected = proxy.predict(bits, bits[:, ::-1])
+    assert np.all(low <= expected + 1e-12) and np.all(expected <= high + 1e-12)
+    assert np.any(low < expected - 1e-3) and np.any(high > expected + 1e-3)
+    for end in ("pessimistic", "optimistic"):
+        for table in proxy.cost_tables(end):
+            assert np.all(np.diff(table, axis=1) <= 1e-15)
+
+
+# --- the published calibration (stored fit and its leave-one-source-out residuals) -------------------------
+@pytest.mark.slow
+def test_stored_fit_is_what_a_fresh_fit_on_the_published_rows_gives():
+    from simulator.accuracy.calibration import _stored
+    from simulator.accuracy.published import calibration_rows
+
+    fresh = fit(calibration_rows())
+    stored = _stored()
+    assert stored["rows_used"] == fresh.rows_used == len(calibration_rows())
+    for name, value in fresh.theta.items():
+        assert stored["theta"][name] == pytest.approx(value, abs=1e-6), name
+    for model, value in fresh.model_robustness.items():
+        assert stored["model_robustness"][model] == pytest.approx(value, rel=1e-6)
+
+
+@pytest.fixture(scope="module")
+def left_out():
+    from simulator.accuracy.calibration import _stored
+
+    return _stored()["leave_one_source_out"]
+
+
+def test_every_representable_row_has_a_left_out_prediction(left_out):
+    from simulator.accuracy.published import calibration_rows
+
+    assert sorted(r["row_id"] for r in left_out) == sorted(r.row_id for r in calibration_rows())
+    assert all(np.isfinite(r["predicted_top1"]) for r in left_out)
+
+
+def test_the_80_percent_interval_covers_most_left_out_rows(left_out):
+    from simulator.accuracy.calibration import published_interval
+    from simulator.accuracy.validation import interval_coverage
+
+    assert interval_coverage(left_out, published_interval()) >= 0.7
+
+
+def _predict(model, tier, granularity, wbits, abits):
+    proxy = zoo_proxy(model, tier, granularity)
+    return float(proxy.predict(wbits, abits)), [float(v) for v in proxy.predict_interval(wbits, abits)]
+
+
+def test_resnet18_conv1_weights_alone_at_4_bits_per_tensor_cost_many_points_unless_reconstructed():
+    from simulator.accuracy.published import PlanBuilder
+
+    plan = PlanBuilder("resnet18")
+    wbits, abits = plan.only(plan.first, w=4)
+    fp = fp32_reference()["resnet18"][0]
+    for tier in ("naive", "calibrated"):
+        assert fp - _predict("resnet18", tier, "per-tensor", wbits, abits)[0] >= 10.0  # published 17.4
+    assert fp - _predict("resnet18", "reconstruction", "per-tensor", wbits, abits)[0] <= 1.0  # published 0.1
+
+
+def test_one_tensor_at_one_bit_falls_steeply_even_with_every_other_tensor_float():
+    from simulator.accuracy.published import PlanBuilder
+
+    plan = PlanBuilder("resnet50")
+    fp = fp32_reference()["resnet50"][0]
+    drops = {bits: fp - _predict("resnet50", "calibrated", "per-channel", *plan.split(2, 8, bits))[0]
+             for bits in (1, 2, 4, 8)}
+    assert drops[1] >= 30.0 and drops[8] < 0.5
+    assert drops[1] >= drops[2] >= drops[4] >= drops[8]
+    _, (low, _) = _predict("resnet50", "calibrated", "per-channel", *plan.split(2, 8, 1))
+    assert fp - low >= 50.0
+
+
+def test_mobilenet_v2_reconstruction_w4a4_within_three_points_of_mqbench():
+    from simulator.accuracy.published import PlanBuilder
+
+    predicted, _ = _predict("mobilenet_v2", "reconstruction", "per-channel", *PlanBuilder("mobilenet_v2").uniform(4, 4))
+    published_drops = (72.68 - 65.74, 72.68 - 67.23, 72.68 - 68.13)  # MQBench AdaRound, BRECQ, QDrop
+    drop = fp32_reference()["mobilenet_v2"][0] - predicted
+    assert all(abs(drop - d) <= 3.0 for d in published_drops)
+
+
+def test_autosplit_8_bit_deep_split_within_one_point_of_the_paper():
+    from simulator.accuracy.published import PlanBuilder
+
+    predicted, _ = _predict("resnet50", "calibrated", "per-channel", *PlanBuilder("resnet50").split(12, 8, 8))
+    assert abs(predicted - 75.9) <= 1.0
+
+
+def test_zoo_proxy_orders_tiers_and_bits_as_ptq_practice_does():
+    naive = zoo_proxy("resnet50", "naive")
+    calibrated = zoo_proxy("resnet50", "calibrated")
+    reconstruction = zoo_proxy("resnet50", "reconstruction")
+    assert naive.fp_accuracy == fp32_reference()["resnet50"][0]
+    assert naive.predict_uniform(16, 16) == naive.fp_accuracy
+    assert naive.predict_uniform(8, 8) > naive.predict_uniform(6, 6) > naive.predict_uniform(4, 4)
+    assert reconstruction.predict_uniform(4, 8) > calibrated.predict_uniform(4, 8)
+    assert calibrated.predict_uniform(4, 4) > naive.predict_uniform(4, 4)

@@ -1,0 +1,205 @@
+"""`autosplit run` end to end: the results directory, reproducibility, never overwriting, kill and resume."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from simulator.cli import main
+from simulator.experiment import atomic
+from support import an_experiment
+
+METHODS = ["cloud", "edge-u8", "neurosurgeon", "qdmp", "autosplit", "optuna"]
+SMALL = an_experiment(
+    name="small sweep",
+    search={"methods": METHODS, "budgets": {"optuna": {"trials": 100}}},
+    sweep={"network.uplink": ["1Mbps", "20Mbps"]},
+    seed=3,
+    output={"max_plan_rows": 60, "plot_formats": ["png"]},
+)
+TABLES = ("plans.csv", "pareto.csv", "baselines.csv")
+NO_PLOTS = ["--set", "output.plot_formats=[]"]  # the tables do not depend on the plots; drawing them costs seconds
+
+
+@pytest.fixture(scope="module")
+def experiment(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("exp") / "small.yaml"
+    path.write_text(yaml.safe_dump(SMALL, sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="module")
+def reference(experiment, tmp_path_factory) -> Path:
+    """One uninterrupted run of the small sweep."""
+    out = tmp_path_factory.mktemp("reference") / "small"
+    assert main(["run", str(experiment), "--out", str(out), "--no-progress"]) == 0
+    return out
+
+
+@pytest.mark.slow
+def test_results_directory_holds_the_files_of_the_design(reference):
+    for name in ("config.resolved.yaml", "plans.parquet", "plans.csv", "pareto.csv", "baselines.csv", "summary.md",
+                 "pareto.png", "breakdown.png", "bits.png", "sweep.png"):
+        assert (reference / name).is_file(), name
+    assert not any(p.name.startswith(atomic.TEMP_PREFIX) for p in reference.rglob("*"))
+    import matplotlib.image
+
+    for name in ("pareto.png", "breakdown.png", "bits.png", "sweep.png"):
+        assert matplotlib.image.imread(reference / name).shape[0] > 200
+
+
+def test_resolved_config_records_versions_seed_revision_and_cells(reference):
+    resolved = yaml.safe_load((reference / "config.resolved.yaml").read_text())
+    assert resolved["seed"] == 3 and resolved["reproducible"] is True
+    assert resolved["provenance"]["packages"]["numpy"] == np.__version__
+    assert resolved["provenance"]["packages"]["optuna"]
+    assert "commit" in resolved["provenance"]["git"]
+    assert [c["uplink_bps"] for c in resolved["cells"]] == [1e6, 20e6]
+    assert resolved["experiment"]["constraints"]["memory_model"] == "peak_live"  # defaults filled in
+
+
+def test_baselines_have_every_method_in_every_cell_with_speedups(reference):
+    baselines = pd.read_csv(reference / "baselines.csv")
+    assert len(baselines) == 2 * len(METHODS)
+    for cell, rows in baselines.groupby("cell"):
+        assert list(rows["method"]) == METHODS
+        cloud = rows[rows["method"] == "cloud"].iloc[0]
+        assert cloud["speedup_vs_cloud"] == pytest.approx(1.0)
+        found = rows[rows["found"]]
+        assert np.allclose(found["speedup_vs_cloud"], cloud["latency_s"] / found["latency_s"])
+        assert np.allclose(found["latency_s"], found["edge_s"] + found["transfer_s"] + found["cloud_s"], rtol=1e-9)
+        for method in ("autosplit", "optuna"):
+            chosen = rows[rows["method"] == method].iloc[0]
+            if chosen["found"]:
+                assert chosen["feasible"] and chosen["accuracy_drop"] <= 1.0 + 1e-9
+    # a faster uplink never makes cloud-only slower
+    cloud = baselines[baselines["method"] == "cloud"].sort_values("uplink_bps")["latency_s"].to_numpy()
+    assert np.all(np.diff(cloud) < 0)
+
+
+def test_plans_are_capped_and_keep_every_chosen_plan(reference):
+    plans = pd.read_parquet(reference / "plans.parquet")
+    csv = pd.read_csv(reference / "plans.csv")
+    baselines = pd.read_csv(reference / "baselines.csv")
+    assert len(plans) == len(csv) <= 60
+    assert (plans["kept_as"] == "chosen").sum() == baselines["found"].sum()
+    row = plans[plans["kept_as"] == "chosen"].iloc[-1]
+    assert len(row["edge_layers"]) == len(row["activation_bits"]) == len(row["weight_bits"])
+    assert json.loads(csv[csv["kept_as"] == "chosen"].iloc[-1]["edge_layers"]) == list(row["edge_layers"])
+    summary = (reference / "summary.md").read_text()
+    assert "the cap is 60 rows" in summary
+
+
+def test_pareto_table_is_non_dominated_and_within_the_bounds(reference):
+    pareto = pd.read_csv(reference / "pareto.csv")
+    assert len(pareto)
+    for _, front in pareto.groupby("cell"):
+        points = front[["latency_s", "accuracy_drop"]].to_numpy()
+        for p in points:
+            dominated = np.all(points <= p, axis=1) & np.any(points < p, axis=1)
+            assert not dominated.any()
+        assert (front["edge_memory_bytes"] <= front["edge_memory_limit_bytes"]).all()
+        assert (front["accuracy_drop"] <= front["max_accuracy_drop"] + 1e-9).all() and front["feasible"].all()
+
+
+def test_summary_names_the_scenario_and_every_method(reference):
+    summary = (reference / "summary.md").read_text()
+    assert "small sweep" in summary and "resnet18" in summary and "eyeriss" in summary
+    for method in SMALL["search"]["methods"]:
+        assert f"| {method} |" in summary
+    assert "Where the time goes" in summary
+    assert "identical tables" in summary
+
+
+@pytest.mark.slow
+def test_same_yaml_and_seed_with_trial_budgets_give_identical_tables(experiment, reference, tmp_path):
+    again = tmp_path / "again"
+    assert main(["run", str(experiment), "--out", str(again), "--no-progress", *NO_PLOTS]) == 0
+    for name in TABLES:
+        assert (again / name).read_bytes() == (reference / name).read_bytes(), name
+    pd.testing.assert_frame_equal(pd.read_parquet(again / "plans.parquet"), pd.read_parquet(reference / "plans.parquet"))
+
+
+def test_existing_results_are_never_overwritten_without_force(experiment, reference, capsys):
+    before = (reference / "summary.md").stat().st_mtime_ns
+    assert main(["run", str(experiment), "--out", str(reference), "--no-progress"]) == 2
+    message = capsys.readouterr().err
+    assert str(reference) in message and "--force" in message
+    assert (reference / "summary.md").stat().st_mtime_ns == before
+    assert main(["run", str(experiment), "--out", str(reference), "--force", "--resume"]) == 2
+
+
+def _complete(path: Path) -> None:
+    """Raises unless `path` is a whole file of its kind."""
+    if path.suffix == ".csv":
+        pd.read_csv(path)
+    elif path.suffix == ".parquet":
+        pd.read_parquet(path)
+    elif path.suffix == ".yaml":
+        assert isinstance(yaml.safe_load(path.read_text()), dict)
+    elif path.suffix == ".json":
+        json.loads(path.read_text())
+    elif path.suffix == ".pkl":
+        import pickle
+
+        pickle.loads(path.read_bytes())
+    elif path.suffix == ".png":
+        import matplotlib.image
+
+        matplotlib.image.imread(path)
+    elif path.suffix == ".md":
+        assert path.read_text().endswith("\n")
+
+
+@pytest.mark.slow
+def test_a_killed_run_leaves_no_partial_file_and_resume_finishes_it(experiment, reference, tmp_path, capsys):
+    out = tmp_path / "killed"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen([sys.executable, "-m", "simulator.cli", "run", str(experiment), "--out", str(out),
+                                "--no-progress", *NO_PLOTS], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    first = out / ".checkpoints" / "cell-0000"
+    deadline = time.monotonic() + 120
+    try:
+        while not (first.is_dir() and any(p.suffix == ".pkl" for p in first.iterdir())):
+            assert process.poll() is None, process.stderr.read().decode()
+            assert time.monotonic() < deadline, "the run never checkpointed"
+            time.sleep(0.005)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    assert process.returncode == -signal.SIGKILL
+    assert not (out / "summary.md").exists(), "the run finished before it was killed"
+    finals = [p for p in out.rglob("*") if p.is_file() and not p.name.startswith(atomic.TEMP_PREFIX)]
+    assert finals
+    for path in finals:
+        _complete(path)
+    # a plain rerun refuses and says how to continue; --resume finishes the same tables
+    assert main(["run", str(experiment), "--out", str(out), "--no-progress", *NO_PLOTS]) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert main(["run", str(experiment), "--out", str(out), "--no-progress", "--resume", *NO_PLOTS]) == 0
+    assert not any(p.name.startswith(atomic.TEMP_PREFIX) for p in out.rglob("*"))
+    for name in TABLES:
+        assert (out / name).read_bytes() == (reference / name).read_bytes(), name
+
+
+def test_atomic_write_leaves_neither_file_nor_temporary_when_the_writer_fails(tmp_path):
+    target = tmp_path / "table.csv"
+
+    def broken(path: Path) -> None:
+        path.write_text("half a ta")
+        raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError):
+        atomic.write_with(target, broken)
+    assert list(tmp_path.iterdir()) == []
+    atomic.write_text(target, "a,b\n1,2\n")
+    assert target.read_text() == "a,b\n1,2\n" and list(tmp_path.iterdir()) == [target]
