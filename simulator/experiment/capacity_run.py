@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from hardware_models.errors import UserError
-from simulator.experiment import atomic
+from simulator import atomic
 from simulator.experiment.loading import LoadedExperiment
 
 FOLDER = "capacity"

@@ -14,9 +14,8 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from hardware_models.errors import suggest
 from hardware_models.units import parse_bytes, parse_time
+from simulator.experiment.method_name import MethodName
 
-CAPACITY_METHODS = ("cloud", "edge-u2", "edge-u4", "edge-u6", "edge-u8", "neurosurgeon", "dads", "qdmp", "autosplit",
-                    "exact", "optuna")
 
 
 def _units(kind: str, parse, example: str, strictly_positive: bool, maximum: float, unit: str):
@@ -83,8 +82,7 @@ class CapacityPlan(_Section):
     """A group's split plan: the best plan of a search method on the experiment's scenario (optionally with
     another input codec), or explicit numbers (edge time, payload, cut index)."""
 
-    method: Annotated[str, AfterValidator(lambda v: _choice(v, CAPACITY_METHODS, "method")),
-                      WithJsonSchema({"type": "string", "enum": list(CAPACITY_METHODS)})] | None = Field(
+    method: MethodName | None = Field(
         None, description="search method whose best plan the group runs (cloud = cloud-only)")
     input_codec: Literal["raw", "jpeg"] | None = Field(None, description="override codecs.input for this plan's "
                                                        "search (e.g. raw: the Auto-Split paper's assumption)")

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hardware_models.errors import UserError
-from simulator.experiment import atomic
+from simulator import atomic
 from simulator.runtime import keep_freed_memory
 
 if TYPE_CHECKING:

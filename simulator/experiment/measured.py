@@ -338,7 +338,7 @@ def _with_measurements(frame: pd.DataFrame, measurer: PlanMeasurer, fp: float) -
 def _combined_memory_front(outcomes: dict[str, "MethodOutcome"], memory_limit: float) -> pd.DataFrame:
     """Non-dominated plans over (latency, predicted drop) of all methods together, within the edge memory, one
     row per bit assignment (credited to the first method in run order), fastest first."""
-    from simulator.search.pareto import pareto_mask
+    from simulator.search.pareto import nondominated
 
     frames = []
     for name, outcome in outcomes.items():
@@ -351,7 +351,7 @@ def _combined_memory_front(outcomes: dict[str, "MethodOutcome"], memory_limit: f
     if not frames:
         return pd.DataFrame()
     union = pd.concat(frames, ignore_index=True)
-    mask = np.asarray(pareto_mask(union[["latency_s", "accuracy_drop"]].to_numpy(dtype=float)), dtype=bool)
+    mask = np.asarray(nondominated(union[["latency_s", "accuracy_drop"]].to_numpy(dtype=float)), dtype=bool)
     front = union[mask].sort_values(["latency_s", "accuracy_drop"], kind="stable")
     keys = [bit_assignment(r["edge_layers"], r["weight_bits"], r["activation_bits"]) for _, r in front.iterrows()]
     front = front[~pd.Series(keys, index=front.index).duplicated().to_numpy()]

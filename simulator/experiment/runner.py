@@ -23,7 +23,7 @@ import pandas as pd
 import yaml
 
 from hardware_models.errors import UserError
-from simulator.experiment import atomic
+from simulator import atomic
 from simulator.experiment.loading import LoadedExperiment
 from simulator.experiment.provenance import provenance
 from simulator.experiment.scenario import build_link, scenario_arguments
@@ -331,6 +331,24 @@ def _fingerprint(cell: Cell, method: str, budget: dict, seed: int) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def method_options(config, method: str) -> dict:
+    """What the YAML gives `method`'s constructor: optuna's sampler and objectives (`search.optuna`)."""
+    if method != "optuna":
+        return {}
+    settings = config.search.optuna
+    return {"sampler": settings.sampler, "objectives": tuple(settings.objectives)}
+
+
+def run_options(cell: Cell, method: str, budget: dict, storage: str | None) -> dict:
+    """What `method`'s run in `cell` takes besides the budget and seed: for optuna with a shared storage, that
+    storage (opened here, on whichever machine runs the method) and the cell's study name."""
+    if method != "optuna" or not storage:
+        return {}
+    from simulator.experiment.storage import open_storage
+
+    return {"storage": open_storage(storage), "study_name": study_name(cell, budget)}
+
+
 def study_name(cell: Cell, budget: dict) -> str:
     """The Optuna study of a cell in a shared storage: the same for `run`, `run --resume` and every `worker`
     (whatever their seeds), different for another scenario or budget."""
@@ -422,7 +440,7 @@ def _fp_accuracy(scenario) -> float | None:
 def _run_method(method: str, scenario, cell: Cell, budget: dict, seed: int, storage: str | None,
                 max_rows: int, fingerprint: str) -> MethodOutcome:
     from simulator.experiment.scenario import uniform_bits_missing
-    from simulator.search import describe, run_method
+    from simulator.search import describe, make_method
 
     skipped = uniform_bits_missing(method, scenario)
     if skipped:
@@ -430,25 +448,17 @@ def _run_method(method: str, scenario, cell: Cell, budget: dict, seed: int, stor
         return MethodOutcome(method=method, best=None, front=empty, plans=empty.assign(kept_as=[]),
                              plans_evaluated=0, evaluations=0, elapsed_s=0.0, budget=budget,
                              fingerprint=fingerprint, note=skipped)
-    started = time.perf_counter()
-    options = {}
-    if storage and method == "optuna":  # opened here, on whichever machine runs the method
-        from simulator.experiment.storage import open_storage
-
-        options = {"storage": open_storage(storage), "study_name": study_name(cell, budget)}
-    if method == "optuna":
-        settings = cell.config.search.optuna
-        options.update(sampler=settings.sampler, objectives=tuple(settings.objectives))
-    result = run_method(method, scenario, budget=budget or None, seed=seed, **options)
-    elapsed_s = float(getattr(result, "elapsed_s", time.perf_counter() - started))
+    search = make_method(method, **method_options(cell.config, method))
+    result = search.run(scenario, budget=budget or None, seed=seed, **run_options(cell, method, budget, storage))
+    elapsed_s = result.elapsed_s
     plans = _plan_frame(result.plans, method)
     limit = cell.config.constraints.edge_memory_bytes
     best = result.best
     kept = _keep_rows(plans, memory_front(plans, limit), best, max_rows, seed)
     return MethodOutcome(method=method, best=best, front=feasible_front(plans), plans=kept,
-                         plans_evaluated=len(plans), evaluations=int(getattr(result, "evaluations", len(plans))),
+                         plans_evaluated=len(plans), evaluations=result.evaluations,
                          elapsed_s=elapsed_s, budget=budget, fingerprint=fingerprint,
-                         guarantee=describe(method, getattr(result, "info", {}) or {}))
+                         guarantee=describe(method, result.info))
 
 
 def _plan_frame(plans: pd.DataFrame, method: str) -> pd.DataFrame:
@@ -461,24 +471,24 @@ def _plan_frame(plans: pd.DataFrame, method: str) -> pd.DataFrame:
 
 def feasible_front(plans: pd.DataFrame) -> pd.DataFrame:
     """Non-dominated plans over (latency_s, accuracy_drop) among those that meet every bound."""
-    from simulator.search.pareto import pareto_mask
+    from simulator.search.pareto import nondominated
 
     ok = plans[plans["feasible"].astype(bool)]
     if ok.empty:
         return ok.reset_index(drop=True)
-    front = ok[np.asarray(pareto_mask(ok[["latency_s", "accuracy_drop"]].to_numpy(dtype=float)), dtype=bool)]
+    front = ok[np.asarray(nondominated(ok[["latency_s", "accuracy_drop"]].to_numpy(dtype=float)), dtype=bool)]
     return front.sort_values(["latency_s", "accuracy_drop"], kind="stable").reset_index(drop=True)
 
 
 def memory_front(plans: pd.DataFrame, edge_memory_limit_bytes: float) -> pd.DataFrame:
     """Non-dominated plans over (latency_s, accuracy_drop) among those that fit the edge memory."""
-    from simulator.search.pareto import pareto_mask
+    from simulator.search.pareto import nondominated
 
     fits = plans[plans["edge_memory_bytes"] <= edge_memory_limit_bytes * (1 + 1e-12)]
     if fits.empty:
         return fits
     points = fits[["latency_s", "accuracy_drop"]].to_numpy(dtype=float)
-    front = fits[np.asarray(pareto_mask(points), dtype=bool)]
+    front = fits[np.asarray(nondominated(points), dtype=bool)]
     return front.sort_values(["latency_s", "accuracy_drop"], kind="stable")
 
 

@@ -19,13 +19,9 @@ from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fi
 from hardware_models.errors import suggest
 from hardware_models.units import parse_bytes, parse_rate, parse_time
 from simulator.experiment.capacity_schema import Capacity
+from simulator.experiment.method_name import MethodName, budget_keys, default_methods, methods_json_schema
 
-# Search methods, in the order DESIGN.md lists them (simulator.search.METHODS has the same names).
-METHODS = ("cloud", "edge-u2", "edge-u4", "edge-u6", "edge-u8", "neurosurgeon", "dads", "qdmp", "autosplit",
-           "exact", "optuna")
-DEFAULT_METHODS = ("cloud", "edge-u8", "neurosurgeon", "dads", "qdmp", "autosplit", "exact", "optuna")
 TIERS = ("naive", "calibrated", "reconstruction")
-BUDGET_KEYS = {"optuna": ("trials", "seconds"), "exact": ("epsilon",)}  # what each method's budget may hold
 SWEEPABLE_TOP = ("model", "edge", "cloud", "seed")
 MAX_SEED = 2**32 - 1  # numpy's SeedSequence and Optuna's samplers take seeds in [0, 2^32)
 # Where the analytic TCP model the search uses (simulator.network.tcp) agrees with the segment-level simulation
@@ -113,8 +109,6 @@ def _check_hardware(value: str, info: ValidationInfo) -> str:
 
 ModelName = Annotated[str, AfterValidator(_check_model)]
 HardwareName = Annotated[str, AfterValidator(_check_hardware)]
-Method = Annotated[str, AfterValidator(lambda v: _choice(v, METHODS, "method")),
-                   WithJsonSchema({"type": "string", "enum": list(METHODS)})]
 
 
 class _Section(BaseModel):
@@ -327,9 +321,10 @@ class OptunaOptions(_Section):
 class Search(_Section):
     """Which methods run, and their budgets."""
 
-    methods: list[Method] = Field(list(DEFAULT_METHODS), min_length=1, description="methods to run, of: "
-                                  + ", ".join(METHODS))
-    budgets: dict[Method, Budget] = Field(default_factory=dict, description="per-method budget, e.g. "
+    methods: list[MethodName] = Field(default_factory=default_methods, min_length=1,
+                                      description="methods to run (the registered search methods)",
+                                      json_schema_extra=methods_json_schema)
+    budgets: dict[MethodName, Budget] = Field(default_factory=dict, description="per-method budget, e.g. "
                                           "optuna: {trials: 2000}; exact: {epsilon: 0.0}")
     optuna: OptunaOptions = Field(default_factory=OptunaOptions)
 
@@ -341,10 +336,11 @@ class Search(_Section):
     @field_validator("budgets")
     @classmethod
     def _budget_keys_the_method_reads(cls, budgets: dict[str, "Budget"]) -> dict[str, "Budget"]:
+        reads = budget_keys()
         for method, budget in budgets.items():
-            ignored = sorted(set(budget.model_fields_set) - set(BUDGET_KEYS.get(method, ())))
+            ignored = sorted(set(budget.model_fields_set) - set(reads.get(method, ())))
             if ignored:
-                takes = ", ".join(f"{m} takes {' or '.join(keys)}" for m, keys in BUDGET_KEYS.items())
+                takes = ", ".join(f"{m} takes {' or '.join(keys)}" for m, keys in reads.items())
                 raise ValueError(f"{method}: {', '.join(ignored)} would be ignored ({takes}; the other methods "
                                  "take no budget)")
         return budgets

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from simulator.experiment import atomic
+from simulator import atomic
 
 if TYPE_CHECKING:
     from simulator.experiment.loading import LoadedExperiment
@@ -72,7 +72,7 @@ def plans_table(cells: list["CellOutcome"], max_rows: int, seed: int) -> tuple[p
 def pareto_table(cells: list["CellOutcome"]) -> pd.DataFrame:
     """Per cell, the non-dominated plans over (latency, accuracy drop) of all methods together, among the plans
     that meet every bound (memory and accuracy)."""
-    from simulator.search.pareto import pareto_mask
+    from simulator.search.pareto import nondominated
 
     frames = []
     for outcome in cells:
@@ -80,7 +80,7 @@ def pareto_table(cells: list["CellOutcome"]) -> pd.DataFrame:
         if not fronts:
             continue
         union = pd.concat(fronts, ignore_index=True)
-        mask = np.asarray(pareto_mask(union[["latency_s", "accuracy_drop"]].to_numpy(dtype=float)), dtype=bool)
+        mask = np.asarray(nondominated(union[["latency_s", "accuracy_drop"]].to_numpy(dtype=float)), dtype=bool)
         front = union[mask].sort_values(["latency_s", "accuracy_drop", "method"], kind="stable")
         # a plan found by several methods appears once, credited to the first method in run order
         front = front.drop_duplicates(subset=["latency_s", "accuracy_drop"], keep="first")
@@ -120,13 +120,13 @@ def baselines_table(cells: list["CellOutcome"]) -> pd.DataFrame:
         reference = (cloud_s, float(values["max_accuracy_drop"]))
         for name, method in outcome.outcomes.items():
             row = {"method": name, **_plan_row(method.best)}
-            if getattr(method, "note", None):  # a method that did not run here, and why
+            if method.note:  # a method that did not run here, and why
                 row["note"] = method.note
             latency = _latency(method.best)
             row["speedup_vs_cloud"] = cloud_s / latency if latency > 0 else np.nan
             row["speedup_vs_u8"] = u8_s / latency if latency > 0 else np.nan
             row["front_plans"] = len(method.front)
-            row["guarantee"] = getattr(method, "guarantee", "")
+            row["guarantee"] = method.guarantee
             front = method.front[method.front["accuracy_drop"] <= reference[1]] if len(method.front) else method.front
             row["hypervolume"] = _hypervolume(front, reference) if np.isfinite(cloud_s) else np.nan
             rows.append({**values, **{c: row.get(c) for c in BASELINE_COLUMNS},

@@ -51,23 +51,18 @@ def join_studies(loaded: "LoadedExperiment", storage: str | None, *, seed: int,
             continue
         name = runner.study_name(cell, budget)
         scenario, _ = runner._scenario_and_info(cell)
-        from simulator.search import run_method
+        from simulator.search import make_method
 
         started = time.perf_counter()
-        settings = cell.config.search.optuna  # the run's sampler and objectives: the study's directions match
-        result = run_method("optuna", scenario, budget=budget or None, seed=seed, storage=open_storage(storage),
-                            study_name=name, sampler=settings.sampler, objectives=tuple(settings.objectives))
+        # the run's sampler and objectives (the study's directions match) and the cell's study
+        search = make_method("optuna", **runner.method_options(cell.config, "optuna"))
+        result = search.run(scenario, budget=budget or None, seed=seed,
+                            **runner.run_options(cell, "optuna", budget, storage))
         elapsed_s = time.perf_counter() - started
         rows.append({"cell": cell.index, "label": cell.label, "study": name, "storage": describe(storage),
-                     "seed": seed, "trials_run": _trials_run(result), "study_trials": _study_trials(storage, name),
+                     "seed": seed, "trials_run": int(result.info["trials_run"]), "study_trials": _study_trials(storage, name),
                      "elapsed_s": elapsed_s})
     return rows
-
-
-def _trials_run(result) -> int | None:
-    """The trials this worker told (the search's info), else its evaluations."""
-    value = (getattr(result, "info", None) or {}).get("trials_run", getattr(result, "evaluations", None))
-    return int(value) if value is not None else None
 
 
 def _study_trials(storage: str, name: str) -> int:

@@ -1,9 +1,11 @@
 """What every search method returns, and the one base class they share.
 
-A method proposes candidate plans as arrays (cut index or edge mask, weight and activation bit indices);
-`run` evaluates them with the vectorised evaluator and turns them into a `SearchResult`: a DataFrame of
-plans, the method's answer (the lowest-latency plan within the bounds, or a baseline's own single plan) and
-its front over (latency, accuracy drop).
+A method proposes candidate plans as arrays (cut index or edge mask, weight and activation bit indices) with
+what it wants to say about them (`Proposal`); `run` evaluates them with the vectorised evaluator and turns
+them into a `SearchResult`: a DataFrame of plans, the method's answer (the lowest-latency plan within the
+bounds, or a baseline's own single plan), its front over (latency, accuracy drop) and the method's `info`.
+A method's own settings are its constructor's arguments; `run` takes what changes from run to run (budget,
+seed).
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ import pandas as pd
 
 from simulator.evaluate import CostTables, Evaluation, Scenario, evaluate, prefix_mask
 from simulator.graph.cuts import prefix_index
-from simulator.search.pareto import pareto_mask
+from simulator.search.pareto import nondominated
 
 PLAN_COLUMNS = ["method", "model", "cut_index", "edge_layers", "latency_s", "edge_s", "transfer_s", "cloud_s",
                 "accuracy", "accuracy_drop", "accuracy_expected", "accuracy_low", "accuracy_high", "edge_memory_bytes",
@@ -54,7 +56,19 @@ class Candidates:
 
 
 @dataclass
+class Proposal:
+    """What `SearchMethod.propose` returns: the plans a method found and what it reports about its search
+    (`SearchResult.info`, e.g. Auto-Split's candidate splits, the exact front's epsilon)."""
+
+    candidates: Candidates
+    info: dict = field(default_factory=dict)
+
+
+@dataclass
 class SearchResult:
+    """A method's run: its plans (front, answer and a sample of the rest), its answer as DESIGN's `plan`
+    JSON (None when no plan meets the bounds), its front, seconds spent, plans evaluated and its `info`."""
+
     method: str
     plans: pd.DataFrame
     best: dict | None
@@ -66,23 +80,29 @@ class SearchResult:
 
 class SearchMethod(abc.ABC):
     """A way of choosing plans. `single_answer` methods (the baselines) report their one plan even when it
-    breaks the bounds; the others report the lowest-latency plan that meets them."""
+    breaks the bounds; the others report the lowest-latency plan that meets them.
+
+    A subclass sets `name` and implements `propose`; `run` (evaluation, the answer, the front) is shared.
+    Register it with `simulator.search.register` to make it known by name to `run_method`, the experiment
+    YAML and the plots."""
 
     name: str
     single_answer: bool = False
 
     @abc.abstractmethod
-    def propose(self, tables: CostTables, budget: dict, seed: int) -> Candidates:
-        """The plans this method found (evaluated by `run`)."""
+    def propose(self, tables: CostTables, budget: dict, seed: int) -> Proposal:
+        """The plans this method finds in `tables` within `budget` (its own keys, e.g. {"trials": N}), seeded
+        with `seed`; `run` evaluates them."""
 
-    def run(self, scenario: Scenario, budget: dict | None = None, seed: int = 0, **options) -> SearchResult:
+    def run(self, scenario: Scenario, budget: dict | None = None, seed: int = 0) -> SearchResult:
+        """Propose, evaluate and summarise: the method's `SearchResult` on `scenario`."""
         tables = scenario.tables
         start = time.perf_counter()
-        candidates = self.propose(tables, dict(budget or {}), seed)
-        elapsed = time.perf_counter() - start
-        info = getattr(self, "info", {})
-        return result_from(self.name, tables, candidates, candidates.evaluate(tables), elapsed,
-                           single_answer=self.single_answer, info=info, seed=seed)
+        proposal = self.propose(tables, dict(budget or {}), seed)
+        elapsed_s = time.perf_counter() - start
+        candidates = proposal.candidates
+        return result_from(self.name, tables, candidates, candidates.evaluate(tables), elapsed_s,
+                           single_answer=self.single_answer, info=proposal.info, seed=seed)
 
 
 def result_from(name: str, tables: CostTables, candidates: Candidates, ev: Evaluation, elapsed_s: float,
@@ -92,7 +112,7 @@ def result_from(name: str, tables: CostTables, candidates: Candidates, ev: Evalu
     `sample` other plans become DataFrame rows (the evaluation arrays can hold millions of plans)."""
     n = len(candidates)
     objectives = np.column_stack([ev.latency_s, ev.accuracy_drop])
-    on_front = pareto_mask(objectives) if n else np.zeros(0, bool)
+    on_front = nondominated(objectives) if n else np.zeros(0, bool)
     keep = on_front.copy()
     if single_answer:
         answer = 0 if n else None
@@ -101,7 +121,7 @@ def result_from(name: str, tables: CostTables, candidates: Candidates, ev: Evalu
         answer = int(feasible[np.argmin(ev.latency_s[feasible])]) if len(feasible) else None
         # the front of the feasible plans too: what a reader compares against the bounds
         if len(feasible):
-            keep[feasible[pareto_mask(objectives[feasible])]] = True
+            keep[feasible[nondominated(objectives[feasible])]] = True
     if answer is not None:
         keep[answer] = True
     rest = np.flatnonzero(~keep)

@@ -22,16 +22,16 @@ import networkx as nx
 import numpy as np
 
 from simulator.evaluate import UNSUPPORTED_S, CostTables
-from simulator.search.base import Candidates, SearchMethod, uniform
+from simulator.search.base import Candidates, Proposal, SearchMethod, uniform
 
 
 class CloudOnly(SearchMethod):
     name = "cloud"
     single_answer = True
 
-    def propose(self, tables: CostTables, budget: dict, seed: int) -> Candidates:
+    def propose(self, tables: CostTables, budget: dict, seed: int) -> Proposal:
         w, a = uniform(tables, 16)
-        return Candidates(w, a, cut=np.array([0]))
+        return Proposal(Candidates(w, a, cut=np.array([0])))
 
 
 class EdgeUniform(SearchMethod):
@@ -41,9 +41,9 @@ class EdgeUniform(SearchMethod):
         self.bits = bits
         self.name = f"edge-u{bits}"
 
-    def propose(self, tables: CostTables, budget: dict, seed: int) -> Candidates:
+    def propose(self, tables: CostTables, budget: dict, seed: int) -> Proposal:
         w, a = uniform(tables, self.bits)
-        return Candidates(w, a, cut=np.array([tables.layers]))
+        return Proposal(Candidates(w, a, cut=np.array([tables.layers])))
 
 
 def _float_costs(tables: CostTables) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -63,7 +63,7 @@ class Neurosurgeon(SearchMethod):
     name = "neurosurgeon"
     single_answer = True
 
-    def propose(self, tables: CostTables, budget: dict, seed: int) -> Candidates:
+    def propose(self, tables: CostTables, budget: dict, seed: int) -> Proposal:
         edge, _, transfer = _float_costs(tables)
         n_inputs = int((tables.tensor_producer < 0).sum())
         # the chain view: after layer k-1 only its own output is sent (before layer 0: the input)
@@ -71,9 +71,8 @@ class Neurosurgeon(SearchMethod):
         chain_transfer[-1] = 0.0  # edge-only sends nothing
         estimate = np.concatenate([[0.0], np.cumsum(edge)]) + chain_transfer + tables.cloud_suffix_s
         cut = int(np.argmin(estimate))
-        self.info = {"chain_estimate_s": float(estimate[cut])}
         w, a = uniform(tables, 16)
-        return Candidates(w, a, cut=np.array([cut]))
+        return Proposal(Candidates(w, a, cut=np.array([cut])), {"chain_estimate_s": float(estimate[cut])})
 
 
 def _min_cut(tables: CostTables, layers: list[int], sources: list[int]) -> tuple[float, set[int]]:
@@ -125,11 +124,10 @@ class DADS(SearchMethod):
     name = "dads"
     single_answer = True
 
-    def propose(self, tables: CostTables, budget: dict, seed: int) -> Candidates:
+    def propose(self, tables: CostTables, budget: dict, seed: int) -> Proposal:
         n_inputs = int((tables.tensor_producer < 0).sum())
         cost, edge_layers = _min_cut(tables, list(range(tables.layers)), list(range(n_inputs)))
-        self.info = {"min_cut_s": cost}
-        return _float_plan(tables, edge_layers)
+        return Proposal(_float_plan(tables, edge_layers), {"min_cut_s": cost})
 
 
 def cut_vertices(tables: CostTables) -> list[int]:
@@ -142,7 +140,7 @@ class QDMP(SearchMethod):
     name = "qdmp"
     single_answer = True
 
-    def propose(self, tables: CostTables, budget: dict, seed: int) -> Candidates:
+    def propose(self, tables: CostTables, budget: dict, seed: int) -> Proposal:
         edge, cloud, _ = _float_costs(tables)
         best = (np.inf, set())
         boundaries = cut_vertices(tables)
@@ -152,5 +150,4 @@ class QDMP(SearchMethod):
             total = edge[:start].sum() + cost + cloud[stop:].sum()
             if total < best[0] - 1e-15:
                 best = (total, set(range(start)) | inner)
-        self.info = {"min_cut_s": best[0], "segments": len(boundaries) - 1}
-        return _float_plan(tables, best[1])
+        return Proposal(_float_plan(tables, best[1]), {"min_cut_s": best[0], "segments": len(boundaries) - 1})
