@@ -19,9 +19,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from hardware_models.base import Accelerator
 from hardware_models.errors import UserError
+from hardware_models.registry import load_accelerator, preset_evidence
 from simulator import atomic
-from simulator.experiment.loading import LoadedExperiment
+from simulator.capacity import (DeviceGroup, Fleet, Simulation, cost_per_million_usd, evaluate_point,
+                                gpu_batch_latency_s, gpus_needed, max_devices, path_for)
+from simulator.evaluate import Scenario
+from simulator.experiment.scenario import build_link, build_scenario, cloud_spec, uniform_bits_missing
+from simulator.experiment.settings import default_out_dir
+from simulator.experiment.validation import LoadedExperiment
+from simulator.graph import load_model
+from simulator.report import capacity_plots
+from simulator.search import run_method
 
 FOLDER = "capacity"
 POINT_COLUMNS = ("group", "devices", "gpus", "p50_s", "p95_s", "p99_s", "gpu_utilisation", "slo_met")
@@ -34,32 +44,17 @@ class CapacityOutput:
     files: list[Path]
 
 
-def default_out_dir(loaded: LoadedExperiment) -> Path:
-    from simulator.experiment.runner import default_out_dir as results_dir
-
-    return results_dir(loaded)
-
-
-def build_fleet(loaded: LoadedExperiment):
-    """The `Fleet` of the capacity section and, per group, where its plan's numbers came from."""
-    from hardware_models.registry import load_accelerator
-    from simulator.capacity import DeviceGroup, Fleet
-    from simulator.experiment.scenario import build_link, build_scenario
-    from simulator.graph import load_model
-
+def build_fleet(loaded: LoadedExperiment) -> tuple[Fleet, Accelerator]:
+    """The `Fleet` of the capacity section (each group's record says where its plan's numbers came from) and
+    its GPU."""
     config = loaded.config
     capacity = config.capacity
     link = build_link(config.network)
-    from simulator.experiment.scenario import _cloud_spec
-
-    gpu = load_accelerator(_cloud_spec(capacity.gpu or config.cloud, config))
+    gpu = load_accelerator(cloud_spec(capacity.gpu or config.cloud, config))
     graph = load_model(config.model)
-    specs = graph.layer_specs()
     names = [layer.name for layer in graph.layers]
-    cloud_bits = config.bits.cloud
-    max_batch = capacity.batching.max_batch
-    scenarios: dict[str, object] = {}
-    groups, plans = [], []
+    scenarios: dict[str, Scenario] = {}
+    groups = []
     for group in capacity.groups:
         plan = group.plan
         if plan.method is not None:
@@ -67,9 +62,6 @@ def build_fleet(loaded: LoadedExperiment):
             if codec not in scenarios:
                 scenarios[codec] = build_scenario(config.model_copy(update={
                     "codecs": config.codecs.model_copy(update={"input": codec})}), str(loaded.source))
-            from simulator.experiment.scenario import uniform_bits_missing
-            from simulator.search import run_method
-
             unrunnable = uniform_bits_missing(plan.method, scenarios[codec])
             if unrunnable:
                 raise UserError(f"{loaded.source}: capacity.groups.{group.name}.plan.method: "
@@ -87,28 +79,18 @@ def build_fleet(loaded: LoadedExperiment):
                       "edge_layers": len(edge_layers), "accuracy_drop": best.get("accuracy_drop"),
                       "single_device_latency_s": float(best["latency_s"])}
         else:
-            if plan.cut_index > len(specs):
-                raise UserError(f"capacity.groups.{group.name}.plan.cut_index: expected 0..{len(specs)} "
-                                f"({config.model} has {len(specs)} layers), got {plan.cut_index}")
+            if plan.cut_index > len(names):
+                raise UserError(f"capacity.groups.{group.name}.plan.cut_index: expected 0..{len(names)} "
+                                f"({config.model} has {len(names)} layers), got {plan.cut_index}")
             edge_layers = set(names[:plan.cut_index])
             edge_s, payload = plan.edge_time_s, plan.payload_bytes
             record = {"source": "explicit", "cut_index": plan.cut_index, "edge_layers": plan.cut_index,
                       "accuracy_drop": None, "single_device_latency_s": None}
-        cloud_index = [i for i, name in enumerate(names) if name not in edge_layers]
-        cloud_specs = [specs[i] for i in cloud_index]
-        # a GPU launches kernels per op: it needs each layer's op and fused ops, as the search's tables do
-        kernels = ({key: [values[i] for i in cloud_index] for key, values in graph.kernel_ops().items()}
-                   if hasattr(gpu, "kernel_table") else {})
-        latency = np.zeros(max_batch + 1)
-        if cloud_specs and payload > 0:
-            copy = getattr(gpu, "h2d_time_s", lambda _bytes: 0.0)
-            for batch in range(1, max_batch + 1):
-                total = gpu.network_cost(cloud_specs, cloud_bits, cloud_bits, batch, **kernels)[1].latency_s
-                latency[batch] = total + copy(payload * batch)
+        latency = gpu_batch_latency_s(gpu, graph, edge_layers, config.bits.cloud, capacity.batching.max_batch,
+                                      payload)
         arrivals = group.arrivals
         groups.append(DeviceGroup(group.name, group.devices, edge_s, payload, latency, arrivals.rate, arrivals.kind,
                                   arrivals.jitter_s, plan=record))
-        plans.append(record)
     uplink = capacity.uplink
     fleet = Fleet(tuple(groups), link, uplink.sharing, uplink.devices_per_uplink, uplink.discipline,
                   capacity.batching.max_wait_s)
@@ -139,9 +121,6 @@ def plan_rows(fleet, gpu_name: str) -> list[dict]:
 def run_capacity(loaded: LoadedExperiment, out_dir: Path | None = None, *, force: bool = False,
                  log=None) -> CapacityOutput:
     """Simulate the capacity section, write `capacity/` under the results directory, return the answer."""
-    from simulator.capacity import Simulation, cost_per_million_usd, evaluate_point, gpus_needed, max_devices, path_for
-    from simulator.capacity import plots
-
     config = loaded.config
     capacity = config.capacity
     if capacity is None:
@@ -214,8 +193,6 @@ def run_capacity(loaded: LoadedExperiment, out_dir: Path | None = None, *, force
             "max_devices": [{k: _plain(v) for k, v in a.items()} for a in answers],
             "fleet": [{k: _plain(v) for k, v in r.items()} for r in fleet_rows],
             "plans": [{k: _plain(v) for k, v in r.items()} for r in plans]}
-    from hardware_models.registry import preset_evidence
-
     data["gpu"] = {"name": getattr(gpu, "name", str(capacity.gpu or config.cloud)),
                    "mode": gpu.mode_label() if hasattr(gpu, "mode_label") else None,
                    "evidence": preset_evidence(gpu)}
@@ -225,10 +202,10 @@ def run_capacity(loaded: LoadedExperiment, out_dir: Path | None = None, *, force
         files.append(_csv(folder / "fleet.csv", pd.DataFrame(fleet_rows)))
     files.append(atomic.write_text(folder / "capacity.json", json.dumps(data, indent=1)))
     formats = tuple(config.output.plot_formats)
-    files += plots.latency_plot(point_frame, slo, folder, formats)
-    files += plots.utilisation_plot(point_frame, folder, formats)
+    files += capacity_plots.latency_plot(point_frame, slo, folder, formats)
+    files += capacity_plots.utilisation_plot(point_frame, folder, formats)
     if knees:
-        files += plots.breakdown_plot(pd.DataFrame(knees), folder, formats)
+        files += capacity_plots.breakdown_plot(pd.DataFrame(knees), folder, formats)
     files.append(atomic.write_text(folder / "summary.md", summary(loaded, data, plans)))
     data["out_dir"] = str(folder)
     return CapacityOutput(folder, data, files)

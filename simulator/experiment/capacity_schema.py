@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
 from hardware_models.errors import suggest
+from hardware_models.registry import preset_names
 from hardware_models.units import parse_bytes, parse_time
 from simulator.experiment.method_name import MethodName
 
@@ -52,8 +53,6 @@ def _choice(value: str, choices, what: str) -> str:
 
 
 def _check_gpu(value: str) -> str:
-    from hardware_models.registry import preset_names
-
     if Path(value).suffix in (".yaml", ".yml"):
         if not Path(value).is_file():
             raise ValueError(f"no such hardware file {value!r}")

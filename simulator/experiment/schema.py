@@ -13,13 +13,17 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import numpy as np
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, WithJsonSchema,
                       field_validator, model_validator)
 
 from hardware_models.errors import suggest
+from hardware_models.registry import preset_names as hardware_preset_names
 from hardware_models.units import parse_bytes, parse_rate, parse_time
 from simulator.experiment.capacity_schema import Capacity
 from simulator.experiment.method_name import MethodName, budget_keys, default_methods, methods_json_schema
+from simulator.graph import zoo
+from simulator.network import preset_names as network_preset_names
 
 TIERS = ("naive", "calibrated", "reconstruction")
 SWEEPABLE_TOP = ("model", "edge", "cloud", "seed")
@@ -92,19 +96,15 @@ def _choice(value: str, choices, what: str) -> str:
 
 
 def _check_model(value: str, info: ValidationInfo) -> str:
-    from simulator.graph import zoo
-
     if value.endswith(".onnx"):
         return existing_file(value, info, "ONNX file")
     return _choice(value, zoo.names(), "model (a zoo name or an .onnx path)")
 
 
 def _check_hardware(value: str, info: ValidationInfo) -> str:
-    from hardware_models.registry import preset_names
-
     if Path(value).suffix in (".yaml", ".yml", ".cfg"):
         return existing_file(value, info, "hardware file")
-    return _choice(value, preset_names(), "hardware preset (or a .yaml / SCALE-Sim .cfg path)")
+    return _choice(value, hardware_preset_names(), "hardware preset (or a .yaml / SCALE-Sim .cfg path)")
 
 
 ModelName = Annotated[str, AfterValidator(_check_model)]
@@ -139,9 +139,7 @@ class Network(_Section):
             return value
         if Path(value).suffix in (".yaml", ".yml"):
             return existing_file(value, info, "network preset file")
-        from simulator.network import preset_names
-
-        return _choice(value, preset_names(), "network preset (or a preset .yaml path)")
+        return _choice(value, network_preset_names(), "network preset (or a preset .yaml path)")
 
     @field_validator("trace")
     @classmethod
@@ -185,8 +183,6 @@ class Constraints(_Section):
 def _check_npz(value: str, info: ValidationInfo, arrays: tuple[str, ...]) -> str:
     """`value` resolved against the experiment's folder, checked to be an .npz holding `arrays` (x: inputs,
     batch first; y: one integer label per input)."""
-    import numpy as np
-
     path = resolve_path(value, info)
     if path.suffix != ".npz":
         raise ValueError(f"expected a NumPy .npz file, got {value!r}")

@@ -14,6 +14,7 @@ PGPASSWORD and ~/.pgpass when the URL has none.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from hardware_models.errors import UserError
@@ -75,8 +76,6 @@ def open_storage(spec: str | None) -> "BaseStorage | None":
 
 
 def _journal_file(path_text: str) -> "BaseStorage":
-    from pathlib import Path
-
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
 

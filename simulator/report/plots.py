@@ -7,7 +7,9 @@ infeasible plans (over the memory or accuracy bound) are drawn hollow.
 """
 from __future__ import annotations
 
+import json
 import math
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,6 +18,7 @@ import pandas as pd
 
 from simulator import atomic
 from simulator.search import method_names, plot_style
+from simulator.search.base import predicted_column
 
 MAX_PANELS = 4
 DPI = 120
@@ -23,6 +26,8 @@ EDGE_COLOUR, TRANSFER_COLOUR, CLOUD_COLOUR = "#4c72b0", "#dd8452", "#55a868"
 
 
 def _pyplot():
+    """matplotlib.pyplot on the Agg backend with the figures' font sizes and a fixed SVG hash salt (the same
+    data gives the same files); imported here, lazily, because matplotlib takes a while to import."""
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -92,8 +97,6 @@ def _legend_room(fig, rows: int) -> float:
 
 def _suptitle(fig, meta: dict, what: str) -> None:
     """The experiment's name over what the figure shows, wrapped to the figure's width."""
-    import textwrap
-
     width = max(40, int(fig.get_figwidth() * 11))  # about 11 characters per inch at this size
     fig.suptitle("\n".join(textwrap.wrap(meta["name"], width) + textwrap.wrap(what, width)), fontsize=10.5)
 
@@ -352,8 +355,6 @@ def chosen_plan(baselines: pd.DataFrame, cell_index: int) -> pd.Series | None:
 def _as_list(value) -> list:
     """A per-layer list from a table cell: a list, an array, or JSON text (as in the CSV files)."""
     if isinstance(value, str):
-        import json
-
         return list(json.loads(value)) if value else []
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return []
@@ -501,8 +502,6 @@ def _accuracy_figure(plt, cells, *, measured: pd.DataFrame, meta: dict, total_ce
 
 
 def _accuracy_panel(ax, cell: dict, rows: pd.DataFrame, meta: dict, handles: dict) -> None:
-    from simulator.experiment.measured import predicted_column
-
     info = next((m for m in meta.get("measurements", []) if m["cell"] == cell["cell"]), None)
     predicted = predicted_column(rows)
     interval = "accuracy_low" in rows and "accuracy_high" in rows and rows["accuracy_low"].notna().any()

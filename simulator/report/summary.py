@@ -6,6 +6,8 @@ import math
 
 import pandas as pd
 
+from hardware_models.errors import UserError
+from hardware_models.registry import load_accelerator, preset_evidence
 from simulator.report.plots import chosen_plan
 
 
@@ -155,9 +157,6 @@ def _cell_section(cell: dict, baselines: pd.DataFrame, timings: pd.DataFrame, mu
 
 def _evidence_lines(cell: dict) -> list[str]:
     """What the edge and cloud presets were checked against (or assume), as `autosplit hardware` says."""
-    from hardware_models.errors import UserError
-    from hardware_models.registry import load_accelerator, preset_evidence
-
     lines = []
     for side in ("edge", "cloud"):
         try:

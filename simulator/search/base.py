@@ -165,6 +165,14 @@ def plans_frame(name: str, tables: CostTables, c: Candidates, ev: Evaluation,
     return frame[PLAN_COLUMNS]
 
 
+def predicted_column(plans: pd.DataFrame) -> str:
+    """The central prediction's column of a plans table: `accuracy_expected` where the plans carry an interval
+    (their `accuracy` is then the end of the interval the bound applies to), else `accuracy`."""
+    if "accuracy_expected" in plans and plans["accuracy_expected"].notna().any():
+        return "accuracy_expected"
+    return "accuracy"
+
+
 def plan_dict(row: pd.Series) -> dict:
     """DESIGN's `plan` JSON from a plans row."""
     out = {k: row[k] for k in PLAN_COLUMNS if k not in ("edge_s", "transfer_s", "cloud_s")}
