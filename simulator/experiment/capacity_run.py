@@ -26,6 +26,7 @@ from simulator import atomic
 from simulator.capacity import (DeviceGroup, Fleet, Simulation, cost_per_million_usd, evaluate_point,
                                 gpu_batch_latency_s, gpus_needed, max_devices, path_for)
 from simulator.evaluate import Scenario
+from simulator.experiment.capacity_schema import Capacity
 from simulator.experiment.scenario import build_link, build_scenario, cloud_spec, uniform_bits_missing
 from simulator.experiment.settings import default_out_dir
 from simulator.experiment.validation import LoadedExperiment
@@ -44,11 +45,18 @@ class CapacityOutput:
     files: list[Path]
 
 
+def capacity_section(loaded: LoadedExperiment) -> Capacity:
+    """The experiment's `capacity:` section, or a UserError saying it has none."""
+    if loaded.config.capacity is None:
+        raise UserError(f"{loaded.source}: no capacity: section; add one (see experiments/capacity_resnet50_wifi.yaml)")
+    return loaded.config.capacity
+
+
 def build_fleet(loaded: LoadedExperiment) -> tuple[Fleet, Accelerator]:
     """The `Fleet` of the capacity section (each group's record says where its plan's numbers came from) and
     its GPU."""
     config = loaded.config
-    capacity = config.capacity
+    capacity = capacity_section(loaded)
     link = build_link(config.network)
     gpu = load_accelerator(cloud_spec(capacity.gpu or config.cloud, config))
     graph = load_model(config.model)
@@ -78,7 +86,8 @@ def build_fleet(loaded: LoadedExperiment) -> tuple[Fleet, Accelerator]:
             record = {"source": f"{plan.method} (input {codec})", "cut_index": best.get("cut_index"),
                       "edge_layers": len(edge_layers), "accuracy_drop": best.get("accuracy_drop"),
                       "single_device_latency_s": float(best["latency_s"])}
-        else:
+        else:  # the schema gives an explicit plan all three numbers
+            assert plan.cut_index is not None and plan.edge_time_s is not None and plan.payload_bytes is not None
             if plan.cut_index > len(names):
                 raise UserError(f"capacity.groups.{group.name}.plan.cut_index: expected 0..{len(names)} "
                                 f"({config.model} has {len(names)} layers), got {plan.cut_index}")
@@ -122,9 +131,7 @@ def run_capacity(loaded: LoadedExperiment, out_dir: Path | None = None, *, force
                  log=None) -> CapacityOutput:
     """Simulate the capacity section, write `capacity/` under the results directory, return the answer."""
     config = loaded.config
-    capacity = config.capacity
-    if capacity is None:
-        raise UserError(f"{loaded.source}: no capacity: section; add one (see experiments/capacity_resnet50_wifi.yaml)")
+    capacity = capacity_section(loaded)
     out_dir = Path(out_dir) if out_dir is not None else default_out_dir(loaded)
     folder = out_dir / FOLDER
     if folder.exists() and not folder.is_dir():
@@ -229,7 +236,7 @@ def _plain(value):
 
 def summary(loaded: LoadedExperiment, data: dict, plans: list[dict]) -> str:
     """capacity/summary.md: the question, the plans' arithmetic and the answer per group and GPU count."""
-    capacity = loaded.config.capacity
+    capacity = capacity_section(loaded)
     title = loaded.config.name or loaded.stem
     lines = [f"# {title}" if title.lower().startswith("capacity") else f"# Capacity: {title}", ""]
     if loaded.config.description:

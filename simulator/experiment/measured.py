@@ -361,7 +361,7 @@ def _spread(count: int, room: int, done: list[int]) -> list[int]:
 
 
 def _row(method: str, role: str, plan, measured, fp: float) -> dict:
-    row = {"method": method, "role": role}
+    row: dict[str, Any] = {"method": method, "role": role}
     for key in ("cut_index", "latency_s", "accuracy", "accuracy_expected", "accuracy_low", "accuracy_high",
                 "accuracy_drop",
                 "edge_memory_bytes", "feasible"):

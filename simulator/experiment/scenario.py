@@ -10,6 +10,7 @@ from hardware_models.errors import UserError
 from hardware_models.registry import load_accelerator, with_mode_spec
 from simulator.accuracy.calibration import calibrate_on_measurements, proxy_for_graph
 from simulator.accuracy.measure import AccuracyMeter, load_npz
+from simulator.accuracy.proxy import AccuracyProxy
 from simulator.evaluate import Scenario
 from simulator.experiment.schema import MAX_ANALYTIC_LOSS, Experiment, Network
 from simulator.experiment.sweep import Cell
@@ -158,7 +159,7 @@ def build_scenario(config: Experiment, source: str = "", names: dict[str, str] =
     if config.accuracy.data is not None:
         scenario.accuracy = measured_proxy(config)  # before the cost tables are built (lazily, from the proxy)
     elif config.accuracy.fp_accuracy is not None:
-        scenario.accuracy = _onnx_proxy_without_data(scenario.graph, config)
+        scenario.accuracy = _onnx_proxy_without_data(scenario.graph, config, config.accuracy.fp_accuracy)
     return scenario
 
 
@@ -183,6 +184,8 @@ def accuracy_meter(config: Experiment):
     """The cell's `simulator.accuracy.measure.AccuracyMeter` (one per model, data and quantizer in a process)."""
     key = meter_key(config)
     if key not in _METERS:
+        if config.accuracy.data is None:
+            raise ValueError(f"{config.model}: no accuracy.data to measure on")
         x, y = load_npz(config.accuracy.data)
         calibration_x = None
         if config.accuracy.calibration is not None:
@@ -214,8 +217,8 @@ def measured_proxy(config: Experiment):
     return _PROXIES[key]
 
 
-def _onnx_proxy_without_data(graph: Graph, config: Experiment):
+def _onnx_proxy_without_data(graph: Graph, config: Experiment, fp_accuracy: float) -> AccuracyProxy:
     """An .onnx model without data: assumed distortions, the published sensitivities and the user's float
     accuracy (as `autosplit accuracy MODEL.onnx --fp-accuracy`)."""
-    return proxy_for_graph(graph, graph.name, config.accuracy.tier, config.accuracy.granularity,
-                           config.accuracy.fp_accuracy, chance_percent(graph))
+    return proxy_for_graph(graph, graph.name, config.accuracy.tier, config.accuracy.granularity, fp_accuracy,
+                           chance_percent(graph))

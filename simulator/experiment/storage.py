@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, overload
 
 from hardware_models.errors import UserError
 
@@ -32,6 +32,10 @@ MASK = "***"
 JOURNAL_LOCK_GRACE_S = 3
 
 
+@overload
+def mask_secrets(text: str) -> str: ...
+@overload
+def mask_secrets(text: None) -> None: ...
 def mask_secrets(text: str | None) -> str | None:
     """`text` with the password of every URL in it replaced by ***: safe for results, logs and messages."""
     if text is None:

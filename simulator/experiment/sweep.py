@@ -36,8 +36,8 @@ def expand(loaded: LoadedExperiment) -> list[Cell]:
     if not sweep:
         return [Cell(0, {}, loaded.config)]
     # each value alone first, so that an error names the offending list item
-    for key, values in sweep.items():
-        for i, value in enumerate(values):
+    for key, listed in sweep.items():
+        for i, value in enumerate(listed):
             data = copy.deepcopy(base)
             set_dotted(data, key, value)
             validate(data, source, prefix=f"sweep.{key}[{i}] -> ", base_dir=loaded.base_dir)

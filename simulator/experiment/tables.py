@@ -93,7 +93,7 @@ def _hypervolume(front: pd.DataFrame, reference: tuple[float, float]) -> float:
     if front.empty:
         return 0.0
     points = front[["latency_s", "accuracy_drop"]].to_numpy(dtype=float)
-    return float(hypervolume_2d(points, np.asarray(reference, dtype=float)))
+    return hypervolume_2d(points, reference)
 
 
 def _plan_row(best: dict | None) -> dict:

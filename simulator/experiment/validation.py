@@ -7,11 +7,13 @@ whatever went wrong: an unknown key, a wrong type, a bad unit, an unknown preset
 from __future__ import annotations
 
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from hardware_models.errors import UserError, suggest
 from simulator.experiment.schema import Experiment
@@ -67,7 +69,7 @@ def validate(data: dict, source: str, prefix: str = "", base_dir: Path | None = 
         raise UserError(describe_errors(exc.errors(include_url=False), source, prefix)) from None
 
 
-def describe_errors(errors: list[dict], source: str, prefix: str = "") -> str:
+def describe_errors(errors: Sequence[ErrorDetails], source: str, prefix: str = "") -> str:
     """One line per problem key (a union's branch errors are one problem), unknown keys first."""
     lines: dict[tuple, str] = {}
     for error in sorted(errors, key=lambda e: e.get("type") != "extra_forbidden"):  # stable: file order kept
@@ -82,7 +84,7 @@ def describe_errors(errors: list[dict], source: str, prefix: str = "") -> str:
 
 
 # --- messages -----------------------------------------------------------------------------------------
-def describe_error(error: dict, source: str, prefix: str = "") -> str:
+def describe_error(error: ErrorDetails, source: str, prefix: str = "") -> str:
     """One line: source, dotted key path, what was expected, what was given."""
     loc = tuple(error.get("loc", ()))
     kind = error.get("type", "")

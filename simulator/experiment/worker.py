@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from typing import TYPE_CHECKING
 
 from hardware_models.errors import UserError
 from simulator.experiment.scenario import build_scenario
@@ -18,6 +19,9 @@ from simulator.experiment.storage import describe, open_storage, storage_kind
 from simulator.experiment.sweep import expand
 from simulator.experiment.validation import LoadedExperiment
 from simulator.search import make_method
+
+if TYPE_CHECKING:  # Optuna is imported lazily: it takes a while
+    from optuna.storages import BaseStorage
 
 
 def new_seed() -> int:
@@ -34,7 +38,8 @@ def join_studies(loaded: LoadedExperiment, storage: str | None, *, seed: int,
                         "shared file system, or the experiment's storage: key)")
     if "optuna" not in loaded.config.search.methods:
         raise UserError(f"{loaded.source}: search.methods has no optuna: a worker only joins Optuna studies")
-    open_storage(storage)  # a wrong URL or password fails now, in one line, before any scenario is built
+    opened = open_storage(storage)  # a wrong URL or password fails now, in one line, before any scenario is built
+    assert opened is not None  # not in memory: refused above
     all_cells = expand(loaded)
     if cells is not None:
         unknown = sorted(set(cells) - {c.index for c in all_cells})
@@ -55,25 +60,25 @@ def join_studies(loaded: LoadedExperiment, storage: str | None, *, seed: int,
         name = study_name(cell, budget)
         rows.append({"cell": cell.index, "label": cell.label, "study": name, "storage": describe(storage),
                      "seed": seed, "trials_run": int(result.info["trials_run"]),
-                     "study_trials": _study_trials(storage, name), "elapsed_s": elapsed_s})
+                     "study_trials": _study_trials(opened, name), "elapsed_s": elapsed_s})
     return rows
 
 
-def _study_trials(storage: str, name: str) -> int:
+def _study_trials(storage: BaseStorage, name: str) -> int:
     """Completed trials in the study now (all workers together)."""
     import optuna  # lazily: importing Optuna takes a while
 
-    study = optuna.load_study(study_name=name, storage=open_storage(storage))
+    study = optuna.load_study(study_name=name, storage=storage)
     return len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
 
 
 def forget_studies(storage: str | None, names: list[str]) -> None:
     """Delete the named studies from `storage` (for `run --force`: start over); absent ones are skipped."""
-    if storage_kind(storage) == "memory":
+    opened = open_storage(storage)
+    if opened is None:  # in memory: no study outlives its run
         return
     import optuna  # lazily: importing Optuna takes a while
 
-    opened = open_storage(storage)
     existing = {s.study_name for s in optuna.get_all_study_summaries(opened, include_best_trial=False)}
     for name in names:
         if name in existing:

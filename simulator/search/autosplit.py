@@ -106,8 +106,7 @@ class AutoSplit(SearchMethod):
         fits = ev.edge_memory_bytes <= tables.scenario.edge_memory_bytes
         info = {"candidate_splits": [int(c) for c in cuts], "weight_allocations": len(weights),
                 "activation_allocation": self.activation_allocation, "solutions": int(fits.sum())}
-        return Proposal(Candidates(candidates.weight_bits[fits], candidates.activation_bits[fits],
-                                   cut=candidates.cut[fits]), info)
+        return Proposal(candidates.subset(fits), info)
 
 
 def guarantee(info: dict) -> str:

@@ -38,13 +38,24 @@ class Candidates:
         return len(self.weight_bits)
 
     def mask(self, layers: int) -> np.ndarray:
-        return self.edge_mask if self.edge_mask is not None else prefix_mask(self.cut, layers)
+        """(plans, layers) bool: which layers each plan runs on the edge."""
+        if self.edge_mask is not None:
+            return self.edge_mask
+        if self.cut is None:
+            raise ValueError("Candidates: expected a cut index or an edge mask per plan")
+        return prefix_mask(self.cut, layers)
+
+    def subset(self, rows: np.ndarray) -> Candidates:
+        """The plans at `rows` (indices or a bool mask)."""
+        return Candidates(self.weight_bits[rows], self.activation_bits[rows],
+                          cut=None if self.cut is None else self.cut[rows],
+                          edge_mask=None if self.edge_mask is None else self.edge_mask[rows])
 
     def evaluate(self, tables: CostTables) -> Evaluation:
         return evaluate(tables, self.weight_bits, self.activation_bits, cut=self.cut, edge_mask=self.edge_mask)
 
     @staticmethod
-    def concat(parts: list["Candidates"], layers: int) -> "Candidates":
+    def concat(parts: list[Candidates], layers: int) -> Candidates:
         parts = [p for p in parts if len(p)]
         if all(p.edge_mask is None for p in parts):
             return Candidates(np.concatenate([p.weight_bits for p in parts]),
@@ -131,7 +142,7 @@ def result_from(name: str, tables: CostTables, candidates: Candidates, ev: Evalu
     rows = np.flatnonzero(keep)
     plans = plans_frame(name, tables, candidates, ev, rows)
     plans["on_front"] = on_front[rows]
-    best = plan_dict(plans.loc[int(np.searchsorted(rows, answer))]) if answer is not None else None
+    best = plan_dict(plans.iloc[int(np.searchsorted(rows, answer))]) if answer is not None else None
     front = plans[plans["on_front"]].sort_values("latency_s").reset_index(drop=True)
     return SearchResult(name, plans, best, front, elapsed_s, evaluations if evaluations is not None else n,
                         info or {})

@@ -55,7 +55,7 @@ def _float_costs(tables: CostTables) -> tuple[np.ndarray, np.ndarray, np.ndarray
     n_inputs = int((tables.tensor_producer < 0).sum())
     sizes = tables.tensor_elements * 2.0
     sizes[:n_inputs] = tables.input_payload_bytes / max(n_inputs, 1)
-    transfer = np.asarray(link.transfer_time_s(np.maximum(sizes, 1.0)), dtype=float)
+    transfer = np.asarray(link.transfer_time_s(np.maximum(sizes, 1.0)), dtype=np.float64)
     return edge, tables.cloud_layer_s, transfer
 
 
@@ -103,10 +103,10 @@ def _min_cut(tables: CostTables, layers: list[int], sources: list[int]) -> tuple
         g.add_edge(node, ("tensor", t), capacity=float(transfer[t]))
         if read_later:
             g.add_edge(("tensor", t), "t")
-        for v in readers:
-            g.add_edge(("tensor", t), ("layer", v))  # no capacity attribute: infinite
+        for reader in readers:
+            g.add_edge(("tensor", t), ("layer", reader))  # no capacity attribute: infinite
             if producer in inside:
-                g.add_edge(("layer", v), ("layer", producer))
+                g.add_edge(("layer", reader), ("layer", producer))
     if "t" not in g:
         return 0.0, set()
     cost, (source_side, _) = nx.minimum_cut(g, "s", "t")
@@ -142,10 +142,10 @@ class QDMP(SearchMethod):
 
     def propose(self, tables: CostTables, budget: dict, seed: int) -> Proposal:
         edge, cloud, _ = _float_costs(tables)
-        best = (np.inf, set())
+        best: tuple[float, set[int]] = (np.inf, set())
         boundaries = cut_vertices(tables)
         for start, stop in zip(boundaries[:-1], boundaries[1:]):
-            sources = list(np.flatnonzero(tables.crossing[start]))
+            sources = np.flatnonzero(tables.crossing[start]).tolist()
             cost, inner = _min_cut(tables, list(range(start, stop)), sources)
             total = edge[:start].sum() + cost + cloud[stop:].sum()
             if total < best[0] - 1e-15:

@@ -164,7 +164,7 @@ class OptunaSearch(SearchMethod):
             front = feasible[nondominated(np.column_stack([ev.latency_s, ev.accuracy_drop])[feasible])]
             if c.cut is None:
                 c = Candidates(c.weight_bits, c.activation_bits, cut=c.mask(tables.layers).sum(1))
-            parts.append(Candidates(c.weight_bits[front], c.activation_bits[front], cut=c.cut[front]))
+            parts.append(c.subset(front))
         params = []
         for part in parts:
             params.extend(self.encode(tables, part))

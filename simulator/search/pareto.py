@@ -37,7 +37,7 @@ def _nondominated_sorted(points: np.ndarray, block: int) -> np.ndarray:
         m = len(chunk)
         dominated = np.zeros(m, dtype=bool)
         for s in range(0, len(kept), 4096):
-            dominated |= (kept[None, s:s + 4096, :] <= chunk[:, None, :]).all(2).any(1)
+            dominated |= np.any(np.all(kept[None, s:s + 4096, :] <= chunk[:, None, :], axis=2), axis=1)
         inner = (chunk[:, None, :] <= chunk[None, :, :]).all(2) & upper[:m, :m]   # [i, j]: i dominates j
         dominated |= (inner & ~dominated[:, None]).any(0)
         keep[start:start + m] = ~dominated
