@@ -13,6 +13,7 @@ import io
 import json
 import math
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,7 +107,7 @@ def build_fleet(loaded: LoadedExperiment) -> tuple[Fleet, Accelerator]:
     return fleet, gpu
 
 
-def plan_rows(fleet, gpu_name: str) -> list[dict]:
+def plan_rows(fleet: Fleet, gpu_name: str) -> list[dict]:
     """Per group: the plan's numbers and the arithmetic that bounds the answer (per-device loads, the GPU's
     saturation throughput at the largest batch)."""
     rows = []
@@ -128,7 +129,7 @@ def plan_rows(fleet, gpu_name: str) -> list[dict]:
 
 
 def run_capacity(loaded: LoadedExperiment, out_dir: Path | None = None, *, force: bool = False,
-                 log=None) -> CapacityOutput:
+                 log: Callable[[str], None] | None = None) -> CapacityOutput:
     """Simulate the capacity section, write `capacity/` under the results directory, return the answer."""
     config = loaded.config
     capacity = capacity_section(loaded)
@@ -148,7 +149,7 @@ def run_capacity(loaded: LoadedExperiment, out_dir: Path | None = None, *, force
     simulation = Simulation(capacity.duration_s, capacity.warmup_s,
                             tuple(range(config.seed, config.seed + capacity.seeds)), capacity.path)
     path = path_for(fleet, capacity.path)
-    plans = plan_rows(fleet, getattr(gpu, "name", str(capacity.gpu or config.cloud)))
+    plans = plan_rows(fleet, gpu.name)
     points: list[dict] = []
     answers: list[dict] = []
     knees: list[dict] = []
@@ -200,7 +201,7 @@ def run_capacity(loaded: LoadedExperiment, out_dir: Path | None = None, *, force
             "max_devices": [{k: _plain(v) for k, v in a.items()} for a in answers],
             "fleet": [{k: _plain(v) for k, v in r.items()} for r in fleet_rows],
             "plans": [{k: _plain(v) for k, v in r.items()} for r in plans]}
-    data["gpu"] = {"name": getattr(gpu, "name", str(capacity.gpu or config.cloud)),
+    data["gpu"] = {"name": gpu.name,
                    "mode": gpu.mode_label() if hasattr(gpu, "mode_label") else None,
                    "evidence": preset_evidence(gpu)}
     files = [_csv(folder / "points.csv", point_frame), _csv(folder / "max_devices.csv", pd.DataFrame(answers)),

@@ -190,8 +190,8 @@ class Constraints(_Section):
         default="peak_live", description="peak_live: the largest set of tensors alive at once; max_layer: the largest "
         "single activation (the paper's formula)")
     accuracy_confidence: Literal["pessimistic", "expected"] = Field(
-        default="pessimistic", description="which end of the accuracy prediction the bound applies to: pessimistic (the "
-        "low end of the 80% interval: a plan the model cannot vouch for is never chosen) or expected (the "
+        default="pessimistic", description="which end of the accuracy prediction the bound applies to: pessimistic "
+        "(the low end of the 80% interval: a plan the model cannot vouch for is never chosen) or expected (the "
         "central prediction)")
 
     @property

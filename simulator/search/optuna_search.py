@@ -19,6 +19,7 @@ with `study_name`, so that another process can resume or join the study.
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -28,6 +29,10 @@ from simulator.search.base import Candidates, Proposal, SearchMethod, SearchResu
 from simulator.search.baselines import EdgeUniform
 from simulator.search.pareto import hypervolume_2d, hypervolume_3d, nondominated
 from simulator.search.registry import registered_methods
+
+if TYPE_CHECKING:  # Optuna is imported lazily: it takes a while
+    from optuna import Study
+    from optuna.storages import BaseStorage
 
 SAMPLERS = ("nsga2", "tpe")
 OBJECTIVES = ("latency", "accuracy_drop", "energy")
@@ -47,7 +52,7 @@ def make_sampler(name: str, seed: int, population: int, constraints_func=None):
     raise ValueError(f"sampler: expected one of {', '.join(SAMPLERS)}, got {name!r}")
 
 
-def open_storage(storage):
+def open_storage(storage: str | BaseStorage | None) -> str | BaseStorage | None:
     """None (in memory), an Optuna storage object (as simulator.experiment.storage.open_storage makes them,
     passed through), an Optuna storage URL, or a journal file path."""
     if storage is None or not isinstance(storage, str):
@@ -177,8 +182,8 @@ class OptunaSearch(SearchMethod):
         candidates, _, info = self._search(tables.scenario, budget, seed, None, None)
         return Proposal(candidates, info)
 
-    def run(self, scenario: Scenario, budget: dict | None = None, seed: int = 0, *, storage=None,
-            study_name: str | None = None) -> SearchResult:
+    def run(self, scenario: Scenario, budget: dict | None = None, seed: int = 0, *,
+            storage: str | BaseStorage | None = None, study_name: str | None = None) -> SearchResult:
         """As `SearchMethod.run`, the trials recorded in the study `study_name` of `storage` (see
         `open_storage`; in memory when None), which another process may resume or join: a shared study's
         trial budget is the whole study's, and the result holds every trial completed in it."""
@@ -187,7 +192,8 @@ class OptunaSearch(SearchMethod):
         elapsed = time.perf_counter() - start
         return result_from(self.name, scenario.tables, candidates, ev, elapsed, info=info, seed=seed)
 
-    def create_study(self, seed: int, storage=None, study_name: str | None = None):
+    def create_study(self, seed: int, storage: str | BaseStorage | None = None,
+                     study_name: str | None = None) -> Study:
         """The Optuna study this search asks and tells: its seeded sampler, one direction per objective, and
         where it lives (a new study in memory, or `study_name` in `storage`, loaded if it exists)."""
         import optuna  # lazily: importing Optuna takes a while and most commands never search with it
@@ -198,7 +204,7 @@ class OptunaSearch(SearchMethod):
                                    storage=open_storage(storage), study_name=study_name,
                                    load_if_exists=storage is not None)
 
-    def _search(self, scenario: Scenario, budget: dict, seed: int, storage,
+    def _search(self, scenario: Scenario, budget: dict, seed: int, storage: str | BaseStorage | None,
                 study_name: str | None) -> tuple[Candidates, Evaluation, dict]:
         import optuna
 
