@@ -64,7 +64,7 @@ def workers_on_postgres(url: str, counts: list[int], trials: int) -> list[dict]:
     """`autosplit worker` processes on one study: wall time from start to the last worker's exit."""
     import optuna
 
-    from simulator.experiment import runner
+    from simulator.experiment import settings
     from simulator.experiment.loading import load_experiment
     from simulator.experiment.sweep import expand
     from simulator.experiment.worker import forget_studies
@@ -75,7 +75,7 @@ def workers_on_postgres(url: str, counts: list[int], trials: int) -> list[dict]:
         content = {**EXPERIMENT, "search": {"methods": ["optuna"], "budgets": {"optuna": {"trials": trials}}}}
         path.write_text(yaml.safe_dump(content))
         loaded = load_experiment(str(path), [])
-        name = runner.study_name(expand(loaded)[0], runner.budget_for(loaded, "optuna"))
+        name = settings.study_name(expand(loaded)[0], settings.budget_for(loaded, "optuna"))
         for count in counts:
             forget_studies(url, [name])
             started = time.perf_counter()

@@ -17,6 +17,8 @@ import pandas as pd
 
 from simulator.capacity.fleet import Fleet, traffic
 from simulator.capacity.records import STAGES, FleetRun
+from simulator.capacity.reference import simulate_simpy
+from simulator.capacity.vectorised import simulate_vectorised
 
 PATHS = ("vectorised", "simpy", "auto")
 
@@ -51,9 +53,6 @@ def path_for(fleet: Fleet, path: str) -> str:
 
 def simulate(fleet: Fleet, duration_s: float, seed: int, path: str = "auto") -> FleetRun:
     """One seeded run of `fleet` for `duration_s` on the chosen path."""
-    from simulator.capacity.reference import simulate_simpy
-    from simulator.capacity.vectorised import simulate_vectorised
-
     frames = traffic(fleet, duration_s, np.random.default_rng(seed))
     run = simulate_simpy if path_for(fleet, path) == "simpy" else simulate_vectorised
     return run(fleet, frames, duration_s)
@@ -206,8 +205,3 @@ def cost_per_million_usd(gpus: int, gpu_hour_usd: float, requests_per_s: float) 
     if requests_per_s <= 0:
         return math.inf
     return gpus * gpu_hour_usd / 3600.0 / requests_per_s * 1e6
-
-
-def stage_breakdown(point: dict) -> dict:
-    """Mean seconds per stage of a point (where the time goes)."""
-    return {stage: point.get("mean_" + stage, math.nan) for stage in STAGES}

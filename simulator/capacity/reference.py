@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import simpy
@@ -29,7 +30,7 @@ class BatchingServer:
     """
 
     def __init__(self, env: simpy.Environment, max_batch: int, max_wait_s: float, batch_latency_s,
-                 on_done: Callable[[object, float, float, int], None],
+                 on_done: Callable[[Any, float, float, int], None],
                  service_factor: Callable[[], float] | None = None) -> None:
         self.env = env
         self.max_batch = int(max_batch)

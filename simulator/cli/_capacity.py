@@ -27,7 +27,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> None:
     # the fleet simulation loads numpy, pandas, simpy and matplotlib: not for --help
-    from simulator.experiment.capacity_run import default_out_dir, run_capacity
+    from simulator.experiment.capacity_run import run_capacity
+    from simulator.experiment.settings import default_out_dir
 
     loaded = load_experiment(args.experiment, args.overrides)
     out_dir = Path(args.out) if args.out else default_out_dir(loaded)

@@ -16,7 +16,7 @@ from hardware_models.units import UNITS_HELP
 from simulator.cli._arguments import (add_format_argument, add_gpu_mode_arguments, add_link_arguments,
                                       add_model_argument, model_name)
 from simulator.cli._output import emit, format_table
-from simulator.experiment.loading import describe_error
+from simulator.experiment.validation import describe_error
 from simulator.experiment.scenario import build_scenario, uniform_bits_missing
 from simulator.experiment.schema import Experiment
 
@@ -57,8 +57,8 @@ def add_scenario_arguments(parser: argparse.ArgumentParser, required: bool = Tru
     parser.add_argument("--accuracy-confidence", choices=["pessimistic", "expected"], default="pessimistic",
                         help="the end of the predicted accuracy's 80%% interval the bound applies to (default "
                         "pessimistic)")
-    parser.add_argument("--method", required=required, help="cloud, edge-u2/u4/u6/u8, neurosurgeon, dads, qdmp, "
-                        "autosplit, exact, optuna")
+    parser.add_argument("--method", required=required, help="a search method, e.g. cloud, edge-u8, neurosurgeon, "
+                        "autosplit, exact, optuna (a wrong name lists every registered one)")
     parser.add_argument("--edge-bits", help="bit-widths the edge may use, e.g. 2,4,6,8 (default: the preset's)")
     parser.add_argument("--tier", choices=["naive", "calibrated", "reconstruction"], default="calibrated",
                         help="post-training quantization method tier for the accuracy proxy (default calibrated)")

@@ -36,7 +36,8 @@ def run(args: argparse.Namespace) -> None:
     # the runner loads numpy, pandas, optuna and matplotlib: not for --help
     import pandas as pd
 
-    from simulator.experiment.runner import default_out_dir, run_experiment, work_plan
+    from simulator.experiment.runner import run_experiment, work_plan
+    from simulator.experiment.settings import default_out_dir
 
     loaded = load_experiment(args.experiment, args.overrides)
     out_dir = Path(args.out) if args.out else default_out_dir(loaded)

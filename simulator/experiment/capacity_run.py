@@ -13,15 +13,27 @@ import io
 import json
 import math
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from hardware_models.base import Accelerator
 from hardware_models.errors import UserError
-from simulator.experiment import atomic
-from simulator.experiment.loading import LoadedExperiment
+from hardware_models.registry import load_accelerator, preset_evidence
+from simulator import atomic
+from simulator.capacity import (DeviceGroup, Fleet, Simulation, cost_per_million_usd, evaluate_point,
+                                gpu_batch_latency_s, gpus_needed, max_devices, path_for)
+from simulator.evaluate import Scenario
+from simulator.experiment.capacity_schema import Capacity
+from simulator.experiment.scenario import build_link, build_scenario, cloud_spec, uniform_bits_missing
+from simulator.experiment.settings import default_out_dir
+from simulator.experiment.validation import LoadedExperiment
+from simulator.graph import load_model
+from simulator.report import capacity_plots
+from simulator.search import run_method
 
 FOLDER = "capacity"
 POINT_COLUMNS = ("group", "devices", "gpus", "p50_s", "p95_s", "p99_s", "gpu_utilisation", "slo_met")
@@ -34,32 +46,24 @@ class CapacityOutput:
     files: list[Path]
 
 
-def default_out_dir(loaded: LoadedExperiment) -> Path:
-    from simulator.experiment.runner import default_out_dir as results_dir
+def capacity_section(loaded: LoadedExperiment) -> Capacity:
+    """The experiment's `capacity:` section, or a UserError saying it has none."""
+    if loaded.config.capacity is None:
+        raise UserError(f"{loaded.source}: no capacity: section; add one (see experiments/capacity_resnet50_wifi.yaml)")
+    return loaded.config.capacity
 
-    return results_dir(loaded)
 
-
-def build_fleet(loaded: LoadedExperiment):
-    """The `Fleet` of the capacity section and, per group, where its plan's numbers came from."""
-    from hardware_models.registry import load_accelerator
-    from simulator.capacity import DeviceGroup, Fleet
-    from simulator.experiment.scenario import build_link, build_scenario
-    from simulator.graph import load_model
-
+def build_fleet(loaded: LoadedExperiment) -> tuple[Fleet, Accelerator]:
+    """The `Fleet` of the capacity section (each group's record says where its plan's numbers came from) and
+    its GPU."""
     config = loaded.config
-    capacity = config.capacity
+    capacity = capacity_section(loaded)
     link = build_link(config.network)
-    from simulator.experiment.scenario import _cloud_spec
-
-    gpu = load_accelerator(_cloud_spec(capacity.gpu or config.cloud, config))
+    gpu = load_accelerator(cloud_spec(capacity.gpu or config.cloud, config))
     graph = load_model(config.model)
-    specs = graph.layer_specs()
     names = [layer.name for layer in graph.layers]
-    cloud_bits = config.bits.cloud
-    max_batch = capacity.batching.max_batch
-    scenarios: dict[str, object] = {}
-    groups, plans = [], []
+    scenarios: dict[str, Scenario] = {}
+    groups = []
     for group in capacity.groups:
         plan = group.plan
         if plan.method is not None:
@@ -67,9 +71,6 @@ def build_fleet(loaded: LoadedExperiment):
             if codec not in scenarios:
                 scenarios[codec] = build_scenario(config.model_copy(update={
                     "codecs": config.codecs.model_copy(update={"input": codec})}), str(loaded.source))
-            from simulator.experiment.scenario import uniform_bits_missing
-            from simulator.search import run_method
-
             unrunnable = uniform_bits_missing(plan.method, scenarios[codec])
             if unrunnable:
                 raise UserError(f"{loaded.source}: capacity.groups.{group.name}.plan.method: "
@@ -86,36 +87,27 @@ def build_fleet(loaded: LoadedExperiment):
             record = {"source": f"{plan.method} (input {codec})", "cut_index": best.get("cut_index"),
                       "edge_layers": len(edge_layers), "accuracy_drop": best.get("accuracy_drop"),
                       "single_device_latency_s": float(best["latency_s"])}
-        else:
-            if plan.cut_index > len(specs):
-                raise UserError(f"capacity.groups.{group.name}.plan.cut_index: expected 0..{len(specs)} "
-                                f"({config.model} has {len(specs)} layers), got {plan.cut_index}")
+        else:  # the schema gives an explicit plan all three numbers
+            assert plan.cut_index is not None and plan.edge_time_s is not None and plan.payload_bytes is not None
+            if plan.cut_index > len(names):
+                raise UserError(f"capacity.groups.{group.name}.plan.cut_index: expected 0..{len(names)} "
+                                f"({config.model} has {len(names)} layers), got {plan.cut_index}")
             edge_layers = set(names[:plan.cut_index])
             edge_s, payload = plan.edge_time_s, plan.payload_bytes
             record = {"source": "explicit", "cut_index": plan.cut_index, "edge_layers": plan.cut_index,
                       "accuracy_drop": None, "single_device_latency_s": None}
-        cloud_index = [i for i, name in enumerate(names) if name not in edge_layers]
-        cloud_specs = [specs[i] for i in cloud_index]
-        # a GPU launches kernels per op: it needs each layer's op and fused ops, as the search's tables do
-        kernels = ({key: [values[i] for i in cloud_index] for key, values in graph.kernel_ops().items()}
-                   if hasattr(gpu, "kernel_table") else {})
-        latency = np.zeros(max_batch + 1)
-        if cloud_specs and payload > 0:
-            copy = getattr(gpu, "h2d_time_s", lambda _bytes: 0.0)
-            for batch in range(1, max_batch + 1):
-                total = gpu.network_cost(cloud_specs, cloud_bits, cloud_bits, batch, **kernels)[1].latency_s
-                latency[batch] = total + copy(payload * batch)
+        latency = gpu_batch_latency_s(gpu, graph, edge_layers, config.bits.cloud, capacity.batching.max_batch,
+                                      payload)
         arrivals = group.arrivals
         groups.append(DeviceGroup(group.name, group.devices, edge_s, payload, latency, arrivals.rate, arrivals.kind,
                                   arrivals.jitter_s, plan=record))
-        plans.append(record)
     uplink = capacity.uplink
     fleet = Fleet(tuple(groups), link, uplink.sharing, uplink.devices_per_uplink, uplink.discipline,
                   capacity.batching.max_wait_s)
     return fleet, gpu
 
 
-def plan_rows(fleet, gpu_name: str) -> list[dict]:
+def plan_rows(fleet: Fleet, gpu_name: str) -> list[dict]:
     """Per group: the plan's numbers and the arithmetic that bounds the answer (per-device loads, the GPU's
     saturation throughput at the largest batch)."""
     rows = []
@@ -137,15 +129,10 @@ def plan_rows(fleet, gpu_name: str) -> list[dict]:
 
 
 def run_capacity(loaded: LoadedExperiment, out_dir: Path | None = None, *, force: bool = False,
-                 log=None) -> CapacityOutput:
+                 log: Callable[[str], None] | None = None) -> CapacityOutput:
     """Simulate the capacity section, write `capacity/` under the results directory, return the answer."""
-    from simulator.capacity import Simulation, cost_per_million_usd, evaluate_point, gpus_needed, max_devices, path_for
-    from simulator.capacity import plots
-
     config = loaded.config
-    capacity = config.capacity
-    if capacity is None:
-        raise UserError(f"{loaded.source}: no capacity: section; add one (see experiments/capacity_resnet50_wifi.yaml)")
+    capacity = capacity_section(loaded)
     out_dir = Path(out_dir) if out_dir is not None else default_out_dir(loaded)
     folder = out_dir / FOLDER
     if folder.exists() and not folder.is_dir():
@@ -162,7 +149,7 @@ def run_capacity(loaded: LoadedExperiment, out_dir: Path | None = None, *, force
     simulation = Simulation(capacity.duration_s, capacity.warmup_s,
                             tuple(range(config.seed, config.seed + capacity.seeds)), capacity.path)
     path = path_for(fleet, capacity.path)
-    plans = plan_rows(fleet, getattr(gpu, "name", str(capacity.gpu or config.cloud)))
+    plans = plan_rows(fleet, gpu.name)
     points: list[dict] = []
     answers: list[dict] = []
     knees: list[dict] = []
@@ -214,9 +201,7 @@ def run_capacity(loaded: LoadedExperiment, out_dir: Path | None = None, *, force
             "max_devices": [{k: _plain(v) for k, v in a.items()} for a in answers],
             "fleet": [{k: _plain(v) for k, v in r.items()} for r in fleet_rows],
             "plans": [{k: _plain(v) for k, v in r.items()} for r in plans]}
-    from hardware_models.registry import preset_evidence
-
-    data["gpu"] = {"name": getattr(gpu, "name", str(capacity.gpu or config.cloud)),
+    data["gpu"] = {"name": gpu.name,
                    "mode": gpu.mode_label() if hasattr(gpu, "mode_label") else None,
                    "evidence": preset_evidence(gpu)}
     files = [_csv(folder / "points.csv", point_frame), _csv(folder / "max_devices.csv", pd.DataFrame(answers)),
@@ -225,10 +210,10 @@ def run_capacity(loaded: LoadedExperiment, out_dir: Path | None = None, *, force
         files.append(_csv(folder / "fleet.csv", pd.DataFrame(fleet_rows)))
     files.append(atomic.write_text(folder / "capacity.json", json.dumps(data, indent=1)))
     formats = tuple(config.output.plot_formats)
-    files += plots.latency_plot(point_frame, slo, folder, formats)
-    files += plots.utilisation_plot(point_frame, folder, formats)
+    files += capacity_plots.latency_plot(point_frame, slo, folder, formats)
+    files += capacity_plots.utilisation_plot(point_frame, folder, formats)
     if knees:
-        files += plots.breakdown_plot(pd.DataFrame(knees), folder, formats)
+        files += capacity_plots.breakdown_plot(pd.DataFrame(knees), folder, formats)
     files.append(atomic.write_text(folder / "summary.md", summary(loaded, data, plans)))
     data["out_dir"] = str(folder)
     return CapacityOutput(folder, data, files)
@@ -252,7 +237,7 @@ def _plain(value):
 
 def summary(loaded: LoadedExperiment, data: dict, plans: list[dict]) -> str:
     """capacity/summary.md: the question, the plans' arithmetic and the answer per group and GPU count."""
-    capacity = loaded.config.capacity
+    capacity = capacity_section(loaded)
     title = loaded.config.name or loaded.stem
     lines = [f"# {title}" if title.lower().startswith("capacity") else f"# Capacity: {title}", ""]
     if loaded.config.description:

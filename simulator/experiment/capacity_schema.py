@@ -7,42 +7,57 @@ properties, names are checked with a close-name hint. The uplink itself is the e
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+from annotated_types import GroupedMetadata
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
 from hardware_models.errors import suggest
+from hardware_models.registry import preset_names
 from hardware_models.units import parse_bytes, parse_time
-
-CAPACITY_METHODS = ("cloud", "edge-u2", "edge-u4", "edge-u6", "edge-u8", "neurosurgeon", "dads", "qdmp", "autosplit",
-                    "exact", "optuna")
+from simulator.experiment.method_name import MethodName
 
 
-def _units(kind: str, parse, example: str, strictly_positive: bool, maximum: float, unit: str):
-    def number_or_text(value: Any) -> Any:
+
+@dataclass(frozen=True)
+class _Units(GroupedMetadata):
+    """`Annotated[str | float, _Units(...)]`: '20ms'-like strings or bare SI numbers, checked, kept as given."""
+
+    kind: str
+    parse: Callable[[Any, str], float]
+    example: str
+    strictly_positive: bool
+    maximum: float
+    unit: str
+
+    def __iter__(self) -> Iterator[object]:
+        yield BeforeValidator(self._number_or_text)
+        yield AfterValidator(self._check)
+        yield WithJsonSchema({"anyOf": [{"type": "string", "examples": [self.example]}, {"type": "number"}],
+                              "description": f"{self.kind}, e.g. '{self.example}' (a bare number is in SI units)"})
+
+    def _number_or_text(self, value: Any) -> Any:
         # before pydantic's own coercion, which would read `true` as 1
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            raise ValueError(f"expected {kind} such as '{example}', got {value!r}")
+            raise ValueError(f"expected {self.kind} such as '{self.example}', got {value!r}")
         return value
 
-    def check(value: Any) -> Any:
-        number = parse(value, "value")
-        if number < 0 or (strictly_positive and number == 0):
-            raise ValueError(f"expected {kind} {'>' if strictly_positive else '>='} 0, got {value!r}")
-        if not number <= maximum:
-            raise ValueError(f"expected {kind} <= {maximum:g} {unit}, got {value!r}")
+    def _check(self, value: Any) -> Any:
+        number = self.parse(value, "value")
+        if number < 0 or (self.strictly_positive and number == 0):
+            raise ValueError(f"expected {self.kind} {'>' if self.strictly_positive else '>='} 0, got {value!r}")
+        if not number <= self.maximum:
+            raise ValueError(f"expected {self.kind} <= {self.maximum:g} {self.unit}, got {value!r}")
         return value
-
-    schema = {"anyOf": [{"type": "string", "examples": [example]}, {"type": "number"}],
-              "description": f"{kind}, e.g. '{example}' (a bare number is in SI units)"}
-    return Annotated[str | float, BeforeValidator(number_or_text), AfterValidator(check), WithJsonSchema(schema)]
 
 
 # a day of simulated time, a petabyte: beyond them a number is a typo, not a scenario
-Duration = _units("a duration", parse_time, "20ms", False, 86400.0, "s")
-PositiveDuration = _units("a duration", parse_time, "60s", True, 86400.0, "s")
-Size = _units("a size", parse_bytes, "25kB", False, 2.0**50, "bytes")
+Duration = Annotated[str | float, _Units("a duration", parse_time, "20ms", False, 86400.0, "s")]
+PositiveDuration = Annotated[str | float, _Units("a duration", parse_time, "60s", True, 86400.0, "s")]
+Size = Annotated[str | float, _Units("a size", parse_bytes, "25kB", False, 2.0**50, "bytes")]
 
 
 def _choice(value: str, choices, what: str) -> str:
@@ -53,8 +68,6 @@ def _choice(value: str, choices, what: str) -> str:
 
 
 def _check_gpu(value: str) -> str:
-    from hardware_models.registry import preset_names
-
     if Path(value).suffix in (".yaml", ".yml"):
         if not Path(value).is_file():
             raise ValueError(f"no such hardware file {value!r}")
@@ -69,10 +82,11 @@ class _Section(BaseModel):
 class CapacityArrivals(_Section):
     """When a device's frames arrive."""
 
-    kind: Literal["periodic", "poisson"] = Field("periodic", description="periodic: every 1/rate from a random "
+    kind: Literal["periodic", "poisson"] = Field(default="periodic", description="periodic: every 1/rate from a random "
                                                  "phase (plus jitter); poisson: at that mean rate")
     rate: float = Field(..., gt=0, description="frames per second per device")
-    jitter: Duration = Field(0.0, description="periodic arrivals: extra delay per frame, uniform in [0, jitter]")
+    jitter: Duration = Field(default=0.0,
+                             description="periodic arrivals: extra delay per frame, uniform in [0, jitter]")
 
     @property
     def jitter_s(self) -> float:
@@ -83,14 +97,14 @@ class CapacityPlan(_Section):
     """A group's split plan: the best plan of a search method on the experiment's scenario (optionally with
     another input codec), or explicit numbers (edge time, payload, cut index)."""
 
-    method: Annotated[str, AfterValidator(lambda v: _choice(v, CAPACITY_METHODS, "method")),
-                      WithJsonSchema({"type": "string", "enum": list(CAPACITY_METHODS)})] | None = Field(
-        None, description="search method whose best plan the group runs (cloud = cloud-only)")
-    input_codec: Literal["raw", "jpeg"] | None = Field(None, description="override codecs.input for this plan's "
+    method: MethodName | None = Field(
+        default=None, description="search method whose best plan the group runs (cloud = cloud-only)")
+    input_codec: Literal["raw", "jpeg"] | None = Field(default=None,
+                                                       description="override codecs.input for this plan's "
                                                        "search (e.g. raw: the Auto-Split paper's assumption)")
-    edge_time: Duration | None = Field(None, description="explicit plan: edge compute time per frame")
-    payload: Size | None = Field(None, description="explicit plan: bytes uploaded per frame (0: edge-only)")
-    cut_index: int | None = Field(None, ge=0, description="explicit plan: layers on the edge (the cloud runs "
+    edge_time: Duration | None = Field(default=None, description="explicit plan: edge compute time per frame")
+    payload: Size | None = Field(default=None, description="explicit plan: bytes uploaded per frame (0: edge-only)")
+    cut_index: int | None = Field(default=None, ge=0, description="explicit plan: layers on the edge (the cloud runs "
                                   "the rest of the experiment's model)")
 
     @model_validator(mode="after")
@@ -119,15 +133,15 @@ class CapacityGroup(_Section):
     name: str = Field(..., min_length=1, description="the group's name in tables and plots")
     plan: CapacityPlan
     arrivals: CapacityArrivals
-    devices: int = Field(0, ge=0, description="devices in the fleet whose GPUs are counted (gpus needed); "
+    devices: int = Field(default=0, ge=0, description="devices in the fleet whose GPUs are counted (gpus needed); "
                          "0: only the per-GPU capacity search")
 
 
 class CapacityBatching(_Section):
     """Each GPU's dynamic batcher."""
 
-    max_batch: int = Field(32, ge=1, le=1024, description="largest batch a GPU runs")
-    max_wait: Duration = Field("2ms", description="how long the oldest waiting request is held for a fuller "
+    max_batch: int = Field(default=32, ge=1, le=1024, description="largest batch a GPU runs")
+    max_wait: Duration = Field(default="2ms", description="how long the oldest waiting request is held for a fuller "
                                "batch (0: run whatever waits as soon as the GPU is free)")
 
     @property
@@ -138,10 +152,11 @@ class CapacityBatching(_Section):
 class CapacityUplink(_Section):
     """How devices reach the cloud over the experiment's `network:` link."""
 
-    sharing: Literal["per_device", "shared"] = Field("per_device", description="per_device: each device its own "
+    sharing: Literal["per_device", "shared"] = Field(default="per_device",
+                                                     description="per_device: each device its own "
                                                      "link; shared: devices_per_uplink devices behind one access point")
-    devices_per_uplink: int = Field(1, ge=1, description="shared: devices per access point or cell")
-    discipline: Literal["fifo", "fair"] = Field("fifo", description="shared link's service order (fair share "
+    devices_per_uplink: int = Field(default=1, ge=1, description="shared: devices per access point or cell")
+    discipline: Literal["fifo", "fair"] = Field(default="fifo", description="shared link's service order (fair share "
                                                 "runs on the SimPy path)")
 
 
@@ -151,21 +166,22 @@ class Capacity(_Section):
     groups: list[CapacityGroup] = Field(..., min_length=1, description="device groups, each one plan")
     slo_p99: PositiveDuration = Field(..., description="end-to-end p99 latency target, e.g. '100ms'")
     gpu: Annotated[str, AfterValidator(_check_gpu)] | None = Field(
-        None, description="GPU preset of the cloud (default: the experiment's cloud)")
-    gpus: list[Annotated[int, Field(ge=1, le=1024)]] = Field([1], min_length=1, description="GPU counts at "
+        default=None, description="GPU preset of the cloud (default: the experiment's cloud)")
+    gpus: list[Annotated[int, Field(ge=1, le=1024)]] = Field(default=[1], min_length=1, description="GPU counts at "
                                                              "which the largest fleet per group is searched")
-    gpu_hour_price: float = Field(0.0, ge=0, description="price of one GPU-hour in USD (cost per million "
+    gpu_hour_price: float = Field(default=0.0, ge=0, description="price of one GPU-hour in USD (cost per million "
                                   "inferences); 0: not reported")
     batching: CapacityBatching = Field(default_factory=CapacityBatching)
     uplink: CapacityUplink = Field(default_factory=CapacityUplink)
-    duration: PositiveDuration = Field("60s", description="simulated time per run")
-    warmup: Duration = Field("5s", description="simulated time discarded at the start of each run")
-    seeds: int = Field(3, ge=1, le=100, description="independent runs per point; a point meets the SLO when "
+    duration: PositiveDuration = Field(default="60s", description="simulated time per run")
+    warmup: Duration = Field(default="5s", description="simulated time discarded at the start of each run")
+    seeds: int = Field(default=3, ge=1, le=100, description="independent runs per point; a point meets the SLO when "
                        "every run does")
-    max_devices: int = Field(100_000, ge=1, description="largest fleet the search tries")
-    plot_points: int = Field(8, ge=0, le=50, description="extra fleet sizes per group and GPU count on the "
+    max_devices: int = Field(default=100_000, ge=1, description="largest fleet the search tries")
+    plot_points: int = Field(default=8, ge=0, le=50, description="extra fleet sizes per group and GPU count on the "
                              "latency and utilisation plots (0 to 1.5 x the capacity)")
-    path: Literal["auto", "vectorised", "simpy"] = Field("auto", description="auto: vectorised recursions unless "
+    path: Literal["auto", "vectorised", "simpy"] = Field(default="auto",
+                                                         description="auto: vectorised recursions unless "
                                                          "a fair-share uplink needs SimPy")
 
     @field_validator("gpus")

@@ -13,19 +13,21 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import pickle
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from hardware_models.errors import UserError
-from simulator.experiment import atomic
+from simulator import atomic
+from simulator.experiment.cells import (CellOutcome, Progress, cell_info_path, checkpoint_path, fingerprint,
+                                        load_checkpoint, run_cell, run_method_in_cell, scenario_and_info,
+                                        write_checkpoint)
+from simulator.experiment.outcomes import MethodOutcome
+from simulator.experiment.settings import budget_for
+from simulator.experiment.sweep import Cell
+from simulator.experiment.validation import LoadedExperiment
 from simulator.runtime import keep_freed_memory
-
-if TYPE_CHECKING:
-    from simulator.experiment.loading import LoadedExperiment
-    from simulator.experiment.runner import CellOutcome
-    from simulator.experiment.sweep import Cell
 
 
 @dataclass(frozen=True)
@@ -37,57 +39,49 @@ class PendingRun:
     fingerprint: str
 
 
-def run_cells(loaded: "LoadedExperiment", cells: list["Cell"], methods: list[str], out_dir: Path,
-              storage: str | None, bar) -> list["CellOutcome"]:
+def run_cells(loaded: LoadedExperiment, cells: list[Cell], methods: list[str], out_dir: Path,
+              storage: str | None, bar: Progress) -> list[CellOutcome]:
     """Every cell's outcome, in cell order, run by the experiment's executor."""
-    from simulator.experiment import runner
-
     if loaded.config.executor == "dask":
         _run_pending_on_dask(loaded, cells, methods, out_dir, storage, bar)
         bar = _NoBar()  # every run is checkpointed now: the serial pass below only reads the checkpoints
-    return [runner._run_cell(loaded, cell, methods, out_dir, storage, bar, len(cells)) for cell in cells]
+    return [run_cell(loaded, cell, methods, out_dir, storage, bar, len(cells)) for cell in cells]
 
 
-def pending_runs(loaded: "LoadedExperiment", cell: "Cell", methods: list[str], out_dir: Path) -> list[PendingRun]:
+def pending_runs(loaded: LoadedExperiment, cell: Cell, methods: list[str], out_dir: Path) -> list[PendingRun]:
     """The (cell, method) runs whose checkpoint is missing or was made from other inputs."""
-    from simulator.experiment import runner
-
     seed = loaded.config.seed
     pending = []
     for method in methods:
-        budget = runner.budget_for(loaded, method)
-        fingerprint = runner._fingerprint(cell, method, budget, seed)
-        if runner._load_checkpoint(runner._checkpoint_path(out_dir, cell, method), fingerprint) is None:
-            pending.append(PendingRun(method, budget, fingerprint))
+        budget = budget_for(loaded, method)
+        key = fingerprint(cell, method, budget, seed)
+        if load_checkpoint(checkpoint_path(out_dir, cell, method), key) is None:
+            pending.append(PendingRun(method, budget, key))
     return pending
 
 
-def run_cell_remotely(cell: "Cell", pending: list[PendingRun], seed: int, storage: str | None,
-                      max_rows: int) -> tuple[int, dict, dict[str, Any]]:
+def run_cell_remotely(cell: Cell, pending: list[PendingRun], seed: int, storage: str | None,
+                      max_rows: int) -> tuple[int, dict[str, Any], dict[str, MethodOutcome]]:
     """On a Dask worker: build the cell's scenario once and run its pending methods.
 
     Returns (cell index, the cell's info, {method: MethodOutcome}); writes nothing.
     """
-    from simulator.experiment import runner
-
     keep_freed_memory()  # Dask's nanny freezes glibc's mmap threshold low: 7x slower cost tables without this
-    scenario, info = runner._scenario_and_info(cell)
-    outcomes = {run.method: runner._run_method(run.method, scenario, cell, run.budget, seed, storage, max_rows,
+    scenario, info = scenario_and_info(cell)
+    outcomes = {run.method: run_method_in_cell(run.method, scenario, cell, run.budget, seed, storage, max_rows,
                                                run.fingerprint)
                 for run in pending}
     return cell.index, info, outcomes
 
 
-def _run_pending_on_dask(loaded: "LoadedExperiment", cells: list["Cell"], methods: list[str], out_dir: Path,
-                         storage: str | None, bar) -> None:
-    from simulator.experiment import runner
-
+def _run_pending_on_dask(loaded: LoadedExperiment, cells: list[Cell], methods: list[str], out_dir: Path,
+                         storage: str | None, bar: Progress) -> None:
     work = {cell.index: pending_runs(loaded, cell, methods, out_dir) for cell in cells}
     bar.update(sum(len(methods) - len(p) for p in work.values()))
     todo = [cell for cell in cells if work[cell.index]]
     if not todo:
         return
-    from dask.distributed import as_completed
+    from dask.distributed import as_completed  # lazily: Dask is optional (autosplit[scale]) and slow to import
 
     by_index = {cell.index: cell for cell in cells}
     with _client(loaded.config.scheduler, len(todo)) as client:
@@ -100,16 +94,14 @@ def _run_pending_on_dask(loaded: "LoadedExperiment", cells: list["Cell"], method
         for future in as_completed(futures):
             index, info, outcomes = future.result()
             cell = by_index[index]
-            info_path = out_dir / runner.CHECKPOINTS / f"cell-{index:04d}" / "cell.json"
-            atomic.write_text(info_path, json.dumps(info))
+            atomic.write_text(cell_info_path(out_dir, cell), json.dumps(info))
             for method, outcome in outcomes.items():
-                atomic.write_bytes(runner._checkpoint_path(out_dir, cell, method),
-                                   pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL))
+                write_checkpoint(checkpoint_path(out_dir, cell, method), outcome)
             bar.update(len(outcomes))
 
 
 @contextlib.contextmanager
-def _client(scheduler: str | None, cell_count: int):
+def _client(scheduler: str | None, cell_count: int) -> Iterator[Any]:
     """A Dask client on the scheduler at `scheduler`, or on a LocalCluster that lives for this run."""
     try:
         from dask.distributed import Client, LocalCluster
@@ -133,11 +125,11 @@ def _client(scheduler: str | None, cell_count: int):
             yield client
 
 
-
-
 class _NoBar:
-    def set_description(self, *args, **kwargs) -> None:
+    """Progress that nobody sees."""
+
+    def set_description(self, text: str) -> None:
         pass
 
-    def update(self, *args, **kwargs) -> None:
+    def update(self, count: int = 1) -> None:
         pass

@@ -16,18 +16,20 @@ arithmetic of `autosplit accuracy --data`), on the whole data file; results are 
 """
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from simulator.accuracy.distortion import FLOAT_BITS
-
-if TYPE_CHECKING:
-    from simulator.experiment.runner import MethodOutcome
-    from simulator.experiment.schema import Experiment
+from simulator.experiment.outcomes import MethodOutcome
+from simulator.experiment.scenario import accuracy_meter, measured_proxy, meter_key
+from simulator.experiment.schema import Experiment
+from simulator.search.base import predicted_column
+from simulator.search.pareto import nondominated
 
 FRONT_ROLES = ("chosen", "front")
 _MEASUREMENTS: dict[tuple, dict[tuple, float]] = {}  # per meter (scenario.meter_key): bit assignment -> top-1
@@ -112,14 +114,6 @@ def prediction_agreement(predicted, measured, low=None, high=None) -> dict:
     return out
 
 
-def predicted_column(table: pd.DataFrame) -> str:
-    """The central prediction's column: `accuracy_expected` where the plans carry an interval (their `accuracy`
-    is then the end of the interval the bound applies to), else `accuracy`."""
-    if "accuracy_expected" in table and table["accuracy_expected"].notna().any():
-        return "accuracy_expected"
-    return "accuracy"
-
-
 def agreement_of_table(table: pd.DataFrame) -> dict:
     """`prediction_agreement` over a table's central prediction (`predicted_column`) and `measured_accuracy`
     (and its interval columns `accuracy_low` / `accuracy_high` where it has them)."""
@@ -151,11 +145,9 @@ class CellMeasurement:
     repicked: dict[str, str] = field(default_factory=dict)  # method -> what measurement changed, in words
 
 
-def measure_cell(config: "Experiment", outcomes: dict[str, "MethodOutcome"]) -> CellMeasurement:
+def measure_cell(config: Experiment, outcomes: dict[str, MethodOutcome]) -> CellMeasurement:
     """Measure the plans of one cell's methods (see the module docstring), re-pick each method's plan by measured
     accuracy, and add `measured_accuracy` / `measured_drop` to the methods' plans, fronts and choices in place."""
-    from simulator.experiment.scenario import accuracy_meter, measured_proxy, meter_key
-
     meter = accuracy_meter(config)
     proxy = measured_proxy(config)
     measurer = PlanMeasurer(meter, config.accuracy.max_measured_plans,
@@ -209,7 +201,7 @@ def measure_cell(config: "Experiment", outcomes: dict[str, "MethodOutcome"]) -> 
                            repicked=repicked)
 
 
-def _repick(name: str, outcome: "MethodOutcome", measurer: PlanMeasurer, fp: float, bound: float,
+def _repick(name: str, outcome: MethodOutcome, measurer: PlanMeasurer, fp: float, bound: float,
             memory_limit: float) -> str:
     """Replace `outcome.best` by the fastest plan of the method's memory front whose measured drop meets the
     bound; returns a sentence when the choice changed or none was found, '' otherwise."""
@@ -311,7 +303,7 @@ def _plan_dict(row: pd.Series, like: dict | None) -> dict:
     return plan
 
 
-def _relabel(outcome: "MethodOutcome", chosen_index, proxy_best: dict | None) -> None:
+def _relabel(outcome: MethodOutcome, chosen_index, proxy_best: dict | None) -> None:
     """kept_as: `chosen` for the measured choice, `proxy choice` for the proxy's when they differ."""
     plans = outcome.plans.copy()
     kept_as = plans["kept_as"].astype(object).to_numpy().copy()
@@ -335,11 +327,9 @@ def _with_measurements(frame: pd.DataFrame, measurer: PlanMeasurer, fp: float) -
     return frame
 
 
-def _combined_memory_front(outcomes: dict[str, "MethodOutcome"], memory_limit: float) -> pd.DataFrame:
+def _combined_memory_front(outcomes: dict[str, MethodOutcome], memory_limit: float) -> pd.DataFrame:
     """Non-dominated plans over (latency, predicted drop) of all methods together, within the edge memory, one
     row per bit assignment (credited to the first method in run order), fastest first."""
-    from simulator.search.pareto import pareto_mask
-
     frames = []
     for name, outcome in outcomes.items():
         plans = outcome.plans
@@ -351,7 +341,7 @@ def _combined_memory_front(outcomes: dict[str, "MethodOutcome"], memory_limit: f
     if not frames:
         return pd.DataFrame()
     union = pd.concat(frames, ignore_index=True)
-    mask = np.asarray(pareto_mask(union[["latency_s", "accuracy_drop"]].to_numpy(dtype=float)), dtype=bool)
+    mask = np.asarray(nondominated(union[["latency_s", "accuracy_drop"]].to_numpy(dtype=float)), dtype=bool)
     front = union[mask].sort_values(["latency_s", "accuracy_drop"], kind="stable")
     keys = [bit_assignment(r["edge_layers"], r["weight_bits"], r["activation_bits"]) for _, r in front.iterrows()]
     front = front[~pd.Series(keys, index=front.index).duplicated().to_numpy()]
@@ -371,7 +361,7 @@ def _spread(count: int, room: int, done: list[int]) -> list[int]:
 
 
 def _row(method: str, role: str, plan, measured, fp: float) -> dict:
-    row = {"method": method, "role": role}
+    row: dict[str, Any] = {"method": method, "role": role}
     for key in ("cut_index", "latency_s", "accuracy", "accuracy_expected", "accuracy_low", "accuracy_high",
                 "accuracy_drop",
                 "edge_memory_bytes", "feasible"):
@@ -389,8 +379,6 @@ def _as_list(value) -> list:
     if value is None:
         return []
     if isinstance(value, str):
-        import json
-
         return list(json.loads(value))
     return list(value)
 

@@ -1,123 +1,59 @@
-"""Run an experiment: validate -> expand the sweep -> per cell, build the scenario and run every method ->
-keep the fronts, the chosen plans and a capped sample -> (an .onnx model with `accuracy.data`: measure the plans
-and choose each method's plan by measured accuracy, `simulator.experiment.measured`) -> write tables, plots and
-summary.md atomically.
+"""Run an experiment: validate -> expand the sweep -> per cell, build the scenario and run every method
+(`cells`, serially or over Dask: `executor`) -> keep the fronts, the chosen plans and a capped sample -> (an
+.onnx model with `accuracy.data`: measure the plans and choose each method's plan by measured accuracy,
+`measured`) -> write tables, plots and summary.md atomically (`tables`) -> the fleet simulation where the
+experiment has a `capacity:` section (`capacity_run`).
 
-Each (cell, method) result is checkpointed under `.checkpoints/` as soon as it is done, so `--resume`
-continues a killed run where it stopped (and an Optuna journal storage continues the interrupted study).
+This module orchestrates from the top: it owns the results directory (never overwritten without --force,
+resumed with --resume), the resolved config and the dry run's work plan; nothing else in the package imports it.
 """
 from __future__ import annotations
 
 import hashlib
 import json
-import pickle
+import os
 import shutil
 import sys
+import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import numpy as np
-import pandas as pd
 import yaml
+from tqdm import tqdm
 
 from hardware_models.errors import UserError
-from simulator.experiment import atomic
-from simulator.experiment.loading import LoadedExperiment
+from simulator import atomic
+from simulator.experiment.capacity_run import run_capacity
+from simulator.experiment.cells import CHECKPOINTS, CellOutcome
+from simulator.experiment.executor import run_cells
 from simulator.experiment.provenance import provenance
-from simulator.experiment.scenario import build_link, scenario_arguments
+from simulator.experiment.scenario import build_scenario, cell_record, uniform_bits_missing
+from simulator.experiment.settings import budget_for, default_out_dir, methods_to_run, reproducible, study_name
 from simulator.experiment.storage import mask_secrets
 from simulator.experiment.sweep import Cell, expand
+from simulator.experiment.tables import write_results
+from simulator.experiment.validation import LoadedExperiment
+from simulator.experiment.worker import forget_studies
 
-# Methods always run (cheap) because the summary states speed-ups against them.
-REFERENCE_METHODS = ("cloud", "edge-u8")
-CHECKPOINTS = ".checkpoints"
 OUTPUT_FILES = ("config.resolved.yaml", "plans.parquet", "plans.csv", "pareto.csv", "baselines.csv", "timings.csv",
                 "summary.md", "pareto.png", "pareto.svg", "breakdown.png", "breakdown.svg", "bits.png", "bits.svg",
                 "sweep.png", "sweep.svg", "measured.csv", "accuracy.png", "accuracy.svg")
-PLAN_COLUMNS = ("method", "cut_index", "edge_layers", "latency_s", "edge_s", "transfer_s", "cloud_s", "accuracy",
-                "accuracy_drop", "edge_memory_bytes", "edge_energy_j", "payload_bytes", "wire_bytes", "weight_bits",
-                "activation_bits", "feasible")
-
-
-@dataclass
-class MethodOutcome:
-    """What one method produced in one cell, as kept in the results (plans capped, front complete)."""
-
-    method: str
-    best: dict | None
-    front: pd.DataFrame        # the method's non-dominated feasible plans over (latency, accuracy drop)
-    plans: pd.DataFrame        # its best, its front within memory and a seeded sample of its other plans
-                               # (`kept_as`: chosen / front / sample)
-    plans_evaluated: int       # rows of result.plans before sampling
-    evaluations: int
-    elapsed_s: float
-    budget: dict
-    fingerprint: str
-    note: str | None = None    # why the method did not run in this cell (e.g. an edge-uN the edge cannot run)
-    guarantee: str = ""        # what the method's answer guarantees (search.describe)
-
-
-@dataclass
-class CellOutcome:
-    cell: Cell
-    layer_names: list[str]
-    fp_accuracy: float | None
-    outcomes: dict[str, MethodOutcome] = field(default_factory=dict)
-    edge_bits: list[int] | None = None  # the bit-widths the edge could use (the preset's when not given)
-    measurement: Any = None  # simulator.experiment.measured.CellMeasurement where the model has labelled data
 
 
 @dataclass
 class RunOutput:
+    """What `run_experiment` wrote: the results directory, every cell's outcomes and the files."""
+
     out_dir: Path
     cells: list[CellOutcome]
     files: list[Path]
 
 
 # --- the work plan --------------------------------------------------------------------------------------
-def methods_to_run(loaded: LoadedExperiment) -> list[str]:
-    requested = list(loaded.config.search.methods)
-    return [m for m in REFERENCE_METHODS if m not in requested] + requested
-
-
-def budget_for(loaded: LoadedExperiment, method: str) -> dict:
-    budget = loaded.config.search.budgets.get(method)
-    return budget.as_dict() if budget is not None else {}
-
-
-def reproducible(loaded: LoadedExperiment) -> bool:
-    """True unless some method runs on a wall-clock budget."""
-    return not any("seconds" in budget_for(loaded, m) for m in methods_to_run(loaded))
-
-
-def default_out_dir(loaded: LoadedExperiment) -> Path:
-    return Path(loaded.config.output.dir) if loaded.config.output.dir else Path("results") / loaded.stem
-
-
-def cell_record(cell: Cell) -> dict:
-    """A cell's scenario in SI units (for config.resolved.yaml, the dry run and the table columns)."""
-    config = cell.config
-    link = build_link(config.network)
-    arguments = scenario_arguments(config)
-    return {"cell": cell.index, "label": cell.label, "sweep": dict(cell.values),
-            "model": config.model, "edge": config.edge, "cloud": config.cloud,
-            "uplink_bps": float(link.uplink_bps), "rtt_s": float(link.rtt_s), "link": link.protocol,
-            "loss_rate": float(link.loss_rate), "edge_memory_limit_bytes": arguments["edge_memory_bytes"],
-            "max_accuracy_drop": arguments["max_accuracy_drop"], "memory_model": arguments["memory_model"],
-            "edge_bits": list(arguments["edge_bits"]) if arguments["edge_bits"] else None,
-            "cloud_bits": arguments["cloud_bits"], "accuracy_tier": arguments["accuracy_tier"],
-            "accuracy_granularity": config.accuracy.granularity,
-            "accuracy_confidence": arguments["accuracy_confidence"], "input_codec": arguments["input_codec"],
-            "activation_codec": arguments["activation_codec"], "jpeg_quality": arguments["jpeg_quality"]}
-
-
 def check_cells(loaded: LoadedExperiment, cells: list[Cell]) -> list[dict]:
     """Build every cell's scenario (graph, accelerators, link, bounds) and method settings without evaluating
     anything: what a run would refuse, the dry run refuses too. Returns the notes of methods a cell skips."""
-    from simulator.experiment.scenario import build_scenario, uniform_bits_missing
-
     notes = []
     for cell in cells:
         try:
@@ -133,8 +69,6 @@ def check_cells(loaded: LoadedExperiment, cells: list[Cell]) -> list[dict]:
 
 def check_out_dir(out_dir: Path) -> None:
     """A UserError when the results directory could not be created (what a dry run checks instead of writing)."""
-    import os
-
     if out_dir.exists():
         if not out_dir.is_dir():
             raise UserError(f"--out {out_dir}: exists and is not a directory")
@@ -145,8 +79,6 @@ def check_out_dir(out_dir: Path) -> None:
     if not ancestor.is_dir():
         raise UserError(f"--out {out_dir}: cannot create the results directory ({ancestor} is not a directory)")
     try:  # permissions alone do not tell (root, read-only or virtual file systems): try, and leave nothing
-        import tempfile
-
         os.rmdir(tempfile.mkdtemp(prefix=atomic.TEMP_PREFIX, dir=ancestor))
     except OSError as exc:
         raise UserError(f"--out {out_dir}: cannot create the results directory ({ancestor}: "
@@ -154,6 +86,8 @@ def check_out_dir(out_dir: Path) -> None:
 
 
 def work_plan(loaded: LoadedExperiment, out_dir: Path, storage: str | None) -> dict:
+    """What `run --dry-run` prints: the cells, methods, budgets and where the results would go; every cell's
+    scenario is built (and refused) as a run would, nothing is evaluated or written."""
     check_out_dir(out_dir)
     cells = expand(loaded)
     notes = check_cells(loaded, cells)
@@ -198,6 +132,8 @@ def _check_resumable(loaded: LoadedExperiment, out_dir: Path) -> None:
 
 
 def resolved_config(loaded: LoadedExperiment, storage: str | None, argv: list[str] | None) -> dict:
+    """config.resolved.yaml: the validated experiment, its cells in SI units, methods, budgets, seed, provenance
+    (secrets masked)."""
     config = loaded.config.model_dump(mode="json")
     config["storage"] = mask_secrets(config.get("storage"))  # a URL's password never reaches the results
     origin = provenance(loaded.source, argv)
@@ -242,34 +178,24 @@ def run_experiment(loaded: LoadedExperiment, out_dir: Path | None = None, *, for
 def _run_in(loaded: LoadedExperiment, out_dir: Path, cells: list[Cell], methods: list[str], *, force: bool,
             storage: str | None, argv: list[str] | None, show_progress: bool | None) -> RunOutput:
     if force and storage and "optuna" in methods:  # start over: the cells' studies too
-        from simulator.experiment.worker import forget_studies
-
         forget_studies(storage, [study_name(cell, budget_for(loaded, "optuna")) for cell in cells])
     resolved = resolved_config(loaded, storage, argv)
     atomic.write_text(out_dir / "config.resolved.yaml", yaml.safe_dump(resolved, sort_keys=False, width=120))
 
-    from tqdm import tqdm
-
-    results: list[CellOutcome] = []
     total = len(cells) * len(methods)
     logging_lines = show_progress is None and not sys.stderr.isatty()
+    bar: _LineProgress | tqdm
     if logging_lines:  # piped or in a batch job: a line per stage instead of a silent bar
         bar = _LineProgress(total)
     else:
         bar = tqdm(total=total, unit="run", disable=None if show_progress is None else not show_progress,
                    dynamic_ncols=True)
     try:
-        from simulator.experiment.executor import run_cells  # serial, or fanned out over Dask
-
-        results = run_cells(loaded, cells, methods, out_dir, storage, bar)
+        results = run_cells(loaded, cells, methods, out_dir, storage, bar)  # serial, or fanned out over Dask
     finally:
         bar.close()
-    from simulator.experiment.tables import write_results
-
     files = write_results(loaded, results, out_dir, resolved)
-    if getattr(loaded.config, "capacity", None) is not None:  # the fleet simulation, into capacity/
-        from simulator.experiment.capacity_run import run_capacity
-
+    if loaded.config.capacity is not None:  # the fleet simulation, into capacity/
         log = (lambda text: print(text, file=sys.stderr, flush=True)) if logging_lines else None
         files = list(files) + run_capacity(loaded, out_dir, force=True, log=log).files
     return RunOutput(out_dir=out_dir, cells=results, files=files)
@@ -281,7 +207,7 @@ class _LineProgress:
     def __init__(self, total: int) -> None:
         self.total, self.done, self.started = total, 0, time.perf_counter()
 
-    def set_description(self, text: str, *args, **kwargs) -> None:
+    def set_description(self, text: str) -> None:
         print(f"[{self.done}/{self.total} runs, {time.perf_counter() - self.started:.0f} s] {text}",
               file=sys.stderr, flush=True)
 
@@ -319,194 +245,3 @@ def _holds_results(entry: Path) -> bool:
     if entry.name == CHECKPOINTS:
         return any(entry.rglob("*.pkl"))
     return True
-
-
-def _fingerprint(cell: Cell, method: str, budget: dict, seed: int) -> str:
-    """What a (cell, method) result depends on: a checkpoint with another fingerprint is run again."""
-    text = json.dumps({"cell": cell.config.model_dump(mode="json", exclude={"sweep", "output", "name",
-                                                                             "description", "storage", "executor",
-                                                                             "scheduler"}),
-                       "max_plan_rows": cell.config.output.max_plan_rows,
-                       "method": method, "budget": budget, "seed": seed}, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def study_name(cell: Cell, budget: dict) -> str:
-    """The Optuna study of a cell in a shared storage: the same for `run`, `run --resume` and every `worker`
-    (whatever their seeds), different for another scenario or budget."""
-    text = json.dumps({"cell": cell.config.model_dump(mode="json", exclude={"sweep", "output", "name", "description",
-                                                                            "storage", "executor", "scheduler",
-                                                                            "seed"}),
-                       "budget": budget}, sort_keys=True)
-    return f"autosplit-cell{cell.index}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
-
-
-def _checkpoint_path(out_dir: Path, cell: Cell, method: str) -> Path:
-    return out_dir / CHECKPOINTS / f"cell-{cell.index:04d}" / f"{method}.pkl"
-
-
-def _run_cell(loaded: LoadedExperiment, cell: Cell, methods: list[str], out_dir: Path, storage: str | None,
-              bar, cell_count: int) -> CellOutcome:
-    seed = loaded.config.seed
-    scenario = None
-    cell_info: dict | None = None
-    info_path = out_dir / CHECKPOINTS / f"cell-{cell.index:04d}" / "cell.json"
-    if info_path.is_file():
-        cell_info = json.loads(info_path.read_text())
-    outcome = CellOutcome(cell=cell, layer_names=[], fp_accuracy=None)
-    for method in methods:
-        budget = budget_for(loaded, method)
-        fingerprint = _fingerprint(cell, method, budget, seed)
-        bar.set_description(f"cell {cell.index + 1}/{cell_count} {method}")
-        path = _checkpoint_path(out_dir, cell, method)
-        done = _load_checkpoint(path, fingerprint)
-        if done is None:
-            if scenario is None:
-                scenario, cell_info = _scenario_and_info(cell)
-                atomic.write_text(info_path, json.dumps(cell_info))
-            done = _run_method(method, scenario, cell, budget, seed, storage, loaded.config.output.max_plan_rows,
-                               fingerprint)
-            atomic.write_bytes(path, pickle.dumps(done, protocol=pickle.HIGHEST_PROTOCOL))
-        outcome.outcomes[method] = done
-        bar.update(1)
-    if cell_info is not None:
-        outcome.layer_names = cell_info["layer_names"]
-        outcome.fp_accuracy = cell_info["fp_accuracy"]
-        outcome.edge_bits = cell_info.get("scenario_edge_bits")
-    if cell.config.accuracy.data is not None:
-        # fronts verified by measurement: each method's plan re-picked by measured accuracy (not checkpointed:
-        # the checkpoints keep the methods' own answers, and measuring again gives the same numbers)
-        from simulator.experiment.measured import measure_cell
-
-        bar.set_description(f"cell {cell.index + 1}/{cell_count} measuring plans")
-        outcome.measurement = measure_cell(cell.config, outcome.outcomes)
-    return outcome
-
-
-def _load_checkpoint(path: Path, fingerprint: str) -> MethodOutcome | None:
-    if not path.is_file():
-        return None
-    try:
-        done = pickle.loads(path.read_bytes())
-    except Exception:  # a checkpoint from another version: run again
-        return None
-    return done if isinstance(done, MethodOutcome) and done.fingerprint == fingerprint else None
-
-
-def _scenario_and_info(cell: Cell):
-    from simulator.experiment.scenario import build_scenario
-
-    scenario = build_scenario(cell.config)
-    edge_bits = getattr(scenario, "edge_bits", None)
-    return scenario, {"layer_names": _layer_names(scenario), "fp_accuracy": _fp_accuracy(scenario),
-                      "scenario_edge_bits": [int(b) for b in edge_bits] if edge_bits else None}
-
-
-def _layer_names(scenario) -> list[str]:
-    graph = getattr(scenario, "graph", None)
-    if graph is not None:
-        return [layer.name for layer in graph.layers]
-    names = getattr(getattr(scenario, "tables", None), "layer_names", None)
-    return list(names) if names is not None else []
-
-
-def _fp_accuracy(scenario) -> float | None:
-    for owner in (getattr(scenario, "accuracy", None), scenario):
-        for name in ("fp_accuracy", "reference_accuracy"):
-            value = getattr(owner, name, None)
-            if isinstance(value, (int, float)):
-                return float(value)
-    return None
-
-
-def _run_method(method: str, scenario, cell: Cell, budget: dict, seed: int, storage: str | None,
-                max_rows: int, fingerprint: str) -> MethodOutcome:
-    from simulator.experiment.scenario import uniform_bits_missing
-    from simulator.search import describe, run_method
-
-    skipped = uniform_bits_missing(method, scenario)
-    if skipped:
-        empty = pd.DataFrame(columns=list(PLAN_COLUMNS))
-        return MethodOutcome(method=method, best=None, front=empty, plans=empty.assign(kept_as=[]),
-                             plans_evaluated=0, evaluations=0, elapsed_s=0.0, budget=budget,
-                             fingerprint=fingerprint, note=skipped)
-    started = time.perf_counter()
-    options = {}
-    if storage and method == "optuna":  # opened here, on whichever machine runs the method
-        from simulator.experiment.storage import open_storage
-
-        options = {"storage": open_storage(storage), "study_name": study_name(cell, budget)}
-    if method == "optuna":
-        settings = cell.config.search.optuna
-        options.update(sampler=settings.sampler, objectives=tuple(settings.objectives))
-    result = run_method(method, scenario, budget=budget or None, seed=seed, **options)
-    elapsed_s = float(getattr(result, "elapsed_s", time.perf_counter() - started))
-    plans = _plan_frame(result.plans, method)
-    limit = cell.config.constraints.edge_memory_bytes
-    best = result.best
-    kept = _keep_rows(plans, memory_front(plans, limit), best, max_rows, seed)
-    return MethodOutcome(method=method, best=best, front=feasible_front(plans), plans=kept,
-                         plans_evaluated=len(plans), evaluations=int(getattr(result, "evaluations", len(plans))),
-                         elapsed_s=elapsed_s, budget=budget, fingerprint=fingerprint,
-                         guarantee=describe(method, getattr(result, "info", {}) or {}))
-
-
-def _plan_frame(plans: pd.DataFrame, method: str) -> pd.DataFrame:
-    plans = plans.copy()
-    if "method" not in plans:
-        plans.insert(0, "method", method)
-    columns = [c for c in PLAN_COLUMNS if c in plans] + [c for c in plans if c not in PLAN_COLUMNS]
-    return plans[columns].reset_index(drop=True)
-
-
-def feasible_front(plans: pd.DataFrame) -> pd.DataFrame:
-    """Non-dominated plans over (latency_s, accuracy_drop) among those that meet every bound."""
-    from simulator.search.pareto import pareto_mask
-
-    ok = plans[plans["feasible"].astype(bool)]
-    if ok.empty:
-        return ok.reset_index(drop=True)
-    front = ok[np.asarray(pareto_mask(ok[["latency_s", "accuracy_drop"]].to_numpy(dtype=float)), dtype=bool)]
-    return front.sort_values(["latency_s", "accuracy_drop"], kind="stable").reset_index(drop=True)
-
-
-def memory_front(plans: pd.DataFrame, edge_memory_limit_bytes: float) -> pd.DataFrame:
-    """Non-dominated plans over (latency_s, accuracy_drop) among those that fit the edge memory."""
-    from simulator.search.pareto import pareto_mask
-
-    fits = plans[plans["edge_memory_bytes"] <= edge_memory_limit_bytes * (1 + 1e-12)]
-    if fits.empty:
-        return fits
-    points = fits[["latency_s", "accuracy_drop"]].to_numpy(dtype=float)
-    front = fits[np.asarray(pareto_mask(points), dtype=bool)]
-    return front.sort_values(["latency_s", "accuracy_drop"], kind="stable")
-
-
-def _keep_rows(plans: pd.DataFrame, front: pd.DataFrame, best: dict | None, max_rows: int, seed: int) -> pd.DataFrame:
-    """The method's best plan and front, then a seeded random sample of its other plans, at most `max_rows`."""
-    kept_as = pd.Series("sample", index=plans.index, dtype=object)
-    kept_as[front.index] = "front"
-    if best is not None:
-        chosen = _matching_row(plans, best)
-        if chosen is not None:
-            kept_as[chosen] = "chosen"
-    priority = kept_as[kept_as != "sample"].index
-    rest = kept_as[kept_as == "sample"].index.to_numpy()
-    room = max(0, max_rows - len(priority))
-    if len(rest) > room:
-        rng = np.random.default_rng(seed)
-        rest = np.sort(rng.choice(rest, size=room, replace=False))
-    keep = np.sort(np.concatenate([priority.to_numpy(), rest]).astype(int))[:max(max_rows, len(priority))]
-    out = plans.loc[keep].copy()
-    out.insert(1, "kept_as", kept_as[keep].to_numpy())
-    return out.reset_index(drop=True)
-
-
-def _matching_row(plans: pd.DataFrame, best: dict):
-    if plans.empty:
-        return None
-    latency = float(best.get("latency_s", np.nan))
-    drop = float(best.get("accuracy_drop", np.nan))
-    hit = np.flatnonzero(np.isclose(plans["latency_s"].to_numpy(float), latency, rtol=1e-12, atol=0)
-                         & np.isclose(plans["accuracy_drop"].to_numpy(float), drop, rtol=1e-12, atol=1e-15))
-    return plans.index[hit[0]] if hit.size else None

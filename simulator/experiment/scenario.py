@@ -1,17 +1,28 @@
-"""From a validated cell config to the core's objects: a network Link and a search Scenario (SI units)."""
+"""From a validated cell config to the core's objects: a network Link and a search Scenario (SI units), and the
+cell's scenario as a record of plain values for the results."""
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
+import numpy as np
+
 from hardware_models.errors import UserError
-from simulator.experiment.schema import Experiment, Network
+from hardware_models.registry import load_accelerator, with_mode_spec
+from simulator.accuracy.calibration import calibrate_on_measurements, proxy_for_graph
+from simulator.accuracy.measure import AccuracyMeter, load_npz
+from simulator.accuracy.proxy import AccuracyProxy
+from simulator.evaluate import Scenario
+from simulator.experiment.schema import MAX_ANALYTIC_LOSS, Experiment, Network
+from simulator.experiment.sweep import Cell
+from simulator.graph import load_model
+from simulator.graph.ir import Graph
+from simulator.network import load_link
+from simulator.network.link import Link
+from simulator.network.trace import BandwidthTrace
 
 
-def build_link(network: Network, where: str = "network"):
+def build_link(network: Network, where: str = "network") -> Link:
     """A `simulator.network` Link from the `network:` section (preset fields first, then the explicit keys)."""
-    from simulator.network.link import Link
-
     fields: dict[str, Any] = {}
     base = None
     if network.preset is not None:
@@ -25,8 +36,6 @@ def build_link(network: Network, where: str = "network"):
     if network.loss is not None:
         fields["loss_rate"] = network.loss
     if network.trace is not None:
-        from simulator.network.trace import BandwidthTrace
-
         trace = BandwidthTrace.from_file(network.trace)
         fields["trace"] = trace
         fields["uplink_bps"] = trace.mean_rate_bps
@@ -40,23 +49,16 @@ def build_link(network: Network, where: str = "network"):
     return link
 
 
-def _link_preset(name: str, where: str):
-    """The network package's named link preset (its presets module names the choices in its own error)."""
-    network = importlib.import_module("simulator.network")
-    for attribute in ("link_preset", "preset", "load_preset"):
-        finder = getattr(network, attribute, None)
-        if callable(finder):
-            try:
-                return finder(name)
-            except UserError as exc:
-                raise UserError(f"{where}.preset: {exc}") from None
-    raise UserError(f"{where}.preset: this version of autosplit has no network presets; give uplink and rtt")
+def _link_preset(name: str, where: str) -> Link:
+    """The network's named link preset (its error names the choices)."""
+    try:
+        return load_link(name)
+    except UserError as exc:
+        raise UserError(f"{where}.preset: {exc}") from None
 
 
-def _cloud_spec(cloud: str, config: Experiment) -> str:
+def cloud_spec(cloud: str, config: Experiment) -> str:
     """The cloud preset with the YAML's cloud_mode appended (`h100@framework,eager`), for GPUs."""
-    from hardware_models.registry import load_accelerator, with_mode_spec
-
     mode = config.cloud_mode
     if mode.execution is None and mode.fusion is None:
         return cloud
@@ -79,10 +81,8 @@ def uniform_bits_missing(method: str, scenario) -> str | None:
             "(the preset's supported_bits, or bits.edge)")
 
 
-def check_loss_range(link, where: str = "network") -> None:
+def check_loss_range(link: Link, where: str = "network") -> None:
     """The search's analytic TCP model is valid up to MAX_ANALYTIC_LOSS (a preset may carry a loss too)."""
-    from simulator.experiment.schema import MAX_ANALYTIC_LOSS
-
     if link.loss_rate > MAX_ANALYTIC_LOSS:
         raise UserError(f"{where}: loss {link.loss_rate:g} is beyond {MAX_ANALYTIC_LOSS:g}, where the analytic TCP "
                         "model the search uses stops agreeing with the simulation (`autosplit netsim` simulates it)")
@@ -93,7 +93,7 @@ def scenario_arguments(config: Experiment) -> dict[str, Any]:
     return {
         "model": config.model,
         "edge": config.edge,
-        "cloud": _cloud_spec(config.cloud, config),
+        "cloud": cloud_spec(config.cloud, config),
         "edge_memory_bytes": config.constraints.edge_memory_bytes,
         "max_accuracy_drop": config.constraints.max_accuracy_drop,
         "memory_model": config.constraints.memory_model,
@@ -105,6 +105,23 @@ def scenario_arguments(config: Experiment) -> dict[str, Any]:
         "activation_codec": config.codecs.activation,
         "jpeg_quality": config.codecs.jpeg_quality,
     }
+
+
+def cell_record(cell: Cell) -> dict[str, Any]:
+    """A cell's scenario in SI units (for config.resolved.yaml, the dry run and the table columns)."""
+    config = cell.config
+    link = build_link(config.network)
+    arguments = scenario_arguments(config)
+    return {"cell": cell.index, "label": cell.label, "sweep": dict(cell.values),
+            "model": config.model, "edge": config.edge, "cloud": config.cloud,
+            "uplink_bps": float(link.uplink_bps), "rtt_s": float(link.rtt_s), "link": link.protocol,
+            "loss_rate": float(link.loss_rate), "edge_memory_limit_bytes": arguments["edge_memory_bytes"],
+            "max_accuracy_drop": arguments["max_accuracy_drop"], "memory_model": arguments["memory_model"],
+            "edge_bits": list(arguments["edge_bits"]) if arguments["edge_bits"] else None,
+            "cloud_bits": arguments["cloud_bits"], "accuracy_tier": arguments["accuracy_tier"],
+            "accuracy_granularity": config.accuracy.granularity,
+            "accuracy_confidence": arguments["accuracy_confidence"], "input_codec": arguments["input_codec"],
+            "activation_codec": arguments["activation_codec"], "jpeg_quality": arguments["jpeg_quality"]}
 
 
 # the core's names for what a user writes as these experiment keys (and `autosplit plan` flags)
@@ -122,15 +139,12 @@ def user_message(message: str, names: dict[str, str] = USER_KEYS) -> str:
     return message
 
 
-def build_scenario(config: Experiment, source: str = "", names: dict[str, str] = USER_KEYS):
+def build_scenario(config: Experiment, source: str = "", names: dict[str, str] = USER_KEYS) -> Scenario:
     """The search Scenario of one cell (cost tables are built lazily, once); errors name the user's keys.
 
     For an .onnx model the accuracy proxy is the model's own: fitted to single-layer measurements when
     `accuracy.data` is given (as `autosplit accuracy --data`), else from assumed distortions with the given
     `accuracy.fp_accuracy`."""
-    from hardware_models.registry import load_accelerator
-    from simulator.evaluate import Scenario
-
     prefix = f"{source}: " if source else ""
     try:
         arguments = scenario_arguments(config)
@@ -145,7 +159,7 @@ def build_scenario(config: Experiment, source: str = "", names: dict[str, str] =
     if config.accuracy.data is not None:
         scenario.accuracy = measured_proxy(config)  # before the cost tables are built (lazily, from the proxy)
     elif config.accuracy.fp_accuracy is not None:
-        scenario.accuracy = _onnx_proxy_without_data(scenario.graph, config)
+        scenario.accuracy = _onnx_proxy_without_data(scenario.graph, config, config.accuracy.fp_accuracy)
     return scenario
 
 
@@ -170,11 +184,8 @@ def accuracy_meter(config: Experiment):
     """The cell's `simulator.accuracy.measure.AccuracyMeter` (one per model, data and quantizer in a process)."""
     key = meter_key(config)
     if key not in _METERS:
-        import numpy as np
-
-        from simulator.accuracy.measure import AccuracyMeter, load_npz
-        from simulator.graph import load_model
-
+        if config.accuracy.data is None:
+            raise ValueError(f"{config.model}: no accuracy.data to measure on")
         x, y = load_npz(config.accuracy.data)
         calibration_x = None
         if config.accuracy.calibration is not None:
@@ -192,10 +203,8 @@ def accuracy_meter(config: Experiment):
     return _METERS[key]
 
 
-def chance_percent(graph) -> float:
+def chance_percent(graph: Graph) -> float:
     """Chance level of a classifier (percent): 100 / classes of the last layer's output."""
-    import numpy as np
-
     return 100.0 / max(int(np.prod(graph.layers[-1].output_shape[1:])), 1)
 
 
@@ -203,17 +212,13 @@ def measured_proxy(config: Experiment):
     """The proxy fitted to single-layer measurements of the cell's model on `accuracy.data`."""
     key = meter_key(config)
     if key not in _PROXIES:
-        from simulator.accuracy.calibration import calibrate_on_measurements
-
         meter = accuracy_meter(config)
         _PROXIES[key] = calibrate_on_measurements(meter, chance=chance_percent(meter.quantizer.graph))
     return _PROXIES[key]
 
 
-def _onnx_proxy_without_data(graph, config: Experiment):
+def _onnx_proxy_without_data(graph: Graph, config: Experiment, fp_accuracy: float) -> AccuracyProxy:
     """An .onnx model without data: assumed distortions, the published sensitivities and the user's float
     accuracy (as `autosplit accuracy MODEL.onnx --fp-accuracy`)."""
-    from simulator.accuracy.calibration import proxy_for_graph
-
-    return proxy_for_graph(graph, graph.name, config.accuracy.tier, config.accuracy.granularity,
-                           config.accuracy.fp_accuracy, chance_percent(graph))
+    return proxy_for_graph(graph, graph.name, config.accuracy.tier, config.accuracy.granularity, fp_accuracy,
+                           chance_percent(graph))

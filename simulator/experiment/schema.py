@@ -10,22 +10,25 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import numpy as np
+from annotated_types import GroupedMetadata
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, WithJsonSchema,
                       field_validator, model_validator)
 
 from hardware_models.errors import suggest
+from hardware_models.registry import preset_names as hardware_preset_names
 from hardware_models.units import parse_bytes, parse_rate, parse_time
 from simulator.experiment.capacity_schema import Capacity
+from simulator.experiment.method_name import MethodName, budget_keys, default_methods, methods_json_schema
+from simulator.graph import zoo
+from simulator.network import preset_names as network_preset_names
 
-# Search methods, in the order DESIGN.md lists them (simulator.search.METHODS has the same names).
-METHODS = ("cloud", "edge-u2", "edge-u4", "edge-u6", "edge-u8", "neurosurgeon", "dads", "qdmp", "autosplit",
-           "exact", "optuna")
-DEFAULT_METHODS = ("cloud", "edge-u8", "neurosurgeon", "dads", "qdmp", "autosplit", "exact", "optuna")
 TIERS = ("naive", "calibrated", "reconstruction")
-BUDGET_KEYS = {"optuna": ("trials", "seconds"), "exact": ("epsilon",)}  # what each method's budget may hold
 SWEEPABLE_TOP = ("model", "edge", "cloud", "seed")
 MAX_SEED = 2**32 - 1  # numpy's SeedSequence and Optuna's samplers take seeds in [0, 2^32)
 # Where the analytic TCP model the search uses (simulator.network.tcp) agrees with the segment-level simulation
@@ -38,27 +41,39 @@ MAX_DURATION_S = 3600.0
 MAX_SIZE_BYTES = 2.0**50
 
 
-def _human(kind: str, parse, example: str, minimum: float, strictly: bool, maximum: float, unit: str):
-    """An Annotated type that accepts '3Mbps'-like strings or bare SI numbers, checks them, keeps them as given."""
+@dataclass(frozen=True)
+class _Human(GroupedMetadata):
+    """`Annotated[str | float, _Human(...)]`: '3Mbps'-like strings or bare SI numbers, checked, kept as given."""
 
-    def number_or_text(value: Any) -> Any:
+    kind: str
+    parse: Callable[[Any, str], float]
+    example: str
+    minimum: float
+    strictly: bool
+    maximum: float
+    unit: str
+
+    def __iter__(self) -> Iterator[object]:
+        yield BeforeValidator(self._number_or_text)
+        yield AfterValidator(self._check)
+        yield WithJsonSchema({"anyOf": [{"type": "string", "examples": [self.example]}, {"type": "number"}],
+                              "description": f"{self.kind}, e.g. '{self.example}' (a bare number is in SI units)"})
+
+    def _number_or_text(self, value: Any) -> Any:
         # before pydantic's own coercion, which would read `true` as 1
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            raise ValueError(f"expected {kind} such as '{example}', got {_kind(value)} {value!r}")
+            raise ValueError(f"expected {self.kind} such as '{self.example}', got {_kind(value)} {value!r}")
         return value
 
-    def check(value: Any) -> Any:
-        number = parse(value, "value")
-        if (number <= minimum) if strictly else (number < minimum):
-            raise ValueError(f"expected {kind} {'>' if strictly else '>='} {minimum:g}{' ' + unit if minimum else ''}, "
-                             f"got {value!r}")
-        if not number <= maximum:
-            raise ValueError(f"expected {kind} <= {maximum:g} {unit}, got {value!r}")
+    def _check(self, value: Any) -> Any:
+        number = self.parse(value, "value")
+        minimum, unit = self.minimum, self.unit
+        if (number <= minimum) if self.strictly else (number < minimum):
+            raise ValueError(f"expected {self.kind} {'>' if self.strictly else '>='} {minimum:g}"
+                             f"{' ' + unit if minimum else ''}, got {value!r}")
+        if not number <= self.maximum:
+            raise ValueError(f"expected {self.kind} <= {self.maximum:g} {unit}, got {value!r}")
         return value
-
-    schema = {"anyOf": [{"type": "string", "examples": [example]}, {"type": "number"}],
-              "description": f"{kind}, e.g. '{example}' (a bare number is in SI units)"}
-    return Annotated[str | float, BeforeValidator(number_or_text), AfterValidator(check), WithJsonSchema(schema)]
 
 
 def _kind(value: Any) -> str:
@@ -66,10 +81,11 @@ def _kind(value: Any) -> str:
             bool: "a boolean", type(None): "nothing"}.get(type(value), type(value).__name__)
 
 
-Rate = _human("a rate", parse_rate, "3Mbps", 1.0, False, MAX_RATE_BPS, "bit/s")  # below 1 bit/s: a typo
-Duration = _human("a duration", parse_time, "20ms", 0.0, False, MAX_DURATION_S, "s")
-PositiveDuration = _human("a duration", parse_time, "20s", 0.0, True, MAX_DURATION_S, "s")
-Size = _human("a size", parse_bytes, "4MiB", 0.0, True, MAX_SIZE_BYTES, "bytes")
+# below 1 bit/s: a typo
+Rate = Annotated[str | float, _Human("a rate", parse_rate, "3Mbps", 1.0, False, MAX_RATE_BPS, "bit/s")]
+Duration = Annotated[str | float, _Human("a duration", parse_time, "20ms", 0.0, False, MAX_DURATION_S, "s")]
+PositiveDuration = Annotated[str | float, _Human("a duration", parse_time, "20s", 0.0, True, MAX_DURATION_S, "s")]
+Size = Annotated[str | float, _Human("a size", parse_bytes, "4MiB", 0.0, True, MAX_SIZE_BYTES, "bytes")]
 Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
 
 
@@ -96,25 +112,19 @@ def _choice(value: str, choices, what: str) -> str:
 
 
 def _check_model(value: str, info: ValidationInfo) -> str:
-    from simulator.graph import zoo
-
     if value.endswith(".onnx"):
         return existing_file(value, info, "ONNX file")
     return _choice(value, zoo.names(), "model (a zoo name or an .onnx path)")
 
 
 def _check_hardware(value: str, info: ValidationInfo) -> str:
-    from hardware_models.registry import preset_names
-
     if Path(value).suffix in (".yaml", ".yml", ".cfg"):
         return existing_file(value, info, "hardware file")
-    return _choice(value, preset_names(), "hardware preset (or a .yaml / SCALE-Sim .cfg path)")
+    return _choice(value, hardware_preset_names(), "hardware preset (or a .yaml / SCALE-Sim .cfg path)")
 
 
 ModelName = Annotated[str, AfterValidator(_check_model)]
 HardwareName = Annotated[str, AfterValidator(_check_hardware)]
-Method = Annotated[str, AfterValidator(lambda v: _choice(v, METHODS, "method")),
-                   WithJsonSchema({"type": "string", "enum": list(METHODS)})]
 
 
 class _Section(BaseModel):
@@ -125,16 +135,19 @@ class _Section(BaseModel):
 class Network(_Section):
     """The uplink from the edge device to the cloud."""
 
-    preset: str | None = Field(None, description="a named link preset (ble, 3g, lte, 5g, wifi, paper-3mbps, ...) "
+    preset: str | None = Field(default=None,
+                               description="a named link preset (ble, 3g, lte, 5g, wifi, paper-3mbps, ...) "
                                "or a preset .yaml; the keys below override its fields")
-    uplink: Rate | None = Field(None, description="uplink rate, e.g. '3Mbps' (10^6 bit/s) or '3Mibps' (2^20 bit/s); "
+    uplink: Rate | None = Field(default=None,
+                                description="uplink rate, e.g. '3Mbps' (10^6 bit/s) or '3Mibps' (2^20 bit/s); "
                                 "required unless a preset or a trace gives it")
-    rtt: Duration | None = Field(None, description="base round-trip time, e.g. '20ms' (default 0, or the preset's)")
-    link: Literal["tcp", "ideal"] | None = Field(None, description="tcp: framing, slow start, loss (default); "
+    rtt: Duration | None = Field(default=None,
+                                 description="base round-trip time, e.g. '20ms' (default 0, or the preset's)")
+    link: Literal["tcp", "ideal"] | None = Field(default=None, description="tcp: framing, slow start, loss (default); "
                                                  "ideal: payload bits / rate, the Auto-Split paper's model")
-    trace: str | None = Field(None, description="bandwidth trace file (time and rate per line) replacing the "
+    trace: str | None = Field(default=None, description="bandwidth trace file (time and rate per line) replacing the "
                               "constant uplink rate")
-    loss: float | None = Field(None, ge=0.0, le=MAX_ANALYTIC_LOSS, description="packet loss probability on the "
+    loss: float | None = Field(default=None, ge=0.0, le=MAX_ANALYTIC_LOSS, description="packet loss probability on the "
                                f"uplink, in [0, {MAX_ANALYTIC_LOSS:g}] (where the analytic TCP model the search uses "
                                "agrees with the segment-level simulation; `autosplit netsim` simulates up to 1)")
 
@@ -145,9 +158,7 @@ class Network(_Section):
             return value
         if Path(value).suffix in (".yaml", ".yml"):
             return existing_file(value, info, "network preset file")
-        from simulator.network import preset_names
-
-        return _choice(value, preset_names(), "network preset (or a preset .yaml path)")
+        return _choice(value, network_preset_names(), "network preset (or a preset .yaml path)")
 
     @field_validator("trace")
     @classmethod
@@ -176,11 +187,11 @@ class Constraints(_Section):
     max_accuracy_drop: float = Field(..., ge=0.0, le=100.0, description="largest accepted accuracy drop, in "
                                      "percentage points (top-1 or the task metric)")
     memory_model: Literal["peak_live", "max_layer"] = Field(
-        "peak_live", description="peak_live: the largest set of tensors alive at once; max_layer: the largest "
+        default="peak_live", description="peak_live: the largest set of tensors alive at once; max_layer: the largest "
         "single activation (the paper's formula)")
     accuracy_confidence: Literal["pessimistic", "expected"] = Field(
-        "pessimistic", description="which end of the accuracy prediction the bound applies to: pessimistic (the "
-        "low end of the 80% interval: a plan the model cannot vouch for is never chosen) or expected (the "
+        default="pessimistic", description="which end of the accuracy prediction the bound applies to: pessimistic "
+        "(the low end of the 80% interval: a plan the model cannot vouch for is never chosen) or expected (the "
         "central prediction)")
 
     @property
@@ -191,8 +202,6 @@ class Constraints(_Section):
 def _check_npz(value: str, info: ValidationInfo, arrays: tuple[str, ...]) -> str:
     """`value` resolved against the experiment's folder, checked to be an .npz holding `arrays` (x: inputs,
     batch first; y: one integer label per input)."""
-    import numpy as np
-
     path = resolve_path(value, info)
     if path.suffix != ".npz":
         raise ValueError(f"expected a NumPy .npz file, got {value!r}")
@@ -222,20 +231,24 @@ class Accuracy(_Section):
     """How accuracy is predicted and, for an .onnx model with labelled data, measured."""
 
     tier: Literal["naive", "calibrated", "reconstruction"] = Field(
-        "calibrated", description="post-training quantization method: naive min-max, calibrated clipping, or "
+        default="calibrated", description="post-training quantization method: naive min-max, calibrated clipping, or "
         "reconstruction (AdaRound/BRECQ-like)")
-    granularity: Literal["per-channel", "per-tensor"] = Field("per-channel", description="weight quantization "
+    granularity: Literal["per-channel", "per-tensor"] = Field(default="per-channel", description="weight quantization "
                                                               "granularity")
-    data: str | None = Field(None, description="labelled data for an .onnx model: a NumPy .npz with x (model-ready "
+    data: str | None = Field(default=None,
+                             description="labelled data for an .onnx model: a NumPy .npz with x (model-ready "
                              "inputs, batch first) and y (integer labels). The proxy is then fitted to single-layer "
                              "measurements, the plans of every method are measured with onnxruntime, and each "
                              "method's plan is chosen by measured accuracy. A relative path is relative to the "
                              "experiment file's folder")
-    calibration: str | None = Field(None, description="with data: inputs (.npz with x) that fix activation ranges "
+    calibration: str | None = Field(default=None,
+                                    description="with data: inputs (.npz with x) that fix activation ranges "
                                     "(default: the first 128 samples of data); relative to the experiment file")
-    fp_accuracy: float | None = Field(None, gt=0.0, le=100.0, description="float accuracy (percent) of an .onnx "
+    fp_accuracy: float | None = Field(default=None, gt=0.0, le=100.0,
+                                      description="float accuracy (percent) of an .onnx "
                                       "model given without data (with data it is measured)")
-    max_measured_plans: int = Field(60, ge=1, le=10_000, description="with data: at most this many distinct plans "
+    max_measured_plans: int = Field(default=60, ge=1, le=10_000,
+                                    description="with data: at most this many distinct plans "
                                     "are measured per cell (each method's choice first, then the fronts)")
 
     @field_validator("data")
@@ -266,8 +279,9 @@ class Bits(_Section):
     """Bit-widths the search may use."""
 
     edge: list[int] | None = Field(
-        None, description="edge bit-widths to choose from (default: the edge preset's supported_bits)")
-    cloud: Literal[16, 32] = Field(16, description="the cloud's compute and payload precision (CLOUD16 by default)")
+        default=None, description="edge bit-widths to choose from (default: the edge preset's supported_bits)")
+    cloud: Literal[16, 32] = Field(default=16,
+                                   description="the cloud's compute and payload precision (CLOUD16 by default)")
 
     @field_validator("edge")
     @classmethod
@@ -282,19 +296,22 @@ class Bits(_Section):
 class Codecs(_Section):
     """What a split puts on the wire."""
 
-    input: Literal["raw", "jpeg"] = Field("raw", description="cloud-only input: raw 8-bit image (the paper's) or jpeg")
-    activation: Literal["raw", "entropy"] = Field("raw", description="crossing activations: raw bits, or entropy-coded")
-    jpeg_quality: int = Field(90, ge=1, le=100, description="JPEG quality for input: jpeg")
+    input: Literal["raw", "jpeg"] = Field(default="raw",
+                                          description="cloud-only input: raw 8-bit image (the paper's) or jpeg")
+    activation: Literal["raw", "entropy"] = Field(default="raw",
+                                                  description="crossing activations: raw bits, or entropy-coded")
+    jpeg_quality: int = Field(default=90, ge=1, le=100, description="JPEG quality for input: jpeg")
 
 
 class Budget(_Section):
     """A search budget: trial counts (reproducible) or seconds (not reproducible); epsilon for the exact front."""
 
-    trials: int | None = Field(None, ge=1, le=10_000_000, description="number of trials (optuna); reproducible "
+    trials: int | None = Field(default=None, ge=1, le=10_000_000, description="number of trials (optuna); reproducible "
                                "with a seed")
-    seconds: PositiveDuration | None = Field(None, description="wall-clock budget, e.g. '20s' (makes the run not "
+    seconds: PositiveDuration | None = Field(default=None,
+                                             description="wall-clock budget, e.g. '20s' (makes the run not "
                                              "reproducible)")
-    epsilon: float | None = Field(None, ge=0.0, le=1.0, description="exact front: relative epsilon-pruning "
+    epsilon: float | None = Field(default=None, ge=0.0, le=1.0, description="exact front: relative epsilon-pruning "
                                   "(0 = exact)")
 
     def as_dict(self) -> dict:
@@ -311,9 +328,10 @@ class Budget(_Section):
 class OptunaOptions(_Section):
     """How the optuna method searches."""
 
-    sampler: Literal["nsga2", "tpe"] = Field("nsga2", description="NSGA-II (default) or multivariate TPE, seeded")
+    sampler: Literal["nsga2", "tpe"] = Field(default="nsga2",
+                                             description="NSGA-II (default) or multivariate TPE, seeded")
     objectives: list[Literal["latency", "accuracy_drop", "energy"]] = Field(
-        ["latency", "accuracy_drop"], description="objectives, all minimised: latency and accuracy_drop, "
+        default=["latency", "accuracy_drop"], description="objectives, all minimised: latency and accuracy_drop, "
         "optionally energy (the edge's energy per inference) as a third")
 
     @field_validator("objectives")
@@ -327,9 +345,10 @@ class OptunaOptions(_Section):
 class Search(_Section):
     """Which methods run, and their budgets."""
 
-    methods: list[Method] = Field(list(DEFAULT_METHODS), min_length=1, description="methods to run, of: "
-                                  + ", ".join(METHODS))
-    budgets: dict[Method, Budget] = Field(default_factory=dict, description="per-method budget, e.g. "
+    methods: list[MethodName] = Field(default_factory=default_methods, min_length=1,
+                                      description="methods to run (the registered search methods)",
+                                      json_schema_extra=methods_json_schema)
+    budgets: dict[MethodName, Budget] = Field(default_factory=dict, description="per-method budget, e.g. "
                                           "optuna: {trials: 2000}; exact: {epsilon: 0.0}")
     optuna: OptunaOptions = Field(default_factory=OptunaOptions)
 
@@ -341,10 +360,11 @@ class Search(_Section):
     @field_validator("budgets")
     @classmethod
     def _budget_keys_the_method_reads(cls, budgets: dict[str, "Budget"]) -> dict[str, "Budget"]:
+        reads = budget_keys()
         for method, budget in budgets.items():
-            ignored = sorted(set(budget.model_fields_set) - set(BUDGET_KEYS.get(method, ())))
+            ignored = sorted(set(budget.model_fields_set) - set(reads.get(method, ())))
             if ignored:
-                takes = ", ".join(f"{m} takes {' or '.join(keys)}" for m, keys in BUDGET_KEYS.items())
+                takes = ", ".join(f"{m} takes {' or '.join(keys)}" for m, keys in reads.items())
                 raise ValueError(f"{method}: {', '.join(ignored)} would be ignored ({takes}; the other methods "
                                  "take no budget)")
         return budgets
@@ -353,20 +373,24 @@ class Search(_Section):
 class Output(_Section):
     """Where and how results are written."""
 
-    dir: str | None = Field(None, description="results directory (default results/<file stem>; --out overrides)")
-    max_plan_rows: int = Field(100_000, ge=1, le=100_000, description="cap on plans.parquet / plans.csv rows "
+    dir: str | None = Field(default=None,
+                            description="results directory (default results/<file stem>; --out overrides)")
+    max_plan_rows: int = Field(default=100_000, ge=1, le=100_000, description="cap on plans.parquet / plans.csv rows "
                                "(fronts and baselines first, then a seeded random sample of other plans)")
-    plot_formats: list[Literal["png", "svg"]] = Field(["png", "svg"], description="plot file formats ([] for no "
+    plot_formats: list[Literal["png", "svg"]] = Field(default=["png", "svg"],
+                                                      description="plot file formats ([] for no "
                                                       "plots, e.g. in large sweeps)")
 
 
 class CloudMode(_Section):
     """How the cloud GPU runs (issue 14): which kernels (fusion) and how they are launched (execution)."""
 
-    execution: Literal["graph", "eager"] | None = Field(None, description="graph (one captured graph or engine) "
+    execution: Literal["graph", "eager"] | None = Field(default=None,
+                                                        description="graph (one captured graph or engine) "
                                                         "or eager (PyTorch op by op; implies fusion framework); "
                                                         "default: the preset's (graph)")
-    fusion: Literal["serving", "framework"] | None = Field(None, description="serving (a TensorRT engine, fitted on "
+    fusion: Literal["serving", "framework"] | None = Field(default=None,
+                                                           description="serving (a TensorRT engine, fitted on "
                                                            "published TensorRT results) or framework (PyTorch's "
                                                            "kernels, fitted on a measured H200 profile); default: "
                                                            "the preset's (serving)")
@@ -375,11 +399,11 @@ class CloudMode(_Section):
 class Experiment(_Section):
     """One experiment: a scenario (or a sweep of scenarios), the methods to run, and where results go."""
 
-    name: str | None = Field(None, description="a title for the summary (default: the file stem)")
-    description: str | None = Field(None, description="free text, copied into the summary")
+    name: str | None = Field(default=None, description="a title for the summary (default: the file stem)")
+    description: str | None = Field(default=None, description="free text, copied into the summary")
     model: ModelName = Field(..., description="zoo name (see `autosplit models`) or a path to an .onnx file")
     edge: HardwareName = Field(..., description="edge accelerator: preset name, preset .yaml or SCALE-Sim .cfg")
-    cloud: HardwareName = Field("tpu_v1", description="cloud accelerator: preset name or preset .yaml")
+    cloud: HardwareName = Field(default="tpu_v1", description="cloud accelerator: preset name or preset .yaml")
     cloud_mode: CloudMode = Field(default_factory=CloudMode, description="a GPU cloud's execution and fusion "
                                   "(also the capacity section's GPU)")
     network: Network
@@ -388,18 +412,19 @@ class Experiment(_Section):
     bits: Bits = Field(default_factory=Bits)
     codecs: Codecs = Field(default_factory=Codecs)
     search: Search = Field(default_factory=Search)
-    seed: Seed = Field(0, description=f"seed of every random choice (optuna's sampler, the plan sample), in "
+    seed: Seed = Field(default=0, description=f"seed of every random choice (optuna's sampler, the plan sample), in "
                        f"0..{MAX_SEED}")
     sweep: dict[str, list[Any]] = Field(default_factory=dict, description="cartesian product over dotted keys, "
                                         "e.g. {network.uplink: [1Mbps, 3Mbps], model: [resnet18, resnet50]}")
-    storage: str | None = Field(None, description="optuna storage: a journal file path (resumable) or an RDB URL "
+    storage: str | None = Field(default=None,
+                                description="optuna storage: a journal file path (resumable) or an RDB URL "
                                 "such as postgresql://...; in-memory when absent")
-    executor: Literal["serial", "dask"] = Field("serial", description="how sweep cells run: serial (in this "
+    executor: Literal["serial", "dask"] = Field(default="serial", description="how sweep cells run: serial (in this "
                                                 "process) or dask (fanned out over a dask.distributed cluster)")
-    scheduler: str | None = Field(None, description="with executor dask: the scheduler's address, e.g. "
+    scheduler: str | None = Field(default=None, description="with executor dask: the scheduler's address, e.g. "
                                   "tcp://host:8786; a LocalCluster on this machine when absent")
     output: Output = Field(default_factory=Output)
-    capacity: Capacity | None = Field(None, description="fleet simulation and the capacity answer "
+    capacity: Capacity | None = Field(default=None, description="fleet simulation and the capacity answer "
                                       "(`autosplit capacity`; `autosplit run` includes it)")
 
     @field_validator("accuracy")
@@ -440,8 +465,10 @@ class Experiment(_Section):
 def sweepable_keys() -> list[str]:
     """Dotted keys a sweep may vary: top-level scenario keys and every field of the scenario sections."""
     keys = list(SWEEPABLE_TOP)
-    for section in ("network", "constraints", "accuracy", "bits", "codecs"):
-        keys += [f"{section}.{field}" for field in Experiment.model_fields[section].annotation.model_fields]
+    sections: dict[str, type[BaseModel]] = {"network": Network, "constraints": Constraints, "accuracy": Accuracy,
+                                            "bits": Bits, "codecs": Codecs}
+    for section, model in sections.items():
+        keys += [f"{section}.{field}" for field in model.model_fields]
     return keys
 
 

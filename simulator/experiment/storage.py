@@ -14,7 +14,8 @@ PGPASSWORD and ~/.pgpass when the URL has none.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal, overload
 
 from hardware_models.errors import UserError
 
@@ -31,6 +32,10 @@ MASK = "***"
 JOURNAL_LOCK_GRACE_S = 3
 
 
+@overload
+def mask_secrets(text: str) -> str: ...
+@overload
+def mask_secrets(text: None) -> None: ...
 def mask_secrets(text: str | None) -> str | None:
     """`text` with the password of every URL in it replaced by ***: safe for results, logs and messages."""
     if text is None:
@@ -75,8 +80,6 @@ def open_storage(spec: str | None) -> "BaseStorage | None":
 
 
 def _journal_file(path_text: str) -> "BaseStorage":
-    from pathlib import Path
-
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
 

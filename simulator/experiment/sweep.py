@@ -4,13 +4,11 @@ from __future__ import annotations
 import copy
 import itertools
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from hardware_models.errors import UserError
 from simulator.experiment.schema import Experiment
-
-if TYPE_CHECKING:
-    from simulator.experiment.loading import LoadedExperiment
+from simulator.experiment.validation import LoadedExperiment, set_dotted, validate
 
 
 @dataclass(frozen=True)
@@ -28,16 +26,9 @@ class Cell:
             return self.config.model
         return ", ".join(f"{key}={value}" for key, value in self.values.items())
 
-    @property
-    def short_label(self) -> str:
-        """The swept values only: '3Mbps, resnet50'."""
-        return ", ".join(str(v) for v in self.values.values()) or self.config.model
 
-
-def expand(loaded: "LoadedExperiment") -> list[Cell]:
+def expand(loaded: LoadedExperiment) -> list[Cell]:
     """Every cell of the sweep in row-major order of the `sweep:` keys (one cell when there is no sweep)."""
-    from simulator.experiment.loading import set_dotted, validate
-
     source = str(loaded.source)
     base = copy.deepcopy(loaded.data)
     base.pop("sweep", None)
@@ -45,8 +36,8 @@ def expand(loaded: "LoadedExperiment") -> list[Cell]:
     if not sweep:
         return [Cell(0, {}, loaded.config)]
     # each value alone first, so that an error names the offending list item
-    for key, values in sweep.items():
-        for i, value in enumerate(values):
+    for key, listed in sweep.items():
+        for i, value in enumerate(listed):
             data = copy.deepcopy(base)
             set_dotted(data, key, value)
             validate(data, source, prefix=f"sweep.{key}[{i}] -> ", base_dir=loaded.base_dir)

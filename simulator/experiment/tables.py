@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from simulator.experiment import atomic
-
-if TYPE_CHECKING:
-    from simulator.experiment.loading import LoadedExperiment
-    from simulator.experiment.runner import CellOutcome
+from simulator import atomic
+from simulator.experiment.cells import CellOutcome
+from simulator.experiment.measured import CellMeasurement
+from simulator.experiment.scenario import cell_record
+from simulator.experiment.settings import reproducible
+from simulator.experiment.validation import LoadedExperiment
+from simulator.report.plots import write_plots
+from simulator.report.summary import render_summary
+from simulator.search.pareto import hypervolume_2d, nondominated
 
 CELL_COLUMNS = ("cell", "cell_label", "model", "edge", "cloud", "uplink_bps", "rtt_s", "link",
                 "edge_memory_limit_bytes", "max_accuracy_drop")
@@ -29,9 +33,7 @@ BASELINE_COLUMNS = ("method", "found", "cut_index", "edge_layer_count", "latency
                     "edge_layers", "weight_bits", "activation_bits")
 
 
-def _cell_values(outcome: "CellOutcome") -> dict:
-    from simulator.experiment.runner import cell_record
-
+def _cell_values(outcome: CellOutcome) -> dict:
     record = cell_record(outcome.cell)
     return {"cell": outcome.cell.index, "cell_label": outcome.cell.label,
             **{k: record[k] for k in CELL_COLUMNS if k not in ("cell", "cell_label")}}
@@ -44,7 +46,7 @@ def _with_cell(frame: pd.DataFrame, values: dict) -> pd.DataFrame:
     return frame
 
 
-def plans_table(cells: list["CellOutcome"], max_rows: int, seed: int) -> tuple[pd.DataFrame, int]:
+def plans_table(cells: list[CellOutcome], max_rows: int, seed: int) -> tuple[pd.DataFrame, int]:
     """Every cell's kept plans, capped at `max_rows` (chosen and front rows first); and how many were evaluated."""
     frames, evaluated = [], 0
     for outcome in cells:
@@ -69,18 +71,16 @@ def plans_table(cells: list["CellOutcome"], max_rows: int, seed: int) -> tuple[p
     return measured_beside_prediction(plans), evaluated
 
 
-def pareto_table(cells: list["CellOutcome"]) -> pd.DataFrame:
+def pareto_table(cells: list[CellOutcome]) -> pd.DataFrame:
     """Per cell, the non-dominated plans over (latency, accuracy drop) of all methods together, among the plans
     that meet every bound (memory and accuracy)."""
-    from simulator.search.pareto import pareto_mask
-
     frames = []
     for outcome in cells:
         fronts = [m.front for m in outcome.outcomes.values() if not m.front.empty]
         if not fronts:
             continue
         union = pd.concat(fronts, ignore_index=True)
-        mask = np.asarray(pareto_mask(union[["latency_s", "accuracy_drop"]].to_numpy(dtype=float)), dtype=bool)
+        mask = np.asarray(nondominated(union[["latency_s", "accuracy_drop"]].to_numpy(dtype=float)), dtype=bool)
         front = union[mask].sort_values(["latency_s", "accuracy_drop", "method"], kind="stable")
         # a plan found by several methods appears once, credited to the first method in run order
         front = front.drop_duplicates(subset=["latency_s", "accuracy_drop"], keep="first")
@@ -90,12 +90,10 @@ def pareto_table(cells: list["CellOutcome"]) -> pd.DataFrame:
 
 
 def _hypervolume(front: pd.DataFrame, reference: tuple[float, float]) -> float:
-    from simulator.search.pareto import hypervolume_2d
-
     if front.empty:
         return 0.0
     points = front[["latency_s", "accuracy_drop"]].to_numpy(dtype=float)
-    return float(hypervolume_2d(points, np.asarray(reference, dtype=float)))
+    return hypervolume_2d(points, reference)
 
 
 def _plan_row(best: dict | None) -> dict:
@@ -108,7 +106,7 @@ def _plan_row(best: dict | None) -> dict:
     return row
 
 
-def baselines_table(cells: list["CellOutcome"]) -> pd.DataFrame:
+def baselines_table(cells: list[CellOutcome]) -> pd.DataFrame:
     """One row per cell and method: the method's chosen plan, its speed-ups and its front's hypervolume."""
     rows = []
     for outcome in cells:
@@ -120,13 +118,13 @@ def baselines_table(cells: list["CellOutcome"]) -> pd.DataFrame:
         reference = (cloud_s, float(values["max_accuracy_drop"]))
         for name, method in outcome.outcomes.items():
             row = {"method": name, **_plan_row(method.best)}
-            if getattr(method, "note", None):  # a method that did not run here, and why
+            if method.note:  # a method that did not run here, and why
                 row["note"] = method.note
             latency = _latency(method.best)
             row["speedup_vs_cloud"] = cloud_s / latency if latency > 0 else np.nan
             row["speedup_vs_u8"] = u8_s / latency if latency > 0 else np.nan
             row["front_plans"] = len(method.front)
-            row["guarantee"] = getattr(method, "guarantee", "")
+            row["guarantee"] = method.guarantee
             front = method.front[method.front["accuracy_drop"] <= reference[1]] if len(method.front) else method.front
             row["hypervolume"] = _hypervolume(front, reference) if np.isfinite(cloud_s) else np.nan
             rows.append({**values, **{c: row.get(c) for c in BASELINE_COLUMNS},
@@ -147,7 +145,7 @@ def measured_beside_prediction(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[rest[:at] + present + rest[at:]]
 
 
-def measured_table(cells: list["CellOutcome"]) -> pd.DataFrame | None:
+def measured_table(cells: list[CellOutcome]) -> pd.DataFrame | None:
     """Every measured plan of every cell with its role (proxy choice, measured choice, front); None when
     nothing was measured."""
     frames = [_with_cell(o.measurement.table, _cell_values(o)) for o in cells
@@ -159,7 +157,7 @@ def _latency(best: dict | None) -> float:
     return float(best["latency_s"]) if best and best.get("latency_s") is not None else np.nan
 
 
-def timings_table(cells: list["CellOutcome"]) -> pd.DataFrame:
+def timings_table(cells: list[CellOutcome]) -> pd.DataFrame:
     rows = [{"cell": o.cell.index, "cell_label": o.cell.label, "method": name, "elapsed_s": m.elapsed_s,
              "evaluations": m.evaluations, "plans_evaluated": m.plans_evaluated, "budget": json.dumps(m.budget)}
             for o in cells for name, m in o.outcomes.items()]
@@ -175,7 +173,7 @@ def _csv_ready(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _plain(value):
+def _plain(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         value = value.tolist()
     if isinstance(value, (list, tuple)):
@@ -197,12 +195,8 @@ def _write_parquet(path: Path, frame: pd.DataFrame) -> Path:
     return atomic.write_with(path, lambda p: frame.to_parquet(p, index=False, engine="pyarrow"))
 
 
-def write_results(loaded: "LoadedExperiment", cells: list["CellOutcome"], out_dir: Path, resolved: dict) -> list[Path]:
+def write_results(loaded: LoadedExperiment, cells: list[CellOutcome], out_dir: Path, resolved: dict) -> list[Path]:
     """Write tables, plots and (last) summary.md into `out_dir`; returns the paths written."""
-    from simulator.experiment.runner import cell_record, reproducible
-    from simulator.report.plots import write_plots
-    from simulator.report.summary import render_summary
-
     config = loaded.config
     cap = config.output.max_plan_rows
     plans, evaluated = plans_table(cells, cap, config.seed)
@@ -235,7 +229,7 @@ def write_results(loaded: "LoadedExperiment", cells: list["CellOutcome"], out_di
     return files
 
 
-def _measurement_meta(measurement) -> dict:
+def _measurement_meta(measurement: CellMeasurement) -> dict:
     """A cell's measurement in plain values for the plots and summary.md."""
     return {"fp_accuracy": measurement.fp_accuracy, "max_accuracy_drop": measurement.max_accuracy_drop,
             "cap": measurement.cap, "measured": measurement.measured, "refused": measurement.refused,

@@ -1,7 +1,7 @@
 """`autosplit worker`: another process (on this machine or another) joins the Optuna studies of an experiment.
 
 The worker reads the same experiment YAML, so it builds the same scenario and names the same study per sweep
-cell as `autosplit run` (`runner.study_name`: the scenario and the budget, not the seed), and it adds trials
+cell as `autosplit run` (`settings.study_name`: the scenario and the budget, not the seed), and it adds trials
 with its own seed to each study in the shared storage (a journal file on a shared file system, PostgreSQL or
 Redis) until the study holds the budget's trials. Results are written by `autosplit run`, which reads every
 trial of the study, whoever ran it; a worker writes nothing but trials.
@@ -13,10 +13,15 @@ import time
 from typing import TYPE_CHECKING
 
 from hardware_models.errors import UserError
-from simulator.experiment.storage import describe, storage_kind
+from simulator.experiment.scenario import build_scenario
+from simulator.experiment.settings import budget_for, method_options, run_options, study_name
+from simulator.experiment.storage import describe, open_storage, storage_kind
+from simulator.experiment.sweep import expand
+from simulator.experiment.validation import LoadedExperiment
+from simulator.search import make_method
 
-if TYPE_CHECKING:
-    from simulator.experiment.loading import LoadedExperiment
+if TYPE_CHECKING:  # Optuna is imported lazily: it takes a while
+    from optuna.storages import BaseStorage
 
 
 def new_seed() -> int:
@@ -24,71 +29,56 @@ def new_seed() -> int:
     return secrets.randbelow(2**31 - 1) + 1
 
 
-def join_studies(loaded: "LoadedExperiment", storage: str | None, *, seed: int,
+def join_studies(loaded: LoadedExperiment, storage: str | None, *, seed: int,
                  cells: list[int] | None = None) -> list[dict]:
     """Run Optuna trials with `seed` in each selected cell's study; one row per cell with what was added."""
-    from simulator.experiment import runner
-    from simulator.experiment.sweep import expand
-
     storage = storage if storage is not None else loaded.config.storage
     if storage_kind(storage) == "memory":
         raise UserError("worker: needs a shared storage: --storage postgresql://... (or a journal file path on a "
                         "shared file system, or the experiment's storage: key)")
     if "optuna" not in loaded.config.search.methods:
         raise UserError(f"{loaded.source}: search.methods has no optuna: a worker only joins Optuna studies")
-    from simulator.experiment.storage import open_storage
-
-    open_storage(storage)  # a wrong URL or password fails now, in one line, before any scenario is built
+    opened = open_storage(storage)  # a wrong URL or password fails now, in one line, before any scenario is built
+    assert opened is not None  # not in memory: refused above
     all_cells = expand(loaded)
     if cells is not None:
         unknown = sorted(set(cells) - {c.index for c in all_cells})
         if unknown:
             raise UserError(f"worker --cell {unknown[0]}: the experiment has cells 0..{len(all_cells) - 1}")
-    budget = runner.budget_for(loaded, "optuna")
+    budget = budget_for(loaded, "optuna")
     rows = []
     for cell in all_cells:
         if cells is not None and cell.index not in cells:
             continue
-        name = runner.study_name(cell, budget)
-        scenario, _ = runner._scenario_and_info(cell)
-        from simulator.search import run_method
-
+        scenario = build_scenario(cell.config)
         started = time.perf_counter()
-        settings = cell.config.search.optuna  # the run's sampler and objectives: the study's directions match
-        result = run_method("optuna", scenario, budget=budget or None, seed=seed, storage=open_storage(storage),
-                            study_name=name, sampler=settings.sampler, objectives=tuple(settings.objectives))
+        # the run's sampler and objectives (the study's directions match) and the cell's study, as `run` has them
+        search = make_method("optuna", **method_options(cell.config, "optuna"))
+        result = search.run(scenario, budget=budget or None, seed=seed,
+                            **run_options(cell, "optuna", budget, storage))
         elapsed_s = time.perf_counter() - started
+        name = study_name(cell, budget)
         rows.append({"cell": cell.index, "label": cell.label, "study": name, "storage": describe(storage),
-                     "seed": seed, "trials_run": _trials_run(result), "study_trials": _study_trials(storage, name),
-                     "elapsed_s": elapsed_s})
+                     "seed": seed, "trials_run": int(result.info["trials_run"]),
+                     "study_trials": _study_trials(opened, name), "elapsed_s": elapsed_s})
     return rows
 
 
-def _trials_run(result) -> int | None:
-    """The trials this worker told (the search's info), else its evaluations."""
-    value = (getattr(result, "info", None) or {}).get("trials_run", getattr(result, "evaluations", None))
-    return int(value) if value is not None else None
-
-
-def _study_trials(storage: str, name: str) -> int:
+def _study_trials(storage: BaseStorage, name: str) -> int:
     """Completed trials in the study now (all workers together)."""
-    import optuna
+    import optuna  # lazily: importing Optuna takes a while
 
-    from simulator.experiment.storage import open_storage
-
-    study = optuna.load_study(study_name=name, storage=open_storage(storage))
+    study = optuna.load_study(study_name=name, storage=storage)
     return len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
 
 
 def forget_studies(storage: str | None, names: list[str]) -> None:
     """Delete the named studies from `storage` (for `run --force`: start over); absent ones are skipped."""
-    if storage_kind(storage) == "memory":
-        return
-    import optuna
-
-    from simulator.experiment.storage import open_storage
-
     opened = open_storage(storage)
+    if opened is None:  # in memory: no study outlives its run
+        return
+    import optuna  # lazily: importing Optuna takes a while
+
     existing = {s.study_name for s in optuna.get_all_study_summaries(opened, include_best_trial=False)}
     for name in names:
         if name in existing:

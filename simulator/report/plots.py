@@ -7,31 +7,27 @@ infeasible plans (over the memory or accuracy bound) are drawn hollow.
 """
 from __future__ import annotations
 
+import json
 import math
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from simulator.experiment import atomic
+from simulator import atomic
+from simulator.search import method_names, plot_style
+from simulator.search.base import predicted_column
 
 MAX_PANELS = 4
 DPI = 120
-SEARCH_METHODS = ("autosplit", "exact", "optuna")
-STYLE = {  # method -> (colour, marker)
-    "cloud": ("#1f77b4", "s"), "edge-u2": ("#8c564b", "v"), "edge-u4": ("#bcbd22", "<"),
-    "edge-u6": ("#17becf", ">"), "edge-u8": ("#7f7f7f", "^"), "neurosurgeon": ("#9467bd", "D"),
-    "dads": ("#e377c2", "P"), "qdmp": ("#ff7f0e", "X"), "autosplit": ("#d62728", "*"),
-    "exact": ("#000000", "o"), "optuna": ("#2ca02c", "h"),
-}
 EDGE_COLOUR, TRANSFER_COLOUR, CLOUD_COLOUR = "#4c72b0", "#dd8452", "#55a868"
-# searches often choose the same plan: larger markers underneath, Auto-Split's star on top, so all stay visible
-SEARCH_SIZE = {"exact": 1.7, "optuna": 1.35, "autosplit": 1.0}
-SEARCH_ON_TOP = {"exact": 0.1, "optuna": 0.2, "autosplit": 0.3}
 
 
 def _pyplot():
+    """matplotlib.pyplot on the Agg backend with the figures' font sizes and a fixed SVG hash salt (the same
+    data gives the same files); imported here, lazily, because matplotlib takes a while to import."""
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -42,8 +38,9 @@ def _pyplot():
     return plt
 
 
-def _style(method: str) -> tuple[str, str]:
-    return STYLE.get(method, ("#333333", "o"))
+def _is_search(method: str) -> bool:
+    """A registered method that is not a baseline: drawn as a front, with solid lines and larger markers."""
+    return method in method_names(baseline=False)
 
 
 def _save(fig, out_dir: Path, stem: str, formats: Sequence[str]) -> list[Path]:
@@ -100,8 +97,6 @@ def _legend_room(fig, rows: int) -> float:
 
 def _suptitle(fig, meta: dict, what: str) -> None:
     """The experiment's name over what the figure shows, wrapped to the figure's width."""
-    import textwrap
-
     width = max(40, int(fig.get_figwidth() * 11))  # about 11 characters per inch at this size
     fig.suptitle("\n".join(textwrap.wrap(meta["name"], width) + textwrap.wrap(what, width)), fontsize=10.5)
 
@@ -154,14 +149,14 @@ def _pareto_panel(ax, cell, baselines, pareto, plans, handles) -> None:
         h = ax.scatter(sample["latency_s"] * 1e3, np.maximum(sample["accuracy"], y_low), s=5, c="#c8c8c8",
                        lw=0, zorder=1, rasterized=True)
         handles.setdefault("other evaluated plans (sample)", h)
-    for method in SEARCH_METHODS:
+    for method in method_names(baseline=False):
         front = cell_plans[(cell_plans["method"] == method) & (cell_plans["kept_as"].isin(["front", "chosen", "proxy choice"]))]
         front = front[front["edge_memory_bytes"] <= cell["edge_memory_limit_bytes"]].sort_values("latency_s")
         if len(front):
-            colour, marker = _style(method)
-            h = ax.scatter(front["latency_s"] * 1e3, np.maximum(front["accuracy"], y_low), s=14, marker=marker,
-                           facecolor="none", edgecolor=colour, lw=0.8, zorder=3, alpha=0.8)
-            handles.setdefault(f"{method} front (fits memory)", h)
+            style = plot_style(method)
+            h = ax.scatter(front["latency_s"] * 1e3, np.maximum(front["accuracy"], y_low), s=14, marker=style.marker,
+                           facecolor="none", edgecolor=style.colour, lw=0.8, zorder=3, alpha=0.8)
+            handles.setdefault(f"{style.label} front (fits memory)", h)
     overall = pareto[pareto["cell"] == index].sort_values("latency_s") if "cell" in pareto else pareto.iloc[:0]
     if len(overall):
         h, = ax.step(overall["latency_s"] * 1e3, np.maximum(overall["accuracy"], y_low), where="post",
@@ -181,24 +176,24 @@ def _pareto_panel(ax, cell, baselines, pareto, plans, handles) -> None:
 
     groups: dict[tuple, list] = {}  # methods whose plans coincide share one label
     for _, row in found.iterrows():
-        method = row["method"]
-        colour, marker = _style(method)
+        style = plot_style(row["method"])
+        colour = style.colour
         feasible = bool(row["feasible"])
         accuracy = float(row["accuracy"])
         clamped = accuracy < y_low
         y = y_low if clamped else accuracy
-        h = ax.scatter([row["latency_s"] * 1e3], [y], s=90 * SEARCH_SIZE[method] if method in SEARCH_METHODS else 60,
-                       marker="v" if clamped else marker, zorder=6 + SEARCH_ON_TOP.get(method, 0), edgecolor=colour,
-                       lw=1.5,
+        h = ax.scatter([row["latency_s"] * 1e3], [y], s=90 * style.size if _is_search(row["method"]) else 60,
+                       marker="v" if clamped else style.marker, zorder=6 + style.on_top, edgecolor=colour, lw=1.5,
                        facecolor=colour if feasible else "white")
-        handles.setdefault(method, h)
+        handles.setdefault(style.label, h)
         if not _missing_interval(row):
             ax.vlines(row["latency_s"] * 1e3, max(float(row["accuracy_low"]), y_low),
                       max(float(row["accuracy_high"]), y_low), color=colour, lw=1.0, alpha=0.7, zorder=5)
         key = (round(math.log(float(row["latency_s"])), 3), round(y, 3), feasible)
-        groups.setdefault(key, []).append((method, colour, float(row["latency_s"]) * 1e3, y, accuracy, clamped))
+        groups.setdefault(key, []).append((style.label, colour, float(row["latency_s"]) * 1e3, y, accuracy,
+                                           clamped))
     for (_, _, feasible), members in groups.items():
-        method, colour, x, y, accuracy, clamped = members[0]
+        _, colour, x, y, accuracy, clamped = members[0]
         names = ", ".join(m[0] for m in members)
         label = names + ("" if feasible else " (infeasible)") + (f"\n{accuracy:.1f}% (off scale)" if clamped else "")
         ax.annotate(label, (x, y), xytext=(6, 6), textcoords="offset points", fontsize=7.5,
@@ -360,8 +355,6 @@ def chosen_plan(baselines: pd.DataFrame, cell_index: int) -> pd.Series | None:
 def _as_list(value) -> list:
     """A per-layer list from a table cell: a list, an array, or JSON text (as in the CSV files)."""
     if isinstance(value, str):
-        import json
-
         return list(json.loads(value)) if value else []
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return []
@@ -451,14 +444,14 @@ def _sweep_figure(plt, cells, *, baselines, meta):
                 continue
             mine["x"] = mine["cell"].map(x_of)
             mine = mine.sort_values("x")
-            colour, marker = _style(method)
-            h, = ax.plot(mine["x"], mine["latency_s"] * 1e3, color=colour, lw=1.3,
-                         ls="-" if method in SEARCH_METHODS else "--")
+            style = plot_style(method)
+            h, = ax.plot(mine["x"], mine["latency_s"] * 1e3, color=style.colour, lw=1.3,
+                         ls="-" if _is_search(method) else "--")
             feasible = mine["feasible"].astype(bool).to_numpy()
-            ax.scatter(mine["x"], mine["latency_s"] * 1e3, marker=marker, s=40 * SEARCH_SIZE.get(method, 1.0),
-                       edgecolor=colour, lw=1.2, facecolor=np.where(feasible, colour, "white"),
-                       zorder=3 + SEARCH_ON_TOP.get(method, 0))
-            handles.setdefault(method, (h, ax.scatter([], [], marker=marker, s=40, color=colour)))
+            ax.scatter(mine["x"], mine["latency_s"] * 1e3, marker=style.marker, s=40 * style.size,
+                       edgecolor=style.colour, lw=1.2, facecolor=np.where(feasible, style.colour, "white"),
+                       zorder=3 + style.on_top)
+            handles.setdefault(method, (h, ax.scatter([], [], marker=style.marker, s=40, color=style.colour)))
         ax.set_yscale("log")
         from matplotlib.ticker import FuncFormatter
 
@@ -479,8 +472,8 @@ def _sweep_figure(plt, cells, *, baselines, meta):
         ax.grid(True, which="major", alpha=0.25)
     from matplotlib.lines import Line2D
 
-    legend = [Line2D([], [], color=_style(m)[0], marker=_style(m)[1], ls="-" if m in SEARCH_METHODS else "--",
-                     label=m) for m in handles]
+    legend = [Line2D([], [], color=plot_style(m).colour, marker=plot_style(m).marker,
+                     ls="-" if _is_search(m) else "--", label=plot_style(m).label) for m in handles]
     legend.append(Line2D([], [], color="#555555", marker="o", markerfacecolor="white", ls="none",
                          label="hollow: over a bound"))
     _suptitle(fig, meta, "latency against uplink rate: the chosen plan of each method")
@@ -509,8 +502,6 @@ def _accuracy_figure(plt, cells, *, measured: pd.DataFrame, meta: dict, total_ce
 
 
 def _accuracy_panel(ax, cell: dict, rows: pd.DataFrame, meta: dict, handles: dict) -> None:
-    from simulator.experiment.measured import predicted_column
-
     info = next((m for m in meta.get("measurements", []) if m["cell"] == cell["cell"]), None)
     predicted = predicted_column(rows)
     interval = "accuracy_low" in rows and "accuracy_high" in rows and rows["accuracy_low"].notna().any()
@@ -527,12 +518,12 @@ def _accuracy_panel(ax, cell: dict, rows: pd.DataFrame, meta: dict, handles: dic
         handles.setdefault(label, container)
     chosen = rows[rows["role"].isin(["proxy choice", "chosen"])]
     for (method, role), group in chosen.groupby(["method", "role"], sort=False):
-        colour, marker = _style(str(method))
+        style = plot_style(str(method))
         filled = role == "chosen"
-        point = ax.scatter(group["measured_accuracy"], group[predicted], s=90, marker=marker, zorder=3,
-                           facecolors=colour if filled else "none", edgecolors=colour, linewidths=1.4)
+        point = ax.scatter(group["measured_accuracy"], group[predicted], s=90, marker=style.marker, zorder=3,
+                           facecolors=style.colour if filled else "none", edgecolors=style.colour, linewidths=1.4)
         what = "chosen plan" if filled else "the proxy's choice (not kept)"
-        handles.setdefault(f"{method}: {what}", point)
+        handles.setdefault(f"{style.label}: {what}", point)
     values = pd.concat([rows[predicted], rows["measured_accuracy"]]).to_numpy(float)
     values = values[np.isfinite(values)]
     if values.size:

@@ -6,6 +6,8 @@ import math
 
 import pandas as pd
 
+from hardware_models.errors import UserError
+from hardware_models.registry import load_accelerator, preset_evidence
 from simulator.report.plots import chosen_plan
 
 
@@ -131,7 +133,7 @@ def _cell_section(cell: dict, baselines: pd.DataFrame, timings: pd.DataFrame, mu
     total = float(plan["latency_s"])
     parts = {"edge compute": float(plan["edge_s"]), "transfer": float(plan["transfer_s"]),
              "cloud compute": float(plan["cloud_s"])}
-    largest = max(parts, key=parts.get)
+    largest = max(parts, key=lambda name: parts[name])
     where = ", ".join(f"{name} {value * 1e3:.2f} ms ({value / total:.0%})" for name, value in parts.items())
     edge_count = int(plan["edge_layer_count"])
     placement = "cloud-only (nothing runs on the edge)" if edge_count == 0 else \
@@ -155,9 +157,6 @@ def _cell_section(cell: dict, baselines: pd.DataFrame, timings: pd.DataFrame, mu
 
 def _evidence_lines(cell: dict) -> list[str]:
     """What the edge and cloud presets were checked against (or assume), as `autosplit hardware` says."""
-    from hardware_models.errors import UserError
-    from hardware_models.registry import load_accelerator, preset_evidence
-
     lines = []
     for side in ("edge", "cloud"):
         try:
@@ -184,7 +183,7 @@ def _interval(row) -> str:
     return "-" if _missing(low) or _missing(high) else f"{float(low):.1f} .. {float(high):.1f}"
 
 
-def _measured_section(cell: dict, rows: pd.DataFrame, meta: dict) -> list[str]:
+def _measured_section(cell: dict, rows: pd.DataFrame, meta: dict | None) -> list[str]:
     """How the plans were measured and chosen, and how well the proxy predicted the measurements."""
     info = next((m for m in (meta or {}).get("measurements", []) if m["cell"] == cell["cell"]), None)
     if info is None:

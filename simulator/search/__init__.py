@@ -1,80 +1,58 @@
-"""Search methods: the paper's baselines, Auto-Split, the exact front and Optuna, behind one interface.
+"""Search methods: the paper's baselines, Auto-Split, the exact front and Optuna, behind one interface and
+one registry.
 
 `run_method(name, scenario, budget, seed)` returns a `SearchResult` (plans DataFrame, the method's answer,
-its front). Method names are those of `autosplit plan --method`.
+its front, its `info`). The methods below are registered in the order tables and figures list them; a new
+method is a `SearchMethod` subclass plus one `register` call (see `registry.py`).
 """
 from __future__ import annotations
 
-from simulator.search.base import Candidates, SearchMethod, SearchResult
-from simulator.search.pareto import hypervolume_2d, hypervolume_3d, pareto_mask
+from simulator.search import autosplit, exact, optuna_search
+from simulator.search.autosplit import AutoSplit
+from simulator.search.base import Candidates, Proposal, SearchMethod, SearchResult
+from simulator.search.baselines import DADS, QDMP, CloudOnly, EdgeUniform, Neurosurgeon
+from simulator.search.exact import ExactFront
+from simulator.search.optuna_search import OptunaSearch
+from simulator.search.pareto import hypervolume_2d, hypervolume_3d, nondominated
+from simulator.search.registry import (
+    PlotStyle,
+    RegisteredMethod,
+    describe,
+    make_method,
+    method_names,
+    plot_style,
+    register,
+    registered,
+    registered_methods,
+    run_method,
+    unregister,
+)
 
-__all__ = ["METHODS", "Candidates", "SearchMethod", "SearchResult", "describe", "hypervolume_2d", "hypervolume_3d",
-           "make_method", "pareto_mask", "run_method"]
+__all__ = ["BASELINES", "METHODS", "Candidates", "PlotStyle", "Proposal", "RegisteredMethod", "SearchMethod",
+           "SearchResult", "describe", "hypervolume_2d", "hypervolume_3d", "make_method", "method_names",
+           "nondominated", "plot_style", "register", "registered", "registered_methods", "run_method",
+           "unregister"]
 
-METHODS = ("cloud", "edge-u2", "edge-u4", "edge-u6", "edge-u8", "neurosurgeon", "dads", "qdmp", "autosplit", "exact",
-           "optuna")
-BASELINES = METHODS[:8]
-
-
-def make_method(name: str) -> SearchMethod:
-    """The search method called `name` (one of METHODS)."""
-    from hardware_models.errors import UserError, suggest
-    from simulator.search import baselines
-
-    if name == "cloud":
-        return baselines.CloudOnly()
-    if name.startswith("edge-u") and name in METHODS:
-        return baselines.EdgeUniform(int(name[len("edge-u"):]))
-    if name in ("neurosurgeon", "dads", "qdmp"):
-        return {"neurosurgeon": baselines.Neurosurgeon, "dads": baselines.DADS, "qdmp": baselines.QDMP}[name]()
-    if name == "autosplit":
-        from simulator.search.autosplit import AutoSplit
-
-        return AutoSplit()
-    if name == "exact":
-        from simulator.search.exact import ExactFront
-
-        return ExactFront()
-    if name == "optuna":
-        from simulator.search.optuna_search import OptunaSearch
-
-        return OptunaSearch()
-    raise UserError(f"unknown method {name!r}{suggest(name, METHODS)}; expected one of {', '.join(METHODS)}")
-
-
-def describe(name: str, info: dict) -> str:
-    """One sentence on what a method's answer guarantees, from its run's `info` (for summary.md)."""
-    if name == "exact":
-        epsilon = info.get("epsilon", 0.0)
-        if info.get("mode") == "joint":
-            what = "the exact front of the problem"
-        else:
-            gap = info.get("relaxation_gap")
-            what = ("the exact front of a relaxation in which each edge layer's latency is its minimum over the "
-                    "weight bits; its plans are real plans evaluated at their true latencies, so it can miss a "
-                    "faster plan that another method finds" + (f" (hypervolume gap to the relaxation {gap:.1%})"
-                                                               if gap is not None else ""))
-        thinning = (" with no thinning (epsilon 0)" if not epsilon else
-                    f", thinned to one state per grid cell of epsilon {epsilon:g} of the reference ranges"
-                    + (f" (epsilon {', '.join(f'{e:g}' for e in info.get('epsilons_abandoned', []))} abandoned: "
-                       f"too many states)" if info.get("epsilons_abandoned") else ""))
-        return f"exact: {what}{thinning}."
-    if name == "optuna" and info.get("warm_start_plans"):
-        fastest, seeded = info.get("fastest_feasible_s"), info.get("fastest_feasible_warm_start_s")
-        improved = fastest is not None and (seeded is None or fastest < seeded * (1 - 1e-9))
-        return (f"optuna: warm-started from {info['warm_start_plans']} plans of the baselines and Auto-Split's front; "
-                f"{info.get('front_points_beyond_warm_start', 0)} front points beyond them, hypervolume "
-                f"{info.get('hypervolume_warm_start', 0.0):.4g} from the seeds and {info.get('hypervolume', 0.0):.4g} "
-                f"in all; its fastest plan within the bounds "
-                + ("is a new one." if improved else "is one of the seeds (found nothing faster)."))
-    if name == "autosplit":
-        return (f"autosplit: the paper's Algorithm 1, {info.get('activation_allocation', 'lagrangian')} activation "
-                f"allocation, {info.get('solutions', 0):,} feasible solutions listed.")
-    return ""
+register("cloud", CloudOnly, colour="#1f77b4", marker="s", baseline=True)
+register("edge-u2", lambda: EdgeUniform(2), colour="#8c564b", marker="v", baseline=True, default=False)
+register("edge-u4", lambda: EdgeUniform(4), colour="#bcbd22", marker="<", baseline=True, default=False)
+register("edge-u6", lambda: EdgeUniform(6), colour="#17becf", marker=">", baseline=True, default=False)
+register("edge-u8", lambda: EdgeUniform(8), colour="#7f7f7f", marker="^", baseline=True)
+register("neurosurgeon", Neurosurgeon, colour="#9467bd", marker="D", baseline=True)
+register("dads", DADS, colour="#e377c2", marker="P", baseline=True)
+register("qdmp", QDMP, colour="#ff7f0e", marker="X", baseline=True)
+register("autosplit", AutoSplit, colour="#d62728", marker="*", on_top=0.3, guarantee=autosplit.guarantee)
+register("exact", ExactFront, colour="#000000", marker="o", size=1.7, on_top=0.1, budget_keys=("epsilon",),
+         guarantee=exact.guarantee)
+register("optuna", OptunaSearch, colour="#2ca02c", marker="h", size=1.35, on_top=0.2,
+         budget_keys=("trials", "seconds"), guarantee=optuna_search.guarantee)
 
 
-def run_method(name: str, scenario, budget: dict | None = None, seed: int = 0, **options) -> SearchResult:
-    """Run method `name` on `scenario` (budget: {"trials": N} or {"seconds": T} for optuna, {"epsilon": e}
-    for exact)."""
-    method = make_method(name)
-    return method.run(scenario, budget=budget, seed=seed, **options)
+def __getattr__(name: str) -> tuple[str, ...]:
+    """`METHODS` and `BASELINES`: the registered method names (and those of the baselines) at the time they
+    are read, so that they include a method registered after this package was imported."""
+    if name == "METHODS":
+        return method_names()
+    if name == "BASELINES":
+        return method_names(baseline=True)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

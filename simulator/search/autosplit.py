@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from simulator.evaluate import CostTables, evaluate
-from simulator.search.base import Candidates, SearchMethod
+from simulator.search.base import Candidates, Proposal, SearchMethod
 
 
 def candidate_splits(tables: CostTables) -> np.ndarray:
@@ -86,7 +86,7 @@ class AutoSplit(SearchMethod):
             raise ValueError(f"activation_allocation: expected lagrangian or uniform, got {activation_allocation!r}")
         self.activation_allocation = activation_allocation
 
-    def propose(self, tables: CostTables, budget: dict, seed: int) -> Candidates:
+    def propose(self, tables: CostTables, budget: dict, seed: int) -> Proposal:
         cuts = candidate_splits(tables)
         weights = lagrangian_allocations(tables)
         budgets = tables.bits[tables.edge_bit_index].astype(float)
@@ -104,6 +104,12 @@ class AutoSplit(SearchMethod):
         # the paper's list of feasible solutions: within the memory budget
         ev = candidates.evaluate(tables)
         fits = ev.edge_memory_bytes <= tables.scenario.edge_memory_bytes
-        self.info = {"candidate_splits": [int(c) for c in cuts], "weight_allocations": len(weights),
-                     "activation_allocation": self.activation_allocation, "solutions": int(fits.sum())}
-        return Candidates(candidates.weight_bits[fits], candidates.activation_bits[fits], cut=candidates.cut[fits])
+        info = {"candidate_splits": [int(c) for c in cuts], "weight_allocations": len(weights),
+                "activation_allocation": self.activation_allocation, "solutions": int(fits.sum())}
+        return Proposal(candidates.subset(fits), info)
+
+
+def guarantee(info: dict) -> str:
+    """What Auto-Split's answer is, from its run's `info` (a sentence of summary.md)."""
+    return (f"autosplit: the paper's Algorithm 1, {info.get('activation_allocation', 'lagrangian')} activation "
+            f"allocation, {info.get('solutions', 0):,} feasible solutions listed.")

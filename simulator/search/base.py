@@ -1,9 +1,11 @@
 """What every search method returns, and the one base class they share.
 
-A method proposes candidate plans as arrays (cut index or edge mask, weight and activation bit indices);
-`run` evaluates them with the vectorised evaluator and turns them into a `SearchResult`: a DataFrame of
-plans, the method's answer (the lowest-latency plan within the bounds, or a baseline's own single plan) and
-its front over (latency, accuracy drop).
+A method proposes candidate plans as arrays (cut index or edge mask, weight and activation bit indices) with
+what it wants to say about them (`Proposal`); `run` evaluates them with the vectorised evaluator and turns
+them into a `SearchResult`: a DataFrame of plans, the method's answer (the lowest-latency plan within the
+bounds, or a baseline's own single plan), its front over (latency, accuracy drop) and the method's `info`.
+A method's own settings are its constructor's arguments; `run` takes what changes from run to run (budget,
+seed).
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ import pandas as pd
 
 from simulator.evaluate import CostTables, Evaluation, Scenario, evaluate, prefix_mask
 from simulator.graph.cuts import prefix_index
-from simulator.search.pareto import pareto_mask
+from simulator.search.pareto import nondominated
 
 PLAN_COLUMNS = ["method", "model", "cut_index", "edge_layers", "latency_s", "edge_s", "transfer_s", "cloud_s",
                 "accuracy", "accuracy_drop", "accuracy_expected", "accuracy_low", "accuracy_high", "edge_memory_bytes",
@@ -36,13 +38,24 @@ class Candidates:
         return len(self.weight_bits)
 
     def mask(self, layers: int) -> np.ndarray:
-        return self.edge_mask if self.edge_mask is not None else prefix_mask(self.cut, layers)
+        """(plans, layers) bool: which layers each plan runs on the edge."""
+        if self.edge_mask is not None:
+            return self.edge_mask
+        if self.cut is None:
+            raise ValueError("Candidates: expected a cut index or an edge mask per plan")
+        return prefix_mask(self.cut, layers)
+
+    def subset(self, rows: np.ndarray) -> Candidates:
+        """The plans at `rows` (indices or a bool mask)."""
+        return Candidates(self.weight_bits[rows], self.activation_bits[rows],
+                          cut=None if self.cut is None else self.cut[rows],
+                          edge_mask=None if self.edge_mask is None else self.edge_mask[rows])
 
     def evaluate(self, tables: CostTables) -> Evaluation:
         return evaluate(tables, self.weight_bits, self.activation_bits, cut=self.cut, edge_mask=self.edge_mask)
 
     @staticmethod
-    def concat(parts: list["Candidates"], layers: int) -> "Candidates":
+    def concat(parts: list[Candidates], layers: int) -> Candidates:
         parts = [p for p in parts if len(p)]
         if all(p.edge_mask is None for p in parts):
             return Candidates(np.concatenate([p.weight_bits for p in parts]),
@@ -54,7 +67,19 @@ class Candidates:
 
 
 @dataclass
+class Proposal:
+    """What `SearchMethod.propose` returns: the plans a method found and what it reports about its search
+    (`SearchResult.info`, e.g. Auto-Split's candidate splits, the exact front's epsilon)."""
+
+    candidates: Candidates
+    info: dict = field(default_factory=dict)
+
+
+@dataclass
 class SearchResult:
+    """A method's run: its plans (front, answer and a sample of the rest), its answer as DESIGN's `plan`
+    JSON (None when no plan meets the bounds), its front, seconds spent, plans evaluated and its `info`."""
+
     method: str
     plans: pd.DataFrame
     best: dict | None
@@ -66,23 +91,29 @@ class SearchResult:
 
 class SearchMethod(abc.ABC):
     """A way of choosing plans. `single_answer` methods (the baselines) report their one plan even when it
-    breaks the bounds; the others report the lowest-latency plan that meets them."""
+    breaks the bounds; the others report the lowest-latency plan that meets them.
+
+    A subclass sets `name` and implements `propose`; `run` (evaluation, the answer, the front) is shared.
+    Register it with `simulator.search.register` to make it known by name to `run_method`, the experiment
+    YAML and the plots."""
 
     name: str
     single_answer: bool = False
 
     @abc.abstractmethod
-    def propose(self, tables: CostTables, budget: dict, seed: int) -> Candidates:
-        """The plans this method found (evaluated by `run`)."""
+    def propose(self, tables: CostTables, budget: dict, seed: int) -> Proposal:
+        """The plans this method finds in `tables` within `budget` (its own keys, e.g. {"trials": N}), seeded
+        with `seed`; `run` evaluates them."""
 
-    def run(self, scenario: Scenario, budget: dict | None = None, seed: int = 0, **options) -> SearchResult:
+    def run(self, scenario: Scenario, budget: dict | None = None, seed: int = 0) -> SearchResult:
+        """Propose, evaluate and summarise: the method's `SearchResult` on `scenario`."""
         tables = scenario.tables
         start = time.perf_counter()
-        candidates = self.propose(tables, dict(budget or {}), seed)
-        elapsed = time.perf_counter() - start
-        info = getattr(self, "info", {})
-        return result_from(self.name, tables, candidates, candidates.evaluate(tables), elapsed,
-                           single_answer=self.single_answer, info=info, seed=seed)
+        proposal = self.propose(tables, dict(budget or {}), seed)
+        elapsed_s = time.perf_counter() - start
+        candidates = proposal.candidates
+        return result_from(self.name, tables, candidates, candidates.evaluate(tables), elapsed_s,
+                           single_answer=self.single_answer, info=proposal.info, seed=seed)
 
 
 def result_from(name: str, tables: CostTables, candidates: Candidates, ev: Evaluation, elapsed_s: float,
@@ -92,7 +123,7 @@ def result_from(name: str, tables: CostTables, candidates: Candidates, ev: Evalu
     `sample` other plans become DataFrame rows (the evaluation arrays can hold millions of plans)."""
     n = len(candidates)
     objectives = np.column_stack([ev.latency_s, ev.accuracy_drop])
-    on_front = pareto_mask(objectives) if n else np.zeros(0, bool)
+    on_front = nondominated(objectives) if n else np.zeros(0, bool)
     keep = on_front.copy()
     if single_answer:
         answer = 0 if n else None
@@ -101,7 +132,7 @@ def result_from(name: str, tables: CostTables, candidates: Candidates, ev: Evalu
         answer = int(feasible[np.argmin(ev.latency_s[feasible])]) if len(feasible) else None
         # the front of the feasible plans too: what a reader compares against the bounds
         if len(feasible):
-            keep[feasible[pareto_mask(objectives[feasible])]] = True
+            keep[feasible[nondominated(objectives[feasible])]] = True
     if answer is not None:
         keep[answer] = True
     rest = np.flatnonzero(~keep)
@@ -111,7 +142,7 @@ def result_from(name: str, tables: CostTables, candidates: Candidates, ev: Evalu
     rows = np.flatnonzero(keep)
     plans = plans_frame(name, tables, candidates, ev, rows)
     plans["on_front"] = on_front[rows]
-    best = plan_dict(plans.loc[int(np.searchsorted(rows, answer))]) if answer is not None else None
+    best = plan_dict(plans.iloc[int(np.searchsorted(rows, answer))]) if answer is not None else None
     front = plans[plans["on_front"]].sort_values("latency_s").reset_index(drop=True)
     return SearchResult(name, plans, best, front, elapsed_s, evaluations if evaluations is not None else n,
                         info or {})
@@ -143,6 +174,14 @@ def plans_frame(name: str, tables: CostTables, c: Candidates, ev: Evaluation,
         frame[key] = getattr(ev, key)[rows]
     frame["cut_index"] = frame["cut_index"].astype("Int64")
     return frame[PLAN_COLUMNS]
+
+
+def predicted_column(plans: pd.DataFrame) -> str:
+    """The central prediction's column of a plans table: `accuracy_expected` where the plans carry an interval
+    (their `accuracy` is then the end of the interval the bound applies to), else `accuracy`."""
+    if "accuracy_expected" in plans and plans["accuracy_expected"].notna().any():
+        return "accuracy_expected"
+    return "accuracy"
 
 
 def plan_dict(row: pd.Series) -> dict:

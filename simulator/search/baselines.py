@@ -22,16 +22,16 @@ import networkx as nx
 import numpy as np
 
 from simulator.evaluate import UNSUPPORTED_S, CostTables
-from simulator.search.base import Candidates, SearchMethod, uniform
+from simulator.search.base import Candidates, Proposal, SearchMethod, uniform
 
 
 class CloudOnly(SearchMethod):
     name = "cloud"
     single_answer = True
 
-    def propose(self, tables: CostTables, budget: dict, seed: int) -> Candidates:
+    def propose(self, tables: CostTables, budget: dict, seed: int) -> Proposal:
         w, a = uniform(tables, 16)
-        return Candidates(w, a, cut=np.array([0]))
+        return Proposal(Candidates(w, a, cut=np.array([0])))
 
 
 class EdgeUniform(SearchMethod):
@@ -41,9 +41,9 @@ class EdgeUniform(SearchMethod):
         self.bits = bits
         self.name = f"edge-u{bits}"
 
-    def propose(self, tables: CostTables, budget: dict, seed: int) -> Candidates:
+    def propose(self, tables: CostTables, budget: dict, seed: int) -> Proposal:
         w, a = uniform(tables, self.bits)
-        return Candidates(w, a, cut=np.array([tables.layers]))
+        return Proposal(Candidates(w, a, cut=np.array([tables.layers])))
 
 
 def _float_costs(tables: CostTables) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -55,7 +55,7 @@ def _float_costs(tables: CostTables) -> tuple[np.ndarray, np.ndarray, np.ndarray
     n_inputs = int((tables.tensor_producer < 0).sum())
     sizes = tables.tensor_elements * 2.0
     sizes[:n_inputs] = tables.input_payload_bytes / max(n_inputs, 1)
-    transfer = np.asarray(link.transfer_time_s(np.maximum(sizes, 1.0)), dtype=float)
+    transfer = np.asarray(link.transfer_time_s(np.maximum(sizes, 1.0)), dtype=np.float64)
     return edge, tables.cloud_layer_s, transfer
 
 
@@ -63,7 +63,7 @@ class Neurosurgeon(SearchMethod):
     name = "neurosurgeon"
     single_answer = True
 
-    def propose(self, tables: CostTables, budget: dict, seed: int) -> Candidates:
+    def propose(self, tables: CostTables, budget: dict, seed: int) -> Proposal:
         edge, _, transfer = _float_costs(tables)
         n_inputs = int((tables.tensor_producer < 0).sum())
         # the chain view: after layer k-1 only its own output is sent (before layer 0: the input)
@@ -71,9 +71,8 @@ class Neurosurgeon(SearchMethod):
         chain_transfer[-1] = 0.0  # edge-only sends nothing
         estimate = np.concatenate([[0.0], np.cumsum(edge)]) + chain_transfer + tables.cloud_suffix_s
         cut = int(np.argmin(estimate))
-        self.info = {"chain_estimate_s": float(estimate[cut])}
         w, a = uniform(tables, 16)
-        return Candidates(w, a, cut=np.array([cut]))
+        return Proposal(Candidates(w, a, cut=np.array([cut])), {"chain_estimate_s": float(estimate[cut])})
 
 
 def _min_cut(tables: CostTables, layers: list[int], sources: list[int]) -> tuple[float, set[int]]:
@@ -104,10 +103,10 @@ def _min_cut(tables: CostTables, layers: list[int], sources: list[int]) -> tuple
         g.add_edge(node, ("tensor", t), capacity=float(transfer[t]))
         if read_later:
             g.add_edge(("tensor", t), "t")
-        for v in readers:
-            g.add_edge(("tensor", t), ("layer", v))  # no capacity attribute: infinite
+        for reader in readers:
+            g.add_edge(("tensor", t), ("layer", reader))  # no capacity attribute: infinite
             if producer in inside:
-                g.add_edge(("layer", v), ("layer", producer))
+                g.add_edge(("layer", reader), ("layer", producer))
     if "t" not in g:
         return 0.0, set()
     cost, (source_side, _) = nx.minimum_cut(g, "s", "t")
@@ -125,11 +124,10 @@ class DADS(SearchMethod):
     name = "dads"
     single_answer = True
 
-    def propose(self, tables: CostTables, budget: dict, seed: int) -> Candidates:
+    def propose(self, tables: CostTables, budget: dict, seed: int) -> Proposal:
         n_inputs = int((tables.tensor_producer < 0).sum())
         cost, edge_layers = _min_cut(tables, list(range(tables.layers)), list(range(n_inputs)))
-        self.info = {"min_cut_s": cost}
-        return _float_plan(tables, edge_layers)
+        return Proposal(_float_plan(tables, edge_layers), {"min_cut_s": cost})
 
 
 def cut_vertices(tables: CostTables) -> list[int]:
@@ -142,15 +140,14 @@ class QDMP(SearchMethod):
     name = "qdmp"
     single_answer = True
 
-    def propose(self, tables: CostTables, budget: dict, seed: int) -> Candidates:
+    def propose(self, tables: CostTables, budget: dict, seed: int) -> Proposal:
         edge, cloud, _ = _float_costs(tables)
-        best = (np.inf, set())
+        best: tuple[float, set[int]] = (np.inf, set())
         boundaries = cut_vertices(tables)
         for start, stop in zip(boundaries[:-1], boundaries[1:]):
-            sources = list(np.flatnonzero(tables.crossing[start]))
+            sources = np.flatnonzero(tables.crossing[start]).tolist()
             cost, inner = _min_cut(tables, list(range(start, stop)), sources)
             total = edge[:start].sum() + cost + cloud[stop:].sum()
             if total < best[0] - 1e-15:
                 best = (total, set(range(start)) | inner)
-        self.info = {"min_cut_s": best[0], "segments": len(boundaries) - 1}
-        return _float_plan(tables, best[1])
+        return Proposal(_float_plan(tables, best[1]), {"min_cut_s": best[0], "segments": len(boundaries) - 1})

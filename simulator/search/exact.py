@@ -51,8 +51,9 @@ import time
 import numpy as np
 
 from simulator.evaluate import CostTables, evaluate
-from simulator.search.base import Candidates, SearchMethod, result_from
-from simulator.search.pareto import hypervolume_2d, pareto_mask
+from simulator.search.autosplit import AutoSplit
+from simulator.search.base import Candidates, Proposal, SearchMethod
+from simulator.search.pareto import front_2d, front_3d_levels, hypervolume_2d, nondominated
 
 MODES = ("split", "joint")
 AUTO_EPSILONS = (0.0, 0.005, 0.01)
@@ -61,107 +62,6 @@ KEY_CELL_FACTOR = 10.0
 """Open-tensor bytes are thinned on cells KEY_CELL_FACTOR x epsilon x the raw input's bytes: the bytes of
 tensors open inside a block only matter for cuts inside it, which rarely pay; what the merge costs shows
 in the reported bracket like the rest."""
-
-
-# --- non-dominated filtering --------------------------------------------------------------------------------
-def nondominated(values: np.ndarray, groups: np.ndarray | None = None, block: int = 512) -> np.ndarray:
-    """Mask of the rows of `values` (n, d) that no other row of the same group weakly dominates (all <=,
-    minimised); of identical rows one is kept."""
-    values = np.asarray(values, dtype=float)
-    n, d = values.shape
-    if n == 0:
-        return np.zeros(0, dtype=bool)
-    if d == 2:
-        return front_2d(values[:, 0], values[:, 1], groups)
-    keep = np.zeros(n, dtype=bool)
-    groups = np.zeros(n, dtype=np.int64) if groups is None else np.asarray(groups)
-    order = np.lexsort(tuple(values.T[::-1]) + (groups,))
-    sorted_groups = groups[order]
-    starts = np.flatnonzero(np.r_[True, sorted_groups[1:] != sorted_groups[:-1]])
-    for start, stop in zip(starts, np.r_[starts[1:], n]):
-        rows = order[start:stop]
-        keep[rows[_nondominated_sorted(values[rows], block)]] = True
-    return keep
-
-
-def _nondominated_sorted(points: np.ndarray, block: int) -> np.ndarray:
-    """Non-dominated mask of points sorted lexicographically (only earlier rows can dominate later ones)."""
-    n = len(points)
-    keep = np.zeros(n, dtype=bool)
-    kept = np.empty((0, points.shape[1]))
-    upper = np.triu(np.ones((block, block), dtype=bool), 1)
-    for start in range(0, n, block):
-        chunk = points[start:start + block]
-        m = len(chunk)
-        dominated = np.zeros(m, dtype=bool)
-        for s in range(0, len(kept), 4096):
-            dominated |= (kept[None, s:s + 4096, :] <= chunk[:, None, :]).all(2).any(1)
-        inner = (chunk[:, None, :] <= chunk[None, :, :]).all(2) & upper[:m, :m]   # [i, j]: i dominates j
-        dominated |= (inner & ~dominated[:, None]).any(0)
-        keep[start:start + m] = ~dominated
-        kept = np.vstack([kept, chunk[~dominated]])
-    return keep
-
-
-def front_2d(x: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:
-    """Mask of the points (x, y) that no other point of the same group weakly dominates, all groups in one
-    vectorised sort: in (group, x, y) order a point is kept when its y beats every earlier y of its group."""
-    n = len(x)
-    if n == 0:
-        return np.zeros(0, dtype=bool)
-    groups = np.zeros(n, dtype=np.int64) if groups is None else np.asarray(groups)
-    order = np.lexsort((y, x, groups))
-    g = groups[order]
-    first = np.r_[True, g[1:] != g[:-1]]
-    # y as dense integer ranks, shifted down group by group so that one running minimum restarts at each
-    y_rank = np.unique(y, return_inverse=True)[1].reshape(-1)[order].astype(np.int64)
-    shifted = y_rank - (np.cumsum(first) - 1) * (n + 1)
-    running = np.minimum.accumulate(shifted)
-    keep_sorted = first.copy()
-    keep_sorted[1:] |= shifted[1:] < running[:-1]
-    keep = np.zeros(n, dtype=bool)
-    keep[order[keep_sorted]] = True
-    return keep
-
-
-def front_3d_levels(x: np.ndarray, y: np.ndarray, level: np.ndarray, groups: np.ndarray) -> np.ndarray:
-    """Mask of the points (x, y, level) that no other point of the same group weakly dominates, for a third
-    coordinate with few distinct values: the levels are swept upwards, each level's points are checked
-    against the running 2-D front of the lower levels of their group (integer ranks: exact comparisons)."""
-    n = len(x)
-    keep = np.zeros(n, dtype=bool)
-    if n == 0:
-        return keep
-    _, x_rank = np.unique(x, return_inverse=True)
-    _, y_rank = np.unique(y, return_inverse=True)
-    x_rank, y_rank = x_rank.reshape(-1), y_rank.reshape(-1)
-    _, g = np.unique(groups, return_inverse=True)
-    g = g.reshape(-1).astype(np.int64)
-    levels, level_of = np.unique(level, return_inverse=True)
-    by_level = np.argsort(level_of.reshape(-1), kind="stable")
-    bounds = np.searchsorted(level_of.reshape(-1)[by_level], np.arange(len(levels) + 1))
-    span = n + 1
-    run_key = np.empty(0, dtype=np.int64)   # group * span + x rank, sorted; the running fronts
-    run_y = np.empty(0, dtype=np.int64)
-    for lo, hi in zip(bounds[:-1], bounds[1:]):
-        cand = by_level[lo:hi]
-        cand = cand[front_2d(x_rank[cand], y_rank[cand], g[cand])]
-        if len(run_key):
-            query = g[cand] * span + x_rank[cand]
-            pos = np.searchsorted(run_key, query, side="right") - 1
-            same_group = (pos >= 0) & (run_key[np.maximum(pos, 0)] // span == g[cand])
-            dominated = same_group & (run_y[np.maximum(pos, 0)] <= y_rank[cand])
-            cand = cand[~dominated]
-        keep[cand] = True
-        merged_g = np.r_[run_key // span, g[cand]]
-        merged_x = np.r_[run_key % span, x_rank[cand]]
-        merged_y = np.r_[run_y, y_rank[cand]]
-        front = front_2d(merged_x, merged_y, merged_g)
-        order = np.flatnonzero(front)
-        order = order[np.lexsort((merged_x[order], merged_g[order]))]
-        run_key = merged_g[order] * span + merged_x[order]
-        run_y = merged_y[order]
-    return keep
 
 
 def row_ids(rows: np.ndarray) -> np.ndarray:
@@ -190,35 +90,17 @@ class ExactFront(SearchMethod):
 
     name = "exact"
 
-    def __init__(self, mode: str = "split", max_states: int = 5_000_000, bound: bool = True):
+    def __init__(self, mode: str = "split", max_states: int = 5_000_000, bound: bool = True) -> None:
         if mode not in MODES:
             raise ValueError(f"mode: expected one of {', '.join(MODES)}, got {mode!r}")
         self.mode = mode
         self.bound = bound
         self.max_states = max_states
-        self.info: dict = {}
 
-    def run(self, scenario, budget: dict | None = None, seed: int = 0, mode: str | None = None, **options):
-        if mode is not None:
-            self.__init__(mode, self.max_states, self.bound)
-        tables = scenario.tables
-        start = time.perf_counter()
-        candidates = self.propose(tables, dict(budget or {}), seed)
-        elapsed = time.perf_counter() - start
-        ev = candidates.evaluate(tables)
-        if self.mode == "split" and len(candidates):
-            reference = (self.info["cloud_latency_s"], scenario.max_accuracy_drop)
-            feasible = ev.feasible
-            inner = hypervolume_2d(np.column_stack([ev.latency_s, ev.accuracy_drop])[feasible], reference)
-            outer = self.info.pop("_outer_hypervolume")
-            self.info.update(hypervolume_inner=inner, hypervolume_outer=outer,
-                             relaxation_gap=(1.0 - inner / outer) if outer > 0 else 0.0)
-        self.info["elapsed_s"] = elapsed
-        return result_from(self.name, tables, candidates, ev, elapsed, info=self.info, seed=seed)
-
-    def propose(self, tables: CostTables, budget: dict, seed: int) -> Candidates:
+    def propose(self, tables: CostTables, budget: dict, seed: int) -> Proposal:
         """budget {"epsilon": e} (a number >= 0, or "auto": the smallest of AUTO_EPSILONS whose pass keeps
         at most AUTO_LAYER_STATES states at every layer)."""
+        start = time.perf_counter()
         epsilon = budget.get("epsilon", "auto")
         if epsilon == "auto":
             attempts = [(e, cap) for e, cap in zip(AUTO_EPSILONS, AUTO_LAYER_STATES)]
@@ -228,7 +110,7 @@ class ExactFront(SearchMethod):
                 raise ValueError(f"epsilon: expected >= 0 or 'auto', got {epsilon}")
             attempts = [(epsilon, None)]
         cls = _SplitPass if self.mode == "split" else _JointPass
-        incumbents = self.incumbent_points(tables, seed) if self.bound else np.empty((0, 2))
+        incumbents = incumbent_points(tables, seed) if self.bound else np.empty((0, 2))
         tried = []
         for e, cap in attempts:
             dp = cls(tables, epsilon=e, max_states=self.max_states, layer_cap=cap)
@@ -241,28 +123,49 @@ class ExactFront(SearchMethod):
         else:
             raise MemoryError(f"exact front: too many states even with epsilon {tried[-1]}; pass a budget "
                               f"{{'epsilon': e}} with a larger e")
-        self.info = {"mode": self.mode, "epsilon": dp.epsilon, "epsilons_abandoned": tried,
-                     "states_kept": dp.states_kept, "largest_layer_states": dp.largest,
-                     "front_points": len(candidates), "cloud_latency_s": dp.cloud_latency_s}
-        if self.mode == "split":
-            self.info["_outer_hypervolume"] = dp.outer_hypervolume
-            self.info["weight_front_largest"] = dp.weight_front_largest
-        return candidates
+        info = {"mode": self.mode, "epsilon": dp.epsilon, "epsilons_abandoned": tried,
+                "states_kept": dp.states_kept, "largest_layer_states": dp.largest,
+                "front_points": len(candidates), "cloud_latency_s": dp.cloud_latency_s}
+        elapsed_s = time.perf_counter() - start
+        if isinstance(dp, _SplitPass):
+            info["weight_front_largest"] = dp.weight_front_largest
+            if len(candidates):  # the bracket: the real plans' hypervolume (inner) and the relaxation's (outer)
+                ev = candidates.evaluate(tables)
+                reference = (dp.cloud_latency_s, tables.scenario.max_accuracy_drop)
+                inner = hypervolume_2d(np.column_stack([ev.latency_s, ev.accuracy_drop])[ev.feasible], reference)
+                outer = dp.outer_hypervolume
+                info.update(hypervolume_inner=inner, hypervolume_outer=outer,
+                            relaxation_gap=(1.0 - inner / outer) if outer > 0 else 0.0)
+        info["elapsed_s"] = elapsed_s
+        return Proposal(candidates, info)
 
 
-    @staticmethod
-    def incumbent_points(tables: CostTables, seed: int) -> np.ndarray:
-        """Auto-Split's feasible plans as (latency, drop): real plans the pass may prune against (only states
-        all of whose completions they dominate are dropped, so the front stays exact)."""
-        try:
-            from simulator.search.autosplit import AutoSplit
-        except ImportError:
-            return np.empty((0, 2))
-        candidates = AutoSplit().propose(tables, {}, seed)
-        if not len(candidates):
-            return np.empty((0, 2))
-        ev = candidates.evaluate(tables)
-        return np.column_stack([ev.latency_s, ev.accuracy_drop])[ev.feasible]
+def incumbent_points(tables: CostTables, seed: int) -> np.ndarray:
+    """Auto-Split's feasible plans as (latency, drop): real plans the pass may prune against (only states
+    all of whose completions they dominate are dropped, so the front stays exact)."""
+    candidates = AutoSplit().propose(tables, {}, seed).candidates
+    if not len(candidates):
+        return np.empty((0, 2))
+    ev = candidates.evaluate(tables)
+    return np.column_stack([ev.latency_s, ev.accuracy_drop])[ev.feasible]
+
+
+def guarantee(info: dict) -> str:
+    """What the exact front's answer guarantees, from its run's `info` (a sentence of summary.md)."""
+    epsilon = info.get("epsilon", 0.0)
+    if info.get("mode") == "joint":
+        what = "the exact front of the problem"
+    else:
+        gap = info.get("relaxation_gap")
+        what = ("the exact front of a relaxation in which each edge layer's latency is its minimum over the "
+                "weight bits; its plans are real plans evaluated at their true latencies, so it can miss a "
+                "faster plan that another method finds" + (f" (hypervolume gap to the relaxation {gap:.1%})"
+                                                           if gap is not None else ""))
+    thinning = (" with no thinning (epsilon 0)" if not epsilon else
+                f", thinned to one state per grid cell of epsilon {epsilon:g} of the reference ranges"
+                + (f" (epsilon {', '.join(f'{e:g}' for e in info.get('epsilons_abandoned', []))} abandoned: "
+                   f"too many states)" if info.get("epsilons_abandoned") else ""))
+    return f"exact: {what}{thinning}."
 
 
 class _TooManyStates(MemoryError):
@@ -289,6 +192,7 @@ class _Pass:
         self.input_live_bytes = (tables.live[:, : tables.inputs] * tables.input_bytes[None, :]).sum(1)
         self.states_kept = 0
         self.largest = 0
+        self.incumbent = np.empty((0, 2))  # known real feasible plans (latency, drop): `add_incumbents`
         zeros = np.zeros((1, L), np.intp)
         self.cloud_latency_s = float(evaluate(tables, zeros, zeros, cut=np.array([0])).latency_s[0])
         allowed = self.allowed
@@ -381,8 +285,7 @@ class _Pass:
 
     def add_incumbents(self, points: np.ndarray) -> None:
         """Real feasible plans (latency, drop) to bound with: kept as a front sorted by latency."""
-        current = getattr(self, "incumbent", np.empty((0, 2)))
-        merged = np.vstack([current, points]) if len(points) else current
+        merged = np.vstack([self.incumbent, points]) if len(points) else self.incumbent
         if len(merged):
             merged = merged[front_2d(merged[:, 0], merged[:, 1])]
             merged = merged[np.argsort(merged[:, 0])]
@@ -392,7 +295,7 @@ class _Pass:
         """True where a known real plan is faster than `latency_bound` and loses less accuracy than
         `distortion_bound` implies: every completion of such a state is strictly dominated (strictly, so that
         a front point equal to a known plan is still found by the pass itself)."""
-        front = getattr(self, "incumbent", np.empty((0, 2)))
+        front = self.incumbent
         if len(front) == 0 or len(latency_bound) == 0:
             return np.zeros(len(latency_bound), dtype=bool)
         pos = np.searchsorted(front[:, 0], latency_bound, side="left") - 1

@@ -19,12 +19,20 @@ with `study_name`, so that another process can resume or join the study.
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from simulator.evaluate import CostTables, Scenario, evaluate
-from simulator.search.base import Candidates, SearchMethod, result_from
-from simulator.search.pareto import hypervolume_2d, hypervolume_3d, pareto_mask
+from simulator.evaluate import CostTables, Evaluation, Scenario, evaluate
+from simulator.search.autosplit import AutoSplit
+from simulator.search.base import Candidates, Proposal, SearchMethod, SearchResult, result_from
+from simulator.search.baselines import EdgeUniform
+from simulator.search.pareto import hypervolume_2d, hypervolume_3d, nondominated
+from simulator.search.registry import registered_methods
+
+if TYPE_CHECKING:  # Optuna is imported lazily: it takes a while
+    from optuna import Study
+    from optuna.storages import BaseStorage
 
 SAMPLERS = ("nsga2", "tpe")
 OBJECTIVES = ("latency", "accuracy_drop", "energy")
@@ -44,7 +52,7 @@ def make_sampler(name: str, seed: int, population: int, constraints_func=None):
     raise ValueError(f"sampler: expected one of {', '.join(SAMPLERS)}, got {name!r}")
 
 
-def open_storage(storage):
+def open_storage(storage: str | BaseStorage | None) -> str | BaseStorage | None:
     """None (in memory), an Optuna storage object (as simulator.experiment.storage.open_storage makes them,
     passed through), an Optuna storage URL, or a journal file path."""
     if storage is None or not isinstance(storage, str):
@@ -82,7 +90,6 @@ class OptunaSearch(SearchMethod):
         self.population = population
         self.objectives = tuple(objectives)
         self.warm_start = warm_start
-        self.info: dict = {}
 
     # --- encoding ----------------------------------------------------------------------------------------
     @staticmethod
@@ -140,34 +147,29 @@ class OptunaSearch(SearchMethod):
         return out
 
     def warm_start_plans(self, scenario: Scenario, seed: int) -> list[dict]:
-        """The baselines' plans and Auto-Split's feasible front, as trial parameters."""
-        from simulator.search import BASELINES, make_method
-
+        """The registered baselines' plans and Auto-Split's feasible front, as trial parameters."""
         tables = scenario.tables
         parts = []
-        for name in BASELINES:
-            if name.startswith("edge-u") and int(name[len("edge-u"):]) not in tables.bits:
+        for entry in registered_methods():
+            if not entry.baseline:
+                continue
+            method = entry.factory()
+            if isinstance(method, EdgeUniform) and method.bits not in tables.bits:
                 continue  # a uniform bit-width this edge does not offer
-            method = make_method(name)
-            c = method.propose(tables, {}, seed)
+            c = method.propose(tables, {}, seed).candidates
             if c.edge_mask is not None:  # a min-cut that is not a prefix: its largest prefix inside
                 mask = c.edge_mask
                 prefix = np.argmin(np.r_[mask[0], False])
                 c = Candidates(c.weight_bits, c.activation_bits, cut=np.array([prefix]))
             parts.append(c)
-        try:
-            from simulator.search.autosplit import AutoSplit
-        except ImportError:  # Auto-Split not available: baselines only
-            AutoSplit = None
-        if AutoSplit is not None:
-            c = AutoSplit().propose(tables, {}, seed)
-            if len(c):
-                ev = c.evaluate(tables)
-                feasible = np.flatnonzero(ev.feasible)
-                front = feasible[pareto_mask(np.column_stack([ev.latency_s, ev.accuracy_drop])[feasible])]
-                if c.cut is None:
-                    c = Candidates(c.weight_bits, c.activation_bits, cut=c.mask(tables.layers).sum(1))
-                parts.append(Candidates(c.weight_bits[front], c.activation_bits[front], cut=c.cut[front]))
+        c = AutoSplit().propose(tables, {}, seed).candidates
+        if len(c):
+            ev = c.evaluate(tables)
+            feasible = np.flatnonzero(ev.feasible)
+            front = feasible[nondominated(np.column_stack([ev.latency_s, ev.accuracy_drop])[feasible])]
+            if c.cut is None:
+                c = Candidates(c.weight_bits, c.activation_bits, cut=c.mask(tables.layers).sum(1))
+            parts.append(c.subset(front))
         params = []
         for part in parts:
             params.extend(self.encode(tables, part))
@@ -175,22 +177,35 @@ class OptunaSearch(SearchMethod):
         return list(unique.values())
 
     # --- the loop ----------------------------------------------------------------------------------------
-    def propose(self, tables: CostTables, budget: dict, seed: int) -> Candidates:
-        return self._search(tables.scenario, budget, seed, None, None)[0]
+    def propose(self, tables: CostTables, budget: dict, seed: int) -> Proposal:
+        """A study in memory; budget {"trials": N} (default 2000) or {"seconds": T}."""
+        candidates, _, info = self._search(tables.scenario, budget, seed, None, None)
+        return Proposal(candidates, info)
 
-    def run(self, scenario: Scenario, budget: dict | None = None, seed: int = 0, storage: str | None = None,
-            study_name: str | None = None, sampler: str | None = None, objectives: tuple[str, ...] | None = None,
-            **options):
-        if sampler is not None or objectives is not None:
-            self.__init__(sampler or self.sampler, self.population, tuple(objectives or self.objectives),
-                          self.warm_start)
-        tables = scenario.tables
+    def run(self, scenario: Scenario, budget: dict | None = None, seed: int = 0, *,
+            storage: str | BaseStorage | None = None, study_name: str | None = None) -> SearchResult:
+        """As `SearchMethod.run`, the trials recorded in the study `study_name` of `storage` (see
+        `open_storage`; in memory when None), which another process may resume or join: a shared study's
+        trial budget is the whole study's, and the result holds every trial completed in it."""
         start = time.perf_counter()
-        candidates, ev = self._search(scenario, dict(budget or {}), seed, storage, study_name)
+        candidates, ev, info = self._search(scenario, dict(budget or {}), seed, storage, study_name)
         elapsed = time.perf_counter() - start
-        return result_from(self.name, tables, candidates, ev, elapsed, info=self.info, seed=seed)
+        return result_from(self.name, scenario.tables, candidates, ev, elapsed, info=info, seed=seed)
 
-    def _search(self, scenario: Scenario, budget: dict, seed: int, storage, study_name):
+    def create_study(self, seed: int, storage: str | BaseStorage | None = None,
+                     study_name: str | None = None) -> Study:
+        """The Optuna study this search asks and tells: its seeded sampler, one direction per objective, and
+        where it lives (a new study in memory, or `study_name` in `storage`, loaded if it exists)."""
+        import optuna  # lazily: importing Optuna takes a while and most commands never search with it
+
+        constraints = None if _has_set_constraint() else _old_style_constraints
+        return optuna.create_study(directions=["minimize"] * len(self.objectives),
+                                   sampler=make_sampler(self.sampler, seed, self.population, constraints),
+                                   storage=open_storage(storage), study_name=study_name,
+                                   load_if_exists=storage is not None)
+
+    def _search(self, scenario: Scenario, budget: dict, seed: int, storage: str | BaseStorage | None,
+                study_name: str | None) -> tuple[Candidates, Evaluation, dict]:
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -202,12 +217,8 @@ class OptunaSearch(SearchMethod):
         if trials_budget is not None and int(trials_budget) < 1:
             raise ValueError(f"trials: expected >= 1, got {trials_budget}")
         new_api = _has_set_constraint()
-        sampler = make_sampler(self.sampler, seed, self.population,
-                               None if new_api else _old_style_constraints)
         opened = open_storage(storage)
-        study = optuna.create_study(directions=["minimize"] * len(self.objectives), sampler=sampler,
-                                    storage=opened, study_name=study_name,
-                                    load_if_exists=storage is not None)
+        study = self.create_study(seed, opened, study_name)
         distributions = self.distributions(tables)
         shared = storage is not None  # other processes may add trials: the budget is the study's
         start = time.perf_counter()
@@ -254,35 +265,49 @@ class OptunaSearch(SearchMethod):
             found.append(candidates)
             feasible = np.column_stack([ev.latency_s, ev.accuracy_drop])[ev.feasible]
             merged = np.vstack([front, feasible])
-            front = merged[pareto_mask(merged)] if len(merged) else merged
+            front = merged[nondominated(merged)] if len(merged) else merged
             trace.append((time.perf_counter() - start, told, hypervolume_2d(front, reference)))
         if shared:  # every completed trial of the study, whoever told it (the run's results include workers')
             completed = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
             found = [self.decode(tables, [t.params for t in completed])] if completed else []
-        candidates = Candidates.concat(found, tables.layers) if found else Candidates(
-            np.zeros((0, tables.layers), np.intp), np.zeros((0, tables.layers), np.intp), cut=np.zeros(0, np.intp))
-        ev = candidates.evaluate(tables) if len(candidates) else None
-        self.info = {"sampler": self.sampler, "seed": seed, "trials": told, "trials_run": own,
-                     "population": self.population,
-                     "objectives": list(self.objectives), "study_name": study.study_name,
-                     "storage": "memory" if storage is None else type(opened).__name__,
-                     "warm_start": self.warm_start, "hypervolume_reference": reference,
-                     "hypervolume_trace": trace,
-                     "hypervolume": trace[-1][2] if trace else 0.0}
-        if seeds and ev is not None and not shared:
-            self.info.update(_beyond_seeds(ev, seeds, reference))
-        if "energy" in self.objectives and ev is not None:
+        # at least one batch ran, or the shared study already held the budget's trials: never empty
+        candidates = Candidates.concat(found, tables.layers)
+        ev = candidates.evaluate(tables)
+        info = {"sampler": self.sampler, "seed": seed, "trials": told, "trials_run": own,
+                "population": self.population,
+                "objectives": list(self.objectives), "study_name": study.study_name,
+                "storage": "memory" if storage is None else type(opened).__name__,
+                "warm_start": self.warm_start, "hypervolume_reference": reference,
+                "hypervolume_trace": trace,
+                "hypervolume": trace[-1][2] if trace else 0.0}
+        if seeds and not shared:
+            info.update(_beyond_seeds(ev, seeds, reference))
+        if "energy" in self.objectives:
             points = np.column_stack([ev.latency_s, ev.accuracy_drop, ev.edge_energy_j])[ev.feasible]
             # reference energy: edge-only at the highest edge bits plus cloud-only's radio energy (stated)
             top = np.full((1, tables.layers), tables.edge_bit_index[-1])
             energy_reference = float(evaluate(tables, top, top, cut=np.array([tables.layers])).edge_energy_j[0]
                                      + evaluate(tables, zeros, zeros, cut=np.array([0])).edge_energy_j[0])
-            self.info["hypervolume_3d_reference"] = (*reference, energy_reference)
-            self.info["hypervolume_3d"] = hypervolume_3d(points, (*reference, max(energy_reference, 1e-30)))
-        return candidates, ev
+            info["hypervolume_3d_reference"] = (*reference, energy_reference)
+            info["hypervolume_3d"] = hypervolume_3d(points, (*reference, max(energy_reference, 1e-30)))
+        return candidates, ev, info
 
 
-def _beyond_seeds(ev, seeds: int, reference: tuple[float, float]) -> dict:
+def guarantee(info: dict) -> str:
+    """What Optuna's search found beyond its warm start, from its run's `info` (a sentence of summary.md;
+    empty without a warm start)."""
+    if not info.get("warm_start_plans"):
+        return ""
+    fastest, seeded = info.get("fastest_feasible_s"), info.get("fastest_feasible_warm_start_s")
+    improved = fastest is not None and (seeded is None or fastest < seeded * (1 - 1e-9))
+    return (f"optuna: warm-started from {info['warm_start_plans']} plans of the baselines and Auto-Split's front; "
+            f"{info.get('front_points_beyond_warm_start', 0)} front points beyond them, hypervolume "
+            f"{info.get('hypervolume_warm_start', 0.0):.4g} from the seeds and {info.get('hypervolume', 0.0):.4g} "
+            f"in all; its fastest plan within the bounds "
+            + ("is a new one." if improved else "is one of the seeds (found nothing faster)."))
+
+
+def _beyond_seeds(ev: Evaluation, seeds: int, reference: tuple[float, float]) -> dict:
     """What the sampler found beyond its warm start (the first `seeds` trials: the baselines' and Auto-Split's
     plans): their front's hypervolume and fastest feasible latency against the whole run's."""
     points = np.column_stack([ev.latency_s, ev.accuracy_drop])
@@ -290,12 +315,12 @@ def _beyond_seeds(ev, seeds: int, reference: tuple[float, float]) -> dict:
     seeded[:seeds] = True
     feasible = ev.feasible
     seed_front = points[seeded & feasible]
-    seed_front = seed_front[pareto_mask(seed_front)] if len(seed_front) else seed_front
+    seed_front = seed_front[nondominated(seed_front)] if len(seed_front) else seed_front
     new = points[~seeded & feasible]
     beyond = [p for p in new if not len(seed_front) or not np.any(np.all(seed_front <= p, axis=1))]
     return {"warm_start_plans": seeds,
             "hypervolume_warm_start": hypervolume_2d(seed_front, reference) if len(seed_front) else 0.0,
-            "front_points_beyond_warm_start": int(len(beyond) and pareto_mask(np.array(beyond)).sum()),
+            "front_points_beyond_warm_start": int(len(beyond) and nondominated(np.array(beyond)).sum()),
             "fastest_feasible_warm_start_s": float(seed_front[:, 0].min()) if len(seed_front) else None,
             "fastest_feasible_s": float(points[feasible, 0].min()) if feasible.any() else None}
 

@@ -1,29 +1,109 @@
-"""Pareto utilities: non-dominated filtering and hypervolume, every objective minimised."""
+"""Pareto utilities, every objective minimised: non-dominated filtering (optionally within groups, e.g. the
+exact front's states per key) and hypervolume."""
 from __future__ import annotations
 
 import numpy as np
 
 
-def pareto_mask(points: np.ndarray) -> np.ndarray:
-    """Bool mask of the non-dominated rows of `points` (n, d); of duplicate rows only the first is kept."""
-    points = np.asarray(points, dtype=float)
-    n = len(points)
+def nondominated(values: np.ndarray, groups: np.ndarray | None = None, block: int = 512) -> np.ndarray:
+    """Mask of the rows of `values` (n, d) that no other row of the same group weakly dominates (all <=,
+    minimised); of identical rows the first is kept. Two objectives take `front_2d`'s one sort; more are
+    compared in blocks of `block` rows against the rows kept so far."""
+    values = np.asarray(values, dtype=float)
+    n, d = values.shape
     if n == 0:
         return np.zeros(0, dtype=bool)
-    order = np.lexsort(points.T[::-1])  # by the first objective, ties broken by the next ones
-    sorted_points = points[order]
-    keep = np.ones(n, dtype=bool)
-    if points.shape[1] == 2:
-        best_second = np.minimum.accumulate(sorted_points[:, 1])
-        keep[1:] = sorted_points[1:, 1] < best_second[:-1]
-    else:
-        for i in range(1, n):
-            earlier = sorted_points[:i][keep[:i]]
-            dominated = np.all(earlier <= sorted_points[i], axis=1)
-            keep[i] = not dominated.any()
-    mask = np.zeros(n, dtype=bool)
-    mask[order[keep]] = True
-    return mask
+    if d == 2:
+        return front_2d(values[:, 0], values[:, 1], groups)
+    keep = np.zeros(n, dtype=bool)
+    groups = np.zeros(n, dtype=np.int64) if groups is None else np.asarray(groups)
+    order = np.lexsort(tuple(values.T[::-1]) + (groups,))
+    sorted_groups = groups[order]
+    starts = np.flatnonzero(np.r_[True, sorted_groups[1:] != sorted_groups[:-1]])
+    for start, stop in zip(starts, np.r_[starts[1:], n]):
+        rows = order[start:stop]
+        keep[rows[_nondominated_sorted(values[rows], block)]] = True
+    return keep
+
+
+def _nondominated_sorted(points: np.ndarray, block: int) -> np.ndarray:
+    """Non-dominated mask of points sorted lexicographically (only earlier rows can dominate later ones)."""
+    n = len(points)
+    keep = np.zeros(n, dtype=bool)
+    kept = np.empty((0, points.shape[1]))
+    upper = np.triu(np.ones((block, block), dtype=bool), 1)
+    for start in range(0, n, block):
+        chunk = points[start:start + block]
+        m = len(chunk)
+        dominated = np.zeros(m, dtype=bool)
+        for s in range(0, len(kept), 4096):
+            dominated |= np.any(np.all(kept[None, s:s + 4096, :] <= chunk[:, None, :], axis=2), axis=1)
+        inner = (chunk[:, None, :] <= chunk[None, :, :]).all(2) & upper[:m, :m]   # [i, j]: i dominates j
+        dominated |= (inner & ~dominated[:, None]).any(0)
+        keep[start:start + m] = ~dominated
+        kept = np.vstack([kept, chunk[~dominated]])
+    return keep
+
+
+def front_2d(x: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:
+    """Mask of the points (x, y) that no other point of the same group weakly dominates, all groups in one
+    vectorised sort: in (group, x, y) order a point is kept when its y beats every earlier y of its group."""
+    n = len(x)
+    if n == 0:
+        return np.zeros(0, dtype=bool)
+    groups = np.zeros(n, dtype=np.int64) if groups is None else np.asarray(groups)
+    order = np.lexsort((y, x, groups))
+    g = groups[order]
+    first = np.r_[True, g[1:] != g[:-1]]
+    # y as dense integer ranks, shifted down group by group so that one running minimum restarts at each
+    y_rank = np.unique(y, return_inverse=True)[1].reshape(-1)[order].astype(np.int64)
+    shifted = y_rank - (np.cumsum(first) - 1) * (n + 1)
+    running = np.minimum.accumulate(shifted)
+    keep_sorted = first.copy()
+    keep_sorted[1:] |= shifted[1:] < running[:-1]
+    keep = np.zeros(n, dtype=bool)
+    keep[order[keep_sorted]] = True
+    return keep
+
+
+def front_3d_levels(x: np.ndarray, y: np.ndarray, level: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Mask of the points (x, y, level) that no other point of the same group weakly dominates, for a third
+    coordinate with few distinct values: the levels are swept upwards, each level's points are checked
+    against the running 2-D front of the lower levels of their group (integer ranks: exact comparisons)."""
+    n = len(x)
+    keep = np.zeros(n, dtype=bool)
+    if n == 0:
+        return keep
+    _, x_rank = np.unique(x, return_inverse=True)
+    _, y_rank = np.unique(y, return_inverse=True)
+    x_rank, y_rank = x_rank.reshape(-1), y_rank.reshape(-1)
+    _, g = np.unique(groups, return_inverse=True)
+    g = g.reshape(-1).astype(np.int64)
+    levels, level_of = np.unique(level, return_inverse=True)
+    by_level = np.argsort(level_of.reshape(-1), kind="stable")
+    bounds = np.searchsorted(level_of.reshape(-1)[by_level], np.arange(len(levels) + 1))
+    span = n + 1
+    run_key = np.empty(0, dtype=np.int64)   # group * span + x rank, sorted; the running fronts
+    run_y = np.empty(0, dtype=np.int64)
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        cand = by_level[lo:hi]
+        cand = cand[front_2d(x_rank[cand], y_rank[cand], g[cand])]
+        if len(run_key):
+            query = g[cand] * span + x_rank[cand]
+            pos = np.searchsorted(run_key, query, side="right") - 1
+            same_group = (pos >= 0) & (run_key[np.maximum(pos, 0)] // span == g[cand])
+            dominated = same_group & (run_y[np.maximum(pos, 0)] <= y_rank[cand])
+            cand = cand[~dominated]
+        keep[cand] = True
+        merged_g = np.r_[run_key // span, g[cand]]
+        merged_x = np.r_[run_key % span, x_rank[cand]]
+        merged_y = np.r_[run_y, y_rank[cand]]
+        front = front_2d(merged_x, merged_y, merged_g)
+        order = np.flatnonzero(front)
+        order = order[np.lexsort((merged_x[order], merged_g[order]))]
+        run_key = merged_g[order] * span + merged_x[order]
+        run_y = merged_y[order]
+    return keep
 
 
 def hypervolume_2d(points: np.ndarray, reference: tuple[float, float]) -> float:
@@ -33,7 +113,7 @@ def hypervolume_2d(points: np.ndarray, reference: tuple[float, float]) -> float:
     front = points[inside]
     if len(front) == 0:
         return 0.0
-    front = front[pareto_mask(front)]
+    front = front[nondominated(front)]
     front = front[np.argsort(front[:, 0])]
     widths = np.diff(np.append(front[:, 0], reference[0]))
     return float(np.sum(widths * (reference[1] - np.minimum.accumulate(front[:, 1]))))
@@ -45,7 +125,7 @@ def hypervolume_3d(points: np.ndarray, reference: tuple[float, float, float]) ->
     front = points[np.all(points < np.asarray(reference), axis=1)]
     if len(front) == 0:
         return 0.0
-    front = front[pareto_mask(front)]
+    front = front[nondominated(front)]
     levels = np.unique(front[:, 2])
     bounds = np.append(levels[1:], reference[2])
     return float(sum(hypervolume_2d(front[front[:, 2] <= z][:, :2], reference[:2]) * (top - z)

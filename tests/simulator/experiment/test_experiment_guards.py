@@ -69,15 +69,15 @@ def test_resume_refuses_a_directory_of_another_experiment(tiny_run, capsys):
 
 
 def test_a_run_that_fails_before_any_result_leaves_no_directory_in_the_way(tmp_path, capsys, monkeypatch):
-    from simulator.experiment import runner
+    from simulator.experiment import executor
 
     experiment = write(tmp_path, TINY)
     out = tmp_path / "results"
 
     def broken(*args, **kwargs):
-        raise runner.UserError("simulated failure in the first cell")
+        raise executor.UserError("simulated failure in the first cell")
 
-    monkeypatch.setattr(runner, "_run_cell", broken)
+    monkeypatch.setattr(executor, "run_cell", broken)
     code, _, err = run(capsys, "run", str(experiment), "--out", str(out), "--no-progress")
     assert code == 2 and "simulated failure" in err
     assert not out.exists()

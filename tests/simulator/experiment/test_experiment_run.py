@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from simulator.cli import main
-from simulator.experiment import atomic
+from simulator import atomic
 from support import an_experiment
 
 METHODS = ["cloud", "edge-u8", "neurosurgeon", "qdmp", "autosplit", "optuna"]

@@ -220,7 +220,7 @@ def test_yaml_example_in_the_readme_style_is_accepted(tmp_path):
 
 
 def test_network_preset_fields_apply_and_explicit_keys_override_them(tmp_path):
-    from simulator.experiment.runner import cell_record
+    from simulator.experiment.scenario import cell_record
 
     loaded = load_experiment(_write(tmp_path, _with({"network": {"preset": "lte"},
                                                      "sweep": {"network.uplink": ["2Mbps", "20Mbps"]}})))

@@ -121,7 +121,7 @@ class _Meter:
 
 def _outcome(rows: list[tuple[float, float, int]]):
     """A method's outcome whose plans are (latency, predicted drop, activation bits of layer b)."""
-    from simulator.experiment.runner import MethodOutcome
+    from simulator.experiment.outcomes import MethodOutcome
 
     plans = pd.DataFrame([{"method": "m", "kept_as": "front", "latency_s": lat, "accuracy": 90 - drop,
                            "accuracy_drop": drop, "edge_memory_bytes": 10.0, "feasible": drop <= 1.0,

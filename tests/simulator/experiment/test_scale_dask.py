@@ -75,7 +75,7 @@ def test_dask_sweep_gives_the_serial_tables_and_its_results_directory(tmp_path, 
 
 def test_dask_resume_sends_out_only_the_runs_without_a_checkpoint(tmp_path, cluster, monkeypatch, capsys):
     """A killed dask run resumes like a serial one: checkpointed (cell, method) runs are read, not rerun."""
-    from simulator.experiment import executor, runner
+    from simulator.experiment import cells, executor
 
     experiment = _write(tmp_path, {**SWEEP, "search": {"methods": ["cloud", "neurosurgeon"]}})
     out = tmp_path / "out"
@@ -83,7 +83,7 @@ def test_dask_resume_sends_out_only_the_runs_without_a_checkpoint(tmp_path, clus
     assert main(["run", str(experiment), "--out", str(out), *options]) == 0
     first = pd.read_csv(out / "baselines.csv")
     # lose one cell's checkpoint and the summary, as a kill before that cell finished would
-    for path in (out / runner.CHECKPOINTS / "cell-0001").glob("*.pkl"):
+    for path in (out / cells.CHECKPOINTS / "cell-0001").glob("*.pkl"):
         path.unlink()
     (out / "summary.md").unlink()
     sent: list[tuple[int, list[str]]] = []

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from simulator.cli import main
-from simulator.experiment import runner
+from simulator.experiment import settings
 from simulator.experiment.loading import load_experiment
 from simulator.experiment.storage import open_storage
 from simulator.experiment.sweep import expand
@@ -40,7 +40,7 @@ def _experiment(tmp_path: Path, **changes) -> Path:
 
 def _study_name(path: Path) -> str:
     loaded = load_experiment(str(path), [])
-    return runner.study_name(expand(loaded)[0], runner.budget_for(loaded, "optuna"))
+    return settings.study_name(expand(loaded)[0], settings.budget_for(loaded, "optuna"))
 
 
 def _cli(*args: str) -> list[str]:

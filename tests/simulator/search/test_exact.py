@@ -8,8 +8,8 @@ from hardware_models.registry import load_accelerator
 from simulator.evaluate import Scenario, evaluate
 from simulator.graph.builder import GraphBuilder
 from simulator.network.link import Link
-from simulator.search.exact import ExactFront, front_2d, front_3d_levels, nondominated
-from simulator.search.pareto import hypervolume_2d
+from simulator.search.exact import ExactFront
+from simulator.search.pareto import front_2d, front_3d_levels, hypervolume_2d, nondominated
 
 from support import assumed_proxy
 

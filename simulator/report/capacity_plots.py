@@ -1,45 +1,30 @@
 """Capacity figures (matplotlib, Agg): latency percentiles against fleet size with the SLO line, GPU and
 uplink utilisation against fleet size, and where the time goes at the knee (the largest fleet meeting the
-SLO). One panel per group; one line per GPU count. Files are written under a temporary name and renamed.
+SLO). One panel per group; one line per GPU count. Files are written atomically (`simulator.atomic`).
 """
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 
+from simulator import atomic
 from simulator.capacity.records import STAGES
+from simulator.report.plots import DPI, _pyplot  # the results figures' matplotlib set-up
 
-DPI = 120
 STAGE_LABELS = {"edge_wait_s": "edge queue", "edge_s": "edge compute", "uplink_wait_s": "uplink queue",
                 "uplink_s": "uplink transfer", "gpu_wait_s": "GPU batching queue", "gpu_s": "GPU batch service"}
 STAGE_COLOURS = {"edge_wait_s": "#a6bddb", "edge_s": "#4c72b0", "uplink_wait_s": "#fdd0a2", "uplink_s": "#dd8452",
                  "gpu_wait_s": "#b2df8a", "gpu_s": "#55a868"}
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    plt.rcParams.update({"font.size": 9, "axes.titlesize": 10, "svg.hashsalt": "autosplit", "svg.fonttype": "none"})
-    return plt
-
-
 def _save(fig, directory: Path, stem: str, formats: Sequence[str]) -> list[Path]:
     # room for the figure title above the panels' own titles (they overlapped)
     fig.tight_layout(rect=(0, 0, 1, 0.9 if fig.get_suptitle() else 1))
-    written = []
-    for fmt in formats:
-        path = Path(directory) / f"{stem}.{fmt}"
-        temporary = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-        fig.savefig(temporary, dpi=DPI, format=fmt, bbox_inches="tight")
-        os.replace(temporary, path)
-        written.append(path)
-    return written
+    return [atomic.write_with(Path(directory) / f"{stem}.{fmt}",
+                              lambda path: fig.savefig(path, dpi=DPI, format=fmt, bbox_inches="tight"))
+            for fmt in formats]
 
 
 def _panels(plt, count: int, height: float = 3.2):

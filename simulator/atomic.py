@@ -1,4 +1,5 @@
-"""Atomic file writing: everything goes to a hidden temporary name in the same folder, then `os.replace`.
+"""Atomic file writing: everything goes to a hidden temporary name in the same folder, is flushed to disk, then
+`os.replace`d onto its name (results tables, figures, checkpoints, capacity files).
 
 A run killed at any moment leaves either the previous complete file or none under a final name, never half
 a file; leftover temporaries start with `.tmp-` and are removed by the next run in that folder.
@@ -9,6 +10,8 @@ import contextlib
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+
+from hardware_models.errors import UserError
 
 TEMP_PREFIX = ".tmp-"
 
@@ -51,8 +54,6 @@ def write_with(path: Path, writer: Callable[[Path], object]) -> Path:
 def make_dir(folder: Path, flag: str = "--out") -> Path:
     """Create `folder` (and its parents), or a UserError naming it when that is impossible (a file in the way,
     a read-only or virtual file system)."""
-    from hardware_models.errors import UserError
-
     folder = Path(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)

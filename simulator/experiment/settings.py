@@ -1,0 +1,65 @@
+"""What an experiment asks of its sweep cells: which methods run (the speed-up references first) with which
+budgets and options, the Optuna study of each cell in a shared storage, and where the results go."""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from simulator.experiment.schema import Experiment
+from simulator.experiment.storage import open_storage
+from simulator.experiment.sweep import Cell
+from simulator.experiment.validation import LoadedExperiment
+
+# Methods always run (cheap) because the summary states speed-ups against them.
+REFERENCE_METHODS = ("cloud", "edge-u8")
+
+
+def methods_to_run(loaded: LoadedExperiment) -> list[str]:
+    """The requested methods, after the reference methods that were not requested."""
+    requested = list(loaded.config.search.methods)
+    return [m for m in REFERENCE_METHODS if m not in requested] + requested
+
+
+def budget_for(loaded: LoadedExperiment, method: str) -> dict:
+    """`method`'s budget from `search.budgets` in SI units ({} when none is given)."""
+    budget = loaded.config.search.budgets.get(method)
+    return budget.as_dict() if budget is not None else {}
+
+
+def reproducible(loaded: LoadedExperiment) -> bool:
+    """True unless some method runs on a wall-clock budget."""
+    return not any("seconds" in budget_for(loaded, m) for m in methods_to_run(loaded))
+
+
+def default_out_dir(loaded: LoadedExperiment) -> Path:
+    """`output.dir`, else results/<experiment file stem>."""
+    return Path(loaded.config.output.dir) if loaded.config.output.dir else Path("results") / loaded.stem
+
+
+def method_options(config: Experiment, method: str) -> dict[str, Any]:
+    """What the YAML gives `method`'s constructor: optuna's sampler and objectives (`search.optuna`)."""
+    if method != "optuna":
+        return {}
+    optuna = config.search.optuna
+    return {"sampler": optuna.sampler, "objectives": tuple(optuna.objectives)}
+
+
+def run_options(cell: Cell, method: str, budget: dict, storage: str | None) -> dict[str, Any]:
+    """What `method`'s run in `cell` takes besides its budget and seed: for optuna with a shared storage, the
+    storage (opened here, on whichever machine runs the method) and the cell's study name; `autosplit run`
+    and every `autosplit worker` build them here, so they join the same study."""
+    if method != "optuna" or not storage:
+        return {}
+    return {"storage": open_storage(storage), "study_name": study_name(cell, budget)}
+
+
+def study_name(cell: Cell, budget: dict) -> str:
+    """The Optuna study of a cell in a shared storage: the same for `run`, `run --resume` and every `worker`
+    (whatever their seeds), different for another scenario or budget."""
+    text = json.dumps({"cell": cell.config.model_dump(mode="json", exclude={"sweep", "output", "name", "description",
+                                                                            "storage", "executor", "scheduler",
+                                                                            "seed"}),
+                       "budget": budget}, sort_keys=True)
+    return f"autosplit-cell{cell.index}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"

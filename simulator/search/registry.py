@@ -1,0 +1,122 @@
+"""The search methods by name: how to make each, how to draw it, and what the experiment YAML and the reports
+need to know about it.
+
+One `register` call makes a method known everywhere: `run_method`, the YAML's `search.methods` and
+`search.budgets` (and the capacity section's `plan.method`), the JSON Schema, the plots and summary.md. Those
+read the registry when they run, not when they are imported, so a method registered later (by a notebook, a
+plug-in, a test) is accepted and drawn like the built-in ones (`simulator.search` registers those).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from hardware_models.errors import UserError, suggest
+from simulator.evaluate import Scenario
+from simulator.search.base import SearchMethod, SearchResult
+
+
+@dataclass(frozen=True)
+class PlotStyle:
+    """How the figures draw a method's plans: colour, marker, legend label; `size` scales its markers and
+    `on_top` lifts them (searches often choose the same plan: larger markers underneath keep all visible)."""
+
+    colour: str
+    marker: str
+    label: str
+    size: float = 1.0
+    on_top: float = 0.0
+
+
+def no_guarantee(info: dict) -> str:
+    """A method whose answer needs no sentence in summary.md."""
+    return ""
+
+
+@dataclass(frozen=True)
+class RegisteredMethod:
+    """A search method known by `name`.
+
+    `factory(**options)` makes it (options: the method's own settings, e.g. optuna's sampler); `baseline`
+    marks one of the paper's comparison points (a single plan each; they warm-start Optuna and are drawn as
+    points, the others as fronts); `default` methods run when an experiment lists none; `budget_keys` are
+    what its `search.budgets` entry may hold; `guarantee(info)` says in a sentence what its answer
+    guarantees, from its run's `SearchResult.info`."""
+
+    name: str
+    factory: Callable[..., SearchMethod]
+    style: PlotStyle
+    baseline: bool = False
+    default: bool = True
+    budget_keys: tuple[str, ...] = ()
+    guarantee: Callable[[dict], str] = no_guarantee
+
+
+_METHODS: dict[str, RegisteredMethod] = {}
+
+
+def register(name: str, factory: Callable[..., SearchMethod], *, colour: str, marker: str, label: str | None = None,
+             size: float = 1.0, on_top: float = 0.0, baseline: bool = False, default: bool = True,
+             budget_keys: tuple[str, ...] = (), guarantee: Callable[[dict], str] = no_guarantee) -> RegisteredMethod:
+    """Make the method `factory` builds known as `name` (see `RegisteredMethod`; `label` defaults to the name);
+    a ValueError when the name is taken."""
+    if name in _METHODS:
+        raise ValueError(f"search method {name!r} is registered already")
+    entry = RegisteredMethod(name, factory, PlotStyle(colour, marker, label or name, size, on_top), baseline,
+                             default, tuple(budget_keys), guarantee)
+    _METHODS[name] = entry
+    return entry
+
+
+def unregister(name: str) -> None:
+    """Forget the method `name` (a KeyError when it is not registered)."""
+    del _METHODS[name]
+
+
+def registered_methods() -> tuple[RegisteredMethod, ...]:
+    """Every registered method, in registration order (the order tables and figures list them)."""
+    return tuple(_METHODS.values())
+
+
+def method_names(*, baseline: bool | None = None, default: bool | None = None) -> tuple[str, ...]:
+    """The registered names in registration order; only baselines (or only the others) when `baseline` is
+    given, only the methods that run by default (or the others) when `default` is."""
+    return tuple(entry.name for entry in _METHODS.values()
+                 if (baseline is None or entry.baseline == baseline) and (default is None or entry.default == default))
+
+
+def registered(name: str) -> RegisteredMethod:
+    """The method called `name`, or a UserError with the close names and every choice."""
+    entry = _METHODS.get(name)
+    if entry is None:
+        names = method_names()
+        raise UserError(f"unknown method {name!r}{suggest(name, names)}; expected one of {', '.join(names)}")
+    return entry
+
+
+def plot_style(name: str) -> PlotStyle:
+    """How the figures draw method `name` (a grey circle when it is not registered, e.g. in results written
+    with a plug-in that is not loaded now)."""
+    entry = _METHODS.get(name)
+    return entry.style if entry is not None else PlotStyle("#333333", "o", name)
+
+
+def make_method(name: str, **options: Any) -> SearchMethod:
+    """The search method called `name`, built with its own `options` (e.g. sampler="tpe" for optuna)."""
+    method = registered(name).factory(**options)
+    if method.name != name:  # its plans would be listed under another name than the one asked for
+        raise ValueError(f"search method registered as {name!r} is named {method.name!r}")
+    return method
+
+
+def run_method(name: str, scenario: Scenario, budget: dict | None = None, seed: int = 0,
+               **options: Any) -> SearchResult:
+    """Run method `name` (built with `options`) on `scenario` with `budget` ({"trials": N} or {"seconds": T}
+    for optuna, {"epsilon": e} for exact; the others take none) and `seed`."""
+    return make_method(name, **options).run(scenario, budget=budget, seed=seed)
+
+
+def describe(name: str, info: dict) -> str:
+    """One sentence on what method `name`'s answer guarantees, from its run's `info` (for summary.md)."""
+    return registered(name).guarantee(info)
