@@ -3,7 +3,8 @@ namespaces joined by a veth pair shaped with `tc tbf` (root only; CI runs it as 
 the transfer time of each request against `Link.transfer_time_s` of its bytes at 1, 3 and 10 Mbit/s, and the
 deployed split's accuracy against the measured accuracy of the same plan (the experiment's arithmetic).
 
-Run as a script it prints the table of docs/notes/issue17.md:  python tests/test_deploy_netns.py
+Run as a script it prints the table of docs/notes/issue17.md:
+    PYTHONPATH=tests python tests/simulator/deploy/test_deploy_netns.py
 """
 from __future__ import annotations
 
@@ -24,7 +25,6 @@ from simulator.network import Link
 from support import REPO
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
-REPO = REPO
 DATA = REPO / "experiments" / "data"
 MODEL, TEST, CALIBRATION = DATA / "trained_cnn.onnx", DATA / "shapes_test.npz", DATA / "shapes_calibration.npz"
 TOLERANCE = 0.05

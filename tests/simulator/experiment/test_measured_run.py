@@ -17,7 +17,6 @@ from simulator.cli import main
 from simulator.experiment.measured import (PlanMeasurer, _repick, bit_assignment, prediction_agreement)
 from support import FIXTURES, REPO
 
-REPO = REPO
 EXAMPLE = REPO / "experiments" / "trained_cnn.yaml"
 
 
