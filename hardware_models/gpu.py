@@ -527,8 +527,6 @@ class GPU(Accelerator):
         return precision if precision in self.achievable_flops else "fp16"
 
     def kernel_table(self, layers: Sequence[LayerSpec], precisions: Sequence[str],
-                     ops: Sequence[str | None] | None = None,
-                     fused_ops: Sequence[int | Sequence[str]] | None = None,
                      fuse: bool | None = None) -> KernelTable:
         """The kernels launched for `layers`: with `fuse` (a serving engine) one per layer; without (a
         framework: eager PyTorch or a CUDA graph captured from it) one more per fused op, and NCHW<->NHWC
@@ -545,7 +543,7 @@ class GPU(Accelerator):
         for i, layer in enumerate(layers):
             precision = precisions[i]
             element = BYTES_PER_ELEMENT[precision]
-            op = ops[i] if ops is not None else None
+            op = layer.op
             kernel_class = _kernel_class(layer, op)
             math_kind = self._math_of(kernel_class, precision, layer)
             f, b, util = _work(layer, kernel_class, element, self.sm_count, MMA_K_STEP.get(math_kind, 1),
@@ -557,8 +555,7 @@ class GPU(Accelerator):
                 # inputs: no kernel of its own, only the other inputs read by that epilogue
                 other_bytes = (layer.num_inputs - 1) * layer.output_elements * element
                 entries = [("view", 0.0, float(other_bytes), 1.0, "none", 1.0)]
-            extra = fused_ops[i] if fused_ops is not None else ()
-            extra_ops = ["eltwise"] * extra if isinstance(extra, int) else [_fused_class(o) for o in extra]
+            extra_ops = [_fused_class(o) for o in layer.fused_ops]
             if not fuse:
                 out_bytes = layer.output_elements * element
                 if kernel_class in ("conv", "pwconv") and math_kind in ("fp16", "int8"):
@@ -628,17 +625,14 @@ class GPU(Accelerator):
 
     def network_cost(self, layers: Sequence[LayerSpec], weight_bits: int | Sequence[int] = 16,
                      activation_bits: int | Sequence[int] = 16, batch: int = 1, *,
-                     ops: Sequence[str | None] | None = None,
-                     fused_ops: Sequence[int | Sequence[str]] | None = None,
                      execution: str | None = None, include_launch: bool = True) -> tuple[list[LayerCost], LayerCost]:
         """Per-layer rows and the whole sequence's cost, run as one piece in `execution` mode.
 
-        `ops` (the graph op of each layer, e.g. "batchnorm", "relu", "flatten") tells kernel classes apart
-        where the LayerSpec cannot; `fused_ops` gives, per layer, the ops folded or fused into it (names or a
-        count), which eager mode (and graph mode without `fuse_epilogues`) launches as separate kernels.
-        A row's latency is its kernels' busy and fixed time plus, in eager mode, the GPU's wait for the host
-        before them, so the rows add up to the total except the graph launch. `batch` > 1 replaces the
-        layers' batch. Energy and latency are for the whole batch; divide by it for one inference.
+        Each layer's `op` tells kernel classes apart where its kind cannot, and its `fused_ops` (the ops
+        folded or fused into it) are launched as separate kernels in eager mode (and in graph mode without
+        `fuse_epilogues`). A row's latency is its kernels' busy and fixed time plus, in eager mode, the GPU's
+        wait for the host before them, so the rows add up to the total except the graph launch. `batch` > 1
+        replaces the layers' batch. Energy and latency are for the whole batch; divide by it for one inference.
         """
         execution = execution or self.execution
         if execution not in EXECUTION_MODES:
@@ -652,7 +646,7 @@ class GPU(Accelerator):
         abits = [activation_bits] * n if isinstance(activation_bits, int) else list(activation_bits)
         precisions = [precision_of(w, a) for w, a in zip(wbits, abits)]
         fuse = self.fuse_epilogues and execution == "graph"
-        table = self.kernel_table(layers, precisions, ops, fused_ops, fuse=fuse)
+        table = self.kernel_table(layers, precisions, fuse=fuse)
         times = self.sequence_time(table, execution)
         launch = times.launch_s if include_launch else 0.0
         rows = self._rows(layers, table, times)
@@ -692,29 +686,24 @@ class GPU(Accelerator):
         return rows
 
     def energy_per_inference_j(self, layers: Sequence[LayerSpec], weight_bits: int | Sequence[int] = 16,
-                               activation_bits: int | Sequence[int] = 16, batch: int = 1, **kwargs) -> float:
+                               activation_bits: int | Sequence[int] = 16, batch: int = 1, *,
+                               execution: str | None = None) -> float:
         """Board energy of one inference when `batch` of them run together (see the module docstring)."""
-        _, total = self.network_cost(layers, weight_bits, activation_bits, batch, **kwargs)
+        _, total = self.network_cost(layers, weight_bits, activation_bits, batch, execution=execution)
         return total.energy_j / batch
 
     def suffix_cost(self, layers: Sequence[LayerSpec], cut_index: int, weight_bits: int | Sequence[int] = 16,
                     activation_bits: int | Sequence[int] = 16, batch: int = 1, *,
-                    ops: Sequence[str | None] | None = None,
-                    fused_ops: Sequence[int | Sequence[str]] | None = None,
                     execution: str | None = None) -> tuple[list[LayerCost], LayerCost]:
         """The cloud side of a split after `cut_index` layers: layers[cut_index:] run as one sequence."""
         if not 0 <= cut_index <= len(layers):
             raise ValueError(f"cut_index {cut_index} outside 0..{len(layers)}")
-        tail = slice(cut_index, None)
-
-        def part(values):
-            return values if values is None or isinstance(values, int) else list(values)[tail]
-
         if cut_index == len(layers):
-            empty = LayerCost("total", 0.0, 0.0, 0.0, 0.0, 0.0)
-            return [], empty
-        return self.network_cost(list(layers)[tail], part(weight_bits), part(activation_bits), batch,
-                                 ops=part(ops), fused_ops=part(fused_ops), execution=execution)
+            return [], LayerCost("total", 0.0, 0.0, 0.0, 0.0, 0.0)
+        tail = slice(cut_index, None)
+        wbits = weight_bits if isinstance(weight_bits, int) else list(weight_bits)[tail]
+        abits = activation_bits if isinstance(activation_bits, int) else list(activation_bits)[tail]
+        return self.network_cost(list(layers)[tail], wbits, abits, batch, execution=execution)
 
     def h2d_time_s(self, payload_bytes: float) -> float:
         """Host-to-device copy of `payload_bytes` from pinned memory: the measured table (interpolated,
@@ -734,7 +723,7 @@ class GPU(Accelerator):
 
     def suffix_latency_s(self, layers: Sequence[LayerSpec], cut_index: int, received_bytes: float | None = None,
                          weight_bits: int | Sequence[int] = 16, activation_bits: int | Sequence[int] = 16,
-                         batch: int = 1, **kwargs) -> float:
+                         batch: int = 1, *, execution: str | None = None) -> float:
         """Cloud latency of a split: copy of the received tensors to the GPU + the suffix as a whole.
 
         `received_bytes` is the payload crossing the cut; by default the input of layers[cut_index] at the
@@ -748,7 +737,7 @@ class GPU(Accelerator):
             element = BYTES_PER_ELEMENT[precision_of(wbits, abits)]
             first = layers[cut_index]
             received_bytes = first.input_elements * element * (batch if batch != 1 else 1)
-        _, total = self.suffix_cost(layers, cut_index, weight_bits, activation_bits, batch, **kwargs)
+        _, total = self.suffix_cost(layers, cut_index, weight_bits, activation_bits, batch, execution=execution)
         return self.h2d_time_s(received_bytes) + total.latency_s
 
 

@@ -144,9 +144,9 @@ class _Case:
     table: KernelTable
 
 
-def build_cases(rows: Sequence[PublishedRow], layers: Sequence[LayerSpec], kernel_ops: Mapping[str, list],
-                gpus: Mapping[str, GPU]) -> list[_Case]:
-    """The serving-mode kernel table of every row (the network is the caller's: ResNet-50's layers)."""
+def build_cases(rows: Sequence[PublishedRow], layers: Sequence[LayerSpec], gpus: Mapping[str, GPU]) -> list[_Case]:
+    """The serving-mode kernel table of every row (the network is the caller's: ResNet-50's layers, with their
+    ops and fused ops)."""
     cases = []
     tables: dict[tuple, KernelTable] = {}
     for row in rows:
@@ -156,8 +156,7 @@ def build_cases(rows: Sequence[PublishedRow], layers: Sequence[LayerSpec], kerne
             bits = {"fp32": 32, "fp16": 16, "int8": 8}[row.precision]
             specs = [replace(layer, batch=row.batch) for layer in layers]
             assert precision_of(bits, bits) == row.precision
-            tables[key] = gpu.kernel_table(specs, [row.precision] * len(specs), kernel_ops.get("ops"),
-                                           kernel_ops.get("fused_ops"), fuse=True)
+            tables[key] = gpu.kernel_table(specs, [row.precision] * len(specs), fuse=True)
         cases.append(_Case(row, gpu, tables[key]))
     return cases
 

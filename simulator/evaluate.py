@@ -259,14 +259,11 @@ class CostTables:
         else:
             input_payload = input_elements * s.input_bits / 8.0
 
-        kernels = graph.kernel_ops()
-        cloud_rows, _ = s.cloud.network_cost(specs, s.cloud_bits, s.cloud_bits, s.batch,
-                                             **_kernel_args(s.cloud, kernels, range(L)))
+        cloud_rows, _ = s.cloud.network_cost(specs, s.cloud_bits, s.cloud_bits, s.batch)
         cloud_layer = np.array([r.latency_s for r in cloud_rows])
         # the cloud part as a whole, plus the copy of what it received to the device (a GPU's h2d)
         received = crossing @ (elements * s.cloud_bits / 8.0)
-        suffix = np.array([_network_latency(s.cloud, specs[k:], s.cloud_bits, s.batch,
-                                            _kernel_args(s.cloud, kernels, range(k, L)))
+        suffix = np.array([_network_latency(s.cloud, specs[k:], s.cloud_bits, s.batch)
                            + _copy_to_device_s(s.cloud, received[k] if k < L else 0.0) for k in range(L + 1)])
 
         proxy = s.accuracy
@@ -302,18 +299,9 @@ class CostTables:
             produced_on_edge = np.concatenate([np.ones(self.inputs, bool), edge_mask])
             received = self.tensor_elements[produced_on_edge & self.consumed_by[:, cloud].any(1)].sum()
             self._cloud_cache[key] = (
-                _network_latency(s.cloud, specs, s.cloud_bits, s.batch,
-                                 _kernel_args(s.cloud, s.graph.kernel_ops(), cloud))
+                _network_latency(s.cloud, specs, s.cloud_bits, s.batch)
                 + _copy_to_device_s(s.cloud, received * s.cloud_bits / 8.0))
         return self._cloud_cache[key]
-
-
-def _kernel_args(accelerator: Accelerator, kernels: dict[str, list], layers) -> dict:
-    """The ops and fused ops of `layers` for a GPU model (which launches kernels per op); {} otherwise."""
-    if not hasattr(accelerator, "kernel_table"):
-        return {}
-    index = list(layers)
-    return {key: [values[i] for i in index] for key, values in kernels.items()}
 
 
 def _copy_to_device_s(accelerator: Accelerator, received_bytes: float) -> float:
@@ -322,10 +310,10 @@ def _copy_to_device_s(accelerator: Accelerator, received_bytes: float) -> float:
     return copy(received_bytes) if copy and received_bytes > 0 else 0.0
 
 
-def _network_latency(accelerator: Accelerator, specs, bits: int, batch: int, kernels: dict | None = None) -> float:
+def _network_latency(accelerator: Accelerator, specs, bits: int, batch: int) -> float:
     if not specs:
         return 0.0
-    return accelerator.network_cost(specs, bits, bits, batch, **(kernels or {}))[1].latency_s
+    return accelerator.network_cost(specs, bits, bits, batch)[1].latency_s
 
 
 @dataclass

@@ -165,19 +165,19 @@ def test_fused_layers_in_eager_mode_launch_what_the_unsimplified_graph_launches(
     ops_of = {layer.name: layer.op for layer in raw}
     fused = [tuple(ops_of[name] for name in layer.fused) for layer in simple]
     for precision in (32, 16):
-        _, unfused = h200.network_cost(raw.layer_specs(), precision, precision, ops=[l.op for l in raw],
-                                       execution="eager")
-        _, folded = h200.network_cost(simple.layer_specs(), precision, precision, ops=[l.op for l in simple],
-                                      fused_ops=fused, execution="eager")
+        _, unfused = h200.network_cost(raw.layer_specs(), precision, precision, execution="eager")
+        _, folded = h200.network_cost([replace(s, fused_ops=f) for s, f in zip(simple.layer_specs(), fused)],
+                                      precision, precision, execution="eager")
         assert folded.latency_s == pytest.approx(unfused.latency_s, rel=2e-3)
         assert folded.parts["kernels"] == unfused.parts["kernels"]
 
 
 def test_a_count_of_fused_ops_launches_that_many_element_wise_kernels_in_eager_mode(h200):
     layers = [conv("a"), conv("b")]
+    two_fused = [replace(layers[0], fused_ops=("relu", "relu")), layers[1]]
     _, plain = h200.network_cost(layers, 32, 32, execution="eager")
-    _, fused = h200.network_cost(layers, 32, 32, fused_ops=[2, 0], execution="eager")
-    _, graph = h200.network_cost(layers, 32, 32, fused_ops=[2, 0], execution="graph")
+    _, fused = h200.network_cost(two_fused, 32, 32, execution="eager")
+    _, graph = h200.network_cost(two_fused, 32, 32, execution="graph")
     assert fused.parts["kernels"] == plain.parts["kernels"] + 2 and fused.latency_s > plain.latency_s
     assert graph.parts["kernels"] == 2  # the serving engine fuses them
     assert h200.network_cost([], 16, 16)[1].latency_s == 0.0
@@ -190,11 +190,11 @@ def test_serving_fusion_launches_one_kernel_per_layer_and_is_faster(h200):
     simple = load_model("resnet18")
     ops_of = {layer.name: layer.op for layer in raw}
     fused = [tuple(ops_of[name] for name in layer.fused) for layer in simple]
-    specs = simple.layer_specs()
-    _, engine = h200.network_cost(specs, 16, 16, fused_ops=fused, execution="graph")
+    specs = [replace(s, fused_ops=f) for s, f in zip(simple.layer_specs(), fused)]
+    _, engine = h200.network_cost(specs, 16, 16, execution="graph")
     framework = GPU(**{**_kwargs(h200), "fuse_epilogues": False})
-    _, captured = framework.network_cost(specs, 16, 16, fused_ops=fused, execution="graph")
-    _, eager = h200.network_cost(specs, 16, 16, fused_ops=fused, execution="eager")
+    _, captured = framework.network_cost(specs, 16, 16, execution="graph")
+    _, eager = h200.network_cost(specs, 16, 16, execution="eager")
     views = sum(1 for s in specs if s.kind == "data")
     assert engine.parts["kernels"] == len(specs)
     assert captured.parts["kernels"] > engine.parts["kernels"] + views
@@ -371,7 +371,7 @@ def test_layer_cost_total_is_the_presets_mode_for_the_whole_network(capsys, tmp_
         assert main(["layer-cost", "--hardware", hardware, "--model", "resnet18", "--precision", "fp16",
                      "--format", "json"]) == 0
         data = json.loads(capsys.readouterr().out)
-        _, total = h200.network_cost(graph.layer_specs(), 16, 16, ops=[l.op for l in graph], fused_ops=fused,
-                                     execution=execution)
+        _, total = h200.network_cost([replace(s, fused_ops=f) for s, f in zip(graph.layer_specs(), fused)],
+                                     16, 16, execution=execution)
         assert data["total"]["latency_s"] == pytest.approx(total.latency_s, rel=1e-9)
         assert all("overhead_s" in row for row in data["layers"])

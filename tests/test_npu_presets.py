@@ -131,8 +131,8 @@ def test_serving_mode_runs_a_residual_add_in_the_producers_epilogue():
     h100 = load_accelerator("h100")
     x = LayerSpec("x", "eltwise", in_channels=256, in_height=56, in_width=56, out_channels=256, out_height=56,
                   out_width=56, num_inputs=2)
-    serving = h100.kernel_table([x], ["fp16"], ["add"], None, fuse=True)
-    framework = h100.kernel_table([x], ["fp16"], ["add"], None, fuse=False)
+    serving = h100.kernel_table([replace(x, op="add")], ["fp16"], fuse=True)
+    framework = h100.kernel_table([replace(x, op="add")], ["fp16"], fuse=False)
     assert serving.kernel_class == ["view"]  # no kernel, no fixed time
     assert serving.bytes[0] == pytest.approx(256 * 56 * 56 * 2)  # only the other input is read
     assert framework.kernel_class == ["eltwise"] and framework.bytes[0] == pytest.approx(3 * 256 * 56 * 56 * 2)
@@ -143,9 +143,8 @@ def test_serving_mode_is_faster_than_pytorch_at_large_batch_on_the_same_gpu():
 
     graph = load_model("resnet50")
     a100 = load_accelerator("a100")
-    serving = a100.network_cost(graph.layer_specs(), 16, 16, 128, **graph.kernel_ops())[1].latency_s
-    framework = a100.with_mode("graph", "framework").network_cost(graph.layer_specs(), 16, 16, 128,
-                                                                  **graph.kernel_ops())[1].latency_s
+    serving = a100.network_cost(graph.layer_specs(), 16, 16, 128)[1].latency_s
+    framework = a100.with_mode("graph", "framework").network_cost(graph.layer_specs(), 16, 16, 128)[1].latency_s
     assert serving < framework
 
 
@@ -159,7 +158,7 @@ def serving_held_out():
     rows, left_out = fitting.read_rows()
     assert len(rows) + len(left_out) == 66 and all("gRPC" in r["framework_compiler"] for r in left_out)
     gpus = {p: load_accelerator(p) for p in {r.preset for r in rows}}
-    cases = fitting.build_cases(rows, graph.layer_specs(), graph.kernel_ops(), gpus)
+    cases = fitting.build_cases(rows, graph.layer_specs(), gpus)
     return fitting.leave_one_group_out(cases, default_calibration()[0], iterations=600)
 
 
