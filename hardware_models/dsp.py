@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from typing import ClassVar
 
 from hardware_models.base import Accelerator, LayerCost
 from hardware_models.energy import EnergyModel
@@ -64,6 +65,8 @@ def parse_bandwidth_bytes_per_s(value: object, key: str) -> float:
 @dataclass(frozen=True)
 class VectorDSP(Accelerator):
     """A SIMD DSP: sizes in bits and bytes, clock in hertz, DRAM bandwidth in bytes per second."""
+
+    kind: ClassVar[str] = "dsp"
 
     name: str
     clock_hz: float

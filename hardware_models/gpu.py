@@ -290,6 +290,8 @@ def eager_completion_s(host_s: np.ndarray, gpu_s: np.ndarray) -> np.ndarray:
 class GPU(Accelerator):
     """A GPU from datasheet peaks (and measured ceilings where known), calibrated overheads and a mode."""
 
+    kind = "gpu"
+
     CONFIG_KEYS = (
         "name", "source", "sources", "sm_count", "clock", "memory", "memory_bandwidth", "measured_bandwidth",
         "peak_tflops", "measured_tflops", "execution", "fuse_epilogues", "board_power_w", "idle_power_w",
@@ -372,15 +374,19 @@ class GPU(Accelerator):
                             f"one graph; use execution graph, or fusion framework for PyTorch eager")
         return out
 
-    def mode_label(self) -> str:
-        """E.g. 'serving (graph)' or 'framework (eager)'."""
-        return f"{self.fusion} ({self.execution})"
+    def mode(self) -> dict[str, str]:
+        return {"execution": self.execution, "fusion": self.fusion}
+
+    @property
+    def default_bits(self) -> int:
+        """16: the cloud's half precision (DESIGN's CLOUD16)."""
+        return 16
 
     def evidence(self) -> str:
         """What validates this GPU's mode, with the error measured, and how the GPU's rates were derived."""
         text = mode_evidence().get(self.fusion, "no validation recorded")
-        preset = getattr(self, "preset_evidence", "")
-        return " ".join(part for part in (f"{self.mode_label()}: {text}", self.rates_evidence, preset) if part)
+        parts = (f"{self.mode_label()}: {text}", self.rates_evidence, self.preset_evidence)
+        return " ".join(part for part in parts if part)
 
     # --- construction from a preset -------------------------------------------------------------------
     @classmethod
@@ -705,7 +711,7 @@ class GPU(Accelerator):
         abits = activation_bits if isinstance(activation_bits, int) else list(activation_bits)[tail]
         return self.network_cost(list(layers)[tail], wbits, abits, batch, execution=execution)
 
-    def h2d_time_s(self, payload_bytes: float) -> float:
+    def copy_to_device_s(self, payload_bytes: float) -> float:
         """Host-to-device copy of `payload_bytes` from pinned memory: the measured table (interpolated,
         extrapolated with its last segment's bandwidth) where the preset has one, else latency + bytes/bw."""
         if payload_bytes <= 0:
@@ -738,7 +744,7 @@ class GPU(Accelerator):
             first = layers[cut_index]
             received_bytes = first.input_elements * element * (batch if batch != 1 else 1)
         _, total = self.suffix_cost(layers, cut_index, weight_bits, activation_bits, batch, execution=execution)
-        return self.h2d_time_s(received_bytes) + total.latency_s
+        return self.copy_to_device_s(received_bytes) + total.latency_s
 
 
 def _efficiency_key(math_kind: str, kernel_class: str) -> str:

@@ -181,7 +181,7 @@ def predict(case: _Case, values: Mapping[str, float], cal: Calibration) -> float
     if case.row.group.startswith("mlperf/"):
         # NVIDIA's MLPerf engines fuse more than stock TensorRT (custom plugins): a lower bound on it
         latency *= values["mlperf_time_factor"]
-    latency += case.gpu.h2d_time_s(case.row.h2d_bytes)
+    latency += case.gpu.copy_to_device_s(case.row.h2d_bytes)
     if case.row.paddle:
         latency += values["paddle_floor_s"]
     return latency / case.row.batch if case.row.per_image else latency

@@ -59,6 +59,8 @@ def _bandwidth(value: object, key: str) -> float:
 class ProductNPU(Accelerator):
     """A product NPU from its published rates, on-chip memories and fitted efficiencies and overheads."""
 
+    kind = "npu"
+
     def __init__(self, *, name: str, clock_hz: float, macs_per_cycle: dict[str, float], array: tuple[int, int],
                  efficiency: dict[str, float], depthwise_efficiency: float, onchip_bytes: float,
                  weight_cache_bytes: float | None, dram_bandwidth_bps: float, host_link_bps: float | None,
@@ -80,9 +82,6 @@ class ProductNPU(Accelerator):
         self.power_w = power_w
         self.supported_bits = tuple(supported_bits)
         self.preset_evidence = evidence
-
-    def evidence(self) -> str:
-        return self.preset_evidence
 
     # --- construction ------------------------------------------------------------------------------------
     @classmethod

@@ -25,10 +25,7 @@ KINDS = {
 
 def preset_evidence(accelerator: Accelerator) -> str:
     """What a preset was checked against, with its error, or what it assumes (every kind)."""
-    evidence = getattr(accelerator, "evidence", None)
-    if callable(evidence):
-        return evidence()
-    return str(getattr(accelerator, "preset_evidence", "") or "no evidence recorded")
+    return accelerator.evidence()
 
 
 def preset_names() -> list[str]:
@@ -102,7 +99,7 @@ def load_accelerator(spec: str) -> Accelerator:
     if "@" in str(spec):
         name, execution, fusion = split_mode_spec(spec)
         accelerator = load_accelerator(name)
-        if not hasattr(accelerator, "with_mode"):
+        if not accelerator.has_modes:
             raise UserError(f"{spec}: a mode (serving/framework, graph/eager) applies to a GPU preset only; "
                             f"{name} is not a GPU")
         return accelerator.with_mode(execution, fusion, where=name)

@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from typing import ClassVar
 
 from hardware_models.base import Accelerator, LayerCost
 from hardware_models.energy import EnergyModel
@@ -115,6 +116,8 @@ def touched_input_elements(layer: LayerSpec) -> int:
 class SystolicArray(Accelerator):
     """An R x C systolic array with ifmap/filter/ofmap SRAMs (bytes), a clock (Hz) and an off-chip bandwidth
     (bytes per second; None = unlimited, SCALE-Sim's stall-free CALC mode)."""
+
+    kind: ClassVar[str] = "systolic"
 
     name: str
     rows: int

@@ -280,28 +280,28 @@ def test_suffix_latency_adds_the_copy_of_the_received_tensor(h200):
     layers = [conv(f"c{i}") for i in range(3)]
     payload = 64 * 56 * 56 * 2
     _, tail = h200.suffix_cost(layers, 1, 16, 16)
-    assert h200.suffix_latency_s(layers, 1, payload, 16, 16) == pytest.approx(tail.latency_s + h200.h2d_time_s(payload))
-    assert h200.suffix_latency_s(layers, 1, None, 16, 16) == pytest.approx(tail.latency_s + h200.h2d_time_s(payload))
+    assert h200.suffix_latency_s(layers, 1, payload, 16, 16) == pytest.approx(tail.latency_s + h200.copy_to_device_s(payload))
+    assert h200.suffix_latency_s(layers, 1, None, 16, 16) == pytest.approx(tail.latency_s + h200.copy_to_device_s(payload))
     assert h200.suffix_latency_s(layers, 3, payload, 16, 16) == 0.0
 
 
 def test_host_to_device_copy_follows_the_measured_pinned_table(h200):
     table = json.loads(FIXTURE.read_text())["ceilings"]["h2d"]
     for point in table:
-        assert h200.h2d_time_s(point["kB"] * 1024) == pytest.approx(point["pinned_us"] * 1e-6, rel=1e-3)
+        assert h200.copy_to_device_s(point["kB"] * 1024) == pytest.approx(point["pinned_us"] * 1e-6, rel=1e-3)
     sizes = [2.0**k for k in range(10, 27)]
-    times = [h200.h2d_time_s(s) for s in sizes]
+    times = [h200.copy_to_device_s(s) for s in sizes]
     assert all(b >= a for a, b in zip(times, times[1:]))
     # beyond the table: the last segment's bandwidth (about 55 GB/s, PCIe Gen5 x16)
     last = table[-1]
-    extra = h200.h2d_time_s(2 * last["kB"] * 1024) - last["pinned_us"] * 1e-6
+    extra = h200.copy_to_device_s(2 * last["kB"] * 1024) - last["pinned_us"] * 1e-6
     assert last["kB"] * 1024 / extra == pytest.approx(54.6e9, rel=0.05)
 
 
 def test_a_gpu_without_a_table_copies_at_latency_plus_bytes_over_bandwidth():
     a100 = load_accelerator("a100")
-    assert a100.h2d_time_s(25e6) == pytest.approx(3e-6 + 25e6 / 25e9)
-    assert a100.h2d_time_s(0) == 0.0
+    assert a100.copy_to_device_s(25e6) == pytest.approx(3e-6 + 25e6 / 25e9)
+    assert a100.copy_to_device_s(0) == 0.0
 
 
 # --- batching and energy ---------------------------------------------------------------------------------
