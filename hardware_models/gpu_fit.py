@@ -23,8 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from hardware_models.gpu import (GPU, KERNEL_CLASSES, NO_DISPATCH_CLASSES, Calibration, KernelTable,
-                                 eager_completion_s)
+from hardware_models.gpu import GPU, eager_completion_s
+from hardware_models.gpu_calibration import Calibration
+from hardware_models.gpu_kernels import KERNEL_CLASSES, NO_DISPATCH_CLASSES, KernelTable
 from hardware_models.layer import LayerSpec
 
 PRECISION_BITS = {"fp32": 32, "fp16": 16}

@@ -37,7 +37,9 @@ from pathlib import Path
 
 import numpy as np
 
-from hardware_models.gpu import GPU, KERNEL_CLASSES, Calibration, KernelTable, precision_of
+from hardware_models.gpu import GPU
+from hardware_models.gpu_calibration import Calibration
+from hardware_models.gpu_kernels import KERNEL_CLASSES, KernelTable, precision_of
 from hardware_models.gpu_fit import nelder_mead
 from hardware_models.layer import LayerSpec
 

@@ -37,7 +37,7 @@ from hardware_models.base import Accelerator, LayerCost, sum_costs
 from hardware_models.errors import UserError, check_keys
 from hardware_models.layer import LayerSpec
 from hardware_models.preset import PresetFields
-from hardware_models.units import parse_bytes, parse_frequency, parse_time
+from hardware_models.units import parse_bandwidth, parse_bytes, parse_frequency, parse_time
 
 PRECISION_OF_BITS = {8: "int8", 16: "fp16"}
 CONFIG_KEYS = (
@@ -48,12 +48,6 @@ CONFIG_KEYS = (
 )
 REQUIRED = ("clock", "macs_per_cycle", "array", "efficiency", "onchip_memory", "dram_bandwidth", "layer_overhead",
             "inference_overhead", "supported_bits", "evidence")
-
-
-def _bandwidth(value: object, key: str) -> float:
-    from hardware_models.gpu import parse_bandwidth
-
-    return parse_bandwidth(value, key)
 
 
 class ProductNPU(Accelerator):
@@ -113,10 +107,10 @@ class ProductNPU(Accelerator):
         cache = None
         if config.get("weight_cache") is not None:
             cache = fields.positive("weight_cache", parse_bytes(config["weight_cache"], where("weight_cache")))
-        dram = fields.positive("dram_bandwidth", _bandwidth(config["dram_bandwidth"], where("dram_bandwidth")))
+        dram = fields.positive("dram_bandwidth", parse_bandwidth(config["dram_bandwidth"], where("dram_bandwidth")))
         link = None
         if config.get("host_link") is not None:
-            link = fields.positive("host_link", _bandwidth(config["host_link"], where("host_link")))
+            link = fields.positive("host_link", parse_bandwidth(config["host_link"], where("host_link")))
         if cache is not None and link is None:
             raise UserError(f"{where('host_link')}: required with weight_cache (the weights beyond the cache "
                             f"stream over it)")

@@ -6,6 +6,7 @@ refuse the same mistakes with the same one-line messages naming the file and the
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -57,3 +58,12 @@ def read_yaml_file(path: str | Path, what: str = "file", column: bool = False) -
     except OSError as exc:
         raise UserError(f"{path}: cannot read: {exc.strerror or exc}") from None
     return load_yaml_text(text, path, column=column)
+
+
+def read_yaml(path: str | Path, what: str = "file") -> dict[str, Any]:
+    """The YAML mapping in file `path` (a preset, the GPU calibration); a UserError naming the file when it
+    cannot be read, is not YAML, holds a key twice or is not a mapping."""
+    data = read_yaml_file(path, what)
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a mapping of keys to values, got {type(data).__name__}")
+    return data

@@ -16,7 +16,8 @@ import pytest
 import yaml
 
 from hardware_models import UserError, load_accelerator
-from hardware_models.gpu import (GPU, _tile_utilisation, eager_completion_s, precision_of)
+from hardware_models.gpu import GPU, eager_completion_s
+from hardware_models.gpu_kernels import _tile_utilisation, precision_of
 from hardware_models.layer import LayerSpec
 from hardware_models.registry import PRESET_DIR, from_config, read_yaml
 

@@ -154,9 +154,9 @@ def efficientnet_b0() -> Graph:
 # --- VGG, GoogLeNet --------------------------------------------------------------------------------------
 def vgg16() -> Graph:
     b = GraphBuilder("vgg16")
-    x, index, in_ch = b.input, 0, 3
-    for v in [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]:
-        if v == "M":
+    x, index = b.input, 0
+    for v in (64, 64, 0, 128, 128, 0, 256, 256, 256, 0, 512, 512, 512, 0, 512, 512, 512, 0):  # 0: max pooling
+        if v == 0:
             x = b.maxpool(f"features.{index}", x, 2, 2)
             index += 1
         else:
