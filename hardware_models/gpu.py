@@ -35,19 +35,118 @@ import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Annotated, Any, Literal
 
 import numpy as np
 
+from pydantic import BeforeValidator, Field, ValidationInfo, field_validator
+
 from hardware_models.base import Accelerator, LayerCost, sum_costs
-from hardware_models.errors import UserError, check_keys, suggest
-from hardware_models.gpu_calibration import (CALIBRATION_PATH, Calibration, default_calibration,
+from hardware_models.errors import UserError, suggest
+from hardware_models.gpu_calibration import (CALIBRATION_PATH, Calibration, CalibrationOverrides, default_calibration,
                                              merge_calibration, mode_evidence, serving_overrides)
 from hardware_models.gpu_kernels import BYTES_PER_ELEMENT, KernelTable, kernel_table, precision_of
 from hardware_models.layer import LayerSpec
-from hardware_models.units import parse_bandwidth, parse_bytes, parse_frequency, parse_time, positive
+from hardware_models.preset import (Bandwidth, Duration, Frequency, PositiveDuration, PositiveInteger, PresetModel,
+                                    Size, StrictModel, Watts, validate_preset)
 
 EXECUTION_MODES = ("graph", "eager")
 FUSION_MODES = ("serving", "framework")
+
+
+def _tflops(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ValueError(f"expected a positive number of TFLOP/s, got {value!r}")
+    return float(value)
+
+
+def _gpu_bits(value: object) -> tuple[int, ...]:
+    if not isinstance(value, list) or not value or any(b not in (8, 16, 32) for b in value):
+        raise ValueError(f"expected a list drawn from 8, 16, 32, got {value!r}")
+    return tuple(int(b) for b in value)
+
+
+TeraFlops = Annotated[float, BeforeValidator(_tflops)]
+
+
+class Tflops(StrictModel):
+    """TFLOP/s per arithmetic (null: the GPU lacks it, e.g. TF32 on Turing)."""
+
+    fp32: TeraFlops | None = None
+    tf32: TeraFlops | None = None
+    fp16: TeraFlops | None = None
+    int8: TeraFlops | None = None
+
+    def flops(self) -> dict[str, float]:
+        """FLOP/s of the arithmetics the GPU has."""
+        return {math_kind: tflops * 1e12 for math_kind, tflops in self.model_dump().items() if tflops is not None}
+
+
+class PinnedCopy(StrictModel):
+    """One measured host-to-device copy from pinned memory."""
+
+    bytes: Size
+    time: PositiveDuration
+
+
+class HostToDevice(StrictModel):
+    """The copy of what the cloud receives to GPU memory: a measured table, else latency + bytes / bandwidth."""
+
+    latency: Duration = 5e-6
+    bandwidth: Bandwidth = 25e9
+    pinned: list[PinnedCopy] | None = None
+    source: str | None = None
+
+
+class GpuPreset(PresetModel):
+    """A `kind: gpu` preset (human units)."""
+
+    sm_count: PositiveInteger = Field(description="the number of streaming multiprocessors")
+    clock: Frequency = Field(description="the boost clock, e.g. '1980MHz'")
+    memory: Size | None = None
+    memory_bandwidth: Bandwidth = Field(description="the datasheet memory bandwidth, e.g. '4.8TB/s'")
+    measured_bandwidth: Bandwidth | None = None
+    peak_tflops: Tflops = Field(description="datasheet TFLOP/s per arithmetic, e.g. {fp32: 67, fp16: 989.5}")
+    measured_tflops: Tflops | None = None
+    fuse_epilogues: bool | None = None
+    fusion: Literal["serving", "framework"] | None = None
+    execution: Literal["graph", "eager"] = "graph"
+    board_power_w: Watts = 300.0
+    idle_power_w: Watts | None = None  # default: 15% of the board power
+    host_to_device: HostToDevice | None = None
+    supported_bits: Annotated[tuple[int, ...], BeforeValidator(_gpu_bits)] = (8, 16, 32)
+    calibration: CalibrationOverrides | None = None
+
+    @field_validator("peak_tflops")
+    @classmethod
+    def _fp32_and_fp16(cls, peak: Tflops) -> Tflops:
+        if peak.fp32 is None or peak.fp16 is None:
+            raise ValueError("fp32 and fp16 are required")
+        return peak
+
+    @field_validator("fusion")
+    @classmethod
+    def _one_of_fusion_and_fuse_epilogues(cls, fusion: str | None, info: ValidationInfo) -> str | None:
+        fuse = info.data.get("fuse_epilogues")
+        if fusion is not None and fuse is not None and fuse != (fusion == "serving"):
+            raise ValueError(f"{fusion} contradicts fuse_epilogues: {str(fuse).lower()}; give one of them")
+        return fusion
+
+    @field_validator("execution")
+    @classmethod
+    def _serving_runs_as_a_graph(cls, execution: str, info: ValidationInfo) -> str:
+        if execution == "eager" and info.data.get("fusion") == "serving":
+            raise ValueError("eager with fusion serving: a serving engine runs as one graph; use execution: graph, "
+                             "or fusion: framework")
+        return execution
+
+    @field_validator("idle_power_w")
+    @classmethod
+    def _idle_below_board(cls, idle: float | None, info: ValidationInfo) -> float | None:
+        board = info.data.get("board_power_w")
+        if idle is not None and board is not None and idle > board:
+            raise ValueError(f"{idle:g} W exceeds board_power_w {board:g} W")
+        return idle
 
 
 @dataclass(frozen=True)
@@ -92,12 +191,6 @@ class GPU(Accelerator):
     """A GPU from datasheet peaks (and measured ceilings where known), calibrated overheads and a mode."""
 
     kind = "gpu"
-
-    CONFIG_KEYS = (
-        "name", "source", "sources", "sm_count", "clock", "memory", "memory_bandwidth", "measured_bandwidth",
-        "peak_tflops", "measured_tflops", "execution", "fuse_epilogues", "board_power_w", "idle_power_w",
-        "host_to_device", "supported_bits", "calibration", "notes", "fusion", "evidence",
-    )
 
     def __init__(self, *, name: str, sm_count: int, clock_hz: float, memory_bandwidth_bps: float,
                  peak_flops: Mapping[str, float], measured_flops: Mapping[str, float] | None = None,
@@ -189,135 +282,36 @@ class GPU(Accelerator):
 
     # --- construction from a preset -------------------------------------------------------------------
     @classmethod
-    def from_config(cls, config: dict, source: str) -> "GPU":
-        check_keys(config, cls.CONFIG_KEYS, source, ("sm_count", "clock", "memory_bandwidth", "peak_tflops"),
-                   kind="gpu preset")
-
-        def where(key: str) -> str:
-            return f"{source}: {key}"
-
-        sm_count = config["sm_count"]
-        if not isinstance(sm_count, int) or isinstance(sm_count, bool) or sm_count < 1:
-            raise UserError(f"{where('sm_count')}: expected a positive integer, got {sm_count!r}")
-        clock_hz = positive(parse_frequency(config["clock"], where("clock")), where("clock"))
-        bandwidth = positive(parse_bandwidth(config["memory_bandwidth"], where("memory_bandwidth")),
-                             where("memory_bandwidth"))
-        measured_bw = None
-        if config.get("measured_bandwidth") is not None:
-            measured_bw = positive(parse_bandwidth(config["measured_bandwidth"], where("measured_bandwidth")),
-                                   where("measured_bandwidth"))
-        peak = cls._flops_mapping(config["peak_tflops"], where("peak_tflops"), allow_null=True)
-        if not peak.get("fp32") or not peak.get("fp16"):
-            raise UserError(f"{where('peak_tflops')}: fp32 and fp16 are required")
-        measured = cls._flops_mapping(config.get("measured_tflops") or {}, where("measured_tflops"))
-        execution = config.get("execution", "graph")
-        if execution not in EXECUTION_MODES:
-            raise UserError(f"{where('execution')}: expected one of {', '.join(EXECUTION_MODES)}, "
-                            f"got {execution!r}{suggest(str(execution), EXECUTION_MODES)}")
-        fuse = config.get("fuse_epilogues", True)
-        if not isinstance(fuse, bool):
-            raise UserError(f"{where('fuse_epilogues')}: expected true or false, got {fuse!r}")
-        if "fusion" in config:
-            fusion = config["fusion"]
-            if fusion not in FUSION_MODES:
-                raise UserError(f"{where('fusion')}: expected one of {', '.join(FUSION_MODES)}, got {fusion!r}"
-                                f"{suggest(str(fusion), FUSION_MODES)}")
-            if "fuse_epilogues" in config and fuse != (fusion == "serving"):
-                raise UserError(f"{where('fusion')}: {fusion} contradicts fuse_epilogues: {fuse}; give one of them")
-            fuse = fusion == "serving"
-        if execution == "eager" and config.get("fusion") == "serving":
-            raise UserError(f"{where('execution')}: eager with fusion serving: a serving engine runs as one graph; "
-                            f"use execution: graph, or fusion: framework")
-        if execution == "eager":
+    def from_config(cls, config: Mapping[str, Any], source: str) -> GPU:
+        """A GPU from a preset mapping (without `kind`); a UserError names `source` and the bad key."""
+        preset = validate_preset(GpuPreset, config, source)
+        fuse = True if preset.fuse_epilogues is None else preset.fuse_epilogues
+        if preset.fusion is not None:
+            fuse = preset.fusion == "serving"
+        if preset.execution == "eager":
             fuse = False  # eager is PyTorch's own kernels (fuse_epilogues only applies to graph mode)
-        evidence = config.get("evidence", "")
-        if not isinstance(evidence, str):
-            raise UserError(f"{where('evidence')}: expected a sentence saying what the preset was checked against")
-        board = cls._watts(config.get("board_power_w", 300.0), where("board_power_w"))
-        idle = cls._watts(config.get("idle_power_w", 0.15 * board), where("idle_power_w"))
-        if idle > board:
-            raise UserError(f"{where('idle_power_w')}: {idle:g} W exceeds board_power_w {board:g} W")
-        h2d = config.get("host_to_device") or {}
-        if not isinstance(h2d, dict):
-            raise UserError(f"{where('host_to_device')}: expected a mapping (latency, bandwidth, pinned)")
-        bad = [k for k in h2d if k not in ("latency", "bandwidth", "pinned", "source")]
-        if bad:
-            raise UserError(f"{where('host_to_device.' + bad[0])}: unknown key; expected latency, bandwidth, "
-                            f"pinned, source")
-        h2d_latency = parse_time(h2d.get("latency", "5us"), where("host_to_device.latency"))
-        h2d_bandwidth = positive(parse_bandwidth(h2d.get("bandwidth", "25GB/s"), where("host_to_device.bandwidth")),
-                                 where("host_to_device.bandwidth"))
-        table = None
-        if h2d.get("pinned"):
-            table = []
-            for i, point in enumerate(h2d["pinned"]):
-                key = where(f"host_to_device.pinned[{i}]")
-                if not isinstance(point, dict) or set(point) != {"bytes", "time"}:
-                    raise UserError(f"{key}: expected {{bytes: SIZE, time: DURATION}}, got {point!r}")
-                table.append((positive(parse_bytes(point["bytes"], key + ".bytes"), key + ".bytes"),
-                              positive(parse_time(point["time"], key + ".time"), key + ".time")))
-        bits = config.get("supported_bits", [8, 16, 32])
-        if not isinstance(bits, list) or not bits or any(b not in (8, 16, 32) for b in bits):
-            raise UserError(f"{where('supported_bits')}: expected a list drawn from 8, 16, 32, got {bits!r}")
-        memory = None
-        if config.get("memory") is not None:
-            memory = positive(parse_bytes(config["memory"], where("memory")), where("memory"))
-        calibration = None
-        fraction = None
-        if config.get("calibration") is not None:
-            override = config["calibration"]
-            if not isinstance(override, dict):
-                raise UserError(f"{where('calibration')}: expected a mapping of fitted constants")
-            base, _ = default_calibration()
-            merged = base.as_mapping()
-            for key, value in override.items():
-                if key == "achievable_fraction":
-                    if not isinstance(value, dict):
-                        raise UserError(f"{where('calibration.achievable_fraction')}: expected a mapping of "
-                                        f"math (fp32, tf32, fp16, int8, bandwidth) to a fraction")
-                    fraction = {k: float(v) for k, v in value.items()}
-                    continue
-                if key not in merged:
-                    raise UserError(f"{where('calibration.' + key)}: unknown key{suggest(key, merged)}; "
-                                    f"expected one of {', '.join(merged)}")
-                merged[key] = {**merged[key], **value} if isinstance(merged[key], dict) else value
-            calibration = Calibration.from_mapping(merged, where("calibration"))
-        gpu = cls(name=str(config.get("name", Path(source).stem)), sm_count=sm_count, clock_hz=clock_hz,
-                   memory_bandwidth_bps=bandwidth, peak_flops=peak, measured_flops=measured,
-                   measured_bandwidth_bps=measured_bw, execution=execution, fuse_epilogues=fuse,
-                   board_power_w=board, idle_power_w=idle, h2d_latency_s=h2d_latency,
-                   h2d_bandwidth_bps=h2d_bandwidth, h2d_table=table, supported_bits=bits, memory_bytes=memory,
-                   calibration=calibration, achievable_fraction=fraction)._with_evidence(evidence)
-        if config.get("calibration"):
+        h2d = preset.host_to_device or HostToDevice()
+        table = [(point.bytes, point.time) for point in h2d.pinned] if h2d.pinned else None
+        overrides = preset.calibration
+        calibration = fraction = None
+        if overrides is not None:
+            calibration = merge_calibration(default_calibration()[0], overrides.constants(), f"{source}: calibration")
+            fraction = overrides.achievable_fraction
+        gpu = cls(name=preset.name or Path(source).stem, sm_count=preset.sm_count, clock_hz=preset.clock,
+                  memory_bandwidth_bps=preset.memory_bandwidth, peak_flops=preset.peak_tflops.flops(),
+                  measured_flops=preset.measured_tflops.flops() if preset.measured_tflops else None,
+                  measured_bandwidth_bps=preset.measured_bandwidth, execution=preset.execution, fuse_epilogues=fuse,
+                  board_power_w=preset.board_power_w,
+                  idle_power_w=0.15 * preset.board_power_w if preset.idle_power_w is None else preset.idle_power_w,
+                  h2d_latency_s=h2d.latency, h2d_bandwidth_bps=h2d.bandwidth, h2d_table=table,
+                  supported_bits=preset.supported_bits, memory_bytes=preset.memory, calibration=calibration,
+                  achievable_fraction=fraction)
+        gpu.preset_evidence = preset.evidence or ""
+        if overrides is not None:
             # the preset's constants win over the serving mode's fitted ones too
-            own = {k: v for k, v in config["calibration"].items() if k != "achievable_fraction"}
-            gpu.serving_calibration = merge_calibration(gpu.serving_calibration, own, where("calibration"))
+            gpu.serving_calibration = merge_calibration(gpu.serving_calibration, overrides.constants(),
+                                                        f"{source}: calibration")
         return gpu
-
-    def _with_evidence(self, text: str) -> "GPU":
-        self.preset_evidence = " ".join(text.split())
-        return self
-
-    @staticmethod
-    def _flops_mapping(value: object, key: str, allow_null: bool = False) -> dict[str, float]:
-        if not isinstance(value, dict):
-            raise UserError(f"{key}: expected a mapping of math (fp32, tf32, fp16, int8) to TFLOP/s")
-        out: dict[str, float] = {}
-        for math_kind, tflops in value.items():
-            if math_kind not in ("fp32", "tf32", "fp16", "int8"):
-                raise UserError(f"{key}.{math_kind}: unknown math; expected fp32, tf32, fp16, int8")
-            if tflops is None and allow_null:
-                continue  # not supported by this GPU (no TF32 on Turing)
-            if isinstance(tflops, bool) or not isinstance(tflops, (int, float)) or tflops <= 0:
-                raise UserError(f"{key}.{math_kind}: expected a positive number of TFLOP/s, got {tflops!r}")
-            out[math_kind] = float(tflops) * 1e12
-        return out
-
-    @staticmethod
-    def _watts(value: object, key: str) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            raise UserError(f"{key}: expected a non-negative number of watts, got {value!r}")
-        return float(value)
 
     # --- kernels ------------------------------------------------------------------------------------------
     def kernel_table(self, layers: Sequence[LayerSpec], precisions: Sequence[str],

@@ -16,6 +16,7 @@ import numpy as np
 
 from hardware_models.errors import UserError, suggest
 from hardware_models.gpu_kernels import KERNEL_CLASSES, MAC_CLASSES, NO_DISPATCH_CLASSES, PRECISIONS, KernelTable
+from hardware_models.preset import Fraction, NonNegativeNumber, PositiveNumber, StrictModel
 from hardware_models.yaml_io import read_yaml
 
 CALIBRATION_PATH = Path(__file__).parent / "gpu_calibration.yaml"
@@ -116,6 +117,30 @@ class Calibration:
         fallback = {"dwconv": "conv", "pwconv": "conv", "copy": "eltwise", "batchnorm": "eltwise",
                     "pool": "eltwise", "gemm": "conv", "view": "eltwise"}
         return table.get(fallback.get(kernel_class, "eltwise"), 0.0)
+
+
+class CalibrationOverrides(StrictModel):
+    """A GPU preset's `calibration:` section: constants that replace the shipped ones in both modes (mappings
+    merged key by key), and `achievable_fraction`, the share of the datasheet peaks a GPU without
+    measurements reaches (per math: fp32, tf32, fp16, int8, bandwidth)."""
+
+    tensor_efficiency: dict[str, PositiveNumber] | None = None
+    gemm_efficiency: PositiveNumber | None = None
+    simt_efficiency: PositiveNumber | None = None
+    bandwidth_efficiency: PositiveNumber | None = None
+    mac_bandwidth_efficiency: PositiveNumber | None = None
+    fixed_s: dict[str, NonNegativeNumber] | None = None
+    host_dispatch_s: dict[str, dict[str, NonNegativeNumber]] | None = None
+    host_extra_s: NonNegativeNumber | None = None
+    eager_gap_s: NonNegativeNumber | None = None
+    host_container_s: NonNegativeNumber | None = None
+    host_launch_s: NonNegativeNumber | None = None
+    graph_launch_s: NonNegativeNumber | None = None
+    achievable_fraction: dict[str, Fraction] | None = None
+
+    def constants(self) -> dict[str, Any]:
+        """The fitted constants given (achievable_fraction apart), as `merge_calibration` takes them."""
+        return self.model_dump(exclude_none=True, exclude={"achievable_fraction"})
 
 
 def _stored() -> dict[str, Any]:

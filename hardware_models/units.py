@@ -91,13 +91,6 @@ def parse_bandwidth(value: object, key: str = "bandwidth") -> float:
                     f"as '8Gbps'), got {value!r}")
 
 
-def positive(value: float, key: str) -> float:
-    """`value` if it is > 0, else a UserError naming `key`."""
-    if not value > 0:
-        raise UserError(f"{key}: expected a positive value, got {value:g}")
-    return value
-
-
 UNITS_HELP = (
     "Units: kB/MB = 10^3/10^6 bytes, KiB/MiB = 2^10/2^20 bytes; Mbps = 10^6 bit/s, Mibps = 2^20 bit/s; "
     "s, ms, us; Hz, MHz, GHz. A bare number is in SI units (bytes, bit/s, seconds, hertz)."

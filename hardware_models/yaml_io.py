@@ -31,7 +31,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def load_yaml_text(text: str, source: str | Path, column: bool = False) -> object:
+def _load_yaml_text(text: str, source: str | Path, column: bool = False) -> object:
     """The YAML document in `text`; a UserError `SOURCE: line N: ...` for bad syntax or a duplicate key."""
     try:
         return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
@@ -57,7 +57,7 @@ def read_yaml_file(path: str | Path, what: str = "file", column: bool = False) -
         raise UserError(f"{path}: not a text file; expected a YAML {what}") from None
     except OSError as exc:
         raise UserError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    return load_yaml_text(text, path, column=column)
+    return _load_yaml_text(text, path, column=column)
 
 
 def read_yaml(path: str | Path, what: str = "file") -> dict[str, Any]:

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from hardware_models import LayerSpec, UserError, load_accelerator
 from hardware_models.dsp import VectorDSP
-from hardware_models.registry import PRESET_DIR, read_yaml
+from hardware_models.registry import PRESET_DIR
+from hardware_models.yaml_io import read_yaml
 
 CONFIG = {
     "clock": "1GHz", "vector_bits": 1024, "vector_units": 4, "mac_instructions_per_cycle": 2,

@@ -19,7 +19,8 @@ from hardware_models import UserError, load_accelerator
 from hardware_models.gpu import GPU, eager_completion_s
 from hardware_models.gpu_kernels import _tile_utilisation, precision_of
 from hardware_models.layer import LayerSpec
-from hardware_models.registry import PRESET_DIR, from_config, read_yaml
+from hardware_models.registry import PRESET_DIR, from_config
+from hardware_models.yaml_io import read_yaml
 
 FIXTURE = Path(__file__).parent / "fixtures" / "h200_pytorch_profile.json"
 GPU_PRESETS = ("t4", "l4", "a100", "h100", "h200")
