@@ -22,6 +22,9 @@ import numpy as np
 from hardware_models.errors import UserError
 from simulator.graph.ir import Graph, Layer
 
+# onnx is an optional dependency (pip install 'autosplit[onnx]'): imported where it is used, so that the zoo
+# and everything else work without it
+
 ACTIVATIONS = {"Relu": "relu", "LeakyRelu": "leakyrelu", "Sigmoid": "sigmoid", "Tanh": "tanh",
                "HardSwish": "hardswish", "HardSigmoid": "hardsigmoid", "Elu": "elu", "Softplus": "softplus",
                "Gelu": "gelu"}

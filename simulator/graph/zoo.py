@@ -12,6 +12,7 @@ from collections.abc import Callable
 from hardware_models.errors import UserError, suggest
 from simulator.graph.builder import GraphBuilder
 from simulator.graph.ir import Graph
+from simulator.graph.simplify import simplify as simplify_graph
 
 
 def _conv_bn_act(b: GraphBuilder, prefix: str, x: str, out: int, kernel: int, stride: int = 1,
@@ -343,7 +344,5 @@ def build(name: str, simplify: bool = True) -> Graph:
     graph = _BUILDERS[name]()
     graph.source = "zoo"
     if simplify:
-        from simulator.graph.simplify import simplify as simplify_graph
-
         graph = simplify_graph(graph)
     return graph

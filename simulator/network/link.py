@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hardware_models.errors import UserError
+from simulator.network import tcp
 from simulator.network.trace import BandwidthTrace
 
 PROTOCOLS = ("tcp", "ideal")
@@ -126,9 +127,7 @@ class Link:
 
         Vectorised over numpy arrays of payload sizes; `start_s` places the upload in the bandwidth trace.
         """
-        from simulator.network.tcp import transfer_time_s
-
-        return transfer_time_s(self, payload_bytes, start_s=start_s)
+        return tcp.transfer_time_s(self, payload_bytes, start_s=start_s)
 
     def downlink_time_s(self, result_bytes: np.ndarray | float) -> np.ndarray:
         """Seconds to return a result of `result_bytes` to the device over the downlink."""

@@ -33,7 +33,6 @@ class Transmitter:
         self.trace_offset_s = float(trace_offset_s)
         self.burst_bits = float(burst_bits)
         self.busy = False
-        self.bits_sent = 0.0
         self._queue: deque[tuple[float, simpy.Event]] = deque()
 
     def send(self, bits: float, flow: Any = None) -> simpy.Event:
@@ -59,7 +58,6 @@ class Transmitter:
             return
         self.busy = True
         bits, done = self._queue.popleft()
-        self.bits_sent += bits
         self.env.timeout(self.serialisation_time_s(bits)).callbacks.append(lambda _event: self._finish(done))
 
     def _finish(self, done: simpy.Event) -> None:
@@ -77,7 +75,6 @@ class FairShareTransmitter:
         self.rate_bps = float(rate_bps)
         self.trace = trace
         self.trace_offset_s = float(trace_offset_s)
-        self.bits_sent = 0.0
         self._flows: dict[Any, deque[list]] = {}  # flow -> deque of [remaining_bits, done event, size_bits]
         self._last_update_s = 0.0
         self._version = 0
@@ -90,7 +87,6 @@ class FairShareTransmitter:
         done = self.env.event()
         self._advance()
         self._flows.setdefault(flow, deque()).append([float(bits), done, max(float(bits), 1.0)])
-        self.bits_sent += bits
         self._schedule()
         return done
 

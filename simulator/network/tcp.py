@@ -18,9 +18,12 @@ report its error against the segment-level simulation.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from simulator.network.link import Link
+if TYPE_CHECKING:  # the model reads a Link's fields; Link.transfer_time_s calls it
+    from simulator.network.link import Link
 
 _MAX_ROUNDS = 64
 

@@ -60,10 +60,6 @@ class BandwidthTrace:
         object.__setattr__(self, "_cumulative_bits", cumulative)
 
     @classmethod
-    def constant(cls, rate_bps: float) -> "BandwidthTrace":
-        return cls(np.array([0.0]), np.array([float(rate_bps)]), source="constant rate")
-
-    @classmethod
     def from_file(cls, path: str | Path) -> "BandwidthTrace":
         """Read a trace file (see the module docstring); errors name the file and the line."""
         path = Path(path)
