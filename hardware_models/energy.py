@@ -94,17 +94,16 @@ def read_table(path: Path = TABLE_PATH) -> dict[str, tuple[tuple[float, float], 
 class EnergyPreset(StrictModel):
     """A preset's `energy:` section (human units; every key optional)."""
 
-    technology_nm: PositiveNumber = Field(REFERENCE_NODE_NM, description="the process node in nm")
-    supply_voltage_v: PositiveNumber = Field(REFERENCE_SUPPLY_V, description="the supply voltage in volts")
-    mac_8bit: Energy | None = Field(None, description="the energy of one 8x8-bit MAC, e.g. '0.3pJ'")
-    dram_per_byte: Energy | None = Field(None, description="the energy of a DRAM byte, e.g. '20pJ'")
+    technology_nm: PositiveNumber = REFERENCE_NODE_NM
+    supply_voltage_v: PositiveNumber = REFERENCE_SUPPLY_V
+    mac_8bit: Energy | None = None  # one 8x8-bit MAC, e.g. '0.3pJ'
+    dram_per_byte: Energy | None = None
     sram_table: Literal["horowitz", "cacti7"] = "horowitz"
-    sram_read_64bit: dict[Size, Energy] | None = Field(
-        None, min_length=1, description="a mapping of SRAM size to the energy of one 64-bit read, e.g. "
-        "{'8KiB': '10pJ', '1MiB': '100pJ'}")
+    # SRAM size -> energy of one 64-bit read, e.g. {'8KiB': '10pJ', '1MiB': '100pJ'}
+    sram_read_64bit: dict[Size, Energy] | None = Field(default=None, min_length=1)
     sram_write_factor: PositiveNumber = 1.0
     accumulator_guard_bits: NonNegativeInteger = 16
-    source: str | None = Field(None, description="a citation (free text)")
+    source: str | None = None  # a citation (free text)
 
 
 @dataclass(frozen=True)

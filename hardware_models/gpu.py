@@ -243,7 +243,7 @@ class GPU(Accelerator):
         published TensorRT results) or `framework` (PyTorch's kernels, fitted on the H200 profile)."""
         return "serving" if self.fuse_epilogues else "framework"
 
-    def with_mode(self, execution: str | None = None, fusion: str | None = None, where: str = "") -> "GPU":
+    def with_mode(self, execution: str | None = None, fusion: str | None = None, where: str = "") -> GPU:
         """A copy of this GPU run in another execution mode (graph|eager) and fusion (serving|framework).
 
         A serving engine runs as one captured graph: `eager` with `serving` is refused."""

@@ -135,8 +135,9 @@ class ProductNPU(Accelerator):
     def from_config(cls, config: Mapping[str, Any], source: str) -> ProductNPU:
         """An NPU from a preset mapping (without `kind`); a UserError names `source` and the bad key."""
         preset = validate_preset(NpuPreset, config, source)
-        return cls(name=preset.name or source, clock_hz=preset.clock, macs_per_cycle=dict(preset.macs_per_cycle),
-                   array=preset.array, efficiency=dict(preset.efficiency),
+        return cls(name=preset.name or source, clock_hz=preset.clock,
+                   macs_per_cycle={str(k): v for k, v in preset.macs_per_cycle.items()}, array=preset.array,
+                   efficiency={str(k): v for k, v in preset.efficiency.items()},
                    depthwise_efficiency=preset.depthwise_efficiency, onchip_bytes=preset.onchip_memory,
                    weight_cache_bytes=preset.weight_cache, dram_bandwidth_bps=preset.dram_bandwidth,
                    host_link_bps=preset.host_link, vector_elements_per_cycle=preset.vector_elements_per_cycle,
@@ -192,7 +193,7 @@ class ProductNPU(Accelerator):
             # a layer alone keeps what fits the cache; in a network the cache fills in execution order
             streamed = (max(weight_bytes - self.weight_cache_bytes, 0.0) if streamed_weight_bytes is None
                         else streamed_weight_bytes)
-        memory = dram / self.dram_bandwidth_bps + (streamed / self.host_link_bps if streamed else 0.0)
+        memory = dram / self.dram_bandwidth_bps + self._streamed_s(streamed)
         busy = max(compute, memory)
         overhead = self.layer_overhead_s if layer.kind != "data" else 0.0
         latency = overhead + busy
@@ -208,7 +209,14 @@ class ProductNPU(Accelerator):
         """DMA time of a layer's weights: from DRAM, or (with a weight cache) the part beyond it over the link."""
         if self.weight_cache_bytes is None:
             return weight_bytes / self.dram_bandwidth_bps
-        return (streamed or 0.0) / self.host_link_bps
+        return self._streamed_s(streamed or 0.0)
+
+    def _streamed_s(self, streamed_bytes: float) -> float:
+        """Seconds to stream weights beyond the cache over the host link (which every cache comes with)."""
+        if not streamed_bytes:
+            return 0.0
+        assert self.host_link_bps is not None, "a weight cache without a host link"  # NpuPreset requires one
+        return streamed_bytes / self.host_link_bps
 
     def _activation_s(self, layer: LayerSpec, activation_bits: int, batch: int) -> float:
         """DRAM time of a layer's activations when they do not fit on chip."""

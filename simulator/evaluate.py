@@ -18,6 +18,7 @@ Edge energy = edge compute energy + the radio's energy for the bits on the wire.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -100,7 +101,7 @@ class Scenario:
                    accuracy=proxy, **fields)
 
     @cached_property
-    def tables(self) -> "CostTables":
+    def tables(self) -> CostTables:
         return CostTables.build(self)
 
 
@@ -129,7 +130,7 @@ class CostTables:
     weight_cost: np.ndarray           # (L, B) sensitivity x distortion of the weights at edge bits, at the
     activation_cost: np.ndarray       # (L, B)   accuracy_confidence end of the interval (what searches bound)
     cloud_cost: np.ndarray            # (L,) the same at cloud bits (weights + activations)
-    other_ends: tuple[str, str]       # the two ENDS besides the searched one (reported, not searched)
+    other_ends: tuple[str, ...]       # the two ENDS besides the searched one (reported, not searched)
     end_costs: np.ndarray             # (2, L, B, B) weights + activations at each of `other_ends`
     end_cloud_costs: np.ndarray       # (2, L) the same at cloud bits
     _cloud_cache: dict = field(default_factory=dict, repr=False)
@@ -216,11 +217,13 @@ class CostTables:
         return self.live.T.astype(np.float32)
 
     @classmethod
-    def build(cls, s: Scenario) -> "CostTables":
+    def build(cls, s: Scenario) -> CostTables:
         graph = s.graph
         specs = graph.layer_specs()
+        edge_bits = s.edge_bits
+        assert edge_bits is not None  # Scenario.__post_init__ fills it in
         # the search draws from the edge's bits; 16 is always tabled too, for the float baselines
-        bits = np.array(sorted(set(s.edge_bits) | {16}))
+        bits = np.array(sorted(set(edge_bits) | {16}))
         L, B = len(specs), len(bits)
         latency = np.zeros((L, B, B))
         energy = np.zeros((L, B, B))
@@ -276,7 +279,7 @@ class CostTables:
         ends = [proxy.cost_tables(end) for end in other_ends]
         searched_w, searched_a = proxy.cost_tables(s.accuracy_confidence)
         return cls(
-            scenario=s, bits=bits, edge_bit_index=np.flatnonzero(np.isin(bits, s.edge_bits)),
+            scenario=s, bits=bits, edge_bit_index=np.flatnonzero(np.isin(bits, edge_bits)),
             names=[l.name for l in graph.layers],
             has_weights=weight_elements > 0, edge_latency_s=latency, edge_energy_j=energy,
             weight_bytes=weight_elements[:, None] * bits[None, :] / 8.0,
@@ -307,7 +310,7 @@ class CostTables:
         return self._cloud_cache[key]
 
 
-def _network_latency(accelerator: Accelerator, specs, bits: int, batch: int) -> float:
+def _network_latency(accelerator: Accelerator, specs: Sequence[LayerSpec], bits: int, batch: int) -> float:
     if not specs:
         return 0.0
     return accelerator.network_cost(specs, bits, bits, batch)[1].latency_s
@@ -371,9 +374,9 @@ def evaluate(tables: CostTables, weight_bits: np.ndarray, activation_bits: np.nd
     combo += a
     combo += tables.layer_offset
     terms = tables.per_layer_terms
-    edge_s, energy, distortion, weight_memory, *at_ends = (
+    edge_s, energy, distortion, weight_memory, *end_sums = (
         np.einsum("pl,pl->p", np.take(terms[k], combo), on_edge) for k in (0, 1, 2, 3, 5, 6))
-    at_ends = np.stack(at_ends)
+    at_ends = np.stack(end_sums)
     output_bytes = np.take(tables.per_layer_terms[4], combo)                 # raw bytes of each layer's output
 
     if edge_mask is None:

@@ -10,8 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
-
 from hardware_models.errors import UserError, suggest
 from hardware_models.preset import AnyDuration, AnyEnergy, AnyRate, AnySize, StrictModel, validate_preset
 from hardware_models.yaml_io import read_yaml
@@ -27,7 +25,7 @@ class NetworkPreset(StrictModel):
 
     description: str | None = None
     link: Literal["tcp", "ideal"] | None = None
-    uplink: AnyRate | None = Field(None, description="a rate such as '3Mbps'")
+    uplink: AnyRate | None = None
     downlink: AnyRate | None = None
     rtt: AnyDuration | None = None
     loss: float | None = None

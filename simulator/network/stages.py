@@ -156,17 +156,19 @@ class DelayLine:
         self.deliver = deliver
         self.rng = rng
         self._last_due_s = -np.inf
-        self._last_event = env.event()
-        self._last_event.callbacks = None  # stands for "already delivered"
+        self._last_event: simpy.Event | None = None  # the event the last item rides on
 
     def put(self, item: Any) -> None:
-        delay = self.delay_s + (self.rng.uniform(0.0, self.jitter_s) if self.jitter_s > 0 else 0.0)
+        jitter = self.rng.uniform(0.0, self.jitter_s) if self.rng is not None and self.jitter_s > 0 else 0.0
+        delay = self.delay_s + jitter
         now = self.env.now
-        if now + delay > self._last_due_s or self._last_event.callbacks is None:
-            self._last_event = self.env.timeout(max(now + delay, self._last_due_s) - now)
-            self._last_due_s = now + (max(now + delay, self._last_due_s) - now)  # the time SimPy schedules
+        last = self._last_event
+        if last is None or last.processed or now + delay > self._last_due_s:
+            due = max(now + delay, self._last_due_s)
+            last = self._last_event = self.env.timeout(due - now)
+            self._last_due_s = now + (due - now)  # the time SimPy schedules
         # an item held behind the previous one rides on the same event: same time, delivered after it
-        self._last_event.callbacks.append(lambda _event: self.deliver(item))
+        last.callbacks.append(lambda _event: self.deliver(item))
 
 
 def transmit(env: simpy.Environment, transmitter, bits: float, flow: Any = None):

@@ -55,7 +55,7 @@ def _train_jitter_s(link: Link, segments: np.ndarray) -> np.ndarray:
     return by_length[np.clip(segments, 1, reach).astype(int)]
 
 
-def _like(template: object, values: np.ndarray) -> np.ndarray | float:
+def _like(template: np.ndarray | float, values: np.ndarray) -> np.ndarray | float:
     return float(values) if np.ndim(template) == 0 else values
 
 

@@ -13,7 +13,7 @@ import numpy as np
 class TransferModel(Protocol):
     """An uplink from the edge device to the cloud, as the plan evaluation sees it (SI units)."""
 
-    def transfer_time_s(self, payload_bytes: np.ndarray) -> np.ndarray:
+    def transfer_time_s(self, payload_bytes: np.ndarray) -> np.ndarray | float:
         """Seconds from the start of each upload until its last byte has arrived."""
         ...
 
