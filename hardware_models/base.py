@@ -4,7 +4,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from hardware_models.errors import UserError
 from hardware_models.layer import LayerSpec
@@ -64,7 +64,7 @@ class Accelerator(abc.ABC):
 
     @classmethod
     @abc.abstractmethod
-    def from_config(cls, config: Mapping[str, object], source: str) -> Accelerator:
+    def from_config(cls, config: Mapping[str, Any], source: str) -> Accelerator:
         """The accelerator of a preset mapping (without `kind`); a UserError names `source` and the bad key."""
 
     @abc.abstractmethod

@@ -38,7 +38,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
-
 from pydantic import BeforeValidator, Field, ValidationInfo, field_validator
 
 from hardware_models.base import Accelerator, LayerCost, sum_costs
