@@ -127,6 +127,16 @@ def test_a_serving_engine_cannot_run_eagerly_and_modes_need_a_gpu():
         load_accelerator("h100@fast")
 
 
+def test_an_accelerator_without_modes_or_a_device_copy_answers_with_the_base_defaults():
+    eyeriss, h100 = load_accelerator("eyeriss"), load_accelerator("h100")
+    assert (eyeriss.kind, eyeriss.has_modes, eyeriss.mode(), eyeriss.mode_label()) == ("systolic", False, None, None)
+    assert eyeriss.copy_to_device_s(1e6) == 0.0 and eyeriss.default_bits == 8
+    with pytest.raises(UserError, match="not a GPU"):
+        eyeriss.with_mode("eager")
+    assert (h100.kind, h100.has_modes, h100.mode()) == ("gpu", True, {"execution": "graph", "fusion": "serving"})
+    assert h100.copy_to_device_s(1e6) > 0.0 and h100.default_bits == 16
+
+
 def test_serving_mode_runs_a_residual_add_in_the_producers_epilogue():
     h100 = load_accelerator("h100")
     x = LayerSpec("x", "eltwise", in_channels=256, in_height=56, in_width=56, out_channels=256, out_height=56,
