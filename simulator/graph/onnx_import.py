@@ -242,7 +242,8 @@ class _Importer:
                 index[int(a)] = slice(int(s), int(e), int(st))
             out = v[0][tuple(index)]
         elif op == "Range":
-            out = np.arange(v[0], v[1], v[2])  # type: ignore[call-overload]  # 0-d arrays: numpy takes them, its stubs do not
+            # numpy takes 0-d arrays for the bounds, its stubs do not
+            out = np.arange(v[0], v[1], v[2])  # type: ignore[call-overload]
         elif op == "Transpose":
             out = np.transpose(v[0], attrs.get("perm"))
         else:

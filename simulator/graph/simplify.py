@@ -40,7 +40,8 @@ def simplify(graph: Graph) -> Graph:
             if producer is not None:
                 _absorb(producer, layer)
             continue
-        if layer.op == "batchnorm" and producer is not None and alone and producer.op in FOLDABLE_INTO and not producer.attrs.get("activation"):
+        if (layer.op == "batchnorm" and producer is not None and alone and producer.op in FOLDABLE_INTO
+                and not producer.attrs.get("activation")):
             producer.params += layer.params
             _absorb(producer, layer, batchnorm=layer.name)
             _fold_batchnorm(weights, producer.name, layer.name)
