@@ -84,7 +84,7 @@ def print_table(rows) -> None:
 
 
 def write(cal) -> None:
-    from hardware_models.gpu import CALIBRATION_PATH
+    from hardware_models.gpu_calibration import CALIBRATION_PATH
 
     old = yaml.safe_load(CALIBRATION_PATH.read_text())
     header = ("# Fitted constants of hardware_models/gpu.py, shared by every GPU preset (a preset may override\n"

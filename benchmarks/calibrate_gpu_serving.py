@@ -45,14 +45,14 @@ def main() -> int:
     args = parser.parse_args()
 
     from hardware_models import load_accelerator
-    from hardware_models.gpu import default_calibration
+    from hardware_models.gpu_calibration import default_calibration
     from hardware_models import gpu_serving_fit as fitting
     from simulator.graph import load_model
 
     graph = load_model("resnet50")
     rows, left_out = fitting.read_rows()
     gpus = {preset: load_accelerator(preset) for preset in sorted({r.preset for r in rows})}
-    cases = fitting.build_cases(rows, graph.layer_specs(), graph.kernel_ops(), gpus)
+    cases = fitting.build_cases(rows, graph.layer_specs(), gpus)
     base, _ = default_calibration()
     held_out = fitting.leave_one_group_out(cases, base)
     print(f"{len(rows)} rows in {len({r.group for r in rows})} groups; {len(left_out)} left out "
@@ -89,7 +89,7 @@ def main() -> int:
 
 
 def write(values: dict, summary: list[dict]) -> None:
-    from hardware_models.gpu import CALIBRATION_PATH
+    from hardware_models.gpu_calibration import CALIBRATION_PATH
 
     data = yaml.safe_load(CALIBRATION_PATH.read_text())
     header = CALIBRATION_PATH.read_text().split("\nachievable_fraction")[0]

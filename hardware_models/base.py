@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar
 
+from hardware_models.errors import UserError
 from hardware_models.layer import LayerSpec
 
 
@@ -48,13 +50,22 @@ class LayerCost:
 class Accelerator(abc.ABC):
     """An analytical accelerator model.
 
-    Subclasses implement `layer_cost`; `network_cost` sums the layers and may be overridden where a whole
-    network is not the sum of its layers timed alone (a GPU replaying a captured graph).
+    Subclasses implement `layer_cost` and `from_config`; `network_cost` sums the layers and may be overridden
+    where a whole network is not the sum of its layers timed alone (a GPU replaying a captured graph). The
+    other members are plug-in points with the defaults of a model that lacks the feature: a copy of received
+    tensors to device memory (`copy_to_device_s`), execution modes (`mode`, `with_mode`), evidence.
     """
 
+    kind: ClassVar[str]  # the preset's `kind:` (systolic, dsp, npu, gpu)
     name: str
     clock_hz: float
     supported_bits: tuple[int, ...]
+    preset_evidence: str = ""  # what the preset says it was checked against (its `evidence:`)
+
+    @classmethod
+    @abc.abstractmethod
+    def from_config(cls, config: Mapping[str, Any], source: str) -> Accelerator:
+        """The accelerator of a preset mapping (without `kind`); a UserError names `source` and the bad key."""
 
     @abc.abstractmethod
     def layer_cost(
@@ -75,6 +86,41 @@ class Accelerator(abc.ABC):
         abits = [activation_bits] * n if isinstance(activation_bits, int) else list(activation_bits)
         rows = [self.layer_cost(layer, w, a, batch) for layer, w, a in zip(layers, wbits, abits)]
         return rows, sum_costs(rows, "total")
+
+    @property
+    def default_bits(self) -> int:
+        """The bit-width of weights and activations when none is asked for: 8 where supported (an edge
+        accelerator's integer datapath), else 16."""
+        return 8 if 8 in self.supported_bits else 16
+
+    def copy_to_device_s(self, payload_bytes: float) -> float:
+        """Seconds to copy `payload_bytes` received from the network into the accelerator's memory before
+        it computes on them (0: the accelerator reads them where they arrive)."""
+        return 0.0
+
+    def mode(self) -> dict[str, str] | None:
+        """The execution mode of a model that has modes (a GPU: {"execution": ..., "fusion": ...}), else None."""
+        return None
+
+    @property
+    def has_modes(self) -> bool:
+        """Whether `with_mode` can run this accelerator in another execution mode."""
+        return self.mode() is not None
+
+    def mode_label(self) -> str | None:
+        """The mode in words, e.g. 'serving (graph)'; None for a model without modes."""
+        mode = self.mode()
+        return None if mode is None else f"{mode['fusion']} ({mode['execution']})"
+
+    def with_mode(self, execution: str | None = None, fusion: str | None = None, where: str = "") -> Accelerator:
+        """A copy run in another execution mode (graph|eager) and fusion (serving|framework); a UserError for
+        a model without modes."""
+        raise UserError(f"{where or self.name}: a mode (serving/framework, graph/eager) applies to a GPU preset "
+                        f"only; {self.name} is not a GPU")
+
+    def evidence(self) -> str:
+        """What the model was checked against, with its error, or what it assumes."""
+        return self.preset_evidence or "no evidence recorded"
 
 
 def sum_costs(rows: Sequence[LayerCost], name: str) -> LayerCost:

@@ -34,36 +34,60 @@ pooling/element-wise layers as adds at the lane width.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar
+
+from pydantic import Field, ValidationInfo, field_validator
 
 from hardware_models.base import Accelerator, LayerCost
-from hardware_models.energy import EnergyModel
-from hardware_models.errors import UserError, check_keys
-from hardware_models.preset import PresetFields
+from hardware_models.energy import EnergyModel, EnergyPreset
 from hardware_models.layer import LayerSpec
-from hardware_models.units import parse_bytes, parse_frequency, parse_rate
+from hardware_models.preset import (Bandwidth, BitList, Frequency, NonNegativeNumber, PositiveInteger, PresetModel,
+                                    Size, validate_preset)
 
-CONFIG_KEYS = (
-    "name", "description", "source", "clock", "vector_bits", "vector_units", "mac_instructions_per_cycle",
-    "accumulator_bits", "lane_bits", "onchip_memory", "dram_bandwidth", "register_block_pixels",
-    "layer_overhead_cycles", "supported_bits", "energy",
-)
-REQUIRED_KEYS = ("clock", "vector_bits", "vector_units", "onchip_memory", "dram_bandwidth", "supported_bits")
+class DspPreset(PresetModel):
+    """A `kind: dsp` preset (human units)."""
 
+    clock: Frequency = Field(description="the clock, e.g. '1GHz'")
+    vector_bits: PositiveInteger = Field(description="the width of a vector register in bits, e.g. 1024")
+    vector_units: PositiveInteger = Field(description="the number of vector units")
+    mac_instructions_per_cycle: PositiveInteger = 1
+    accumulator_bits: PositiveInteger = 32
+    lane_bits: BitList = (8, 16, 32)
+    onchip_memory: Size = Field(description="the on-chip memory's size, e.g. '256KiB'")
+    dram_bandwidth: Bandwidth = Field(description="the DRAM bandwidth, e.g. '15GB/s'")
+    register_block_pixels: PositiveInteger = 4
+    layer_overhead_cycles: NonNegativeNumber = 0.0
+    supported_bits: BitList = Field(description="the bit-widths the DSP computes at, e.g. [4, 8, 16]")
+    energy: EnergyPreset | None = None
 
-def parse_bandwidth_bytes_per_s(value: object, key: str) -> float:
-    """'15GB/s' or '12GiB/s' -> bytes per second; a rate in bits ('100Gbps') is divided by 8; a bare number
-    is bytes per second."""
-    if isinstance(value, str) and value.strip().endswith("B/s"):
-        return parse_bytes(value.strip()[:-2], key)
-    if isinstance(value, str):
-        return parse_rate(value, key) / 8
-    return parse_bytes(value, key)
+    @field_validator("lane_bits")
+    @classmethod
+    def _lanes_divide_the_accumulator(cls, lane_bits: tuple[int, ...], info: ValidationInfo) -> tuple[int, ...]:
+        vector_bits, accumulator_bits = info.data.get("vector_bits"), info.data.get("accumulator_bits")
+        if vector_bits is None or accumulator_bits is None:
+            return lane_bits  # reported as their own keys
+        for lane in lane_bits:
+            if vector_bits % accumulator_bits or accumulator_bits % lane or lane > accumulator_bits:
+                raise ValueError(f"each lane width must divide accumulator_bits ({accumulator_bits}), which must "
+                                 f"divide vector_bits ({vector_bits}); got {lane}")
+        return lane_bits
+
+    @field_validator("supported_bits")
+    @classmethod
+    def _fit_the_widest_lane(cls, supported: tuple[int, ...], info: ValidationInfo) -> tuple[int, ...]:
+        lane_bits = info.data.get("lane_bits")
+        if lane_bits is not None and max(supported) > max(lane_bits):
+            raise ValueError(f"{max(supported)} bits is wider than the widest lane ({max(lane_bits)} bits)")
+        return supported
 
 
 @dataclass(frozen=True)
 class VectorDSP(Accelerator):
     """A SIMD DSP: sizes in bits and bytes, clock in hertz, DRAM bandwidth in bytes per second."""
+
+    kind: ClassVar[str] = "dsp"
 
     name: str
     clock_hz: float
@@ -79,48 +103,29 @@ class VectorDSP(Accelerator):
     layer_overhead_cycles: float = 0.0
     energy: EnergyModel = field(default_factory=EnergyModel.default)
     source: str = ""
+    preset_evidence: str = field(default="", repr=False, compare=False)
 
     # --- construction ------------------------------------------------------------------------------
     @classmethod
-    def from_config(cls, config: dict, source: str) -> VectorDSP:
+    def from_config(cls, config: Mapping[str, Any], source: str) -> VectorDSP:
         """A DSP from a preset mapping (without `kind`); a UserError names `source` and the bad key."""
-        check_keys(config, CONFIG_KEYS, source, REQUIRED_KEYS, kind="dsp preset")
-
-        fields = PresetFields(config, source)
-        where, whole, positive, bit_list = fields.where, fields.whole, fields.positive, fields.bit_list
-
-        vector_bits = whole("vector_bits")
-        accumulator_bits = whole("accumulator_bits", 32)
-        lane_bits = bit_list("lane_bits", (8, 16, 32))
-        for lane in lane_bits:
-            if vector_bits % accumulator_bits or accumulator_bits % lane or lane > accumulator_bits:
-                raise UserError(f"{where('lane_bits')}: each lane width must divide accumulator_bits "
-                                f"({accumulator_bits}), which must divide vector_bits ({vector_bits}); got {lane}")
-        supported = bit_list("supported_bits")
-        if max(supported) > max(lane_bits):
-            raise UserError(f"{where('supported_bits')}: {max(supported)} bits is wider than the widest lane "
-                            f"({max(lane_bits)} bits)")
-        overhead = config.get("layer_overhead_cycles", 0)
-        if isinstance(overhead, bool) or not isinstance(overhead, (int, float)) or overhead < 0:
-            raise UserError(f"{where('layer_overhead_cycles')}: expected a number of cycles >= 0, got {overhead!r}")
-        energy = fields.mapping("energy")
+        preset = validate_preset(DspPreset, config, source)
         return cls(
-            name=str(config.get("name", source)),
-            clock_hz=positive("clock", parse_frequency(config["clock"], where("clock"))),
-            vector_bits=vector_bits,
-            vector_units=whole("vector_units"),
-            onchip_memory_bytes=positive("onchip_memory", parse_bytes(config["onchip_memory"],
-                                                                      where("onchip_memory"))),
-            dram_bytes_per_s=positive("dram_bandwidth", parse_bandwidth_bytes_per_s(config["dram_bandwidth"],
-                                                                                    where("dram_bandwidth"))),
-            supported_bits=supported,
-            mac_instructions_per_cycle=whole("mac_instructions_per_cycle", 1),
-            accumulator_bits=accumulator_bits,
-            lane_bits=lane_bits,
-            register_block_pixels=whole("register_block_pixels", 4),
-            layer_overhead_cycles=float(overhead),
-            energy=EnergyModel.from_config(energy, source),
-            source=str(config.get("source", "")),
+            name=preset.name or source,
+            clock_hz=preset.clock,
+            vector_bits=preset.vector_bits,
+            vector_units=preset.vector_units,
+            onchip_memory_bytes=preset.onchip_memory,
+            dram_bytes_per_s=preset.dram_bandwidth,
+            supported_bits=preset.supported_bits,
+            mac_instructions_per_cycle=preset.mac_instructions_per_cycle,
+            accumulator_bits=preset.accumulator_bits,
+            lane_bits=preset.lane_bits,
+            register_block_pixels=preset.register_block_pixels,
+            layer_overhead_cycles=preset.layer_overhead_cycles,
+            energy=EnergyModel.from_preset(preset.energy),
+            source=preset.source or "",
+            preset_evidence=preset.evidence or "",
         )
 
     # --- compute -------------------------------------------------------------------------------------

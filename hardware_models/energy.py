@@ -28,21 +28,18 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, Literal
 
-from hardware_models.errors import UserError, check_keys
-from hardware_models.units import BYTE_UNITS, parse_bytes, parse_energy
+from pydantic import Field
+
+from hardware_models.preset import Energy, NonNegativeInteger, PositiveNumber, Size, StrictModel, validate_preset
+from hardware_models.units import BYTE_UNITS
 
 TABLE_PATH = Path(__file__).parent / "data" / "horowitz_isscc2014_45nm.csv"
 REFERENCE_NODE_NM = 45.0
 REFERENCE_SUPPLY_V = 0.9
 PICO = 1e-12
 
-
-CONFIG_KEYS = (
-    "technology_nm", "supply_voltage_v", "mac_8bit", "dram_per_byte", "sram_table", "sram_read_64bit",
-    "sram_write_factor", "accumulator_guard_bits", "source",
-)
-SRAM_TABLES = ("horowitz", "cacti7")
 
 
 def radio_j(bits: float, j_per_bit: float) -> float:
@@ -94,6 +91,21 @@ def read_table(path: Path = TABLE_PATH) -> dict[str, tuple[tuple[float, float], 
     return {name: tuple(sorted(values)) for name, values in points.items()}
 
 
+class EnergyPreset(StrictModel):
+    """A preset's `energy:` section (human units; every key optional)."""
+
+    technology_nm: PositiveNumber = REFERENCE_NODE_NM
+    supply_voltage_v: PositiveNumber = REFERENCE_SUPPLY_V
+    mac_8bit: Energy | None = None  # one 8x8-bit MAC, e.g. '0.3pJ'
+    dram_per_byte: Energy | None = None
+    sram_table: Literal["horowitz", "cacti7"] = "horowitz"
+    # SRAM size -> energy of one 64-bit read, e.g. {'8KiB': '10pJ', '1MiB': '100pJ'}
+    sram_read_64bit: dict[Size, Energy] | None = Field(default=None, min_length=1)
+    sram_write_factor: PositiveNumber = 1.0
+    accumulator_guard_bits: NonNegativeInteger = 16
+    source: str | None = None  # a citation (free text)
+
+
 @dataclass(frozen=True)
 class EnergyModel:
     """Energy per action in joules. Build with `EnergyModel.default()` or `EnergyModel.from_config(...)`.
@@ -127,59 +139,29 @@ class EnergyModel:
         )
 
     @classmethod
-    def from_config(cls, config: Mapping | None, source: str) -> EnergyModel:
-        """The model from a preset's `energy:` mapping (None or {} gives the default 45 nm table).
+    def from_config(cls, config: Mapping[str, Any] | None, source: str) -> EnergyModel:
+        """The model from a preset's `energy:` mapping (None or {} gives the default 45 nm table); errors name
+        `source` and the key (`energy.mac_8bit`). The keys are `EnergyPreset`'s."""
+        return cls.from_preset(validate_preset(EnergyPreset, config or {}, source, prefix="energy."))
 
-        Keys: technology_nm, supply_voltage_v (volts), mac_8bit (energy of one 8x8-bit MAC, e.g. '0.3pJ'),
-        dram_per_byte, sram_table (horowitz | cacti7), sram_read_64bit (mapping of SRAM capacity to the
-        energy of one 64-bit read, e.g. {'8KiB': '10pJ', '1MiB': '100pJ'}), sram_write_factor,
-        accumulator_guard_bits, source (a citation, free text). Errors name `source` and the key.
-        """
-        config = dict(config or {})
-        where = f"{source}: energy"
-        check_keys(config, CONFIG_KEYS, source, section="energy")
-        sram_table = config.get("sram_table", "horowitz")
-        if sram_table not in SRAM_TABLES:
-            raise UserError(f"{where}.sram_table: expected one of {', '.join(SRAM_TABLES)}, got {sram_table!r}")
-        model = cls.default(sram_table)
-
-        def number(key: str, default: float) -> float:
-            value = config.get(key, default)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-                raise UserError(f"{where}.{key}: expected a positive number, got {value!r}")
-            return float(value)
-
-        node_nm = number("technology_nm", REFERENCE_NODE_NM)
-        supply_v = number("supply_voltage_v", REFERENCE_SUPPLY_V)
-        technology = (node_nm / REFERENCE_NODE_NM) * (supply_v / REFERENCE_SUPPLY_V) ** 2
+    @classmethod
+    def from_preset(cls, preset: EnergyPreset | None) -> EnergyModel:
+        """The model of a validated `energy:` section (None: the default 45 nm table)."""
+        preset = preset or EnergyPreset()
+        model = cls.default(preset.sram_table)
+        technology = ((preset.technology_nm / REFERENCE_NODE_NM)
+                      * (preset.supply_voltage_v / REFERENCE_SUPPLY_V) ** 2)
         model = replace(model, logic_scale=technology, sram_scale=technology,
-                        sram_write_factor=number("sram_write_factor", 1.0))
-        if "accumulator_guard_bits" in config:
-            guard = config["accumulator_guard_bits"]
-            if isinstance(guard, bool) or not isinstance(guard, int) or guard < 0:
-                raise UserError(f"{where}.accumulator_guard_bits: expected a whole number >= 0, got {guard!r}")
-            model = replace(model, accumulator_guard_bits=guard)
-        if "mac_8bit" in config:
-            mac = _positive_energy(config["mac_8bit"], f"{where}.mac_8bit")
-            model = replace(model, logic_scale=model.logic_scale * mac / model.mac_j(8, 8))
-        if "dram_per_byte" in config:
-            model = replace(model, dram_j_per_byte_value=_positive_energy(config["dram_per_byte"],
-                                                                          f"{where}.dram_per_byte"))
-        if "sram_read_64bit" in config:
-            table = config["sram_read_64bit"]
-            if not isinstance(table, Mapping) or not table:
-                raise UserError(f"{where}.sram_read_64bit: expected a mapping of SRAM size to energy, "
-                                f"e.g. {{'8KiB': '10pJ'}}, got {table!r}")
-            points = []
-            for size, energy in table.items():
-                key = f"{where}.sram_read_64bit.{size}"
-                capacity = parse_bytes(size, key)
-                if not capacity > 0:
-                    raise UserError(f"{key}: expected a positive SRAM size")
-                points.append((capacity, _positive_energy(energy, key)))
-            model = replace(model, sram_read_points_j=tuple(sorted(points)), sram_scale=1.0)
-        if "source" in config:
-            model = replace(model, source=str(config["source"]))
+                        sram_write_factor=preset.sram_write_factor,
+                        accumulator_guard_bits=preset.accumulator_guard_bits)
+        if preset.mac_8bit is not None:
+            model = replace(model, logic_scale=model.logic_scale * preset.mac_8bit / model.mac_j(8, 8))
+        if preset.dram_per_byte is not None:
+            model = replace(model, dram_j_per_byte_value=preset.dram_per_byte)
+        if preset.sram_read_64bit is not None:
+            model = replace(model, sram_read_points_j=tuple(sorted(preset.sram_read_64bit.items())), sram_scale=1.0)
+        if preset.source is not None:
+            model = replace(model, source=preset.source)
         return model
 
     # --- energy per action ------------------------------------------------------------------------
@@ -223,13 +205,6 @@ class EnergyModel:
             part = name.split(".", 1)[0]
             parts[part] = parts.get(part, 0.0) + count * joules_each
         return parts
-
-
-def _positive_energy(value: object, key: str) -> float:
-    joules = parse_energy(value, key)
-    if not joules > 0:
-        raise UserError(f"{key}: expected a positive energy, got {value!r}")
-    return joules
 
 
 def _check_bits(*bits: int) -> None:

@@ -23,8 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from hardware_models.gpu import (GPU, KERNEL_CLASSES, NO_DISPATCH_CLASSES, Calibration, KernelTable,
-                                 eager_completion_s)
+from hardware_models.gpu import GPU, eager_completion_s
+from hardware_models.gpu_calibration import Calibration
+from hardware_models.gpu_kernels import KERNEL_CLASSES, NO_DISPATCH_CLASSES, KernelTable
 from hardware_models.layer import LayerSpec
 
 PRECISION_BITS = {"fp32": 32, "fp16": 16}
@@ -122,8 +123,8 @@ def build_cases(gpu: GPU, profile: dict, networks: Sequence[ProfileNetwork]) -> 
             precisions = [_precision(bits)] * len(net.layers)
             tables = {}
             for batch in WHOLE_BATCHES:
-                layers = net.layers if batch == 1 else [replace(l, batch=batch) for l in net.layers]
-                tables[batch] = gpu.kernel_table(layers, precisions, net.ops, None, fuse=False)
+                layers = [replace(l, batch=batch, op=op) for l, op in zip(net.layers, net.ops)]
+                tables[batch] = gpu.kernel_table(layers, precisions, fuse=False)
             leaf_index, leaf_s = _match_leaves(net, data["leaves"])
             cases.append(_Case(
                 network=net.name, precision=precision, tables=tables,

@@ -37,7 +37,9 @@ from pathlib import Path
 
 import numpy as np
 
-from hardware_models.gpu import GPU, KERNEL_CLASSES, Calibration, KernelTable, precision_of
+from hardware_models.gpu import GPU
+from hardware_models.gpu_calibration import Calibration
+from hardware_models.gpu_kernels import KERNEL_CLASSES, KernelTable, precision_of
 from hardware_models.gpu_fit import nelder_mead
 from hardware_models.layer import LayerSpec
 
@@ -144,9 +146,9 @@ class _Case:
     table: KernelTable
 
 
-def build_cases(rows: Sequence[PublishedRow], layers: Sequence[LayerSpec], kernel_ops: Mapping[str, list],
-                gpus: Mapping[str, GPU]) -> list[_Case]:
-    """The serving-mode kernel table of every row (the network is the caller's: ResNet-50's layers)."""
+def build_cases(rows: Sequence[PublishedRow], layers: Sequence[LayerSpec], gpus: Mapping[str, GPU]) -> list[_Case]:
+    """The serving-mode kernel table of every row (the network is the caller's: ResNet-50's layers, with their
+    ops and fused ops)."""
     cases = []
     tables: dict[tuple, KernelTable] = {}
     for row in rows:
@@ -156,8 +158,7 @@ def build_cases(rows: Sequence[PublishedRow], layers: Sequence[LayerSpec], kerne
             bits = {"fp32": 32, "fp16": 16, "int8": 8}[row.precision]
             specs = [replace(layer, batch=row.batch) for layer in layers]
             assert precision_of(bits, bits) == row.precision
-            tables[key] = gpu.kernel_table(specs, [row.precision] * len(specs), kernel_ops.get("ops"),
-                                           kernel_ops.get("fused_ops"), fuse=True)
+            tables[key] = gpu.kernel_table(specs, [row.precision] * len(specs), fuse=True)
         cases.append(_Case(row, gpu, tables[key]))
     return cases
 
@@ -182,7 +183,7 @@ def predict(case: _Case, values: Mapping[str, float], cal: Calibration) -> float
     if case.row.group.startswith("mlperf/"):
         # NVIDIA's MLPerf engines fuse more than stock TensorRT (custom plugins): a lower bound on it
         latency *= values["mlperf_time_factor"]
-    latency += case.gpu.h2d_time_s(case.row.h2d_bytes)
+    latency += case.gpu.copy_to_device_s(case.row.h2d_bytes)
     if case.row.paddle:
         latency += values["paddle_floor_s"]
     return latency / case.row.batch if case.row.per_image else latency

@@ -3,7 +3,8 @@
 A conv is described by its output-stationary im2col view, as SCALE-Sim maps it: a GEMM of
 `gemm_m` output pixels x `gemm_k` window elements times `gemm_k` x `gemm_n` filters, repeated once per group.
 A linear/matmul layer is a conv with a 1x1 kernel on a 1x1 (or rows x 1) input. Layers without MACs
-(pooling, element-wise, activation, data movement) carry only element counts.
+(pooling, element-wise, activation, data movement) carry only element counts. `op` and `fused_ops` name the
+operation and the ops folded or fused into it, for a model that launches a kernel per op (a GPU framework).
 """
 from __future__ import annotations
 
@@ -33,6 +34,11 @@ class LayerSpec:
     # element operations of a layer without MACs (one per output element for eltwise, window size for pool)
     ops_per_output: int = 1
     num_inputs: int = 1
+    # the graph's op ("conv", "batchnorm", "relu", "flatten", "add", ...; None when unknown, e.g. a SCALE-Sim
+    # topology row), which tells kernels apart where `kind` cannot, and the ops folded or fused into the layer
+    # (a batchnorm and an activation in a conv), which a framework launches as kernels of their own
+    op: str | None = None
+    fused_ops: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

@@ -29,35 +29,84 @@ Energy: `power_w` (an assumption from the product's published power) x latency.
 """
 from __future__ import annotations
 
+import copy
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field, ValidationInfo, field_validator
 
 from hardware_models.base import Accelerator, LayerCost, sum_costs
-from hardware_models.errors import UserError, check_keys
+from hardware_models.errors import UserError
 from hardware_models.layer import LayerSpec
-from hardware_models.preset import PresetFields
-from hardware_models.units import parse_bytes, parse_frequency, parse_time
+from hardware_models.preset import (Bandwidth, BitList, Duration, Fraction, Frequency, PositiveNumber, PresetModel,
+                                    Sentence, Size, Watts, validate_preset)
 
 PRECISION_OF_BITS = {8: "int8", 16: "fp16"}
-CONFIG_KEYS = (
-    "name", "description", "source", "sources", "clock", "macs_per_cycle", "array", "efficiency",
-    "depthwise_efficiency", "onchip_memory", "weight_cache", "dram_bandwidth", "host_link",
-    "vector_elements_per_cycle", "layer_overhead", "inference_overhead", "power_w", "supported_bits",
-    "evidence", "notes",
-)
-REQUIRED = ("clock", "macs_per_cycle", "array", "efficiency", "onchip_memory", "dram_bandwidth", "layer_overhead",
-            "inference_overhead", "supported_bits", "evidence")
+Precision = Literal["int8", "fp16"]
 
 
-def _bandwidth(value: object, key: str) -> float:
-    from hardware_models.gpu import parse_bandwidth
+def _array(value: object) -> tuple[int, int]:
+    if (not isinstance(value, list) or len(value) != 2
+            or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in value)):
+        raise ValueError(f"expected [rows, cols] of whole numbers, got {value!r}")
+    return value[0], value[1]
 
-    return parse_bandwidth(value, key)
+
+class NpuPreset(PresetModel):
+    """A `kind: npu` preset (human units)."""
+
+    clock: Frequency = Field(description="the clock, e.g. '500MHz'")
+    macs_per_cycle: dict[Precision, PositiveNumber] = Field(
+        min_length=1, description="a mapping of int8/fp16 to MACs per cycle, e.g. {int8: 4096}")
+    array: Annotated[tuple[int, int], BeforeValidator(_array)] = Field(
+        description="the tensor unit's [rows, cols] of MACs")
+    efficiency: dict[Precision, Fraction] = Field(
+        min_length=1, description="a fraction of the peak per precision of macs_per_cycle, e.g. {int8: 0.13}")
+    depthwise_efficiency: Fraction = 0.05
+    onchip_memory: Size = Field(description="the on-chip memory's size, e.g. '8MB'")
+    weight_cache: Size | None = None
+    dram_bandwidth: Bandwidth = Field(description="the DRAM bandwidth, e.g. '400MB/s'")
+    host_link: Bandwidth | None = None
+    vector_elements_per_cycle: PositiveNumber = 64.0
+    layer_overhead: Duration = Field(description="the time a layer adds, e.g. '2.2us'")
+    inference_overhead: Duration = Field(description="the time an inference adds once, e.g. '50us'")
+    power_w: Watts = 2.0
+    supported_bits: BitList = Field(description="the bit-widths with a rate in macs_per_cycle (8: int8, 16: fp16)")
+    evidence: Sentence = Field(description="the published rows the preset was fitted on and its error, or "
+                               "'assumed' with what was assumed")
+
+    @field_validator("efficiency")
+    @classmethod
+    def _efficiency_of_a_rate(cls, efficiency: dict[str, float], info: ValidationInfo) -> dict[str, float]:
+        rates = info.data.get("macs_per_cycle")
+        if rates is not None and set(efficiency) - set(rates):
+            raise ValueError(f"expected a fraction per precision of macs_per_cycle ({', '.join(rates)}), got "
+                             f"{', '.join(efficiency)}")
+        return efficiency
+
+    @field_validator("host_link")
+    @classmethod
+    def _weights_beyond_the_cache_stream_over_it(cls, link: float | None, info: ValidationInfo) -> float | None:
+        if link is None and info.data.get("weight_cache") is not None:
+            raise ValueError("required with weight_cache (the weights beyond the cache stream over it)")
+        return link
+
+    @field_validator("supported_bits")
+    @classmethod
+    def _bits_with_a_rate(cls, bits: tuple[int, ...], info: ValidationInfo) -> tuple[int, ...]:
+        rates = info.data.get("macs_per_cycle") or {}
+        if any(PRECISION_OF_BITS.get(b) not in rates for b in bits):
+            raise ValueError(f"expected bit-widths with a rate in macs_per_cycle (8 for int8, 16 for fp16), got "
+                             f"{list(bits)}")
+        return bits
 
 
 class ProductNPU(Accelerator):
     """A product NPU from its published rates, on-chip memories and fitted efficiencies and overheads."""
+
+    kind = "npu"
 
     def __init__(self, *, name: str, clock_hz: float, macs_per_cycle: dict[str, float], array: tuple[int, int],
                  efficiency: dict[str, float], depthwise_efficiency: float, onchip_bytes: float,
@@ -81,73 +130,22 @@ class ProductNPU(Accelerator):
         self.supported_bits = tuple(supported_bits)
         self.preset_evidence = evidence
 
-    def evidence(self) -> str:
-        return self.preset_evidence
-
     # --- construction ------------------------------------------------------------------------------------
     @classmethod
-    def from_config(cls, config: dict, source: str) -> "ProductNPU":
-        check_keys(config, CONFIG_KEYS, source, REQUIRED, kind="npu preset")
-        fields = PresetFields(config, source)
-        where = fields.where
-        clock = fields.positive("clock", parse_frequency(config["clock"], where("clock")))
-        macs = config["macs_per_cycle"]
-        if not isinstance(macs, dict) or not macs or any(k not in ("int8", "fp16") for k in macs):
-            raise UserError(f"{where('macs_per_cycle')}: expected a mapping of int8/fp16 to MACs per cycle")
-        for key, value in macs.items():
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise UserError(f"{where('macs_per_cycle.' + key)}: expected a positive number, got {value!r}")
-        array = config["array"]
-        if (not isinstance(array, list) or len(array) != 2
-                or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in array)):
-            raise UserError(f"{where('array')}: expected [rows, cols] of whole numbers, got {array!r}")
-        efficiency = config["efficiency"]
-        if not isinstance(efficiency, dict) or set(efficiency) - set(macs) or not efficiency:
-            raise UserError(f"{where('efficiency')}: expected a fraction per precision of macs_per_cycle")
-        for key, value in efficiency.items():
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
-                raise UserError(f"{where('efficiency.' + key)}: expected a fraction in (0, 1], got {value!r}")
-        dw = config.get("depthwise_efficiency", 0.05)
-        if isinstance(dw, bool) or not isinstance(dw, (int, float)) or not 0 < dw <= 1:
-            raise UserError(f"{where('depthwise_efficiency')}: expected a fraction in (0, 1], got {dw!r}")
-        onchip = fields.positive("onchip_memory", parse_bytes(config["onchip_memory"], where("onchip_memory")))
-        cache = None
-        if config.get("weight_cache") is not None:
-            cache = fields.positive("weight_cache", parse_bytes(config["weight_cache"], where("weight_cache")))
-        dram = fields.positive("dram_bandwidth", _bandwidth(config["dram_bandwidth"], where("dram_bandwidth")))
-        link = None
-        if config.get("host_link") is not None:
-            link = fields.positive("host_link", _bandwidth(config["host_link"], where("host_link")))
-        if cache is not None and link is None:
-            raise UserError(f"{where('host_link')}: required with weight_cache (the weights beyond the cache "
-                            f"stream over it)")
-        vector = config.get("vector_elements_per_cycle", 64)
-        if isinstance(vector, bool) or not isinstance(vector, (int, float)) or vector <= 0:
-            raise UserError(f"{where('vector_elements_per_cycle')}: expected a positive number, got {vector!r}")
-        layer_overhead = parse_time(config["layer_overhead"], where("layer_overhead"))
-        inference_overhead = parse_time(config["inference_overhead"], where("inference_overhead"))
-        power = config.get("power_w", 2.0)
-        if isinstance(power, bool) or not isinstance(power, (int, float)) or power < 0:
-            raise UserError(f"{where('power_w')}: expected a non-negative number of watts, got {power!r}")
-        bits = fields.bit_list("supported_bits")
-        if any(b not in PRECISION_OF_BITS for b in bits) or any(PRECISION_OF_BITS[b] not in macs for b in bits):
-            raise UserError(f"{where('supported_bits')}: expected bit-widths with a rate in macs_per_cycle "
-                            f"(8 for int8, 16 for fp16), got {list(bits)}")
-        evidence = config["evidence"]
-        if not isinstance(evidence, str) or not evidence.strip():
-            raise UserError(f"{where('evidence')}: expected the published rows the preset was fitted on and its "
-                            f"error, or 'assumed' with what was assumed")
-        return cls(name=str(config.get("name", source)), clock_hz=clock, macs_per_cycle=macs,
-                   array=(array[0], array[1]), efficiency={k: float(v) for k, v in efficiency.items()},
-                   depthwise_efficiency=float(dw), onchip_bytes=onchip, weight_cache_bytes=cache,
-                   dram_bandwidth_bps=dram, host_link_bps=link, vector_elements_per_cycle=float(vector),
-                   layer_overhead_s=layer_overhead, inference_overhead_s=inference_overhead, power_w=float(power),
-                   supported_bits=bits, evidence=" ".join(evidence.split()))
+    def from_config(cls, config: Mapping[str, Any], source: str) -> ProductNPU:
+        """An NPU from a preset mapping (without `kind`); a UserError names `source` and the bad key."""
+        preset = validate_preset(NpuPreset, config, source)
+        return cls(name=preset.name or source, clock_hz=preset.clock,
+                   macs_per_cycle={str(k): v for k, v in preset.macs_per_cycle.items()}, array=preset.array,
+                   efficiency={str(k): v for k, v in preset.efficiency.items()},
+                   depthwise_efficiency=preset.depthwise_efficiency, onchip_bytes=preset.onchip_memory,
+                   weight_cache_bytes=preset.weight_cache, dram_bandwidth_bps=preset.dram_bandwidth,
+                   host_link_bps=preset.host_link, vector_elements_per_cycle=preset.vector_elements_per_cycle,
+                   layer_overhead_s=preset.layer_overhead, inference_overhead_s=preset.inference_overhead,
+                   power_w=preset.power_w, supported_bits=preset.supported_bits, evidence=preset.evidence)
 
-    def with_constants(self, **changes) -> "ProductNPU":
+    def with_constants(self, **changes: Any) -> ProductNPU:
         """A copy with some constants replaced (the fit's way to try values)."""
-        import copy
-
         out = copy.copy(self)
         for key, value in changes.items():
             if not hasattr(out, key):
@@ -195,7 +193,7 @@ class ProductNPU(Accelerator):
             # a layer alone keeps what fits the cache; in a network the cache fills in execution order
             streamed = (max(weight_bytes - self.weight_cache_bytes, 0.0) if streamed_weight_bytes is None
                         else streamed_weight_bytes)
-        memory = dram / self.dram_bandwidth_bps + (streamed / self.host_link_bps if streamed else 0.0)
+        memory = dram / self.dram_bandwidth_bps + self._streamed_s(streamed)
         busy = max(compute, memory)
         overhead = self.layer_overhead_s if layer.kind != "data" else 0.0
         latency = overhead + busy
@@ -211,7 +209,14 @@ class ProductNPU(Accelerator):
         """DMA time of a layer's weights: from DRAM, or (with a weight cache) the part beyond it over the link."""
         if self.weight_cache_bytes is None:
             return weight_bytes / self.dram_bandwidth_bps
-        return (streamed or 0.0) / self.host_link_bps
+        return self._streamed_s(streamed or 0.0)
+
+    def _streamed_s(self, streamed_bytes: float) -> float:
+        """Seconds to stream weights beyond the cache over the host link (which every cache comes with)."""
+        if not streamed_bytes:
+            return 0.0
+        assert self.host_link_bps is not None, "a weight cache without a host link"  # NpuPreset requires one
+        return streamed_bytes / self.host_link_bps
 
     def _activation_s(self, layer: LayerSpec, activation_bits: int, batch: int) -> float:
         """DRAM time of a layer's activations when they do not fit on chip."""

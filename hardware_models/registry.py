@@ -1,34 +1,32 @@
 """Find an accelerator by preset name, YAML path or SCALE-Sim .cfg path.
 
-A preset YAML names its model with `kind:` (systolic, dsp, gpu); the model class validates the rest in its
-`from_config(config, source)` classmethod, raising UserError with the file and key on a bad value.
+A preset YAML names its model with `kind:` (systolic, dsp, npu, gpu); the model class validates the rest in
+its `from_config(config, source)` classmethod (a pydantic model per kind), raising a UserError that names the
+file and the key.
 """
 from __future__ import annotations
 
-import importlib
+from collections.abc import Mapping
 from pathlib import Path
-
+from typing import Any
 
 from hardware_models.base import Accelerator
+from hardware_models.dsp import VectorDSP
 from hardware_models.errors import UserError, suggest
+from hardware_models.gpu import GPU
+from hardware_models.npu import ProductNPU
+from hardware_models.scalesim_io import read_scalesim_cfg
+from hardware_models.systolic import SystolicArray
+from hardware_models.yaml_io import read_yaml
 
 PRESET_DIR = Path(__file__).parent / "presets"
 
-# kind -> "module:Class"; imported lazily so that one broken model does not take the others down
-KINDS = {
-    "systolic": "hardware_models.systolic:SystolicArray",
-    "dsp": "hardware_models.dsp:VectorDSP",
-    "gpu": "hardware_models.gpu:GPU",
-    "npu": "hardware_models.npu:ProductNPU",
-}
+KINDS: dict[str, type[Accelerator]] = {model.kind: model for model in (SystolicArray, VectorDSP, GPU, ProductNPU)}
 
 
 def preset_evidence(accelerator: Accelerator) -> str:
     """What a preset was checked against, with its error, or what it assumes (every kind)."""
-    evidence = getattr(accelerator, "evidence", None)
-    if callable(evidence):
-        return evidence()
-    return str(getattr(accelerator, "preset_evidence", "") or "no evidence recorded")
+    return accelerator.evidence()
 
 
 def preset_names() -> list[str]:
@@ -36,40 +34,20 @@ def preset_names() -> list[str]:
     return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
 
 
-def read_yaml(path: Path) -> dict:
-    """A YAML mapping from `path`, or a UserError naming the file (a duplicate key is an error)."""
-    from hardware_models.yaml_io import read_yaml_file
-
-    data = read_yaml_file(path, "hardware preset")
-    if not isinstance(data, dict):
-        raise UserError(f"{path}: expected a mapping of keys to values, got {type(data).__name__}")
-    return data
-
-
-def model_class(kind: str, source: str) -> type[Accelerator]:
-    if kind not in KINDS:
+def model_class(kind: object, source: str) -> type[Accelerator]:
+    if not isinstance(kind, str) or kind not in KINDS:
         raise UserError(f"{source}: kind: unknown accelerator kind {kind!r}{suggest(str(kind), KINDS)}; "
                         f"expected one of {', '.join(KINDS)}")
-    module_name, class_name = KINDS[kind].split(":")
-    return getattr(importlib.import_module(module_name), class_name)
+    return KINDS[kind]
 
 
-def from_config(config: dict, source: str) -> Accelerator:
+def from_config(config: Mapping[str, Any], source: str) -> Accelerator:
     """An accelerator from an already-read preset mapping (`source` names it in errors)."""
     config = dict(config)
     kind = config.pop("kind", None)
     if kind is None:
         raise UserError(f"{source}: kind: missing; expected one of {', '.join(KINDS)}")
-    # `evidence` (what the preset was checked against, or what it assumes) is read here for the kinds whose
-    # models do not read it themselves
-    evidence = config.pop("evidence", None) if kind in ("systolic", "dsp") else None
-    if evidence is not None and (not isinstance(evidence, str) or not evidence.strip()):
-        raise UserError(f"{source}: evidence: expected a sentence: the published rows the preset was fitted on "
-                        f"and its error, or 'assumed' with what was assumed")
-    accelerator = model_class(kind, source).from_config(config, source)
-    if evidence is not None:
-        object.__setattr__(accelerator, "preset_evidence", " ".join(evidence.split()))
-    return accelerator
+    return model_class(kind, source).from_config(config, source)
 
 
 MODE_WORDS = ("serving", "framework", "graph", "eager")
@@ -102,7 +80,7 @@ def load_accelerator(spec: str) -> Accelerator:
     if "@" in str(spec):
         name, execution, fusion = split_mode_spec(spec)
         accelerator = load_accelerator(name)
-        if not hasattr(accelerator, "with_mode"):
+        if not accelerator.has_modes:
             raise UserError(f"{spec}: a mode (serving/framework, graph/eager) applies to a GPU preset only; "
                             f"{name} is not a GPU")
         return accelerator.with_mode(execution, fusion, where=name)
@@ -110,15 +88,13 @@ def load_accelerator(spec: str) -> Accelerator:
     if path.suffix == ".cfg":
         if not path.is_file():
             raise UserError(f"{spec}: no such SCALE-Sim config file")
-        from hardware_models.scalesim_io import read_scalesim_cfg
-
         return read_scalesim_cfg(path)
     if path.suffix in (".yaml", ".yml"):
         if not path.is_file():
             raise UserError(f"{spec}: no such preset file")
-        return from_config(read_yaml(path), str(path))
+        return from_config(read_yaml(path, "hardware preset"), str(path))
     preset = PRESET_DIR / f"{spec}.yaml"
     if not preset.is_file():
         raise UserError(f"unknown hardware {spec!r}{suggest(spec, preset_names())}; "
                         f"expected a preset ({', '.join(preset_names())}), a .yaml or a SCALE-Sim .cfg file")
-    return from_config(read_yaml(preset), str(preset))
+    return from_config(read_yaml(preset, "hardware preset"), str(preset))

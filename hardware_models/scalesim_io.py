@@ -25,32 +25,19 @@ import configparser
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from hardware_models.errors import UserError
 from hardware_models.layer import LayerSpec
-from hardware_models.units import parse_bytes, parse_frequency
-
-if TYPE_CHECKING:
-    from hardware_models.systolic import SystolicArray
+from hardware_models.systolic import SystolicArray
+from hardware_models.units import parse_bandwidth, parse_frequency
 
 TOPOLOGY_HEADER = ("Layer name", "IFMAP Height", "IFMAP Width", "Filter Height", "Filter Width", "Channels",
                    "Num Filter", "Strides")
 DEFAULT_CFG_CLOCK_HZ = 1e9
 
 
-def _bandwidth_bytes_per_s(text: str, key: str) -> float:
-    """'1GB/s' -> 1e9, '1GiB/s' -> 2**30, '800MB/s', or a bare number of bytes per second."""
-    text = text.strip()
-    if text.endswith("/s"):
-        return parse_bytes(text[:-2], key)
-    return parse_bytes(text, key)
-
-
 def read_scalesim_cfg(path: str | Path) -> SystolicArray:
     """A SystolicArray from a SCALE-Sim 3.0.0 `.cfg` (its `[architecture_presets]` section)."""
-    from hardware_models.systolic import SystolicArray
-
     path = Path(path)
     parser = configparser.ConfigParser()
     try:
@@ -101,8 +88,7 @@ def read_scalesim_cfg(path: str | Path) -> SystolicArray:
                 bandwidth_bytes_per_s *= new_clock / clock_hz
             clock_hz, clock_note = new_clock, "clock from [autosplit]"
         if "OffChipBandwidth" in extra:
-            bandwidth_bytes_per_s = _bandwidth_bytes_per_s(extra["OffChipBandwidth"],
-                                                           f"{path}: [autosplit] OffChipBandwidth")
+            bandwidth_bytes_per_s = parse_bandwidth(extra["OffChipBandwidth"], f"{path}: [autosplit] OffChipBandwidth")
         if "SupportedBits" in extra:
             try:
                 supported_bits = tuple(int(b) for b in str(extra["SupportedBits"]).split(","))

@@ -56,33 +56,39 @@ that buffer's size, DRAM bytes, element operations of pooling/element-wise layer
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
 
 from hardware_models.base import Accelerator, LayerCost
-from hardware_models.energy import EnergyModel
-from hardware_models.errors import UserError, check_keys
-from hardware_models.preset import PresetFields
+from hardware_models.energy import EnergyModel, EnergyPreset
+from hardware_models.errors import UserError
 from hardware_models.layer import LayerSpec
-from hardware_models.units import parse_bytes, parse_frequency, parse_rate
+from hardware_models.preset import (BitList, Bandwidth, Frequency, PositiveInteger, PresetModel, Size,
+                                    validate_preset)
 
 DATAFLOWS = ("os", "ws", "is")
 MAC_MODES = ("native", "bit_serial")
-CONFIG_KEYS = (
-    "name", "description", "source", "rows", "cols", "dataflow", "ifmap_sram", "filter_sram", "ofmap_sram",
-    "clock", "dram_bandwidth", "supported_bits", "native_bits", "mac_mode", "accumulator_bits", "energy",
-    "notes",
-)
-REQUIRED_KEYS = ("rows", "cols", "dataflow", "ifmap_sram", "filter_sram", "ofmap_sram", "clock", "supported_bits")
 
 
-def parse_bandwidth_bytes_per_s(value: object, key: str) -> float:
-    """'1GB/s' or '1GiB/s' -> bytes per second; a rate in bits ('8Gbps') is divided by 8; a bare number is
-    bytes per second."""
-    if isinstance(value, str) and value.strip().endswith("B/s"):
-        return parse_bytes(value.strip()[:-2], key)
-    if isinstance(value, str):
-        return parse_rate(value, key) / 8
-    return parse_bytes(value, key)
+class SystolicPreset(PresetModel):
+    """A `kind: systolic` preset (human units)."""
+
+    rows: PositiveInteger = Field(description="the array's rows of PEs")
+    cols: PositiveInteger = Field(description="the array's columns of PEs")
+    dataflow: Literal["os", "ws", "is"] = Field(description="os, ws or is")
+    ifmap_sram: Size = Field(description="the input SRAM's size, e.g. '108KiB'")
+    filter_sram: Size = Field(description="the weight SRAM's size, e.g. '108KiB'")
+    ofmap_sram: Size = Field(description="the output SRAM's size, e.g. '108KiB'")
+    clock: Frequency = Field(description="the clock, e.g. '200MHz'")
+    dram_bandwidth: Bandwidth | None = None  # None: unlimited, SCALE-Sim's stall-free CALC mode
+    supported_bits: BitList = Field(description="the bit-widths the PEs compute at, e.g. [4, 8, 16]")
+    native_bits: PositiveInteger = 8
+    mac_mode: Literal["native", "bit_serial"] = "native"
+    accumulator_bits: PositiveInteger = 32
+    energy: EnergyPreset | None = None
 
 
 def fold_counts(m: int, n: int, k: int, rows: int, cols: int, dataflow: str) -> tuple[int, int, int]:
@@ -116,6 +122,8 @@ class SystolicArray(Accelerator):
     """An R x C systolic array with ifmap/filter/ofmap SRAMs (bytes), a clock (Hz) and an off-chip bandwidth
     (bytes per second; None = unlimited, SCALE-Sim's stall-free CALC mode)."""
 
+    kind: ClassVar[str] = "systolic"
+
     name: str
     rows: int
     cols: int
@@ -131,6 +139,7 @@ class SystolicArray(Accelerator):
     accumulator_bits: int = 32
     energy: EnergyModel = field(default_factory=EnergyModel.default, repr=False)
     source: str = ""
+    preset_evidence: str = field(default="", repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.dataflow not in DATAFLOWS:
@@ -144,35 +153,26 @@ class SystolicArray(Accelerator):
 
     # --- presets ----------------------------------------------------------------------------------
     @classmethod
-    def from_config(cls, config: dict, source: str) -> SystolicArray:
+    def from_config(cls, config: Mapping[str, Any], source: str) -> SystolicArray:
         """An array from a preset mapping (without `kind`); a UserError names `source` and the bad key."""
-        check_keys(config, CONFIG_KEYS, source, REQUIRED_KEYS, kind="systolic preset")
-
-        fields = PresetFields(config, source)
-        where, whole, positive, choice = fields.where, fields.whole, fields.positive, fields.choice
-
-        bits = fields.bit_list("supported_bits")
-        bandwidth = None
-        if config.get("dram_bandwidth") is not None:
-            bandwidth = positive("dram_bandwidth",
-                                 parse_bandwidth_bytes_per_s(config["dram_bandwidth"], where("dram_bandwidth")))
-        energy = fields.mapping("energy")
+        preset = validate_preset(SystolicPreset, config, source)
         return cls(
-            name=str(config.get("name", source)),
-            rows=whole("rows"),
-            cols=whole("cols"),
-            dataflow=choice("dataflow", DATAFLOWS),
-            ifmap_sram_bytes=positive("ifmap_sram", parse_bytes(config["ifmap_sram"], where("ifmap_sram"))),
-            filter_sram_bytes=positive("filter_sram", parse_bytes(config["filter_sram"], where("filter_sram"))),
-            ofmap_sram_bytes=positive("ofmap_sram", parse_bytes(config["ofmap_sram"], where("ofmap_sram"))),
-            clock_hz=positive("clock", parse_frequency(config["clock"], where("clock"))),
-            offchip_bandwidth_bytes_per_s=bandwidth,
-            supported_bits=bits,
-            native_bits=whole("native_bits", 8),
-            mac_mode=choice("mac_mode", MAC_MODES, "native"),
-            accumulator_bits=whole("accumulator_bits", 32),
-            energy=EnergyModel.from_config(energy, source),
-            source=str(config.get("source", source)),
+            name=preset.name or source,
+            rows=preset.rows,
+            cols=preset.cols,
+            dataflow=preset.dataflow,
+            ifmap_sram_bytes=preset.ifmap_sram,
+            filter_sram_bytes=preset.filter_sram,
+            ofmap_sram_bytes=preset.ofmap_sram,
+            clock_hz=preset.clock,
+            offchip_bandwidth_bytes_per_s=preset.dram_bandwidth,
+            supported_bits=preset.supported_bits,
+            native_bits=preset.native_bits,
+            mac_mode=preset.mac_mode,
+            accumulator_bits=preset.accumulator_bits,
+            energy=EnergyModel.from_preset(preset.energy),
+            source=preset.source or source,
+            preset_evidence=preset.evidence or "",
         )
 
     # --- compute ----------------------------------------------------------------------------------

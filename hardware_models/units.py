@@ -72,11 +72,23 @@ def parse_energy(value: object, key: str = "energy") -> float:
     return _parse(value, ENERGY_UNITS, "an energy", key)
 
 
-def positive(value: float, key: str) -> float:
-    """`value` if it is > 0, else a UserError naming `key`."""
-    if not value > 0:
-        raise UserError(f"{key}: expected a positive value, got {value:g}")
-    return value
+def parse_bandwidth(value: object, key: str = "bandwidth") -> float:
+    """'4.8TB/s' -> 4.8e12 bytes per second ('1GiB/s' -> 2**30); a rate in bits ('8Gbps') is divided by 8;
+    a bare number is already in bytes per second."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise UserError(f"{key}: expected a bandwidth in bytes per second such as '4.8TB/s', got {value!r}")
+    if isinstance(value, (int, float)):
+        return float(value)
+    match = _NUMBER.match(value)
+    unit = match.group(2) if match else ""
+    if match and unit == "":
+        return float(match.group(1))
+    if match and unit.endswith("B/s") and unit[:-2] in BYTE_UNITS:
+        return float(match.group(1)) * BYTE_UNITS[unit[:-2]]
+    if match and unit in RATE_UNITS:
+        return float(match.group(1)) * RATE_UNITS[unit] / 8
+    raise UserError(f"{key}: expected a bandwidth in bytes per second such as '4.8TB/s' (or bits per second such "
+                    f"as '8Gbps'), got {value!r}")
 
 
 UNITS_HELP = (

@@ -6,6 +6,7 @@ refuse the same mistakes with the same one-line messages naming the file and the
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -15,7 +16,7 @@ from hardware_models.errors import UserError
 class _UniqueKeyLoader(yaml.SafeLoader):
     """SafeLoader that refuses a mapping holding the same key twice."""
 
-    def construct_mapping(self, node, deep=False):  # type: ignore[override]
+    def construct_mapping(self, node, deep=False):
         seen: dict = {}
         for key_node, _value_node in node.value:
             key = self.construct_object(key_node, deep=True)
@@ -30,7 +31,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def load_yaml_text(text: str, source: str | Path, column: bool = False) -> object:
+def _load_yaml_text(text: str, source: str | Path, column: bool = False) -> object:
     """The YAML document in `text`; a UserError `SOURCE: line N: ...` for bad syntax or a duplicate key."""
     try:
         return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
@@ -56,4 +57,13 @@ def read_yaml_file(path: str | Path, what: str = "file", column: bool = False) -
         raise UserError(f"{path}: not a text file; expected a YAML {what}") from None
     except OSError as exc:
         raise UserError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    return load_yaml_text(text, path, column=column)
+    return _load_yaml_text(text, path, column=column)
+
+
+def read_yaml(path: str | Path, what: str = "file") -> dict[str, Any]:
+    """The YAML mapping in file `path` (a preset, the GPU calibration); a UserError naming the file when it
+    cannot be read, is not YAML, holds a key twice or is not a mapping."""
+    data = read_yaml_file(path, what)
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a mapping of keys to values, got {type(data).__name__}")
+    return data

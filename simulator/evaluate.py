@@ -5,7 +5,9 @@ edge layer. Plans are evaluated in batches as numpy arrays: `edge_mask` (plans, 
 `weight_bits` / `activation_bits` (plans, layers) as indices into `tables.bits` (entries of cloud layers
 are ignored). A prefix plan can be given by its cut index instead of a mask. Everything that depends on a
 layer and a bit-width is looked up in tables built once per scenario, so a batch costs a few gathers,
-two small matrix products and some sums; nothing here calls a hardware model.
+two small matrix products and some sums. The hardware models are called when the tables are built, and
+once more for each non-prefix edge set (a DAG min-cut) the first time it is evaluated: its cloud part runs
+as one piece, whose latency is not a sum of table entries (cached per edge set).
 
 Latency = edge compute + transfer of every tensor crossing the cut + cloud compute of the rest.
 Edge memory = weights at their bits + activations (`peak_live`: the largest set of tensors alive at once
@@ -16,17 +18,24 @@ Edge energy = edge compute energy + the radio's energy for the bits on the wire.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 
 from hardware_models.base import Accelerator
 from hardware_models.errors import UserError
-from simulator.accuracy.proxy import CONFIDENCES, ENDS, bit_columns
+from hardware_models.layer import LayerSpec
+from hardware_models.registry import load_accelerator
+from simulator.accuracy.calibration import zoo_proxy
+from simulator.accuracy.proxy import CONFIDENCES, ENDS, AccuracyProxy, bit_columns
 from simulator.codecs import ACTIVATION_CODECS, INPUT_CODECS, check_codec, entropy_bits_per_element, jpeg_bytes
+from simulator.graph import load_model
 from simulator.graph.cuts import tensor_lifetimes
 from simulator.graph.ir import Graph
+from simulator.network.transfer import TransferModel
 
 MEMORY_MODELS = ("peak_live", "max_layer")
 # what a layer costs at a bit-width its edge cannot run: finite (0 x inf would poison the sums), never chosen
@@ -46,8 +55,8 @@ class Scenario:
     graph: Graph
     edge: Accelerator
     cloud: Accelerator
-    link: object  # simulator.network.Link: transfer_time_s, wire_bytes, radio_energy_j, vectorised
-    accuracy: object  # simulator.accuracy.AccuracyProxy
+    link: TransferModel
+    accuracy: AccuracyProxy
     edge_memory_bytes: float = math.inf
     max_accuracy_drop: float = 1.0
     memory_model: str = "peak_live"
@@ -68,15 +77,14 @@ class Scenario:
             raise UserError(f"memory_model: expected one of {', '.join(MEMORY_MODELS)}, got {self.memory_model!r}")
         check_codec(self.input_codec, INPUT_CODECS, "input_codec")
         check_codec(self.activation_codec, ACTIVATION_CODECS, "activation_codec")
-        if self.edge_bits is None:
-            self.edge_bits = tuple(getattr(self.edge, "supported_bits", (2, 4, 6, 8)))
-        self.edge_bits = tuple(sorted(set(int(b) for b in self.edge_bits)))
-        if not self.edge_bits or min(self.edge_bits) < 1 or (max(self.edge_bits) > 8 and max(self.edge_bits) != 16):
-            raise UserError(f"edge_bits: expected bit-widths in 1..8 (or 16), got {list(self.edge_bits)}")
-        supported = getattr(self.edge, "supported_bits", None)
-        unsupported = sorted(set(self.edge_bits) - set(supported or self.edge_bits))
+        bits = self.edge.supported_bits if self.edge_bits is None else self.edge_bits
+        self.edge_bits = edge_bits = tuple(sorted({int(b) for b in bits}))
+        if not edge_bits or min(edge_bits) < 1 or (max(edge_bits) > 8 and max(edge_bits) != 16):
+            raise UserError(f"edge_bits: expected bit-widths in 1..8 (or 16), got {list(edge_bits)}")
+        supported = self.edge.supported_bits
+        unsupported = sorted(set(edge_bits) - set(supported))
         if unsupported:
-            raise UserError(f"edge_bits: {unsupported} not supported by {getattr(self.edge, 'name', 'the edge')} "
+            raise UserError(f"edge_bits: {unsupported} not supported by {self.edge.name} "
                             f"(supported_bits: {', '.join(map(str, supported))})")
         if self.edge_memory_bytes <= 0:
             raise UserError(f"edge_memory: expected a positive size, got {self.edge_memory_bytes:g} bytes")
@@ -84,20 +92,16 @@ class Scenario:
             raise UserError(f"max_accuracy_drop: expected >= 0 points, got {self.max_accuracy_drop:g}")
 
     @classmethod
-    def build(cls, model: str, edge: str, cloud: str, link, *, accuracy_tier: str = "calibrated",
-              granularity: str = "per-channel", **fields) -> "Scenario":
+    def build(cls, model: str, edge: str, cloud: str, link: TransferModel, *, accuracy_tier: str = "calibrated",
+              granularity: str = "per-channel", **fields: Any) -> Scenario:
         """A scenario from names: a zoo model or ONNX path, hardware presets (or files), a Link."""
-        from hardware_models.registry import load_accelerator
-        from simulator.accuracy.calibration import zoo_proxy
-        from simulator.graph import load_model
-
         graph = load_model(model)
         proxy = zoo_proxy(graph.name, tier=accuracy_tier, granularity=granularity, graph=graph)
         return cls(graph=graph, edge=load_accelerator(edge), cloud=load_accelerator(cloud), link=link,
                    accuracy=proxy, **fields)
 
     @cached_property
-    def tables(self) -> "CostTables":
+    def tables(self) -> CostTables:
         return CostTables.build(self)
 
 
@@ -126,7 +130,7 @@ class CostTables:
     weight_cost: np.ndarray           # (L, B) sensitivity x distortion of the weights at edge bits, at the
     activation_cost: np.ndarray       # (L, B)   accuracy_confidence end of the interval (what searches bound)
     cloud_cost: np.ndarray            # (L,) the same at cloud bits (weights + activations)
-    other_ends: tuple[str, str]       # the two ENDS besides the searched one (reported, not searched)
+    other_ends: tuple[str, ...]       # the two ENDS besides the searched one (reported, not searched)
     end_costs: np.ndarray             # (2, L, B, B) weights + activations at each of `other_ends`
     end_cloud_costs: np.ndarray       # (2, L) the same at cloud bits
     _cloud_cache: dict = field(default_factory=dict, repr=False)
@@ -213,15 +217,17 @@ class CostTables:
         return self.live.T.astype(np.float32)
 
     @classmethod
-    def build(cls, s: Scenario) -> "CostTables":
+    def build(cls, s: Scenario) -> CostTables:
         graph = s.graph
         specs = graph.layer_specs()
+        edge_bits = s.edge_bits
+        assert edge_bits is not None  # Scenario.__post_init__ fills it in
         # the search draws from the edge's bits; 16 is always tabled too, for the float baselines
-        bits = np.array(sorted(set(s.edge_bits) | {16}))
+        bits = np.array(sorted(set(edge_bits) | {16}))
         L, B = len(specs), len(bits)
         latency = np.zeros((L, B, B))
         energy = np.zeros((L, B, B))
-        supported = set(getattr(s.edge, "supported_bits", bits))
+        supported = set(s.edge.supported_bits)
         for i, w in enumerate(bits):
             for j, a in enumerate(bits):
                 if w not in supported or a not in supported:  # e.g. 16-bit float on an int8-only NPU
@@ -259,15 +265,12 @@ class CostTables:
         else:
             input_payload = input_elements * s.input_bits / 8.0
 
-        kernels = graph.kernel_ops()
-        cloud_rows, _ = s.cloud.network_cost(specs, s.cloud_bits, s.cloud_bits, s.batch,
-                                             **_kernel_args(s.cloud, kernels, range(L)))
+        cloud_rows, _ = s.cloud.network_cost(specs, s.cloud_bits, s.cloud_bits, s.batch)
         cloud_layer = np.array([r.latency_s for r in cloud_rows])
         # the cloud part as a whole, plus the copy of what it received to the device (a GPU's h2d)
         received = crossing @ (elements * s.cloud_bits / 8.0)
-        suffix = np.array([_network_latency(s.cloud, specs[k:], s.cloud_bits, s.batch,
-                                            _kernel_args(s.cloud, kernels, range(k, L)))
-                           + _copy_to_device_s(s.cloud, received[k] if k < L else 0.0) for k in range(L + 1)])
+        suffix = np.array([_network_latency(s.cloud, specs[k:], s.cloud_bits, s.batch)
+                           + s.cloud.copy_to_device_s(received[k] if k < L else 0.0) for k in range(L + 1)])
 
         proxy = s.accuracy
         columns = bit_columns(bits)
@@ -276,7 +279,7 @@ class CostTables:
         ends = [proxy.cost_tables(end) for end in other_ends]
         searched_w, searched_a = proxy.cost_tables(s.accuracy_confidence)
         return cls(
-            scenario=s, bits=bits, edge_bit_index=np.flatnonzero(np.isin(bits, s.edge_bits)),
+            scenario=s, bits=bits, edge_bit_index=np.flatnonzero(np.isin(bits, edge_bits)),
             names=[l.name for l in graph.layers],
             has_weights=weight_elements > 0, edge_latency_s=latency, edge_energy_j=energy,
             weight_bytes=weight_elements[:, None] * bits[None, :] / 8.0,
@@ -302,30 +305,15 @@ class CostTables:
             produced_on_edge = np.concatenate([np.ones(self.inputs, bool), edge_mask])
             received = self.tensor_elements[produced_on_edge & self.consumed_by[:, cloud].any(1)].sum()
             self._cloud_cache[key] = (
-                _network_latency(s.cloud, specs, s.cloud_bits, s.batch,
-                                 _kernel_args(s.cloud, s.graph.kernel_ops(), cloud))
-                + _copy_to_device_s(s.cloud, received * s.cloud_bits / 8.0))
+                _network_latency(s.cloud, specs, s.cloud_bits, s.batch)
+                + s.cloud.copy_to_device_s(received * s.cloud_bits / 8.0))
         return self._cloud_cache[key]
 
 
-def _kernel_args(accelerator: Accelerator, kernels: dict[str, list], layers) -> dict:
-    """The ops and fused ops of `layers` for a GPU model (which launches kernels per op); {} otherwise."""
-    if not hasattr(accelerator, "kernel_table"):
-        return {}
-    index = list(layers)
-    return {key: [values[i] for i in index] for key, values in kernels.items()}
-
-
-def _copy_to_device_s(accelerator: Accelerator, received_bytes: float) -> float:
-    """Host-to-device copy of the received tensors, for accelerators that model it (GPUs)."""
-    copy = getattr(accelerator, "h2d_time_s", None)
-    return copy(received_bytes) if copy and received_bytes > 0 else 0.0
-
-
-def _network_latency(accelerator: Accelerator, specs, bits: int, batch: int, kernels: dict | None = None) -> float:
+def _network_latency(accelerator: Accelerator, specs: Sequence[LayerSpec], bits: int, batch: int) -> float:
     if not specs:
         return 0.0
-    return accelerator.network_cost(specs, bits, bits, batch, **(kernels or {}))[1].latency_s
+    return accelerator.network_cost(specs, bits, bits, batch)[1].latency_s
 
 
 @dataclass
@@ -353,11 +341,6 @@ class Evaluation:
     accuracy_expected: np.ndarray
     accuracy_low: np.ndarray
     accuracy_high: np.ndarray
-
-    @property
-    def fps(self) -> np.ndarray:
-        """Pipelined throughput: frames per second when edge, uplink and cloud work on different frames."""
-        return 1.0 / np.maximum(np.maximum(self.edge_s, self.transfer_s), np.maximum(self.cloud_s, 1e-12))
 
 
 def prefix_mask(cut: np.ndarray, layers: int) -> np.ndarray:
@@ -391,9 +374,9 @@ def evaluate(tables: CostTables, weight_bits: np.ndarray, activation_bits: np.nd
     combo += a
     combo += tables.layer_offset
     terms = tables.per_layer_terms
-    edge_s, energy, distortion, weight_memory, *at_ends = (
+    edge_s, energy, distortion, weight_memory, *end_sums = (
         np.einsum("pl,pl->p", np.take(terms[k], combo), on_edge) for k in (0, 1, 2, 3, 5, 6))
-    at_ends = np.stack(at_ends)
+    at_ends = np.stack(end_sums)
     output_bytes = np.take(tables.per_layer_terms[4], combo)                 # raw bytes of each layer's output
 
     if edge_mask is None:

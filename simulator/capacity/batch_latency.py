@@ -18,11 +18,7 @@ def gpu_batch_latency_s(gpu: Accelerator, graph: Graph, edge_layers: set[str], b
     if not cloud or payload_bytes <= 0:
         return latency
     cloud_specs = [specs[i] for i in cloud]
-    # a GPU launches kernels per op: it needs each layer's op and fused ops, as the search's tables do
-    kernels = ({key: [values[i] for i in cloud] for key, values in graph.kernel_ops().items()}
-               if hasattr(gpu, "kernel_table") else {})
-    copy = getattr(gpu, "h2d_time_s", lambda _bytes: 0.0)
     for batch in range(1, max_batch + 1):
-        total = gpu.network_cost(cloud_specs, bits, bits, batch, **kernels)[1].latency_s
-        latency[batch] = total + copy(payload_bytes * batch)
+        total = gpu.network_cost(cloud_specs, bits, bits, batch)[1].latency_s
+        latency[batch] = total + gpu.copy_to_device_s(payload_bytes * batch)
     return latency

@@ -5,7 +5,7 @@ import argparse
 import textwrap
 from typing import Any
 
-from hardware_models.registry import PRESET_DIR, load_accelerator, preset_evidence, preset_names, read_yaml
+from hardware_models.registry import load_accelerator, preset_evidence, preset_names
 from simulator.cli._arguments import add_format_argument
 from simulator.cli._output import emit
 
@@ -25,9 +25,8 @@ def run(args: argparse.Namespace) -> None:
     rows: list[dict[str, Any]] = []
     for name in preset_names():
         accelerator = load_accelerator(name)
-        rows.append({"name": name, "kind": read_yaml(PRESET_DIR / f"{name}.yaml").get("kind"),
-                     "product": accelerator.name, "supported_bits": list(accelerator.supported_bits),
-                     "mode": accelerator.mode_label() if hasattr(accelerator, "mode_label") else None,
+        rows.append({"name": name, "kind": accelerator.kind, "product": accelerator.name,
+                     "supported_bits": list(accelerator.supported_bits), "mode": accelerator.mode_label(),
                      "evidence": preset_evidence(accelerator)})
     if args.format == "table":
         for row in rows:

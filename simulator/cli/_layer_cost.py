@@ -37,12 +37,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    from hardware_models.gpu import GPU  # loads numpy: not for --help
-
-    if (args.execution or args.fusion) and not isinstance(load_accelerator(args.hardware), GPU):
+    if (args.execution or args.fusion) and not load_accelerator(args.hardware).has_modes:
         raise UserError(f"--execution/--fusion: apply to a GPU; {args.hardware} is not a GPU preset")
     accelerator = load_accelerator(with_mode_spec(args.hardware, args.execution, args.fusion))
-    gpu = accelerator if isinstance(accelerator, GPU) else None
     if args.topology and (args.model or args.model_pos):
         raise UserError("layer-cost: give either a MODEL or --topology, not both")
     if args.topology:
@@ -50,7 +47,7 @@ def run(args: argparse.Namespace) -> None:
     else:
         graph = model_from_args(args)
         layers, source = graph.layer_specs(), graph.name
-    if args.precision and gpu is None:
+    if args.precision and accelerator.kind != "gpu":
         raise UserError(f"--precision: {accelerator.name} is not a GPU; give --bits W/A for an edge accelerator")
     if args.precision and args.bits:
         raise UserError("--precision and --bits: give one of them (--precision sets both bit-widths)")
@@ -58,24 +55,24 @@ def run(args: argparse.Namespace) -> None:
         weight_bits = activation_bits = PRECISION_BITS[args.precision]
     elif args.bits:
         weight_bits, activation_bits = parse_bits(args.bits)
-    else:  # the edge's default is 8/8; a cloud GPU's is 16 bits (DESIGN: cloud16)
-        weight_bits = activation_bits = 8 if 8 in accelerator.supported_bits and gpu is None else 16
-    if gpu is not None and gpu.supported_bits and not {weight_bits, activation_bits} <= set(gpu.supported_bits):
-        raise UserError(f"--bits: {gpu.name} computes at {', '.join(map(str, gpu.supported_bits))} bits, not "
+    else:
+        weight_bits = activation_bits = accelerator.default_bits  # 8/8 on the edge, 16 on a GPU (CLOUD16)
+    supported = accelerator.supported_bits
+    if accelerator.kind == "gpu" and not {weight_bits, activation_bits} <= set(supported):
+        raise UserError(f"--bits: {accelerator.name} computes at {', '.join(map(str, supported))} bits, not "
                         f"{weight_bits}/{activation_bits} (or give --precision fp32|fp16|int8)")
-    kernels = graph.kernel_ops() if not args.topology and gpu is not None else {}
-    rows, total = accelerator.network_cost(layers, weight_bits, activation_bits, args.batch, **kernels)
+    rows, total = accelerator.network_cost(layers, weight_bits, activation_bits, args.batch)
     data: dict[str, Any] = {"hardware": accelerator.name, "model": source, "weight_bits": weight_bits,
                             "activation_bits": activation_bits, "batch": args.batch,
                             "layers": [row.as_row() for row in rows],
                             "total": {**total.as_row(), "energy_parts_j": total.energy_parts_j},
                             "evidence": preset_evidence(accelerator)}
-    if gpu is not None:
-        data["mode"] = {"execution": gpu.execution, "fusion": gpu.fusion}
+    if accelerator.has_modes:
+        data["mode"] = accelerator.mode()
     table = [row.as_row() for row in rows]
     if args.format == "table":
         table.append({**total.as_row(), "name": "TOTAL"})
-    mode = f" in {gpu.mode_label()} mode" if gpu is not None else ""
+    mode = f" in {accelerator.mode_label()} mode" if accelerator.has_modes else ""
     title = (f"{source} on {accelerator.name}{mode}: {weight_bits}-bit weights, {activation_bits}-bit activations, "
-             f"batch {args.batch}; cycles at {getattr(accelerator, 'clock_hz', 0) / 1e6:g} MHz")
+             f"batch {args.batch}; cycles at {accelerator.clock_hz / 1e6:g} MHz")
     emit(args.format, data, table, title=title, footer=f"evidence: {data['evidence']}")

@@ -112,7 +112,7 @@ def experiment_from_flags(args: argparse.Namespace) -> Experiment:
     except ValidationError as exc:
         lines: list[str] = []
         for error in exc.errors(include_url=False):
-            line = describe_error(dict(error), "\0").removeprefix("\0: ")
+            line = describe_error(error, "\0").removeprefix("\0: ")
             key, _, message = line.partition(": ")
             flag = next((f for k, f in SCENARIO_FLAGS.items() if key == k or key.startswith((k + ".", k + "["))), key)
             if key.startswith("search.budgets.") and key.rsplit(".", 1)[-1] in ("trials", "seconds"):
@@ -146,8 +146,6 @@ def search(args: argparse.Namespace) -> tuple[Scenario, SearchResult]:
 
 
 def run(args: argparse.Namespace) -> None:
-    from hardware_models.gpu import GPU  # loads numpy: not for --help
-
     scenario, result = search(args)
     best = result.best
     if best is None:
@@ -157,9 +155,8 @@ def run(args: argparse.Namespace) -> None:
         return
     data = {**best, "evaluations": result.evaluations, "search_s": result.elapsed_s}
     data["hardware_evidence"] = {"edge": preset_evidence(scenario.edge), "cloud": preset_evidence(scenario.cloud)}
-    cloud_gpu = scenario.cloud if isinstance(scenario.cloud, GPU) else None
-    if cloud_gpu is not None:
-        data["cloud_mode"] = {"execution": cloud_gpu.execution, "fusion": cloud_gpu.fusion}
+    if scenario.cloud.has_modes:
+        data["cloud_mode"] = scenario.cloud.mode()
     if args.format != "table":
         emit(args.format, data, [{k: v for k, v in data.items() if k not in ("breakdown",)} | best["breakdown"]])
         return
@@ -174,8 +171,8 @@ def run(args: argparse.Namespace) -> None:
           f"{args.accuracy_confidence} end)")
     print(f"  memory   {best['edge_memory_bytes'] / 2**20:9.3f} MiB   energy {best['edge_energy_j'] * 1e3:.3f} mJ   "
           f"payload {best['payload_bytes']:.0f} B ({best['wire_bytes']:.0f} B on the wire)")
-    if cloud_gpu is not None:
-        print(f"  cloud    {cloud_gpu.name} in {cloud_gpu.mode_label()} mode")
+    if scenario.cloud.has_modes:
+        print(f"  cloud    {scenario.cloud.name} in {scenario.cloud.mode_label()} mode")
     rows = [{"layer": n, "weight_bits": w, "activation_bits": a}
             for n, w, a in zip(best["edge_layers"], best["weight_bits"], best["activation_bits"])]
     if rows:

@@ -202,7 +202,7 @@ def run_capacity(loaded: LoadedExperiment, out_dir: Path | None = None, *, force
             "fleet": [{k: _plain(v) for k, v in r.items()} for r in fleet_rows],
             "plans": [{k: _plain(v) for k, v in r.items()} for r in plans]}
     data["gpu"] = {"name": gpu.name,
-                   "mode": gpu.mode_label() if hasattr(gpu, "mode_label") else None,
+                   "mode": gpu.mode_label(),
                    "evidence": preset_evidence(gpu)}
     files = [_csv(folder / "points.csv", point_frame), _csv(folder / "max_devices.csv", pd.DataFrame(answers)),
              _csv(folder / "plans.csv", pd.DataFrame(plans))]

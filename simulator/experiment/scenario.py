@@ -62,7 +62,7 @@ def cloud_spec(cloud: str, config: Experiment) -> str:
     mode = config.cloud_mode
     if mode.execution is None and mode.fusion is None:
         return cloud
-    if not hasattr(load_accelerator(cloud), "with_mode"):
+    if not load_accelerator(cloud).has_modes:
         raise UserError(f"cloud_mode: applies to a GPU cloud; {cloud} is not a GPU preset")
     return with_mode_spec(cloud, mode.execution, mode.fusion)
 
@@ -76,7 +76,7 @@ def uniform_bits_missing(method: str, scenario) -> str | None:
     edge_bits = tuple(scenario.edge_bits or ())
     if bits in edge_bits:
         return None
-    name = getattr(scenario.edge, "name", "the edge")
+    name = scenario.edge.name
     return (f"{method} skipped: {name} runs {', '.join(map(str, edge_bits))}-bit here, not {bits}-bit "
             "(the preset's supported_bits, or bits.edge)")
 
@@ -149,7 +149,7 @@ def build_scenario(config: Experiment, source: str = "", names: dict[str, str] =
     try:
         arguments = scenario_arguments(config)
         edge = load_accelerator(config.edge)
-        if hasattr(edge, "kernel_table"):
+        if edge.kind == "gpu":
             raise UserError(f"{names.get('edge', 'edge')}: {config.edge} is a GPU (a cloud accelerator); the edge "
                             "must be a systolic array or a DSP (a preset, a preset .yaml or a SCALE-Sim .cfg)")
         link = build_link(config.network)

@@ -23,6 +23,7 @@ from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fi
 from hardware_models.errors import suggest
 from hardware_models.registry import preset_names as hardware_preset_names
 from hardware_models.units import parse_bytes, parse_rate, parse_time
+from hardware_models.validation import kind_of
 from simulator.experiment.capacity_schema import Capacity
 from simulator.experiment.method_name import MethodName, budget_keys, default_methods, methods_json_schema
 from simulator.graph import zoo
@@ -62,7 +63,7 @@ class _Human(GroupedMetadata):
     def _number_or_text(self, value: Any) -> Any:
         # before pydantic's own coercion, which would read `true` as 1
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            raise ValueError(f"expected {self.kind} such as '{self.example}', got {_kind(value)} {value!r}")
+            raise ValueError(f"expected {self.kind} such as '{self.example}', got {kind_of(value)} {value!r}")
         return value
 
     def _check(self, value: Any) -> Any:
@@ -74,11 +75,6 @@ class _Human(GroupedMetadata):
         if not number <= self.maximum:
             raise ValueError(f"expected {self.kind} <= {self.maximum:g} {unit}, got {value!r}")
         return value
-
-
-def _kind(value: Any) -> str:
-    return {dict: "a mapping", list: "a list", str: "a string", int: "an integer", float: "a number",
-            bool: "a boolean", type(None): "nothing"}.get(type(value), type(value).__name__)
 
 
 # below 1 bit/s: a typo

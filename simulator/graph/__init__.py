@@ -4,19 +4,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from hardware_models.errors import UserError, suggest
+from simulator.graph import zoo
 from simulator.graph.ir import Graph, Layer, Tensor, layer_spec
+from simulator.graph.onnx_import import import_onnx
+from simulator.graph.simplify import simplify as simplify_graph
 
 __all__ = ["Graph", "Layer", "Tensor", "layer_spec", "load_model"]
 
 
 def load_model(name: str, simplify: bool = True) -> Graph:
     """A zoo model by name, or an ONNX file by path; simplified (batchnorm folded, activations fused) by default."""
-    from simulator.graph import zoo
-    from simulator.graph.simplify import simplify as simplify_graph
-
     if name.endswith(".onnx") or Path(name).is_file():
-        from simulator.graph.onnx_import import import_onnx
-
         graph = import_onnx(name)
     elif name in zoo.names():
         graph = zoo.build(name, simplify=False)

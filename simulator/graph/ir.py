@@ -11,6 +11,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 
@@ -151,11 +152,6 @@ class Graph:
     def macs(self) -> int:
         return sum(l.macs for l in self.layers)
 
-    def kernel_ops(self) -> dict[str, list]:
-        """Each layer's op and the ops folded or fused into it: what a GPU framework launches per layer."""
-        return {"ops": [l.op for l in self.layers],
-                "fused_ops": [tuple(l.attrs.get("fused_ops", ())) for l in self.layers]}
-
     def layer_specs(self) -> list[LayerSpec]:
         """The layers as hardware_models sees them, in execution order."""
         return [layer_spec(self, l) for l in self.layers]
@@ -182,8 +178,9 @@ def layer_spec(graph: Graph, layer: Layer) -> LayerSpec:
     batch = layer.output_shape[0] if layer.output_shape else 1
     out_c, out_h, out_w = _spatial(layer.output_shape)
     in_c, in_h, in_w = _spatial(in_shape)
-    common = dict(name=layer.name, batch=batch, in_channels=in_c, in_height=in_h, in_width=in_w,
-                  out_channels=out_c, out_height=out_h, out_width=out_w)
+    fused_ops = tuple(layer.attrs.get("fused_ops", ()))
+    common: dict[str, Any] = dict(name=layer.name, batch=batch, in_channels=in_c, in_height=in_h, in_width=in_w,
+                  out_channels=out_c, out_height=out_h, out_width=out_w, op=layer.op, fused_ops=fused_ops)
     if layer.op == "conv":
         kh, kw = layer.attrs["kernel"]
         dh, dw = layer.attrs.get("dilation", (1, 1))
@@ -196,7 +193,7 @@ def layer_spec(graph: Graph, layer: Layer) -> LayerSpec:
         k = layer.attrs.get("in_features") or in_shape[-1]
         return LayerSpec(kind="gemm", name=layer.name, batch=batch, in_channels=k, in_height=rows, in_width=1,
                          out_channels=layer.output_shape[-1], out_height=rows, out_width=1,
-                         has_weights=layer.weight_elements > 0)
+                         has_weights=layer.weight_elements > 0, op=layer.op, fused_ops=fused_ops)
     if layer.op in POOL_OPS:
         kh, kw = layer.attrs.get("kernel", (in_h, in_w))
         return LayerSpec(kind="pool", kernel_height=kh, kernel_width=kw, stride=layer.attrs.get("stride", (1, 1))[0],

@@ -22,6 +22,9 @@ import numpy as np
 from hardware_models.errors import UserError
 from simulator.graph.ir import Graph, Layer
 
+# onnx is an optional dependency (pip install 'autosplit[onnx]'): imported where it is used, so that the zoo
+# and everything else work without it
+
 ACTIVATIONS = {"Relu": "relu", "LeakyRelu": "leakyrelu", "Sigmoid": "sigmoid", "Tanh": "tanh",
                "HardSwish": "hardswish", "HardSigmoid": "hardsigmoid", "Elu": "elu", "Softplus": "softplus",
                "Gelu": "gelu"}
@@ -216,8 +219,8 @@ class _Importer:
         elif op == "Concat":
             out = np.concatenate([np.atleast_1d(a) for a in v], axis=attrs["axis"])
         elif op == "Reshape":
-            shape = [int(d) if d != 0 else v[0].shape[i] for i, d in enumerate(v[1])]
-            out = v[0].reshape(shape)
+            target = [int(d) if d != 0 else v[0].shape[i] for i, d in enumerate(v[1])]
+            out = v[0].reshape(target)
         elif op == "Flatten":
             axis = attrs.get("axis", 1)
             out = v[0].reshape(math.prod(v[0].shape[:axis]), -1)
@@ -239,7 +242,8 @@ class _Importer:
                 index[int(a)] = slice(int(s), int(e), int(st))
             out = v[0][tuple(index)]
         elif op == "Range":
-            out = np.arange(v[0], v[1], v[2])
+            # numpy takes 0-d arrays for the bounds, its stubs do not
+            out = np.arange(v[0], v[1], v[2])  # type: ignore[call-overload]
         elif op == "Transpose":
             out = np.transpose(v[0], attrs.get("perm"))
         else:
@@ -310,11 +314,11 @@ class _Importer:
             self._gemm(node, attrs)
         elif op == "BatchNormalization":
             scale, bias, mean, var = (self.const.get(t) for t in node.input[1:5])
-            if scale is None or var is None:
+            if scale is None or bias is None or mean is None or var is None:
                 raise self.fail(node, "batchnorm parameters must be constants")
             layer = self._add(node, "batchnorm", params=scale.size + bias.size, attrs={"eps": attrs.get("epsilon", 1e-5)})
             self.weights[layer.name] = {"scale": scale, "bias": bias, "mean": mean, "var": var,
-                                        "eps": np.float32(attrs.get("epsilon", 1e-5))}
+                                        "eps": np.array(attrs.get("epsilon", 1e-5), dtype=np.float32)}
         elif op == "Clip":
             bounds = [float(self.const[t]) for t in node.input[1:] if t and t in self.const]
             bounds = bounds or [attrs.get("min", -np.inf), attrs.get("max", np.inf)]
@@ -392,7 +396,9 @@ class _Importer:
 
     def _fuse_silu(self, node) -> bool:
         """x * sigmoid(x) (how SiLU is exported) becomes one silu layer named after the sigmoid."""
-        a, b = (node.input[0], node.input[1]) if len(node.input) == 2 else (None, None)
+        if len(node.input) != 2:
+            return False
+        a, b = node.input[0], node.input[1]
         for x, s in ((a, b), (b, a)):
             layer = self.by_name.get(self.tensor_of.get(s, ""))
             if (layer is not None and layer.op == "sigmoid" and layer.inputs == (self.tensor_of.get(x),)

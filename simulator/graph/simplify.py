@@ -33,20 +33,22 @@ def simplify(graph: Graph) -> Graph:
     for layer in graph.layers:
         inputs = tuple(rename.get(t, t) for t in layer.inputs)
         producer = kept.get(inputs[0]) if inputs else None
-        alone = producer is not None and len(consumers[layer.inputs[0]]) == 1
+        alone = bool(inputs) and len(consumers[layer.inputs[0]]) == 1  # the only reader of its input
         graph_output = layer.name in graph.outputs
         if layer.op in NO_OPS and len(inputs) == 1 and not graph_output:
             rename[layer.name] = inputs[0]
             if producer is not None:
                 _absorb(producer, layer)
             continue
-        if layer.op == "batchnorm" and alone and producer.op in FOLDABLE_INTO and not producer.attrs.get("activation"):
+        if (layer.op == "batchnorm" and producer is not None and alone and producer.op in FOLDABLE_INTO
+                and not producer.attrs.get("activation")):
             producer.params += layer.params
             _absorb(producer, layer, batchnorm=layer.name)
             _fold_batchnorm(weights, producer.name, layer.name)
             rename[layer.name] = producer.name
             continue
-        if layer.op in ACTIVATION_OPS and alone and producer.op in FUSES_ACTIVATION and "activation" not in producer.attrs:
+        if (layer.op in ACTIVATION_OPS and producer is not None and alone
+                and producer.op in FUSES_ACTIVATION and "activation" not in producer.attrs):
             _absorb(producer, layer, activation=layer.op)
             rename[layer.name] = producer.name
             continue

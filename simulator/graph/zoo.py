@@ -12,6 +12,7 @@ from collections.abc import Callable
 from hardware_models.errors import UserError, suggest
 from simulator.graph.builder import GraphBuilder
 from simulator.graph.ir import Graph
+from simulator.graph.simplify import simplify as simplify_graph
 
 
 def _conv_bn_act(b: GraphBuilder, prefix: str, x: str, out: int, kernel: int, stride: int = 1,
@@ -154,9 +155,9 @@ def efficientnet_b0() -> Graph:
 # --- VGG, GoogLeNet --------------------------------------------------------------------------------------
 def vgg16() -> Graph:
     b = GraphBuilder("vgg16")
-    x, index, in_ch = b.input, 0, 3
-    for v in [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]:
-        if v == "M":
+    x, index = b.input, 0
+    for v in (64, 64, 0, 128, 128, 0, 256, 256, 256, 0, 512, 512, 512, 0, 512, 512, 512, 0):  # 0: max pooling
+        if v == 0:
             x = b.maxpool(f"features.{index}", x, 2, 2)
             index += 1
         else:
@@ -343,7 +344,5 @@ def build(name: str, simplify: bool = True) -> Graph:
     graph = _BUILDERS[name]()
     graph.source = "zoo"
     if simplify:
-        from simulator.graph.simplify import simplify as simplify_graph
-
         graph = simplify_graph(graph)
     return graph

@@ -27,11 +27,9 @@ from simulator.network.stages import DelayLine, FairShareTransmitter, Transmitte
 from simulator.network.tcp import transfer_time_s
 from simulator.network.trace import BandwidthTrace
 
-link_preset = load_link  # the name simulator.experiment looks up
-
 __all__ = [
     "BandwidthTrace", "DelayLine", "FairShareTransmitter", "Link", "TcpUpload", "Transmitter", "UplinkTraffic",
-    "fifo_latencies_s", "latency_summary", "lindley_waits_s", "link_from_config", "link_preset", "load_link", "make_transmitter",
+    "fifo_latencies_s", "latency_summary", "lindley_waits_s", "link_from_config", "load_link", "make_transmitter",
     "md1_mean_wait_s", "mg1_mean_wait_s", "mm1_mean_wait_s", "periodic_traffic", "poisson_traffic",
     "preset_names", "processor_sharing_mean_sojourn_s", "propagate", "simulate_shared_uplink",
     "simulate_transfer_times_s", "simulate_upload_s", "simulate_uploads_s", "transfer_time_s", "transmit",

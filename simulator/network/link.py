@@ -10,10 +10,12 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from hardware_models.errors import UserError
+from simulator.network import tcp
 from simulator.network.trace import BandwidthTrace
 
 PROTOCOLS = ("tcp", "ideal")
@@ -88,11 +90,11 @@ class Link:
 
     # --- construction ------------------------------------------------------------------------------------
     @classmethod
-    def ideal(cls, uplink_bps: float, **fields) -> "Link":
+    def ideal(cls, uplink_bps: float, **fields: Any) -> Link:
         """The paper's link: payload bits / rate (its Mbps is 2**20 bit/s: pass 3 * 2**20 for '3 Mbps')."""
         return cls(uplink_bps=uplink_bps, protocol="ideal", **fields)
 
-    def replace(self, **changes) -> "Link":
+    def replace(self, **changes: Any) -> Link:
         """A copy with some fields changed (validated again)."""
         if "trace" not in changes and "uplink_bps" in changes:
             changes["trace"] = None
@@ -121,16 +123,15 @@ class Link:
         return payload + self.segments(payload) * self.packet_overhead_bytes
 
     # --- time and energy ---------------------------------------------------------------------------------
-    def transfer_time_s(self, payload_bytes: np.ndarray | float, start_s: float = 0.0) -> np.ndarray:
+    def transfer_time_s(self, payload_bytes: np.ndarray | float, start_s: float = 0.0) -> np.ndarray | float:
         """Seconds from the start of an upload of `payload_bytes` until its last byte has arrived.
 
-        Vectorised over numpy arrays of payload sizes; `start_s` places the upload in the bandwidth trace.
+        Vectorised over numpy arrays of payload sizes (a float for a number); `start_s` places the upload in
+        the bandwidth trace.
         """
-        from simulator.network.tcp import transfer_time_s
+        return tcp.transfer_time_s(self, payload_bytes, start_s=start_s)
 
-        return transfer_time_s(self, payload_bytes, start_s=start_s)
-
-    def downlink_time_s(self, result_bytes: np.ndarray | float) -> np.ndarray:
+    def downlink_time_s(self, result_bytes: np.ndarray | float) -> np.ndarray | float:
         """Seconds to return a result of `result_bytes` to the device over the downlink."""
         downlink = self.replace(uplink_bps=self.downlink_bps or self.uplink_bps, shaper_burst_bytes=0.0,
                                 new_connection=False)

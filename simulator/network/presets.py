@@ -8,34 +8,53 @@ new_connection, window_open, trace (a bandwidth trace file, relative to the pres
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Literal
 
-
-from hardware_models.units import parse_energy
-from hardware_models.errors import UserError, check_keys, suggest
-from hardware_models.units import parse_bytes, parse_rate, parse_time
+from hardware_models.errors import UserError, suggest
+from hardware_models.preset import AnyDuration, AnyEnergy, AnyRate, AnySize, StrictModel, validate_preset
+from hardware_models.yaml_io import read_yaml
 from simulator.network.link import Link
 from simulator.network.trace import BandwidthTrace
 
 PRESET_DIR = Path(__file__).parent / "presets"
 
-_FIELDS = {  # preset key -> (Link field, parser)
-    "link": ("protocol", str),
-    "uplink": ("uplink_bps", parse_rate),
-    "downlink": ("downlink_bps", parse_rate),
-    "rtt": ("rtt_s", parse_time),
-    "loss": ("loss_rate", float),
-    "mtu": ("mtu_bytes", lambda v, k: int(parse_bytes(v, k))),
-    "header": ("header_bytes", lambda v, k: int(parse_bytes(v, k))),
-    "framing": ("framing_bytes", lambda v, k: int(parse_bytes(v, k))),
-    "initial_window": ("initial_window_segments", int),
-    "jitter": ("jitter_s", parse_time),
-    "radio_energy_per_bit": ("radio_energy_j_per_bit", parse_energy),
-    "shaper_burst": ("shaper_burst_bytes", parse_bytes),
-    "rto_min": ("rto_min_s", parse_time),
-    "new_connection": ("new_connection", bool),
-    "window_open": ("window_open", bool),
+
+class NetworkPreset(StrictModel):
+    """A network preset (human units). The values are parsed here and range-checked by `Link`, whose error
+    names its own field (`loss_rate`, `rtt_s`)."""
+
+    description: str | None = None
+    link: Literal["tcp", "ideal"] | None = None
+    uplink: AnyRate | None = None
+    downlink: AnyRate | None = None
+    rtt: AnyDuration | None = None
+    loss: float | None = None
+    mtu: AnySize | None = None
+    header: AnySize | None = None
+    framing: AnySize | None = None
+    initial_window: int | None = None
+    jitter: AnyDuration | None = None
+    radio_energy_per_bit: AnyEnergy | None = None
+    shaper_burst: AnySize | None = None
+    rto_min: AnyDuration | None = None
+    new_connection: bool | None = None
+    window_open: bool | None = None
+    trace: str | None = None  # a bandwidth trace file, relative to the preset's folder
+
+    def link_fields(self) -> dict[str, Any]:
+        """The `Link` fields the preset gives (SI units)."""
+        whole = {"mtu", "header", "framing"}  # bytes per packet: whole numbers
+        return {LINK_FIELDS[key]: int(value) if key in whole else value
+                for key, value in self.model_dump(exclude_none=True).items() if key in LINK_FIELDS}
+
+
+LINK_FIELDS = {  # preset key -> Link field
+    "link": "protocol", "uplink": "uplink_bps", "downlink": "downlink_bps", "rtt": "rtt_s", "loss": "loss_rate",
+    "mtu": "mtu_bytes", "header": "header_bytes", "framing": "framing_bytes",
+    "initial_window": "initial_window_segments", "jitter": "jitter_s", "radio_energy_per_bit": "radio_energy_j_per_bit",
+    "shaper_burst": "shaper_burst_bytes", "rto_min": "rto_min_s", "new_connection": "new_connection",
+    "window_open": "window_open",
 }
-_OTHER_KEYS = ("description", "trace")
 
 
 def preset_names() -> list[str]:
@@ -43,22 +62,12 @@ def preset_names() -> list[str]:
     return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
 
 
-def link_from_config(config: dict, source: str, base_dir: Path | None = None, **overrides) -> Link:
+def link_from_config(config: dict[str, Any], source: str, base_dir: Path | None = None, **overrides: Any) -> Link:
     """A `Link` from a preset mapping; `overrides` are Link fields in SI units that replace the preset's."""
-    fields: dict = {"name": source}
-    check_keys(config, [*_FIELDS, *_OTHER_KEYS], source)
-    for key, value in config.items():
-        if key in _OTHER_KEYS:
-            continue
-        field, parse = _FIELDS[key]
-        try:
-            fields[field] = parse(value, f"{source}: {key}") if parse not in (str, int, float, bool) else parse(value)
-        except (TypeError, ValueError) as exc:
-            if isinstance(exc, UserError):
-                raise
-            raise UserError(f"{source}: {key}: cannot read {value!r}") from None
-    if "trace" in config:
-        trace_path = Path(str(config["trace"]))
+    preset = validate_preset(NetworkPreset, config, source)
+    fields: dict[str, Any] = {"name": source, **preset.link_fields()}
+    if preset.trace is not None:
+        trace_path = Path(preset.trace)
         if not trace_path.is_absolute() and base_dir is not None:
             trace_path = base_dir / trace_path
         fields["trace"] = BandwidthTrace.from_file(trace_path)
@@ -74,7 +83,7 @@ def link_from_config(config: dict, source: str, base_dir: Path | None = None, **
         raise UserError(f"{source}: {exc}") from None
 
 
-def load_link(spec: str, **overrides) -> Link:
+def load_link(spec: str, **overrides: Any) -> Link:
     """A `Link` from a preset name (`lte`) or a YAML path, with optional Link-field overrides."""
     path = Path(spec)
     if path.suffix in (".yaml", ".yml"):
@@ -85,9 +94,5 @@ def load_link(spec: str, **overrides) -> Link:
         if not path.is_file():
             raise UserError(f"unknown network {spec!r}{suggest(spec, preset_names())}; "
                             f"expected a preset ({', '.join(preset_names())}) or a .yaml file")
-    from hardware_models.yaml_io import read_yaml_file
-
-    config = read_yaml_file(path, "network preset")
-    if not isinstance(config, dict):
-        raise UserError(f"{path}: expected a mapping of keys to values")
+    config = read_yaml(path, "network preset")
     return link_from_config(config, str(path) if path.parent != PRESET_DIR else path.stem, path.parent, **overrides)

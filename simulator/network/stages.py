@@ -33,7 +33,6 @@ class Transmitter:
         self.trace_offset_s = float(trace_offset_s)
         self.burst_bits = float(burst_bits)
         self.busy = False
-        self.bits_sent = 0.0
         self._queue: deque[tuple[float, simpy.Event]] = deque()
 
     def send(self, bits: float, flow: Any = None) -> simpy.Event:
@@ -59,7 +58,6 @@ class Transmitter:
             return
         self.busy = True
         bits, done = self._queue.popleft()
-        self.bits_sent += bits
         self.env.timeout(self.serialisation_time_s(bits)).callbacks.append(lambda _event: self._finish(done))
 
     def _finish(self, done: simpy.Event) -> None:
@@ -77,7 +75,6 @@ class FairShareTransmitter:
         self.rate_bps = float(rate_bps)
         self.trace = trace
         self.trace_offset_s = float(trace_offset_s)
-        self.bits_sent = 0.0
         self._flows: dict[Any, deque[list]] = {}  # flow -> deque of [remaining_bits, done event, size_bits]
         self._last_update_s = 0.0
         self._version = 0
@@ -90,7 +87,6 @@ class FairShareTransmitter:
         done = self.env.event()
         self._advance()
         self._flows.setdefault(flow, deque()).append([float(bits), done, max(float(bits), 1.0)])
-        self.bits_sent += bits
         self._schedule()
         return done
 
@@ -160,17 +156,19 @@ class DelayLine:
         self.deliver = deliver
         self.rng = rng
         self._last_due_s = -np.inf
-        self._last_event = env.event()
-        self._last_event.callbacks = None  # stands for "already delivered"
+        self._last_event: simpy.Event | None = None  # the event the last item rides on
 
     def put(self, item: Any) -> None:
-        delay = self.delay_s + (self.rng.uniform(0.0, self.jitter_s) if self.jitter_s > 0 else 0.0)
+        jitter = self.rng.uniform(0.0, self.jitter_s) if self.rng is not None and self.jitter_s > 0 else 0.0
+        delay = self.delay_s + jitter
         now = self.env.now
-        if now + delay > self._last_due_s or self._last_event.callbacks is None:
-            self._last_event = self.env.timeout(max(now + delay, self._last_due_s) - now)
-            self._last_due_s = now + (max(now + delay, self._last_due_s) - now)  # the time SimPy schedules
+        last = self._last_event
+        if last is None or last.processed or now + delay > self._last_due_s:
+            due = max(now + delay, self._last_due_s)
+            last = self._last_event = self.env.timeout(due - now)
+            self._last_due_s = now + (due - now)  # the time SimPy schedules
         # an item held behind the previous one rides on the same event: same time, delivered after it
-        self._last_event.callbacks.append(lambda _event: self.deliver(item))
+        last.callbacks.append(lambda _event: self.deliver(item))
 
 
 def transmit(env: simpy.Environment, transmitter, bits: float, flow: Any = None):

@@ -18,9 +18,12 @@ report its error against the segment-level simulation.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from simulator.network.link import Link
+if TYPE_CHECKING:  # the model reads a Link's fields; Link.transfer_time_s calls it
+    from simulator.network.link import Link
 
 _MAX_ROUNDS = 64
 
@@ -52,7 +55,7 @@ def _train_jitter_s(link: Link, segments: np.ndarray) -> np.ndarray:
     return by_length[np.clip(segments, 1, reach).astype(int)]
 
 
-def _like(template: object, values: np.ndarray) -> np.ndarray | float:
+def _like(template: np.ndarray | float, values: np.ndarray) -> np.ndarray | float:
     return float(values) if np.ndim(template) == 0 else values
 
 

@@ -60,11 +60,7 @@ class BandwidthTrace:
         object.__setattr__(self, "_cumulative_bits", cumulative)
 
     @classmethod
-    def constant(cls, rate_bps: float) -> "BandwidthTrace":
-        return cls(np.array([0.0]), np.array([float(rate_bps)]), source="constant rate")
-
-    @classmethod
-    def from_file(cls, path: str | Path) -> "BandwidthTrace":
+    def from_file(cls, path: str | Path) -> BandwidthTrace:
         """Read a trace file (see the module docstring); errors name the file and the line."""
         path = Path(path)
         try:
@@ -73,7 +69,8 @@ class BandwidthTrace:
             raise UserError(f"{path}: not a text file; expected a bandwidth trace of 'time_s, rate_bps' rows") from None
         except OSError as exc:
             raise UserError(f"{path}: cannot read bandwidth trace: {exc.strerror}") from None
-        times, rates = [], []
+        times: list[float] = []
+        rates: list[float] = []
         for number, line in enumerate(text.splitlines(), start=1):
             line = line.strip()
             if not line or line.startswith("#"):

@@ -163,7 +163,7 @@ def _evidence_lines(cell: dict) -> list[str]:
             accelerator = load_accelerator(str(cell[side]))
         except (UserError, KeyError):
             continue
-        mode = f" in {accelerator.mode_label()} mode" if hasattr(accelerator, "mode_label") else ""
+        mode = f" in {accelerator.mode_label()} mode" if accelerator.has_modes else ""
         lines.append(f"- {side} evidence ({cell[side]}{mode}): {preset_evidence(accelerator)}")
     return lines
 

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from hardware_models import LayerSpec, UserError, load_accelerator
 from hardware_models.dsp import VectorDSP
-from hardware_models.registry import PRESET_DIR, read_yaml
+from hardware_models.registry import PRESET_DIR
+from hardware_models.yaml_io import read_yaml
 
 CONFIG = {
     "clock": "1GHz", "vector_bits": 1024, "vector_units": 4, "mac_instructions_per_cycle": 2,
@@ -237,3 +238,14 @@ def test_missing_dsp_key_is_named():
 def test_bandwidth_accepts_bytes_and_bits_per_second():
     assert VectorDSP.from_config({**CONFIG, "dram_bandwidth": "120Gbps"}, "x").dram_bytes_per_s == 15e9
     assert VectorDSP.from_config({**CONFIG, "dram_bandwidth": "1GiB/s"}, "x").dram_bytes_per_s == 2**30
+
+
+def test_a_preset_file_with_a_key_twice_or_a_wrong_type_is_a_one_line_error(tmp_path):
+    text = (PRESET_DIR / "hexagon_dsp.yaml").read_text()
+    (tmp_path / "twice.yaml").write_text(text + "clock: 2GHz\n")
+    with pytest.raises(UserError, match=r"twice.yaml: line \d+: duplicate key 'clock'"):
+        load_accelerator(str(tmp_path / "twice.yaml"))
+    (tmp_path / "typed.yaml").write_text(text.replace("vector_units: 4", "vector_units: '4'"))
+    with pytest.raises(UserError, match="typed.yaml: vector_units: expected a positive integer, got '4'") as info:
+        load_accelerator(str(tmp_path / "typed.yaml"))
+    assert "\n" not in str(info.value)

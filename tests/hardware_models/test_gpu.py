@@ -15,9 +15,11 @@ import pytest
 import yaml
 
 from hardware_models import UserError, load_accelerator
-from hardware_models.gpu import (GPU, _tile_utilisation, eager_completion_s, precision_of)
+from hardware_models.gpu import GPU, eager_completion_s
+from hardware_models.gpu_kernels import _tile_utilisation, precision_of
 from hardware_models.layer import LayerSpec
-from hardware_models.registry import PRESET_DIR, from_config, read_yaml
+from hardware_models.registry import PRESET_DIR, from_config
+from hardware_models.yaml_io import read_yaml
 from support import FIXTURES
 
 FIXTURE = FIXTURES / "h200_pytorch_profile.json"
@@ -165,19 +167,19 @@ def test_fused_layers_in_eager_mode_launch_what_the_unsimplified_graph_launches(
     ops_of = {layer.name: layer.op for layer in raw}
     fused = [tuple(ops_of[name] for name in layer.fused) for layer in simple]
     for precision in (32, 16):
-        _, unfused = h200.network_cost(raw.layer_specs(), precision, precision, ops=[l.op for l in raw],
-                                       execution="eager")
-        _, folded = h200.network_cost(simple.layer_specs(), precision, precision, ops=[l.op for l in simple],
-                                      fused_ops=fused, execution="eager")
+        _, unfused = h200.network_cost(raw.layer_specs(), precision, precision, execution="eager")
+        _, folded = h200.network_cost([replace(s, fused_ops=f) for s, f in zip(simple.layer_specs(), fused)],
+                                      precision, precision, execution="eager")
         assert folded.latency_s == pytest.approx(unfused.latency_s, rel=2e-3)
         assert folded.parts["kernels"] == unfused.parts["kernels"]
 
 
 def test_a_count_of_fused_ops_launches_that_many_element_wise_kernels_in_eager_mode(h200):
     layers = [conv("a"), conv("b")]
+    two_fused = [replace(layers[0], fused_ops=("relu", "relu")), layers[1]]
     _, plain = h200.network_cost(layers, 32, 32, execution="eager")
-    _, fused = h200.network_cost(layers, 32, 32, fused_ops=[2, 0], execution="eager")
-    _, graph = h200.network_cost(layers, 32, 32, fused_ops=[2, 0], execution="graph")
+    _, fused = h200.network_cost(two_fused, 32, 32, execution="eager")
+    _, graph = h200.network_cost(two_fused, 32, 32, execution="graph")
     assert fused.parts["kernels"] == plain.parts["kernels"] + 2 and fused.latency_s > plain.latency_s
     assert graph.parts["kernels"] == 2  # the serving engine fuses them
     assert h200.network_cost([], 16, 16)[1].latency_s == 0.0
@@ -190,11 +192,11 @@ def test_serving_fusion_launches_one_kernel_per_layer_and_is_faster(h200):
     simple = load_model("resnet18")
     ops_of = {layer.name: layer.op for layer in raw}
     fused = [tuple(ops_of[name] for name in layer.fused) for layer in simple]
-    specs = simple.layer_specs()
-    _, engine = h200.network_cost(specs, 16, 16, fused_ops=fused, execution="graph")
+    specs = [replace(s, fused_ops=f) for s, f in zip(simple.layer_specs(), fused)]
+    _, engine = h200.network_cost(specs, 16, 16, execution="graph")
     framework = GPU(**{**_kwargs(h200), "fuse_epilogues": False})
-    _, captured = framework.network_cost(specs, 16, 16, fused_ops=fused, execution="graph")
-    _, eager = h200.network_cost(specs, 16, 16, fused_ops=fused, execution="eager")
+    _, captured = framework.network_cost(specs, 16, 16, execution="graph")
+    _, eager = h200.network_cost(specs, 16, 16, execution="eager")
     views = sum(1 for s in specs if s.kind == "data")
     assert engine.parts["kernels"] == len(specs)
     assert captured.parts["kernels"] > engine.parts["kernels"] + views
@@ -280,28 +282,28 @@ def test_suffix_latency_adds_the_copy_of_the_received_tensor(h200):
     layers = [conv(f"c{i}") for i in range(3)]
     payload = 64 * 56 * 56 * 2
     _, tail = h200.suffix_cost(layers, 1, 16, 16)
-    assert h200.suffix_latency_s(layers, 1, payload, 16, 16) == pytest.approx(tail.latency_s + h200.h2d_time_s(payload))
-    assert h200.suffix_latency_s(layers, 1, None, 16, 16) == pytest.approx(tail.latency_s + h200.h2d_time_s(payload))
+    assert h200.suffix_latency_s(layers, 1, payload, 16, 16) == pytest.approx(tail.latency_s + h200.copy_to_device_s(payload))
+    assert h200.suffix_latency_s(layers, 1, None, 16, 16) == pytest.approx(tail.latency_s + h200.copy_to_device_s(payload))
     assert h200.suffix_latency_s(layers, 3, payload, 16, 16) == 0.0
 
 
 def test_host_to_device_copy_follows_the_measured_pinned_table(h200):
     table = json.loads(FIXTURE.read_text())["ceilings"]["h2d"]
     for point in table:
-        assert h200.h2d_time_s(point["kB"] * 1024) == pytest.approx(point["pinned_us"] * 1e-6, rel=1e-3)
+        assert h200.copy_to_device_s(point["kB"] * 1024) == pytest.approx(point["pinned_us"] * 1e-6, rel=1e-3)
     sizes = [2.0**k for k in range(10, 27)]
-    times = [h200.h2d_time_s(s) for s in sizes]
+    times = [h200.copy_to_device_s(s) for s in sizes]
     assert all(b >= a for a, b in zip(times, times[1:]))
     # beyond the table: the last segment's bandwidth (about 55 GB/s, PCIe Gen5 x16)
     last = table[-1]
-    extra = h200.h2d_time_s(2 * last["kB"] * 1024) - last["pinned_us"] * 1e-6
+    extra = h200.copy_to_device_s(2 * last["kB"] * 1024) - last["pinned_us"] * 1e-6
     assert last["kB"] * 1024 / extra == pytest.approx(54.6e9, rel=0.05)
 
 
 def test_a_gpu_without_a_table_copies_at_latency_plus_bytes_over_bandwidth():
     a100 = load_accelerator("a100")
-    assert a100.h2d_time_s(25e6) == pytest.approx(3e-6 + 25e6 / 25e9)
-    assert a100.h2d_time_s(0) == 0.0
+    assert a100.copy_to_device_s(25e6) == pytest.approx(3e-6 + 25e6 / 25e9)
+    assert a100.copy_to_device_s(0) == 0.0
 
 
 # --- batching and energy ---------------------------------------------------------------------------------
@@ -371,7 +373,7 @@ def test_layer_cost_total_is_the_presets_mode_for_the_whole_network(capsys, tmp_
         assert main(["layer-cost", "--hardware", hardware, "--model", "resnet18", "--precision", "fp16",
                      "--format", "json"]) == 0
         data = json.loads(capsys.readouterr().out)
-        _, total = h200.network_cost(graph.layer_specs(), 16, 16, ops=[l.op for l in graph], fused_ops=fused,
-                                     execution=execution)
+        _, total = h200.network_cost([replace(s, fused_ops=f) for s, f in zip(graph.layer_specs(), fused)],
+                                     16, 16, execution=execution)
         assert data["total"]["latency_s"] == pytest.approx(total.latency_s, rel=1e-9)
         assert all("overhead_s" in row for row in data["layers"])

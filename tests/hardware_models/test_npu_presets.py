@@ -127,12 +127,22 @@ def test_a_serving_engine_cannot_run_eagerly_and_modes_need_a_gpu():
         load_accelerator("h100@fast")
 
 
+def test_an_accelerator_without_modes_or_a_device_copy_answers_with_the_base_defaults():
+    eyeriss, h100 = load_accelerator("eyeriss"), load_accelerator("h100")
+    assert (eyeriss.kind, eyeriss.has_modes, eyeriss.mode(), eyeriss.mode_label()) == ("systolic", False, None, None)
+    assert eyeriss.copy_to_device_s(1e6) == 0.0 and eyeriss.default_bits == 8
+    with pytest.raises(UserError, match="not a GPU"):
+        eyeriss.with_mode("eager")
+    assert (h100.kind, h100.has_modes, h100.mode()) == ("gpu", True, {"execution": "graph", "fusion": "serving"})
+    assert h100.copy_to_device_s(1e6) > 0.0 and h100.default_bits == 16
+
+
 def test_serving_mode_runs_a_residual_add_in_the_producers_epilogue():
     h100 = load_accelerator("h100")
     x = LayerSpec("x", "eltwise", in_channels=256, in_height=56, in_width=56, out_channels=256, out_height=56,
                   out_width=56, num_inputs=2)
-    serving = h100.kernel_table([x], ["fp16"], ["add"], None, fuse=True)
-    framework = h100.kernel_table([x], ["fp16"], ["add"], None, fuse=False)
+    serving = h100.kernel_table([replace(x, op="add")], ["fp16"], fuse=True)
+    framework = h100.kernel_table([replace(x, op="add")], ["fp16"], fuse=False)
     assert serving.kernel_class == ["view"]  # no kernel, no fixed time
     assert serving.bytes[0] == pytest.approx(256 * 56 * 56 * 2)  # only the other input is read
     assert framework.kernel_class == ["eltwise"] and framework.bytes[0] == pytest.approx(3 * 256 * 56 * 56 * 2)
@@ -143,15 +153,14 @@ def test_serving_mode_is_faster_than_pytorch_at_large_batch_on_the_same_gpu():
 
     graph = load_model("resnet50")
     a100 = load_accelerator("a100")
-    serving = a100.network_cost(graph.layer_specs(), 16, 16, 128, **graph.kernel_ops())[1].latency_s
-    framework = a100.with_mode("graph", "framework").network_cost(graph.layer_specs(), 16, 16, 128,
-                                                                  **graph.kernel_ops())[1].latency_s
+    serving = a100.network_cost(graph.layer_specs(), 16, 16, 128)[1].latency_s
+    framework = a100.with_mode("graph", "framework").network_cost(graph.layer_specs(), 16, 16, 128)[1].latency_s
     assert serving < framework
 
 
 @pytest.fixture(scope="module")
 def serving_held_out():
-    from hardware_models.gpu import default_calibration
+    from hardware_models.gpu_calibration import default_calibration
     from hardware_models import gpu_serving_fit as fitting
     from simulator.graph import load_model
 
@@ -159,7 +168,7 @@ def serving_held_out():
     rows, left_out = fitting.read_rows()
     assert len(rows) + len(left_out) == 66 and all("gRPC" in r["framework_compiler"] for r in left_out)
     gpus = {p: load_accelerator(p) for p in {r.preset for r in rows}}
-    cases = fitting.build_cases(rows, graph.layer_specs(), graph.kernel_ops(), gpus)
+    cases = fitting.build_cases(rows, graph.layer_specs(), gpus)
     return fitting.leave_one_group_out(cases, default_calibration()[0], iterations=600)
 
 

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from hardware_models.errors import UserError
 from hardware_models.layer import LayerSpec
-from hardware_models.registry import from_config, load_accelerator, read_yaml
+from hardware_models.registry import from_config, load_accelerator
+from hardware_models.yaml_io import read_yaml
 from hardware_models.scalesim_io import read_scalesim_cfg, read_topology, write_topology
 from hardware_models.systolic import SystolicArray, scalesim_compute_cycles
 from support import REPO, SCALESIM_REFERENCE

@@ -94,3 +94,10 @@ def test_layer_specs_describe_depthwise_convs_per_group():
     assert (dw.kind, dw.groups, dw.gemm_n, dw.gemm_k, dw.gemm_m) == ("conv", 32, 1, 9, 112 * 112)
     assert dw.macs == graph.layer("features.1.conv.0.0").macs
     assert sum(s.macs for s in graph.layer_specs()) == graph.macs
+
+
+def test_layer_specs_carry_the_op_and_the_ops_fused_into_the_layer():
+    graph = zoo.build("resnet18")
+    specs = {spec.name: spec for spec in graph.layer_specs()}
+    assert specs["conv1"].op == "conv" and specs["conv1"].fused_ops == ("batchnorm", "relu")
+    assert specs["layer1.0.add"].op == "add" and specs["fc"].op == "linear"

@@ -171,3 +171,13 @@ def test_a_preset_can_name_a_trace_file_next_to_it(tmp_path):
     (tmp_path / "walk.yaml").write_text("trace: walk.csv\nrtt: 20ms\n")
     link = load_link(str(tmp_path / "walk.yaml"))
     assert link.trace is not None and link.uplink_bps == pytest.approx(2e6) and math.isclose(link.rtt_s, 0.02)
+
+
+def test_a_network_preset_names_the_key_the_user_wrote(tmp_path):
+    bad = tmp_path / "net.yaml"
+    bad.write_text("uplink: 3Mbps\nlink: udp\n")
+    with pytest.raises(UserError, match=r"net.yaml: link: expected one of tcp, ideal, got 'udp'"):
+        load_link(str(bad))
+    bad.write_text("uplink: fast\n")
+    with pytest.raises(UserError, match=r"net.yaml: uplink: expected a rate"):
+        load_link(str(bad))
