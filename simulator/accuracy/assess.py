@@ -14,7 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from hardware_models.errors import UserError
+from simulator.accuracy.calibration import calibrate_on_measurements, fp32_reference, proxy_for_graph, zoo_proxy
 from simulator.accuracy.distortion import FLOAT_BITS, GRANULARITIES, TIERS
+from simulator.accuracy.measure import AccuracyMeter, load_npz
+from simulator.graph import load_model
 
 
 def _check(tier: str, granularity: str) -> None:
@@ -44,9 +47,6 @@ def per_layer_bits(graph, pairs: list[tuple[int, int]]) -> tuple[np.ndarray, np.
 def assess(model: str, pairs: list[tuple[int, int]], tier: str = "calibrated", granularity: str = "per-channel",
            data: str | None = None, calibration: str | None = None, fp_accuracy: float | None = None) -> dict:
     """The `accuracy` command's answer as a dict (DESIGN's keys plus provenance)."""
-    from simulator.accuracy.calibration import calibrate_on_measurements, fp32_reference, zoo_proxy
-    from simulator.graph import load_model
-
     _check(tier, granularity)
     graph = load_model(model)
     wbits, abits = per_layer_bits(graph, pairs)
@@ -58,8 +58,6 @@ def assess(model: str, pairs: list[tuple[int, int]], tier: str = "calibrated", g
             raise UserError("--data: measuring needs an .onnx model with weights; zoo models have none")
         proxy = zoo_proxy(model, tier, granularity, graph=graph)
     elif data:
-        from simulator.accuracy.measure import AccuracyMeter, load_npz
-
         x, y = load_npz(data)
         calibration_x = load_npz(calibration)[0] if calibration else None
         quantizer_tier = "calibrated" if tier == "reconstruction" else tier
@@ -75,8 +73,6 @@ def assess(model: str, pairs: list[tuple[int, int]], tier: str = "calibrated", g
         if fp_accuracy is None:
             raise UserError(f"{model}: an ONNX model without --data needs --fp-accuracy (its float accuracy, "
                             f"percent) for a prediction, or --data FILE.npz to measure")
-        from simulator.accuracy.calibration import proxy_for_graph
-
         classes = int(np.prod(graph.layers[-1].output_shape[1:]))
         proxy = proxy_for_graph(graph, graph.name, tier, granularity, fp_accuracy, 100.0 / max(classes, 1))
     weighted = float(proxy.weighted_sum(wbits, abits))

@@ -33,9 +33,10 @@ from pathlib import Path
 import numpy as np
 
 from simulator.accuracy.distortion import BIT_WIDTHS, FLOAT_BITS
-from simulator.accuracy.proxy import AccuracyProxy, assumed_distortion_tables, bit_columns
+from simulator.accuracy.proxy import AccuracyProxy, assumed_distortion_tables, bit_columns, measured_distortion_tables
 from simulator.accuracy.published import CalibrationRow, calibration_rows
 from simulator.accuracy.sensitivity import FEATURES, activation_features, roles, weight_features
+from simulator.graph import load_model
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 FP32_CSV = DATA_DIR / "fp32_reference.csv"
@@ -85,8 +86,6 @@ def chance_accuracy(metric: str) -> float:
 
 @lru_cache(maxsize=None)
 def _graph(model: str):
-    from simulator.graph import load_model
-
     return load_model(model)
 
 
@@ -482,8 +481,6 @@ def calibrate_on_measurements(meter, chance: float, measurements: list | None = 
 
     The interval: the 10th/90th percentiles of the plans' residuals in log noise (with the single-layer
     residuals when there are too few informative plans), widened below the lowest measured bits."""
-    from simulator.accuracy.proxy import measured_distortion_tables
-
     measurements = single_layer_measurements(meter) if measurements is None else measurements
     quantizer = meter.quantizer
     weights, activations = measured_distortion_tables(quantizer)

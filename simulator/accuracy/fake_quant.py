@@ -18,7 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from simulator.accuracy.distortion import FLOAT_BITS, activation_range, asymmetric_grid, quantize_weight
+from simulator.graph import onnx_import
 from simulator.graph.ir import Graph
+from simulator.graph.simplify import simplify
 
 WEIGHT_OPS = ("Conv", "Gemm", "MatMul")
 
@@ -26,8 +28,6 @@ WEIGHT_OPS = ("Conv", "Gemm", "MatMul")
 def _onnx_outputs_of_raw_layers(model, path: Path) -> tuple[Graph, dict[str, str]]:
     """The raw Graph of `model` and, for each raw layer, the ONNX tensor it stands for."""
     import onnx
-
-    from simulator.graph import onnx_import
 
     inferred = onnx.shape_inference.infer_shapes(model, data_prop=True)
     importer = onnx_import._Importer(inferred, path)
@@ -48,8 +48,6 @@ class FakeQuantizer:
     def __init__(self, onnx_path: str | Path, calibration_x: np.ndarray, tier: str = "calibrated",
                  granularity: str = "per-channel") -> None:
         import onnx
-
-        from simulator.graph.simplify import simplify
 
         self.path = Path(onnx_path)
         self.calibration_x = calibration_x  # the input's grid when it crosses a cut (export)

@@ -61,7 +61,7 @@ def check_inputs(onnx_path: str | Path, x: np.ndarray, what: str) -> bool:
     return expected[0] is not None
 
 
-def _dynamic_batch_copy(onnx_path: Path, folder: Path) -> Path:
+def dynamic_batch_copy(onnx_path: Path, folder: Path) -> Path:
     """A copy of a fixed-batch model whose inputs and outputs take any batch (same file name, so the graph keeps
     its name); shapes inside are inferred again."""
     import onnx
@@ -99,7 +99,7 @@ class AccuracyMeter:
         path = Path(onnx_path)
         if fixed:
             self._copy = tempfile.TemporaryDirectory(prefix="autosplit-batch-")
-            path = _dynamic_batch_copy(path, Path(self._copy.name))
+            path = dynamic_batch_copy(path, Path(self._copy.name))
         try:
             self.quantizer = FakeQuantizer(path, calibration_x, tier, granularity)
             self.layers = self.quantizer.layers

@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from simulator.accuracy.distortion import (BIT_WIDTHS, DENSE_CHANNEL_SCALE_SPREAD, DEPTHWISE_CHANNEL_SCALE_SPREAD,
-                                           FLOAT_BITS, gaussian_activation_distortion, gaussian_weight_distortion)
+                                           FLOAT_BITS, activation_distortion, gaussian_activation_distortion,
+                                           gaussian_weight_distortion, weight_distortion)
 from simulator.accuracy.sensitivity import is_depthwise
 from simulator.graph.ir import DATA_OPS, POOL_OPS, Graph
 
@@ -207,8 +208,6 @@ def assumed_distortion_tables(graph: Graph, tier: str = "calibrated", granularit
 
 def measured_distortion_tables(quantizer, tier: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(weight, activation) tables from a FakeQuantizer's real folded weights and calibration activations."""
-    from simulator.accuracy.distortion import activation_distortion, weight_distortion
-
     tier = tier or quantizer.tier
     weights = np.zeros((len(quantizer.layers), len(BIT_WIDTHS)))
     activations = np.zeros_like(weights)

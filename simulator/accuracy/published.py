@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from simulator.accuracy.distortion import FLOAT_BITS
+from simulator.graph import load_model
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 UNIFORM_CSV = DATA_DIR / "ptq_published.csv"
@@ -97,8 +98,6 @@ def _first_number(text: str) -> float:
 
 @lru_cache(maxsize=None)
 def _cached_graph(model: str):
-    from simulator.graph import load_model
-
     return load_model(model)
 
 

@@ -12,6 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
+from simulator.accuracy.calibration import (WELL_COVERED_BITS, _stored, calibrate_on_measurements, chance_accuracy,
+                                            fp32_reference, inverse_link, link, published_calibration,
+                                            published_interval, write_published_fit, zoo_proxy)
+from simulator.accuracy.measure import AccuracyMeter, load_npz
+from simulator.accuracy.published import PlanBuilder, unrepresentable_rows
+
 FIXTURES = Path(__file__).resolve().parents[2] / "tests" / "fixtures"
 
 
@@ -41,9 +47,6 @@ def tier_summary(left_out: list[dict]) -> dict[str, dict]:
 def interval_coverage(left_out: list[dict], bands: dict) -> float:
     """Fraction of left-out rows whose published top-1 lies inside the predicted 80% interval (the band of
     the row's lowest bit-width; per-tensor widening below the calibrated bits not applied here)."""
-    from simulator.accuracy.calibration import WELL_COVERED_BITS
-    from simulator.accuracy.calibration import chance_accuracy, fp32_reference, inverse_link, link, published_calibration
-
     shape = published_calibration().shape
     inside = 0
     for r in left_out:
@@ -58,9 +61,6 @@ def interval_coverage(left_out: list[dict], bands: dict) -> float:
 
 def published_table() -> None:
     """Print the stored leave-one-source-out table (regenerate with --write)."""
-    from simulator.accuracy.calibration import published_calibration, published_interval, _stored
-    from simulator.accuracy.published import unrepresentable_rows
-
     calibration = published_calibration()
     left_out = _stored()["leave_one_source_out"]
     print("Fit on every representable row:", {k: round(v, 3) for k, v in calibration.theta.items()},
@@ -86,9 +86,6 @@ def published_table() -> None:
 
 def targets() -> None:
     """The issue's named predictions: Auto-Split's split plans, ResNet-18's conv1 alone, MobileNet-v2 W4A4."""
-    from simulator.accuracy.calibration import zoo_proxy
-    from simulator.accuracy.published import PlanBuilder
-
     print("\nNamed predictions (expected, 80% interval):")
     cases = []
     r50 = PlanBuilder("resnet50")
@@ -111,9 +108,6 @@ def targets() -> None:
 
 
 def real_model(onnx_path: Path, data: Path, calibration: Path | None, plans: int, seeds: list[int]) -> None:
-    from simulator.accuracy.calibration import calibrate_on_measurements
-    from simulator.accuracy.measure import AccuracyMeter, load_npz
-
     x, y = load_npz(data)
     meter = AccuracyMeter(onnx_path, x, y, load_npz(calibration)[0] if calibration else None)
     classes = int(meter.quantizer.logits(x[:1]).size)
@@ -148,8 +142,6 @@ def main() -> None:
                         "leave-one-source-out residuals (simulator/accuracy/data/proxy_fit.json)")
     args = parser.parse_args()
     if args.write:
-        from simulator.accuracy.calibration import write_published_fit
-
         write_published_fit()
     if not args.skip_table:
         published_table()

@@ -33,7 +33,10 @@ import numpy as np
 
 from hardware_models.errors import UserError
 from simulator.accuracy.distortion import FLOAT_BITS, asymmetric_grid
-from simulator.deploy.packing import FLOAT_WIRE_BITS, WireTensor, packed_bytes
+from simulator.accuracy.fake_quant import FakeQuantizer
+from simulator.accuracy.measure import check_inputs, dynamic_batch_copy
+from simulator.deploy.packing import FLOAT_WIRE_BITS, WireTensor, pack, packed_bytes, unpack
+from simulator.graph.cuts import crossing_tensors, is_closed, prefix_index
 
 if TYPE_CHECKING:
     import onnx
@@ -193,8 +196,6 @@ def build_split(quantizer, plan: dict) -> Split:
     """Cut `quantizer`'s model (a `FakeQuantizer`) at `plan`; a UserError when the plan does not fit the model."""
     import onnx
 
-    from simulator.graph.cuts import crossing_tensors, is_closed, prefix_index
-
     graph = quantizer.graph
     edge_layers = [str(name) for name in plan["edge_layers"]]
     unknown = [name for name in edge_layers if name not in quantizer.layers]
@@ -325,14 +326,11 @@ def wires_of(plan: dict) -> list[WireTensor]:
 def make_quantizer(model_path: str | Path, calibration_x: np.ndarray, tier: str, granularity: str):
     """The FakeQuantizer `AccuracyMeter` would build for this model and calibration (a dynamic-batch copy of a
     fixed-batch model, as it makes one)."""
-    from simulator.accuracy.fake_quant import FakeQuantizer
-    from simulator.accuracy.measure import _dynamic_batch_copy, check_inputs
-
     path = Path(model_path)
     fixed = check_inputs(path, calibration_x, "--calibration")
     if fixed:
         folder = tempfile.TemporaryDirectory(prefix="autosplit-export-")
-        quantizer = FakeQuantizer(_dynamic_batch_copy(path, Path(folder.name)), calibration_x, tier, granularity)
+        quantizer = FakeQuantizer(dynamic_batch_copy(path, Path(folder.name)), calibration_x, tier, granularity)
         quantizer.keep_alive = folder
     else:
         quantizer = FakeQuantizer(path, calibration_x, tier, granularity)
@@ -361,8 +359,6 @@ def session_of(model):
 def self_check(split: Split, quantizer, x: np.ndarray) -> dict:
     """Edge, then packing and unpacking, then cloud on inputs `x`, against the whole fake-quantized model:
     the largest absolute output difference and whether every top-1 class agrees."""
-    from simulator.deploy.packing import pack, unpack
-
     model = quantizer.model(
         {n: b for n, b in zip(split.plan["edge_layers"], split.plan["weight_bits"]) if b is not None},
         dict(zip(split.plan["edge_layers"], split.plan["activation_bits"])))
