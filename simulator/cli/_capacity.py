@@ -8,7 +8,6 @@ from pathlib import Path
 from hardware_models.units import UNITS_HELP
 from simulator.cli._arguments import add_experiment_arguments, add_format_argument
 from simulator.cli._output import emit
-from simulator.experiment.loading import load_experiment
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -26,8 +25,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    # the fleet simulation loads numpy, pandas, simpy and matplotlib: not for --help
+    # the schema and the fleet simulation load numpy, pandas, simpy and matplotlib: not for --help
     from simulator.experiment.capacity_run import run_capacity
+    from simulator.experiment.loading import load_experiment
     from simulator.experiment.settings import default_out_dir
 
     loaded = load_experiment(args.experiment, args.overrides)

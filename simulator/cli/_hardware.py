@@ -5,7 +5,6 @@ import argparse
 import textwrap
 from typing import Any
 
-from hardware_models.registry import load_accelerator, preset_evidence, preset_names
 from simulator.cli._arguments import add_format_argument
 from simulator.cli._output import emit
 
@@ -22,6 +21,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    from hardware_models.registry import load_accelerator, preset_evidence, preset_names  # loads every hardware model: not for --help
+
     rows: list[dict[str, Any]] = []
     for name in preset_names():
         accelerator = load_accelerator(name)

@@ -5,8 +5,6 @@ import argparse
 from typing import Any
 
 from hardware_models.errors import UserError
-from hardware_models.registry import load_accelerator, preset_evidence, with_mode_spec
-from hardware_models.scalesim_io import read_topology
 from simulator.cli._arguments import (add_format_argument, add_gpu_mode_arguments, add_model_argument,
                                       model_from_args)
 from simulator.cli._output import emit
@@ -37,6 +35,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    from hardware_models.registry import load_accelerator, preset_evidence, with_mode_spec  # loads every hardware model: not for --help
+    from hardware_models.scalesim_io import read_topology
+
     if (args.execution or args.fusion) and not load_accelerator(args.hardware).has_modes:
         raise UserError(f"--execution/--fusion: apply to a GPU; {args.hardware} is not a GPU preset")
     accelerator = load_accelerator(with_mode_spec(args.hardware, args.execution, args.fusion))

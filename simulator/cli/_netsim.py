@@ -10,7 +10,7 @@ from hardware_models.units import UNITS_HELP, parse_bytes, parse_rate, parse_tim
 from simulator.cli._arguments import add_format_argument, add_link_arguments
 from simulator.cli._output import emit
 from simulator.cli._values import seed_number, whole
-from simulator.experiment.schema import MAX_ANALYTIC_LOSS, MAX_DURATION_S, MAX_RATE_BPS
+from simulator.experiment.limits import MAX_ANALYTIC_LOSS, MAX_DURATION_S, MAX_RATE_BPS
 
 # a simulated upload holds its segments' state in arrays: bound what one run may allocate (~1.5 GB of payload)
 MAX_SIMULATED_BYTES = 2**30 * 1.5

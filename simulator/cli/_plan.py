@@ -8,20 +8,15 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-
 from hardware_models.errors import UserError
-from hardware_models.registry import preset_evidence
 from hardware_models.units import UNITS_HELP
 from simulator.cli._arguments import (add_format_argument, add_gpu_mode_arguments, add_link_arguments,
                                       add_model_argument, model_name)
 from simulator.cli._output import emit, format_table
-from simulator.experiment.validation import describe_error
-from simulator.experiment.scenario import build_scenario, uniform_bits_missing
-from simulator.experiment.schema import Experiment
 
 if TYPE_CHECKING:
     from simulator.evaluate import Scenario
+    from simulator.experiment.schema import Experiment
     from simulator.search.base import SearchResult
 
 # the YAML keys of the scenario flags, for messages
@@ -85,6 +80,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def experiment_from_flags(args: argparse.Namespace) -> Experiment:
     """The scenario flags as a validated experiment config (the YAML keys' checks), or a UserError naming a flag."""
+    # the schema loads numpy and pandas: not for --help
+    from pydantic import ValidationError
+
+    from simulator.experiment.schema import Experiment
+    from simulator.experiment.validation import describe_error
+
     edge_bits = None
     if args.edge_bits is not None:
         try:
@@ -134,6 +135,7 @@ def _measured_accuracy_keys(args: argparse.Namespace) -> dict[str, str]:
 
 def search(args: argparse.Namespace) -> tuple[Scenario, SearchResult]:
     """The scenario of the flags and what --method found in it."""
+    from simulator.experiment.scenario import build_scenario, uniform_bits_missing  # numpy, pandas: not for --help
     from simulator.search import run_method  # loads numpy, pandas and optuna: not for --help
 
     config = experiment_from_flags(args)
@@ -146,6 +148,8 @@ def search(args: argparse.Namespace) -> tuple[Scenario, SearchResult]:
 
 
 def run(args: argparse.Namespace) -> None:
+    from hardware_models.registry import preset_evidence  # loads every hardware model: not for --help
+
     scenario, result = search(args)
     best = result.best
     if best is None:

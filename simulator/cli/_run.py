@@ -8,7 +8,6 @@ from pathlib import Path
 from hardware_models.units import UNITS_HELP
 from simulator.cli._arguments import add_experiment_arguments, add_format_argument
 from simulator.cli._output import emit
-from simulator.experiment.loading import load_experiment
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -33,9 +32,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    # the runner loads numpy, pandas, optuna and matplotlib: not for --help
+    # the schema and the runner load numpy, pandas, optuna and matplotlib: not for --help
     import pandas as pd
 
+    from simulator.experiment.loading import load_experiment
     from simulator.experiment.runner import run_experiment, work_plan
     from simulator.experiment.settings import default_out_dir
 

@@ -6,7 +6,6 @@ import json
 import textwrap
 
 from simulator.cli._output import emit
-from simulator.experiment.schema import json_schema, key_rows
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -20,6 +19,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    from simulator.experiment.schema import json_schema, key_rows  # loads the schema, numpy, pandas: not for --help
+
     if args.format == "json":
         print(json.dumps(json_schema(), indent=1))
         return

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from hardware_models.errors import UserError
 from hardware_models.units import parse_time
-from simulator.experiment.schema import MAX_SEED
+from simulator.experiment.limits import MAX_SEED
 
 if TYPE_CHECKING:
     import numpy as np

@@ -6,8 +6,6 @@ import argparse
 from simulator.cli._arguments import add_experiment_arguments, add_format_argument
 from simulator.cli._output import emit
 from simulator.cli._values import seed_number, whole
-from simulator.experiment.loading import load_experiment
-from simulator.experiment.worker import join_studies, new_seed
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -30,6 +28,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    from simulator.experiment.loading import load_experiment  # loads the schema, numpy, pandas: not for --help
+    from simulator.experiment.worker import join_studies, new_seed
+
     loaded = load_experiment(args.experiment, args.overrides)
     seed = args.seed if args.seed is not None else new_seed()
     rows = join_studies(loaded, args.storage, seed=seed, cells=args.cell)

@@ -12,7 +12,8 @@ from simulator.accuracy.calibration import calibrate_on_measurements, proxy_for_
 from simulator.accuracy.measure import AccuracyMeter, load_npz
 from simulator.accuracy.proxy import AccuracyProxy
 from simulator.evaluate import Scenario
-from simulator.experiment.schema import MAX_ANALYTIC_LOSS, Experiment, Network
+from simulator.experiment.limits import MAX_ANALYTIC_LOSS
+from simulator.experiment.schema import Experiment, Network
 from simulator.experiment.sweep import Cell
 from simulator.graph import load_model
 from simulator.graph.ir import Graph

@@ -25,21 +25,13 @@ from hardware_models.registry import preset_names as hardware_preset_names
 from hardware_models.units import parse_bytes, parse_rate, parse_time
 from hardware_models.validation import kind_of
 from simulator.experiment.capacity_schema import Capacity
+from simulator.experiment.limits import MAX_ANALYTIC_LOSS, MAX_DURATION_S, MAX_RATE_BPS, MAX_SEED, MAX_SIZE_BYTES
 from simulator.experiment.method_name import MethodName, budget_keys, default_methods, methods_json_schema
 from simulator.graph import zoo
 from simulator.network import preset_names as network_preset_names
 
 TIERS = ("naive", "calibrated", "reconstruction")
 SWEEPABLE_TOP = ("model", "edge", "cloud", "seed")
-MAX_SEED = 2**32 - 1  # numpy's SeedSequence and Optuna's samplers take seeds in [0, 2^32)
-# Where the analytic TCP model the search uses (simulator.network.tcp) agrees with the segment-level simulation
-# (tests/simulator/network/test_network_simulation.py holds them together up to here); beyond it the search would rank plans by
-# transfer times that the simulation does not reproduce, so the search refuses it (netsim still simulates it).
-MAX_ANALYTIC_LOSS = 0.1
-# Sanity bounds: beyond them the sums overflow or the answer means nothing (a one-year RTT, a 1 Pbit/s uplink).
-MAX_RATE_BPS = 1e15
-MAX_DURATION_S = 3600.0
-MAX_SIZE_BYTES = 2.0**50
 
 
 @dataclass(frozen=True)
