@@ -261,7 +261,7 @@ def build_split(quantizer, plan: dict) -> Split:
         "edge_layers": edge_layers,
         "weight_bits": [weight_bits.get(n) for n in edge_layers],
         "activation_bits": [activation_bits[n] for n in edge_layers],
-        "input": {"name": input_name, "shape": [1, *graph.input_shape[1:]] if hasattr(graph, "input_shape") else None,
+        "input": {"name": input_name, "shape": [1, *graph.input_shape[1:]],
                   "dtype": "float32"},
         "outputs": graph_outputs,
         "crossing": crossing_info,

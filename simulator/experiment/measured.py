@@ -196,7 +196,7 @@ def measure_cell(config: Experiment, outcomes: dict[str, MethodOutcome]) -> Cell
     table = pd.DataFrame(rows)
     return CellMeasurement(fp_accuracy=fp, max_accuracy_drop=bound, cap=measurer.cap, measured=len(measurer.results),
                            refused=len(measurer.refused),
-                           proxy_source=str(getattr(proxy, "sensitivity_source", "")),
+                           proxy_source=proxy.sensitivity_source,
                            table=table, front=front, agreement=agreement_of_table(front), front_plans=front_plans,
                            repicked=repicked)
 
