@@ -81,12 +81,14 @@ def test_held_out_networks_are_predicted_within_the_issue_bounds(held_out):
     assert not failures, "\n".join(failures)
 
 
+@pytest.mark.slow
 def test_held_out_whole_networks_in_graph_mode_are_well_within_the_target(held_out):
     graph = [p for p in held_out if p.quantity == "whole.cudagraph_bs1"]
     assert len(graph) == 6
     assert all(abs(p.error) <= 0.15 for p in graph), [(p.network, p.precision, round(p.error, 3)) for p in graph]
 
 
+@pytest.mark.slow
 def test_every_held_out_suffix_after_every_stage_is_checked(held_out):
     suffixes = [p for p in held_out if p.quantity.startswith("suffix.")]
     assert len(suffixes) == 2 * (11 + 40 + 23)

@@ -181,6 +181,7 @@ def test_serving_mode_held_out_by_source_and_gpu_meets_the_batch_8_target(servin
     assert np.median(errors) <= 0.15 and max(errors) <= 0.35
 
 
+@pytest.mark.slow
 def test_serving_mode_held_out_int8_and_fp16_are_within_35_percent_at_batch_128(serving_held_out):
     errors = [abs(p.error) for p in serving_held_out if p.row.batch == 128 and p.row.precision != "fp32"]
     assert errors and max(errors) <= 0.35

@@ -206,6 +206,7 @@ def test_example_writes_measured_accuracy_equal_to_a_direct_measurement(example_
     assert row["measured_accuracy"] != pytest.approx(meter.fp_accuracy), "the chosen plan quantizes something"
 
 
+@pytest.mark.slow
 def test_example_choices_meet_the_bound_when_measured(example_run):
     baselines = pd.read_csv(example_run / "baselines.csv")
     bound = float(baselines["max_accuracy_drop"].iloc[0])
@@ -218,6 +219,7 @@ def test_example_choices_meet_the_bound_when_measured(example_run):
     assert (example_run / "accuracy.png").is_file() and (example_run / "measured.csv").is_file()
 
 
+@pytest.mark.slow
 def test_example_front_spans_a_real_range_of_measured_accuracy(example_run):
     measured = pd.read_csv(example_run / "measured.csv")
     front = measured[measured["role"] == "front"]
@@ -229,6 +231,7 @@ def test_example_front_spans_a_real_range_of_measured_accuracy(example_run):
     assert not math.isnan(float(plans.loc[plans["kept_as"] == "chosen", "measured_accuracy"].iloc[0]))
 
 
+@pytest.mark.slow
 def test_example_predictions_agree_with_the_measurements_on_the_front(example_run):
     """The issue's targets on the shipped example: Spearman >= 0.9, MAE <= 2 points, >= 80% inside the interval."""
     from simulator.experiment.measured import agreement_of_table

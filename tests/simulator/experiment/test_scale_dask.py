@@ -73,6 +73,7 @@ def test_dask_sweep_gives_the_serial_tables_and_its_results_directory(tmp_path, 
     assert (fanned / "summary.md").is_file() and (fanned / "plans.parquet").is_file()
 
 
+@pytest.mark.slow
 def test_dask_resume_sends_out_only_the_runs_without_a_checkpoint(tmp_path, cluster, monkeypatch, capsys):
     """A killed dask run resumes like a serial one: checkpointed (cell, method) runs are read, not rerun."""
     from simulator.experiment import cells, executor
