@@ -1,70 +1,28 @@
 """The experiment YAML's `capacity:` section (pydantic v2): fleet groups, arrivals, GPUs, batching, uplink
 sharing, the p99 SLO, the GPU-hour price, simulated duration, warm-up and seeds.
 
-Standalone (it imports nothing from `schema.py`, which imports it), with the same conventions: unknown keys
+Standalone (it imports nothing from `schema.py`, which imports it), with the same conventions and field types
+(`fields.py`): unknown keys
 are refused, human units ("20ms", "25kB") are kept as written and turned into SI by the `*_s` / `*_bytes`
 properties, names are checked with a close-name hint. The uplink itself is the experiment's `network:`.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from annotated_types import GroupedMetadata
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from hardware_models.errors import suggest
 from hardware_models.registry import preset_names
 from hardware_models.units import parse_bytes, parse_time
+from simulator.experiment.fields import HumanUnit, choice
 from simulator.experiment.method_name import MethodName
 
 
-
-@dataclass(frozen=True)
-class _Units(GroupedMetadata):
-    """`Annotated[str | float, _Units(...)]`: '20ms'-like strings or bare SI numbers, checked, kept as given."""
-
-    kind: str
-    parse: Callable[[Any, str], float]
-    example: str
-    strictly_positive: bool
-    maximum: float
-    unit: str
-
-    def __iter__(self) -> Iterator[object]:
-        yield BeforeValidator(self._number_or_text)
-        yield AfterValidator(self._check)
-        yield WithJsonSchema({"anyOf": [{"type": "string", "examples": [self.example]}, {"type": "number"}],
-                              "description": f"{self.kind}, e.g. '{self.example}' (a bare number is in SI units)"})
-
-    def _number_or_text(self, value: Any) -> Any:
-        # before pydantic's own coercion, which would read `true` as 1
-        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            raise ValueError(f"expected {self.kind} such as '{self.example}', got {value!r}")
-        return value
-
-    def _check(self, value: Any) -> Any:
-        number = self.parse(value, "value")
-        if number < 0 or (self.strictly_positive and number == 0):
-            raise ValueError(f"expected {self.kind} {'>' if self.strictly_positive else '>='} 0, got {value!r}")
-        if not number <= self.maximum:
-            raise ValueError(f"expected {self.kind} <= {self.maximum:g} {self.unit}, got {value!r}")
-        return value
-
-
 # a day of simulated time, a petabyte: beyond them a number is a typo, not a scenario
-Duration = Annotated[str | float, _Units("a duration", parse_time, "20ms", False, 86400.0, "s")]
-PositiveDuration = Annotated[str | float, _Units("a duration", parse_time, "60s", True, 86400.0, "s")]
-Size = Annotated[str | float, _Units("a size", parse_bytes, "25kB", False, 2.0**50, "bytes")]
-
-
-def _choice(value: str, choices, what: str) -> str:
-    if value not in choices:
-        raise ValueError(f"unknown {what} {value!r}{suggest(str(value), choices)}; "
-                         f"expected one of {', '.join(choices)}")
-    return value
+Duration = Annotated[str | float, HumanUnit("a duration", parse_time, "20ms", 0.0, False, 86400.0, "s")]
+PositiveDuration = Annotated[str | float, HumanUnit("a duration", parse_time, "60s", 0.0, True, 86400.0, "s")]
+Size = Annotated[str | float, HumanUnit("a size", parse_bytes, "25kB", 0.0, False, 2.0**50, "bytes")]
 
 
 def _check_gpu(value: str) -> str:
@@ -72,7 +30,7 @@ def _check_gpu(value: str) -> str:
         if not Path(value).is_file():
             raise ValueError(f"no such hardware file {value!r}")
         return value
-    return _choice(value, preset_names(), "GPU preset (or a preset .yaml path)")
+    return choice(value, preset_names(), "GPU preset (or a preset .yaml path)")
 
 
 class _Section(BaseModel):

@@ -10,21 +10,17 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from annotated_types import GroupedMetadata
-from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, WithJsonSchema,
-                      field_validator, model_validator)
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator)
 
 from hardware_models.errors import suggest
 from hardware_models.registry import preset_names as hardware_preset_names
 from hardware_models.units import parse_bytes, parse_rate, parse_time
-from hardware_models.validation import kind_of
 from simulator.experiment.capacity_schema import Capacity
+from simulator.experiment.fields import HumanUnit, choice
 from simulator.experiment.limits import MAX_ANALYTIC_LOSS, MAX_DURATION_S, MAX_RATE_BPS, MAX_SEED, MAX_SIZE_BYTES
 from simulator.experiment.method_name import MethodName, budget_keys, default_methods, methods_json_schema
 from simulator.graph import zoo
@@ -34,46 +30,11 @@ TIERS = ("naive", "calibrated", "reconstruction")
 SWEEPABLE_TOP = ("model", "edge", "cloud", "seed")
 
 
-@dataclass(frozen=True)
-class _Human(GroupedMetadata):
-    """`Annotated[str | float, _Human(...)]`: '3Mbps'-like strings or bare SI numbers, checked, kept as given."""
-
-    kind: str
-    parse: Callable[[Any, str], float]
-    example: str
-    minimum: float
-    strictly: bool
-    maximum: float
-    unit: str
-
-    def __iter__(self) -> Iterator[object]:
-        yield BeforeValidator(self._number_or_text)
-        yield AfterValidator(self._check)
-        yield WithJsonSchema({"anyOf": [{"type": "string", "examples": [self.example]}, {"type": "number"}],
-                              "description": f"{self.kind}, e.g. '{self.example}' (a bare number is in SI units)"})
-
-    def _number_or_text(self, value: Any) -> Any:
-        # before pydantic's own coercion, which would read `true` as 1
-        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            raise ValueError(f"expected {self.kind} such as '{self.example}', got {kind_of(value)} {value!r}")
-        return value
-
-    def _check(self, value: Any) -> Any:
-        number = self.parse(value, "value")
-        minimum, unit = self.minimum, self.unit
-        if (number <= minimum) if self.strictly else (number < minimum):
-            raise ValueError(f"expected {self.kind} {'>' if self.strictly else '>='} {minimum:g}"
-                             f"{' ' + unit if minimum else ''}, got {value!r}")
-        if not number <= self.maximum:
-            raise ValueError(f"expected {self.kind} <= {self.maximum:g} {unit}, got {value!r}")
-        return value
-
-
 # below 1 bit/s: a typo
-Rate = Annotated[str | float, _Human("a rate", parse_rate, "3Mbps", 1.0, False, MAX_RATE_BPS, "bit/s")]
-Duration = Annotated[str | float, _Human("a duration", parse_time, "20ms", 0.0, False, MAX_DURATION_S, "s")]
-PositiveDuration = Annotated[str | float, _Human("a duration", parse_time, "20s", 0.0, True, MAX_DURATION_S, "s")]
-Size = Annotated[str | float, _Human("a size", parse_bytes, "4MiB", 0.0, True, MAX_SIZE_BYTES, "bytes")]
+Rate = Annotated[str | float, HumanUnit("a rate", parse_rate, "3Mbps", 1.0, False, MAX_RATE_BPS, "bit/s")]
+Duration = Annotated[str | float, HumanUnit("a duration", parse_time, "20ms", 0.0, False, MAX_DURATION_S, "s")]
+PositiveDuration = Annotated[str | float, HumanUnit("a duration", parse_time, "20s", 0.0, True, MAX_DURATION_S, "s")]
+Size = Annotated[str | float, HumanUnit("a size", parse_bytes, "4MiB", 0.0, True, MAX_SIZE_BYTES, "bytes")]
 Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
 
 
@@ -93,22 +54,16 @@ def existing_file(value: str, info: ValidationInfo | None, what: str) -> str:
     return str(path)
 
 
-def _choice(value: str, choices, what: str) -> str:
-    if value not in choices:
-        raise ValueError(f"unknown {what} {value!r}{suggest(str(value), choices)}; expected one of {', '.join(choices)}")
-    return value
-
-
 def _check_model(value: str, info: ValidationInfo) -> str:
     if value.endswith(".onnx"):
         return existing_file(value, info, "ONNX file")
-    return _choice(value, zoo.names(), "model (a zoo name or an .onnx path)")
+    return choice(value, zoo.names(), "model (a zoo name or an .onnx path)")
 
 
 def _check_hardware(value: str, info: ValidationInfo) -> str:
     if Path(value).suffix in (".yaml", ".yml", ".cfg"):
         return existing_file(value, info, "hardware file")
-    return _choice(value, hardware_preset_names(), "hardware preset (or a .yaml / SCALE-Sim .cfg path)")
+    return choice(value, hardware_preset_names(), "hardware preset (or a .yaml / SCALE-Sim .cfg path)")
 
 
 ModelName = Annotated[str, AfterValidator(_check_model)]
@@ -146,7 +101,7 @@ class Network(_Section):
             return value
         if Path(value).suffix in (".yaml", ".yml"):
             return existing_file(value, info, "network preset file")
-        return _choice(value, network_preset_names(), "network preset (or a preset .yaml path)")
+        return choice(value, network_preset_names(), "network preset (or a preset .yaml path)")
 
     @field_validator("trace")
     @classmethod
