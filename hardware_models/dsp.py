@@ -1,8 +1,8 @@
 """A vector DSP (Hexagon-HVX-like SIMD engine) as a per-layer roofline with named overheads.
 
 No public simulator exists for such a DSP: the model is checked against hand-computed layers, roofline
-bounds and monotonicity (tests/test_dsp.py), and its energy against ZigZag's cost model given the same
-architecture, energies and loop order (tests/test_energy_zigzag.py). What it assumes:
+bounds and monotonicity (tests/hardware_models/test_dsp.py), and its energy against ZigZag's cost model given the same
+architecture, energies and loop order (tests/hardware_models/test_energy_zigzag.py). What it assumes:
 
 **Compute.** A vector MAC instruction multiplies `vector_bits / lane_bits` operand pairs, grouped into
 `vector_bits / accumulator_bits` accumulator lanes that each take a `accumulator_bits / lane_bits`-deep dot
