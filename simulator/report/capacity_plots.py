@@ -27,23 +27,27 @@ def _save(fig, directory: Path, stem: str, formats: Sequence[str]) -> list[Path]
             for fmt in formats]
 
 
-def _panels(plt, count: int, height: float = 3.2):
-    fig, axes = plt.subplots(1, count, figsize=(4.6 * count, height), squeeze=False)
-    return fig, axes[0]
+def _group_panels(plt, points: pd.DataFrame, height: float = 3.2):
+    """A figure with one panel per group (in order of appearance): (fig, [(axes, group, its rows)])."""
+    groups = list(dict.fromkeys(points["group"]))
+    fig, axes = plt.subplots(1, len(groups), figsize=(4.6 * len(groups), height), squeeze=False)
+    return fig, [(ax, group, points[points["group"] == group]) for ax, group in zip(axes[0], groups)]
+
+
+def _per_gpu_count(plt, rows: pd.DataFrame):
+    """(GPU count, its rows by fleet size, its colour) for each GPU count in `rows`."""
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for k, (gpus, mine) in enumerate(rows.groupby("gpus")):
+        yield gpus, mine.sort_values("devices"), colours[k % len(colours)]
 
 
 def latency_plot(points: pd.DataFrame, slo_p99_s: float, directory: Path,
                  formats: Sequence[str] = ("png",)) -> list[Path]:
     """p50 / p95 / p99 (worst seed) in ms against devices, per group, one colour per GPU count; SLO dashed."""
     plt = _pyplot()
-    groups = list(dict.fromkeys(points["group"]))
-    fig, axes = _panels(plt, len(groups))
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for ax, group in zip(axes, groups):
-        mine = points[points["group"] == group]
-        for k, (gpus, rows) in enumerate(mine.groupby("gpus")):
-            rows = rows.sort_values("devices")
-            colour = colours[k % len(colours)]
+    fig, panels = _group_panels(plt, points)
+    for ax, group, mine in panels:
+        for gpus, rows, colour in _per_gpu_count(plt, mine):
             for key, style, label in (("p99_s", "-", "p99"), ("p95_s", "--", "p95"), ("p50_s", ":", "p50")):
                 ax.plot(rows["devices"], rows[key] * 1e3, style, color=colour, marker="o" if key == "p99_s" else None,
                         markersize=3, label=f"{gpus} GPU{'s' if gpus > 1 else ''} {label}")
@@ -71,14 +75,9 @@ def _finish_axes(ax, group: str, ylabel: str, top: float) -> None:
 def utilisation_plot(points: pd.DataFrame, directory: Path, formats: Sequence[str] = ("png",)) -> list[Path]:
     """GPU utilisation (solid) and uplink utilisation (dashed) against devices, per group and GPU count."""
     plt = _pyplot()
-    groups = list(dict.fromkeys(points["group"]))
-    fig, axes = _panels(plt, len(groups))
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for ax, group in zip(axes, groups):
-        mine = points[points["group"] == group]
-        for k, (gpus, rows) in enumerate(mine.groupby("gpus")):
-            rows = rows.sort_values("devices")
-            colour = colours[k % len(colours)]
+    fig, panels = _group_panels(plt, points)
+    for ax, group, mine in panels:
+        for gpus, rows, colour in _per_gpu_count(plt, mine):
             ax.plot(rows["devices"], rows["gpu_utilisation"], "-o", color=colour, markersize=3,
                     label=f"GPU, {gpus} GPU{'s' if gpus > 1 else ''}")
             if "uplink_utilisation" in rows:
