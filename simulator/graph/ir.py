@@ -17,12 +17,19 @@ import numpy as np
 
 from hardware_models.layer import LayerSpec
 
-MAC_OPS = ("conv", "linear", "matmul")
+# The op vocabulary. MAC ops: "conv" (attrs kernel, stride, dilation, groups), "linear" (a weight operand; on a
+# 3-D input [N, tokens, features] its rows are the tokens, its bias folded in), "matmul" (two activation
+# operands, e.g. attention's QK^T and AV: output [N, *batch_dims, M, N'], attrs["batch_matrices"] = the product
+# of batch_dims, weight_elements 0), "lstm"/"gru" (costed as their gate matmuls over attrs["steps"]).
+# "layernorm" normalises over the last axis (params: gamma and beta), "softmax" over attrs["axis"],
+# "reducemean" over attrs["axes"]; "split"/"gather"/"expand"/"roll" move data.
+MAC_OPS = ("conv", "linear", "matmul", "lstm", "gru")
 POOL_OPS = ("maxpool", "avgpool", "globalavgpool")
-DATA_OPS = ("concat", "flatten", "reshape", "identity", "dropout", "transpose", "slice", "pad")
+DATA_OPS = ("concat", "flatten", "reshape", "identity", "dropout", "transpose", "slice", "pad", "split", "gather",
+            "expand", "roll")
 ACTIVATION_OPS = ("relu", "relu6", "leakyrelu", "sigmoid", "silu", "hardswish", "hardsigmoid", "tanh", "gelu", "clip",
                   "elu", "softplus")
-ELTWISE_OPS = ("add", "mul", "batchnorm", "upsample", "softmax", *ACTIVATION_OPS)
+ELTWISE_OPS = ("add", "mul", "batchnorm", "upsample", "softmax", "layernorm", "reducemean", *ACTIVATION_OPS)
 OPS = (*MAC_OPS, *POOL_OPS, *DATA_OPS, *ELTWISE_OPS)
 
 
