@@ -90,7 +90,7 @@ def load_accelerator(spec: str) -> Accelerator:
             raise UserError(f"{spec}: no such SCALE-Sim config file")
         return read_scalesim_cfg(path)
     if path.suffix in (".yaml", ".yml"):
-        if not path.is_file():
+        if not path.exists():
             raise UserError(f"{spec}: no such preset file")
         return from_config(read_yaml(path, "hardware preset"), str(path))
     preset = PRESET_DIR / f"{spec}.yaml"

@@ -9,6 +9,7 @@ as one more optional section of `Experiment`.
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -21,7 +22,8 @@ from hardware_models.registry import preset_names as hardware_preset_names
 from hardware_models.units import parse_bytes, parse_rate, parse_time
 from simulator.experiment.capacity_schema import Capacity
 from simulator.experiment.fields import HumanUnit, choice
-from simulator.experiment.limits import MAX_ANALYTIC_LOSS, MAX_DURATION_S, MAX_RATE_BPS, MAX_SEED, MAX_SIZE_BYTES
+from simulator.experiment.limits import (MAX_ANALYTIC_LOSS, MAX_DURATION_S, MAX_RATE_BPS, MAX_SEED, MAX_SIZE_BYTES,
+                                         MAX_SWEEP_CELLS)
 from simulator.experiment.method_name import MethodName, budget_keys, default_methods, methods_json_schema
 from simulator.graph import zoo
 from simulator.network import preset_names as network_preset_names
@@ -395,6 +397,11 @@ class Experiment(_Section):
             check_sweep_key(key)
             if not values:
                 raise ValueError(f"sweep {key}: expected a non-empty list of values")
+        cells = math.prod(len(values) for values in sweep.values())
+        if cells > MAX_SWEEP_CELLS:
+            sizes = " x ".join(f"{len(values)} {key}" for key, values in sweep.items())
+            raise ValueError(f"{sizes} = {cells:,} cells (at most {MAX_SWEEP_CELLS:,}, each a full search); "
+                             "sweep fewer values or split the experiment")
         return sweep
 
     @field_validator("scheduler")

@@ -1,0 +1,76 @@
+"""Inputs that would explode (issue 25): each is refused in one line, within seconds and bounded memory, with the
+estimate and the key to change, before anything large is allocated."""
+from __future__ import annotations
+
+import resource
+import time
+from pathlib import Path
+
+import pytest
+
+from simulator.cli import main
+from support import an_experiment, write_yaml
+
+NESTED_ALIASES = "\n".join(
+    ["a: &a [x, x, x, x, x, x, x, x, x, x]"]
+    + [f"{n}: &{n} [{', '.join([f'*{p}'] * 10)}]" for p, n in zip("abcdefgh", "bcdefghi")]
+)
+
+
+def _one_line_error(capsys, argv: list[str], seconds: float = 10.0) -> str:
+    """Run the CLI; assert exit 2 with one line on stderr within `seconds`; return that line."""
+    start = time.perf_counter()
+    assert main(argv) == 2
+    assert time.perf_counter() - start < seconds
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+def test_a_yaml_alias_bomb_is_refused_before_it_expands(tmp_path, capsys):
+    path = tmp_path / "bomb.yaml"
+    path.write_text(NESTED_ALIASES)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    line = _one_line_error(capsys, ["run", str(path), "--dry-run"])
+    assert str(path) in line and "aliases expand to 1.23e+09 values" in line
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # kB: nothing expanded
+
+
+def test_a_few_aliases_still_work(tmp_path, capsys):
+    text = write_yaml(tmp_path / "exp.yaml", an_experiment()).read_text()
+    path = tmp_path / "aliased.yaml"
+    path.write_text(text.replace("cloud: tpu_v1", "cloud: &c tpu_v1\nname_of_cloud_again: *c").replace(
+        "name_of_cloud_again: *c\n", ""))
+    assert main(["run", str(path), "--dry-run"]) == 0
+    assert "tpu_v1" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv", [["run", "ENDLESS", "--dry-run"],
+                                  ["netsim", "--uplink", "3Mbps", "--trace", "ENDLESS"],
+                                  ["layer-cost", "--hardware", "ENDLESS", "--model", "resnet18"]])
+def test_an_endless_file_is_refused_by_size(tmp_path, capsys, argv):
+    endless = tmp_path / "endless.yaml"
+    endless.symlink_to("/dev/zero")
+    line = _one_line_error(capsys, [str(endless) if a == "ENDLESS" else a for a in argv])
+    assert f"{endless}: larger than" in line
+
+
+def test_a_sweep_of_a_million_cells_is_refused_with_its_size(tmp_path, capsys):
+    sweep = {"network.uplink": [f"{i}Mbps" for i in range(1, 101)],
+             "network.rtt": [f"{i}ms" for i in range(1, 101)], "seed": list(range(100))}
+    path = write_yaml(tmp_path / "exp.yaml", an_experiment(sweep=sweep))
+    line = _one_line_error(capsys, ["run", str(path), "--dry-run"])
+    assert "sweep" in line and "100 network.uplink x 100 network.rtt x 100 seed = 1,000,000 cells" in line
+
+
+def test_a_sweep_just_inside_the_bound_is_accepted(tmp_path, capsys):
+    path = write_yaml(tmp_path / "exp.yaml", an_experiment(sweep={"seed": list(range(3))}))
+    assert main(["run", str(path), "--dry-run"]) == 0
+    assert "3 cell(s)" in capsys.readouterr().out
+
+
+def test_bounds_are_the_documented_constants():
+    from hardware_models.yaml_io import MAX_YAML_BYTES, MAX_YAML_NODES
+    from simulator.experiment.limits import MAX_SWEEP_CELLS
+    assert MAX_YAML_NODES < 1e9 and MAX_YAML_BYTES < 2**30 and MAX_SWEEP_CELLS < 1e6
+    assert Path(__file__).exists()
