@@ -74,3 +74,27 @@ def test_bounds_are_the_documented_constants():
     from simulator.experiment.limits import MAX_SWEEP_CELLS
     assert MAX_YAML_NODES < 1e9 and MAX_YAML_BYTES < 2**30 and MAX_SWEEP_CELLS < 1e6
     assert Path(__file__).exists()
+
+
+CAPACITY = {"slo_p99": "200ms", "duration": "10s", "warmup": "1s", "seeds": 1,
+            "groups": [{"name": "cams", "plan": {"method": "cloud"}, "arrivals": {"rate": 10}, "devices": 4}]}
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"devices": 1_000_000_000}, ["fleet", "1e+11 frames per simulated run"]),
+    ({"arrivals": {"rate": 1e9}, "devices": 0}, ["one device's arrivals.rate x duration", "1e+10 frames"]),
+])
+def test_a_fleet_too_large_to_simulate_is_refused_with_its_estimate(tmp_path, capsys, change, words):
+    capacity = {**CAPACITY, "groups": [{**CAPACITY["groups"][0], **change}]}
+    path = write_yaml(tmp_path / "exp.yaml", an_experiment(capacity=capacity))
+    line = _one_line_error(capsys, ["capacity", str(path), "--out", str(tmp_path / "out")])
+    assert "capacity" in line and all(word in line for word in words), line
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_long_run_of_many_seeds_is_refused_per_run_not_per_seed(tmp_path, capsys):
+    capacity = {**CAPACITY, "duration": "3600s", "seeds": 100,
+                "groups": [{**CAPACITY["groups"][0], "devices": 1000, "arrivals": {"rate": 30}}]}
+    path = write_yaml(tmp_path / "exp.yaml", an_experiment(capacity=capacity))
+    assert "1.08e+08 frames per simulated run" in _one_line_error(capsys, ["capacity", str(path), "--out",
+                                                                           str(tmp_path / "out")])
