@@ -130,11 +130,16 @@ def test_same_yaml_and_seed_with_trial_budgets_give_identical_tables(experiment,
 
 
 def test_existing_results_are_never_overwritten_without_force(experiment, reference, capsys):
-    before = (reference / "summary.md").stat().st_mtime_ns
-    assert main(["run", str(experiment), "--out", str(reference), "--no-progress"]) == 2
+    before = {p.name: p.stat().st_mtime_ns for p in reference.iterdir() if p.is_file() and p.name != ".autosplit.lock"}
+    # the same experiment again: its results are shown, nothing is computed or written
+    assert main(["run", str(experiment), "--out", str(reference), "--no-progress"]) == 0
+    captured = capsys.readouterr()
+    assert "already holds this experiment's results" in captured.err and " cloud " in captured.out
+    # another experiment (another seed) into the same directory: refused, naming what differs
+    assert main(["run", str(experiment), "--out", str(reference), "--no-progress", "--set", "seed=7"]) == 2
     message = capsys.readouterr().err
-    assert str(reference) in message and "--force" in message
-    assert (reference / "summary.md").stat().st_mtime_ns == before
+    assert str(reference) in message and "--force" in message and "seed" in message
+    assert {p.name: p.stat().st_mtime_ns for p in reference.iterdir() if p.is_file() and p.name in before} == before
     assert main(["run", str(experiment), "--out", str(reference), "--force", "--resume"]) == 2
 
 
@@ -182,10 +187,9 @@ def test_a_killed_run_leaves_no_partial_file_and_resume_finishes_it(experiment, 
     assert finals
     for path in finals:
         _complete(path)
-    # a plain rerun refuses and says how to continue; --resume finishes the same tables
-    assert main(["run", str(experiment), "--out", str(out), "--no-progress", *NO_PLOTS]) == 2
-    assert "--resume" in capsys.readouterr().err
-    assert main(["run", str(experiment), "--out", str(out), "--no-progress", "--resume", *NO_PLOTS]) == 0
+    # a plain rerun of the same experiment resumes it (as --resume does) and finishes the same tables
+    assert main(["run", str(experiment), "--out", str(out), "--no-progress", *NO_PLOTS]) == 0
+    assert "resuming it" in capsys.readouterr().err
     assert not any(p.name.startswith(atomic.TEMP_PREFIX) for p in out.rglob("*"))
     for name in TABLES:
         assert (out / name).read_bytes() == (reference / name).read_bytes(), name
