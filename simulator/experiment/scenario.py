@@ -122,7 +122,11 @@ def cell_record(cell: Cell) -> dict[str, Any]:
             "cloud_bits": arguments["cloud_bits"], "accuracy_tier": arguments["accuracy_tier"],
             "accuracy_granularity": config.accuracy.granularity,
             "accuracy_confidence": arguments["accuracy_confidence"], "input_codec": arguments["input_codec"],
-            "activation_codec": arguments["activation_codec"], "jpeg_quality": arguments["jpeg_quality"]}
+            "activation_codec": arguments["activation_codec"], "jpeg_quality": arguments["jpeg_quality"],
+            **({} if link.trace is None else {
+                "trace": link.trace.source, "trace_period_s": float(link.trace.period_s),
+                "trace_min_bps": float(link.trace.rates_bps.min()),
+                "trace_max_bps": float(link.trace.rates_bps.max())})}
 
 
 # the core's names for what a user writes as these experiment keys (and `autosplit plan` flags)

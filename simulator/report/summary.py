@@ -90,6 +90,7 @@ def _cell_section(cell: dict, baselines: pd.DataFrame, timings: pd.DataFrame, mu
              f"({cell['cloud_bits']}-bit)",
              f"- uplink {_rate(cell['uplink_bps'])}, RTT {cell['rtt_s'] * 1e3:g} ms, `{cell['link']}` link"
              + (f", loss {cell['loss_rate']:g}" if cell.get("loss_rate") else ""),
+             *_trace_lines(cell),
              f"- edge memory {cell['edge_memory_limit_bytes'] / 2**20:g} MiB (`{cell['memory_model']}` model), "
              f"accuracy drop at most {cell['max_accuracy_drop']:g} percentage point"
              f"{'' if cell['max_accuracy_drop'] == 1 else 's'} (`{cell['accuracy_tier']}` tier, "
@@ -153,6 +154,17 @@ def _cell_section(cell: dict, baselines: pd.DataFrame, timings: pd.DataFrame, mu
               f"{_num(plan['payload_bytes'], 0)} payload bytes ({_num(plan['wire_bytes'], 0)} on the wire).",
               f"Where the time goes: {where}; {largest} dominates.", ""]
     return lines
+
+
+def _trace_lines(cell: dict) -> list[str]:
+    """What a bandwidth trace means for the numbers: the search minimises the mean over upload start times."""
+    if not isinstance(cell.get("trace"), str):
+        return []
+    return [f"- the uplink follows the bandwidth trace `{cell['trace']}` ({_rate(cell['trace_min_bps'])} to "
+            f"{_rate(cell['trace_max_bps'])}, mean {_rate(cell['uplink_bps'])} over its {cell['trace_period_s']:g} s "
+            "period): every transfer time is the mean over uploads started at 256 instants spread evenly over the "
+            "period, so latencies are means over start times and the search minimises that mean; "
+            "`autosplit netsim --trace` gives the distribution (p50, p99) of one payload's transfer"]
 
 
 def _evidence_lines(cell: dict) -> list[str]:
