@@ -137,7 +137,7 @@ class Link:
         payload = np.asarray(payload_bytes, dtype=float)
         sizes, where = np.unique(payload, return_inverse=True)  # a search's payloads take few distinct sizes
         starts = (np.arange(TRACE_STARTS) + 0.5) / TRACE_STARTS * self.trace.period_s
-        mean = np.mean([tcp.transfer_time_s(self, sizes, start_s=float(s)) for s in starts], axis=0)
+        mean = np.mean([np.asarray(tcp.transfer_time_s(self, sizes, start_s=float(s))) for s in starts], axis=0)
         times = mean[where].reshape(payload.shape)
         return float(times) if np.ndim(payload_bytes) == 0 else times
 
