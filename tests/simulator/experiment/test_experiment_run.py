@@ -207,3 +207,29 @@ def test_atomic_write_leaves_neither_file_nor_temporary_when_the_writer_fails(tm
     assert list(tmp_path.iterdir()) == []
     atomic.write_text(target, "a,b\n1,2\n")
     assert target.read_text() == "a,b\n1,2\n" and list(tmp_path.iterdir()) == [target]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("failing_write", [2, 9])
+def test_a_full_disk_ends_in_one_line_and_the_same_command_finishes_the_same_tables(
+        experiment, reference, tmp_path, capsys, monkeypatch, failing_write):
+    """Fault injection (issue 25): the disk fills at the Nth file written (a checkpoint, a table, a figure)."""
+    out = tmp_path / "full"
+    real_fsync = os.fsync
+    writes = {"count": 0}
+
+    def fsync(fd: int) -> None:
+        writes["count"] += 1
+        if writes["count"] >= failing_write:
+            raise OSError(28, "No space left on device")
+        real_fsync(fd)
+
+    monkeypatch.setattr(atomic.os, "fsync", fsync)
+    assert main(["run", str(experiment), "--out", str(out), "--no-progress", *NO_PLOTS]) == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith("error: ") and "No space left on device" in line and "nothing written before was lost" in line
+    assert not any(p.name.startswith(atomic.TEMP_PREFIX) for p in out.rglob("*")) if out.exists() else True
+    monkeypatch.setattr(atomic.os, "fsync", real_fsync)
+    assert main(["run", str(experiment), "--out", str(out), "--no-progress", *NO_PLOTS]) == 0
+    for name in TABLES:
+        assert (out / name).read_bytes() == (reference / name).read_bytes(), name
