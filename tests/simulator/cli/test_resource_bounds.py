@@ -98,3 +98,18 @@ def test_a_long_run_of_many_seeds_is_refused_per_run_not_per_seed(tmp_path, caps
     path = write_yaml(tmp_path / "exp.yaml", an_experiment(capacity=capacity))
     assert "1.08e+08 frames per simulated run" in _one_line_error(capsys, ["capacity", str(path), "--out",
                                                                            str(tmp_path / "out")])
+
+
+@pytest.mark.parametrize("key, value, words", [
+    ("clock", "1e-6", ["clock: expected a clock in Hz between 1000 and 1e+11", "1e-6"]),
+    ("clock", "202.381", ["clock in Hz", "the unit may be missing"]),
+    ("dram_bandwidth", "1", ["dram_bandwidth: expected a bandwidth in bytes/s"]),
+])
+def test_an_implausible_preset_figure_is_refused_with_the_reason(tmp_path, capsys, key, value, words):
+    from support import REPO
+    text = (REPO / "hardware_models" / "presets" / "eyeriss.yaml").read_text()
+    lines = [f"{key}: {value}" if line.startswith(f"{key}:") else line for line in text.splitlines()]
+    preset = tmp_path / "typo.yaml"
+    preset.write_text("\n".join(lines) + "\n")
+    line = _one_line_error(capsys, ["layer-cost", "--hardware", str(preset), "--model", "resnet18"])
+    assert str(preset) in line and all(word in line for word in words), line
