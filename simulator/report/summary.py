@@ -91,20 +91,22 @@ def _cell_section(cell: dict, baselines: pd.DataFrame, timings: pd.DataFrame, mu
              f"- uplink {_rate(cell['uplink_bps'])}, RTT {cell['rtt_s'] * 1e3:g} ms, `{cell['link']}` link"
              + (f", loss {cell['loss_rate']:g}" if cell.get("loss_rate") else ""),
              *_trace_lines(cell),
-             f"- edge memory {cell['edge_memory_limit_bytes'] / 2**20:g} MiB (`{cell['memory_model']}` model), "
-             f"accuracy drop at most {cell['max_accuracy_drop']:g} percentage point"
-             f"{'' if cell['max_accuracy_drop'] == 1 else 's'} (`{cell['accuracy_tier']}` tier, "
+             f"- edge memory {_size(cell['edge_memory_limit_bytes'])} (`{cell['memory_model']}` model), "
+             f"accuracy drop at most {_points(cell['max_accuracy_drop'])} (`{cell['accuracy_tier']}` tier, "
              f"{cell['accuracy_granularity']}), {_confidence(cell)}",
              f"- payloads: input `{cell['input_codec']}`, activations `{cell['activation_codec']}`",
              *_evidence_lines(cell), ""]
     measured = "measured_accuracy" in rows and rows["measured_accuracy"].notna().any()
-    lines += ["| method | latency (ms) | edge | transfer | cloud | vs cloud | vs U8 | accuracy (%) | 80% interval | "
-              "drop (pt) | " + ("measured (%) | measured drop (pt) | " if measured else "")
+    lines += ["| method | latency (ms) | edge | transfer | cloud | vs cloud | vs U8 | expected accuracy (%) | "
+              "80% interval | drop at the bound's end (pt) | "
+              + ("measured (%) | measured drop (pt) | " if measured else "")
               + "edge energy (mJ) | edge memory (MiB) | edge layers | feasible | search time (s) |",
               "|---|" + "---:|" * (15 if measured else 13) + "---:|"]
     times = timings[timings["cell"] == cell["cell"]].set_index("method")["elapsed_s"] if len(timings) else {}
     for _, row in rows.iterrows():
         elapsed = _num(times.get(row["method"]), 3) if len(times) else "-"
+        # with measurements, `feasible` is the measurement's verdict, not the drop column's (the proxy's)
+        judged = " (measured)" if measured and not _missing(row.get("measured_accuracy")) else ""
         if isinstance(row.get("note"), str):
             lines.append(f"| {row['method']} | {row['note']} |  |  |  |  |  |  |  |  |  |  |  | "
                          + ("|  |  " if measured else "") + f"- | {elapsed} |")
@@ -120,7 +122,7 @@ def _cell_section(cell: dict, baselines: pd.DataFrame, timings: pd.DataFrame, mu
             + (f"{_num(row['measured_accuracy'])} | {_num(row['measured_drop'])} | " if measured else "")
             + f"{_num(_mj(row['edge_energy_j']), 3)} | "
             f"{_mib(row['edge_memory_bytes'])} | {int(row['edge_layer_count'])} | "
-            f"{'yes' if bool(row['feasible']) else '**no**'} | {elapsed} |")
+            f"{'yes' if bool(row['feasible']) else '**no**'}{judged} | {elapsed} |")
     lines.append("")
     notes = [str(n) for n in rows.get("guarantee", pd.Series(dtype=str)).tolist() if isinstance(n, str) and n]
     if notes:
@@ -208,7 +210,7 @@ def _measured_section(cell: dict, rows: pd.DataFrame, meta: dict | None) -> list
              f"`accuracy.max_measured_plans`"
              + (f"; {info['refused']} more were left unmeasured at the cap" if info["refused"] else "") + "). "
              "**Each method's plan is chosen by measured accuracy**: the fastest plan of its front (within the edge "
-             f"memory) whose *measured* drop is at most {info['max_accuracy_drop']:g} points, found by bisecting "
+             f"memory) whose *measured* drop is at most {_points(info['max_accuracy_drop'])}, found by bisecting "
              "the front ordered by latency on the measurement (the prediction is not used to skip plans); "
              "`feasible` is judged on the measurement (`predicted_feasible` keeps the proxy's verdict).", ""]
     for method, note in info["repicked"].items():
@@ -224,6 +226,19 @@ def _measured_section(cell: dict, rows: pd.DataFrame, meta: dict | None) -> list
                  "interval coverage not computed (the plans carry no accuracy_low / accuracy_high).")
               + " Every measured plan is in `measured.csv`; `accuracy.png` draws them.", ""]
     return lines
+
+
+def _points(value: float) -> str:
+    """'1 percentage point', '0.5 percentage points'."""
+    return f"{value:g} percentage point{'' if value == 1 else 's'}"
+
+
+def _size(size_bytes: float) -> str:
+    """'16 KiB', '4 MiB', '1.5 GiB': the largest binary unit that leaves at least 1."""
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if size_bytes >= scale:
+            return f"{size_bytes / scale:.4g} {unit}"
+    return f"{size_bytes:.0f} B"
 
 
 def _drop(points) -> str:

@@ -233,3 +233,21 @@ def test_a_full_disk_ends_in_one_line_and_the_same_command_finishes_the_same_tab
     assert main(["run", str(experiment), "--out", str(out), "--no-progress", *NO_PLOTS]) == 0
     for name in TABLES:
         assert (out / name).read_bytes() == (reference / name).read_bytes(), name
+
+
+def test_summary_names_which_accuracy_each_column_is_and_sizes_read_as_written(reference, capsys):
+    """Issue 25: the expected accuracy and the bound's end are named apart; sizes in the unit a user writes."""
+    from simulator.report.summary import _points, _size
+
+    summary = (reference / "summary.md").read_text()
+    assert "| expected accuracy (%) | 80% interval | drop at the bound's end (pt) |" in summary
+    assert "edge memory 4 MiB" in summary and "at most 1 percentage point (" in summary
+    assert _size(16 * 2**10) == "16 KiB" and _size(1.5 * 2**30) == "1.5 GiB" and _size(100) == "100 B"
+    assert _points(1) == "1 percentage point" and _points(0.5) == "0.5 percentage points"
+
+
+def test_the_run_commands_rows_name_the_expected_accuracy_and_the_bounds_end(experiment, reference, capsys):
+    assert main(["run", str(experiment), "--out", str(reference), "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["plans"]
+    assert rows and all({"accuracy_expected", "accuracy_at_bound"} <= set(r) for r in rows)
+    assert all(r["accuracy_at_bound"] <= r["accuracy_expected"] + 1e-9 for r in rows)
