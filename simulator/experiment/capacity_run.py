@@ -173,7 +173,9 @@ def run_capacity(loaded: LoadedExperiment, out_dir: Path | None = None, *, force
                                                     slo)["groups"][0])
             points += found
             rate = search.devices * group.rate_per_s
+            alone = next((p["p99_s"] for p in found if p["devices"] == 1), None)
             answers.append({"group": group.name, "gpus": gpus, "devices": search.devices, "search_limit": limit,
+                            "alone_p99_s": alone,
                             "devices_per_gpu": search.devices / gpus, "requests_per_s": rate,
                             "p99_s": knee["p99_s"] if knee else None,
                             "gpu_utilisation": knee["gpu_utilisation"] if knee else None,
@@ -269,6 +271,8 @@ def summary(loaded: LoadedExperiment, data: dict, plans: list[dict]) -> str:
         p99 = "-" if a["p99_s"] is None else f"{a['p99_s'] * 1e3:.1f}"
         util = "-" if a["gpu_utilisation"] is None else f"{a['gpu_utilisation']:.2f}"
         devices = f"{a['devices']}" + (" (the search's limit: at least)" if a["devices"] == a["search_limit"] else "")
+        if a["devices"] == 0 and a.get("alone_p99_s") is not None:
+            devices = f"0 (one device alone: p99 {a['alone_p99_s'] * 1e3:.4g} ms > the SLO)"
         lines.append(f"| {a['group']} | {a['gpus']} | {devices} | {a['devices_per_gpu']:.0f} | {p99} | {util} "
                      f"| {cost} |")
     if data["fleet"]:
