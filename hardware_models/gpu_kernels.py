@@ -6,6 +6,12 @@ captured in a CUDA graph) launches one more kernel per op folded or fused into t
 and cuDNN's NCHW<->NHWC transposes around half-precision and int8 convolutions. The layer's `op` tells
 kernel classes apart where its kind cannot (a batchnorm, a view, a copy).
 
+Transformer ops: a matmul of two activations is one batched GEMM kernel (cuBLAS strided-batched, TensorRT's
+batched MatMul) over its `groups` matrices, at the fitted gemm efficiency, its second operand read as an
+activation. Softmax and layernorm are memory-bound kernels reading their input twice and writing once;
+a serving engine fuses a GELU into the epilogue of the GEMM right before it (EPILOGUE_OPS) and runs a
+layernorm as its own kernel. Copies (transpose, gather, roll, ...) read what they write; views are free.
+
 A kernel's arithmetic (`math_of`): fp32 convolutions run TF32 on GPUs that have it, as cuDNN does by
 default; fp32 matmuls run strict fp32; depthwise convolutions and matrix-vector products run on CUDA cores.
 Its utilisation (`_tile_utilisation`) is the share of the GPU its thread blocks keep busy: 128x128 output
@@ -32,6 +38,7 @@ NO_DISPATCH_CLASSES = ("transpose",)
 MAC_CLASSES = ("conv", "pwconv", "dwconv", "gemm")
 VIEW_OPS = ("flatten", "reshape", "identity", "dropout")
 COPY_OPS = ("concat", "transpose", "slice", "pad")
+EPILOGUE_OPS = ("gelu",)  # fused by a serving engine into the epilogue of the GEMM right before
 TILES = ((128, 128),)  # output tiles (rows x columns) a GEMM or convolution kernel may use
 SPLIT_K_MIN = 256  # a split-K slice keeps at least this many reduction elements
 SPLIT_K_MAX = 4  # and the reduction is split at most this many ways
@@ -107,6 +114,10 @@ def kernel_table(layers: Sequence[LayerSpec], precisions: Sequence[str], *, fuse
             # inputs: no kernel of its own, only the other inputs read by that epilogue
             other_bytes = (layer.num_inputs - 1) * layer.output_elements * element
             entries = [("view", 0.0, float(other_bytes), 1.0, "none", 1.0)]
+        if fuse and op in EPILOGUE_OPS and i > 0 and layers[i - 1].is_mac_layer:
+            # a serving engine applies a GELU to the GEMM's output tile before storing it (an assumption:
+            # TensorRT's GEMM+GELU fusion; the layer must follow its producer in the sequence)
+            entries = [("view", 0.0, 0.0, 1.0, "none", 1.0)]
         extra_ops = [_fused_class(o) for o in layer.fused_ops]
         if not fuse:
             out_bytes = layer.output_elements * element
@@ -214,7 +225,7 @@ def _kernel_class(layer: LayerSpec, op: str | None) -> str:
     if layer.kind == "pool":
         return "pool"
     if layer.kind == "data":
-        if op in COPY_OPS or (op is None and layer.num_inputs > 1):
+        if layer.copies or op in COPY_OPS or (op is None and layer.num_inputs > 1):
             return "copy"
         return "view"
     if op == "batchnorm":
@@ -240,7 +251,7 @@ def _work(layer: LayerSpec, kernel_class: str, element_bytes: int, sm_count: int
     out_bytes = layer.output_elements * element_bytes
     if kernel_class in MAC_CLASSES:
         flops = 2.0 * layer.macs
-        nbytes = in_bytes + out_bytes + layer.weight_elements * element_bytes
+        nbytes = in_bytes + out_bytes + layer.operand_elements * element_bytes  # weights or a 2nd activation
         if kernel_class == "dwconv":
             # a direct depthwise kernel (PyTorch's NCHW one) loads every output's kh x kw window with no
             # on-chip reuse: those loads, not the tensors' sizes, bound it
@@ -254,7 +265,10 @@ def _work(layer: LayerSpec, kernel_class: str, element_bytes: int, sm_count: int
         return 0.0, 0.0, 1.0
     if kernel_class == "batchnorm":
         return 0.0, in_bytes + out_bytes + 2 * layer.out_channels * element_bytes, 1.0
-    return 0.0, in_bytes + out_bytes, 1.0  # eltwise, pool, copy: read the inputs once, write the output
+    if kernel_class == "copy":  # reads what it writes (a single-input copy), or all its inputs (a concat)
+        return 0.0, layer.read_elements * element_bytes + out_bytes, 1.0
+    # eltwise, pool: read the inputs (twice for softmax and layernorm), write the output
+    return 0.0, in_bytes * layer.input_reads + out_bytes, 1.0
 
 
 def _tile_utilisation(m: int, n: int, k: int, groups: int, sm_count: int, k_step: int,

@@ -154,7 +154,10 @@ def topology_row(layer: LayerSpec) -> list[object]:
     if layer.batch != 1:
         raise ValueError(f"layer {layer.name!r}: SCALE-Sim 3.0.0 simulates batch 1 only")
     name = layer.name.replace(",", "_").replace("DP", "dp")
-    return [name, layer.padded_in_height, layer.padded_in_width, layer.kernel_height, layer.kernel_width,
+    # SCALE-Sim has no dilation: a dilated conv's im2col GEMM is the undilated conv's of the same output
+    in_height = (layer.out_height - 1) * layer.stride + layer.kernel_height
+    in_width = (layer.out_width - 1) * layer.stride + layer.kernel_width
+    return [name, in_height, in_width, layer.kernel_height, layer.kernel_width,
             layer.in_channels // layer.groups, layer.out_channels // layer.groups, layer.stride]
 
 
