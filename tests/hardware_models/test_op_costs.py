@@ -1,0 +1,264 @@
+"""Costs of the transformer and data-movement ops, and of dilated convolutions, on every preset of every kind.
+
+The layers are built as the graph IR describes them (simulator.graph.ir.layer_spec), so these tests specify
+both the LayerSpec each op becomes and what every hardware model makes of it.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import pytest
+
+from hardware_models.base import Accelerator
+from hardware_models.layer import LayerSpec
+from hardware_models.registry import load_accelerator, preset_names
+from simulator.graph.ir import Graph, Layer, layer_spec
+
+PRESETS = preset_names()
+KINDS = sorted({load_accelerator(p).kind for p in PRESETS})
+TOKENS, WIDTH, HEADS = 197, 384, 6
+
+
+def _one_layer(layer: Layer, inputs: dict[str, tuple[int, ...]]) -> LayerSpec:
+    return layer_spec(Graph("g", inputs, [layer]), layer)
+
+
+def _conv(dilation: int, size: int = 65, channels: int = 256) -> LayerSpec:
+    """A 3x3 'same' conv of `channels` on a size x size map (DeepLab's ASPP branch when dilated)."""
+    shape = (1, channels, size, size)
+    return _one_layer(Layer("aspp", "conv", ("x",), shape, weight_elements=channels * channels * 9,
+                            macs=size * size * channels * channels * 9,
+                            attrs={"kernel": (3, 3), "dilation": (dilation, dilation), "padding": (dilation,) * 2}),
+                      {"x": shape})
+
+
+def _matmul(groups: int = HEADS, m: int = TOKENS, k: int = 64, n: int = TOKENS) -> LayerSpec:
+    """Attention's QK^T: [1, heads, M, K] x [1, heads, K, N]."""
+    return _one_layer(Layer("attn.qk", "matmul", ("q", "kt"), (1, groups, m, n), macs=groups * m * k * n,
+                            attrs={"batch_matrices": groups}),
+                      {"q": (1, groups, m, k), "kt": (1, groups, k, n)})
+
+
+def _tokens_op(op: str, attrs: dict | None = None, out: tuple[int, ...] = (1, TOKENS, WIDTH)) -> LayerSpec:
+    return _one_layer(Layer(f"x.{op}", op, ("x",), out, attrs=attrs or {}), {"x": (1, TOKENS, WIDTH)})
+
+
+def _new_ops() -> dict[str, LayerSpec]:
+    """Every new op that computes or moves data, as a transformer or recurrent network has it."""
+    linear = _one_layer(Layer("mlp.fc1", "linear", ("x",), (1, TOKENS, 4 * WIDTH), weight_elements=4 * WIDTH * WIDTH,
+                              macs=TOKENS * 4 * WIDTH * WIDTH), {"x": (1, TOKENS, WIDTH)})
+    lstm = _one_layer(Layer("lstm", "lstm", ("x",), (1, 35, 256), weight_elements=4 * 256 * (128 + 256),
+                            attrs={"steps": 35, "hidden_size": 256}), {"x": (1, 35, 128)})
+    gru = _one_layer(Layer("gru", "gru", ("x",), (1, 35, 256), weight_elements=3 * 256 * (128 + 256),
+                           attrs={"steps": 35, "hidden_size": 256}), {"x": (1, 35, 128)})
+    return {
+        "matmul": _matmul(), "linear_3d": linear, "lstm": lstm, "gru": gru,
+        "softmax": _tokens_op("softmax", {"axis": -1}), "layernorm": _tokens_op("layernorm"),
+        "gelu": _tokens_op("gelu"), "reducemean": _tokens_op("reducemean", {"axes": (1,)}, (1, 1, WIDTH)),
+        "transpose": _tokens_op("transpose", out=(1, WIDTH, TOKENS)), "roll": _tokens_op("roll"),
+        "gather": _tokens_op("gather", out=(1, WIDTH)), "expand": _tokens_op("expand", out=(1, 4, TOKENS, WIDTH)),
+        "reshape_copy": _tokens_op("reshape", {"copies": True}, out=(1, TOKENS, HEADS, WIDTH // HEADS)),
+    }
+
+
+def _bits(accelerator: Accelerator) -> int:
+    return accelerator.default_bits
+
+
+def _cost(accelerator: Accelerator, layer: LayerSpec, bits: int | None = None):
+    bits = _bits(accelerator) if bits is None else bits
+    return accelerator.layer_cost(layer, bits, bits)
+
+
+# --- the LayerSpecs -------------------------------------------------------------------------------------
+def test_a_dilated_conv_keeps_its_real_kernel_for_macs_and_weights_and_its_spread_for_the_footprint():
+    plain, dilated = _conv(1), _conv(12)
+    assert (dilated.kernel_height, dilated.kernel_width, dilated.dilation) == (3, 3, (12, 12))
+    assert dilated.macs == plain.macs == 65 * 65 * 256 * 256 * 9
+    assert dilated.weight_elements == plain.weight_elements == 256 * 256 * 9
+    assert dilated.padded_in_height == 64 + 2 * 12 + 1 and plain.padded_in_height == 64 + 3
+
+
+def test_a_batched_matmul_is_one_gemm_per_matrix_whose_second_operand_is_no_weight():
+    spec = _matmul(groups=6, m=197, k=64, n=197)
+    assert (spec.kind, spec.groups, spec.gemm_m, spec.gemm_k, spec.gemm_n) == ("gemm", 6, 197, 64, 197)
+    assert spec.macs == 6 * 197 * 64 * 197
+    assert spec.weight_elements == 0 and spec.operand_elements == 6 * 64 * 197
+    assert spec.input_elements == 6 * 197 * 64 and spec.output_elements == 6 * 197 * 197
+
+
+def test_a_linear_on_tokens_has_the_tokens_as_rows_and_recurrent_layers_their_gate_gemm():
+    ops = _new_ops()
+    linear = ops["linear_3d"]
+    assert (linear.gemm_m, linear.gemm_k, linear.gemm_n, linear.groups) == (TOKENS, WIDTH, 4 * WIDTH, 1)
+    assert linear.weight_elements == 4 * WIDTH * WIDTH
+    for op, gates in (("lstm", 4), ("gru", 3)):
+        spec = ops[op]
+        assert (spec.gemm_m, spec.gemm_k, spec.gemm_n) == (35, 128 + 256, gates * 256), op
+        assert spec.macs == 35 * gates * 256 * (128 + 256) and spec.weight_elements == gates * 256 * 384
+
+
+def test_views_are_views_and_everything_else_in_the_data_ops_copies():
+    assert not _tokens_op("reshape", out=(1, TOKENS, HEADS, WIDTH // HEADS)).moves_data
+    assert not _tokens_op("flatten", out=(1, TOKENS * WIDTH)).moves_data
+    for op in ("transpose", "roll", "gather", "expand", "reshape_copy"):
+        assert _new_ops()[op].moves_data, op
+
+
+# --- every preset ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("preset", PRESETS)
+@pytest.mark.parametrize("dilation", [12, 36])
+def test_a_dilated_conv_costs_what_the_undilated_conv_costs_within_20_percent(preset: str, dilation: int):
+    accelerator = load_accelerator(preset)
+    size = 65 if dilation == 12 else 33
+    plain, dilated = _cost(accelerator, _conv(1, size)), _cost(accelerator, _conv(dilation, size))
+    assert dilated.latency_s == pytest.approx(plain.latency_s, rel=0.2)
+    assert dilated.energy_j == pytest.approx(plain.energy_j, rel=0.2)
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+@pytest.mark.parametrize("op", list(_new_ops()))
+def test_every_new_op_takes_time_and_energy(preset: str, op: str):
+    cost = _cost(load_accelerator(preset), _new_ops()[op])
+    assert cost.latency_s > 0 and cost.energy_j > 0, cost
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+@pytest.mark.parametrize("op", ["reshape", "flatten", "concat"])
+def test_views_and_concatenations_written_in_place_move_no_bytes(preset: str, op: str):
+    accelerator = load_accelerator(preset)
+    spec = _tokens_op(op, out=(1, TOKENS * WIDTH) if op == "flatten" else (1, TOKENS, WIDTH))
+    cost = _cost(accelerator, spec)
+    if accelerator.kind == "gpu" and op == "concat":  # a GPU framework's torch.cat copies (gpu_kernels.COPY_OPS)
+        return
+    assert cost.dram_bytes == 0
+    # the DSP's runtime dispatches every op, a view too: its fixed per-layer overhead, nothing more
+    assert cost.latency_s == cost.overhead_s == (accelerator.layer_overhead_cycles / accelerator.clock_hz  # type: ignore[attr-defined]
+                                                 if accelerator.kind == "dsp" else 0.0)
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+@pytest.mark.parametrize("op", list(_new_ops()))
+def test_costs_are_monotone_in_bits(preset: str, op: str):
+    accelerator = load_accelerator(preset)
+    spec = _new_ops()[op]
+    bits = sorted(accelerator.supported_bits)
+    if accelerator.kind == "dsp":  # operands narrower than a lane are unpacked first, by design (dsp.py)
+        bits = [b for b in bits if b in accelerator.lane_bits]  # type: ignore[attr-defined]
+    costs = [_cost(accelerator, spec, b) for b in bits]
+    for low, high in zip(costs, costs[1:]):
+        assert high.latency_s >= low.latency_s * (1 - 1e-12)
+        assert high.energy_j >= low.energy_j * (1 - 1e-12)
+        assert high.dram_bytes >= low.dram_bytes
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_a_batched_matmul_is_its_groups_times_one_gemm(preset: str):
+    accelerator = load_accelerator(preset)
+    batched, single = _cost(accelerator, _matmul(groups=HEADS)), _cost(accelerator, _matmul(groups=1))
+    if accelerator.kind in ("systolic", "dsp"):
+        assert batched.compute_cycles == HEADS * single.compute_cycles
+        assert batched.dram_bytes == pytest.approx(HEADS * single.dram_bytes)
+    elif accelerator.kind == "npu":
+        assert batched.parts["compute_s"] == pytest.approx(HEADS * single.parts["compute_s"])
+    else:  # one batched kernel keeps more of the GPU busy than one matrix: never slower than one launch each
+        table = accelerator.kernel_table([_matmul(groups=HEADS)], ["fp16"])  # type: ignore[attr-defined]
+        assert table.flops.sum() == 2 * HEADS * TOKENS * 64 * TOKENS
+        assert batched.dram_bytes == pytest.approx(HEADS * single.dram_bytes)
+        assert batched.latency_s <= HEADS * single.latency_s
+    assert batched.latency_s > single.latency_s
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_a_matmul_of_two_activations_does_not_depend_on_the_weight_bits(preset: str):
+    accelerator = load_accelerator(preset)
+    bits = sorted(accelerator.supported_bits)
+    if len(bits) < 2:
+        pytest.skip(f"{preset} supports one bit-width only")  # nothing to vary
+    spec = _matmul()
+    low = accelerator.layer_cost(spec, bits[0], bits[-1])
+    high = accelerator.layer_cost(spec, bits[-1], bits[-1])
+    assert (low.latency_s, low.energy_j, low.dram_bytes) == (high.latency_s, high.energy_j, high.dram_bytes)
+
+
+# --- traffic, kind by kind ------------------------------------------------------------------------------
+def test_softmax_reads_its_input_twice_through_dram_on_the_gpu():
+    gpu = load_accelerator("h100")
+    spec = _new_ops()["softmax"]
+    assert gpu.layer_cost(spec, 16, 16).dram_bytes == 2 * (2 * spec.input_elements + spec.output_elements)
+
+
+@pytest.mark.parametrize("preset", [p for p in PRESETS if load_accelerator(p).kind in ("systolic", "dsp")])
+def test_softmax_fetches_its_input_twice_only_when_it_does_not_stay_on_chip(preset: str):
+    accelerator = load_accelerator(preset)
+    onchip = getattr(accelerator, "ifmap_sram_bytes", None) or accelerator.onchip_memory_bytes  # type: ignore[attr-defined]
+    for tokens in (4, 4096):
+        spec = _one_layer(Layer("sm", "softmax", ("x",), (1, tokens, WIDTH), attrs={"axis": -1}),
+                          {"x": (1, tokens, WIDTH)})
+        once = spec.input_elements + spec.output_elements
+        expected = once + (spec.input_elements if 2 * spec.input_elements > onchip / 2 else 0)
+        assert accelerator.layer_cost(spec, 8, 8).dram_bytes == expected, tokens
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_a_copy_reads_what_it_writes_and_writes_it_once(preset: str):
+    accelerator = load_accelerator(preset)
+    if accelerator.kind == "npu":
+        pytest.skip("an NPU keeps activations that fit on chip: no DRAM bytes to compare")
+    bits = _bits(accelerator)
+    gather = _new_ops()["gather"]  # reads one token of 197
+    transpose = _new_ops()["transpose"]
+    for spec in (gather, transpose):
+        assert _cost(accelerator, spec).dram_bytes == 2 * spec.output_elements * bits / 8, spec.op
+
+
+def test_the_npu_now_costs_a_transpose_and_still_not_a_reshape():
+    npu = load_accelerator("snapdragon_8gen3")
+    ops = _new_ops()
+    transpose, reshape = ops["transpose"], replace(ops["reshape_copy"], copies=False)
+    cost = npu.layer_cost(transpose, 8, 8)
+    assert cost.parts["compute_s"] == pytest.approx(
+        transpose.output_elements / (npu.vector_elements_per_cycle * npu.clock_hz))  # type: ignore[attr-defined]
+    assert cost.latency_s > cost.parts["compute_s"] and npu.layer_cost(reshape, 8, 8).latency_s == 0
+
+
+def test_an_npu_streams_a_matmuls_second_operand_with_the_activations_not_through_the_weight_cache():
+    npu = load_accelerator("coral_usb")
+    rows, _ = npu.network_cost([_matmul()], 8, 8)
+    assert rows[0].parts["streamed_bytes"] == 0
+
+
+def test_a_serving_engine_fuses_a_gelu_into_the_gemm_before_it_and_a_framework_does_not():
+    gpu = load_accelerator("h100")
+    ops = _new_ops()
+    layers = [ops["linear_3d"], replace(ops["gelu"], in_channels=4 * WIDTH, out_channels=4 * WIDTH)]
+    serving, _ = gpu.network_cost(layers, 16, 16)
+    framework, _ = gpu.with_mode(fusion="framework").network_cost(layers, 16, 16)
+    assert serving[1].latency_s == 0 and serving[1].dram_bytes == 0
+    assert framework[1].dram_bytes == 2 * 2 * TOKENS * 4 * WIDTH
+    alone, _ = gpu.network_cost(layers[1:], 16, 16)  # no GEMM before it: a kernel of its own
+    assert alone[0].dram_bytes > 0
+
+
+def test_layernorm_and_softmax_cost_more_than_one_elementwise_op_on_the_same_tensor():
+    ops = _new_ops()
+    relu = _tokens_op("relu")
+    for preset in PRESETS:
+        accelerator = load_accelerator(preset)
+        for op in ("softmax", "layernorm"):
+            cost, one_op = _cost(accelerator, ops[op]), _cost(accelerator, relu)
+            # more element work, and (except where a DRAM-bound layer hides it) more time
+            assert cost.latency_s >= one_op.latency_s and cost.energy_j > one_op.energy_j, (preset, op)
+            if accelerator.kind in ("gpu", "npu"):
+                assert cost.latency_s > one_op.latency_s, (preset, op)
+
+
+def test_a_dilated_conv_no_longer_costs_its_spread_window_as_macs():
+    """The bug of issue 21: a 3x3 conv with dilation 12 was costed as a 25x25 kernel (68x on the systolic array)."""
+    eyeriss = load_accelerator("eyeriss")
+    plain, dilated = _conv(1), _conv(12)
+    assert eyeriss.layer_cost(dilated).compute_cycles == eyeriss.layer_cost(plain).compute_cycles
+    old = replace(plain, kernel_height=25, kernel_width=25)  # what the footprint-as-kernel spec was
+    assert eyeriss.layer_cost(old).compute_cycles > 60 * eyeriss.layer_cost(dilated).compute_cycles
+    assert math.isclose(eyeriss.layer_cost(dilated).energy_j, eyeriss.layer_cost(plain).energy_j, rel_tol=0.2)
