@@ -16,7 +16,6 @@ from hardware_models.registry import load_accelerator, preset_names
 from simulator.graph.ir import Graph, Layer, layer_spec
 
 PRESETS = preset_names()
-KINDS = sorted({load_accelerator(p).kind for p in PRESETS})
 TOKENS, WIDTH, HEADS = 197, 384, 6
 
 
@@ -170,12 +169,10 @@ def test_a_batched_matmul_is_its_groups_times_one_gemm(preset: str):
     assert batched.latency_s > single.latency_s
 
 
-@pytest.mark.parametrize("preset", PRESETS)
+@pytest.mark.parametrize("preset", [p for p in PRESETS if len(load_accelerator(p).supported_bits) > 1])
 def test_a_matmul_of_two_activations_does_not_depend_on_the_weight_bits(preset: str):
     accelerator = load_accelerator(preset)
     bits = sorted(accelerator.supported_bits)
-    if len(bits) < 2:
-        pytest.skip(f"{preset} supports one bit-width only")  # nothing to vary
     spec = _matmul()
     low = accelerator.layer_cost(spec, bits[0], bits[-1])
     high = accelerator.layer_cost(spec, bits[-1], bits[-1])
@@ -201,11 +198,10 @@ def test_softmax_fetches_its_input_twice_only_when_it_does_not_stay_on_chip(pres
         assert accelerator.layer_cost(spec, 8, 8).dram_bytes == expected, tokens
 
 
-@pytest.mark.parametrize("preset", PRESETS)
+# an NPU keeps activations that fit on chip (test_the_npu_now_costs_a_transpose_and_still_not_a_reshape)
+@pytest.mark.parametrize("preset", [p for p in PRESETS if load_accelerator(p).kind != "npu"])
 def test_a_copy_reads_what_it_writes_and_writes_it_once(preset: str):
     accelerator = load_accelerator(preset)
-    if accelerator.kind == "npu":
-        pytest.skip("an NPU keeps activations that fit on chip: no DRAM bytes to compare")
     bits = _bits(accelerator)
     gather = _new_ops()["gather"]  # reads one token of 197
     transpose = _new_ops()["transpose"]
