@@ -9,7 +9,8 @@ kernel classes apart where its kind cannot (a batchnorm, a view, a copy).
 Transformer ops: a matmul of two activations is one batched GEMM kernel (cuBLAS strided-batched, TensorRT's
 batched MatMul) over its `groups` matrices, at the fitted gemm efficiency, its second operand read as an
 activation. Softmax and layernorm are memory-bound kernels reading their input twice and writing once;
-a serving engine fuses a GELU into the epilogue of the GEMM right before it (EPILOGUE_OPS) and runs a
+an LSTM/GRU is one gate GEMM per step (`sequential_steps`, steps one after another); a
+serving engine fuses a GELU into the epilogue of the GEMM right before it (EPILOGUE_OPS) and runs a
 layernorm as its own kernel. Copies (transpose, gather, roll, ...) read what they write; views are free.
 
 A kernel's arithmetic (`math_of`): fp32 convolutions run TF32 on GPUs that have it, as cuDNN does by
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -105,10 +106,14 @@ def kernel_table(layers: Sequence[LayerSpec], precisions: Sequence[str], *, fuse
         element = BYTES_PER_ELEMENT[precision]
         op = layer.op
         kernel_class = _kernel_class(layer, op)
-        math_kind = math_of(kernel_class, precision, layer, achievable_flops)
-        f, b, util = _work(layer, kernel_class, element, sm_count, MMA_K_STEP.get(math_kind, 1), serving=fuse)
+        steps = layer.sequential_steps
+        # a recurrent layer runs one GEMM per step, each waiting for the previous step's hidden state
+        step = layer if steps == 1 else replace(layer, in_height=layer.in_height // steps,
+                                                out_height=layer.out_height // steps, sequential_steps=1)
+        math_kind = math_of(kernel_class, precision, step, achievable_flops)
+        f, b, util = _work(step, kernel_class, element, sm_count, MMA_K_STEP.get(math_kind, 1), serving=fuse)
         rate, peak = _rate(math_kind, achievable_flops, peak_flops)
-        entries = [(kernel_class, f, b, rate * util, math_kind, peak)]
+        entries = [(kernel_class, f, b, rate * util, math_kind, peak)] * steps
         if fuse and kernel_class == "eltwise" and op in ("add", "mul", "sub") and layer.num_inputs > 1:
             # a serving engine runs a residual add in the epilogue of the kernel that produces one of its
             # inputs: no kernel of its own, only the other inputs read by that epilogue

@@ -9,7 +9,8 @@ matmul (attention's QK^T and AV) is a "gemm" with `groups` = its number of matri
 M x K by K x N product) and `has_weights=False`: its second operand is an activation, read at activation
 bits through activation memory, never weight storage (`operand_elements` counts it, `weight_elements` does
 not). Layers without MACs (pooling, element-wise, activation, data movement) carry only element counts;
-`input_reads` says how often a memory-bound kernel reads its input (softmax, layernorm: twice), `copies`
+An LSTM/GRU is its gate GEMM over steps x batch rows, computed in `sequential_steps` GEMMs one after
+another. `input_reads` says how often a memory-bound kernel reads its input (softmax, layernorm: twice), `copies`
 whether a data layer moves data (a transpose) or is a view (a reshape of contiguous data). `op` and
 `fused_ops` name the operation and the ops folded or fused into it, for a model that launches a kernel per
 op (a GPU framework).
@@ -55,14 +56,18 @@ class LayerSpec:
     input_reads: int = 1
     # a data layer that moves data (transpose, gather, roll, ...) rather than relabelling it (a view)
     copies: bool = False
+    # a recurrent layer's steps: its rows (gemm_m) are computed in this many GEMMs one after another, each
+    # waiting for the previous step's hidden state (out_height and in_height are the steps)
+    sequential_steps: int = 1
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"layer {self.name!r}: kind must be one of {KINDS}, got {self.kind!r}")
         if self.groups < 1 or self.in_channels % self.groups or self.out_channels % self.groups:
             raise ValueError(f"layer {self.name!r}: groups={self.groups} must divide the channel counts")
-        if min(*self.dilation, self.input_reads) < 1:
-            raise ValueError(f"layer {self.name!r}: dilation and input_reads must be >= 1")
+        if min(*self.dilation, self.input_reads, self.sequential_steps) < 1 or self.gemm_m % self.sequential_steps:
+            raise ValueError(f"layer {self.name!r}: dilation, input_reads and sequential_steps must be >= 1, the "
+                             f"steps dividing the rows")
 
     # --- the im2col GEMM of one group -------------------------------------------------------------
     @property

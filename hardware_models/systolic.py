@@ -49,7 +49,8 @@ width for each extra row fold.
 **Matmuls.** A linear layer is one GEMM (rows = tokens x batch); a matmul of two activations (attention's
 QK^T, AV) is `groups` GEMMs one after another, its second operand in the filter SRAM at activation bits
 (SCALE-Sim's GEMM mode maps a GEMM the same way: tests/scalesim_reference/ checks its cycles); an LSTM/GRU
-is its gate GEMM. A dilated conv computes the same im2col GEMM as the undilated one; only its input
+is its gate GEMM, one per step (`sequential_steps`), each waiting for the previous hidden state (its
+DRAM and SRAM traffic are counted as one GEMM's: the weights stay, the rows stream). A dilated conv computes the same im2col GEMM as the undilated one; only its input
 footprint (the rows and columns its spread window touches) is larger.
 
 **Layers without MACs** (pooling, element-wise) run on a vector unit `cols` lanes wide (one operation per
@@ -192,9 +193,11 @@ class SystolicArray(Accelerator):
         return float(math.ceil(max(weight_bits, activation_bits) / self.native_bits))
 
     def native_compute_cycles(self, layer: LayerSpec) -> int:
-        """SCALE-Sim's compute cycles of a conv/gemm layer at native precision (all groups)."""
-        return layer.groups * scalesim_compute_cycles(layer.gemm_m, layer.gemm_n, layer.gemm_k,
-                                                      self.rows, self.cols, self.dataflow)
+        """SCALE-Sim's compute cycles of a conv/gemm layer at native precision (all groups; a recurrent
+        layer's steps one after another)."""
+        steps = layer.sequential_steps
+        return layer.groups * steps * scalesim_compute_cycles(layer.gemm_m // steps, layer.gemm_n, layer.gemm_k,
+                                                              self.rows, self.cols, self.dataflow)
 
     def _check_bits(self, weight_bits: int, activation_bits: int) -> None:
         for what, bits in (("weight", weight_bits), ("activation", activation_bits)):

@@ -231,7 +231,7 @@ def layer_spec(graph: Graph, layer: Layer) -> LayerSpec:
         return LayerSpec(kind="gemm", name=layer.name, batch=int(layer.attrs.get("batch", batch)),
                          in_channels=directions * k, in_height=steps, out_channels=directions
                          * RECURRENT_GATES[layer.op] * hidden, out_height=steps, groups=directions,
-                         has_weights=True, op=layer.op, fused_ops=fused_ops)
+                         sequential_steps=steps, has_weights=True, op=layer.op, fused_ops=fused_ops)
     if layer.op in POOL_OPS:
         kh, kw = layer.attrs.get("kernel", (in_h, in_w))
         return LayerSpec(kind="pool", kernel_height=kh, kernel_width=kw, stride=layer.attrs.get("stride", (1, 1))[0],

@@ -13,6 +13,7 @@ import pytest
 from hardware_models.base import Accelerator
 from hardware_models.layer import LayerSpec
 from hardware_models.registry import load_accelerator, preset_names
+from hardware_models.systolic import scalesim_compute_cycles
 from simulator.graph.ir import Graph, Layer, layer_spec
 
 PRESETS = preset_names()
@@ -258,3 +259,18 @@ def test_a_dilated_conv_no_longer_costs_its_spread_window_as_macs():
     old = replace(plain, kernel_height=25, kernel_width=25)  # what the footprint-as-kernel spec was
     assert eyeriss.layer_cost(old).compute_cycles > 60 * eyeriss.layer_cost(dilated).compute_cycles
     assert math.isclose(eyeriss.layer_cost(dilated).energy_j, eyeriss.layer_cost(plain).energy_j, rel_tol=0.2)
+
+
+def test_a_recurrent_layer_runs_its_steps_one_after_another_where_the_shape_of_a_gemm_matters():
+    lstm = _new_ops()["lstm"]
+    assert lstm.sequential_steps == 35
+    eyeriss = load_accelerator("eyeriss")
+    one_step = scalesim_compute_cycles(1, 4 * 256, 128 + 256, eyeriss.rows, eyeriss.cols,  # type: ignore[attr-defined]
+                                       eyeriss.dataflow)  # type: ignore[attr-defined]
+    assert eyeriss.layer_cost(lstm).compute_cycles == 35 * one_step
+    batched = replace(lstm, sequential_steps=1)  # what the steps would take if they did not wait for each other
+    assert eyeriss.layer_cost(lstm).compute_cycles > eyeriss.layer_cost(batched).compute_cycles
+    gpu = load_accelerator("h100")
+    rows, _ = gpu.network_cost([lstm], 16, 16)
+    assert rows[0].parts["kernels"] == 35
+    assert rows[0].latency_s > gpu.network_cost([batched], 16, 16)[0][0].latency_s
