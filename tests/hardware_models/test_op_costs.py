@@ -134,7 +134,7 @@ def test_views_and_concatenations_written_in_place_move_no_bytes(preset: str, op
         return
     assert cost.dram_bytes == 0
     # the DSP's runtime dispatches every op, a view too: its fixed per-layer overhead, nothing more
-    assert cost.latency_s == cost.overhead_s == (accelerator.layer_overhead_cycles / accelerator.clock_hz  # type: ignore[attr-defined]
+    assert cost.latency_s == cost.overhead_s == (accelerator.layer_overhead_cycles / accelerator.clock_hz
                                                  if accelerator.kind == "dsp" else 0.0)
 
 
@@ -145,7 +145,7 @@ def test_costs_are_monotone_in_bits(preset: str, op: str):
     spec = _new_ops()[op]
     bits = sorted(accelerator.supported_bits)
     if accelerator.kind == "dsp":  # operands narrower than a lane are unpacked first, by design (dsp.py)
-        bits = [b for b in bits if b in accelerator.lane_bits]  # type: ignore[attr-defined]
+        bits = [b for b in bits if b in accelerator.lane_bits]
     costs = [_cost(accelerator, spec, b) for b in bits]
     for low, high in zip(costs, costs[1:]):
         assert high.latency_s >= low.latency_s * (1 - 1e-12)
@@ -163,7 +163,7 @@ def test_a_batched_matmul_is_its_groups_times_one_gemm(preset: str):
     elif accelerator.kind == "npu":
         assert batched.parts["compute_s"] == pytest.approx(HEADS * single.parts["compute_s"])
     else:  # one batched kernel keeps more of the GPU busy than one matrix: never slower than one launch each
-        table = accelerator.kernel_table([_matmul(groups=HEADS)], ["fp16"])  # type: ignore[attr-defined]
+        table = accelerator.kernel_table([_matmul(groups=HEADS)], ["fp16"])
         assert table.flops.sum() == 2 * HEADS * TOKENS * 64 * TOKENS
         assert batched.dram_bytes == pytest.approx(HEADS * single.dram_bytes)
         assert batched.latency_s <= HEADS * single.latency_s
@@ -190,7 +190,7 @@ def test_softmax_reads_its_input_twice_through_dram_on_the_gpu():
 @pytest.mark.parametrize("preset", [p for p in PRESETS if load_accelerator(p).kind in ("systolic", "dsp")])
 def test_softmax_fetches_its_input_twice_only_when_it_does_not_stay_on_chip(preset: str):
     accelerator = load_accelerator(preset)
-    onchip = getattr(accelerator, "ifmap_sram_bytes", None) or accelerator.onchip_memory_bytes  # type: ignore[attr-defined]
+    onchip = getattr(accelerator, "ifmap_sram_bytes", None) or accelerator.onchip_memory_bytes
     for tokens in (4, 4096):
         spec = _one_layer(Layer("sm", "softmax", ("x",), (1, tokens, WIDTH), attrs={"axis": -1}),
                           {"x": (1, tokens, WIDTH)})
@@ -216,7 +216,7 @@ def test_the_npu_now_costs_a_transpose_and_still_not_a_reshape():
     transpose, reshape = ops["transpose"], replace(ops["reshape_copy"], copies=False)
     cost = npu.layer_cost(transpose, 8, 8)
     assert cost.parts["compute_s"] == pytest.approx(
-        transpose.output_elements / (npu.vector_elements_per_cycle * npu.clock_hz))  # type: ignore[attr-defined]
+        transpose.output_elements / (npu.vector_elements_per_cycle * npu.clock_hz))
     assert cost.latency_s > cost.parts["compute_s"] and npu.layer_cost(reshape, 8, 8).latency_s == 0
 
 
@@ -265,8 +265,8 @@ def test_a_recurrent_layer_runs_its_steps_one_after_another_where_the_shape_of_a
     lstm = _new_ops()["lstm"]
     assert lstm.sequential_steps == 35
     eyeriss = load_accelerator("eyeriss")
-    one_step = scalesim_compute_cycles(1, 4 * 256, 128 + 256, eyeriss.rows, eyeriss.cols,  # type: ignore[attr-defined]
-                                       eyeriss.dataflow)  # type: ignore[attr-defined]
+    one_step = scalesim_compute_cycles(1, 4 * 256, 128 + 256, eyeriss.rows, eyeriss.cols,
+                                       eyeriss.dataflow)
     assert eyeriss.layer_cost(lstm).compute_cycles == 35 * one_step
     batched = replace(lstm, sequential_steps=1)  # what the steps would take if they did not wait for each other
     assert eyeriss.layer_cost(lstm).compute_cycles > eyeriss.layer_cost(batched).compute_cycles
@@ -274,3 +274,12 @@ def test_a_recurrent_layer_runs_its_steps_one_after_another_where_the_shape_of_a
     rows, _ = gpu.network_cost([lstm], 16, 16)
     assert rows[0].parts["kernels"] == 35
     assert rows[0].latency_s > gpu.network_cost([batched], 16, 16)[0][0].latency_s
+
+
+@pytest.mark.parametrize("preset", [p for p in PRESETS if load_accelerator(p).kind in ("systolic", "dsp")])
+@pytest.mark.parametrize("op", ["matmul", "softmax", "layernorm", "transpose", "gather"])
+def test_energy_follows_the_traffic(preset: str, op: str):
+    accelerator = load_accelerator(preset)
+    cost = _cost(accelerator, _new_ops()[op])
+    assert cost.energy_parts_j["dram"] == pytest.approx(cost.dram_bytes * accelerator.energy.dram_j_per_byte())
+    assert cost.energy_parts_j["sram"] > 0
