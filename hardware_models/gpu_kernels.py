@@ -8,10 +8,12 @@ kernel classes apart where its kind cannot (a batchnorm, a view, a copy).
 
 Transformer ops: a matmul of two activations is one batched GEMM kernel (cuBLAS strided-batched, TensorRT's
 batched MatMul) over its `groups` matrices, at the fitted gemm efficiency, its second operand read as an
-activation. Softmax and layernorm are memory-bound kernels reading their input twice and writing once;
-an LSTM/GRU is one gate GEMM per step (`sequential_steps`, steps one after another); a
-serving engine fuses a GELU into the epilogue of the GEMM right before it (EPILOGUE_OPS) and runs a
-layernorm as its own kernel. Copies (transpose, gather, roll, ...) read what they write; views are free.
+activation; an LSTM/GRU is one gate GEMM per step (`sequential_steps`, steps one after another).
+Softmax and layernorm are memory-bound kernels writing once and reading their input twice in a framework
+(PyTorch's statistics pass, then the output pass), once in a serving engine (TensorRT's kernels hold a row
+on chip). A serving engine fuses a GELU into the epilogue of the GEMM right before it (EPILOGUE_OPS); a
+layernorm stays a kernel of its own (a row reduction does not fit the epilogue of a GEMM whose tiles hold
+part of a row). Copies (transpose, gather, roll, ...) read what they write; views are free.
 
 A kernel's arithmetic (`math_of`): fp32 convolutions run TF32 on GPUs that have it, as cuDNN does by
 default; fp32 matmuls run strict fp32; depthwise convolutions and matrix-vector products run on CUDA cores.
@@ -272,8 +274,9 @@ def _work(layer: LayerSpec, kernel_class: str, element_bytes: int, sm_count: int
         return 0.0, in_bytes + out_bytes + 2 * layer.out_channels * element_bytes, 1.0
     if kernel_class == "copy":  # reads what it writes (a single-input copy), or all its inputs (a concat)
         return 0.0, layer.read_elements * element_bytes + out_bytes, 1.0
-    # eltwise, pool: read the inputs (twice for softmax and layernorm), write the output
-    return 0.0, in_bytes * layer.input_reads + out_bytes, 1.0
+    # eltwise, pool: read the inputs, write the output; softmax and layernorm read theirs twice in a framework,
+    # once in a serving engine (a row held on chip)
+    return 0.0, in_bytes * (1 if serving else layer.input_reads) + out_bytes, 1.0
 
 
 def _tile_utilisation(m: int, n: int, k: int, groups: int, sm_count: int, k_step: int,
