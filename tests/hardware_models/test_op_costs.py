@@ -13,6 +13,7 @@ import pytest
 from hardware_models.base import Accelerator
 from hardware_models.layer import LayerSpec
 from hardware_models.registry import load_accelerator, preset_names
+from hardware_models.scalesim_io import topology_row
 from hardware_models.systolic import scalesim_compute_cycles
 from simulator.graph.ir import Graph, Layer, layer_spec
 
@@ -288,3 +289,8 @@ def test_energy_follows_the_traffic(preset: str, op: str):
     cost = _cost(accelerator, _new_ops()[op])
     assert cost.energy_parts_j["dram"] == pytest.approx(cost.dram_bytes * accelerator.energy.dram_j_per_byte())
     assert cost.energy_parts_j["sram"] > 0
+
+
+def test_scalesim_sees_a_dilated_conv_as_the_undilated_conv_of_the_same_output():
+    """SCALE-Sim has no dilation; the im2col GEMM it would run is the undilated conv's."""
+    assert topology_row(_conv(12)) == topology_row(_conv(1)) == ["aspp", 67, 67, 3, 3, 256, 256, 1]
