@@ -8,10 +8,10 @@ A linear layer is a conv with a 1x1 kernel on a 1x1 (or rows x 1) input. A batch
 matmul (attention's QK^T and AV) is a "gemm" with `groups` = its number of matrices (each group its own
 M x K by K x N product) and `has_weights=False`: its second operand is an activation, read at activation
 bits through activation memory, never weight storage (`operand_elements` counts it, `weight_elements` does
-not). Layers without MACs (pooling, element-wise, activation, data movement) carry only element counts;
-An LSTM/GRU is its gate GEMM over steps x batch rows, computed in `sequential_steps` GEMMs one after
-another. `input_reads` says how often a memory-bound kernel reads its input (softmax, layernorm: twice), `copies`
-whether a data layer moves data (a transpose) or is a view (a reshape of contiguous data). `op` and
+not). An LSTM/GRU is its gate GEMM over steps x batch rows, computed in `sequential_steps` GEMMs one
+after another. Layers without MACs (pooling, element-wise, activation, data movement) carry only element
+counts; `input_reads` says how often a memory-bound kernel reads its input (softmax, layernorm: twice),
+`copies` whether a data layer moves data (a transpose) or is a view (a reshape of contiguous data). `op` and
 `fused_ops` name the operation and the ops folded or fused into it, for a model that launches a kernel per
 op (a GPU framework).
 """

@@ -50,8 +50,9 @@ width for each extra row fold.
 QK^T, AV) is `groups` GEMMs one after another, its second operand in the filter SRAM at activation bits
 (SCALE-Sim's GEMM mode maps a GEMM the same way: tests/scalesim_reference/ checks its cycles); an LSTM/GRU
 is its gate GEMM, one per step (`sequential_steps`), each waiting for the previous hidden state (its
-DRAM and SRAM traffic are counted as one GEMM's: the weights stay, the rows stream). A dilated conv computes the same im2col GEMM as the undilated one; only its input
-footprint (the rows and columns its spread window touches) is larger.
+DRAM and SRAM traffic are counted as one GEMM's: the weights stay, the rows stream). A dilated conv
+computes the same im2col GEMM as the undilated one; only its input footprint (the rows and columns its
+spread window touches) is larger.
 
 **Layers without MACs** (pooling, element-wise) run on a vector unit `cols` lanes wide (one operation per
 lane per cycle, an assumption) and move their inputs and output through DRAM; a layer that reads its input
