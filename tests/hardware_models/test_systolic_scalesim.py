@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from hardware_models.errors import UserError
 from hardware_models.layer import LayerSpec
 from hardware_models.registry import load_accelerator
 from hardware_models.scalesim_io import read_topology, topology_row
@@ -154,3 +155,21 @@ def test_a_batched_matmul_takes_its_matrices_times_scalesims_gemm_mode_cycles(re
         if predicted != expected:
             differences[row["name"]] = (predicted, expected)
     assert not differences, f"(model, SCALE-Sim) differ: {differences}"
+
+
+@pytest.mark.parametrize("reference", GEMM_REFERENCES, ids=[p.stem for p in GEMM_REFERENCES])
+def test_a_scalesim_gemm_topology_reads_as_gemm_layers_with_scalesims_cycles(reference: Path):
+    config = reference.stem.split("__")[1]
+    array = load_accelerator(str(REFERENCE_DIR / "configs" / f"{config}.cfg"))
+    layers = read_topology(REFERENCE_DIR / "topologies" / "gemm.csv")
+    rows = _reference_rows(reference)
+    assert [(l.name, l.gemm_m, l.gemm_n, l.gemm_k) for l in layers] == [
+        (r["name"], int(r["m"]), int(r["n"]), int(r["k"])) for r in rows]
+    assert [array.layer_cost(l).compute_cycles for l in layers] == [int(r["compute_cycles"]) for r in rows]
+
+
+def test_a_bad_gemm_topology_row_names_the_file_and_line(tmp_path: Path):
+    path = tmp_path / "bad.csv"
+    path.write_text("Layer, M, N, K,\nqk, 197, x, 64,\n")
+    with pytest.raises(UserError, match=r"bad.csv: line 2: expected name, M, N, K with whole numbers"):
+        read_topology(path)
