@@ -7,7 +7,7 @@ and cuDNN's NCHW<->NHWC transposes around half-precision and int8 convolutions. 
 kernel classes apart where its kind cannot (a batchnorm, a view, a copy).
 
 Transformer ops: a matmul of two activations is one batched GEMM kernel (cuBLAS strided-batched, TensorRT's
-batched MatMul) over its `groups` matrices, at the fitted gemm efficiency, its second operand read as an
+batched MatMul) over its `matrices` (groups x batch elements), at the fitted gemm efficiency, its second operand read as an
 activation; an LSTM/GRU is one gate GEMM per step (`sequential_steps`, steps one after another).
 Softmax and layernorm are memory-bound kernels writing once and reading their input twice in a framework
 (PyTorch's statistics pass, then the output pass), once in a serving engine (TensorRT's kernels hold a row
@@ -162,7 +162,7 @@ def math_of(kernel_class: str, precision: str, layer: LayerSpec | None,
     strict fp32; depthwise convolutions and matrix-vector products run on CUDA cores ("simt")."""
     if kernel_class not in MAC_CLASSES:
         return "none"
-    if kernel_class == "dwconv" or (layer is not None and min(layer.gemm_m, layer.gemm_n) < GEMV_MAX_ROWS):
+    if kernel_class == "dwconv" or (layer is not None and min(layer.matrix_rows, layer.gemm_n) < GEMV_MAX_ROWS):
         return "simt"
     if kernel_class in ("conv", "pwconv") and precision == "fp32":
         return "tf32" if "tf32" in achievable_flops else "fp32"
@@ -264,9 +264,9 @@ def _work(layer: LayerSpec, kernel_class: str, element_bytes: int, sm_count: int
             # on-chip reuse: those loads, not the tensors' sizes, bound it
             window_loads = layer.output_elements * layer.kernel_height * layer.kernel_width * element_bytes
             return flops, window_loads + out_bytes + layer.weight_elements * element_bytes, 1.0
-        if min(layer.gemm_m, layer.gemm_n) < GEMV_MAX_ROWS:
+        if min(layer.matrix_rows, layer.gemm_n) < GEMV_MAX_ROWS:
             return flops, nbytes, 1.0  # depthwise or matrix-vector: CUDA cores, bound by memory
-        return flops, nbytes, _tile_utilisation(layer.gemm_m, layer.gemm_n, layer.gemm_k, layer.groups,
+        return flops, nbytes, _tile_utilisation(layer.matrix_rows, layer.gemm_n, layer.gemm_k, layer.matrices,
                                                 sm_count, k_step, split_k=True, serving=serving)
     if kernel_class == "view":
         return 0.0, 0.0, 1.0

@@ -5,10 +5,10 @@ A conv is described by its output-stationary im2col view, as SCALE-Sim maps it: 
 `kernel_*` are the real kernel (MACs and weights); a dilated conv reads a window spread over
 `(kernel - 1) x dilation + 1` input rows and columns, which only its input footprint sees.
 A linear layer is a conv with a 1x1 kernel on a 1x1 (or rows x 1) input. A batched activation-activation
-matmul (attention's QK^T and AV) is a "gemm" with `groups` = its number of matrices (each group its own
-M x K by K x N product) and `has_weights=False`: its second operand is an activation, read at activation
-bits through activation memory, never weight storage (`operand_elements` counts it, `weight_elements` does
-not). An LSTM/GRU is its gate GEMM over steps x batch rows, computed in `sequential_steps` GEMMs one
+matmul (attention's QK^T and AV) is a "gemm" with `groups` = its matrices per batch element and
+`has_weights=False`: each group and batch element is its own M x K by K x N product (`matrices`,
+`matrix_rows`), its second operand an activation, read at activation bits through activation memory, never
+weight storage (`operand_elements` counts it, `weight_elements` does not). An LSTM/GRU is its gate GEMM over steps x batch rows, computed in `sequential_steps` GEMMs one
 after another. Layers without MACs (pooling, element-wise, activation, data movement) carry only element
 counts; `input_reads` says how often a memory-bound kernel reads its input (softmax, layernorm: twice),
 `copies` whether a data layer moves data (a transpose) or is a view (a reshape of contiguous data). `op` and
@@ -95,9 +95,20 @@ class LayerSpec:
         return self.groups * self.gemm_m * self.gemm_n * self.gemm_k if self.is_mac_layer else 0
 
     @property
+    def matrices(self) -> int:
+        """Independent GEMMs: one per group; a matmul of two activations has one per group and batch element
+        (each its own second operand), where weights are shared by the whole batch."""
+        return self.groups if self.has_weights else self.groups * self.batch
+
+    @property
+    def matrix_rows(self) -> int:
+        """Rows of one of the `matrices` GEMMs (`gemm_m` over the batch when the weights are shared)."""
+        return self.gemm_m * self.groups // self.matrices
+
+    @property
     def operand_elements(self) -> int:
         """Elements of the second GEMM operand (the weights, or a batched matmul's second activation)."""
-        return self.groups * self.gemm_n * self.gemm_k if self.is_mac_layer else 0
+        return self.matrices * self.gemm_n * self.gemm_k if self.is_mac_layer else 0
 
     @property
     def weight_elements(self) -> int:

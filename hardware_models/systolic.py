@@ -47,7 +47,8 @@ SRAM accesses from the array are SCALE-Sim's operand reads (os: input `ceil(N/C)
 width for each extra row fold.
 
 **Matmuls.** A linear layer is one GEMM (rows = tokens x batch); a matmul of two activations (attention's
-QK^T, AV) is `groups` GEMMs one after another, its second operand in the filter SRAM at activation bits
+QK^T, AV) is one GEMM per matrix (group and batch element) one after another, its second operand in the
+filter SRAM at activation bits
 (SCALE-Sim's GEMM mode maps a GEMM the same way: tests/scalesim_reference/ checks its cycles); an LSTM/GRU
 is its gate GEMM, one per step (`sequential_steps`), each waiting for the previous hidden state (its
 DRAM and SRAM traffic are counted as one GEMM's: the weights stay, the rows stream). A dilated conv
@@ -197,8 +198,8 @@ class SystolicArray(Accelerator):
         """SCALE-Sim's compute cycles of a conv/gemm layer at native precision (all groups; a recurrent
         layer's steps one after another)."""
         steps = layer.sequential_steps
-        return layer.groups * steps * scalesim_compute_cycles(layer.gemm_m // steps, layer.gemm_n, layer.gemm_k,
-                                                              self.rows, self.cols, self.dataflow)
+        return layer.matrices * steps * scalesim_compute_cycles(layer.matrix_rows // steps, layer.gemm_n,
+                                                                layer.gemm_k, self.rows, self.cols, self.dataflow)
 
     def _check_bits(self, weight_bits: int, activation_bits: int) -> None:
         for what, bits in (("weight", weight_bits), ("activation", activation_bits)):
@@ -221,7 +222,7 @@ class SystolicArray(Accelerator):
         return self._mac_layer_cost(layer, weight_bits, activation_bits)
 
     def _mac_layer_cost(self, layer: LayerSpec, weight_bits: int, activation_bits: int) -> LayerCost:
-        m, n, k, groups = layer.gemm_m, layer.gemm_n, layer.gemm_k, layer.groups
+        m, n, k, groups = layer.matrix_rows, layer.gemm_n, layer.gemm_k, layer.matrices
         rows, cols = self.rows, self.cols
         weight_bits = layer.operand_bits(weight_bits, activation_bits)  # a matmul's second activation
         w_byte, a_byte, acc_byte = weight_bits / 8, activation_bits / 8, self.accumulator_bits / 8

@@ -195,8 +195,9 @@ def layer_spec(graph: Graph, layer: Layer) -> LayerSpec:
 
     A conv keeps its real kernel and its dilation apart. A linear layer is one GEMM whose rows are all
     output dims but the batch and the last (a token sequence's tokens); a matmul of two activations is
-    `batch_matrices` GEMMs (groups) of M x K by K x N with no weights; an LSTM/GRU is its gate GEMM over
-    steps x batch rows, K = input + hidden, N = 4 (LSTM) or 3 (GRU) x hidden, per direction (groups).
+    one GEMM of M x K by K x N per matrix of its leading dims but the batch (groups), with no weights; an LSTM/GRU is its gate GEMM over
+    steps x batch rows, K = input + hidden, N = 4 (LSTM) or 3 (GRU) x hidden, per direction (groups), from
+    attrs steps (required), hidden_size, gates, directions and input_size (default: the input's last dim).
     """
     shapes = [graph.tensors[t].shape for t in layer.inputs]
     in_shape = shapes[0] if shapes else layer.output_shape
@@ -215,22 +216,30 @@ def layer_spec(graph: Graph, layer: Layer) -> LayerSpec:
     if layer.op in ("linear", "matmul"):
         shape = layer.output_shape
         groups = 1
-        if layer.op == "matmul" and len(shape) > 3:
-            groups = int(layer.attrs.get("batch_matrices", math.prod(shape[1:-2])))
+        if layer.op == "matmul" and len(shape) > 2:
+            # the matrices are every leading dim; the model's batch is among them, unless the exporter folded it
+            # into the heads ([batch x heads, M, N] from a bmm), where the graph's batch tells them apart
+            matrices = math.prod(shape[:-2])
+            graph_batch = graph.input_shape[0] if graph.input_shape else 1
+            batch = graph_batch if matrices % graph_batch == 0 else shape[0]
+            groups = matrices // batch
         # rows of one GEMM = the output dims between the batch and the matrices' columns, over the groups
-        rows = math.prod(shape[1:-1]) // groups if len(shape) > 2 else 1
+        rows = math.prod(shape[:-1]) // (batch * groups) if len(shape) > 2 else 1
         k = layer.attrs.get("in_features") or in_shape[-1]
         return LayerSpec(kind="gemm", name=layer.name, batch=batch, in_channels=groups * k, in_height=rows,
                          in_width=1, out_channels=groups * shape[-1], out_height=rows, out_width=1, groups=groups,
                          has_weights=layer.weight_elements > 0, op=layer.op, fused_ops=fused_ops)
     if layer.op in RECURRENT_GATES:
+        # the input is [steps, batch, inputs] or [batch, steps, inputs] (ONNX's layout 0 or 1): the batch is
+        # what is left of it once the steps and the inputs are taken out
         hidden = int(layer.attrs.get("hidden_size", layer.output_shape[-1]))
-        k = int(layer.attrs.get("input_size", in_shape[-1])) + hidden
+        inputs = int(layer.attrs.get("input_size", in_shape[-1]))
+        gates = int(layer.attrs.get("gates", RECURRENT_GATES[layer.op]))
         directions = int(layer.attrs.get("directions", 1))
         steps = int(layer.attrs["steps"])
-        return LayerSpec(kind="gemm", name=layer.name, batch=int(layer.attrs.get("batch", batch)),
-                         in_channels=directions * k, in_height=steps, out_channels=directions
-                         * RECURRENT_GATES[layer.op] * hidden, out_height=steps, groups=directions,
+        return LayerSpec(kind="gemm", name=layer.name, batch=max(1, math.prod(in_shape) // (steps * inputs)),
+                         in_channels=directions * (inputs + hidden), in_height=steps,
+                         out_channels=directions * gates * hidden, out_height=steps, groups=directions,
                          sequential_steps=steps, has_weights=True, op=layer.op, fused_ops=fused_ops)
     if layer.op in POOL_OPS:
         kh, kw = layer.attrs.get("kernel", (in_h, in_w))

@@ -89,6 +89,32 @@ def test_a_batched_matmul_is_one_gemm_per_matrix_whose_second_operand_is_no_weig
     assert spec.input_elements == 6 * 197 * 64 and spec.output_elements == 6 * 197 * 197
 
 
+def test_a_bmm_with_the_batch_folded_into_the_heads_is_still_one_gemm_per_head():
+    """TorchScript's nn.MultiheadAttention multiplies [batch x heads, tokens, head_dim] tensors."""
+    for batch in (1, 2):
+        layer = Layer("attn.bmm", "matmul", ("q", "kt"), (batch * HEADS, TOKENS, TOKENS))
+        graph = Graph("g", {"x": (batch, 3, 224, 224), "q": (batch * HEADS, TOKENS, 64),
+                            "kt": (batch * HEADS, 64, TOKENS)}, [layer])
+        spec = layer_spec(graph, layer)
+        assert (spec.batch, spec.groups, spec.gemm_k, spec.gemm_n) == (batch, HEADS, 64, TOKENS)
+        assert (spec.matrices, spec.matrix_rows) == (batch * HEADS, TOKENS)
+        assert spec.macs == batch * HEADS * TOKENS * 64 * TOKENS
+        assert spec.operand_elements == batch * HEADS * 64 * TOKENS  # each batch element its own K^T
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_a_batch_of_attention_matmuls_costs_the_batch_times_one_where_costs_add_up(preset: str):
+    """Every batch element multiplies its own two activations: nothing is shared, as weights are."""
+    accelerator = load_accelerator(preset)
+    one, four = _matmul(), replace(_matmul(), batch=4)
+    assert four.operand_elements == 4 * one.operand_elements
+    if accelerator.kind in ("systolic", "dsp"):
+        assert _cost(accelerator, four).compute_cycles == 4 * _cost(accelerator, one).compute_cycles
+    if accelerator.kind == "systolic":  # the DSP's on-chip memory holds one element's operands, not four
+        assert _cost(accelerator, four).dram_bytes == pytest.approx(4 * _cost(accelerator, one).dram_bytes)
+    assert _cost(accelerator, four).latency_s > _cost(accelerator, one).latency_s
+
+
 def test_a_linear_on_tokens_has_the_tokens_as_rows_and_recurrent_layers_their_gate_gemm():
     ops = _new_ops()
     linear = ops["linear_3d"]
@@ -98,6 +124,20 @@ def test_a_linear_on_tokens_has_the_tokens_as_rows_and_recurrent_layers_their_ga
         spec = ops[op]
         assert (spec.gemm_m, spec.gemm_k, spec.gemm_n) == (35, 128 + 256, gates * 256), op
         assert spec.macs == 35 * gates * 256 * (128 + 256) and spec.weight_elements == gates * 256 * 384
+
+
+@pytest.mark.parametrize("layout", [0, 1])
+def test_a_recurrent_layer_from_onnx_shapes_finds_its_batch_in_either_layout(layout: int):
+    """ONNX's LSTM reads X [steps, batch, inputs] (layout 0) or [batch, steps, inputs] (layout 1) and writes
+    Y [steps, directions, batch, hidden] (or [batch, steps, directions, hidden])."""
+    steps, batch, inputs, hidden = 35, 4, 128, 256
+    x = (steps, batch, inputs) if layout == 0 else (batch, steps, inputs)
+    y = (steps, 2, batch, hidden) if layout == 0 else (batch, steps, 2, hidden)
+    spec = _one_layer(Layer("lstm", "lstm", ("x",), y, weight_elements=2 * 4 * hidden * (inputs + hidden),
+                            attrs={"steps": steps, "hidden_size": hidden, "gates": 4, "directions": 2}), {"x": x})
+    assert (spec.batch, spec.groups, spec.gemm_m, spec.gemm_k, spec.gemm_n) == (batch, 2, steps * batch,
+                                                                               inputs + hidden, 4 * hidden)
+    assert spec.macs == steps * batch * 2 * 4 * hidden * (inputs + hidden)  # the importer's count
 
 
 def test_views_are_views_and_everything_else_in_the_data_ops_copies():
