@@ -18,6 +18,10 @@ from hardware_models.systolic import scalesim_compute_cycles
 from simulator.graph.ir import Graph, Layer, layer_spec
 
 PRESETS = preset_names()
+# the kinds whose cost paths this file specifies; a kind added later gets the checks every kind must pass
+# (dilation, every op costed, views free, weight bits of an activation matmul) until its own are written
+SPECIFIED_KINDS = ("systolic", "dsp", "npu", "gpu")
+SPECIFIED = [p for p in PRESETS if load_accelerator(p).kind in SPECIFIED_KINDS]
 TOKENS, WIDTH, HEADS = 197, 384, 6
 
 
@@ -102,14 +106,14 @@ def test_a_bmm_with_the_batch_folded_into_the_heads_is_still_one_gemm_per_head()
         assert spec.operand_elements == batch * HEADS * 64 * TOKENS  # each batch element its own K^T
 
 
-@pytest.mark.parametrize("preset", PRESETS)
+@pytest.mark.parametrize("preset", SPECIFIED)
 def test_a_batch_of_attention_matmuls_costs_the_batch_times_one_where_costs_add_up(preset: str):
     """Every batch element multiplies its own two activations: nothing is shared, as weights are."""
     accelerator = load_accelerator(preset)
     one, four = _matmul(), replace(_matmul(), batch=4)
     assert four.operand_elements == 4 * one.operand_elements
     if accelerator.kind in ("systolic", "dsp"):
-        assert _cost(accelerator, four).compute_cycles == 4 * _cost(accelerator, one).compute_cycles
+        assert _cost(accelerator, four).compute_cycles == pytest.approx(4 * _cost(accelerator, one).compute_cycles)
     if accelerator.kind == "systolic":  # the DSP's on-chip memory holds one element's operands, not four
         assert _cost(accelerator, four).dram_bytes == pytest.approx(4 * _cost(accelerator, one).dram_bytes)
     assert _cost(accelerator, four).latency_s > _cost(accelerator, one).latency_s
@@ -174,12 +178,13 @@ def test_views_and_concatenations_written_in_place_move_no_bytes(preset: str, op
     if accelerator.kind == "gpu" and op == "concat":  # a GPU framework's torch.cat copies (gpu_kernels.COPY_OPS)
         return
     assert cost.dram_bytes == 0
-    # the DSP's runtime dispatches every op, a view too: its fixed per-layer overhead, nothing more
-    assert cost.latency_s == cost.overhead_s == (accelerator.layer_overhead_cycles / accelerator.clock_hz
-                                                 if accelerator.kind == "dsp" else 0.0)
+    # at most the runtime's fixed per-op overhead (the DSP dispatches every op, a view too), nothing more
+    assert cost.latency_s == cost.overhead_s
+    if accelerator.kind in ("systolic", "npu", "gpu"):
+        assert cost.latency_s == 0
 
 
-@pytest.mark.parametrize("preset", PRESETS)
+@pytest.mark.parametrize("preset", SPECIFIED)
 @pytest.mark.parametrize("op", list(_new_ops()))
 def test_costs_are_monotone_in_bits(preset: str, op: str):
     accelerator = load_accelerator(preset)
@@ -194,16 +199,17 @@ def test_costs_are_monotone_in_bits(preset: str, op: str):
         assert high.dram_bytes >= low.dram_bytes
 
 
-@pytest.mark.parametrize("preset", PRESETS)
+@pytest.mark.parametrize("preset", SPECIFIED)
 def test_a_batched_matmul_is_its_groups_times_one_gemm(preset: str):
     accelerator = load_accelerator(preset)
     batched, single = _cost(accelerator, _matmul(groups=HEADS)), _cost(accelerator, _matmul(groups=1))
     if accelerator.kind in ("systolic", "dsp"):
-        assert batched.compute_cycles == HEADS * single.compute_cycles
+        assert batched.compute_cycles == pytest.approx(HEADS * single.compute_cycles)
+    if accelerator.kind == "systolic":  # a DSP's on-chip memory may hold one matrix's operands, not six
         assert batched.dram_bytes == pytest.approx(HEADS * single.dram_bytes)
     elif accelerator.kind == "npu":
         assert batched.parts["compute_s"] == pytest.approx(HEADS * single.parts["compute_s"])
-    else:  # one batched kernel keeps more of the GPU busy than one matrix: never slower than one launch each
+    elif accelerator.kind == "gpu":  # one batched kernel keeps more of the GPU busy: never slower than one each
         table = accelerator.kernel_table([_matmul(groups=HEADS)], ["fp16"])
         assert table.flops.sum() == 2 * HEADS * TOKENS * 64 * TOKENS
         assert batched.dram_bytes == pytest.approx(HEADS * single.dram_bytes)
@@ -244,7 +250,7 @@ def test_softmax_fetches_its_input_twice_only_when_it_does_not_stay_on_chip(pres
 
 
 # an NPU keeps activations that fit on chip (test_the_npu_now_costs_a_transpose_and_still_not_a_reshape)
-@pytest.mark.parametrize("preset", [p for p in PRESETS if load_accelerator(p).kind != "npu"])
+@pytest.mark.parametrize("preset", [p for p in SPECIFIED if load_accelerator(p).kind != "npu"])
 def test_a_copy_reads_what_it_writes_and_writes_it_once(preset: str):
     accelerator = load_accelerator(preset)
     bits = _bits(accelerator)
@@ -285,7 +291,7 @@ def test_a_serving_engine_fuses_a_gelu_into_the_gemm_before_it_and_a_framework_d
 def test_layernorm_and_softmax_cost_more_than_one_elementwise_op_on_the_same_tensor():
     ops = _new_ops()
     relu = _tokens_op("relu")
-    for preset in PRESETS:
+    for preset in SPECIFIED:
         accelerator = load_accelerator(preset)
         if accelerator.kind == "gpu":  # a serving engine's one-pass kernel is as bound by memory as a ReLU
             accelerator = accelerator.with_mode(fusion="framework")
