@@ -7,13 +7,15 @@ and cuDNN's NCHW<->NHWC transposes around half-precision and int8 convolutions. 
 kernel classes apart where its kind cannot (a batchnorm, a view, a copy).
 
 Transformer ops: a matmul of two activations is one batched GEMM kernel (cuBLAS strided-batched, TensorRT's
-batched MatMul) over its `matrices` (groups x batch elements), at the fitted gemm efficiency, its second operand read as an
-activation; an LSTM/GRU is one gate GEMM per step (`sequential_steps`, steps one after another).
+batched MatMul) over its `matrices` (groups x batch elements), at the fitted gemm efficiency, its second
+operand read as an activation; an LSTM/GRU is one gate GEMM per step (`sequential_steps`, one after another).
 Softmax and layernorm are memory-bound kernels writing once and reading their input twice in a framework
 (PyTorch's statistics pass, then the output pass), once in a serving engine (TensorRT's kernels hold a row
-on chip). A serving engine fuses a GELU into the epilogue of the GEMM right before it (EPILOGUE_OPS); a
-layernorm stays a kernel of its own (a row reduction does not fit the epilogue of a GEMM whose tiles hold
-part of a row). Copies (transpose, gather, roll, ...) read what they write; views are free.
+on chip). A serving engine runs attention (QK^T, its scale/bias/mask, the softmax and AV) as one fused
+kernel that reads Q, K and V and writes the context once (`_fused_attention`), fuses a GELU into the
+epilogue of the GEMM right before it (EPILOGUE_OPS), and runs a layernorm as a kernel of its own (a row
+reduction does not fit the epilogue of a GEMM whose tiles hold part of a row). Copies (transpose, gather,
+roll, ...) read what they write; views are free.
 
 A kernel's arithmetic (`math_of`): fp32 convolutions run TF32 on GPUs that have it, as cuDNN does by
 default; fp32 matmuls run strict fp32; depthwise convolutions and matrix-vector products run on CUDA cores.
@@ -103,6 +105,7 @@ def kernel_table(layers: Sequence[LayerSpec], precisions: Sequence[str], *, fuse
     rates: list[float] = []
     maths: list[str] = []
     peaks: list[float] = []
+    attention = _fused_attention(layers, precisions) if fuse else {}
     for i, layer in enumerate(layers):
         precision = precisions[i]
         element = BYTES_PER_ELEMENT[precision]
@@ -125,6 +128,16 @@ def kernel_table(layers: Sequence[LayerSpec], precisions: Sequence[str], *, fuse
             # a serving engine applies a GELU to the GEMM's output tile before storing it (an assumption:
             # TensorRT's GEMM+GELU fusion; the layer must follow its producer in the sequence)
             entries = [("view", 0.0, 0.0, 1.0, "none", 1.0)]
+        role, partner = attention.get(i, ("", i))
+        if role == "scores":  # the fused attention kernel: both GEMMs' work, Q, K, V read and O written once
+            context = layers[partner]
+            f2, _, util2 = _work(context, "gemm", element, sm_count, MMA_K_STEP.get(math_kind, 1), serving=True)
+            seconds = f / (rate * util) + f2 / (rate * util2)
+            moved = (layer.input_elements + layer.operand_elements + context.operand_elements
+                     + context.output_elements) * element
+            entries = [(kernel_class, f + f2, float(moved), (f + f2) / seconds, math_kind, peak)]
+        elif role == "context" or (role == "inner" and entries[0][0] != "view"):
+            entries = [("view", 0.0, 0.0, 1.0, "none", 1.0)]  # inside the fused kernel: on chip
         extra_ops = [_fused_class(o) for o in layer.fused_ops]
         if not fuse:
             out_bytes = layer.output_elements * element
@@ -154,6 +167,40 @@ def kernel_table(layers: Sequence[LayerSpec], precisions: Sequence[str], *, fuse
                        np.array(peaks, dtype=float), len(layers), bool(fuse),
                        _containers_opened([layer.name for layer in layers], index),
                        _nested([layer.name for layer in layers], index))
+
+
+def _fused_attention(layers: Sequence[LayerSpec], precisions: Sequence[str]) -> dict[int, tuple[str, int]]:
+    """Attention a serving engine runs as one fused kernel (TensorRT's fused multi-head attention, flash
+    attention): a matmul of two activations (QK^T), element-wise layers and views (scale, bias, mask), a
+    softmax, views, and a second matmul of two activations (AV), one after another in the sequence, at one
+    precision, both large enough for tensor cores. Maps the scores' index to ("scores", context index), the
+    layers between to ("inner", scores index) and the context's to ("context", scores index)."""
+    def activation_matmul(i: int) -> bool:
+        layer = layers[i]
+        return (layer.kind == "gemm" and not layer.has_weights and layer.sequential_steps == 1
+                and min(layer.matrix_rows, layer.gemm_n) >= GEMV_MAX_ROWS)
+
+    def view(i: int) -> bool:
+        return layers[i].kind == "data" and _kernel_class(layers[i], layers[i].op) == "view"
+
+    out: dict[int, tuple[str, int]] = {}
+    n = len(layers)
+    for i in range(n):
+        if not activation_matmul(i) or i in out:
+            continue
+        j = i + 1
+        while j < n and (view(j) or (layers[j].kind == "eltwise" and layers[j].op != "softmax")):
+            j += 1
+        if j == n or layers[j].op != "softmax":
+            continue
+        k = j + 1
+        while k < n and view(k):
+            k += 1
+        if k < n and activation_matmul(k) and precisions[i] == precisions[k]:
+            out[i] = ("scores", k)
+            out.update({m: ("inner", i) for m in range(i + 1, k)})
+            out[k] = ("context", i)
+    return out
 
 
 def math_of(kernel_class: str, precision: str, layer: LayerSpec | None,

@@ -340,3 +340,42 @@ def test_energy_follows_the_traffic(preset: str, op: str):
 def test_scalesim_sees_a_dilated_conv_as_the_undilated_conv_of_the_same_output():
     """SCALE-Sim has no dilation; the im2col GEMM it would run is the undilated conv's."""
     assert topology_row(_conv(12)) == topology_row(_conv(1)) == ["aspp", 67, 67, 3, 3, 256, 256, 1]
+
+
+def _attention(bias: bool = False) -> list[LayerSpec]:
+    """QK^T, (a relative position bias,) softmax, AV of 6 heads over 197 tokens, as a sequence."""
+    scores_shape = (1, HEADS, TOKENS, TOKENS)
+    layers = [_matmul()]
+    if bias:  # Swin's bias: an add of a second input, which the fused kernel reads
+        layers.append(_one_layer(Layer("attn.bias", "add", ("s", "b"), scores_shape),
+                                 {"s": scores_shape, "b": scores_shape}))
+    layers.append(_one_layer(Layer("attn.softmax", "softmax", ("s",), scores_shape), {"s": scores_shape}))
+    layers.append(_one_layer(Layer("attn.av", "matmul", ("p", "v"), (1, HEADS, TOKENS, 64)),
+                             {"p": scores_shape, "v": (1, HEADS, TOKENS, 64)}))
+    return layers
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_a_serving_engine_runs_attention_as_one_fused_kernel_reading_q_k_v_and_writing_the_context(bias: bool):
+    gpu = load_accelerator("h100")
+    layers = _attention(bias)
+    scores, context = layers[0], layers[-1]
+    table = gpu.kernel_table(layers, ["fp16"] * len(layers))
+    working = [k for k, c in enumerate(table.kernel_class) if c != "view"]
+    assert [table.kernel_class[k] for k in working] == ["gemm"]  # one kernel
+    assert table.flops.sum() == 2 * (scores.macs + context.macs)
+    qkv_and_context = 2 * (scores.input_elements + scores.operand_elements + context.operand_elements
+                           + context.output_elements)
+    bias_bytes = 2 * HEADS * TOKENS * TOKENS if bias else 0  # the other input of the add: read once, as before
+    assert table.bytes.sum() == qkv_and_context + bias_bytes  # the scores never reach memory
+    fused = sum(row.latency_s for row in gpu.network_cost(layers, 16, 16)[0])
+    one_by_one = sum(gpu.layer_cost(layer, 16, 16).latency_s for layer in layers)  # a layer alone is not fused
+    assert fused < one_by_one
+
+
+def test_attention_is_not_fused_when_something_else_runs_between_its_matmuls():
+    gpu = load_accelerator("h100")
+    scores, softmax, context = _attention()
+    layers = [scores, softmax, _new_ops()["linear_3d"], context]
+    table = gpu.kernel_table(layers, ["fp16"] * 4)
+    assert table.kernel_class.count("gemm") == 3 and "eltwise" in table.kernel_class
