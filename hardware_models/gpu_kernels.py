@@ -12,7 +12,8 @@ operand read as an activation; an LSTM/GRU is one gate GEMM per step (`sequentia
 Softmax and layernorm are memory-bound kernels writing once and reading their input twice in a framework
 (PyTorch's statistics pass, then the output pass), once in a serving engine (TensorRT's kernels hold a row
 on chip). A serving engine runs attention (QK^T, its scale/bias/mask, the softmax and AV) as one fused
-kernel that reads Q, K and V and writes the context once (`_fused_attention`), fuses a GELU into the
+kernel that reads Q, K and V from the packed qkv projection and writes the context once, heads merged
+(`_fused_attention`: the head-splitting and merging copies around it move nothing), fuses a GELU into the
 epilogue of the GEMM right before it (EPILOGUE_OPS), and runs a layernorm as a kernel of its own (a row
 reduction does not fit the epilogue of a GEMM whose tiles hold part of a row). Copies (transpose, gather,
 roll, ...) read what they write; views are free.
@@ -173,8 +174,11 @@ def _fused_attention(layers: Sequence[LayerSpec], precisions: Sequence[str]) -> 
     """Attention a serving engine runs as one fused kernel (TensorRT's fused multi-head attention, flash
     attention): a matmul of two activations (QK^T), element-wise layers and views (scale, bias, mask), a
     softmax, views, and a second matmul of two activations (AV), one after another in the sequence, at one
-    precision, both large enough for tensor cores. Maps the scores' index to ("scores", context index), the
-    layers between to ("inner", scores index) and the context's to ("context", scores index)."""
+    precision, both large enough for tensor cores. The kernel reads the qkv projection's packed output and
+    writes the heads merged, so the data layers right before QK^T (splitting heads: transposes, q/k/v
+    gathers) and right after AV (merging them) move nothing either. Maps the scores' index to ("scores",
+    context index), the layers absorbed to ("inner", scores index) and the context's to ("context", scores
+    index)."""
     def activation_matmul(i: int) -> bool:
         layer = layers[i]
         return (layer.kind == "gemm" and not layer.has_weights and layer.sequential_steps == 1
@@ -200,6 +204,13 @@ def _fused_attention(layers: Sequence[LayerSpec], precisions: Sequence[str]) -> 
             out[i] = ("scores", k)
             out.update({m: ("inner", i) for m in range(i + 1, k)})
             out[k] = ("context", i)
+            before, after = i - 1, k + 1
+            while before >= 0 and layers[before].kind == "data" and before not in out:
+                out[before] = ("inner", i)
+                before -= 1
+            while after < n and layers[after].kind == "data":
+                out[after] = ("inner", i)
+                after += 1
     return out
 
 

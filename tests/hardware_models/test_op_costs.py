@@ -373,6 +373,22 @@ def test_a_serving_engine_runs_attention_as_one_fused_kernel_reading_q_k_v_and_w
     assert fused < one_by_one
 
 
+def test_the_fused_attention_reads_packed_qkv_and_writes_merged_heads_so_the_copies_around_it_move_nothing():
+    gpu = load_accelerator("h100")
+    ops = _new_ops()
+    split = _tokens_op("transpose", out=(1, HEADS, TOKENS, WIDTH // HEADS))
+    merge = _tokens_op("transpose", out=(1, TOKENS, WIDTH))
+    window = _tokens_op("roll")
+    layers = [ops["linear_3d"], split, *_attention(), merge, ops["linear_3d"], window]
+    table = gpu.kernel_table(layers, ["fp16"] * len(layers))
+    by_layer = {j: [table.kernel_class[k] for k in range(len(table.layer)) if table.layer[k] == j]
+                for j in range(len(layers))}
+    assert by_layer[1] == by_layer[len(layers) - 3] == ["view"]  # split and merge: inside the fused kernel
+    assert by_layer[len(layers) - 1] == ["copy"]  # a copy after the next GEMM still moves its data
+    framework = gpu.kernel_table(layers, ["fp16"] * len(layers), fuse=False)
+    assert framework.kernel_class.count("copy") == 3
+
+
 def test_attention_is_not_fused_when_something_else_runs_between_its_matmuls():
     gpu = load_accelerator("h100")
     scores, softmax, context = _attention()
