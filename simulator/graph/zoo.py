@@ -319,6 +319,150 @@ def yolov3() -> Graph:
     return d.b.build()
 
 
+# --- Vision transformers: ViT, Swin, ConvNeXt -----------------------------------------------------------
+# The attention modules run their projections functionally (no module of their own fires), so their layers are
+# named under the module: `<attention>.qkv`, `.q`/`.k`/`.v` (gathers of the heads), `.scores` (QK^T, the scale
+# folded in), `.softmax`, `.context` (AV), `.proj`. A learned tensor outside every module (ViT's class token
+# and position embedding, ConvNeXt's layer scale) is carried by the layer named after it.
+def _attention_scores(b: GraphBuilder, prefix: str, x: str, heads: int, qkv: str) -> tuple[str, str]:
+    """Self-attention on tokens x [N, ..., tokens, C] up to the scores: the q/k/v projection `prefix.<qkv>`,
+    the heads split out, QK^T as a batched matmul. Returns (scores, v)."""
+    n, *windows, tokens, channels = b.shape(x)
+    head_dim = channels // heads
+    x = b.linear(f"{prefix}.{qkv}", x, 3 * channels)
+    split = b.data(f"{prefix}.split_heads", "transpose", [x], (n, 3, *windows, heads, tokens, head_dim))
+    q, k, v = (b.data(f"{prefix}.{t}", "gather", [split], (n, *windows, heads, tokens, head_dim), axis=1, index=i)
+               for i, t in enumerate("qkv"))
+    scores = b.matmul(f"{prefix}.scores", q, k, transpose_b=True)
+    b.layers[-1].attrs["scale"] = head_dim ** -0.5
+    return scores, v
+
+
+def _attention_output(b: GraphBuilder, prefix: str, scores: str, v: str, out: str) -> str:
+    """Softmax, AV as a batched matmul, the heads merged back to [N, ..., tokens, C], the output projection
+    `prefix.<out>`."""
+    probabilities = b.data(f"{prefix}.softmax", "softmax", [scores], b.shape(scores), axis=-1)
+    context = b.matmul(f"{prefix}.context", probabilities, v)
+    n, *windows, heads, tokens, head_dim = b.shape(context)
+    merged = b.data(f"{prefix}.merge_heads", "transpose", [context], (n, *windows, tokens, heads * head_dim))
+    return b.linear(f"{prefix}.{out}", merged, heads * head_dim)
+
+
+def vit_b_16() -> Graph:
+    """torchvision vit_b_16: 16x16 patches, 12 encoder layers of width 768 with 12 heads, MLP 3072."""
+    b = GraphBuilder("vit_b_16")
+    x = b.conv("conv_proj", b.input, 768, 16, 16, bias=True)
+    n, c, h, w = b.shape(x)
+    x = b.data("reshape", "reshape", [x], (n, c, h * w))
+    x = b.data("permute", "transpose", [x], (n, h * w, c), perm=(0, 2, 1))
+    x = b.data("class_token", "concat", [x], (n, h * w + 1, c), params=c, axis=1)
+    x = b.elementwise("encoder.pos_embedding", "add", [x], params=(h * w + 1) * c)
+    x = b.identity("encoder.dropout", x)
+    for i in range(12):
+        p = f"encoder.layers.encoder_layer_{i}"
+        attention = f"{p}.self_attention"
+        y = b.layernorm(f"{p}.ln_1", x, eps=1e-6)
+        y = _attention_output(b, attention, *_attention_scores(b, attention, y, 12, "in_proj"), "out_proj")
+        x = b.elementwise(f"{p}.add", "add", [b.identity(f"{p}.dropout", y), x])
+        y = _mlp(b, f"{p}.mlp", b.layernorm(f"{p}.ln_2", x, eps=1e-6))
+        x = b.elementwise(f"{p}.add", "add", [x, y])
+    x = b.layernorm("encoder.ln", x, eps=1e-6)
+    x = b.data("class_token_output", "slice", [x], (n, c), axis=1, index=0)
+    b.linear("heads.head", x, 1000)
+    return b.build()
+
+
+def _mlp(b: GraphBuilder, prefix: str, x: str, ratio: int = 4) -> str:
+    """torchvision's MLPBlock / ops.MLP: linear (x ratio), GELU, dropout, linear back, dropout."""
+    channels = b.shape(x)[-1]
+    x = b.activation(f"{prefix}.1", b.linear(f"{prefix}.0", x, ratio * channels), "gelu")
+    x = b.linear(f"{prefix}.3", b.identity(f"{prefix}.2", x), channels)
+    return b.identity(f"{prefix}.4", x)
+
+
+def _shifted_window_attention(b: GraphBuilder, prefix: str, x: str, heads: int, window: int, shift: int) -> str:
+    """torchvision's shifted_window_attention on x [N, H, W, C]: the cyclic shift (roll), the window partition
+    to [N, windows, window^2, C], attention in every window with its relative position bias (and the shift's
+    mask), the windows merged back and the shift undone. A map no larger than the window is not shifted."""
+    n, h, w, c = b.shape(x)
+    shift = 0 if window >= h else shift
+    windows = (h // window) * (w // window)
+    if shift:
+        x = b.data(f"{prefix}.roll", "roll", [x], (n, h, w, c), shifts=(-shift, -shift), axes=(1, 2))
+    x = b.data(f"{prefix}.window_partition", "transpose", [x], (n, windows, window * window, c))
+    scores, v = _attention_scores(b, prefix, x, heads, "qkv")
+    scores = b.elementwise(f"{prefix}.relative_position_bias", "add", [scores], params=(2 * window - 1) ** 2 * heads)
+    if shift:
+        scores = b.elementwise(f"{prefix}.shift_mask", "add", [scores])
+    x = _attention_output(b, prefix, scores, v, "proj")
+    x = b.data(f"{prefix}.window_reverse", "transpose", [x], (n, h, w, c))
+    if shift:
+        x = b.data(f"{prefix}.reverse_roll", "roll", [x], (n, h, w, c), shifts=(shift, shift), axes=(1, 2))
+    return x
+
+
+def _patch_merging(b: GraphBuilder, prefix: str, x: str) -> str:
+    """Swin's PatchMerging: the four 2x2 neighbours side by side (x0..x3, concatenated), norm, reduction."""
+    n, h, w, c = b.shape(x)
+    parts = [b.data(f"{prefix}.x{i}", "slice", [x], (n, h // 2, w // 2, c), axes=(1, 2), starts=(i % 2, i // 2),
+                    steps=(2, 2)) for i in range(4)]
+    x = b.layernorm(f"{prefix}.norm", b.concat(f"{prefix}.cat", parts, axis=-1))
+    return b.linear(f"{prefix}.reduction", x, 2 * c, bias=False)
+
+
+def swin_t() -> Graph:
+    """torchvision swin_t: patch 4, window 7, depths 2-2-6-2, heads 3-6-12-24, width 96 doubling per stage."""
+    b = GraphBuilder("swin_t")
+    x = b.conv("features.0.0", b.input, 96, 4, 4, bias=True)
+    n, c, h, w = b.shape(x)
+    x = b.layernorm("features.0.2", b.data("features.0.1", "transpose", [x], (n, h, w, c), perm=(0, 2, 3, 1)))
+    for stage, (depth, heads) in enumerate(zip((2, 2, 6, 2), (3, 6, 12, 24))):
+        if stage:
+            x = _patch_merging(b, f"features.{2 * stage}", x)
+        for i in range(depth):
+            p = f"features.{2 * stage + 1}.{i}"
+            y = b.layernorm(f"{p}.norm1", x)
+            y = _shifted_window_attention(b, f"{p}.attn", y, heads, 7, 3 if i % 2 else 0)
+            x = b.elementwise(f"{p}.add", "add", [x, b.identity(f"{p}.stochastic_depth", y, "identity")])
+            y = _mlp(b, f"{p}.mlp", b.layernorm(f"{p}.norm2", x))
+            x = b.elementwise(f"{p}.add", "add", [x, b.identity(f"{p}.stochastic_depth", y, "identity")])
+    x = b.layernorm("norm", x)
+    n, h, w, c = b.shape(x)
+    x = b.global_avgpool("avgpool", b.data("permute", "transpose", [x], (n, c, h, w), perm=(0, 3, 1, 2)))
+    b.linear("head", b.flatten("flatten", x), 1000)
+    return b.build()
+
+
+def convnext_tiny() -> Graph:
+    """torchvision convnext_tiny: patchify stem, depths 3-3-9-3 of widths 96-192-384-768; each block a
+    depthwise 7x7, LayerNorm and a linear MLP on channels-last tokens, scaled by its layer scale."""
+    b = GraphBuilder("convnext_tiny")
+    x = b.layernorm("features.0.1", b.conv("features.0.0", b.input, 96, 4, 4, bias=True), axis=1, eps=1e-6)
+    for stage, (depth, width) in enumerate(zip((3, 3, 9, 3), (96, 192, 384, 768))):
+        if stage:
+            p = f"features.{2 * stage}"
+            x = b.conv(f"{p}.1", b.layernorm(f"{p}.0", x, axis=1, eps=1e-6), width, 2, 2, bias=True)
+        for i in range(depth):
+            p = f"features.{2 * stage + 1}.{i}"
+            y = b.conv(f"{p}.block.0", x, width, 7, 1, 3, groups=width, bias=True)
+            n, c, h, w = b.shape(y)
+            y = b.data(f"{p}.block.1", "transpose", [y], (n, h, w, c), perm=(0, 2, 3, 1))
+            y = _mlp_convnext(b, f"{p}.block", b.layernorm(f"{p}.block.2", y, eps=1e-6))
+            y = b.data(f"{p}.block.6", "transpose", [y], (n, c, h, w), perm=(0, 3, 1, 2))
+            y = b.elementwise(f"{p}.layer_scale", "mul", [y], params=c)
+            x = b.elementwise(f"{p}.add", "add", [b.identity(f"{p}.stochastic_depth", y, "identity"), x])
+    x = b.layernorm("classifier.0", b.global_avgpool("avgpool", x), axis=1, eps=1e-6)
+    b.linear("classifier.2", b.flatten("classifier.1", x), 1000)
+    return b.build()
+
+
+def _mlp_convnext(b: GraphBuilder, prefix: str, x: str) -> str:
+    """ConvNeXt's block.3 linear (x4), block.4 GELU, block.5 linear back."""
+    channels = b.shape(x)[-1]
+    x = b.activation(f"{prefix}.4", b.linear(f"{prefix}.3", x, 4 * channels), "gelu")
+    return b.linear(f"{prefix}.5", x, channels)
+
+
 _BUILDERS: dict[str, Callable[[], Graph]] = {
     "resnet18": lambda: _resnet("resnet18", "basic", [2, 2, 2, 2]),
     "resnet50": lambda: _resnet("resnet50", "bottleneck", [3, 4, 6, 3]),
@@ -330,6 +474,9 @@ _BUILDERS: dict[str, Callable[[], Graph]] = {
     "efficientnet_b0": efficientnet_b0,
     "yolov3_tiny": yolov3_tiny,
     "yolov3": yolov3,
+    "vit_b_16": vit_b_16,
+    "swin_t": swin_t,
+    "convnext_tiny": convnext_tiny,
 }
 
 
