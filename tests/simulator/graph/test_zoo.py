@@ -5,6 +5,7 @@ import json
 import pytest
 
 from simulator.graph import zoo
+from simulator.graph.cuts import enumerate_cuts
 from support import REFERENCE
 
 REFERENCE = json.loads((REFERENCE / "torchvision_layers.json").read_text())
@@ -124,3 +125,53 @@ def test_layer_specs_carry_the_op_and_the_ops_fused_into_the_layer():
     specs = {spec.name: spec for spec in graph.layer_specs()}
     assert specs["conv1"].op == "conv" and specs["conv1"].fused_ops == ("batchnorm", "relu")
     assert specs["layer1.0.add"].op == "add" and specs["fc"].op == "linear"
+
+
+# torchvision's documented GFLOPS (its "FLOPS" are multiply-accumulates), attention matmuls included
+DOCUMENTED_GMACS = {"vit_b_16": 17.56, "swin_t": 4.49, "convnext_tiny": 4.46}
+
+
+@pytest.mark.parametrize("name", DOCUMENTED_GMACS)
+def test_transformer_macs_match_torchvisions_documentation(name):
+    graph = zoo.build(name)
+    assert graph.macs / 1e9 == pytest.approx(DOCUMENTED_GMACS[name], abs=0.005)
+    assert sum(spec.macs for spec in graph.layer_specs()) == graph.macs
+
+
+def test_attention_matmuls_are_batched_over_heads_without_weights():
+    graph = zoo.build("vit_b_16")
+    scores = graph.layer("encoder.layers.encoder_layer_0.self_attention.scores")
+    context = graph.layer("encoder.layers.encoder_layer_0.self_attention.context")
+    assert scores.op == context.op == "matmul" and scores.weight_elements == context.weight_elements == 0
+    assert scores.attrs["batch_matrices"] == 12 and scores.output_shape == (1, 12, 197, 197)
+    assert scores.macs == context.macs == 12 * 197 * 197 * 64
+    swin = zoo.build("swin_t").layer("features.1.1.attn.scores")
+    assert swin.attrs["batch_matrices"] == 64 * 3 and swin.output_shape == (1, 64, 3, 49, 49)
+
+
+def test_a_vit_cut_between_blocks_carries_the_token_tensor():
+    graph = zoo.build("vit_b_16")
+    cut = enumerate_cuts(graph)[graph.index["encoder.layers.encoder_layer_5.add#2"] + 1]
+    assert [(t.name, t.shape) for t in cut.tensors] == [("encoder.layers.encoder_layer_5.add#2", (1, 197, 768))]
+    inside = enumerate_cuts(graph)[graph.index["encoder.layers.encoder_layer_6.self_attention.out_proj"] + 1]
+    assert [t.shape for t in inside.tensors] == [(1, 197, 768), (1, 197, 768)]  # the residual rides along
+
+
+def test_a_swin_cut_inside_a_shifted_block_carries_the_shifted_windows_and_the_skip():
+    graph = zoo.build("swin_t")
+    roll = graph.layer("features.3.1.attn.roll")
+    assert roll.op == "roll" and roll.attrs["shifts"] == (-3, -3)
+    cut = enumerate_cuts(graph)[graph.index["features.3.1.attn.window_partition"] + 1]
+    assert [(t.name, t.shape) for t in cut.tensors] == [("features.3.0.add#2", (1, 28, 28, 192)),
+                                                        ("features.3.1.attn.window_partition", (1, 16, 49, 192))]
+    assert "features.7.1.attn.roll" not in graph.index  # a 7x7 map fits one window: no shift
+
+
+def test_convnext_block_is_depthwise_conv_layernorm_linear_mlp_and_layer_scale():
+    graph = zoo.build("convnext_tiny")
+    ops = [graph.layer(f"features.1.0.{n}").op for n in
+           ("block.0", "block.1", "block.2", "block.3", "block.5", "block.6", "layer_scale", "add")]
+    assert ops == ["conv", "transpose", "layernorm", "linear", "linear", "transpose", "mul", "add"]
+    assert graph.layer("features.1.0.block.0").attrs["groups"] == 96
+    assert graph.layer("features.1.0.block.3").attrs["activation"] == "gelu"
+    assert graph.layer("features.1.0.add").inputs == ("features.1.0.layer_scale", "features.0.1")
