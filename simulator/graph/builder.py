@@ -2,7 +2,7 @@
 
 Names are module paths (`layer1.0.conv1`); calling a name again (a module used twice, like ResNet's
 `relu`) gets `#2`, `#3`, ... Params follow torchvision (conv weight + bias, batchnorm weight + bias,
-linear weight + bias); MACs are counted for conv and linear only.
+linear weight + bias); MACs are counted for conv, linear and matmul.
 """
 from __future__ import annotations
 
@@ -132,7 +132,7 @@ class GraphBuilder:
         shape = self.shape(x)
         return self.add(name, "layernorm", [x], shape, params=2 * shape[axis], attrs={"axis": axis, "eps": eps})
 
-    def matmul(self, name: str, a: str, b: str, transpose_b: bool = False) -> str:
+    def matmul(self, name: str, a: str, b: str, transpose_b: bool = False, **attrs) -> str:
         """a @ b (b transposed on its last two axes when `transpose_b`: attention's QK^T) over shared leading
         dimensions; two activation operands, so no weights."""
         sa, sb = self.shape(a), self.shape(b)
@@ -141,7 +141,7 @@ class GraphBuilder:
             raise ValueError(f"{name}: cannot multiply {sa} by {sb}{' transposed' if transpose_b else ''}")
         matrices = math.prod(sa[1:-2])
         return self.add(name, "matmul", [a, b], (*sa[:-1], n), macs=sa[0] * matrices * sa[-2] * k * n,
-                        attrs={"batch_matrices": matrices, "in_features": k, "transpose_b": transpose_b})
+                        attrs={"batch_matrices": matrices, "in_features": k, "transpose_b": transpose_b, **attrs})
 
     def data(self, name: str, op: str, inputs: Sequence[str], shape: Sequence[int], params: int = 0, **attrs) -> str:
         """A data-movement op (reshape, transpose, gather, slice, roll, concat) with its output shape given;
