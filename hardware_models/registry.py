@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from hardware_models.base import Accelerator
+from hardware_models.cpu import CPU
 from hardware_models.dsp import VectorDSP
 from hardware_models.errors import UserError, suggest
 from hardware_models.gpu import GPU
@@ -21,7 +22,7 @@ from hardware_models.yaml_io import read_yaml
 
 PRESET_DIR = Path(__file__).parent / "presets"
 
-KINDS: dict[str, type[Accelerator]] = {model.kind: model for model in (SystolicArray, VectorDSP, GPU, ProductNPU)}
+KINDS: dict[str, type[Accelerator]] = {model.kind: model for model in (SystolicArray, VectorDSP, GPU, ProductNPU, CPU)}
 
 
 def preset_evidence(accelerator: Accelerator) -> str:
