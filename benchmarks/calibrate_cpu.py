@@ -83,7 +83,7 @@ def summary(kept, predicted, measured) -> list[dict]:
         mask = np.array([r.board == board for r in kept])
         if mask.any():
             worst = int(np.argmax(np.where(mask, ratio, 0)))
-            out.append({"board": board, "preset": BOARDS[board] if isinstance(BOARDS[board], str) else "(inline)",
+            out.append({"board": board, "preset": BOARDS[board] if isinstance(BOARDS[board], str) else "-",
                         "rows": int(mask.sum()), "median": float(np.median(ratio[mask])),
                         "worst": float(ratio[worst]), "worst_row": f"{kept[worst].network}/{kept[worst].threads}t"})
     return out
@@ -119,13 +119,18 @@ def main() -> int:
     values = calibration.model_dump(exclude={"source", "evidence"})
     print(yaml.safe_dump(values, sort_keys=False, width=120))
     if args.write:
-        boards_text = "; ".join(f"{s['preset']} {s['median']:.2f}x/{s['worst']:.2f}x" for s in table)
+        boards_text = "; ".join(f"{s['board']} {s['median']:.2f}x/{s['worst']:.2f}x" for s in table)
         values["source"] = ("hardware_models/data/jetson_cpu_published.csv, ncnn benchncnn CPU rows; written by "
                             "benchmarks/calibrate_cpu.py --write")
         values["evidence"] = {"fit": (
             f"Shared CPU constants fitted on {len(kept)} ncnn benchncnn CPU rows ({len(set(boards))} boards, 1 thread "
             f"to all cores, float and int8; benchmarks/calibrate_cpu.py); leave-one-board-out median/worst ratio: "
             f"{boards_text}; all boards {np.median(ratio):.2f}x/{ratio.max():.2f}x.")}
+        for s in table:
+            if s["preset"] != "-":
+                values["evidence"][s["preset"]] = (
+                    f"ncnn rows of this board held out of the fit: median ratio {s['median']:.2f}x, worst "
+                    f"{s['worst']:.2f}x ({s['worst_row']}) over {s['rows']} rows.")
         header = "".join(line for line in CALIBRATION_PATH.read_text().splitlines(keepends=True)
                          if line.startswith("#"))
         CALIBRATION_PATH.write_text(header + yaml.safe_dump(values, sort_keys=False, width=120))

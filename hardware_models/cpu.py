@@ -185,8 +185,9 @@ class CPU(Accelerator):
                  fp16_arithmetic: bool = False, int8_dot: bool = False, last_level_cache_bytes: float,
                  dram_bandwidth_bps: float, threads: int | None = None, active_power_w: float = 5.0,
                  supported_bits: tuple[int, ...] = (8, 16, 32), memory_bytes: float | None = None,
-                 calibration: CpuCalibration | None = None, preset_evidence: str = "") -> None:
+                 calibration: CpuCalibration | None = None, preset_evidence: str = "", preset: str = "") -> None:
         self.name = name
+        self.preset = preset  # the preset's file stem, which keys its held-out error in the calibration
         self.clusters = [(int(n), float(clock), float(pipes)) for n, clock, pipes in clusters]
         self.cores = sum(n for n, _, _ in self.clusters)
         self.simd_bits = int(simd_bits)
@@ -219,7 +220,7 @@ class CPU(Accelerator):
                    last_level_cache_bytes=preset.last_level_cache, dram_bandwidth_bps=preset.dram_bandwidth,
                    threads=preset.threads, active_power_w=preset.active_power_w,
                    supported_bits=preset.supported_bits, memory_bytes=preset.memory,
-                   calibration=preset.calibration, preset_evidence=preset.evidence or "")
+                   calibration=preset.calibration, preset_evidence=preset.evidence or "", preset=Path(source).stem)
 
     def with_threads(self, threads: int, where: str = "") -> CPU:
         """A copy running `threads` threads on the first cores of the cluster list."""
@@ -298,6 +299,7 @@ class CPU(Accelerator):
         return 16
 
     def evidence(self) -> str:
-        """The preset's own evidence, then how the shared constants were fitted."""
-        fitted = (self.calibration.evidence or {}).get("fit", "")
-        return " ".join(part for part in (f"{self.threads} threads.", self.preset_evidence, fitted) if part)
+        """The preset's own evidence, its board's held-out error, then how the shared constants were fitted."""
+        fitted = self.calibration.evidence or {}
+        parts = (f"{self.threads} threads.", self.preset_evidence, fitted.get(self.preset, ""), fitted.get("fit", ""))
+        return " ".join(part for part in parts if part)

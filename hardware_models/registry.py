@@ -77,7 +77,14 @@ def split_mode_spec(spec: str) -> tuple[str, str | None, str | None]:
 
 def load_accelerator(spec: str) -> Accelerator:
     """An accelerator from a preset name (`eyeriss`), a preset YAML path or a SCALE-Sim `.cfg` path; a GPU
-    may carry its mode after '@' (`h100@framework,eager`: PyTorch's kernels, eager)."""
+    may carry its mode after '@' (`h100@framework,eager`: PyTorch's kernels, eager), a CPU its thread count
+    (`raspberry_pi_4b@threads=1`)."""
+    name, _, threads = str(spec).rpartition("@")
+    if threads.startswith("threads="):
+        count = threads.removeprefix("threads=")
+        if not count.isdigit():
+            raise UserError(f"{spec}: after '@threads=' expected a whole number of threads, got {count!r}")
+        return load_accelerator(name).with_threads(int(count), where=str(spec))
     if "@" in str(spec):
         name, execution, fusion = split_mode_spec(spec)
         accelerator = load_accelerator(name)
