@@ -98,7 +98,9 @@ def fit(rows, predict, measured) -> tuple[float, float]:
     return best[1], best[2]
 
 
-FITTED = {"jetson_nano": ("jetson_nano", "jetson_tx2_nx"), "jetson_agx_xavier": ("jetson_agx_xavier", "jetson_xavier_nx")}
+# a board with rows -> the presets that take its fitted constants (itself, and its architecture's board without rows)
+FITTED = {"jetson_nano": ("jetson_nano", "jetson_tx2_nx"),
+          "jetson_agx_xavier": ("jetson_agx_xavier", "jetson_xavier_nx")}
 
 
 def main() -> int:

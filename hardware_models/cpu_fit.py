@@ -74,8 +74,8 @@ class Features:
 
 def features(cases: Sequence[tuple[CPU, Sequence[LayerSpec], int]]) -> Features:
     """Features of (cpu with its threads, layers, bits) cases."""
-    columns: dict[str, list] = {k: [] for k in ("row", "macs", "klass", "int8", "per_core", "threads", "weight", "spilled",
-                                                "bandwidth", "clock")}
+    names = ("row", "macs", "klass", "int8", "per_core", "threads", "weight", "spilled", "bandwidth", "clock")
+    columns: dict[str, list] = {k: [] for k in names}
     for index, (cpu, layers, bits) in enumerate(cases):
         # the slowest core used, without the thread scaling (that is a fitted constant)
         per_core = cpu.macs_per_s(bits, bits) / (1 + (cpu.threads - 1) * cpu.calibration.thread_efficiency)
@@ -95,7 +95,8 @@ def features(cases: Sequence[tuple[CPU, Sequence[LayerSpec], int]]) -> Features:
     return Features(row=np.array(columns["row"]), macs=np.array(columns["macs"], float),
                     klass=np.array(columns["klass"]), int8=np.array(columns["int8"]),
                     per_core_macs_per_s=np.array(columns["per_core"]), threads=np.array(columns["threads"], float),
-                    weight_bytes=np.array(columns["weight"], float), spilled_bytes=np.array(columns["spilled"], float), dram_bandwidth_bps=np.array(columns["bandwidth"]),
+                    weight_bytes=np.array(columns["weight"], float), spilled_bytes=np.array(columns["spilled"], float),
+                    dram_bandwidth_bps=np.array(columns["bandwidth"]),
                     clock_hz=np.array(columns["clock"]), rows=len(cases))
 
 
