@@ -19,11 +19,12 @@ split a layer evenly (OpenMP static schedule), so the slowest core used sets the
 
 Layer classes: `winograd` (3x3 stride-1 dense conv: ncnn's Winograd transform does fewer multiplies, so its
 efficiency may exceed 1), `gemm` (any other dense conv, a linear layer), `depthwise`; int8 layers are further
-scaled by `int8_efficiency` or `int8_dot_efficiency` (requantisation, packing). Element-wise, pooling and data layers cost their memory time.
-DRAM bytes are the layer's weights, plus `activation_traffic` x its input and output when they do not fit in
-`last_level_cache` together (im2col and Winograd buffers, concatenation copies). The efficiencies, overheads
-and `thread_efficiency` are fitted once for every CPU preset on ncnn's published benchmarks
-(hardware_models/cpu_calibration.yaml, benchmarks/calibrate_cpu.py); a preset's own datasheet figures (clocks, cores, pipes, SIMD width, bandwidth, cache) are all that tells boards apart.
+scaled by `int8_efficiency` or `int8_dot_efficiency` (requantisation, packing). Element-wise, pooling and data
+layers cost their memory time. DRAM bytes are the layer's weights, plus `activation_traffic` x its input and
+output when they do not fit in `last_level_cache` together (im2col and Winograd buffers, concatenation copies).
+The efficiencies, overheads and `thread_efficiency` are fitted once for every CPU preset on ncnn's published
+benchmarks (hardware_models/cpu_calibration.yaml, benchmarks/calibrate_cpu.py); a preset's own datasheet figures
+(clocks, cores, pipes, SIMD width, bandwidth, cache) are all that tells boards apart.
 Energy is `active_power_w` x latency (a board-level average, not a per-action model).
 """
 from __future__ import annotations
