@@ -43,3 +43,19 @@ def test_a_cpu_thread_count_in_the_yaml_is_checked_like_any_hardware_name(tmp_pa
     path = write_yaml(tmp_path / "bad.yaml", an_experiment(edge="raspberry_pi_4b@threads=x"))
     assert main(["run", str(path), "--dry-run"]) == 2
     assert "edge: after '@threads=' expected a whole number" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_jetson_edge_answers_a_capacity_question(tmp_path, capsys):
+    experiment = an_experiment(edge="jetson_orin_nano", cloud="h100", output={"plot_formats": []},
+                               constraints={"edge_memory": "4GiB", "max_accuracy_drop": 1.0})
+    experiment["capacity"] = {
+        "groups": [{"name": "cams", "plan": {"method": "neurosurgeon"},
+                    "arrivals": {"kind": "periodic", "rate": 10, "jitter": "1ms"}, "devices": 50}],
+        "gpus": [1], "batching": {"max_batch": 4, "max_wait": "1ms"},
+        "uplink": {"sharing": "shared", "devices_per_uplink": 2},
+        "slo_p99": "40ms", "gpu_hour_price": 3.0, "duration": "2s", "warmup": "0.5s", "seeds": 1, "plot_points": 2}
+    path = write_yaml(tmp_path / "fleet.yaml", experiment)
+    assert main(["capacity", str(path), "--out", str(tmp_path / "out")]) == 0
+    assert "cams" in capsys.readouterr().out
+    assert (tmp_path / "out" / "capacity" / "summary.md").is_file()
