@@ -118,6 +118,10 @@ class Accelerator(abc.ABC):
         raise UserError(f"{where or self.name}: a mode (serving/framework, graph/eager) applies to a GPU preset "
                         f"only; {self.name} is not a GPU")
 
+    def with_threads(self, threads: int, where: str = "") -> Accelerator:
+        """A copy running `threads` threads (a CPU); a UserError for a model without threads."""
+        raise UserError(f"{where or self.name}: threads apply to a CPU preset only; {self.name} is a {self.kind}")
+
     def evidence(self) -> str:
         """What the model was checked against, with its error, or what it assumes."""
         return self.preset_evidence or "no evidence recorded"

@@ -48,7 +48,8 @@ from pydantic import Field, ValidationInfo, field_validator
 from hardware_models.base import Accelerator, LayerCost
 from hardware_models.energy import EnergyModel, EnergyPreset
 from hardware_models.layer import LayerSpec
-from hardware_models.preset import (Bandwidth, BitList, Frequency, NonNegativeNumber, PositiveInteger, PresetModel,
+from hardware_models.preset import (Bandwidth, BitList, Fraction, Frequency, NonNegativeNumber, PositiveInteger,
+                                    PresetModel,
                                     Size, validate_preset)
 
 class DspPreset(PresetModel):
@@ -64,6 +65,7 @@ class DspPreset(PresetModel):
     dram_bandwidth: Bandwidth = Field(description="the DRAM bandwidth, e.g. '15GB/s'")
     register_block_pixels: PositiveInteger = 4
     layer_overhead_cycles: NonNegativeNumber = 0.0
+    mac_efficiency: Fraction = 1.0  # share of the MAC issue rate the vendor library reaches (fitted, e.g. TIDL)
     supported_bits: BitList = Field(description="the bit-widths the DSP computes at, e.g. [4, 8, 16]")
     energy: EnergyPreset | None = None
 
@@ -106,6 +108,7 @@ class VectorDSP(Accelerator):
     lane_bits: tuple[int, ...] = (8, 16, 32)
     register_block_pixels: int = 4
     layer_overhead_cycles: float = 0.0
+    mac_efficiency: float = 1.0
     energy: EnergyModel = field(default_factory=EnergyModel.default)
     source: str = ""
     preset_evidence: str = field(default="", repr=False, compare=False)
@@ -128,6 +131,7 @@ class VectorDSP(Accelerator):
             lane_bits=preset.lane_bits,
             register_block_pixels=preset.register_block_pixels,
             layer_overhead_cycles=preset.layer_overhead_cycles,
+            mac_efficiency=preset.mac_efficiency,
             energy=EnergyModel.from_preset(preset.energy),
             source=preset.source or "",
             preset_evidence=preset.evidence or "",
@@ -210,7 +214,7 @@ class VectorDSP(Accelerator):
             delivered_bytes = dram_bytes - output_bytes
             if layer.is_mac_layer:
                 instructions = self.mac_instructions(layer, lane)
-                compute_cycles = instructions / issue_per_cycle
+                compute_cycles = instructions / issue_per_cycle / self.mac_efficiency
                 idle_lane_cycles = compute_cycles * (1 - layer.macs / (instructions * products_per_instruction))
                 # operands narrower than their lane are stored packed and widened once on chip
                 widened = (layer.operand_elements if weight_bits < lane else 0) + \

@@ -77,7 +77,8 @@ class Scenario:
             raise UserError(f"memory_model: expected one of {', '.join(MEMORY_MODELS)}, got {self.memory_model!r}")
         check_codec(self.input_codec, INPUT_CODECS, "input_codec")
         check_codec(self.activation_codec, ACTIVATION_CODECS, "activation_codec")
-        bits = self.edge.supported_bits if self.edge_bits is None else self.edge_bits
+        # by default the edge's bit-widths a plan may use: up to 16 (a GPU or CPU edge also computes fp32)
+        bits = [b for b in self.edge.supported_bits if b <= 16] if self.edge_bits is None else self.edge_bits
         self.edge_bits = edge_bits = tuple(sorted({int(b) for b in bits}))
         if not edge_bits or min(edge_bits) < 1 or (max(edge_bits) > 8 and max(edge_bits) != 16):
             raise UserError(f"edge_bits: expected bit-widths in 1..8 (or 16), got {list(edge_bits)}")

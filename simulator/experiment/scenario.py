@@ -153,10 +153,6 @@ def build_scenario(config: Experiment, source: str = "", names: dict[str, str] =
     prefix = f"{source}: " if source else ""
     try:
         arguments = scenario_arguments(config)
-        edge = load_accelerator(config.edge)
-        if edge.kind == "gpu":
-            raise UserError(f"{names.get('edge', 'edge')}: {config.edge} is a GPU (a cloud accelerator); the edge "
-                            "must be a systolic array or a DSP (a preset, a preset .yaml or a SCALE-Sim .cfg)")
         link = build_link(config.network)
         scenario = Scenario.build(link=link, granularity=config.accuracy.granularity, **arguments)
     except UserError as exc:

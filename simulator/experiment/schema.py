@@ -63,6 +63,11 @@ def _check_model(value: str, info: ValidationInfo) -> str:
 
 
 def _check_hardware(value: str, info: ValidationInfo) -> str:
+    name, at, threads = value.rpartition("@threads=")  # a CPU's thread count: raspberry_pi_4b@threads=1
+    if at:
+        if not threads.isdigit() or int(threads) < 1:
+            raise ValueError(f"after '@threads=' expected a whole number of threads >= 1, got {threads!r}")
+        return _check_hardware(name, info) + at + threads
     if Path(value).suffix in (".yaml", ".yml", ".cfg"):
         return existing_file(value, info, "hardware file")
     return choice(value, hardware_preset_names(), "hardware preset (or a .yaml / SCALE-Sim .cfg path)")
