@@ -21,6 +21,7 @@ import numpy as np
 
 from hardware_models.errors import UserError
 from simulator.graph.ir import Graph, Layer
+from simulator.graph.onnx_prepare import prepare_onnx
 
 # onnx is an optional dependency (pip install 'autosplit[onnx]'): imported where it is used, so that the zoo
 # and everything else work without it
@@ -40,89 +41,11 @@ CONSTANT_OPS = {"Constant", "ConstantOfShape", "Identity", "Shape", "Gather", "U
                 "Transpose", "Flatten"}
 
 
-def import_onnx(path: str | Path) -> Graph:
-    """The Graph of the ONNX file at `path` (raw: batchnorm and activations still apart)."""
-    try:
-        import onnx
-    except ImportError:
-        raise UserError("reading ONNX files needs the onnx package: pip install 'autosplit[onnx]'") from None
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: no such ONNX file")
-    try:
-        model = onnx.load(str(path))
-        onnx.checker.check_model(model)
-        _fix_batch(model)
-        model = onnx.shape_inference.infer_shapes(model, data_prop=True)
-    except Exception as exc:  # onnx raises several unrelated types for a broken file
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"{path}: not a valid ONNX model: {first}") from None
-    model = _infer_through_constants(model, path)
-    return _Importer(model, path).run()
-
-
-# constants small enough to be shape arithmetic (slice bounds, reshape targets); weights are never needed for shapes
-_SHAPE_CONSTANT_ELEMENTS = 4096
-
-
-def _unknown_shapes(model) -> int:
-    count = 0
-    for info in model.graph.value_info:
-        tensor = info.type.tensor_type
-        if not tensor.HasField("shape") or any(not d.HasField("dim_value") for d in tensor.shape.dim):
-            count += 1
-    described = {i.name for i in model.graph.value_info} | {o.name for o in model.graph.output}
-    return count + sum(1 for node in model.graph.node for out in node.output if out and out not in described)
-
-
-def _infer_through_constants(model, path: Path):
-    """Shape inference again after each round of constant folding, until every tensor's shape is known or a
-    round resolves nothing more (what is left unknown is then reported by the importer, naming the node)."""
-    import onnx
-    from onnx import numpy_helper
-
-    unknown = _unknown_shapes(model)
-    while unknown:
-        importer = _Importer(model, path)
-        initializers = {i.name for i in model.graph.initializer}
-        new: dict[str, np.ndarray] = {}
-        for node in model.graph.node:
-            if node.op_type in CONSTANT_OPS and importer._fold(node):
-                for out in node.output:
-                    value = importer.const.get(out)
-                    if (out and out not in initializers and value is not None
-                            and value.size <= _SHAPE_CONSTANT_ELEMENTS and value.dtype != object):
-                        new[out] = value
-        if not new:
-            break
-        folded = [n for n in model.graph.node if n.output and all(o in new for o in n.output if o)]
-        kept = [n for n in model.graph.node if not (n.output and all(o in new for o in n.output if o))]
-        if not folded:
-            break
-        del model.graph.node[:]
-        model.graph.node.extend(kept)
-        model.graph.initializer.extend(numpy_helper.from_array(np.asarray(v), name) for name, v in new.items())
-        try:
-            model = onnx.shape_inference.infer_shapes(model, data_prop=True)
-        except Exception as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise UserError(f"{path}: shape inference failed after folding constants: {first}") from None
-        now = _unknown_shapes(model)
-        if now >= unknown:
-            break
-        unknown = now
-    return model
-
-
-def _fix_batch(model) -> None:
-    """Give every symbolic input dimension (a dynamic batch) the size 1, so inference resolves all shapes."""
-    initializers = {i.name for i in model.graph.initializer}
-    for value in model.graph.input:
-        if value.name in initializers:
-            continue
-        for dim in value.type.tensor_type.shape.dim:
-            if not dim.HasField("dim_value"):
-                dim.dim_value = 1
+def import_onnx(path: str | Path, *, input_shape: tuple[int, ...] | None = None, until: str | None = None) -> Graph:
+    """The Graph of the ONNX file at `path` (raw: batchnorm and activations still apart), as `prepare_onnx`
+    makes it ready (input shapes fixed, truncated at `until`, constants folded)."""
+    model = prepare_onnx(path, input_shape=input_shape, until=until)
+    return _Importer(model, Path(path)).run()
 
 
 def _attributes(node) -> dict:
@@ -139,15 +62,13 @@ class _Importer:
         self.graph = model.graph
         self.const: dict[str, np.ndarray] = {i.name: numpy_helper.to_array(i) for i in self.graph.initializer}
         self.shapes: dict[str, tuple[int, ...]] = {}
-        # the graph inputs' symbolic dimensions (a dynamic batch) are 1, wherever inference carried them
-        symbolic = {d.dim_param for i in self.graph.input for d in i.type.tensor_type.shape.dim if d.dim_param}
         for info in [*self.graph.input, *self.graph.value_info, *self.graph.output]:
             dims = info.type.tensor_type.shape.dim
             # a dimension shape inference could not resolve is left out, never guessed: the node that produces
             # the tensor fails with its name if it becomes a layer
-            if info.type.tensor_type.HasField("shape") and all(
-                    (d.HasField("dim_value") and d.dim_value > 0) or d.dim_param in symbolic for d in dims):
-                self.shapes[info.name] = tuple(d.dim_value if d.HasField("dim_value") else 1 for d in dims)
+            if info.type.tensor_type.HasField("shape") and all(d.HasField("dim_value") and d.dim_value > 0
+                                                               for d in dims):
+                self.shapes[info.name] = tuple(d.dim_value for d in dims)
         self.inputs = {i.name: self.shapes[i.name] for i in self.graph.input if i.name not in self.const}
         self.tensor_of: dict[str, str] = {name: name for name in self.inputs}  # onnx tensor -> IR tensor
         self.layers: list[Layer] = []
