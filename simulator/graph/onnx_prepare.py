@@ -53,7 +53,9 @@ def prepare_onnx(path: str | Path, *, input_shape: tuple[int, ...] | None = None
         model = onnx.load(str(path))
         onnx.checker.check_model(model)
         if model.functions:
-            model = onnx.inliner.inline_local_functions(model)
+            from onnx import inliner
+
+            model = inliner.inline_local_functions(model)
     except Exception as exc:  # onnx raises several unrelated types for a broken file
         raise UserError(f"{path}: not a valid ONNX model: {_first_line(exc)}") from None
     _fix_input_shapes(model, path, input_shape)
