@@ -12,7 +12,9 @@ quantizer) sees it:
    onnx's reference evaluator, one batch per round, and inference runs again, until a round folds nothing.
    Shape arithmetic of any kind (Shape/Gather/Mod/Equal/Where/Expand/ScatterND/Range/ConstantOfShape/Cast...)
    folds this way with no per-op code. Constants larger than `FOLD_LIMIT` elements (weights) are left as they
-   are: a weight stored as ConstantOfShape (the test fixtures) stays a node rather than a large initializer.
+   are: a weight stored as ConstantOfShape (the test fixtures) stays a node rather than a large initializer;
+   and nothing is computed here from a float constant over `PARAMETER_LIMIT` elements, so that a learnable
+   parameter (a relative-position table gathered by constant indices) is still one, for the importer to count.
 """
 from __future__ import annotations
 
@@ -29,6 +31,10 @@ if TYPE_CHECKING:
 
 # shape arithmetic is small; weights are not, and are never needed to compute a shape
 FOLD_LIMIT = 1 << 16
+# a float constant over this many elements may be a learnable parameter (a positional embedding, a relative
+# position table): what is computed from it stays for the importer, which counts the parameter where it is read
+PARAMETER_LIMIT = 64
+_FLOAT_TYPES = {1, 10, 11, 16}  # FLOAT, FLOAT16, DOUBLE, BFLOAT16
 # ops whose output is not a function of their inputs, or that carry subgraphs: never folded
 _NOT_FOLDABLE = {"RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike", "Multinomial",
                  "Bernoulli", "If", "Loop", "Scan", "SequenceMap"}
@@ -168,6 +174,7 @@ def fold_constants(model: onnx.ModelProto, path: Path) -> onnx.ModelProto:
     while True:
         graph = model.graph
         sizes = {i.name: math.prod(i.dims) for i in graph.initializer}
+        floats = {i.name for i in graph.initializer if i.data_type in _FLOAT_TYPES}
         shapes = {v.name: s for v in [*graph.input, *graph.value_info, *graph.output]
                   if (s := _static_shape(v)) is not None}
         shapes.update({i.name: tuple(i.dims) for i in graph.initializer})
@@ -180,13 +187,15 @@ def fold_constants(model: onnx.ModelProto, path: Path) -> onnx.ModelProto:
             if node.op_type in ("Shape", "Size") and ins[0] in shapes:
                 folded[index] = helper.make_node("Constant", [], [node.output[0]],
                                                  value=numpy_helper.from_array(_shape_value(node, shapes[ins[0]])))
-            elif all(t in sizes and sizes[t] <= FOLD_LIMIT for t in ins) and (ins or node.op_type == "Constant"):
+            elif all(t in sizes and (sizes[t] <= PARAMETER_LIMIT or t not in floats) for t in ins) and (
+                    ins or node.op_type == "Constant"):
                 if node.op_type == "ConstantOfShape" and not _small_fill(graph, ins[0]):
                     continue
                 folded[index] = node
             else:
                 continue
-            sizes.update({o: 0 for o in node.output if o})  # its consumers fold in the same round
+            sizes.update({o: 0 for o in node.output if o})  # its consumers fold in the same round (sizes
+            # are checked after evaluation)
         if not folded:
             return _without_dead_nodes(model)
         values = _evaluate(list(folded.values()), graph, model.opset_import, path)
@@ -238,19 +247,29 @@ def _small_fill(graph, shape_name: str) -> bool:
     return math.prod(int(d) for d in numpy_helper.to_array(init).reshape(-1)) <= FOLD_LIMIT
 
 
-def _evaluate(nodes: list, graph, opset_import, path: Path) -> dict[str, np.ndarray]:
-    """Every output of `nodes` (all computable from the graph's initializers), by onnx's reference evaluator."""
+def evaluate_nodes(nodes: list, feeds: dict[str, np.ndarray], opset_import) -> dict[str, np.ndarray]:
+    """Every output of `nodes` (which read only `feeds` and each other), by onnx's reference evaluator."""
     from onnx import helper
     from onnx.reference import ReferenceEvaluator
 
-    reads = {t for n in nodes for t in n.input if t}
     produced = [o for n in nodes for o in n.output if o]
-    initializers = [i for i in graph.initializer if i.name in reads and i.name not in produced]
+    reads = [t for t in dict.fromkeys(t for n in nodes for t in n.input if t) if t not in produced]
+    inputs = [helper.make_tensor_value_info(t, helper.np_dtype_to_tensor_dtype(feeds[t].dtype), feeds[t].shape)
+              for t in reads]
     outputs = [helper.make_empty_tensor_value_info(name) for name in produced]
-    sub = helper.make_graph(nodes, "constants", [], outputs, initializers)
-    model = helper.make_model(sub, opset_imports=list(opset_import))
+    model = helper.make_model(helper.make_graph(nodes, "constants", inputs, outputs),
+                              opset_imports=list(opset_import))
+    results = ReferenceEvaluator(model).run(None, {t: feeds[t] for t in reads})
+    return {name: np.asarray(value) for name, value in zip(produced, results)}
+
+
+def _evaluate(nodes: list, graph, opset_import, path: Path) -> dict[str, np.ndarray]:
+    """Every output of `nodes` (all computable from the graph's initializers), by onnx's reference evaluator."""
+    from onnx import numpy_helper
+
+    reads = {t for n in nodes for t in n.input if t}
+    feeds = {i.name: numpy_helper.to_array(i) for i in graph.initializer if i.name in reads}
     try:
-        results = ReferenceEvaluator(model).run(None, {})
+        return evaluate_nodes(nodes, feeds, opset_import)
     except Exception as exc:
         raise UserError(f"{path}: folding constants failed: {_first_line(exc)}") from None
-    return {name: np.asarray(value) for name, value in zip(produced, results)}
