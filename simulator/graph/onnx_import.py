@@ -196,13 +196,13 @@ class _Importer:
             elif value.dtype.kind == "f" and value.size > 1 and node.op_type == "ConstantOfShape":
                 self.origin[name] = frozenset([name])
 
-    def _parameters(self, node, *, all_constants: bool) -> int:
-        """Elements of the learnable parameters `node` reads (through constants) not yet counted by a layer.
+    def _parameters(self, tensors, *, all_constants: bool) -> int:
+        """Elements of the learnable parameters `tensors` derive from (through constants) not yet counted.
 
         `all_constants`: every constant operand is a parameter (a conv's, a linear's); otherwise only those named
         as PyTorch names parameters."""
         total = 0
-        for t in node.input:
+        for t in tensors:
             for name in self.origin.get(t, ()):
                 if name in self.counted or (not all_constants and _EXPORTER_CONSTANT.fullmatch(name)):
                     continue
@@ -254,7 +254,7 @@ class _Importer:
 
     def _add(self, node, op: str, *, output: int = 0, all_constants: bool = False, **fields) -> Layer:
         params = fields.pop("params", None)
-        counted = self._parameters(node, all_constants=all_constants)
+        counted = self._parameters(node.input, all_constants=all_constants)
         layer = Layer(self._name(node, op), op, tuple(self._data_inputs(node)), self._shape(node, output),
                       params=counted if params is None else params, **fields)
         self.layers.append(layer)
@@ -276,7 +276,7 @@ class _Importer:
             scale, bias, mean, var = (self.const.get(t) for t in node.input[1:5])
             if scale is None or bias is None or mean is None or var is None:
                 raise self.fail(node, "batchnorm parameters must be constants")
-            self._parameters(node, all_constants=True)  # the running statistics are buffers, not parameters
+            self._parameters(node.input, all_constants=True)  # the running statistics are buffers, not parameters
             layer = self._add(node, "batchnorm", params=scale.size + bias.size, attrs={"eps": attrs.get("epsilon", 1e-5)})
             self.weights[layer.name] = {"scale": scale, "bias": bias, "mean": mean, "var": var,
                                         "eps": np.array(attrs.get("epsilon", 1e-5), dtype=np.float32)}
@@ -369,7 +369,7 @@ class _Importer:
             if (layer is not None and layer.op == "linear" and not layer.attrs["bias"] and bias is not None
                     and self.readers.get(x) == 1 and bias.size == layer.output_shape[-1]
                     and self.shapes.get(node.output[0]) == layer.output_shape):
-                layer.params += self._parameters(node, all_constants=True)
+                layer.params += self._parameters([c], all_constants=True)
                 layer.attrs["bias"] = True
                 self.weights[layer.name]["bias"] = bias.reshape(-1)
                 self.tensor_of[node.output[0]] = layer.name
@@ -410,7 +410,8 @@ class _Importer:
         hidden = attrs["hidden_size"]
         output = next(i for i, t in enumerate(node.output) if t)
         op = node.op_type.lower()
-        layer = self._add(node, op, output=output, all_constants=True, weight_elements=w.size + r.size,
+        params = self._parameters(node.input[1:4], all_constants=True)  # not the initial states
+        layer = self._add(node, op, output=output, params=params, weight_elements=w.size + r.size,
                           attrs={"steps": steps, "hidden_size": hidden, "gates": gate_rows // hidden,
                                  "directions": directions})
         layer.macs = steps * batch * directions * gate_rows * (inputs + hidden)

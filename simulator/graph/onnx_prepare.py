@@ -243,7 +243,9 @@ def _small_fill(graph, shape_name: str) -> bool:
     """True when the ConstantOfShape reading the initializer `shape_name` makes a small tensor."""
     from onnx import numpy_helper
 
-    init = next(i for i in graph.initializer if i.name == shape_name)
+    init = next((i for i in graph.initializer if i.name == shape_name), None)
+    if init is None:  # a shape computed in this round: the next round decides
+        return False
     return math.prod(int(d) for d in numpy_helper.to_array(init).reshape(-1)) <= FOLD_LIMIT
 
 
