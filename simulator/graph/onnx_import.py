@@ -116,13 +116,16 @@ class _Importer:
             if value.size > 1 and value.dtype.kind == "f"}
         self.counted: set[str] = set()
         self.shapes: dict[str, tuple[int, ...]] = {}
+        # prepare_onnx fixes every input dimension; a model given here without it (the fake quantizer's own
+        # path) has its symbolic batch taken as 1 wherever inference carried it
+        symbolic = {d.dim_param for i in self.graph.input for d in i.type.tensor_type.shape.dim if d.dim_param}
         for info in [*self.graph.input, *self.graph.value_info, *self.graph.output]:
             dims = info.type.tensor_type.shape.dim
             # a dimension shape inference could not resolve is left out, never guessed: the node that produces
             # the tensor fails with its name if it becomes a layer
-            if info.type.tensor_type.HasField("shape") and all(d.HasField("dim_value") and d.dim_value > 0
-                                                               for d in dims):
-                self.shapes[info.name] = tuple(d.dim_value for d in dims)
+            if info.type.tensor_type.HasField("shape") and all(
+                    (d.HasField("dim_value") and d.dim_value > 0) or d.dim_param in symbolic for d in dims):
+                self.shapes[info.name] = tuple(d.dim_value if d.HasField("dim_value") else 1 for d in dims)
         self.inputs = {i.name: self.shapes[i.name] for i in self.graph.input if i.name not in self.const}
         self.nodes = fuse_decomposed_ops(list(self.graph.node), self.const)
         self.tensor_of: dict[str, str] = {name: name for name in self.inputs}  # onnx tensor -> IR tensor
@@ -139,11 +142,14 @@ class _Importer:
     def _count_module_ops(self) -> tuple[dict[str, int], set[str]]:
         """Per module path, how many nodes on data run in it; and every module path that occurs."""
         constant = set(self.const)
+        matmuls = {n.output[0] for n in self.nodes if n.op_type == "MatMul"}
         counts: dict[str, int] = {}
         for node in self.nodes:
-            if all(t in constant for t in node.input if t):
+            if all(t in constant for t in node.input if t) or node.op_type in ("Shape", "Size"):
                 constant.update(node.output)
                 continue
+            if node.op_type == "Add" and {*node.input} & constant and {*node.input} & matmuls:
+                continue  # a linear layer's bias, one layer with its MatMul
             path = _module_path(node)
             if path:
                 counts[path] = counts.get(path, 0) + 1
