@@ -10,7 +10,7 @@ weight) is evaluated here, so layers only read data tensors. Weights are kept as
 Parameters: a conv, linear, layernorm, batchnorm or recurrent layer counts its constant operands (batchnorm: its
 scale and shift, as torch does); any other layer counts a constant operand traced back to a learnable
 parameter, i.e. an initializer named as PyTorch names parameters (`encoder.pos_embedding`, `class_token`), never
-an exporter's constant (`onnx::Add_12`, `/Constant_output_0`, `val_3`). A MatMul followed by an Add of a constant
+an exporter's constant (`onnx::Add_12`, `/Constant_output_0`, `val_3`, `unsqueeze_2`). A MatMul followed by an Add of a constant
 is one linear layer with that bias.
 
 Multi-output ops: a Split is one "split" layer per output (named as repeated calls: `x.split`, `x.split#2`);
@@ -55,8 +55,15 @@ POOLS = {"MaxPool": "maxpool", "AveragePool": "avgpool", "GlobalAveragePool": "g
 # where the network ends and --until belongs
 POSTPROCESSING = {"NonMaxSuppression", "TopK", "NonZero", "RoiAlign", "ReduceMin", "ReduceMax", "ArgMax", "ArgMin",
                   "ScatterElements", "GatherND", "Loop", "If"}
-# an exporter's own constants, never learnable parameters
-_EXPORTER_CONSTANT = re.compile(r"onnx::.*|/.*|_?val_\d+|.*Constant.*|.*__shape")
+# an exporter's own constants, never learnable parameters: the TorchScript exporter's (`onnx::Add_12`,
+# `/encoder/Constant_output_0`), the dynamo exporter's (`val_3`) and the constants its optimiser folds, named after
+# the torch op that made them (`unsqueeze_2`, `masked_fill`: Swin's gathered relative-position bias and window
+# mask, computed from a parameter but not one)
+_FX_OPS = ("unsqueeze|squeeze|view|reshape|permute|transpose|expand|clone|contiguous|sub|add|mul|div|neg|ne|eq|"
+           "masked_fill|index|index_put|select|slice|cat|stack|where|arange|zeros|ones|full|new_zeros|_to_copy|"
+           "lift_fresh_copy|getitem|repeat|roll|pad|flatten|mm|bmm|matmul|linear|einsum|gather|scatter|sum|mean|"
+           "t|type_as|to|copy|fill|alias|detach|unbind|split|chunk|narrow|embedding")
+_EXPORTER_CONSTANT = re.compile(rf"onnx::.*|/.*|_?val_\d+|.*Constant.*|.*__shape|(?:{_FX_OPS})(?:_\d+)?")
 
 
 def import_onnx(path: str | Path, *, input_shape: tuple[int, ...] | None = None, until: str | None = None) -> Graph:
