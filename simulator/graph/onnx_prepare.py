@@ -80,11 +80,11 @@ def _fix_input_shapes(model: onnx.ModelProto, path: Path, input_shape: tuple[int
                            for d in dims)
         if input_shape is not None and position == 0:
             if len(input_shape) != len(dims):
-                raise UserError(f"--input-shape {'x'.join(map(str, input_shape))}: {path.name}'s input "
+                raise UserError(f"--input-shape {'x'.join(map(str, input_shape))} (input_shape: in YAML): {path.name}'s input "
                                 f"{value.name!r} has {len(dims)} dimensions ({written}); give {len(dims)}")
             for axis, (dim, size) in enumerate(zip(dims, input_shape)):
                 if dim.HasField("dim_value") and dim.dim_value != size:
-                    raise UserError(f"--input-shape {'x'.join(map(str, input_shape))}: {path.name}'s input "
+                    raise UserError(f"--input-shape {'x'.join(map(str, input_shape))} (input_shape: in YAML): {path.name}'s input "
                                     f"{value.name!r} has a fixed size {dim.dim_value} on axis {axis} ({written})")
                 dim.Clear()
                 dim.dim_value = size
@@ -117,7 +117,7 @@ def _truncate(model: onnx.ModelProto, path: Path, until: str) -> None:
     elif until in produced:
         targets = [until]
     else:
-        raise UserError(f"--until {until!r}: {path.name} has no node or tensor of that name"
+        raise UserError(f"--until {until!r} (until: in YAML): {path.name} has no node or tensor of that name"
                         f"{suggest(until, [*by_node, *produced])}")
     needed = set(targets)
     kept = []

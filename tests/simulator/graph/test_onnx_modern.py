@@ -199,13 +199,20 @@ def test_symbolic_spatial_input_is_refused_naming_the_flag_and_set_by_it(tmp_pat
 def test_input_shape_and_until_are_yaml_keys_for_onnx_models_only(tmp_path):
     from pydantic import ValidationError
 
+    from simulator.experiment.scenario import build_scenario
     from simulator.experiment.schema import Experiment
     from support import BASE_EXPERIMENT
 
     path = conv_model(tmp_path, ["N", 3, "H", "W"])
     config = Experiment.model_validate({**BASE_EXPERIMENT, "model": str(path), "input_shape": [1, 3, 32, 32],
-                                        "until": "r", "accuracy": {"fp_accuracy": 70.0}})
-    assert config.input_shape == [1, 3, 32, 32] and config.until == "r"
+                                        "until": "c", "accuracy": {"fp_accuracy": 70.0}})
+    assert config.input_shape == [1, 3, 32, 32] and config.until == "c"
+    scenario = build_scenario(config)  # the keys reach the scenario's graph
+    assert scenario.graph.input_shape == (1, 3, 32, 32) and scenario.graph.macs == 4 * 27 * 32 * 32
+    assert [l.op for l in scenario.graph.layers] == ["conv"]  # cut before the relu
+    without = config.model_copy(update={"input_shape": None})
+    with pytest.raises(UserError, match="--input-shape"):
+        build_scenario(without)
     with pytest.raises(ValidationError, match="input_shape"):
         Experiment.model_validate({**BASE_EXPERIMENT, "input_shape": [1, 3, 32, 32]})
     with pytest.raises(ValidationError, match="positive sizes"):
@@ -226,7 +233,7 @@ def test_post_processing_error_suggests_until_and_until_cuts_there(tmp_path):
     graph = load_model(str(path), until="/head/Flatten")
     assert [l.op for l in graph.layers] == ["conv", "flatten"]
     assert load_model(str(path), until="f", simplify=False).layers[-1].output_shape == (1, 256)
-    with pytest.raises(UserError, match=r"--until '/head/Flaten': .* no node or tensor .*did you mean"):
+    with pytest.raises(UserError, match=r"--until '/head/Flaten' \(until: in YAML\): .* no node or tensor .*did you mean"):
         load_model(str(path), until="/head/Flaten")
     with pytest.raises(UserError, match="--until is for an .onnx model"):
         load_model("resnet18", until="layer1")
