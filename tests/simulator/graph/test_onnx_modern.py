@@ -237,3 +237,22 @@ def test_post_processing_error_suggests_until_and_until_cuts_there(tmp_path):
         load_model(str(path), until="/head/Flaten")
     with pytest.raises(UserError, match="--until is for an .onnx model"):
         load_model("resnet18", until="layer1")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("file", ["multihead_attention.torchscript.onnx", "transformer_encoder_layer.dynamo.onnx",
+                                  "lstm.torchscript.onnx", "swin_t.torchscript.onnx", "shufflenet_v2_x1_0.onnx"])
+def test_prepared_model_computes_what_the_export_computes(file):
+    """onnxruntime gives the same outputs for the file and for prepare_onnx's model (folded, batch fixed)."""
+    import onnxruntime as ort
+
+    path = ONNX / file
+    prepared = prepare_onnx(path)
+    assert len(prepared.graph.node) < len(onnx.load(path).graph.node)  # something was folded
+    name = prepared.graph.input[0].name
+    shape = [d.dim_value for d in prepared.graph.input[0].type.tensor_type.shape.dim]
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    original = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {name: x})
+    ours = ort.InferenceSession(prepared.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {name: x})
+    for a, b in zip(original, ours):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
