@@ -29,11 +29,12 @@ def test_every_reference_model_has_an_export():
 @pytest.mark.slow
 @pytest.mark.parametrize("file", EXPORTS)
 def test_import_counts_torchs_macs_and_parameters(file):
-    """MACs within 2% of FlopCounterMode (attention matmuls included), parameters within 0.5% of torch's."""
+    """MACs within 2% of FlopCounterMode (attention matmuls included), parameters within 0.5% of those torch's eval
+    forward uses (batchnorm folded by the exporter and relative-position tables it gathered explain the rest)."""
     graph = load_model(str(ONNX / file))
     torch_numbers = REFERENCE[file.split(".")[0]]
     assert graph.macs == pytest.approx(torch_numbers["macs"], rel=0.02)
-    assert graph.params == pytest.approx(torch_numbers["params"], rel=0.005)
+    assert graph.params == pytest.approx(torch_numbers["params_in_forward"], rel=0.005)
     assert graph.input_shape == tuple(torch_numbers["input_shape"])
     assert len(enumerate_cuts(graph)) == len(graph.layers) + 1
 
