@@ -145,6 +145,13 @@ class _Importer:
             for t in node.input:
                 self.readers[t] = self.readers.get(t, 0) + 1
         self.module_ops, self.modules = self._count_module_ops()
+        # the module path of each tensor's producer, for nodes that carry none (dynamo exports only)
+        self.producer_path: dict[str, str] = {}
+        if any(_scopes(n) is not None for n in self.nodes):
+            for n in self.nodes:
+                module = _module_path(n)
+                if module is not None:
+                    self.producer_path.update((o, module) for o in n.output)
 
     def _count_module_ops(self) -> tuple[dict[str, int], set[str]]:
         """Per module path, how many nodes on data run in it; and every module path that occurs."""
@@ -227,6 +234,15 @@ class _Importer:
     def _name(self, node, kind: str) -> str:
         """The module path; a functional op in a block, or one of a module's several ops, gets its kind."""
         path = _module_path(node)
+        weight = node.input[1] if node.op_type == "Conv" and len(node.input) > 1 else ""
+        if "." in weight and not _EXPORTER_CONSTANT.fullmatch(weight):
+            # the conv's own module, from its weight's name: the dynamo exporter gives a conv with a folded
+            # batchnorm the batchnorm's scope (`bn1` for `conv1.weight`)
+            path = weight.rsplit(".", 1)[0]
+        elif path is None and node.input and self.producer_path.get(node.input[0]) is not None:
+            # a node an exporter's optimiser made, with no scope of its own: its input's module, and its kind
+            path = f"{self.producer_path[node.input[0]]}.{kind}".lstrip(".")
+            self.modules.add(path)
         if path is None:
             path = re.sub(r"[^A-Za-z0-9_.#]", "_", node.name or "") or f"{kind}_{len(self.layers)}"
         else:
@@ -237,7 +253,7 @@ class _Importer:
                 if base in self.uses:
                     path = f"{base}#{int(reuse.group(2)) + 1}"
             is_container = any(m.startswith(path + ".") for m in self.modules) if path else True
-            if is_container or self.module_ops.get(_module_path(node) or "", 0) > 1:
+            if is_container or self.module_ops.get(path, 0) > 1:
                 path = f"{path}.{kind}" if path else kind
         count = self.uses.get(path, 0) + 1
         self.uses[path] = count
