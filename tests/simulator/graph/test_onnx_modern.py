@@ -287,3 +287,13 @@ def test_plan_validates_input_shape_and_until_like_their_yaml_keys(tmp_path, cap
                                                     "first, e.g. 1x3x224x224; got '1x3x0x4'")
     assert main(["plan", "resnet18", *scenario, "--until", "layer1"]) == 2
     assert "plan --until: 'resnet18' is a zoo model" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("model", ["resnext50_32x4d", "deeplabv3_mobilenet_v3_large"])
+def test_both_exporters_name_layers_alike(model, unpacked):
+    """Dynamo scopes a conv with a folded batchnorm as the batchnorm (`bn1`): it is named from its weight."""
+    torchscript = [l.name for l in load_model(str(unpacked(f"{model}.torchscript.onnx"))).layers]
+    dynamo = [l.name for l in load_model(str(unpacked(f"{model}.dynamo.onnx"))).layers]
+    shared = set(torchscript) & set(dynamo)
+    assert len(shared) >= len(dynamo) - 1  # resnext50: Flatten (TorchScript) vs Reshape (dynamo)
+    assert not [n for n in dynamo if n.startswith("node_") or n.endswith(("bn1", "bn2", "bn3"))]
