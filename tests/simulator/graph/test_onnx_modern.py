@@ -216,6 +216,7 @@ def test_symbolic_spatial_input_is_refused_naming_the_flag_and_set_by_it(tmp_pat
         load_model(str(fixed), input_shape=(1, 3, 32, 32))
 
 
+@pytest.mark.slow
 def test_input_shape_and_until_are_yaml_keys_for_onnx_models_only(tmp_path):
     from pydantic import ValidationError
 
