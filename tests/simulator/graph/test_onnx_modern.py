@@ -298,3 +298,17 @@ def test_both_exporters_name_layers_alike(model, unpacked):
     shared = set(torchscript) & set(dynamo)
     assert len(shared) >= len(dynamo) - 1  # resnext50: Flatten (TorchScript) vs Reshape (dynamo)
     assert not [n for n in dynamo if n.startswith("node_") or n.endswith(("bn1", "bn2", "bn3"))]
+
+
+def test_importer_given_an_unprepared_model_refuses_a_symbolic_spatial_dimension(tmp_path):
+    """The fake quantizer's own path (no prepare_onnx): a symbolic batch is 1, a symbolic H is refused."""
+    from pathlib import Path
+
+    from simulator.graph.onnx_import import _Importer
+
+    model = onnx.shape_inference.infer_shapes(onnx.load(conv_model(tmp_path, ["N", 3, "H", 8])))
+    with pytest.raises(UserError, match="symbolic dimension besides the batch.*--input-shape"):
+        _Importer(model, Path("m.onnx"))
+    batch_only = onnx.shape_inference.infer_shapes(onnx.load(conv_model(tmp_path, ["N", 3, 8, 8], name="b.onnx",
+                                                                        out=("N", 4, 8, 8))))
+    assert _Importer(batch_only, Path("b.onnx")).run().input_shape == (1, 3, 8, 8)
