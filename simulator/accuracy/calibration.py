@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from simulator.accuracy.distortion import BIT_WIDTHS, FLOAT_BITS
+from simulator.accuracy.distortion import BIT_WIDTHS, FLOAT_BITS, TIERS
 from simulator.accuracy.proxy import AccuracyProxy, assumed_distortion_tables, bit_columns, measured_distortion_tables
 from simulator.accuracy.published import CalibrationRow, calibration_rows
 from simulator.accuracy.sensitivity import FEATURES, activation_features, roles, weight_features
@@ -57,19 +57,31 @@ PARAMETERS = (
     ("reconstruction_weights_low_bits", 0.0, 1.0),
     ("reconstruction_activations_low_bits", 0.0, 1.0),
     ("shape", 0.0, 1.0),
+    # how fast accuracy falls with the noise differs by tier: reconstruction methods fit each block's output
+    # to the float one, so their errors add up more gently than naive rounding's (log offsets of the shape)
+    ("naive_shape", 0.0, 1.0),
+    ("reconstruction_shape", 0.0, 1.0),
 )
 NAMES = tuple(p[0] for p in PARAMETERS)
 MODEL_PRIOR_STD = 1.0
-ROBUST_SCALE_POINTS = 2.0
+MODEL_RECONSTRUCTION_PRIOR_STD = 0.5
+"""How far one model's gain from reconstruction may stray from the tier's (log units): block reconstruction
+recovers more of a deep bottleneck network's noise than of a shallow one's."""
+ROBUST_SCALE_POINTS = 5.0
 PRIOR_WEIGHT_POINTS = 1.0
 """A prior's pull, in points of top-1 per prior standard deviation."""
 INTERVAL_QUANTILES = (0.1, 0.9)
+REPRODUCIBILITY_POINTS = 0.5
+"""How far a published top-1 moves for the same configuration (seeds, checkpoints: MQBench's three W8A8
+ResNet-18 rows span 70.55-70.89); the reported interval adds it at both ends. The searched ends do not (they
+stay sums over layers)."""
+CENSORED_DROP_POINTS = 1.0
+"""A row that loses less than this says little about its noise (sources' seeds move top-1 by a few tenths):
+it does not set the width of the interval (its interval is still checked)."""
 EXTRAPOLATION_PER_BIT = 0.7
 """Extra log-width of a tensor's noise per bit below the lowest bits the calibration rows cover for it."""
 Z_80 = 1.2816
 RECONSTRUCTION_REFERENCE_BITS = 4
-WELL_COVERED_BITS = 6
-"""Bit-widths from which on the calibration rows are many and the left-out errors small (their own band)."""
 
 
 @lru_cache(maxsize=None)
@@ -96,11 +108,12 @@ def _tables(model: str, tier: str, granularity: str) -> tuple[np.ndarray, np.nda
 
 
 def design(graph, tier: str, granularity: str, model_column: int | None, models: int) -> tuple[np.ndarray, np.ndarray]:
-    """(weights, activations) design matrices (layers, parameters + models): log s = matrix @ theta."""
+    """(weights, activations) design matrices (layers, parameters + 2 x models): log s = matrix @ theta; the
+    model block is each model's robustness (every tier), then its robustness under reconstruction."""
     n, p = len(graph.layers), len(NAMES)
     wf, af = weight_features(graph), activation_features(graph)
     has_weights = np.array([l.weight_elements > 0 for l in graph.layers], float)
-    dw, da = np.zeros((n, p + models)), np.zeros((n, p + models))
+    dw, da = np.zeros((n, p + 2 * models)), np.zeros((n, p + 2 * models))
     dw[:, NAMES.index("weight_base")] = has_weights
     da[:, NAMES.index("activation_base")] = 1.0
     for k, f in enumerate(FEATURES):
@@ -112,9 +125,24 @@ def design(graph, tier: str, granularity: str, model_column: int | None, models:
         dw[:, NAMES.index("reconstruction_weights")] = has_weights
         da[:, NAMES.index("reconstruction_activations")] = 1.0
     if model_column is not None:
-        dw[:, p + model_column] = has_weights
-        da[:, p + model_column] = 1.0
+        columns = [p + model_column] + ([p + models + model_column] if tier == "reconstruction" else [])
+        dw[:, columns] = has_weights[:, None]
+        da[:, columns] = 1.0
     return dw, da
+
+
+LOW_BITS_FLOOR = -float(np.log(2.0))
+"""The lowest log factor per bit below 4 a reconstruction term may take: removing a bit at least doubles the
+noise even after reconstruction (plain rounding quadruples it), so no fit makes W2 as harmless as W4."""
+LOW_BITS = ("reconstruction_weights_low_bits", "reconstruction_activations_low_bits")
+
+
+def physical(theta: np.ndarray) -> np.ndarray:
+    """`theta` with the low-bit reconstruction terms held at or above `LOW_BITS_FLOOR`."""
+    theta = np.array(theta, float)
+    for name in LOW_BITS:
+        theta[NAMES.index(name)] = max(theta[NAMES.index(name)], LOW_BITS_FLOOR)
+    return theta
 
 
 def low_bits(bits) -> np.ndarray:
@@ -157,18 +185,24 @@ class _Problem:
         self.matrix = np.concatenate(matrices)
         self.distortion = np.concatenate(distortions)
         self.owner = np.concatenate(owner)
+        self.shape_design = np.zeros((len(rows), len(NAMES) + 2 * len(models)))
+        for r, row in enumerate(rows):
+            if f"{row.tier}_shape" in NAMES:
+                self.shape_design[r, NAMES.index(f"{row.tier}_shape")] = 1.0
         self.fp = np.array([r.fp32_top1 for r in rows])
         self.top1 = np.array([r.top1 for r in rows])
         self.chance = np.array([chance_accuracy(fp32_reference()[r.model][1]) for r in rows])
-        self.prior_mean = np.array([p[1] for p in PARAMETERS] + [0.0] * len(models))
-        self.prior_std = np.array([p[2] for p in PARAMETERS] + [MODEL_PRIOR_STD] * len(models))
+        self.prior_mean = np.array([p[1] for p in PARAMETERS] + [0.0] * 2 * len(models))
+        self.prior_std = np.array([p[2] for p in PARAMETERS] + [MODEL_PRIOR_STD] * len(models)
+                                  + [MODEL_RECONSTRUCTION_PRIOR_STD] * len(models))
 
     def noise(self, theta: np.ndarray) -> np.ndarray:
-        terms = np.exp(np.minimum(self.matrix @ theta, 50.0)) * self.distortion
+        terms = np.exp(np.minimum(self.matrix @ physical(theta), 50.0)) * self.distortion
         return np.bincount(self.owner, weights=terms, minlength=len(self.rows))
 
     def predict(self, theta: np.ndarray) -> np.ndarray:
-        return link(self.noise(theta), self.fp, self.chance, float(np.exp(theta[NAMES.index("shape")])))
+        shapes = np.exp(theta[NAMES.index("shape")] + self.shape_design @ theta)
+        return link(self.noise(theta), self.fp, self.chance, shapes)
 
     def residuals(self, theta: np.ndarray) -> np.ndarray:
         prior = (theta - self.prior_mean) / self.prior_std * PRIOR_WEIGHT_POINTS
@@ -230,15 +264,17 @@ class ZooCalibration:
 
     theta: dict[str, float]
     model_robustness: dict[str, float] = field(default_factory=dict)
+    model_reconstruction: dict[str, float] = field(default_factory=dict)
     rows_used: int = 0
 
-    @property
-    def shape(self) -> float:
-        return float(np.exp(self.theta["shape"]))
+    def shape(self, tier: str) -> float:
+        """The link's shape for `tier` (the shared shape times the tier's own factor)."""
+        return float(np.exp(self.theta["shape"] + self.theta.get(f"{tier}_shape", 0.0)))
 
     def vector(self, model: str) -> tuple[np.ndarray, int | None]:
         models = list(self.model_robustness)
-        theta = np.array([self.theta[n] for n in NAMES] + [np.log(self.model_robustness[m]) for m in models])
+        theta = np.array([self.theta[n] for n in NAMES] + [np.log(self.model_robustness[m]) for m in models]
+                         + [np.log(self.model_reconstruction.get(m, 1.0)) for m in models])
         return theta, (models.index(model) if model in models else None)
 
     def sensitivities(self, graph, model: str, tier: str, granularity: str = "per-channel") -> tuple[np.ndarray, np.ndarray]:
@@ -271,9 +307,10 @@ def fit(rows: list[CalibrationRow]) -> ZooCalibration:
         if best is None or cost < best[0]:
             best = (cost, theta)
     assert best is not None  # two starts ran
-    theta = best[1]
+    theta = physical(best[1])
     return ZooCalibration(dict(zip(NAMES, map(float, theta[:len(NAMES)]))),
-                          dict(zip(models, map(float, np.exp(theta[len(NAMES):])))), rows_used=len(rows))
+                          dict(zip(models, map(float, np.exp(theta[len(NAMES):len(NAMES) + len(models)])))),
+                          dict(zip(models, map(float, np.exp(theta[len(NAMES) + len(models):])))), rows_used=len(rows))
 
 
 def noise_of_rows(calibration: ZooCalibration, rows: list[CalibrationRow]) -> np.ndarray:
@@ -289,55 +326,82 @@ def noise_of_rows(calibration: ZooCalibration, rows: list[CalibrationRow]) -> np
     return out
 
 
+def predictions(calibration: ZooCalibration, rows: list[CalibrationRow], covered: dict | None = None) -> list[dict]:
+    """Each row under `calibration`: the noise x, the link's shape, the prediction, its error, whether the row
+    lies inside the envelope `covered` (default: every row's), and the log-ratio of the noise the row needs to
+    the noise predicted (NaN where the row is censored: at FP32 or at chance, any larger or smaller noise fits)."""
+    covered = coverage() if covered is None else covered
+    out = []
+    for row, x in zip(rows, noise_of_rows(calibration, rows)):
+        chance = chance_accuracy(fp32_reference()[row.model][1])
+        shape = calibration.shape(row.tier)
+        predicted = float(link(x, row.fp32_top1, chance, shape))
+        censored = row.drop < CENSORED_DROP_POINTS or row.top1 <= chance + 0.3
+        needed = inverse_link(row.top1, row.fp32_top1, chance, shape)
+        floors = envelope(_graph(row.model), row.tier, row.granularity, covered)
+        out.append({"row_id": row.row_id, "model": row.model, "source": row.source, "method": row.method,
+                    "tier": row.tier, "granularity": row.granularity, "plan": row.description,
+                    "fp32_top1": row.fp32_top1, "top1": row.top1, "chance": chance, "noise": float(x),
+                    "shape": shape, "predicted_top1": predicted, "drop": row.drop,
+                    "predicted_drop": row.fp32_top1 - predicted, "error": predicted - row.top1,
+                    "inside": bool(((np.array(row.weight_bits) >= floors[0])
+                                    & (np.array(row.activation_bits) >= floors[1])).all()),
+                    "log_noise_ratio": float("nan") if censored or x <= 0 else float(np.log(needed / x))})
+    return out
+
+
 def leave_one_source_out(rows: list[CalibrationRow] | None = None) -> list[dict]:
-    """Every row predicted by a fit that saw no row of its source: dicts with the row, prediction, error and
-    the log-ratio of the noise the row needs to the noise predicted (NaN where the row is censored: at FP32
-    or at chance, any larger or smaller noise fits it)."""
+    """Every row predicted by a fit that saw no row of its source (`predictions`): the error a lookup table
+    could not fake. `inside`: some other source covers the row's bits, which is the same as the row lying
+    inside the stored envelope (two sources, its own one of them)."""
     rows = calibration_rows() if rows is None else rows
     out: list[dict] = []
     for source in dict.fromkeys(r.source for r in rows):
+        others = [r for r in rows if r.source != source]
         held = [r for r in rows if r.source == source]
-        calibration = fit([r for r in rows if r.source != source])
-        noise = noise_of_rows(calibration, held)
-        for row, x in zip(held, noise):
-            chance = chance_accuracy(fp32_reference()[row.model][1])
-            predicted = float(link(x, row.fp32_top1, chance, calibration.shape))
-            censored = row.top1 >= row.fp32_top1 - 0.05 or row.top1 <= chance + 0.3
-            needed = inverse_link(row.top1, row.fp32_top1, chance, calibration.shape)
-            out.append({"row_id": row.row_id, "model": row.model, "source": row.source, "method": row.method,
-                        "tier": row.tier, "granularity": row.granularity, "plan": row.description,
-                        "fp32_top1": row.fp32_top1, "top1": row.top1, "predicted_top1": predicted,
-                        "drop": row.drop, "predicted_drop": row.fp32_top1 - predicted, "error": predicted - row.top1,
-                        "lowest_bits": int(min(row.weight_bits + row.activation_bits)),
-                        "log_noise_ratio": float("nan") if censored or x <= 0 else float(np.log(needed / x))})
+        out += predictions(fit(others), held, coverage(tuple(others), ENVELOPE_SOURCES - 1))
     return out
 
 
 # --- the interval ------------------------------------------------------------------------------------------
-def interval_from_residuals(residuals: list[dict]) -> dict:
-    """The 80% band of the left-out log noise ratios (uncensored rows), as (low, high) log factors: one band
-    for plans whose lowest bit-width is `WELL_COVERED_BITS` or more, one for the rest."""
+def interval_band(residuals: list[dict]) -> dict[str, dict]:
+    """Per tier, the 80% band of the left-out log noise ratios of the uncensored rows inside their envelope,
+    as (low, high) log factors on the noise (a tier with fewer than 5 such rows: the pooled band)."""
     def band(rows) -> dict:
-        ratios = np.array([r["log_noise_ratio"] for r in rows], float)
+        ratios = np.array([r["log_noise_ratio"] for r in rows if r["inside"]], float)
         ratios = ratios[np.isfinite(ratios)]
+        if ratios.size < 5:
+            return {}
         low, high = np.quantile(ratios, INTERVAL_QUANTILES)
         return {"log_low": float(min(low, 0.0)), "log_high": float(max(high, 0.0)), "rows": int(ratios.size)}
-    return {"high_bits": band([r for r in residuals if r["lowest_bits"] >= WELL_COVERED_BITS]),
-            "low_bits": band([r for r in residuals if r["lowest_bits"] < WELL_COVERED_BITS])}
+    pooled = band(residuals) or {"log_low": -1.0, "log_high": 1.0, "rows": 0}
+    return {tier: band([r for r in residuals if r["tier"] == tier]) or pooled for tier in TIERS}
+
+
+def row_interval(row: dict, bands: dict) -> tuple[float, float]:
+    """(low, high) top-1 of a `predictions` row under the `interval_band` bands, each end moved out by
+    `REPRODUCIBILITY_POINTS` (as `AccuracyProxy.interval_from_weighted_sums` does)."""
+    band = bands[row["tier"]]
+    args = (row["fp32_top1"], row["chance"], row["shape"])
+    return (max(float(link(row["noise"] * np.exp(band["log_high"]), *args)) - REPRODUCIBILITY_POINTS, 0.0),
+            min(float(link(row["noise"] * np.exp(band["log_low"]), *args)) + REPRODUCIBILITY_POINTS, 100.0))
 
 
 def write_published_fit(path: Path = FIT_JSON) -> dict:
-    """Fit on every row, run leave-one-source-out, and store both (what `zoo_proxy` loads)."""
+    """Fit on every row, run leave-one-source-out, and store both with the in-sample predictions (what
+    `zoo_proxy` loads and `validation` prints)."""
     rows = calibration_rows()
     calibration = fit(rows)
     left_out = leave_one_source_out(rows)
     data = {"theta": calibration.theta, "model_robustness": calibration.model_robustness,
-            "rows_used": calibration.rows_used, "interval": interval_from_residuals(left_out),
+            "model_reconstruction": calibration.model_reconstruction, "rows_used": calibration.rows_used,
+            "interval": interval_band(left_out), "in_sample": predictions(calibration, rows),
             "leave_one_source_out": left_out}
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=1, default=float))
     tmp.replace(path)
     _stored.cache_clear()
+    published_calibration.cache_clear()
     return data
 
 
@@ -348,23 +412,57 @@ def _stored(path: Path = FIT_JSON) -> dict:
 
 
 def published_interval() -> dict:
-    """The interval constants (log factors on the noise) from the stored leave-one-source-out run."""
+    """Per tier, the interval constants (log factors on the noise) from the stored leave-one-source-out run."""
     return _stored()["interval"]
 
 
+# --- the evidence envelope -----------------------------------------------------------------------------------
+ENVELOPE_KINDS = ("weight", "activation")
+ENVELOPE_ROLES = {"weight": ("first", "middle", "depthwise", "classifier"),
+                  "activation": ("first", "middle", "depthwise", "classifier_input", "logits")}
+UNCOVERED_BITS = 8
+"""The floor of a kind of tensor no row of a tier quantizes: 8 bits, which every source treats as lossless."""
+
+
+ENVELOPE_SOURCES = 2
+"""A bit-width is inside the envelope when rows of at least this many sources go that low for that kind of
+tensor: a regime one paper alone reports cannot be checked against anyone (leave-one-source-out predicts
+such rows 20-60 points off), so the model does not claim it."""
+
+
 @lru_cache(maxsize=None)
-def coverage() -> dict[tuple[str, str, str], int]:
-    """(tier, 'weight' | 'activation', role) -> the lowest bits any calibration row gives such a tensor."""
-    out: dict[tuple[str, str, str], int] = {}
-    for row in calibration_rows():
-        tensor_roles = _tensor_roles(_graph(row.model))
+def coverage(rows: tuple[CalibrationRow, ...] | None = None,
+             sources: int = ENVELOPE_SOURCES) -> dict[tuple[str, str, str, str], int]:
+    """(tier, granularity, 'weight' | 'activation', role) -> the lowest bits that rows of `sources` sources
+    among `rows` (default: every calibration row) give such a tensor."""
+    lowest: dict[tuple[str, str, str, str], dict[str, int]] = {}
+    for row in calibration_rows() if rows is None else rows:
+        graph = _graph(row.model)
+        tensor_roles = _tensor_roles(graph)
         for kind, bits in (("weight", row.weight_bits), ("activation", row.activation_bits)):
             for i, b in enumerate(bits):
-                if b >= FLOAT_BITS:
+                if b >= FLOAT_BITS or (kind == "weight" and not graph.layers[i].weight_elements):
                     continue
-                key = (row.tier, kind, tensor_roles[kind][i])
-                out[key] = min(out.get(key, FLOAT_BITS), int(b))
-    return out
+                by_source = lowest.setdefault((row.tier, row.granularity, kind, tensor_roles[kind][i]), {})
+                by_source[row.source] = min(by_source.get(row.source, FLOAT_BITS), int(b))
+    return {key: sorted(by_source.values())[sources - 1] for key, by_source in lowest.items() if len(by_source) >= sources}
+
+
+def envelope_floors(tier: str, granularity: str, covered: dict | None = None) -> dict[str, dict[str, int]]:
+    """{'weight' | 'activation': {role: the lowest bits inside the envelope}} of `tier` and `granularity`."""
+    covered = coverage() if covered is None else covered
+    return {kind: {role: covered.get((tier, granularity, kind, role), UNCOVERED_BITS) for role in ENVELOPE_ROLES[kind]}
+            for kind in ENVELOPE_KINDS}
+
+
+def envelope(graph, tier: str, granularity: str, covered: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(weight floors, activation floors), (layers,) each: the lowest bits of each tensor of `graph` that the
+    rows of `tier` and `granularity` cover (a tensor below its floor is outside the evidence)."""
+    floors = envelope_floors(tier, granularity, covered)
+    roles_ = _tensor_roles(graph)
+    has_weights = np.array([l.weight_elements > 0 for l in graph.layers])
+    return (np.where(has_weights, [floors["weight"][r] for r in roles_["weight"]], 1),
+            np.array([floors["activation"][r] for r in roles_["activation"]], int))
 
 
 def _tensor_roles(graph) -> dict[str, list[str]]:
@@ -380,17 +478,11 @@ def _tensor_roles(graph) -> dict[str, list[str]]:
     return {kind: [role(i, kind) for i in range(n)] for kind in ("weight", "activation")}
 
 
-def extrapolation(graph, tier: str) -> tuple[np.ndarray, np.ndarray]:
-    """(weights, activations) (layers, BIT_WIDTHS) extra log-width: EXTRAPOLATION_PER_BIT per bit below the
-    lowest bits the calibration rows cover for that kind of tensor in `tier` (no rows at all: below 8)."""
-    covered = coverage()
-    tensor_roles = _tensor_roles(graph)
+def extrapolation(floors: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(weights, activations) (layers, BIT_WIDTHS) extra log-width: EXTRAPOLATION_PER_BIT per bit below each
+    tensor's floor (where a search goes only with `extrapolate`)."""
     bits = np.array(BIT_WIDTHS, float)
-    out = []
-    for kind in ("weight", "activation"):
-        lowest = np.array([covered.get((tier, kind, role), 8) for role in tensor_roles[kind]], float)
-        out.append(EXTRAPOLATION_PER_BIT * np.maximum(lowest[:, None] - bits[None, :], 0.0))
-    return out[0], out[1]
+    return tuple(EXTRAPOLATION_PER_BIT * np.maximum(f[:, None] - bits[None, :], 0.0) for f in floors)  # type: ignore[return-value]
 
 
 # --- the proxy of a zoo model ------------------------------------------------------------------------------
@@ -399,33 +491,32 @@ def published_calibration() -> ZooCalibration:
     """The fit on every representable published row (what `zoo_proxy` uses), as stored in `FIT_JSON` by
     `python -m simulator.accuracy.validation --write`; a test refits and compares."""
     data = _stored()
-    return ZooCalibration(data["theta"], data["model_robustness"], data["rows_used"])
+    return ZooCalibration(data["theta"], data["model_robustness"], data["model_reconstruction"], data["rows_used"])
 
 
 def proxy_for_graph(graph, model: str, tier: str, granularity: str, fp_accuracy: float, chance: float,
                     sensitivity_note: str = "") -> AccuracyProxy:
-    """A proxy from the assumed distortions of `graph` and the published calibration."""
+    """A proxy from the assumed distortions of `graph` and the published calibration: for a published row's
+    plan, exactly the stored fit's in-sample prediction (`predictions`)."""
     calibration = published_calibration()
     weights, activations = assumed_distortion_tables(graph, "naive" if tier == "naive" else "calibrated", granularity)
     weights, activations = effective_tables(calibration.theta, tier, weights, activations)
     s_w, s_a = calibration.sensitivities(graph, model, tier, granularity)
-    band = published_interval()
-    extra_w, extra_a = extrapolation(graph, tier)
-    # terms below WELL_COVERED_BITS take the wider band of the rows that go there
-    wider = np.where(np.array(BIT_WIDTHS) < WELL_COVERED_BITS,
-                     max(band["low_bits"]["log_high"] - band["high_bits"]["log_high"], 0.0), 0.0)
-    extra_w, extra_a = extra_w + wider, extra_a + wider
+    band = published_interval()[tier]
+    floors = envelope(graph, tier, granularity)
+    extra_w, extra_a = extrapolation(floors)
     known = model in calibration.model_robustness
     widen = 0.0 if known else Z_80 * MODEL_PRIOR_STD
     return AccuracyProxy(
         layers=[l.name for l in graph.layers], weight_distortion=weights, activation_distortion=activations,
         weight_sensitivity=s_w, activation_sensitivity=s_a, fp_accuracy=fp_accuracy, chance_accuracy=chance,
-        shape=calibration.shape, tier=tier, granularity=granularity,
+        shape=calibration.shape(tier), tier=tier, granularity=granularity,
         distortion_source="assumed: He-initialised Gaussian weights, ReLU'd Gaussian activations",
         sensitivity_source="structural sensitivities fitted on published PTQ rows" + (
             "" if known else " (no rows for this model: robustness 1, interval widened)") + sensitivity_note,
-        log_low=band["high_bits"]["log_low"] - widen, log_high=band["high_bits"]["log_high"] + widen,
-        weight_extrapolation=extra_w, activation_extrapolation=extra_a)
+        log_low=band["log_low"] - widen, log_high=band["log_high"] + widen,
+        weight_extrapolation=extra_w, activation_extrapolation=extra_a,
+        weight_floor=floors[0], activation_floor=floors[1], margin_points=REPRODUCIBILITY_POINTS)
 
 
 def zoo_proxy(model: str, tier: str = "calibrated", granularity: str = "per-channel", graph=None) -> AccuracyProxy:

@@ -76,6 +76,12 @@ class AccuracyProxy:
     activation_extrapolation: np.ndarray | None = None
     test_samples: int = 0
     """Size of the test set a measured accuracy is taken on (0: none): the interval adds its sampling error."""
+    weight_floor: np.ndarray | None = None
+    activation_floor: np.ndarray | None = None
+    """The evidence envelope: (layers,) the lowest bits of each tensor that the calibration covers (None: 1,
+    everything inside). Searches keep every tensor at or above its floor unless told to extrapolate."""
+    margin_points: float = 0.0
+    """Points the reported interval adds at both ends: how far the evidence itself moves (not searched)."""
 
     def __post_init__(self) -> None:
         # more bits never hurt: a finer grid could always mimic the coarser one's error level
@@ -92,6 +98,20 @@ class AccuracyProxy:
         self.weight_extrapolation = zeros if self.weight_extrapolation is None else np.asarray(self.weight_extrapolation, float)
         self.activation_extrapolation = (zeros if self.activation_extrapolation is None
                                          else np.asarray(self.activation_extrapolation, float))
+        ones = np.ones(len(self.layers), int)
+        self.weight_floor = ones if self.weight_floor is None else np.asarray(self.weight_floor, int)
+        self.activation_floor = ones if self.activation_floor is None else np.asarray(self.activation_floor, int)
+
+    def inside(self, weight_bits: np.ndarray, activation_bits: np.ndarray) -> np.ndarray:
+        """Whether plans (bits (plans, layers) or (layers,)) keep every tensor inside the evidence envelope."""
+        assert self.weight_floor is not None and self.activation_floor is not None  # __post_init__
+        return ((np.asarray(weight_bits) >= self.weight_floor) & (np.asarray(activation_bits) >= self.activation_floor)).all(-1)
+
+    def inside_table(self, bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(weights, activations) (layers, len(bits)) bool: each tensor at each bit-width inside the envelope."""
+        assert self.weight_floor is not None and self.activation_floor is not None  # __post_init__
+        bits = np.asarray(bits)[None, :]
+        return bits >= self.weight_floor[:, None], bits >= self.activation_floor[:, None]
 
     # --- the additive part ----------------------------------------------------------------------------
     @property
@@ -152,9 +172,11 @@ class AccuracyProxy:
                                                 self.weighted_sum(weight_bits, activation_bits, "optimistic"))
 
     def interval_from_weighted_sums(self, pessimistic: np.ndarray, optimistic: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(low, high) accuracy from the two ends' sums, widened by the test set's sampling error (binomial,
-        80%: 1.28 standard errors) where the accuracy is measured on `test_samples` inputs."""
-        low, high = self.predict_from_weighted_sum(pessimistic), self.predict_from_weighted_sum(optimistic)
+        """(low, high) accuracy from the two ends' sums, widened by `margin_points` and by the test set's
+        sampling error (binomial, 80%: 1.28 standard errors) where the accuracy is measured on `test_samples`
+        inputs."""
+        low = np.maximum(self.predict_from_weighted_sum(pessimistic) - self.margin_points, 0.0)
+        high = np.minimum(self.predict_from_weighted_sum(optimistic) + self.margin_points, 100.0)
         if self.test_samples > 0:
             def error(p):
                 return 1.2816 * 100.0 * np.sqrt(np.clip(p / 100.0, 0, 1) * (1 - np.clip(p / 100.0, 0, 1)) / self.test_samples)
