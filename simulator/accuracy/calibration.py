@@ -482,7 +482,8 @@ def extrapolation(floors: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np
     """(weights, activations) (layers, BIT_WIDTHS) extra log-width: EXTRAPOLATION_PER_BIT per bit below each
     tensor's floor (where a search goes only with `extrapolate`)."""
     bits = np.array(BIT_WIDTHS, float)
-    return tuple(EXTRAPOLATION_PER_BIT * np.maximum(f[:, None] - bits[None, :], 0.0) for f in floors)  # type: ignore[return-value]
+    weights, activations = (EXTRAPOLATION_PER_BIT * np.maximum(f[:, None] - bits[None, :], 0.0) for f in floors)
+    return weights, activations
 
 
 # --- the proxy of a zoo model ------------------------------------------------------------------------------
@@ -636,4 +637,5 @@ def calibrate_on_measurements(meter, chance: float, measurements: list | None = 
         distortion_source="measured: the model's folded weights and its activations on the calibration inputs",
         sensitivity_source=f"fitted to {len(measurements)} single-layer measurements and {len(plans)} split plans",
         log_low=float(min(low, 0.0)), log_high=float(max(high, 0.0)),
-        weight_extrapolation=extra, activation_extrapolation=extra, test_samples=len(meter.y))
+        weight_extrapolation=extra, activation_extrapolation=extra, test_samples=len(meter.y),
+        weight_floor=np.full(n, lowest), activation_floor=np.full(n, lowest))

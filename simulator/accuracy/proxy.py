@@ -105,7 +105,8 @@ class AccuracyProxy:
     def inside(self, weight_bits: np.ndarray, activation_bits: np.ndarray) -> np.ndarray:
         """Whether plans (bits (plans, layers) or (layers,)) keep every tensor inside the evidence envelope."""
         assert self.weight_floor is not None and self.activation_floor is not None  # __post_init__
-        return ((np.asarray(weight_bits) >= self.weight_floor) & (np.asarray(activation_bits) >= self.activation_floor)).all(-1)
+        return np.asarray(((np.asarray(weight_bits) >= self.weight_floor)
+                           & (np.asarray(activation_bits) >= self.activation_floor)).all(-1))
 
     def inside_table(self, bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(weights, activations) (layers, len(bits)) bool: each tensor at each bit-width inside the envelope."""
