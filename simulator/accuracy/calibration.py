@@ -73,8 +73,7 @@ PRIOR_WEIGHT_POINTS = 1.0
 INTERVAL_QUANTILES = (0.1, 0.9)
 REPRODUCIBILITY_POINTS = 0.5
 """How far a published top-1 moves for the same configuration (seeds, checkpoints: MQBench's three W8A8
-ResNet-18 rows span 70.55-70.89); the reported interval adds it at both ends. The searched ends do not (they
-stay sums over layers)."""
+ResNet-18 rows span 70.55-70.89): a left-out row within this of its interval counts as covered."""
 CENSORED_DROP_POINTS = 1.0
 """A row that loses less than this says little about its noise (sources' seeds move top-1 by a few tenths):
 it does not set the width of the interval (its interval is still checked)."""
@@ -374,17 +373,17 @@ def interval_band(residuals: list[dict]) -> dict[str, dict]:
             return {}
         low, high = np.quantile(ratios, INTERVAL_QUANTILES)
         return {"log_low": float(min(low, 0.0)), "log_high": float(max(high, 0.0)), "rows": int(ratios.size)}
-    pooled = band(residuals) or {"log_low": -1.0, "log_high": 1.0, "rows": 0}
+    pooled = dict(band(residuals) or {"log_low": -1.0, "log_high": 1.0, "rows": 0}, pooled=True)
     return {tier: band([r for r in residuals if r["tier"] == tier]) or pooled for tier in TIERS}
 
 
 def row_interval(row: dict, bands: dict) -> tuple[float, float]:
-    """(low, high) top-1 of a `predictions` row under the `interval_band` bands, each end moved out by
-    `REPRODUCIBILITY_POINTS` (as `AccuracyProxy.interval_from_weighted_sums` does)."""
+    """(low, high) top-1 of a `predictions` row under the `interval_band` bands (what the proxy's
+    `predict_interval` gives for the row's plan inside the envelope)."""
     band = bands[row["tier"]]
     args = (row["fp32_top1"], row["chance"], row["shape"])
-    return (max(float(link(row["noise"] * np.exp(band["log_high"]), *args)) - REPRODUCIBILITY_POINTS, 0.0),
-            min(float(link(row["noise"] * np.exp(band["log_low"]), *args)) + REPRODUCIBILITY_POINTS, 100.0))
+    return (float(link(row["noise"] * np.exp(band["log_high"]), *args)),
+            float(link(row["noise"] * np.exp(band["log_low"]), *args)))
 
 
 def write_published_fit(path: Path = FIT_JSON) -> dict:
@@ -517,7 +516,7 @@ def proxy_for_graph(graph, model: str, tier: str, granularity: str, fp_accuracy:
             "" if known else " (no rows for this model: robustness 1, interval widened)") + sensitivity_note,
         log_low=band["log_low"] - widen, log_high=band["log_high"] + widen,
         weight_extrapolation=extra_w, activation_extrapolation=extra_a,
-        weight_floor=floors[0], activation_floor=floors[1], margin_points=REPRODUCIBILITY_POINTS)
+        weight_floor=floors[0], activation_floor=floors[1])
 
 
 def zoo_proxy(model: str, tier: str = "calibrated", granularity: str = "per-channel", graph=None) -> AccuracyProxy:

@@ -80,8 +80,6 @@ class AccuracyProxy:
     activation_floor: np.ndarray | None = None
     """The evidence envelope: (layers,) the lowest bits of each tensor that the calibration covers (None: 1,
     everything inside). Searches keep every tensor at or above its floor unless told to extrapolate."""
-    margin_points: float = 0.0
-    """Points the reported interval adds at both ends: how far the evidence itself moves (not searched)."""
 
     def __post_init__(self) -> None:
         # more bits never hurt: a finer grid could always mimic the coarser one's error level
@@ -173,11 +171,9 @@ class AccuracyProxy:
                                                 self.weighted_sum(weight_bits, activation_bits, "optimistic"))
 
     def interval_from_weighted_sums(self, pessimistic: np.ndarray, optimistic: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(low, high) accuracy from the two ends' sums, widened by `margin_points` and by the test set's
-        sampling error (binomial, 80%: 1.28 standard errors) where the accuracy is measured on `test_samples`
-        inputs."""
-        low = np.maximum(self.predict_from_weighted_sum(pessimistic) - self.margin_points, 0.0)
-        high = np.minimum(self.predict_from_weighted_sum(optimistic) + self.margin_points, 100.0)
+        """(low, high) accuracy from the two ends' sums, widened by the test set's sampling error (binomial,
+        80%: 1.28 standard errors) where the accuracy is measured on `test_samples` inputs."""
+        low, high = self.predict_from_weighted_sum(pessimistic), self.predict_from_weighted_sum(optimistic)
         if self.test_samples > 0:
             def error(p):
                 return 1.2816 * 100.0 * np.sqrt(np.clip(p / 100.0, 0, 1) * (1 - np.clip(p / 100.0, 0, 1)) / self.test_samples)
