@@ -17,6 +17,9 @@ The interval: every term's noise is uncertain by a factor, exp(log_low) .. exp(l
 left-out residuals, widened per tensor and bit-width (`*_extrapolation`, in log units) where a plan leaves
 what the calibration covered. The optimistic and pessimistic ends are sums of per-layer terms too, so a search
 can bound either end exactly; `cost_tables(end)` gives them.
+
+The evidence envelope: `weight_floor` / `activation_floor`, the lowest bits of each tensor the calibration
+covers (`inside`, `inside_table`); a per-layer constraint, so it too keeps an exact search exact.
 """
 from __future__ import annotations
 

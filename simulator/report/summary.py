@@ -190,7 +190,8 @@ def _envelope(cell: dict) -> str:
                 "`accuracy.extrapolate: true`, so plans outside it were allowed (their intervals widen below it)")
     return (f"accuracy evidence envelope (bits the published rows of two sources cover): {text}; no plan outside it "
             "is chosen at either confidence (`accuracy.extrapolate: false`; a model calibrated on its own "
-            "measurements uses the bits it was measured at); each search's line below says how many plans it excluded")
+            "measurements uses the bits it was measured at); a search that evaluated plans outside it says below how "
+            "many it excluded")
 
 
 def _interval(row) -> str:
