@@ -1,5 +1,7 @@
-"""Print the accuracy proxy's validation: left-out errors on the published PTQ table, and proxy against
-measurement on a real ONNX model with data (by default the digits CNN fixture).
+"""Print the accuracy proxy's validation: every published row's in-sample residual (the stored fit, what a
+command answers) and left-out residual (a fit that saw no row of its source), the left-out interval figures
+(coverage, median width, expected-drop MAE, Spearman) inside the evidence envelope and on every row, and the
+proxy against measurement on a real ONNX model with data (by default the digits CNN fixture).
 
     python -m simulator.accuracy.validation [--write] [--skip-model]
                                             [--onnx MODEL.onnx --data DATA.npz --calibration CAL.npz]
