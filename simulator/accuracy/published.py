@@ -235,6 +235,9 @@ _UNREPRESENTABLE = (
                              "sample is also chosen on the evaluation data)"),
     (r"fc output clipped", "the logits clipped by a calibrated range inside an otherwise min-max network: the "
                            "proxy has one clipping method per plan"),
+    (r"AdaRound on Min-Max weight grid", "AdaRound's ablation on a min-max weight grid: the proxy's reconstruction tier "
+                                        "optimises rounding on a calibrated grid, and no tier has a min-max grid with "
+                                        "optimised rounding"),
     (r"range-based linear PTQ \(symmetric\)", "symmetric activation quantizer on non-negative activations: the "
                                               "proxy's activation quantizer is asymmetric"),
 )

@@ -104,6 +104,7 @@ def scenario_arguments(config: Experiment) -> dict[str, Any]:
         "edge_bits": tuple(config.bits.edge) if config.bits.edge else None,
         "cloud_bits": config.bits.cloud,
         "accuracy_tier": config.accuracy.tier,
+        "extrapolate": config.accuracy.extrapolate,
         "input_codec": config.codecs.input,
         "activation_codec": config.codecs.activation,
         "jpeg_quality": config.codecs.jpeg_quality,
@@ -122,7 +123,7 @@ def cell_record(cell: Cell) -> dict[str, Any]:
             "max_accuracy_drop": arguments["max_accuracy_drop"], "memory_model": arguments["memory_model"],
             "edge_bits": list(arguments["edge_bits"]) if arguments["edge_bits"] else None,
             "cloud_bits": arguments["cloud_bits"], "accuracy_tier": arguments["accuracy_tier"],
-            "accuracy_granularity": config.accuracy.granularity,
+            "accuracy_granularity": config.accuracy.granularity, "accuracy_extrapolate": arguments["extrapolate"],
             "accuracy_confidence": arguments["accuracy_confidence"], "input_codec": arguments["input_codec"],
             "activation_codec": arguments["activation_codec"], "jpeg_quality": arguments["jpeg_quality"],
             **({} if link.trace is None else {

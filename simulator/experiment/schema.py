@@ -197,6 +197,10 @@ class Accuracy(_Section):
     fp_accuracy: float | None = Field(default=None, gt=0.0, le=100.0,
                                       description="float accuracy (percent) of an .onnx "
                                       "model given without data (with data it is measured)")
+    extrapolate: bool = Field(default=False, description="let the searches choose plans outside the accuracy "
+                              "model's evidence envelope (a tensor below the lowest bits the published rows cover "
+                              "for its kind in this tier; `autosplit accuracy` marks them); off by default, at both "
+                              "accuracy confidences")
     max_measured_plans: int = Field(default=60, ge=1, le=10_000,
                                     description="with data: at most this many distinct plans "
                                     "are measured per cell (each method's choice first, then the fronts)")

@@ -8,6 +8,7 @@ import pandas as pd
 
 from hardware_models.errors import UserError
 from hardware_models.registry import load_accelerator, preset_evidence
+from simulator.accuracy.calibration import envelope_floors
 from simulator.report.plots import chosen_plan
 
 
@@ -94,6 +95,7 @@ def _cell_section(cell: dict, baselines: pd.DataFrame, timings: pd.DataFrame, mu
              f"- edge memory {_size(cell['edge_memory_limit_bytes'])} (`{cell['memory_model']}` model), "
              f"accuracy drop at most {_points(cell['max_accuracy_drop'])} (`{cell['accuracy_tier']}` tier, "
              f"{cell['accuracy_granularity']}), {_confidence(cell)}",
+             f"- {_envelope(cell)}",
              f"- payloads: input `{cell['input_codec']}`, activations `{cell['activation_codec']}`",
              *_evidence_lines(cell), ""]
     measured = "measured_accuracy" in rows and rows["measured_accuracy"].notna().any()
@@ -190,6 +192,20 @@ def _confidence(cell: dict) -> str:
                 "taken there")
     return ("the bound applies to the expected accuracy (`constraints.accuracy_confidence: expected`): a chosen "
             "plan may sit where the accuracy model is unsure (see the interval column)")
+
+
+def _envelope(cell: dict) -> str:
+    """The accuracy model's evidence envelope for the cell's tier and granularity, and whether it binds."""
+    floors = envelope_floors(cell["accuracy_tier"], cell["accuracy_granularity"])
+    text = "; ".join(f"{kind}s " + ", ".join(f"{role.replace('_', ' ')} >= {bits}" for role, bits in roles.items())
+                     for kind, roles in floors.items())
+    if cell.get("accuracy_extrapolate"):
+        return (f"accuracy evidence envelope (bits the published rows of two sources cover): {text}; "
+                "`accuracy.extrapolate: true`, so plans outside it were allowed (their intervals widen below it)")
+    return (f"accuracy evidence envelope (bits the published rows of two sources cover): {text}; no plan outside it "
+            "is chosen at either confidence (`accuracy.extrapolate: false`; a model calibrated on its own "
+            "measurements uses the bits it was measured at); a search that evaluated plans outside it says below how "
+            "many it excluded")
 
 
 def _interval(row) -> str:
