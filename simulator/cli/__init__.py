@@ -17,6 +17,7 @@ from hardware_models.errors import UserError
 from hardware_models.units import UNITS_HELP
 from simulator.cli import (_accuracy, _capacity, _export, _hardware, _inspect, _layer_cost, _models, _netsim, _plan,
                            _run, _run_edge, _schema, _serve_cloud, _worker)
+from simulator.cli import _profile
 from simulator.runtime import keep_freed_memory
 
 __all__ = ["build_parser", "main"]
@@ -24,6 +25,7 @@ __all__ = ["build_parser", "main"]
 # in the order `autosplit --help` lists them
 COMMANDS = (_models, _inspect, _layer_cost, _hardware, _run, _schema, _plan, _accuracy, _netsim, _capacity, _worker,
             _export, _serve_cloud, _run_edge)
+COMMANDS = (*COMMANDS[:4], _profile, *COMMANDS[4:])  # profile beside hardware: measured hardware
 
 
 class _Parser(argparse.ArgumentParser):

@@ -231,8 +231,9 @@ class Bits(_Section):
     def _nonempty(cls, value: list[int] | None) -> list[int] | None:
         if value is not None and not value:
             raise ValueError("expected at least one bit-width")
-        if value is not None and any(not (1 <= b <= 8 or b == 16) for b in value):
-            raise ValueError(f"expected bit-widths in 1..8 (or 16), got {value}")  # what an edge layer can use
+        if value is not None and any(not (1 <= b <= 8 or b in (16, 32)) for b in value):
+            # what an edge layer can use; 32: a device profiled in fp32 (`autosplit profile`)
+            raise ValueError(f"expected bit-widths in 1..8 (or 16, 32: float), got {value}")
         return None if value is None else sorted(set(value))
 
 

@@ -1,0 +1,259 @@
+"""Measure every layer of an ONNX model with onnxruntime's own profiler, on this machine, as autosplit's layers.
+
+onnxruntime optimises the graph before it runs it (ORT_ENABLE_ALL, as a user runs it): it folds batchnorms,
+fuses activations and residual adds into convs, renames nodes (`<tensor>_nchwc`, `.../QuickGeluFusion/`) and
+inserts layout reorders. Its profiler times the optimised nodes, so each is mapped back to the original ONNX
+nodes it computes, and those to autosplit's (simplified) layers:
+1. the optimised node's *anchor*: an original tensor it produces, else the original tensor its name was made
+   from (`<tensor>_nchwc`, `<node name>/<fusion>/`), else the last original tensor it reads (a layout reorder);
+2. the original nodes it covers: walking back from the anchor's producer through the original graph, stopping
+   at the tensors its inputs stand for and at nodes an earlier optimised node covered. Ops onnxruntime fused
+   past the anchor (an add and relu inside a NCHWc conv) are covered by the next node that walks through them;
+3. its median time (over the timed runs) is shared among the autosplit layers of the covered nodes in
+   proportion to their work (MACs + output elements); a node covering none (its anchor already covered: a
+   reorder) goes to the layer producing its anchor. Nodes that map to no layer (constant chains autosplit
+   folded) are reported as unmapped time.
+The profile is written in hardware_models.measured's CSV format; `end_to_end_s` is timed apart, without the
+profiler.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hardware_models.errors import UserError
+from hardware_models.measured import file_sha256
+from simulator.graph import Graph
+
+INPUT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64,
+               "tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(uint8)": np.uint8,
+               "tensor(int8)": np.int8, "tensor(bool)": np.bool_}
+
+
+@dataclass
+class Profile:
+    """What `profile_model` measured: the CSV header (hardware_models.measured.HEADER_KEYS) and one row per
+    layer of `graph` in execution order: (layer, median latency in seconds, onnxruntime nodes it shares)."""
+
+    header: dict[str, Any]
+    rows: list[tuple[str, float, list[str]]]
+    graph: Graph
+
+    @property
+    def layers_s(self) -> float:
+        return sum(latency for _, latency, _ in self.rows)
+
+
+def profile_model(path: str | Path, threads: int, runs: int, warmup: int, provider: str = "CPUExecutionProvider",
+                  seed: int = 0) -> Profile:
+    """Profile the ONNX file at `path` with onnxruntime: `warmup` untimed runs, then `runs` timed ones."""
+    import onnxruntime as ort
+
+    path = Path(path)
+    graph, layer_of_tensor = _layers_of_tensors(path)
+    if provider not in ort.get_available_providers():
+        raise UserError(f"--provider: {provider} is not available in this onnxruntime; expected one of "
+                        f"{', '.join(ort.get_available_providers())}")
+    with tempfile.TemporaryDirectory(prefix="autosplit-profile-") as folder:
+        options = _session_options(ort, threads)
+        options.enable_profiling = True
+        options.profile_file_prefix = str(Path(folder) / "ort")
+        options.optimized_model_filepath = str(Path(folder) / "optimized.onnx")
+        session = _session(ort, path, options, provider)
+        feeds = _feeds(session, np.random.default_rng(seed))
+        for _ in range(warmup + runs):
+            session.run(None, feeds)
+        trace = json.loads(Path(session.end_profiling()).read_text())
+        node_s = _median_node_times(trace, runs)
+        latency, nodes_of, unmapped_s = _attribute(path, Path(folder) / "optimized.onnx", graph, layer_of_tensor,
+                                                   node_s)
+    plain = _session(ort, path, _session_options(ort, threads), provider)
+    for _ in range(warmup):
+        plain.run(None, feeds)
+    wall = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        plain.run(None, feeds)
+        wall.append(time.perf_counter() - start)
+    header = {"model": str(path), "model_sha256": file_sha256(path), "precision": _precision(path),
+              "batch": graph.input_shape[0] if graph.input_shape else 1, "provider": provider, "threads": threads,
+              "runs": runs, "warmup": warmup, "onnxruntime": ort.__version__,
+              "graph_optimization": "ORT_ENABLE_ALL", "device": _device(),
+              "end_to_end_s": float(statistics.median(wall)), "unmapped_s": float(unmapped_s)}
+    rows = [(layer.name, latency.get(layer.name, 0.0), nodes_of.get(layer.name, [])) for layer in graph.layers]
+    return Profile(header, rows, graph)
+
+
+# --- onnxruntime ----------------------------------------------------------------------------------------------
+def _session_options(ort: Any, threads: int) -> Any:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3  # not the warning that a NCHWc-optimised model is machine-specific
+    return options
+
+
+def _session(ort: Any, path: Path, options: Any, provider: str) -> Any:
+    try:
+        return ort.InferenceSession(str(path), options, providers=[provider])
+    except Exception as exc:  # onnxruntime raises its own types for a model it cannot run
+        raise UserError(f"{path}: onnxruntime cannot run it: {' '.join(str(exc).split())[:300]}") from None
+
+
+def _feeds(session: Any, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Random inputs of the session's shapes (a symbolic dimension is 1) and types."""
+    feeds = {}
+    for value in session.get_inputs():
+        shape = [d if isinstance(d, int) and d > 0 else 1 for d in value.shape]
+        dtype = INPUT_TYPES.get(value.type)
+        if dtype is None:
+            raise UserError(f"input {value.name!r}: cannot make a random {value.type}")
+        feeds[value.name] = rng.standard_normal(shape).astype(dtype)
+    return feeds
+
+
+def _median_node_times(trace: list[dict], runs: int) -> dict[str, float]:
+    """Median seconds of each optimised node over the last `runs` model runs of a profiler trace (a node that
+    did not run in a run counts 0 there)."""
+    spans = sorted((e["ts"], e["ts"] + e["dur"]) for e in trace if e.get("cat") == "Session"
+                   and e.get("name") == "model_run")[-runs:]
+    starts = np.array([s for s, _ in spans])
+    per_run: dict[str, np.ndarray] = {}
+    for event in trace:
+        name = event.get("name", "")
+        if event.get("cat") != "Node" or not name.endswith("_kernel_time"):
+            continue
+        run = int(np.searchsorted(starts, event["ts"], side="right")) - 1
+        if run < 0 or event["ts"] > spans[run][1]:
+            continue  # a warm-up run
+        node = name.removesuffix("_kernel_time")
+        per_run.setdefault(node, np.zeros(len(spans)))[run] += event["dur"] * 1e-6
+    return {node: float(np.median(times)) for node, times in per_run.items()}
+
+
+def _precision(path: Path) -> str:
+    """fp16 or int8 when the model's weights are stored so, else fp32."""
+    import onnx
+
+    types = {init.data_type for init in onnx.load(str(path), load_external_data=False).graph.initializer}
+    if onnx.TensorProto.FLOAT16 in types:
+        return "fp16"
+    if types & {onnx.TensorProto.INT8, onnx.TensorProto.UINT8}:
+        return "int8"
+    return "fp32"
+
+
+def _device() -> str:
+    name = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.partition(":")[2].strip()
+                break
+    except OSError:
+        pass
+    return f"{name}, {os.cpu_count()} logical cores"
+
+
+# --- onnx nodes -> autosplit layers -----------------------------------------------------------------------------
+def _layers_of_tensors(path: Path) -> tuple[Graph, dict[str, str]]:
+    """The simplified Graph of the ONNX file and, for each ONNX tensor a layer computes, that layer's name
+    (a batchnorm or activation folded into a conv gives the conv's name)."""
+    import onnx
+
+    from simulator.graph import load_model
+    from simulator.graph.onnx_import import _fix_batch, _Importer, _infer_through_constants
+    from simulator.graph.simplify import simplify
+
+    load_model(str(path))  # the importer's own errors, for a file it cannot read
+    model = onnx.load(str(path))
+    _fix_batch(model)
+    model = _infer_through_constants(onnx.shape_inference.infer_shapes(model, data_prop=True), path)
+    importer = _Importer(model, path)  # the importer again, for its map from ONNX tensors to layers
+    graph = simplify(importer.run())
+    survivor = {layer.name: layer.name for layer in graph.layers}
+    survivor.update({removed: layer.name for layer in graph.layers for removed in layer.fused})
+    return graph, {t: survivor[ir] for t, ir in importer.tensor_of.items() if ir in survivor}
+
+
+def _attribute(path: Path, optimized_path: Path, graph: Graph, layer_of_tensor: dict[str, str],
+               node_s: dict[str, float]) -> tuple[dict[str, float], dict[str, list[str]], float]:
+    """(layer -> seconds, layer -> the optimised nodes it shares, unmapped seconds): each optimised node's
+    time shared among the layers of the original nodes it covers (see the module docstring)."""
+    import onnx
+
+    original = list(onnx.load(str(path), load_external_data=False).graph.node)
+    producer = {out: i for i, node in enumerate(original) for out in node.output if out}
+    by_name = {node.name: i for i, node in enumerate(original) if node.name}
+    optimized = list(onnx.load(str(optimized_path), load_external_data=False).graph.node)
+    work = {layer.name: float(layer.macs + layer.output_elements) for layer in graph.layers}
+    anchors: dict[str, str | None] = {}
+    made_by: dict[str, str] = {}  # optimised tensor -> the optimised node producing it
+    claimed: set[int] = set()
+    latency: dict[str, float] = {}
+    nodes_of: dict[str, list[str]] = {}
+    unmapped = 0.0
+    for node in optimized:
+        anchor = _anchor(node, producer, by_name, original)
+        anchors[node.name] = anchor
+        made_by.update({out: node.name for out in node.output})
+        if anchor is None:
+            unmapped += node_s.get(node.name, 0.0)
+            continue
+        boundary = {t for t in node.input if t in producer}
+        boundary |= {a for t in node.input if t in made_by and (a := anchors[made_by[t]]) is not None}
+        covered = _walk_back(producer[anchor], original, producer, boundary, claimed) or {producer[anchor]}
+        claimed |= covered
+        layers = sorted({layer_of_tensor[out] for i in covered for out in original[i].output if out in layer_of_tensor},
+                        key=lambda name: graph.index[name])
+        seconds = node_s.get(node.name, 0.0)
+        if not layers:
+            unmapped += seconds
+            continue
+        weights = np.array([work[name] for name in layers])
+        for name, share in zip(layers, weights / weights.sum()):
+            latency[name] = latency.get(name, 0.0) + seconds * float(share)
+            nodes_of.setdefault(name, []).append(node.name)
+    return latency, nodes_of, unmapped
+
+
+def _anchor(node: Any, producer: dict[str, int], by_name: dict[str, int], original: list[Any]) -> str | None:
+    """The original tensor an optimised node stands for (module docstring, step 1), or None."""
+    produced = [out for out in node.output if out in producer]
+    if produced:
+        return produced[-1]
+    stem = node.name.removesuffix("_nchwc")
+    if stem != node.name and stem in producer:
+        return stem
+    parts = node.name.split("/")
+    for end in range(len(parts), 0, -1):
+        index = by_name.get("/".join(parts[:end]))
+        if index is not None:
+            return original[index].output[0]
+    read = [t for t in node.input if t in producer]
+    return read[-1] if read else None
+
+
+def _walk_back(start: int, original: list[Any], producer: dict[str, int], boundary: set[str],
+               claimed: set[int]) -> set[int]:
+    """The original nodes from `start` back to the `boundary` tensors, leaving out `claimed` ones."""
+    covered: set[int] = set()
+    stack = [start]
+    while stack:
+        index = stack.pop()
+        if index in covered or index in claimed:
+            continue
+        covered.add(index)
+        stack.extend(producer[t] for t in original[index].input if t in producer and t not in boundary)
+    return covered
