@@ -8,8 +8,11 @@ analytic preset whose latency ratio scales each measured layer (`measured x pres
 a table with the columns `layer,latency_s,ort_nodes`: one row per autosplit layer of the simplified graph, its
 median latency in seconds, and the onnxruntime nodes (after onnxruntime's own fusions) whose time it got a share
 of, `;`-separated. `end_to_end_s` is the median wall time of a whole `session.run` without the profiler and
-`unmapped_s` the median time of the nodes that map to no layer (constant chains autosplit folded); both are
-recorded, neither is spread over the layers.
+`end_to_end_cpu_s` the calling thread's CPU time in those runs (on a loaded machine, with 1 thread, the
+latency the machine would have unloaded), `unmapped_s` the time of the nodes that map to no layer (constant
+chains autosplit folded); they are recorded, not spread over the layers. `statistic: min` (the minimum over
+runs instead of the median) is for a machine other processes load: a node's minimum is the run no other
+process interrupted.
 
 **Rules.** A layer absent from the profile costs 0 s (autosplit's graph has a layer onnxruntime folded away,
 e.g. a reshape of constants, or a layer whose work ran inside a fused neighbour's kernel). Energy is not
@@ -45,16 +48,20 @@ HEADER_KEYS = {
     "batch": "the batch size of the measured input",
     "provider": "the onnxruntime execution provider",
     "threads": "onnxruntime's intra-op threads",
-    "runs": "the timed runs (each layer's latency is their median)",
+    "runs": "the timed runs (each layer's latency is their median, or minimum: `statistic`)",
+    "statistic": "median (the default) or min: which statistic of the runs each layer's latency is",
     "warmup": "the untimed runs before them",
     "onnxruntime": "onnxruntime's version",
     "graph_optimization": "onnxruntime's graph optimisation level",
     "device": "the machine measured on (processor, cores)",
     "end_to_end_s": "median wall time of a whole session.run without the profiler, seconds",
+    "end_to_end_cpu_s": "median CPU time of the calling thread in those runs, seconds (with 1 thread: the latency "
+                        "on an unloaded machine; a lower bound otherwise)",
     "unmapped_s": "median time of onnxruntime nodes that map to no layer, seconds",
     "based_on": "optional: an analytic preset whose latency ratio gives the other bit-widths",
 }
-NUMBER_KEYS = ("end_to_end_s", "unmapped_s")
+NUMBER_KEYS = ("end_to_end_s", "end_to_end_cpu_s", "unmapped_s")
+STATISTICS = ("median", "min")
 WHOLE_KEYS = ("batch", "threads", "runs", "warmup")
 CLOCK_HZ = 1e9  # cycles are nanoseconds
 
@@ -105,6 +112,8 @@ def read_profile(path: str | Path) -> tuple[dict[str, str], dict[str, float], di
         raise UserError(f"{path}: header key {missing[0]} missing ({HEADER_KEYS[missing[0]]})")
     if header["precision"] not in PRECISION_BITS:
         raise UserError(f"{path}: precision: expected one of {', '.join(PRECISION_BITS)}, got {header['precision']!r}")
+    if header["statistic"] not in STATISTICS:
+        raise UserError(f"{path}: statistic: expected one of {', '.join(STATISTICS)}, got {header['statistic']!r}")
     for key in NUMBER_KEYS + WHOLE_KEYS:
         try:
             value = float(header[key]) if key in NUMBER_KEYS else int(header[key])
@@ -243,7 +252,7 @@ class MeasuredProfile(Accelerator):
         total_ms = sum(self.layer_latency_s.values()) * 1e3
         basis = (f"; other bit-widths scaled by {self.basis.name}'s latency ratio" if self.basis is not None
                  else "; no other bit-widths (no based_on)")
-        measured = (f"measured: median of {h['runs']} runs of {h['model']} (SHA-256 {h['model_sha256'][:12]}...) "
+        measured = (f"measured: {h['statistic']} of {h['runs']} runs of {h['model']} (SHA-256 {h['model_sha256'][:12]}...) "
                     f"with onnxruntime {h['onnxruntime']} ({h['provider']}, {h['threads']} thread(s), "
                     f"{h['graph_optimization']}, {h['precision']}, batch {h['batch']}) on {h['device']}: layers sum "
                     f"{total_ms:.3f} ms, end to end {float(h['end_to_end_s']) * 1e3:.3f} ms, unmapped "

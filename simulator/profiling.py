@@ -54,8 +54,9 @@ class Profile:
 
 
 def profile_model(path: str | Path, threads: int, runs: int, warmup: int, provider: str = "CPUExecutionProvider",
-                  seed: int = 0) -> Profile:
-    """Profile the ONNX file at `path` with onnxruntime: `warmup` untimed runs, then `runs` timed ones."""
+                  statistic: str = "median", seed: int = 0) -> Profile:
+    """Profile the ONNX file at `path` with onnxruntime: `warmup` untimed runs, then `runs` timed ones; each
+    layer's latency is the `statistic` (median or min) of its runs."""
     import onnxruntime as ort
 
     path = Path(path)
@@ -68,27 +69,28 @@ def profile_model(path: str | Path, threads: int, runs: int, warmup: int, provid
         options.enable_profiling = True
         options.profile_file_prefix = str(Path(folder) / "ort")
         options.optimized_model_filepath = str(Path(folder) / "optimized.onnx")
-        session = _session(ort, path, options, provider)
-        feeds = _feeds(session, np.random.default_rng(seed))
-        for _ in range(warmup + runs):
-            session.run(None, feeds)
-        trace = json.loads(Path(session.end_profiling()).read_text())
-        node_s = _median_node_times(trace, runs)
+        profiled = _session(ort, path, options, provider)
+        plain = _session(ort, path, _session_options(ort, threads), provider)
+        feeds = _feeds(profiled, np.random.default_rng(seed))
+        wall, cpu = [], []
+        # the profiled and the plain session take turns, so that a busy machine slows both alike
+        for run in range(warmup + runs):
+            profiled.run(None, feeds)
+            start, start_cpu = time.perf_counter(), time.thread_time()
+            plain.run(None, feeds)
+            if run >= warmup:
+                wall.append(time.perf_counter() - start)
+                cpu.append(time.thread_time() - start_cpu)
+        trace = json.loads(Path(profiled.end_profiling()).read_text())
+        node_s = _node_times(trace, runs, statistic)
         latency, nodes_of, unmapped_s = _attribute(path, Path(folder) / "optimized.onnx", graph, layer_of_tensor,
                                                    node_s)
-    plain = _session(ort, path, _session_options(ort, threads), provider)
-    for _ in range(warmup):
-        plain.run(None, feeds)
-    wall = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        plain.run(None, feeds)
-        wall.append(time.perf_counter() - start)
     header = {"model": str(path), "model_sha256": file_sha256(path), "precision": _precision(path),
               "batch": graph.input_shape[0] if graph.input_shape else 1, "provider": provider, "threads": threads,
-              "runs": runs, "warmup": warmup, "onnxruntime": ort.__version__,
+              "runs": runs, "statistic": statistic, "warmup": warmup, "onnxruntime": ort.__version__,
               "graph_optimization": "ORT_ENABLE_ALL", "device": _device(),
-              "end_to_end_s": float(statistics.median(wall)), "unmapped_s": float(unmapped_s)}
+              "end_to_end_s": float(statistics.median(wall)), "end_to_end_cpu_s": float(statistics.median(cpu)),
+              "unmapped_s": float(unmapped_s)}
     rows = [(layer.name, latency.get(layer.name, 0.0), nodes_of.get(layer.name, [])) for layer in graph.layers]
     return Profile(header, rows, graph)
 
@@ -123,9 +125,9 @@ def _feeds(session: Any, rng: np.random.Generator) -> dict[str, np.ndarray]:
     return feeds
 
 
-def _median_node_times(trace: list[dict], runs: int) -> dict[str, float]:
-    """Median seconds of each optimised node over the last `runs` model runs of a profiler trace (a node that
-    did not run in a run counts 0 there)."""
+def _node_times(trace: list[dict], runs: int, statistic: str) -> dict[str, float]:
+    """Seconds of each optimised node over the last `runs` model runs of a profiler trace, their median or
+    minimum (a node that did not run in a run counts 0 there)."""
     spans = sorted((e["ts"], e["ts"] + e["dur"]) for e in trace if e.get("cat") == "Session"
                    and e.get("name") == "model_run")[-runs:]
     starts = np.array([s for s, _ in spans])
@@ -139,7 +141,8 @@ def _median_node_times(trace: list[dict], runs: int) -> dict[str, float]:
             continue  # a warm-up run
         node = name.removesuffix("_kernel_time")
         per_run.setdefault(node, np.zeros(len(spans)))[run] += event["dur"] * 1e-6
-    return {node: float(np.median(times)) for node, times in per_run.items()}
+    reduce = np.median if statistic == "median" else np.min
+    return {node: float(reduce(times)) for node, times in per_run.items()}
 
 
 def _precision(path: Path) -> str:

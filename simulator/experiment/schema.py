@@ -61,9 +61,9 @@ def _check_model(value: str, info: ValidationInfo) -> str:
 
 
 def _check_hardware(value: str, info: ValidationInfo) -> str:
-    if Path(value).suffix in (".yaml", ".yml", ".cfg"):
+    if Path(value).suffix in (".yaml", ".yml", ".cfg", ".csv"):  # .csv: a profile from `autosplit profile`
         return existing_file(value, info, "hardware file")
-    return choice(value, hardware_preset_names(), "hardware preset (or a .yaml / SCALE-Sim .cfg path)")
+    return choice(value, hardware_preset_names(), "hardware preset (or a .yaml / SCALE-Sim .cfg / profile .csv path)")
 
 
 ModelName = Annotated[str, AfterValidator(_check_model)]
@@ -346,7 +346,8 @@ class Experiment(_Section):
     name: str | None = Field(default=None, description="a title for the summary (default: the file stem)")
     description: str | None = Field(default=None, description="free text, copied into the summary")
     model: ModelName = Field(..., description="zoo name (see `autosplit models`) or a path to an .onnx file")
-    edge: HardwareName = Field(..., description="edge accelerator: preset name, preset .yaml or SCALE-Sim .cfg")
+    edge: HardwareName = Field(..., description="edge accelerator: preset name, preset .yaml, SCALE-Sim .cfg or a "
+                               "profile .csv from `autosplit profile`")
     cloud: HardwareName = Field(default="tpu_v1", description="cloud accelerator: preset name or preset .yaml")
     cloud_mode: CloudMode = Field(default_factory=CloudMode, description="a GPU cloud's execution and fusion "
                                   "(also the capacity section's GPU)")
