@@ -9,10 +9,11 @@ nodes it computes, and those to autosplit's (simplified) layers:
 2. the original nodes it covers: walking back from the anchor's producer through the original graph, stopping
    at the tensors its inputs stand for and at nodes an earlier optimised node covered. Ops onnxruntime fused
    past the anchor (an add and relu inside a NCHWc conv) are covered by the next node that walks through them;
-3. its median time (over the timed runs) is shared among the autosplit layers of the covered nodes in
-   proportion to their work (MACs + output elements); a node covering none (its anchor already covered: a
-   reorder) goes to the layer producing its anchor. Nodes that map to no layer (constant chains autosplit
-   folded) are reported as unmapped time.
+3. its time (the median over the timed runs, or the minimum) is shared among the autosplit layers of the
+   covered nodes in proportion to their work (MACs + output elements); a node covering none goes to the layer
+   producing its anchor (a reorder of a layer's output) or, when that is no layer either (a Shape -> Gather ->
+   Concat chain autosplit folded as constants), to the first layer downstream that reads what it computes (the
+   reshape). Time that still maps to no layer (a node whose results no layer reads) is reported as unmapped.
 The profile is written in hardware_models.measured's CSV format; `end_to_end_s` is timed apart, without the
 profiler.
 """
@@ -199,6 +200,10 @@ def _attribute(path: Path, optimized_path: Path, graph: Graph, layer_of_tensor: 
     original = list(onnx.load(str(path), load_external_data=False).graph.node)
     producer = {out: i for i, node in enumerate(original) for out in node.output if out}
     by_name = {node.name: i for i, node in enumerate(original) if node.name}
+    readers: dict[str, list[int]] = {}
+    for index, node in enumerate(original):
+        for t in node.input:
+            readers.setdefault(t, []).append(index)
     optimized = list(onnx.load(str(optimized_path), load_external_data=False).graph.node)
     work = {layer.name: float(layer.macs + layer.output_elements) for layer in graph.layers}
     anchors: dict[str, str | None] = {}
@@ -220,6 +225,7 @@ def _attribute(path: Path, optimized_path: Path, graph: Graph, layer_of_tensor: 
         claimed |= covered
         layers = sorted({layer_of_tensor[out] for i in covered for out in original[i].output if out in layer_of_tensor},
                         key=lambda name: graph.index[name])
+        layers = layers or _first_layer_reading(anchor, original, readers, layer_of_tensor)
         seconds = node_s.get(node.name, 0.0)
         if not layers:
             unmapped += seconds
@@ -246,6 +252,25 @@ def _anchor(node: Any, producer: dict[str, int], by_name: dict[str, int], origin
             return original[index].output[0]
     read = [t for t in node.input if t in producer]
     return read[-1] if read else None
+
+
+def _first_layer_reading(tensor: str, original: list[Any], readers: dict[str, list[int]],
+                         layer_of_tensor: dict[str, str]) -> list[str]:
+    """The first layer downstream of `tensor` in the original graph (breadth first), as a one-name list, or [].
+    A shape computation autosplit folded (Shape -> Gather -> Concat) is paid for by the reshape that reads it."""
+    seen, frontier = {tensor}, [tensor]
+    while frontier:
+        following = []
+        for t in frontier:
+            for index in readers.get(t, []):
+                for out in original[index].output:
+                    if out in layer_of_tensor:
+                        return [layer_of_tensor[out]]
+                    if out and out not in seen:
+                        seen.add(out)
+                        following.append(out)
+        frontier = following
+    return []
 
 
 def _walk_back(start: int, original: list[Any], producer: dict[str, int], boundary: set[str],

@@ -1,0 +1,197 @@
+"""`autosplit profile`: onnxruntime's nodes mapped onto autosplit's layers, the profile as an edge, the 25% check."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hardware_models.measured import read_profile
+from hardware_models.registry import load_accelerator
+from simulator.cli import main
+from simulator.evaluate import Scenario
+from simulator.profiling import _attribute, _layers_of_tensors, profile_model
+from simulator.search import run_method
+from support import FIXTURES, assumed_proxy, write_yaml
+
+DIGITS = FIXTURES / "digits_cnn.onnx"
+ONNX = FIXTURES / "onnx"
+
+
+def _optimized(model: Path, folder: Path) -> Path:
+    """onnxruntime's optimised graph of `model` (ORT_ENABLE_ALL, 1 thread), as the profiler runs it."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.log_severity_level = 3
+    options.optimized_model_filepath = str(folder / "optimized.onnx")
+    ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+    return folder / "optimized.onnx"
+
+
+def _profile(tmp_path: Path, model: Path = DIGITS, *flags: str) -> Path:
+    out = tmp_path / f"{model.stem}.csv"
+    assert main(["profile", str(model), "--out", str(out), "--threads", "1", "--runs", "3", "--warmup", "1",
+                 "--format", "json", *flags]) == 0
+    return out
+
+
+@pytest.mark.parametrize("model", [DIGITS, ONNX / "resnet18.onnx", ONNX / "efficientnet_b0.onnx",
+                                   pytest.param(ONNX / "shufflenet_v2_x1_0.onnx", marks=pytest.mark.slow),
+                                   ONNX / "mobilenet_v2.onnx"], ids=lambda p: p.stem)
+def test_every_node_second_goes_to_a_layer_and_every_layer_gets_time(tmp_path, model):
+    """With a distinct time per optimised node, the layers' shares add up to all of it (nothing unmapped, nothing
+    counted twice) and no layer of the model is left without time."""
+    import onnx
+
+    optimized = _optimized(model, tmp_path)
+    names = [node.name for node in onnx.load(str(optimized)).graph.node]
+    node_s = {name: 1e-3 * (k + 1) for k, name in enumerate(names)}
+    graph, layer_of_tensor = _layers_of_tensors(model)
+    latency, nodes_of, unmapped = _attribute(model, optimized, graph, layer_of_tensor, node_s)
+    assert unmapped == 0.0
+    assert sum(latency.values()) == pytest.approx(sum(node_s.values()))
+    assert set(latency) <= {layer.name for layer in graph.layers}
+    # a layer onnxruntime computed inside a fused neighbour (a flatten it folded away) may get nothing;
+    # every layer that does arithmetic gets a share
+    missing = [l.name for l in graph.layers if l.name not in latency and (l.macs or l.op not in ("flatten", "reshape"))]
+    assert not missing
+    assert {n for shared in nodes_of.values() for n in shared} == set(names)
+
+
+def test_a_fused_conv_add_relu_is_shared_by_the_conv_and_the_add(tmp_path):
+    model = ONNX / "resnet18.onnx"
+    optimized = _optimized(model, tmp_path)
+    graph, layer_of_tensor = _layers_of_tensors(model)
+    node_s = {"/layer1/layer1.0/bn2/BatchNormalization_output_0_nchwc": 1.0}  # conv2 + bn2 (+ add + relu)
+    latency, nodes_of, _ = _attribute(model, optimized, graph, layer_of_tensor, node_s)
+    assert latency["layer1.0.conv2"] == pytest.approx(1.0)
+    node_s = {"/layer1/layer1.1/relu/Relu_output_0_nchwc": 1.0}  # layer1.1's conv1, walking back past the add
+    latency, _, _ = _attribute(model, optimized, graph, layer_of_tensor, node_s)
+    conv, add = graph.layer("layer1.1.conv1"), graph.layer("layer1.0.add")
+    weights = np.array([conv.macs + conv.output_elements, add.macs + add.output_elements], float)
+    assert (latency["layer1.1.conv1"], latency["layer1.0.add"]) == pytest.approx(tuple(weights / weights.sum()))
+
+
+def test_profile_writes_every_layer_with_what_it_measured(tmp_path, capsys):
+    out = _profile(tmp_path)
+    printed = json.loads(capsys.readouterr().out)
+    header, latency, nodes = read_profile(out)
+    graph, _ = _layers_of_tensors(DIGITS)
+    assert list(latency) == [layer.name for layer in graph.layers]
+    assert all(latency[l.name] > 0 for l in graph.layers if l.macs)
+    assert header["threads"] == "1" and header["provider"] == "CPUExecutionProvider" and header["runs"] == "3"
+    assert header["precision"] == "fp32" and header["statistic"] == "median"
+    import hashlib
+
+    import onnxruntime
+
+    assert header["model_sha256"] == hashlib.sha256(DIGITS.read_bytes()).hexdigest()
+    assert header["onnxruntime"] == onnxruntime.__version__
+    assert float(header["end_to_end_s"]) > 0 and float(header["end_to_end_cpu_s"]) > 0
+    assert printed["layers_s"] == pytest.approx(sum(latency.values()))
+
+
+def test_layer_cost_of_a_profile_is_its_rows(tmp_path, capsys):
+    out = _profile(tmp_path)
+    capsys.readouterr()
+    _, latency, _ = read_profile(out)
+    assert main(["layer-cost", str(DIGITS), "--hardware", str(out), "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert (data["weight_bits"], data["activation_bits"]) == (32, 32)
+    assert {r["name"]: r["latency_s"] for r in data["layers"]} == latency
+    assert data["total"]["latency_s"] == pytest.approx(sum(latency.values()))
+    assert "measured: median of 3 runs" in data["evidence"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["layer-cost", str(ONNX / "resnet18.onnx")], "this profile measured the ONNX model with SHA-256"),
+    (["layer-cost", "resnet18"], "resnet18 is not that file"),
+    (["layer-cost", str(DIGITS), "--bits", "8"], "measured at fp32 (32-bit weights and activations), not 8/8"),
+])
+def test_a_profile_used_for_another_model_or_precision_is_one_line(tmp_path, capsys, argv, message):
+    out = _profile(tmp_path)
+    capsys.readouterr()
+    assert main([*argv, "--hardware", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {out}: ") and message in err and "\n" not in err
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--provider", "NoSuchProvider"], "--provider: NoSuchProvider is not available"),
+    (["--runs", "0"], "--runs"),
+    (["--statistic", "mean"], "--statistic"),
+])
+def test_bad_profile_flags_are_one_line(tmp_path, capsys, flags, message):
+    assert main(["profile", str(DIGITS), "--out", str(tmp_path / "p.csv"), *flags]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_profile_out_must_be_a_csv(tmp_path, capsys):
+    assert main(["profile", str(DIGITS), "--out", str(tmp_path / "p.txt")]) == 2
+    assert "--out: expected a .csv file name" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_profile_edge_prices_the_edge_part_of_a_plan_with_its_rows(tmp_path):
+    out = _profile(tmp_path)
+    _, latency, _ = read_profile(out)
+    graph, edge, cloud = _graph_and(out)
+    scenario = Scenario(graph, edge, cloud, link=_link(), accuracy=assumed_proxy(graph, 95.0))
+    assert scenario.edge_bits == (32,)
+    tables = scenario.tables
+    column = int(np.flatnonzero(tables.bits == 32)[0])
+    assert tables.edge_latency_s[:, column, column].tolist() == [latency[n] for n in tables.names]
+    best = run_method("exact", scenario).best
+    assert best is not None and best["feasible"]
+    on_edge = set(best["edge_layers"])
+    assert best["breakdown"]["edge_s"] == pytest.approx(sum(latency[n] for n in on_edge))
+
+
+def _graph_and(profile: Path):
+    from simulator.graph import load_model
+
+    return load_model(str(DIGITS)), load_accelerator(str(profile)), load_accelerator("t4")
+
+
+def _link():
+    from simulator.network.link import Link
+
+    return Link.ideal(1e6)
+
+
+@pytest.mark.slow
+def test_a_profile_is_the_edge_of_an_experiment(tmp_path, capsys):
+    out = _profile(tmp_path)
+    model = tmp_path / "digits_cnn.onnx"
+    model.write_bytes(DIGITS.read_bytes())
+    experiment = write_yaml(tmp_path / "e.yaml", {
+        "model": "digits_cnn.onnx", "edge": out.name, "cloud": "t4",
+        "network": {"uplink": "1Mbps", "rtt": "10ms"},
+        "constraints": {"edge_memory": "1MiB", "max_accuracy_drop": 1.0},
+        "accuracy": {"fp_accuracy": 95.0}, "search": {"methods": ["cloud", "exact"]}})
+    capsys.readouterr()
+    assert main(["run", str(experiment), "--out", str(tmp_path / "results")]) == 0
+    import pandas as pd
+
+    baselines = pd.read_csv(tmp_path / "results" / "baselines.csv")
+    exact = baselines[baselines["method"] == "exact"].iloc[0]
+    _, latency, _ = read_profile(out)
+    assert exact["edge_s"] <= sum(latency.values()) + 1e-12 and exact["latency_s"] > 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", [ONNX / "resnet18.onnx", ONNX / "efficientnet_b0.onnx",
+                                   ONNX / "shufflenet_v2_x1_0.onnx"], ids=lambda p: p.stem)
+def test_a_single_thread_profile_predicts_the_whole_model_within_25_percent(model):
+    """Issue 24's check: the layers' sum against the model's own end-to-end latency, in runs alternating with the
+    profiled ones. This machine is shared: other processes hold the core for part of every run, so wall times
+    are inflated (x2-x4 at a load of 10 on 2 cores) and a long node's median includes their time. The calling
+    thread's CPU time is the model's cost to this machine (the wall time on an idle one) and a node's minimum the
+    run nobody interrupted, so the check compares those (`--statistic min`; the default median is checked by
+    benchmarks/profile_accuracy.py, which prints both, with the load)."""
+    profile = profile_model(model, threads=1, runs=15, warmup=3, statistic="min")
+    reference = float(profile.header["end_to_end_cpu_s"])
+    assert profile.layers_s == pytest.approx(reference, rel=0.25)
