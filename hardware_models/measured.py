@@ -98,12 +98,12 @@ def read_profile(path: str | Path) -> tuple[dict[str, str], dict[str, float], di
         if not line.startswith("#"):
             body_start = number
             break
-        key, colon, value = line[1:].partition(":")
+        key, colon, text = line[1:].partition(":")
         key = key.strip()
         if not colon or key not in HEADER_KEYS:
             raise UserError(f"{path}: line {number + 1}: expected '# key: value' with a key among "
                             f"{', '.join(HEADER_KEYS)}, got {line!r}")
-        header[key] = value.strip()
+        header[key] = text.strip()
     if header.get("format") != PROFILE_FORMAT:
         raise UserError(f"{path}: format: expected '{PROFILE_FORMAT}' (a file written by `autosplit profile`), "
                         f"got {header.get('format')!r}")
@@ -116,10 +116,10 @@ def read_profile(path: str | Path) -> tuple[dict[str, str], dict[str, float], di
         raise UserError(f"{path}: statistic: expected one of {', '.join(STATISTICS)}, got {header['statistic']!r}")
     for key in NUMBER_KEYS + WHOLE_KEYS:
         try:
-            value = float(header[key]) if key in NUMBER_KEYS else int(header[key])
+            number_value = float(header[key]) if key in NUMBER_KEYS else float(int(header[key]))
         except ValueError:
-            value = -1
-        if not (math.isfinite(value) and value >= 0):
+            number_value = -1.0
+        if not (math.isfinite(number_value) and number_value >= 0):
             raise UserError(f"{path}: {key}: expected a {'number' if key in NUMBER_KEYS else 'whole number'} >= 0, "
                             f"got {header[key]!r}")
     reader = csv.reader(lines[body_start:])
@@ -129,13 +129,13 @@ def read_profile(path: str | Path) -> tuple[dict[str, str], dict[str, float], di
     nodes: dict[str, list[str]] = {}
     for offset, row in enumerate(reader, start=body_start + 2):
         try:
-            value = float(row[1]) if len(row) == len(COLUMNS) else math.nan
+            seconds = float(row[1]) if len(row) == len(COLUMNS) else math.nan
         except ValueError:
-            value = math.nan
-        if not (math.isfinite(value) and value >= 0) or row[0] in latency:
+            seconds = math.nan
+        if not (math.isfinite(seconds) and seconds >= 0) or row[0] in latency:
             raise UserError(f"{path}: line {offset}: expected 'layer,latency_s,ort_nodes' with a new layer and a "
                             f"latency >= 0 seconds, got {','.join(row)!r}")
-        latency[row[0]] = value
+        latency[row[0]] = seconds
         nodes[row[0]] = [n for n in row[2].split(";") if n]
     return header, latency, nodes
 

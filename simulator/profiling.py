@@ -116,7 +116,7 @@ def _session(ort: Any, path: Path, options: Any, provider: str) -> Any:
 
 def _feeds(session: Any, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """Random inputs of the session's shapes (a symbolic dimension is 1) and types."""
-    feeds = {}
+    feeds: dict[str, np.ndarray] = {}
     for value in session.get_inputs():
         shape = [d if isinstance(d, int) and d > 0 else 1 for d in value.shape]
         dtype = INPUT_TYPES.get(value.type)

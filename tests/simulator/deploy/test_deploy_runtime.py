@@ -301,3 +301,21 @@ def test_random_bytes_after_a_valid_prefix_never_crash_the_server(exported, serv
 def test_the_server_still_serves_after_the_fuzzing(exported, server):
     exchange(server.port, b"\xff" * 100)
     still_serves(exported, server.port)
+
+
+def test_run_edge_prints_the_measured_edge_compute_beside_the_plans_prediction(tmp_path, capsys):
+    calibration = load_npz(DIGITS_CALIBRATION)[0]
+    export_split(DIGITS, {**PLAN, "breakdown": {"edge_s": 2.5e-3}}, tmp_path / "p", calibration, "c.npz")
+    running = ServerThread(CloudServer(DeployedPlan.load(tmp_path / "p", "cloud"), read_timeout_s=0.5))
+    try:
+        assert main(["run-edge", "--plan", str(tmp_path / "p"), "--connect", f"127.0.0.1:{running.port}", "--data",
+                     str(DIGITS_DATA), "--limit", "5"]) == 0
+        table = capsys.readouterr().out
+        assert main(["run-edge", "--plan", str(tmp_path / "p"), "--connect", f"127.0.0.1:{running.port}", "--data",
+                     str(DIGITS_DATA), "--limit", "5", "--format", "json"]) == 0
+        data = json.loads(capsys.readouterr().out)
+    finally:
+        running.stop()
+    assert data["predicted_edge_s"] == 2.5e-3
+    line = next(l for l in table.splitlines() if l.startswith("edge compute:"))
+    assert "the plan predicted 2.500 ms" in line and "% measured vs predicted" in line
