@@ -58,8 +58,10 @@ def profile_model(path: str | Path, threads: int, runs: int, warmup: int, provid
                   statistic: str = "median", seed: int = 0) -> Profile:
     """Profile the ONNX file at `path` with onnxruntime: `warmup` untimed runs, then `runs` timed ones; each
     layer's latency is the `statistic` (median or min) of its runs."""
-    import onnxruntime as ort
-
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise UserError("profiling needs onnxruntime: pip install 'autosplit[onnx]'") from None
     path = Path(path)
     graph, layer_of_tensor = _layers_of_tensors(path)
     if provider not in ort.get_available_providers():

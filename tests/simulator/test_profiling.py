@@ -148,6 +148,11 @@ def test_a_profile_edge_prices_the_edge_part_of_a_plan_with_its_rows(tmp_path):
     assert best is not None and best["feasible"]
     on_edge = set(best["edge_layers"])
     assert best["breakdown"]["edge_s"] == pytest.approx(sum(latency[n] for n in on_edge))
+    # the float baselines run an fp32-only edge at 32 bits: edge-only (tens of microseconds here) beats sending
+    # the input over 1 Mbit/s, and its edge time is the profile's sum
+    neurosurgeon = run_method("neurosurgeon", scenario).best
+    assert neurosurgeon["edge_layers"] == tables.names and set(neurosurgeon["activation_bits"]) == {32}
+    assert neurosurgeon["breakdown"]["edge_s"] == pytest.approx(sum(latency.values()))
 
 
 def _graph_and(profile: Path):
