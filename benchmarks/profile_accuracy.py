@@ -1,7 +1,7 @@
 """Issue 24's check of measured hardware: `layer-cost --hardware P.csv`, P from `autosplit profile ... --threads 1`,
 against onnxruntime's own end-to-end latency of the whole model on this machine.
 
-    python benchmarks/profile_accuracy.py [--runs 30] [--statistic median|min] [MODEL.onnx ...]
+    python benchmarks/profile_accuracy.py [--runs 30] [--statistic median|min] [--clock cpu|wall] [MODEL.onnx ...]
 
 For each model: `autosplit profile MODEL --threads 1 --out P.csv`, then `autosplit layer-cost MODEL --hardware
 P.csv` (its total), then a fresh onnxruntime session (1 thread, ORT_ENABLE_ALL, no profiler) timed over the same
@@ -67,11 +67,11 @@ def end_to_end(model: Path, runs: int, warmup: int) -> tuple[float, float]:
     return statistics.median(wall), statistics.median(cpu)
 
 
-def check(model: Path, runs: int, warmup: int, statistic: str) -> dict:
+def check(model: Path, runs: int, warmup: int, statistic: str, clock: str) -> dict:
     with tempfile.TemporaryDirectory() as folder:
         profile = Path(folder) / "profile.csv"
         cli_json("profile", str(model), "--out", str(profile), "--threads", "1", "--runs", str(runs),
-                 "--warmup", str(warmup), "--statistic", statistic)
+                 "--warmup", str(warmup), "--statistic", statistic, "--clock", clock)
         predicted = cli_json("layer-cost", str(model), "--hardware", str(profile))["total"]["latency_s"]
     load = os.getloadavg()[0]
     wall, cpu = end_to_end(model, runs, warmup)
@@ -86,12 +86,14 @@ def run(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--statistic", choices=["median", "min"], default="median",
                         help="the profile's statistic (default median, as `autosplit profile`)")
+    parser.add_argument("--clock", choices=["wall", "cpu"], default="cpu",
+                        help="the profile's clock (default cpu, as `autosplit profile --threads 1`)")
     args = parser.parse_args(argv)
     models = {m.stem: m for m in args.models} or MODELS
     print(f"{'model':38s} {'layer-cost':>10s} {'e2e wall':>9s} {'e2e CPU':>9s} {'err wall':>9s} {'err CPU':>8s} "
-          f"{'load':>5s}   (ms; layers: {args.statistic} of {args.runs} runs, 1 thread)")
+          f"{'load':>5s}   (ms; layers: {args.statistic} {args.clock} time of {args.runs} runs, 1 thread)")
     for label, model in models.items():
-        r = check(model, args.runs, args.warmup, args.statistic)
+        r = check(model, args.runs, args.warmup, args.statistic, args.clock)
         print(f"{label + ' ' + model.stem:38.38s} {r['predicted_s'] * 1e3:10.3f} {r['wall_s'] * 1e3:9.3f} "
               f"{r['cpu_s'] * 1e3:9.3f} {r['error_wall'] * 100:+8.1f}% {r['error_cpu'] * 100:+7.1f}% {r['load']:5.1f}")
 

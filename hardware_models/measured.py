@@ -10,13 +10,9 @@ median latency in seconds, and the onnxruntime nodes (after onnxruntime's own fu
 of, `;`-separated. `end_to_end_s` is the median wall time of a whole `session.run` without the profiler and
 `end_to_end_cpu_s` the calling thread's CPU time in those runs (on a loaded machine, with 1 thread, the
 latency the machine would have unloaded), `unmapped_s` the time of the nodes that map to no layer (constant
-chains autosplit folded); they are recorded, not spread over the layers. `statistic: min` (the minimum over
-runs instead of the median) is for a machine other processes load: a node's minimum is the run no other
-process interrupted.
-
-**Rules.** A layer absent from the profile costs 0 s (autosplit's graph has a layer onnxruntime folded away,
-e.g. a reshape of constants, or a layer whose work ran inside a fused neighbour's kernel). Energy is not
-measured: it is 0 J, and the evidence says so. Cycles are nanoseconds (a nominal 1 GHz clock).
+chains autosplit folded); they are recorded, not spread over the layers. `clock` says what a node's time
+is: `wall`, or `cpu`, the CPU time the computing thread spent in it (1 thread), which leaves out the time other
+processes held the core on a loaded machine; `statistic` says which of the runs: `median` or `min`.
 """
 from __future__ import annotations
 
@@ -50,6 +46,7 @@ HEADER_KEYS = {
     "threads": "onnxruntime's intra-op threads",
     "runs": "the timed runs (each layer's latency is their median, or minimum: `statistic`)",
     "statistic": "median (the default) or min: which statistic of the runs each layer's latency is",
+    "clock": "wall, or cpu: the CPU time the computing thread spent in each node (1 thread; a loaded machine)",
     "warmup": "the untimed runs before them",
     "onnxruntime": "onnxruntime's version",
     "graph_optimization": "onnxruntime's graph optimisation level",
@@ -62,6 +59,7 @@ HEADER_KEYS = {
 }
 NUMBER_KEYS = ("end_to_end_s", "end_to_end_cpu_s", "unmapped_s")
 STATISTICS = ("median", "min")
+CLOCKS = ("wall", "cpu")
 WHOLE_KEYS = ("batch", "threads", "runs", "warmup")
 CLOCK_HZ = 1e9  # cycles are nanoseconds
 
@@ -114,6 +112,8 @@ def read_profile(path: str | Path) -> tuple[dict[str, str], dict[str, float], di
         raise UserError(f"{path}: precision: expected one of {', '.join(PRECISION_BITS)}, got {header['precision']!r}")
     if header["statistic"] not in STATISTICS:
         raise UserError(f"{path}: statistic: expected one of {', '.join(STATISTICS)}, got {header['statistic']!r}")
+    if header["clock"] not in CLOCKS:
+        raise UserError(f"{path}: clock: expected one of {', '.join(CLOCKS)}, got {header['clock']!r}")
     for key in NUMBER_KEYS + WHOLE_KEYS:
         try:
             number_value = float(header[key]) if key in NUMBER_KEYS else float(int(header[key]))
@@ -252,7 +252,8 @@ class MeasuredProfile(Accelerator):
         total_ms = sum(self.layer_latency_s.values()) * 1e3
         basis = (f"; other bit-widths scaled by {self.basis.name}'s latency ratio" if self.basis is not None
                  else "; no other bit-widths (no based_on)")
-        measured = (f"measured: {h['statistic']} of {h['runs']} runs of {h['model']} (SHA-256 {h['model_sha256'][:12]}...) "
+        measured = (f"measured: {h['statistic']} {h['clock']} time of {h['runs']} runs of {h['model']} "
+                    f"(SHA-256 {h['model_sha256'][:12]}...) "
                     f"with onnxruntime {h['onnxruntime']} ({h['provider']}, {h['threads']} thread(s), "
                     f"{h['graph_optimization']}, {h['precision']}, batch {h['batch']}) on {h['device']}: layers sum "
                     f"{total_ms:.3f} ms, end to end {float(h['end_to_end_s']) * 1e3:.3f} ms, unmapped "

@@ -14,6 +14,10 @@ nodes it computes, and those to autosplit's (simplified) layers:
    producing its anchor (a reorder of a layer's output) or, when that is no layer either (a Shape -> Gather ->
    Concat chain autosplit folded as constants), to the first layer downstream that reads what it computes (the
    reshape). Time that still maps to no layer (a node whose results no layer reads) is reported as unmapped.
+Times are wall time by default. With `clock="cpu"` (1 thread: onnxruntime computes on the calling thread)
+a node's time is the CPU time that thread spent in it, from its CPU clock sampled every 0.2 ms by a second
+thread and interpolated at the node's start and end: on a machine other processes load, the wall time
+includes the time they held the core, the CPU time does not (on an idle machine the two agree).
 The profile is written in hardware_models.measured's CSV format; `end_to_end_s` is timed apart, without the
 profiler.
 """
@@ -24,7 +28,9 @@ import os
 import platform
 import statistics
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,9 +61,13 @@ class Profile:
 
 
 def profile_model(path: str | Path, threads: int, runs: int, warmup: int, provider: str = "CPUExecutionProvider",
-                  statistic: str = "median", seed: int = 0) -> Profile:
+                  statistic: str = "median", clock: str = "wall", seed: int = 0) -> Profile:
     """Profile the ONNX file at `path` with onnxruntime: `warmup` untimed runs, then `runs` timed ones; each
-    layer's latency is the `statistic` (median or min) of its runs."""
+    layer's latency is the `statistic` (median or min) of its runs, on the `clock` (wall, or cpu: the running
+    thread's CPU time in each node, with 1 thread only)."""
+    if clock == "cpu" and threads != 1:
+        raise UserError(f"--clock cpu: needs --threads 1 (it reads the CPU clock of the one thread that computes), "
+                        f"got --threads {threads}")
     try:
         import onnxruntime as ort
     except ImportError:
@@ -76,21 +86,31 @@ def profile_model(path: str | Path, threads: int, runs: int, warmup: int, provid
         plain = _session(ort, path, _session_options(ort, threads), provider)
         feeds = _feeds(profiled, np.random.default_rng(seed))
         wall, cpu = [], []
+        sampler = CpuClockSampler() if clock == "cpu" else None
         # the profiled and the plain session take turns, so that a busy machine slows both alike
         for run in range(warmup + runs):
+            if sampler is not None and run == warmup:
+                sampler.start()
             profiled.run(None, feeds)
+            if sampler is not None:
+                sampler.sample()  # a sample at the end of every run, whatever the sampling thread managed
             start, start_cpu = time.perf_counter(), time.thread_time()
             plain.run(None, feeds)
             if run >= warmup:
                 wall.append(time.perf_counter() - start)
                 cpu.append(time.thread_time() - start_cpu)
+        if sampler is not None:
+            sampler.stop()
         trace = json.loads(Path(profiled.end_profiling()).read_text())
-        node_s = _node_times(trace, runs, statistic)
+        origin_ns = profiled.get_profiling_start_time_ns()
+        node_s = _node_times(trace, runs, statistic, None if sampler is None else
+                             lambda start_us, end_us: sampler.cpu_between(origin_ns + start_us * 1e3,
+                                                                          origin_ns + end_us * 1e3))
         latency, nodes_of, unmapped_s = _attribute(path, Path(folder) / "optimized.onnx", graph, layer_of_tensor,
                                                    node_s)
     header = {"model": str(path), "model_sha256": file_sha256(path), "precision": _precision(path),
               "batch": graph.input_shape[0] if graph.input_shape else 1, "provider": provider, "threads": threads,
-              "runs": runs, "statistic": statistic, "warmup": warmup, "onnxruntime": ort.__version__,
+              "runs": runs, "statistic": statistic, "clock": clock, "warmup": warmup, "onnxruntime": ort.__version__,
               "graph_optimization": "ORT_ENABLE_ALL", "device": _device(),
               "end_to_end_s": float(statistics.median(wall)), "end_to_end_cpu_s": float(statistics.median(cpu)),
               "unmapped_s": float(unmapped_s)}
@@ -128,24 +148,61 @@ def _feeds(session: Any, rng: np.random.Generator) -> dict[str, np.ndarray]:
     return feeds
 
 
-def _node_times(trace: list[dict], runs: int, statistic: str) -> dict[str, float]:
+def _node_times(trace: list[dict], runs: int, statistic: str,
+                cpu_between: Callable[[np.ndarray, np.ndarray], np.ndarray] | None) -> dict[str, float]:
     """Seconds of each optimised node over the last `runs` model runs of a profiler trace, their median or
-    minimum (a node that did not run in a run counts 0 there)."""
+    minimum (a node that did not run in a run counts 0 there): its wall time, or with `cpu_between` (trace
+    microseconds -> CPU seconds) the CPU time its thread spent in it."""
     spans = sorted((e["ts"], e["ts"] + e["dur"]) for e in trace if e.get("cat") == "Session"
                    and e.get("name") == "model_run")[-runs:]
     starts = np.array([s for s, _ in spans])
+    events = [e for e in trace if e.get("cat") == "Node" and e.get("name", "").endswith("_kernel_time")]
+    begin = np.array([e["ts"] for e in events], dtype=float)
+    seconds = np.array([e["dur"] for e in events], dtype=float) * 1e-6
+    if cpu_between is not None:
+        seconds = cpu_between(begin, begin + seconds * 1e6)
+    run_of = np.searchsorted(starts, begin, side="right") - 1
     per_run: dict[str, np.ndarray] = {}
-    for event in trace:
-        name = event.get("name", "")
-        if event.get("cat") != "Node" or not name.endswith("_kernel_time"):
-            continue
-        run = int(np.searchsorted(starts, event["ts"], side="right")) - 1
+    for event, run, value in zip(events, run_of, seconds):
         if run < 0 or event["ts"] > spans[run][1]:
             continue  # a warm-up run
-        node = name.removesuffix("_kernel_time")
-        per_run.setdefault(node, np.zeros(len(spans)))[run] += event["dur"] * 1e-6
+        per_run.setdefault(event["name"].removesuffix("_kernel_time"), np.zeros(len(spans)))[run] += value
     reduce = np.median if statistic == "median" else np.min
     return {node: float(reduce(times)) for node, times in per_run.items()}
+
+
+class CpuClockSampler:
+    """The CPU clock of the thread that creates it (the one that runs onnxruntime with 1 thread), read every
+    `interval_s` by a second thread, so that the CPU time spent in any wall-clock interval can be interpolated:
+    on a machine other processes load, a node's wall time includes theirs, its CPU time does not."""
+
+    def __init__(self, interval_s: float = 2e-4) -> None:
+        self.clock = time.pthread_getcpuclockid(threading.get_ident())
+        self.interval_s = interval_s
+        self.samples: list[tuple[int, int]] = []  # (wall ns since the epoch, as onnxruntime's trace; CPU ns)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def sample(self) -> None:
+        self.samples.append((time.time_ns(), time.clock_gettime_ns(self.clock)))
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self.sample()
+
+    def start(self) -> None:
+        self.sample()
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sample()
+
+    def cpu_between(self, start_ns: np.ndarray, end_ns: np.ndarray) -> np.ndarray:
+        """CPU seconds of the sampled thread between wall times (ns since the epoch), interpolated."""
+        wall, cpu = np.array(sorted(self.samples), dtype=float).T
+        return np.maximum(np.interp(end_ns, wall, cpu) - np.interp(start_ns, wall, cpu), 0.0) * 1e-9
 
 
 def _precision(path: Path) -> str:

@@ -28,6 +28,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--statistic", choices=["median", "min"], default="median",
                         help="each layer's latency: the median of the runs (default) or their minimum (on a machine "
                         "other processes load: the runs they did not interrupt)")
+    parser.add_argument("--clock", choices=["wall", "cpu"],
+                        help="a node's time: wall, or cpu (1 thread only): the CPU time the computing thread spent in "
+                        "it, which leaves out the time other processes held the core on a loaded machine (equal to "
+                        "the wall time on an idle one). Default: cpu with --threads 1, else wall")
     parser.add_argument("--warmup", type=whole(0, 100000), default=5, help="untimed runs first (default 5)")
     parser.add_argument("--provider", default="CPUExecutionProvider",
                         help="onnxruntime execution provider (default CPUExecutionProvider)")
@@ -48,7 +52,8 @@ def run(args: argparse.Namespace) -> None:
         raise UserError(f"--out: expected a .csv file name (a profile is found by its suffix), got {args.out!r}")
     if args.based_on:
         load_accelerator(args.based_on)  # a wrong name fails before the measurement
-    profile = profile_model(args.model, args.threads, args.runs, args.warmup, args.provider, args.statistic)
+    clock = args.clock or ("cpu" if args.threads == 1 else "wall")
+    profile = profile_model(args.model, args.threads, args.runs, args.warmup, args.provider, args.statistic, clock)
     header = {**profile.header, **({"based_on": args.based_on} if args.based_on else {})}
     try:
         write_text(args.out, write_profile(header, profile.rows))
@@ -63,7 +68,7 @@ def run(args: argparse.Namespace) -> None:
     e2e, layers = header["end_to_end_s"], profile.layers_s
     emit(args.format, data, rows, title=f"{args.model} on {header['device']} with onnxruntime "
          f"{header['onnxruntime']} ({args.provider}, {args.threads} thread(s), {header['precision']}): "
-         f"{args.statistic} of {args.runs} runs",
+         f"{args.statistic} {clock} time of {args.runs} runs",
          footer=f"layers sum {layers * 1e3:.3f} ms; end to end {e2e * 1e3:.3f} ms wall "
          f"({(layers / e2e - 1) * 100:+.1f} %), {header['end_to_end_cpu_s'] * 1e3:.3f} ms CPU; unmapped "
          f"{header['unmapped_s'] * 1e3:.3f} ms; wrote {args.out}")

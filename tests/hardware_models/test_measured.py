@@ -21,7 +21,7 @@ ROWS = [("conv1", 1.5e-4, ["/relu/Relu_output_0_nchwc"]), ("pool", 2.5e-5, ["a",
 def header(**changes) -> dict:
     values = {"model": str(DIGITS), "model_sha256": hashlib.sha256(DIGITS.read_bytes()).hexdigest(),
               "precision": "fp32", "batch": 1, "provider": "CPUExecutionProvider", "threads": 1, "runs": 7,
-              "statistic": "median", "warmup": 2, "onnxruntime": "1.32.0", "graph_optimization": "ORT_ENABLE_ALL",
+              "statistic": "median", "clock": "cpu", "warmup": 2, "onnxruntime": "1.32.0", "graph_optimization": "ORT_ENABLE_ALL",
               "device": "a test machine", "end_to_end_s": 2e-4, "end_to_end_cpu_s": 1.9e-4, "unmapped_s": 1e-6}
     return {**values, **changes}
 
@@ -86,7 +86,7 @@ def test_a_yaml_preset_wraps_a_profile_relative_to_its_folder(profile_csv, tmp_p
     profile = load_accelerator(str(preset))
     assert profile.name == "my board" and profile.layer_cost(CONV, 32, 32).latency_s == 1.5e-4
     assert profile.layer_cost(CONV, 16, 16).latency_s != 1.5e-4
-    assert profile.evidence().startswith("profiled by hand; measured: median of 7 runs")
+    assert profile.evidence().startswith("profiled by hand; measured: median cpu time of 7 runs")
     preset.write_text("kind: measured\nprofile: missing.csv\n")
     with pytest.raises(UserError, match=r"board.yaml: profile: no such profile file 'missing.csv'"):
         load_accelerator(str(preset))
@@ -118,6 +118,7 @@ def test_a_wrong_batch_is_refused(profile_csv):
     (lambda t: t.replace("# runs: 7\n", ""), "header key runs missing"),
     (lambda t: t.replace("# end_to_end_s: 0.0002", "# end_to_end_s: fast"), "end_to_end_s: expected a number"),
     (lambda t: t.replace("# statistic: median", "# statistic: mean"), "statistic: expected one of median, min"),
+    (lambda t: t.replace("# clock: cpu", "# clock: tsc"), "clock: expected one of wall, cpu"),
     (lambda t: t.replace(PROFILE_FORMAT, "autosplit-profile 9"), "format: expected 'autosplit-profile 1'"),
     (lambda t: t.replace("layer,latency_s,ort_nodes", "name,seconds"), "expected the columns layer,latency_s"),
     (lambda t: t.replace("pool,2.5e-05", "pool,-1"), "latency >= 0 seconds, got 'pool,-1"),
