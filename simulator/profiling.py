@@ -65,6 +65,9 @@ def profile_model(path: str | Path, threads: int, runs: int, warmup: int, provid
     """Profile the ONNX file at `path` with onnxruntime: `warmup` untimed runs, then `runs` timed ones; each
     layer's latency is the `statistic` (median or min) of its runs, on the `clock` (wall, or cpu: the running
     thread's CPU time in each node, with 1 thread only)."""
+    if clock == "cpu" and not hasattr(time, "pthread_getcpuclockid"):
+        raise UserError("--clock cpu: this system has no per-thread CPU clock (time.pthread_getcpuclockid); use "
+                        "--clock wall")
     if clock == "cpu" and threads != 1:
         raise UserError(f"--clock cpu: needs --threads 1 (it reads the CPU clock of the one thread that computes), "
                         f"got --threads {threads}")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import time
 
 from hardware_models.errors import UserError
 from simulator.cli._arguments import add_format_argument
@@ -31,7 +32,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--clock", choices=["wall", "cpu"],
                         help="a node's time: wall, or cpu (1 thread only): the CPU time the computing thread spent in "
                         "it, which leaves out the time other processes held the core on a loaded machine (equal to "
-                        "the wall time on an idle one). Default: cpu with --threads 1, else wall")
+                        "the wall time on an idle one). Default: cpu with --threads 1 (where the OS has per-thread CPU clocks), "
+                        "else wall")
     parser.add_argument("--warmup", type=whole(0, 100000), default=5, help="untimed runs first (default 5)")
     parser.add_argument("--provider", default="CPUExecutionProvider",
                         help="onnxruntime execution provider (default CPUExecutionProvider)")
@@ -52,7 +54,7 @@ def run(args: argparse.Namespace) -> None:
         raise UserError(f"--out: expected a .csv file name (a profile is found by its suffix), got {args.out!r}")
     if args.based_on:
         load_accelerator(args.based_on)  # a wrong name fails before the measurement
-    clock = args.clock or ("cpu" if args.threads == 1 else "wall")
+    clock = args.clock or ("cpu" if args.threads == 1 and hasattr(time, "pthread_getcpuclockid") else "wall")
     profile = profile_model(args.model, args.threads, args.runs, args.warmup, args.provider, args.statistic, clock)
     header = {**profile.header, **({"based_on": args.based_on} if args.based_on else {})}
     try:
