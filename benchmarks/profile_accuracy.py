@@ -34,6 +34,7 @@ MODELS = {  # the issue's three kinds: a CNN, a small DAG, a transformer (once o
     "DAG (residuals, squeeze-excitation)": REPO / "tests/fixtures/onnx/efficientnet_b0.onnx",
     "DAG (channel split, concat)": REPO / "tests/fixtures/onnx/shufflenet_v2_x1_0.onnx",
     "CNN (depthwise)": REPO / "tests/fixtures/onnx/mobilenet_v2.onnx",
+    "small DAG (residual add, concat)": REPO / "experiments/data/trained_cnn.onnx",
 }
 
 
