@@ -94,9 +94,11 @@ def profile_model(path: str | Path, threads: int, runs: int, warmup: int, provid
         for run in range(warmup + runs):
             if sampler is not None and run == warmup:
                 sampler.start()
+            if sampler is not None:  # samples at both ends of every profiled run: the plain run between is not in
+                sampler.sample()     # the profiled run's interpolation, whatever the sampling thread managed
             profiled.run(None, feeds)
             if sampler is not None:
-                sampler.sample()  # a sample at the end of every run, whatever the sampling thread managed
+                sampler.sample()
             start, start_cpu = time.perf_counter(), time.thread_time()
             plain.run(None, feeds)
             if run >= warmup:
