@@ -6,7 +6,7 @@ import os
 import time
 
 from hardware_models.errors import UserError
-from simulator.cli._arguments import add_format_argument
+from simulator.cli._arguments import add_format_argument, add_model_argument, model_name
 from simulator.cli._output import emit
 from simulator.cli._values import whole
 
@@ -14,13 +14,13 @@ from simulator.cli._values import whole
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "profile", help="measure every layer of an ONNX model with onnxruntime (measured hardware)",
-        description="Run MODEL.onnx with onnxruntime's profiler on this machine (ORT_ENABLE_ALL, as it is served) "
+        description="Run MODEL (an .onnx file) with onnxruntime's profiler on this machine (ORT_ENABLE_ALL, as it is served) "
         "and write each autosplit layer's median latency to --out, a profile CSV that --hardware, --edge, --cloud "
         "and the experiment's edge:/cloud: accept like a preset, for this model (its SHA-256) at the precision "
         "measured. onnxruntime's fused nodes are shared among the layers they fuse; time that maps to no layer is "
         "reported as unmapped. The header records the thread count, provider, onnxruntime version, machine and "
         "the end-to-end latency (timed without the profiler).")
-    parser.add_argument("model", metavar="MODEL.onnx", help="the ONNX model to measure")
+    add_model_argument(parser)
     parser.add_argument("--out", required=True, metavar="PROFILE.csv", help="where to write the profile")
     parser.add_argument("--threads", type=whole(1, 1024), default=os.cpu_count() or 1,
                         help="onnxruntime intra-op threads (default: this machine's logical cores)")
@@ -50,12 +50,15 @@ def run(args: argparse.Namespace) -> None:
     from simulator.atomic import write_text
     from simulator.profiling import profile_model
 
+    model = model_name(args)
+    if not model.endswith(".onnx"):
+        raise UserError(f"profile: MODEL must be an .onnx file (what onnxruntime runs), got {model!r}")
     if not args.out.endswith(".csv"):
         raise UserError(f"--out: expected a .csv file name (a profile is found by its suffix), got {args.out!r}")
     if args.based_on:
         load_accelerator(args.based_on)  # a wrong name fails before the measurement
     clock = args.clock or ("cpu" if args.threads == 1 and hasattr(time, "pthread_getcpuclockid") else "wall")
-    profile = profile_model(args.model, args.threads, args.runs, args.warmup, args.provider, args.statistic, clock)
+    profile = profile_model(model, args.threads, args.runs, args.warmup, args.provider, args.statistic, clock)
     header = {**profile.header, **({"based_on": args.based_on} if args.based_on else {})}
     try:
         write_text(args.out, write_profile(header, profile.rows))
@@ -68,7 +71,7 @@ def run(args: argparse.Namespace) -> None:
     data = {**header, "layers_s": profile.layers_s, "out": args.out,
             "layers": [{"layer": n, "latency_s": s, "ort_nodes": nodes} for n, s, nodes in profile.rows]}
     e2e, layers = header["end_to_end_s"], profile.layers_s
-    emit(args.format, data, rows, title=f"{args.model} on {header['device']} with onnxruntime "
+    emit(args.format, data, rows, title=f"{model} on {header['device']} with onnxruntime "
          f"{header['onnxruntime']} ({args.provider}, {args.threads} thread(s), {header['precision']}): "
          f"{args.statistic} {clock} time of {args.runs} runs",
          footer=f"layers sum {layers * 1e3:.3f} ms; end to end {e2e * 1e3:.3f} ms wall "

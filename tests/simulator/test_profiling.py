@@ -225,3 +225,8 @@ def test_cpu_time_between_two_instants_is_what_the_thread_computed_then():
     idle = sampler.cpu_between(np.array([start_wall - 40e6]), np.array([start_wall - 10e6]))[0]
     assert busy == pytest.approx(end_cpu - start_cpu, rel=0.15)
     assert idle < 2e-3
+
+
+def test_profile_takes_an_onnx_file_not_a_zoo_name(tmp_path, capsys):
+    assert main(["profile", "resnet18", "--out", str(tmp_path / "p.csv")]) == 2
+    assert "MODEL must be an .onnx file" in capsys.readouterr().err
