@@ -156,10 +156,10 @@ class MeasuredProfile(Accelerator):
 
     name: str
     source: str  # the profile CSV
-    layer_latency_s: dict[str, float] = field(repr=False)
-    header: dict[str, str] = field(repr=False)
+    layer_latency_s: dict[str, float] = field(repr=False, compare=False)  # compare=False: hashable
+    header: dict[str, str] = field(repr=False, compare=False)
     based_on: str | None = None  # the analytic preset's name, resolved by the registry into `basis`
-    basis: Accelerator | None = field(default=None, repr=False)
+    basis: Accelerator | None = field(default=None, repr=False, compare=False)
     clock_hz: float = CLOCK_HZ
     preset_evidence: str = field(default="", repr=False, compare=False)
 
