@@ -19,7 +19,7 @@ a node's time is the CPU time that thread spent in it, from its CPU clock sample
 thread and interpolated at the node's start and end: on a machine other processes load, the wall time
 includes the time they held the core, the CPU time does not (on an idle machine the two agree).
 The profile is written in hardware_models.measured's CSV format; `end_to_end_s` is timed apart, without the
-profiler.
+profiler, in as many runs after the profiled ones.
 """
 from __future__ import annotations
 
@@ -88,24 +88,22 @@ def profile_model(path: str | Path, threads: int, runs: int, warmup: int, provid
         profiled = _session(ort, path, options, provider)
         plain = _session(ort, path, _session_options(ort, threads), provider)
         feeds = _feeds(profiled, np.random.default_rng(seed))
-        wall, cpu = [], []
         sampler = CpuClockSampler() if clock == "cpu" else None
-        # the profiled and the plain session take turns, so that a busy machine slows both alike
+        # the profiled runs, then the plain ones: taking turns would let each session evict the other's weights
+        # from the caches, which slows a small model's runs by half
         for run in range(warmup + runs):
             if sampler is not None and run == warmup:
                 sampler.start()
-            if sampler is not None:  # samples at both ends of every profiled run: the plain run between is not in
-                sampler.sample()     # the profiled run's interpolation, whatever the sampling thread managed
             profiled.run(None, feeds)
-            if sampler is not None:
-                sampler.sample()
+        if sampler is not None:
+            sampler.stop()
+        wall, cpu = [], []
+        for run in range(warmup + runs):
             start, start_cpu = time.perf_counter(), time.thread_time()
             plain.run(None, feeds)
             if run >= warmup:
                 wall.append(time.perf_counter() - start)
                 cpu.append(time.thread_time() - start_cpu)
-        if sampler is not None:
-            sampler.stop()
         trace = json.loads(Path(profiled.end_profiling()).read_text())
         origin_ns = profiled.get_profiling_start_time_ns()
         node_s = _node_times(trace, runs, statistic, None if sampler is None else
