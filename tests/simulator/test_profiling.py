@@ -230,3 +230,24 @@ def test_cpu_time_between_two_instants_is_what_the_thread_computed_then():
 def test_profile_takes_an_onnx_file_not_a_zoo_name(tmp_path, capsys):
     assert main(["profile", "resnet18", "--out", str(tmp_path / "p.csv")]) == 2
     assert "MODEL must be an .onnx file" in capsys.readouterr().err
+
+
+def test_based_on_written_by_profile_gives_the_other_bits_by_the_presets_ratio(tmp_path, capsys):
+    out = _profile(tmp_path, DIGITS, "--based-on", "t4")
+    header, latency, _ = read_profile(out)
+    assert header["based_on"] == "t4"
+    capsys.readouterr()
+    assert main(["layer-cost", str(DIGITS), "--hardware", str(out), "--bits", "8", "--format", "json"]) == 0
+    rows = {r["name"]: r["latency_s"] for r in json.loads(capsys.readouterr().out)["layers"]}
+    from simulator.graph import load_model
+
+    t4 = load_accelerator("t4")
+    for spec in load_model(str(DIGITS)).layer_specs():
+        reference = t4.layer_cost(spec, 32, 32).latency_s
+        ratio = t4.layer_cost(spec, 8, 8).latency_s / reference if reference > 0 else 1.0
+        assert rows[spec.name] == pytest.approx(latency[spec.name] * ratio)
+
+
+def test_a_basis_that_cannot_give_the_ratio_is_refused_before_measuring(tmp_path, capsys):
+    assert main(["profile", str(DIGITS), "--out", str(tmp_path / "p.csv"), "--based-on", "nonsense"]) == 2
+    assert "unknown hardware 'nonsense'" in capsys.readouterr().err
