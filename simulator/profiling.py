@@ -236,17 +236,11 @@ def _device() -> str:
 def _layers_of_tensors(path: Path) -> tuple[Graph, dict[str, str]]:
     """The simplified Graph of the ONNX file and, for each ONNX tensor a layer computes, that layer's name
     (a batchnorm or activation folded into a conv gives the conv's name)."""
-    import onnx
-
-    from simulator.graph import load_model
-    from simulator.graph.onnx_import import _fix_batch, _Importer, _infer_through_constants
+    from simulator.graph.onnx_import import _Importer
+    from simulator.graph.onnx_prepare import prepare_onnx
     from simulator.graph.simplify import simplify
 
-    load_model(str(path))  # the importer's own errors, for a file it cannot read
-    model = onnx.load(str(path))
-    _fix_batch(model)
-    model = _infer_through_constants(onnx.shape_inference.infer_shapes(model, data_prop=True), path)
-    importer = _Importer(model, path)  # the importer again, for its map from ONNX tensors to layers
+    importer = _Importer(prepare_onnx(path), path)  # the importer again, for its map from ONNX tensors to layers
     graph = simplify(importer.run())
     survivor = {layer.name: layer.name for layer in graph.layers}
     survivor.update({removed: layer.name for layer in graph.layers for removed in layer.fused})
