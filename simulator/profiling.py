@@ -4,8 +4,9 @@ onnxruntime optimises the graph before it runs it (ORT_ENABLE_ALL, as a user run
 fuses activations and residual adds into convs, renames nodes (`<tensor>_nchwc`, `.../QuickGeluFusion/`) and
 inserts layout reorders. Its profiler times the optimised nodes, so each is mapped back to the original ONNX
 nodes it computes, and those to autosplit's (simplified) layers:
-1. the optimised node's *anchor*: an original tensor it produces, else the original tensor its name was made
-   from (`<tensor>_nchwc`, `<node name>/<fusion>/`), else the last original tensor it reads (a layout reorder);
+1. the optimised node's *anchor*: an original tensor it produces (or the output of the original node an output
+   is named after), else the original tensor its name was made from (`<tensor>_nchwc`, `<node name>/<fusion>/`),
+   else the last original tensor it reads (a layout reorder), else its producer's anchor;
 2. the original nodes it covers: walking back from the anchor's producer through the original graph, stopping
    at the tensors its inputs stand for and at nodes an earlier optimised node covered. Ops onnxruntime fused
    past the anchor (an add and relu inside a NCHWc conv) are covered by the next node that walks through them;
@@ -270,6 +271,8 @@ def _attribute(path: Path, optimized_path: Path, graph: Graph, layer_of_tensor: 
     unmapped = 0.0
     for node in optimized:
         anchor = _anchor(node, producer, by_name, original)
+        if anchor is None:  # it reads only onnxruntime's own tensors: it stands where their producer stands
+            anchor = next((a for t in node.input if t in made_by and (a := anchors[made_by[t]]) is not None), None)
         anchors[node.name] = anchor
         made_by.update({out: node.name for out in node.output})
         if anchor is None:
@@ -298,6 +301,9 @@ def _anchor(node: Any, producer: dict[str, int], by_name: dict[str, int], origin
     produced = [out for out in node.output if out in producer]
     if produced:
         return produced[-1]
+    renamed = [by_name[out] for out in node.output if out in by_name]  # an output named after the node it replaces
+    if renamed:
+        return original[renamed[-1]].output[0]
     stem = node.name.removesuffix("_nchwc")
     if stem != node.name and stem in producer:
         return stem

@@ -19,6 +19,15 @@ DIGITS = FIXTURES / "digits_cnn.onnx"
 ONNX = FIXTURES / "onnx"
 
 
+def _unpacked(name: str, folder: Path) -> Path:
+    """A gzipped fixture of onnx-import's (tests/fixtures/onnx/NAME.onnx.gz) unpacked into `folder`."""
+    import gzip
+
+    target = folder / name
+    target.write_bytes(gzip.decompress((ONNX / f"{name}.gz").read_bytes()))
+    return target
+
+
 def _optimized(model: Path, folder: Path) -> Path:
     """onnxruntime's optimised graph of `model` (ORT_ENABLE_ALL, 1 thread), as the profiler runs it."""
     import onnxruntime as ort
@@ -59,6 +68,24 @@ def test_every_node_second_goes_to_a_layer_and_every_layer_gets_time(tmp_path, m
     missing = [l.name for l in graph.layers if l.name not in latency and (l.macs or l.op not in ("flatten", "reshape"))]
     assert not missing
     assert {n for shared in nodes_of.values() for n in shared} == set(names)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["vit_b_16.torchscript.onnx", "swin_t.torchscript.onnx",
+                                  "transformer_encoder_layer.dynamo.onnx"])
+def test_every_node_second_of_a_transformer_goes_to_a_layer(tmp_path, name):
+    """The same conservation for transformers (layernorm, GELU, attention's matmuls and softmax, onnxruntime's
+    attention and layernorm fusions), and every MAC layer (linear, matmul, conv) gets time."""
+    import onnx
+
+    model = _unpacked(name, tmp_path)
+    optimized = _optimized(model, tmp_path)
+    names = [node.name for node in onnx.load(str(optimized)).graph.node]
+    node_s = {n: 1e-3 * (k + 1) for k, n in enumerate(names)}
+    graph, layer_of_tensor = _layers_of_tensors(model)
+    latency, _, unmapped = _attribute(model, optimized, graph, layer_of_tensor, node_s)
+    assert unmapped == 0.0 and sum(latency.values()) == pytest.approx(sum(node_s.values()))
+    assert not [l.name for l in graph.layers if l.macs and l.name not in latency]
 
 
 def test_a_fused_conv_add_relu_is_shared_by_the_conv_and_the_add(tmp_path):
@@ -200,6 +227,14 @@ def test_a_single_thread_profile_predicts_the_whole_model_within_25_percent(mode
     prints both). shufflenet_v2 is left out: its dynamic-batch export keeps ~300 tiny shape nodes that onnxruntime
     runs, and the profiler's own cost in each of them puts it at +18..25 % (docs/notes/profile.md)."""
     profile = profile_model(model, threads=1, runs=15, warmup=3, clock="cpu")
+    assert profile.layers_s == pytest.approx(float(profile.header["end_to_end_cpu_s"]), rel=0.25)
+
+
+@pytest.mark.slow
+def test_a_single_thread_profile_of_a_transformer_predicts_it_within_25_percent(tmp_path):
+    """The same check on ViT-B/16 (onnx-import's fixture; about 0.3 s of CPU per run here)."""
+    profile = profile_model(_unpacked("vit_b_16.torchscript.onnx", tmp_path), threads=1, runs=5, warmup=1,
+                            clock="cpu")
     assert profile.layers_s == pytest.approx(float(profile.header["end_to_end_cpu_s"]), rel=0.25)
 
 
