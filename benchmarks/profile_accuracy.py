@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gzip
 import io
 import json
 import os
@@ -35,6 +36,8 @@ MODELS = {  # the issue's three kinds: a CNN, a small DAG, a transformer (once o
     "DAG (channel split, concat)": REPO / "tests/fixtures/onnx/shufflenet_v2_x1_0.onnx",
     "CNN (depthwise)": REPO / "tests/fixtures/onnx/mobilenet_v2.onnx",
     "small DAG (residual add, concat)": REPO / "experiments/data/trained_cnn.onnx",
+    "transformer": REPO / "tests/fixtures/onnx/vit_b_16.torchscript.onnx.gz",
+    "transformer (shifted windows)": REPO / "tests/fixtures/onnx/swin_t.torchscript.onnx.gz",
 }
 
 
@@ -70,12 +73,16 @@ def end_to_end(model: Path, runs: int, warmup: int) -> tuple[float, float]:
 
 def check(model: Path, runs: int, warmup: int, statistic: str, clock: str) -> dict:
     with tempfile.TemporaryDirectory() as folder:
+        if model.suffix == ".gz":  # onnx-import's gzipped fixtures
+            unpacked = Path(folder) / model.stem
+            unpacked.write_bytes(gzip.decompress(model.read_bytes()))
+            model = unpacked
         profile = Path(folder) / "profile.csv"
         cli_json("profile", str(model), "--out", str(profile), "--threads", "1", "--runs", str(runs),
                  "--warmup", str(warmup), "--statistic", statistic, "--clock", clock)
         predicted = cli_json("layer-cost", str(model), "--hardware", str(profile))["total"]["latency_s"]
-    load = os.getloadavg()[0]
-    wall, cpu = end_to_end(model, runs, warmup)
+        load = os.getloadavg()[0]
+        wall, cpu = end_to_end(model, runs, warmup)
     return {"predicted_s": predicted, "wall_s": wall, "cpu_s": cpu, "error_wall": predicted / wall - 1,
             "error_cpu": predicted / cpu - 1, "load": load}
 
@@ -90,7 +97,7 @@ def run(argv: list[str] | None = None) -> None:
     parser.add_argument("--clock", choices=["wall", "cpu"], default="cpu",
                         help="the profile's clock (default cpu, as `autosplit profile --threads 1`)")
     args = parser.parse_args(argv)
-    models = {m.stem: m for m in args.models} or MODELS
+    models = {m.name.split(".")[0]: m for m in args.models} or MODELS
     print(f"{'model':38s} {'layer-cost':>10s} {'e2e wall':>9s} {'e2e CPU':>9s} {'err wall':>9s} {'err CPU':>8s} "
           f"{'load':>5s}   (ms; layers: {args.statistic} {args.clock} time of {args.runs} runs, 1 thread)")
     for label, model in models.items():

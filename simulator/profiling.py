@@ -16,11 +16,11 @@ nodes it computes, and those to autosplit's (simplified) layers:
    Concat chain autosplit folded as constants), to the first layer downstream that reads what it computes (the
    reshape). Time that still maps to no layer (a node whose results no layer reads) is reported as unmapped.
 Times are wall time by default. With `clock="cpu"` (1 thread: onnxruntime computes on the calling thread)
-a node's time is the CPU time that thread spent in it, from its CPU clock sampled every 0.2 ms by a second
+a node's time is the CPU time that thread spent in it, from its CPU clock sampled every 0.5 ms by a second
 thread and interpolated at the node's start and end: on a machine other processes load, the wall time
 includes the time they held the core, the CPU time does not (on an idle machine the two agree).
 The profile is written in hardware_models.measured's CSV format; `end_to_end_s` is timed apart, without the
-profiler, in as many runs after the profiled ones.
+profiler, in runs that alternate with the profiled ones.
 """
 from __future__ import annotations
 
@@ -90,21 +90,25 @@ def profile_model(path: str | Path, threads: int, runs: int, warmup: int, provid
         plain = _session(ort, path, _session_options(ort, threads), provider)
         feeds = _feeds(profiled, np.random.default_rng(seed))
         sampler = CpuClockSampler() if clock == "cpu" else None
-        # the profiled runs, then the plain ones: taking turns would let each session evict the other's weights
-        # from the caches, which slows a small model's runs by half
+        wall, cpu = [], []
+        # the profiled and the plain session take turns, so that what else the machine runs (which slows even
+        # the CPU time: shared caches and cores) weighs on both alike; a small model pays for it, each session
+        # evicting the other's weights from the caches
         for run in range(warmup + runs):
             if sampler is not None and run == warmup:
                 sampler.start()
+            if sampler is not None:  # samples at both ends of every profiled run: the plain run between is not in
+                sampler.sample()     # the profiled run's interpolation, whatever the sampling thread managed
             profiled.run(None, feeds)
-        if sampler is not None:
-            sampler.stop()
-        wall, cpu = [], []
-        for run in range(warmup + runs):
+            if sampler is not None:
+                sampler.sample()
             start, start_cpu = time.perf_counter(), time.thread_time()
             plain.run(None, feeds)
             if run >= warmup:
                 wall.append(time.perf_counter() - start)
                 cpu.append(time.thread_time() - start_cpu)
+        if sampler is not None:
+            sampler.stop()
         trace = json.loads(Path(profiled.end_profiling()).read_text())
         origin_ns = profiled.get_profiling_start_time_ns()
         node_s = _node_times(trace, runs, statistic, None if sampler is None else
@@ -180,7 +184,7 @@ class CpuClockSampler:
     `interval_s` by a second thread, so that the CPU time spent in any wall-clock interval can be interpolated:
     on a machine other processes load, a node's wall time includes theirs, its CPU time does not."""
 
-    def __init__(self, interval_s: float = 2e-4) -> None:
+    def __init__(self, interval_s: float = 5e-4) -> None:
         self.clock = time.pthread_getcpuclockid(threading.get_ident())
         self.interval_s = interval_s
         self.samples: list[tuple[int, int]] = []  # (wall ns since the epoch, as onnxruntime's trace; CPU ns)

@@ -221,7 +221,7 @@ def test_a_profile_is_the_edge_of_an_experiment(tmp_path, capsys):
                          ids=lambda p: p.stem)
 def test_a_single_thread_profile_predicts_the_whole_model_within_25_percent(model):
     """Issue 24's check: the layers' sum, as `autosplit profile --threads 1` measures them (median of each node's
-    CPU time), against the model's own end-to-end latency in plain runs after the profiled ones. This
+    CPU time), against the model's own end-to-end latency in plain runs alternating with the profiled ones. This
     machine is shared, so the reference is the calling thread's CPU time of those runs: the latency without the
     time other processes held the core, which is the wall time on an idle machine (benchmarks/profile_accuracy.py
     prints both). shufflenet_v2 is left out: its dynamic-batch export keeps ~300 tiny shape nodes that onnxruntime
