@@ -35,7 +35,7 @@ from hardware_models.preset import PresetModel, validate_preset
 PROFILE_FORMAT = "autosplit-profile 1"
 PRECISION_BITS = {"fp32": 32, "fp16": 16, "int8": 8}
 COLUMNS = ("layer", "latency_s", "ort_nodes")
-# header key -> what it says; every key but based_on is written by `autosplit profile`
+# header key -> what it says; `autosplit profile` writes every key but the OPTIONAL_KEYS not given to it
 HEADER_KEYS = {
     "format": f"the file format, '{PROFILE_FORMAT}'",
     "model": "the profiled ONNX file as given",
@@ -56,7 +56,10 @@ HEADER_KEYS = {
                         "on an unloaded machine; a lower bound otherwise)",
     "unmapped_s": "median time of onnxruntime nodes that map to no layer, seconds",
     "based_on": "optional: an analytic preset whose latency ratio gives the other bit-widths",
+    "input_shape": "optional: the input shape the model was imported and run with (--input-shape)",
+    "until": "optional: where autosplit's graph of the model ends (--until)",
 }
+OPTIONAL_KEYS = ("based_on", "input_shape", "until")
 NUMBER_KEYS = ("end_to_end_s", "end_to_end_cpu_s", "unmapped_s")
 STATISTICS = ("median", "min")
 CLOCKS = ("wall", "cpu")
@@ -105,7 +108,7 @@ def read_profile(path: str | Path) -> tuple[dict[str, str], dict[str, float], di
     if header.get("format") != PROFILE_FORMAT:
         raise UserError(f"{path}: format: expected '{PROFILE_FORMAT}' (a file written by `autosplit profile`), "
                         f"got {header.get('format')!r}")
-    missing = [k for k in HEADER_KEYS if k not in header and k != "based_on"]
+    missing = [k for k in HEADER_KEYS if k not in header and k not in OPTIONAL_KEYS]
     if missing:
         raise UserError(f"{path}: header key {missing[0]} missing ({HEADER_KEYS[missing[0]]})")
     if header["precision"] not in PRECISION_BITS:

@@ -62,10 +62,13 @@ class Profile:
 
 
 def profile_model(path: str | Path, threads: int, runs: int, warmup: int, provider: str = "CPUExecutionProvider",
-                  statistic: str = "median", clock: str = "wall", seed: int = 0) -> Profile:
+                  statistic: str = "median", clock: str = "wall", input_shape: tuple[int, ...] | None = None,
+                  until: str | None = None, seed: int = 0) -> Profile:
     """Profile the ONNX file at `path` with onnxruntime: `warmup` untimed runs, then `runs` timed ones; each
     layer's latency is the `statistic` (median or min) of its runs, on the `clock` (wall, or cpu: the running
-    thread's CPU time in each node, with 1 thread only)."""
+    thread's CPU time in each node, with 1 thread only). `input_shape` and `until` are the importer's
+    (`prepare_onnx`): the input's fixed shape, and where autosplit's graph ends (onnxruntime runs the whole
+    file; the nodes past `until` map to no layer and are reported as unmapped)."""
     if clock == "cpu" and not hasattr(time, "pthread_getcpuclockid"):
         raise UserError("--clock cpu: this system has no per-thread CPU clock (time.pthread_getcpuclockid); use "
                         "--clock wall")
@@ -77,7 +80,7 @@ def profile_model(path: str | Path, threads: int, runs: int, warmup: int, provid
     except ImportError:
         raise UserError("profiling needs onnxruntime: pip install 'autosplit[onnx]'") from None
     path = Path(path)
-    graph, layer_of_tensor = _layers_of_tensors(path)
+    graph, layer_of_tensor = _layers_of_tensors(path, input_shape, until)
     if provider not in ort.get_available_providers():
         raise UserError(f"--provider: {provider} is not available in this onnxruntime; expected one of "
                         f"{', '.join(ort.get_available_providers())}")
@@ -88,7 +91,7 @@ def profile_model(path: str | Path, threads: int, runs: int, warmup: int, provid
         options.optimized_model_filepath = str(Path(folder) / "optimized.onnx")
         profiled = _session(ort, path, options, provider)
         plain = _session(ort, path, _session_options(ort, threads), provider)
-        feeds = _feeds(profiled, np.random.default_rng(seed))
+        feeds = _feeds(profiled, np.random.default_rng(seed), input_shape)
         sampler = CpuClockSampler() if clock == "cpu" else None
         wall, cpu = [], []
         # the profiled and the plain session take turns, so that what else the machine runs (which slows even
@@ -122,6 +125,10 @@ def profile_model(path: str | Path, threads: int, runs: int, warmup: int, provid
               "graph_optimization": "ORT_ENABLE_ALL", "device": _device(),
               "end_to_end_s": float(statistics.median(wall)), "end_to_end_cpu_s": float(statistics.median(cpu)),
               "unmapped_s": float(unmapped_s)}
+    if input_shape is not None:
+        header["input_shape"] = "x".join(map(str, input_shape))
+    if until is not None:
+        header["until"] = until
     rows = [(layer.name, latency.get(layer.name, 0.0), nodes_of.get(layer.name, [])) for layer in graph.layers]
     return Profile(header, rows, graph)
 
@@ -144,11 +151,14 @@ def _session(ort: Any, path: Path, options: Any, provider: str) -> Any:
         raise UserError(f"{path}: onnxruntime cannot run it: {' '.join(str(exc).split())[:300]}") from None
 
 
-def _feeds(session: Any, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Random inputs of the session's shapes (a symbolic dimension is 1) and types."""
+def _feeds(session: Any, rng: np.random.Generator, input_shape: tuple[int, ...] | None) -> dict[str, np.ndarray]:
+    """Random inputs of the session's shapes (a symbolic dimension is 1; the first input's is `input_shape` when
+    given) and types."""
     feeds: dict[str, np.ndarray] = {}
-    for value in session.get_inputs():
+    for index, value in enumerate(session.get_inputs()):
         shape = [d if isinstance(d, int) and d > 0 else 1 for d in value.shape]
+        if index == 0 and input_shape is not None:
+            shape = list(input_shape)
         dtype = INPUT_TYPES.get(value.type)
         if dtype is None:
             raise UserError(f"input {value.name!r}: cannot make a random {value.type}")
@@ -238,14 +248,15 @@ def _device() -> str:
 
 
 # --- onnx nodes -> autosplit layers -----------------------------------------------------------------------------
-def _layers_of_tensors(path: Path) -> tuple[Graph, dict[str, str]]:
+def _layers_of_tensors(path: Path, input_shape: tuple[int, ...] | None = None,
+                       until: str | None = None) -> tuple[Graph, dict[str, str]]:
     """The simplified Graph of the ONNX file and, for each ONNX tensor a layer computes, that layer's name
     (a batchnorm or activation folded into a conv gives the conv's name)."""
     from simulator.graph.onnx_import import _Importer
     from simulator.graph.onnx_prepare import prepare_onnx
     from simulator.graph.simplify import simplify
 
-    importer = _Importer(prepare_onnx(path), path)  # the importer again, for its map from ONNX tensors to layers
+    importer = _Importer(prepare_onnx(path, input_shape=input_shape, until=until), path)  # the importer again, for its map from ONNX tensors to layers
     graph = simplify(importer.run())
     survivor = {layer.name: layer.name for layer in graph.layers}
     survivor.update({removed: layer.name for layer in graph.layers for removed in layer.fused})

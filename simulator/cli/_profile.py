@@ -6,7 +6,7 @@ import os
 import time
 
 from hardware_models.errors import UserError
-from simulator.cli._arguments import add_format_argument, add_model_argument, model_name
+from simulator.cli._arguments import add_format_argument, add_model_argument, input_shape, model_name
 from simulator.cli._output import emit
 from simulator.cli._values import whole
 
@@ -58,7 +58,8 @@ def run(args: argparse.Namespace) -> None:
     if args.based_on:
         load_accelerator(args.based_on)  # a wrong name fails before the measurement
     clock = args.clock or ("cpu" if args.threads == 1 and hasattr(time, "pthread_getcpuclockid") else "wall")
-    profile = profile_model(model, args.threads, args.runs, args.warmup, args.provider, args.statistic, clock)
+    profile = profile_model(model, args.threads, args.runs, args.warmup, args.provider, args.statistic, clock,
+                            input_shape(args), args.until)
     header = {**profile.header, **({"based_on": args.based_on} if args.based_on else {})}
     try:
         write_text(args.out, write_profile(header, profile.rows))

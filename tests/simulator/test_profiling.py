@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from hardware_models.errors import UserError
+from hardware_models.layer import LayerSpec
 from hardware_models.measured import read_profile
 from hardware_models.registry import load_accelerator
 from simulator.cli import main
@@ -286,3 +288,21 @@ def test_based_on_written_by_profile_gives_the_other_bits_by_the_presets_ratio(t
 def test_a_basis_that_cannot_give_the_ratio_is_refused_before_measuring(tmp_path, capsys):
     assert main(["profile", str(DIGITS), "--out", str(tmp_path / "p.csv"), "--based-on", "nonsense"]) == 2
     assert "unknown hardware 'nonsense'" in capsys.readouterr().err
+
+
+def test_until_profiles_the_graph_autosplit_imports_and_reports_the_rest_as_unmapped(tmp_path, capsys):
+    out = _profile(tmp_path, DIGITS, "--until", "/relu_1/Relu_output_0")
+    header, latency, _ = read_profile(out)
+    assert list(latency) == ["conv1", "conv2"] and header["until"] == "/relu_1/Relu_output_0"
+    assert float(header["unmapped_s"]) > 0  # conv3, the pooling and fc ran in onnxruntime, past the graph's end
+
+
+@pytest.mark.slow
+def test_an_input_shape_fixes_a_dynamic_batch_for_the_graph_and_the_runs(tmp_path):
+    out = _profile(tmp_path, ONNX / "shufflenet_v2_x1_0.onnx", "--input-shape", "2x3x224x224")
+    header, latency, _ = read_profile(out)
+    assert header["batch"] == "2" and header["input_shape"] == "2x3x224x224"
+    assert all(seconds > 0 for name, seconds in latency.items() if "conv" in name)
+    profile = load_accelerator(str(out))
+    with pytest.raises(UserError, match="measured at batch 2, not batch 1"):
+        profile.layer_cost(LayerSpec("conv1.0", "conv"), 32, 32, batch=1)
