@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from hardware_models.base import Accelerator
+from hardware_models.cpu import CPU
 from hardware_models.dsp import VectorDSP
 from hardware_models.errors import UserError, suggest
 from hardware_models.gpu import GPU
@@ -22,7 +23,7 @@ from hardware_models.yaml_io import read_yaml
 
 PRESET_DIR = Path(__file__).parent / "presets"
 
-KINDS: dict[str, type[Accelerator]] = {model.kind: model for model in (SystolicArray, VectorDSP, GPU, ProductNPU)}
+KINDS: dict[str, type[Accelerator]] = {model.kind: model for model in (SystolicArray, VectorDSP, GPU, ProductNPU, CPU)}
 KINDS[MeasuredProfile.kind] = MeasuredProfile  # a profile CSV written by `autosplit profile`
 
 
@@ -91,7 +92,13 @@ def split_mode_spec(spec: str) -> tuple[str, str | None, str | None]:
 def load_accelerator(spec: str) -> Accelerator:
     """An accelerator from a preset name (`eyeriss`), a preset YAML path, a SCALE-Sim `.cfg` path or a profile
     `.csv` written by `autosplit profile`; a GPU may carry its mode after '@' (`h100@framework,eager`: PyTorch's
-    kernels, eager)."""
+    kernels, eager), a CPU its thread count (`raspberry_pi_4b@threads=1`)."""
+    name, _, threads = str(spec).rpartition("@")
+    if threads.startswith("threads="):
+        count = threads.removeprefix("threads=")
+        if not count.isdigit():
+            raise UserError(f"{spec}: after '@threads=' expected a whole number of threads, got {count!r}")
+        return load_accelerator(name).with_threads(int(count), where=str(spec))
     if "@" in str(spec):
         name, execution, fusion = split_mode_spec(spec)
         accelerator = load_accelerator(name)
@@ -107,7 +114,7 @@ def load_accelerator(spec: str) -> Accelerator:
     if path.suffix == ".csv":
         return _with_basis(MeasuredProfile.from_file(path), str(path))
     if path.suffix in (".yaml", ".yml"):
-        if not path.is_file():
+        if not path.exists():
             raise UserError(f"{spec}: no such preset file")
         return from_config(read_yaml(path, "hardware preset"), str(path))
     preset = PRESET_DIR / f"{spec}.yaml"

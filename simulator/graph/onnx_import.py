@@ -124,8 +124,9 @@ class _Importer:
         self.counted: set[str] = set()
         self.shapes: dict[str, tuple[int, ...]] = {}
         # prepare_onnx fixes every input dimension; a model given here without it (the fake quantizer's own
-        # path) has its symbolic batch taken as 1 wherever inference carried it
-        symbolic = {d.dim_param for i in self.graph.input for d in i.type.tensor_type.shape.dim if d.dim_param}
+        # path) has its symbolic batch taken as 1 wherever inference carried it, and nothing else
+        symbolic = {i.type.tensor_type.shape.dim[0].dim_param for i in self.graph.input
+                    if i.type.tensor_type.shape.dim and i.type.tensor_type.shape.dim[0].dim_param}
         for info in [*self.graph.input, *self.graph.value_info, *self.graph.output]:
             dims = info.type.tensor_type.shape.dim
             # a dimension shape inference could not resolve is left out, never guessed: the node that produces
@@ -133,6 +134,10 @@ class _Importer:
             if info.type.tensor_type.HasField("shape") and all(
                     (d.HasField("dim_value") and d.dim_value > 0) or d.dim_param in symbolic for d in dims):
                 self.shapes[info.name] = tuple(d.dim_value if d.HasField("dim_value") else 1 for d in dims)
+        unknown = [i.name for i in self.graph.input if i.name not in self.const and i.name not in self.shapes]
+        if unknown:
+            raise UserError(f"{path}: input {unknown[0]!r} has a symbolic dimension besides the batch; give its "
+                            "size with --input-shape (input_shape: in YAML)")
         self.inputs = {i.name: self.shapes[i.name] for i in self.graph.input if i.name not in self.const}
         self.nodes = fuse_decomposed_ops(list(self.graph.node), self.const)
         self.tensor_of: dict[str, str] = {name: name for name in self.inputs}  # onnx tensor -> IR tensor

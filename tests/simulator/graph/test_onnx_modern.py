@@ -216,6 +216,7 @@ def test_symbolic_spatial_input_is_refused_naming_the_flag_and_set_by_it(tmp_pat
         load_model(str(fixed), input_shape=(1, 3, 32, 32))
 
 
+@pytest.mark.slow
 def test_input_shape_and_until_are_yaml_keys_for_onnx_models_only(tmp_path):
     from pydantic import ValidationError
 
@@ -276,3 +277,38 @@ def test_prepared_model_computes_what_the_export_computes(file, unpacked):
     ours = ort.InferenceSession(prepared.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {name: x})
     for a, b in zip(original, ours):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_plan_validates_input_shape_and_until_like_their_yaml_keys(tmp_path, capsys):
+    scenario = ["--edge", "eyeriss", "--cloud", "tpu_v1", "--uplink", "3Mbps", "--edge-memory", "4MiB",
+                "--max-accuracy-drop", "1", "--method", "autosplit"]
+    path = conv_model(tmp_path, ["N", 3, "H", "W"])
+    assert main(["plan", str(path), *scenario, "--input-shape", "1x3x0x4"]) == 2
+    assert capsys.readouterr().err.strip().endswith("--input-shape: expected positive sizes joined by x, batch "
+                                                    "first, e.g. 1x3x224x224; got '1x3x0x4'")
+    assert main(["plan", "resnet18", *scenario, "--until", "layer1"]) == 2
+    assert "plan --until: 'resnet18' is a zoo model" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("model", ["resnext50_32x4d", "deeplabv3_mobilenet_v3_large"])
+def test_both_exporters_name_layers_alike(model, unpacked):
+    """Dynamo scopes a conv with a folded batchnorm as the batchnorm (`bn1`): it is named from its weight."""
+    torchscript = [l.name for l in load_model(str(unpacked(f"{model}.torchscript.onnx"))).layers]
+    dynamo = [l.name for l in load_model(str(unpacked(f"{model}.dynamo.onnx"))).layers]
+    shared = set(torchscript) & set(dynamo)
+    assert len(shared) >= len(dynamo) - 1  # resnext50: Flatten (TorchScript) vs Reshape (dynamo)
+    assert not [n for n in dynamo if n.startswith("node_") or n.endswith(("bn1", "bn2", "bn3"))]
+
+
+def test_importer_given_an_unprepared_model_refuses_a_symbolic_spatial_dimension(tmp_path):
+    """The fake quantizer's own path (no prepare_onnx): a symbolic batch is 1, a symbolic H is refused."""
+    from pathlib import Path
+
+    from simulator.graph.onnx_import import _Importer
+
+    model = onnx.shape_inference.infer_shapes(onnx.load(conv_model(tmp_path, ["N", 3, "H", 8])))
+    with pytest.raises(UserError, match="symbolic dimension besides the batch.*--input-shape"):
+        _Importer(model, Path("m.onnx"))
+    batch_only = onnx.shape_inference.infer_shapes(onnx.load(conv_model(tmp_path, ["N", 3, 8, 8], name="b.onnx",
+                                                                        out=("N", 4, 8, 8))))
+    assert _Importer(batch_only, Path("b.onnx")).run().input_shape == (1, 3, 8, 8)
