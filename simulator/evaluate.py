@@ -47,6 +47,8 @@ MEMORY_MODELS = ("peak_live", "max_layer")
 UNSUPPORTED_S = 1e9
 UNSUPPORTED_J = 1e9
 NONNEGATIVE_ACTIVATIONS = ("relu", "relu6")
+# the float widths an edge may run (32: a device profiled in fp32); the accuracy proxy counts both as no loss
+FLOAT_EDGE_BITS = (16, 32)
 OUTSIDE_COST = 1e6
 """The searched noise of a tensor outside the evidence envelope: finite (sums stay exact), never admitted."""
 
@@ -86,11 +88,15 @@ class Scenario:
             raise UserError(f"memory_model: expected one of {', '.join(MEMORY_MODELS)}, got {self.memory_model!r}")
         check_codec(self.input_codec, INPUT_CODECS, "input_codec")
         check_codec(self.activation_codec, ACTIVATION_CODECS, "activation_codec")
-        # by default the edge's bit-widths a plan may use: up to 16 (a GPU or CPU edge also computes fp32)
-        bits = [b for b in self.edge.supported_bits if b <= 16] if self.edge_bits is None else self.edge_bits
+        for side in (self.edge, self.cloud):  # a measured profile answers only for the model it measured
+            side.check_model(self.graph.name, self.graph.source)
+        # by default the edge's bit-widths a plan may use: up to 16 (a GPU or CPU edge also computes fp32), or all
+        # of them on an edge that computes only wider floats (a device profiled in fp32)
+        default = [b for b in self.edge.supported_bits if b <= 16] or list(self.edge.supported_bits)
+        bits = default if self.edge_bits is None else self.edge_bits
         self.edge_bits = edge_bits = tuple(sorted({int(b) for b in bits}))
-        if not edge_bits or min(edge_bits) < 1 or (max(edge_bits) > 8 and max(edge_bits) != 16):
-            raise UserError(f"edge_bits: expected bit-widths in 1..8 (or 16), got {list(edge_bits)}")
+        if not edge_bits or min(edge_bits) < 1 or any(b > 8 and b not in FLOAT_EDGE_BITS for b in edge_bits):
+            raise UserError(f"edge_bits: expected bit-widths in 1..8 (or 16, 32: float), got {list(edge_bits)}")
         supported = self.edge.supported_bits
         unsupported = sorted(set(edge_bits) - set(supported))
         if unsupported:

@@ -22,7 +22,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "total. compute_cycles are SCALE-Sim's 'Total Cycles' minus 'Stall Cycles'. For a GPU the total is the "
         "whole network's prediction in the preset's execution mode, which need not be the sum of the rows.")
     parser.add_argument("--hardware", required=True, metavar="HW",
-                        help="preset name (e.g. eyeriss, tpu_v1), a preset .yaml or a SCALE-Sim .cfg")
+                        help="preset name (e.g. eyeriss, tpu_v1), a preset .yaml, a SCALE-Sim .cfg or a profile .csv "
+                        "from `autosplit profile` (of the same model)")
     add_model_argument(parser)
     parser.add_argument("--topology", metavar="SCALESIM.csv", help="a SCALE-Sim conv topology CSV instead of a model")
     parser.add_argument("--bits", metavar="W[/A]", help="weight/activation bit-widths of every layer (default 8/8, "
@@ -49,9 +50,11 @@ def run(args: argparse.Namespace) -> None:
         raise UserError("layer-cost: give either a MODEL or --topology, not both")
     if args.topology:
         layers, source = read_topology(args.topology), args.topology
+        accelerator.check_model(args.topology, None)
     else:
         graph = model_from_args(args)
         layers, source = graph.layer_specs(), graph.name
+        accelerator.check_model(graph.name, graph.source)
     if args.precision and accelerator.kind not in FLOAT_KINDS:
         raise UserError(f"--precision: {accelerator.name} is not a GPU or a CPU; give --bits W/A for an edge "
                         "accelerator")

@@ -68,9 +68,9 @@ def _check_hardware(value: str, info: ValidationInfo) -> str:
         if not threads.isdigit() or int(threads) < 1:
             raise ValueError(f"after '@threads=' expected a whole number of threads >= 1, got {threads!r}")
         return _check_hardware(name, info) + at + threads
-    if Path(value).suffix in (".yaml", ".yml", ".cfg"):
+    if Path(value).suffix in (".yaml", ".yml", ".cfg", ".csv"):  # .csv: a profile from `autosplit profile`
         return existing_file(value, info, "hardware file")
-    return choice(value, hardware_preset_names(), "hardware preset (or a .yaml / SCALE-Sim .cfg path)")
+    return choice(value, hardware_preset_names(), "hardware preset (or a .yaml / SCALE-Sim .cfg / profile .csv path)")
 
 
 ModelName = Annotated[str, AfterValidator(_check_model)]
@@ -242,8 +242,9 @@ class Bits(_Section):
     def _nonempty(cls, value: list[int] | None) -> list[int] | None:
         if value is not None and not value:
             raise ValueError("expected at least one bit-width")
-        if value is not None and any(not (1 <= b <= 8 or b == 16) for b in value):
-            raise ValueError(f"expected bit-widths in 1..8 (or 16), got {value}")  # what an edge layer can use
+        if value is not None and any(not (1 <= b <= 8 or b in (16, 32)) for b in value):
+            # what an edge layer can use; 32: a device profiled in fp32 (`autosplit profile`)
+            raise ValueError(f"expected bit-widths in 1..8 (or 16, 32: float), got {value}")
         return None if value is None else sorted(set(value))
 
 
@@ -360,7 +361,8 @@ class Experiment(_Section):
                                           "e.g. [1, 3, 224, 224]: sets its symbolic dimensions (--input-shape)")
     until: str | None = Field(default=None, description="import an .onnx model up to this node or tensor, leaving "
                               "out post-processing such as NMS (--until)")
-    edge: HardwareName = Field(..., description="edge accelerator: preset name, preset .yaml or SCALE-Sim .cfg")
+    edge: HardwareName = Field(..., description="edge accelerator: preset name, preset .yaml, SCALE-Sim .cfg or a "
+                               "profile .csv from `autosplit profile`")
     cloud: HardwareName = Field(default="tpu_v1", description="cloud accelerator: preset name or preset .yaml")
     cloud_mode: CloudMode = Field(default_factory=CloudMode, description="a GPU cloud's execution and fusion "
                                   "(also the capacity section's GPU)")

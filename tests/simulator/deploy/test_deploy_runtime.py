@@ -395,3 +395,21 @@ def test_a_client_that_sends_but_never_reads_is_cut_off(exported):
         still_serves(exported, running.port)
     finally:
         running.stop()
+
+
+def test_run_edge_prints_the_measured_edge_compute_beside_the_plans_prediction(tmp_path, capsys):
+    calibration = load_npz(DIGITS_CALIBRATION)[0]
+    export_split(DIGITS, {**PLAN, "breakdown": {"edge_s": 2.5e-3}}, tmp_path / "p", calibration, "c.npz")
+    running = ServerThread(CloudServer(DeployedPlan.load(tmp_path / "p", "cloud"), read_timeout_s=0.5))
+    try:
+        assert main(["run-edge", "--plan", str(tmp_path / "p"), "--connect", f"127.0.0.1:{running.port}", "--data",
+                     str(DIGITS_DATA), "--limit", "5"]) == 0
+        table = capsys.readouterr().out
+        assert main(["run-edge", "--plan", str(tmp_path / "p"), "--connect", f"127.0.0.1:{running.port}", "--data",
+                     str(DIGITS_DATA), "--limit", "5", "--format", "json"]) == 0
+        data = json.loads(capsys.readouterr().out)
+    finally:
+        running.stop()
+    assert data["predicted_edge_s"] == 2.5e-3
+    line = next(l for l in table.splitlines() if l.startswith("edge compute:"))
+    assert "the plan predicted 2.500 ms" in line and "% measured vs predicted" in line
