@@ -10,6 +10,10 @@ activations fused), so bit-widths line up with `autosplit inspect`'s layer list.
   `distortion.quantize_asymmetric`, which works for any bit-width from 1 to 8 (ONNX QuantizeLinear only
   knows 8-bit and 4-bit integer types). Ranges come from calibration inputs (`activation_range`).
 Bits >= 16 leave a weight or a tensor in float: the reference.
+
+onnxruntime runs with graph optimisations off (a fused Conv+Mul would round differently from the exported
+split, which must agree to the bit) and one thread per core; inputs go through in batches of `BATCH` samples
+(larger batches are slower on a CPU: their activations leave the caches).
 """
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ from simulator.graph.ir import Graph
 from simulator.graph.simplify import simplify
 
 WEIGHT_OPS = ("Conv", "Gemm", "MatMul")
+BATCH = 32
 
 
 def _onnx_outputs_of_raw_layers(model, path: Path) -> tuple[Graph, dict[str, str]]:
@@ -180,10 +185,13 @@ class FakeQuantizer:
 
     # --- running ------------------------------------------------------------------------------------
     def session(self, model):
+        import os
+
         import onnxruntime as ort
 
         options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
+        options.intra_op_num_threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+            os.cpu_count() or 1)
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
         return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
@@ -205,8 +213,10 @@ class FakeQuantizer:
 
     def logits(self, x: np.ndarray, weight_bits: dict[str, int] | None = None,
                activation_bits: dict[str, int] | None = None) -> np.ndarray:
-        model = self.model(weight_bits, activation_bits)
-        return self.session(model).run(None, {self.input_name: np.asarray(x, np.float32)})[0]
+        session = self.session(self.model(weight_bits, activation_bits))
+        x = np.asarray(x, np.float32)
+        return np.concatenate([session.run(None, {self.input_name: x[i:i + BATCH]})[0]
+                               for i in range(0, len(x), BATCH)])
 
 
 def _attr(node, name: str, default):

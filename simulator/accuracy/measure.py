@@ -3,17 +3,31 @@
 Data files are NumPy `.npz` archives with `x` (model-ready inputs, float32, batch first) and `y` (integer
 class labels). Without a separate calibration file, activation ranges come from the first
 `CALIBRATION_SAMPLES` inputs of the data file (documented in `autosplit accuracy --help`).
+
+A measurement runs the data through onnxruntime in batches of `fake_quant.BATCH` on every core; with a
+`cache.MeasurementCache` each bit assignment is measured once and kept on disk. A progress bar (on stderr, when
+stderr is a terminal or `show_progress(True)`) counts the measurements of a `progress` block.
 """
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from hardware_models.errors import UserError
+from simulator.accuracy.cache import MeasurementCache, assignment_key
 from simulator.accuracy.fake_quant import FakeQuantizer
 
 CALIBRATION_SAMPLES = 128
+
+_SHOW_PROGRESS: list[bool | None] = [None]  # None: when stderr is a terminal
+
+
+def show_progress(enabled: bool | None) -> None:
+    """Progress bars of measurements: always (True), never (False), or when stderr is a terminal (None)."""
+    _SHOW_PROGRESS[0] = enabled
 
 
 def load_npz(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
@@ -33,6 +47,20 @@ def load_npz(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     if len(x) != len(y):
         raise UserError(f"{path}: x has {len(x)} samples but y has {len(y)}")
     return x, np.asarray(y).astype(np.int64).ravel()
+
+
+def load_inputs(path: str | Path, what: str) -> np.ndarray:
+    """The `x` array (float32) of an .npz of inputs such as a calibration file; a UserError naming `what`."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{what}: {path}: no such file")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if "x" not in archive.files:
+                raise UserError(f"{what}: {path}: the .npz has no 'x' array (expected model-ready inputs)")
+            return archive["x"].astype(np.float32)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{what}: {path}: not a NumPy .npz file ({exc})") from None
 
 
 def top1_percent(logits: np.ndarray, labels: np.ndarray) -> float:
@@ -88,10 +116,12 @@ class AccuracyMeter:
 
     def __init__(self, onnx_path: str | Path, x: np.ndarray, y: np.ndarray, calibration_x: np.ndarray | None = None,
                  tier: str = "calibrated", granularity: str = "per-channel", data_name: str = "--data",
-                 calibration_name: str = "--calibration") -> None:
+                 calibration_name: str = "--calibration", cache: MeasurementCache | None = None) -> None:
         import tempfile
 
         self.x, self.y = x, y
+        self.cache = cache
+        self._bar = None
         fixed = check_inputs(onnx_path, x, data_name)
         if calibration_x is not None:
             check_inputs(onnx_path, calibration_x, calibration_name)
@@ -116,9 +146,46 @@ class AccuracyMeter:
             raise UserError(f"{onnx_path}: onnxruntime cannot run it on {data_name}{hint}: {first}") from None
 
     def accuracy(self, weight_bits: dict[str, int] | None = None, activation_bits: dict[str, int] | None = None) -> float:
-        """Top-1 (percent) with the given per-layer bits (layers left out stay float)."""
-        return top1_percent(self.quantizer.logits(self.x, weight_bits, activation_bits), self.y)
+        """Top-1 (percent) with the given per-layer bits (layers left out stay float); from the cache when this
+        assignment was measured before."""
+        weight_bits, activation_bits = weight_bits or {}, activation_bits or {}
+        key = assignment_key({k: v for k, v in weight_bits.items() if k in self.weight_layers}, activation_bits)
+        value = None if self.cache is None else self.cache.get(key)
+        if value is None:
+            value = top1_percent(self.quantizer.logits(self.x, weight_bits, activation_bits), self.y)
+            if self.cache is not None:
+                self.cache.put(key, value)
+        if self._bar is not None:
+            self._bar.update(1)
+        return value
+
+    @contextlib.contextmanager
+    def progress(self, what: str, total: int) -> Iterator[None]:
+        """A progress bar on stderr counting this meter's measurements inside the block (`show_progress`)."""
+        import sys
+
+        from tqdm import tqdm
+
+        enabled = _SHOW_PROGRESS[0]
+        with tqdm(total=total, desc=what, unit="run", file=sys.stderr, leave=False,
+                  disable=None if enabled is None else not enabled) as bar:
+            self._bar = bar
+            try:
+                yield
+            finally:
+                self._bar = None
 
     def accuracy_of_lists(self, weight_bits: list[int], activation_bits: list[int]) -> float:
         """Top-1 with one (weight, activation) pair per layer in `layers` order."""
         return self.accuracy(dict(zip(self.layers, weight_bits)), dict(zip(self.layers, activation_bits)))
+
+
+def cached_meter(model: str | Path, data: str | Path, calibration: str | Path | None = None,
+                 tier: str = "calibrated", granularity: str = "per-channel", data_name: str = "--data",
+                 calibration_name: str = "--calibration") -> AccuracyMeter:
+    """An AccuracyMeter of the files `model`, `data` (and `calibration`) whose measurements are kept on disk
+    (`cache.MeasurementCache`): a later meter of the same files and quantizer reuses them."""
+    x, y = load_npz(data)
+    calibration_x = None if calibration is None else load_inputs(calibration, calibration_name)
+    cache = MeasurementCache(model, data, calibration, tier, granularity)
+    return AccuracyMeter(model, x, y, calibration_x, tier, granularity, data_name, calibration_name, cache)

@@ -1,0 +1,94 @@
+"""Measured accuracies kept on disk, so that a measurement is made once per model, data and quantizer.
+
+A measurement is the top-1 of a fake-quantized model on the whole data file, for one bit assignment (the
+tensors below float and their bits). They are stored in one JSON file per (model, data, calibration, tier,
+granularity), named by the SHA-256 of the model's and data files' bytes and `CACHE_VERSION`: a changed file,
+or a changed quantizer (a new version stamp), is a new file, never a stale answer. The folder is
+`$AUTOSPLIT_CACHE`, else `$XDG_CACHE_HOME/autosplit`, else `~/.cache/autosplit`; files are written atomically
+(`simulator.atomic`) and merged with what another process wrote meanwhile. Deleting the folder is always safe.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from simulator.atomic import write_text
+
+CACHE_VERSION = 1
+"""Bump when the fake quantizer's arithmetic changes: older measurements are then not reused."""
+
+_HASHES: dict[tuple[str, int, int], str] = {}  # (resolved path, size, mtime_ns) -> SHA-256, in this process
+
+
+def cache_folder() -> Path:
+    """Where measurements are kept (see the module docstring)."""
+    if os.environ.get("AUTOSPLIT_CACHE"):
+        return Path(os.environ["AUTOSPLIT_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "autosplit"
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 (hex) of a file's bytes, read in 1 MiB blocks; remembered in this process while the file's size
+    and modification time are unchanged."""
+    path = Path(path).resolve()
+    stat = path.stat()
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    if key not in _HASHES:
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(2**20), b""):
+                digest.update(block)
+        _HASHES[key] = digest.hexdigest()
+    return _HASHES[key]
+
+
+def assignment_key(weight_bits: dict[str, int], activation_bits: dict[str, int]) -> str:
+    """A bit assignment as text: the layers' weight and activation bits, sorted, float tensors left out."""
+    from simulator.accuracy.distortion import FLOAT_BITS
+
+    weights = sorted((name, int(b)) for name, b in weight_bits.items() if int(b) < FLOAT_BITS)
+    activations = sorted((name, int(b)) for name, b in activation_bits.items() if int(b) < FLOAT_BITS)
+    return json.dumps([weights, activations], separators=(",", ":"))
+
+
+class MeasurementCache:
+    """Top-1 measurements (percent) of one model on one data file with one quantizer, by bit assignment."""
+
+    def __init__(self, model: str | Path, data: str | Path, calibration: str | Path | None, tier: str,
+                 granularity: str) -> None:
+        identity = {"version": CACHE_VERSION, "model": file_sha256(model), "data": file_sha256(data),
+                    "calibration": None if calibration is None else file_sha256(calibration),
+                    "tier": tier, "granularity": granularity}
+        name = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:32]
+        self.path = cache_folder() / "measured" / f"{name}.json"
+        self.identity = {**identity, "model_file": str(Path(model).resolve()), "data_file": str(Path(data).resolve())}
+        self.values = self._read()
+        self.hits = 0
+        self.made = 0
+
+    def _read(self) -> dict[str, float]:
+        try:
+            stored = json.loads(self.path.read_text())
+        except (OSError, ValueError):  # no file yet, or one cut short outside this module: measure again
+            return {}
+        if not isinstance(stored, dict) or stored.get("version") != CACHE_VERSION:
+            return {}
+        return {str(k): float(v) for k, v in stored.get("accuracy", {}).items()}
+
+    def get(self, key: str) -> float | None:
+        value = self.values.get(key)
+        if value is not None:
+            self.hits += 1
+        return value
+
+    def put(self, key: str, accuracy: float) -> None:
+        """Keep `accuracy` and write the file (merged with what another process may have added)."""
+        self.made += 1
+        self.values = {**self._read(), **self.values, key: float(accuracy)}
+        try:
+            write_text(self.path, json.dumps({**self.identity, "accuracy": self.values}))
+        except OSError:  # a read-only home: the measurement still counts in this process
+            pass
