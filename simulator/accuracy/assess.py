@@ -16,6 +16,7 @@ import numpy as np
 from hardware_models.errors import UserError
 from simulator.accuracy.calibration import (PLAN_MEASUREMENTS, SINGLE_LAYER_BITS, calibrate_on_measurements,
                                             fp32_reference, proxy_for_graph, zoo_proxy)
+from simulator.accuracy.cache import dataclass_from_json, dataclass_to_json, fit_stamp
 from simulator.accuracy.distortion import FLOAT_BITS, GRANULARITIES, TIERS
 from simulator.accuracy.measure import cached_meter
 from simulator.accuracy.proxy import AccuracyProxy
@@ -47,11 +48,18 @@ def per_layer_bits(graph, pairs: list[tuple[int, int]]) -> tuple[np.ndarray, np.
 
 
 def fitted_proxy(meter, chance: float) -> AccuracyProxy:
-    """`calibrate_on_measurements` of `meter` with a progress bar over its measurements (those in the meter's
-    cache count at once)."""
+    """`calibrate_on_measurements` of `meter`, with a progress bar over its measurements; kept in the meter's
+    cache (when it has one) with the fitting code's stamp, so the same files and code are fitted once."""
+    key = f"{fit_stamp()}/{chance!r}"
+    stored = None if meter.cache is None else meter.cache.get("proxy", key)
+    if stored is not None:
+        return dataclass_from_json(AccuracyProxy, stored)
     total = len(SINGLE_LAYER_BITS) * (len(meter.layers) + len(meter.weight_layers)) + PLAN_MEASUREMENTS
     with meter.progress("measuring single layers and plans", total):
-        return calibrate_on_measurements(meter, chance=chance)
+        proxy = calibrate_on_measurements(meter, chance=chance)
+    if meter.cache is not None:
+        meter.cache.put("proxy", key, dataclass_to_json(proxy))
+    return proxy
 
 
 def assess(model: str, pairs: list[tuple[int, int]], tier: str = "calibrated", granularity: str = "per-channel",

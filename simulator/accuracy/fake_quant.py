@@ -8,7 +8,9 @@ activations fused), so bit-widths line up with `autosplit inspect`'s layer list.
 - each layer's output tensor (after its fused activation) passes through Mul(1/step), Round,
   Clip(-zero_point, 2^b - 1 - zero_point), Mul(step): the asymmetric per-tensor grid of
   `distortion.quantize_asymmetric`, which works for any bit-width from 1 to 8 (ONNX QuantizeLinear only
-  knows 8-bit and 4-bit integer types). Ranges come from calibration inputs (`activation_range`).
+  knows 8-bit and 4-bit integer types). Ranges come from calibration inputs (`activation_range`): each
+  tensor's values on them, at most `CALIBRATION_VALUES` of them (an even stride, plus the smallest and the
+  largest, so the min-max range is exact), which bounds the range search and the distortion tables' cost.
 Bits >= 16 leave a weight or a tensor in float: the reference.
 
 onnxruntime runs with graph optimisations off (a fused Conv+Mul would round differently from the exported
@@ -17,10 +19,12 @@ split, which must agree to the bit) and one thread per core; inputs go through i
 """
 from __future__ import annotations
 
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
+from simulator.accuracy.cache import MeasurementCache
 from simulator.accuracy.distortion import FLOAT_BITS, activation_range, asymmetric_grid, quantize_weight
 from simulator.graph import onnx_import
 from simulator.graph.ir import Graph
@@ -28,6 +32,7 @@ from simulator.graph.simplify import simplify
 
 WEIGHT_OPS = ("Conv", "Gemm", "MatMul")
 BATCH = 32
+CALIBRATION_VALUES = 1 << 20
 
 
 def _onnx_outputs_of_raw_layers(model, path: Path) -> tuple[Graph, dict[str, str]]:
@@ -51,9 +56,10 @@ class FakeQuantizer:
     """
 
     def __init__(self, onnx_path: str | Path, calibration_x: np.ndarray, tier: str = "calibrated",
-                 granularity: str = "per-channel") -> None:
+                 granularity: str = "per-channel", cache: MeasurementCache | None = None) -> None:
         import onnx
 
+        self.cache = cache  # activation ranges found before (for the same model, calibration and tier)
         self.path = Path(onnx_path)
         self.calibration_x = calibration_x  # the input's grid when it crosses a cut (export)
         self.keep_alive: object = None  # a temporary folder holding the model, removed with the quantizer
@@ -69,7 +75,6 @@ class FakeQuantizer:
         self.output_tensor = {l.name: onnx_of[l.fused[-1] if l.fused else l.name] for l in self.graph.layers}
         self._weights: dict[tuple[str, int], np.ndarray] = {}
         self.base = self._fold(model, onnx_of)
-        self.calibration = self.run_tensors(calibration_x, list(self.output_tensor.values()))
         self._ranges: dict[tuple[str, int], tuple[float, float]] = {}
 
     # --- preparation --------------------------------------------------------------------------------
@@ -129,10 +134,23 @@ class FakeQuantizer:
             self._weights[key] = np.ascontiguousarray((q.T if transposed else q).astype(np.float32))
         return self._weights[key]
 
+    @cached_property
+    def calibration(self) -> dict[str, np.ndarray]:
+        """Each layer output's values on the calibration inputs (ONNX tensor name -> at most about
+        `CALIBRATION_VALUES` values, flat); run when first needed (not when the ranges are all cached)."""
+        return {name: _bounded(values) for name, values in
+                self.run_tensors(self.calibration_x, list(self.output_tensor.values())).items()}
+
     def activation_range(self, layer: str, bits: int) -> tuple[float, float]:
+        """The clipping range (lo, hi) of `layer`'s output at `bits`, searched once (kept in the cache)."""
         key = (layer, bits)
         if key not in self._ranges:
-            self._ranges[key] = activation_range(self.calibration[self.output_tensor[layer]], bits, self.tier)
+            stored = None if self.cache is None else self.cache.get("range", f"{layer}/{bits}")
+            if stored is None:
+                stored = activation_range(self.calibration[self.output_tensor[layer]], bits, self.tier)
+                if self.cache is not None:
+                    self.cache.put("range", f"{layer}/{bits}", list(stored))
+            self._ranges[key] = (float(stored[0]), float(stored[1]))
         return self._ranges[key]
 
     # --- models -------------------------------------------------------------------------------------
@@ -217,6 +235,15 @@ class FakeQuantizer:
         x = np.asarray(x, np.float32)
         return np.concatenate([session.run(None, {self.input_name: x[i:i + BATCH]})[0]
                                for i in range(0, len(x), BATCH)])
+
+
+def _bounded(values: np.ndarray) -> np.ndarray:
+    """At most about `CALIBRATION_VALUES` of a tensor's values, flat: an even stride through them plus the
+    smallest and the largest."""
+    flat = values.ravel()
+    if flat.size <= CALIBRATION_VALUES:
+        return flat
+    return np.concatenate([flat[:: -(-flat.size // CALIBRATION_VALUES)], [flat.min(), flat.max()]])
 
 
 def _attr(node, name: str, default):

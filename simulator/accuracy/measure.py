@@ -131,7 +131,7 @@ class AccuracyMeter:
             self._copy = tempfile.TemporaryDirectory(prefix="autosplit-batch-")
             path = dynamic_batch_copy(path, Path(self._copy.name))
         try:
-            self.quantizer = FakeQuantizer(path, calibration_x, tier, granularity)
+            self.quantizer = FakeQuantizer(path, calibration_x, tier, granularity, cache)
             self.layers = self.quantizer.layers
             self.weight_layers = self.quantizer.weight_layers
             self.fp_accuracy = self.accuracy()
@@ -150,11 +150,11 @@ class AccuracyMeter:
         assignment was measured before."""
         weight_bits, activation_bits = weight_bits or {}, activation_bits or {}
         key = assignment_key({k: v for k, v in weight_bits.items() if k in self.weight_layers}, activation_bits)
-        value = None if self.cache is None else self.cache.get(key)
+        value = None if self.cache is None else self.cache.get("accuracy", key)
         if value is None:
             value = top1_percent(self.quantizer.logits(self.x, weight_bits, activation_bits), self.y)
             if self.cache is not None:
-                self.cache.put(key, value)
+                self.cache.put("accuracy", key, value)
         if self._bar is not None:
             self._bar.update(1)
         return value

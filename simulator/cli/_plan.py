@@ -153,7 +153,7 @@ def _measured_accuracy_keys(args: argparse.Namespace) -> dict[str, Any]:
     """accuracy.data / calibration / granularity / fp_accuracy from the flags of a command that has them (`plan`,
     `export`); the schema checks them."""
     keys = {"data": getattr(args, "data", None), "calibration": getattr(args, "calibration", None)}
-    values = {k: str(Path(v).resolve()) for k, v in keys.items() if v is not None}
+    values: dict[str, Any] = {k: str(Path(v).resolve()) for k, v in keys.items() if v is not None}
     if values and getattr(args, "granularity", None):
         values["granularity"] = args.granularity
     if getattr(args, "fp_accuracy", None) is not None:
