@@ -18,7 +18,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "(He-initialised Gaussian weights, ReLU'd Gaussian activations) and sensitivities calibrated on published "
         "PTQ results; an ONNX model with data uses its real weights and activations and sensitivities fitted to "
         "single-layer measurements. Accuracies in percent; 16/16 is the floating-point reference.")
-    add_model_argument(parser)
+    add_model_argument(parser, onnx_keys=False)  # measures through its own ONNX path: not yet
     parser.add_argument("--bits", default="8/8", metavar="W/A[,W/A...]",
                         help="one W/A pair for every layer (default 8/8), or a comma list with one pair per layer of "
                         "`autosplit inspect MODEL`, in its order; bits 1..8, or 16 for float; weight bits of layers "

@@ -19,11 +19,43 @@ def add_format_argument(parser: argparse.ArgumentParser) -> None:
                         help="output format (default: table; json for scripts)")
 
 
-def add_model_argument(parser: argparse.ArgumentParser) -> None:
-    """MODEL, optional as a positional because --model (and its alias --onnx) may name it instead."""
+def add_model_argument(parser: argparse.ArgumentParser, *, onnx_keys: bool = True) -> None:
+    """MODEL, optional as a positional because --model (and its alias --onnx) may name it instead; with
+    `onnx_keys`, --input-shape and --until for an .onnx model (a command that builds the graph elsewhere has
+    them only once it passes them on)."""
     parser.add_argument("model_pos", nargs="?", metavar="MODEL",
                         help="zoo name (see `autosplit models`) or an .onnx path")
     parser.add_argument("--model", "--onnx", dest="model", help="same as MODEL")
+    if not onnx_keys:
+        return
+    parser.add_argument("--input-shape", metavar="NxCxHxW",
+                        help="an .onnx model's input shape, batch first, e.g. 1x3x224x224: sets its symbolic "
+                        "dimensions (input_shape: in YAML)")
+    parser.add_argument("--until", metavar="NODE",
+                        help="import an .onnx model up to this node or tensor, leaving out post-processing such as "
+                        "NMS (until: in YAML)")
+
+
+def input_shape(args: argparse.Namespace) -> tuple[int, ...] | None:
+    """--input-shape 1x3x224x224 as a tuple of positive sizes, or None when not given."""
+    text = getattr(args, "input_shape", None)
+    if text is None:
+        return None
+    try:
+        shape = tuple(int(d) for d in text.lower().split("x"))
+    except ValueError:
+        shape = ()
+    if not shape or any(d < 1 for d in shape):
+        raise UserError(f"--input-shape: expected positive sizes joined by x, batch first, e.g. 1x3x224x224; "
+                        f"got {text!r}")
+    return shape
+
+
+def model_keys(args: argparse.Namespace) -> dict:
+    """--input-shape and --until as the experiment's YAML keys (only those given)."""
+    shape = input_shape(args)
+    return {k: v for k, v in (("input_shape", list(shape) if shape else None), ("until", getattr(args, "until", None)))
+            if v is not None}
 
 
 def model_name(args: argparse.Namespace) -> str:
@@ -43,7 +75,8 @@ def model_from_args(args: argparse.Namespace, simplify: bool = True) -> Graph:
     """The Graph named by MODEL / --model / --onnx."""
     from simulator.graph import load_model  # loads numpy (and onnx for a file): not for --help
 
-    return load_model(model_name(args), simplify=simplify)
+    return load_model(model_name(args), simplify=simplify, input_shape=input_shape(args),
+                      until=getattr(args, "until", None))
 
 
 def add_experiment_arguments(parser: argparse.ArgumentParser, *, out: bool = True) -> None:

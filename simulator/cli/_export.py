@@ -30,7 +30,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "bit-packed into one stream). The plan is --plan FILE (`autosplit plan --format json` output, or an "
         "experiment's .csv table with --method/--row), or --method with `plan`'s scenario flags. Activation ranges "
         "come from --calibration, or the first 128 samples of --data, as in `autosplit accuracy`. " + UNITS_HELP)
-    add_model_argument(parser)
+    add_model_argument(parser, onnx_keys=False)  # measures through its own ONNX path: not yet
     parser.add_argument("--plan", metavar="PLAN.json", help="the plan: `autosplit plan --format json` output, a JSON "
                         "list of plans, or an experiment table (.csv)")
     parser.add_argument("--row", type=whole(0), help="which plan of a table or list (0-based, after --method's filter)")

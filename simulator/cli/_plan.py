@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 from hardware_models.errors import UserError
 from hardware_models.units import UNITS_HELP
 from simulator.cli._arguments import (add_format_argument, add_gpu_mode_arguments, add_link_arguments,
-                                      add_model_argument, add_progress_argument, apply_progress, model_name)
+                                      add_model_argument, add_progress_argument, apply_progress, model_keys,
+                                      model_name)
 from simulator.cli._output import emit, format_table
 
 if TYPE_CHECKING:
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     from simulator.search.base import SearchResult
 
 # the YAML keys of the scenario flags, for messages
-SCENARIO_FLAGS = {"model": "MODEL", "edge": "--edge", "cloud": "--cloud", "network.uplink": "--uplink",
+SCENARIO_FLAGS = {"model": "MODEL", "input_shape": "--input-shape", "until": "--until", "edge": "--edge", "cloud": "--cloud", "network.uplink": "--uplink",
                   "network.rtt": "--rtt", "network.loss": "--loss", "network.link": "--link",
                   "constraints.edge_memory": "--edge-memory", "constraints.memory_model": "--memory-model",
                   "constraints.max_accuracy_drop": "--max-accuracy-drop",
@@ -117,7 +118,7 @@ def experiment_from_flags(args: argparse.Namespace) -> Experiment:
         raise UserError(f"{args.command}: {model} is an .onnx model: give --data FILE.npz (labelled data, to measure "
                         "its accuracy) or --fp-accuracy PCT (its float accuracy)")
     data: dict[str, Any] = {
-        "model": model, "edge": args.edge, "cloud": args.cloud,
+        "model": model, **model_keys(args), "edge": args.edge, "cloud": args.cloud,
         "network": {"uplink": args.uplink, "rtt": args.rtt, "loss": args.loss, "link": args.link},
         "constraints": {"edge_memory": args.edge_memory, "memory_model": args.memory_model,
                         "max_accuracy_drop": args.max_accuracy_drop, "accuracy_confidence": args.accuracy_confidence},

@@ -94,6 +94,8 @@ def scenario_arguments(config: Experiment) -> dict[str, Any]:
     """Keyword arguments of `Scenario.build` for a cell (everything but the link), in SI units."""
     return {
         "model": config.model,
+        "input_shape": tuple(config.input_shape) if config.input_shape else None,
+        "until": config.until,
         "edge": config.edge,
         "cloud": cloud_spec(config.cloud, config),
         "edge_memory_bytes": config.constraints.edge_memory_bytes,
@@ -161,7 +163,8 @@ def build_scenario(config: Experiment, source: str = "", names: dict[str, str] =
     if config.accuracy.data is not None:
         accuracy = measured_proxy(config)
     elif config.accuracy.fp_accuracy is not None:
-        accuracy = _onnx_proxy_without_data(load_model(config.model), config, config.accuracy.fp_accuracy)
+        graph = load_model(config.model, input_shape=arguments["input_shape"], until=arguments["until"])
+        accuracy = _onnx_proxy_without_data(graph, config, config.accuracy.fp_accuracy)
     try:
         return Scenario.build(link=link, granularity=config.accuracy.granularity, accuracy=accuracy, **arguments)
     except UserError as exc:
@@ -198,7 +201,9 @@ def accuracy_meter(config: Experiment):
         except Exception as exc:  # onnxruntime's message: wrong input shape, fixed batch, ...
             raise UserError(f"accuracy.data: {config.accuracy.data}: cannot run {config.model} on it: "
                             f"{' '.join(str(exc).split())[:300]}") from None
-        if meter.layers != [layer.name for layer in load_model(config.model).layers]:
+        graph = load_model(config.model, input_shape=tuple(config.input_shape) if config.input_shape else None,
+                           until=config.until)
+        if meter.layers != [layer.name for layer in graph.layers]:
             raise UserError(f"{config.model}: the fake-quantized model's layers do not match inspect's")
         _METERS[key] = meter
     return _METERS[key]

@@ -345,6 +345,10 @@ class Experiment(_Section):
     name: str | None = Field(default=None, description="a title for the summary (default: the file stem)")
     description: str | None = Field(default=None, description="free text, copied into the summary")
     model: ModelName = Field(..., description="zoo name (see `autosplit models`) or a path to an .onnx file")
+    input_shape: list[int] | None = Field(default=None, description="an .onnx model's input shape, batch first, "
+                                          "e.g. [1, 3, 224, 224]: sets its symbolic dimensions (--input-shape)")
+    until: str | None = Field(default=None, description="import an .onnx model up to this node or tensor, leaving "
+                              "out post-processing such as NMS (--until)")
     edge: HardwareName = Field(..., description="edge accelerator: preset name, preset .yaml or SCALE-Sim .cfg")
     cloud: HardwareName = Field(default="tpu_v1", description="cloud accelerator: preset name or preset .yaml")
     cloud_mode: CloudMode = Field(default_factory=CloudMode, description="a GPU cloud's execution and fusion "
@@ -369,6 +373,21 @@ class Experiment(_Section):
     output: Output = Field(default_factory=Output)
     capacity: Capacity | None = Field(default=None, description="fleet simulation and the capacity answer "
                                       "(`autosplit capacity`; `autosplit run` includes it)")
+
+    @field_validator("input_shape", "until")
+    @classmethod
+    def _onnx_only(cls, value: Any, info: ValidationInfo) -> Any:
+        model = info.data.get("model")
+        if value is None or model is None:
+            return value
+        if not str(model).endswith(".onnx"):
+            raise ValueError(f"{model!r} is a zoo model with fixed shapes and layers; {info.field_name} is for an "
+                             ".onnx model")
+        if info.field_name == "input_shape" and (not value or any(d < 1 for d in value)):
+            raise ValueError(f"expected a list of positive sizes, batch first, e.g. [1, 3, 224, 224]; got {value}")
+        if info.field_name == "until" and not value.strip():
+            raise ValueError("expected a node or tensor name of the .onnx model")
+        return value
 
     @field_validator("accuracy")
     @classmethod
