@@ -63,10 +63,12 @@ def fitted_proxy(meter, chance: float) -> AccuracyProxy:
 
 
 def assess(model: str, pairs: list[tuple[int, int]], tier: str = "calibrated", granularity: str = "per-channel",
-           data: str | None = None, calibration: str | None = None, fp_accuracy: float | None = None) -> dict:
-    """The `accuracy` command's answer as a dict (DESIGN's keys plus provenance)."""
+           data: str | None = None, calibration: str | None = None, fp_accuracy: float | None = None, *,
+           input_shape: tuple[int, ...] | None = None, until: str | None = None) -> dict:
+    """The `accuracy` command's answer as a dict (DESIGN's keys plus provenance); `input_shape` and `until` are
+    --input-shape and --until."""
     _check(tier, granularity)
-    graph = load_model(model)
+    graph = load_model(model, input_shape=input_shape, until=until)
     wbits, abits = per_layer_bits(graph, pairs)
     is_onnx = model.endswith(".onnx") or Path(model).is_file()
     measured = None
@@ -80,7 +82,8 @@ def assess(model: str, pairs: list[tuple[int, int]], tier: str = "calibrated", g
         quantizer_tier = "calibrated" if tier == "reconstruction" else tier
         if tier == "reconstruction":
             notes.append("measured with the calibrated quantizer: rounding optimisation is not implemented")
-        meter = cached_meter(model, data, calibration, quantizer_tier, granularity)
+        meter = cached_meter(model, data, calibration, quantizer_tier, granularity, input_shape=input_shape,
+                             until=until)
         if meter.layers != [l.name for l in graph.layers]:
             raise UserError(f"{model}: the fake-quantized model's layers do not match inspect's")
         classes = int(np.prod(graph.layers[-1].output_shape[1:]))

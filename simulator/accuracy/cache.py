@@ -2,7 +2,7 @@
 
 A measurement is the top-1 of a fake-quantized model on the whole data file, for one bit assignment (the
 tensors below float and their bits). They are stored in one JSON file per (model, data, calibration, tier,
-granularity), named by the SHA-256 of the model's and data files' bytes and `CACHE_VERSION`: a changed file,
+granularity), named by the SHA-256 of the model's and data files' bytes, the `--until` cut and `CACHE_VERSION`: a changed file,
 or a changed quantizer (a new version stamp), is a new file, never a stale answer. Beside the accuracies the
 file keeps the activation ranges the calibration found and the proxy fitted to the measurements, the latter
 stamped with the SHA-256 of the fitting code (`fit_stamp`), so that a changed fit is refitted. The folder is
@@ -68,10 +68,10 @@ class MeasurementCache:
     SECTIONS = ("accuracy", "range", "proxy")
 
     def __init__(self, model: str | Path, data: str | Path, calibration: str | Path | None, tier: str,
-                 granularity: str) -> None:
+                 granularity: str, *, until: str | None = None) -> None:
         identity = {"version": CACHE_VERSION, "model": file_sha256(model), "data": file_sha256(data),
                     "calibration": None if calibration is None else file_sha256(calibration),
-                    "tier": tier, "granularity": granularity}
+                    "tier": tier, "granularity": granularity, "until": until}
         name = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:32]
         self.path = cache_folder() / "measured" / f"{name}.json"
         self.identity = {**identity, "model_file": str(Path(model).resolve()), "data_file": str(Path(data).resolve())}

@@ -15,7 +15,8 @@ Bits >= 16 leave a weight or a tensor in float: the reference.
 
 onnxruntime runs with graph optimisations off (a fused Conv+Mul would round differently from the exported
 split, which must agree to the bit) and one thread per core; inputs go through in batches of `BATCH` samples
-(larger batches are slower on a CPU: their activations leave the caches).
+(larger batches are slower on a CPU: their activations leave the caches), or the model file's own fixed
+batch.
 """
 from __future__ import annotations
 
@@ -36,11 +37,9 @@ CALIBRATION_VALUES = 1 << 20
 
 
 def _onnx_outputs_of_raw_layers(model, path: Path) -> tuple[Graph, dict[str, str]]:
-    """The raw Graph of `model` and, for each raw layer, the ONNX tensor it stands for."""
-    import onnx
-
-    inferred = onnx.shape_inference.infer_shapes(model, data_prop=True)
-    importer = onnx_import._Importer(inferred, path)
+    """The raw Graph of `model` (as `prepare_onnx` made it) and, for each raw layer, the ONNX tensor it stands
+    for."""
+    importer = onnx_import._Importer(model, path)
     raw = importer.run()
     onnx_of: dict[str, str] = {}
     for onnx_name, ir_name in importer.tensor_of.items():
@@ -52,19 +51,24 @@ class FakeQuantizer:
     """An ONNX model prepared for fake quantization: folded, with its layers' tensors and calibration samples.
 
     `layers` are the simplified graph's layer names (inspect's order); `weight_layers` those with weights.
-    `calibration_x` (model-ready inputs, batch first) fixes the activation ranges.
+    `calibration_x` (model-ready inputs, batch first) fixes the activation ranges. The model is read as every
+    command reads it (`prepare_onnx`: shapes fixed, truncated at `until`, constants folded), with its batch
+    fixed at `batch` and the other input dimensions those of `input_shape`, else of the calibration samples;
+    inputs are run in batches of that size (the last one padded).
     """
 
     def __init__(self, onnx_path: str | Path, calibration_x: np.ndarray, tier: str = "calibrated",
-                 granularity: str = "per-channel", cache: MeasurementCache | None = None) -> None:
-        import onnx
+                 granularity: str = "per-channel", cache: MeasurementCache | None = None, *,
+                 input_shape: tuple[int, ...] | None = None, until: str | None = None, batch: int = 1) -> None:
+        from simulator.graph.onnx_prepare import prepare_onnx
 
         self.cache = cache  # activation ranges found before (for the same model, calibration and tier)
         self.path = Path(onnx_path)
         self.calibration_x = calibration_x  # the input's grid when it crosses a cut (export)
-        self.keep_alive: object = None  # a temporary folder holding the model, removed with the quantizer
         self.tier, self.granularity = tier, granularity
-        model = onnx.load(str(self.path))
+        self.batch = batch
+        sample = tuple(input_shape[1:]) if input_shape else tuple(np.shape(calibration_x)[1:])
+        model = prepare_onnx(self.path, input_shape=(batch, *sample), until=until)
         raw, onnx_of = _onnx_outputs_of_raw_layers(model, self.path)
         self.graph = simplify(raw)
         self.layers = [layer.name for layer in self.graph.layers]
@@ -223,18 +227,28 @@ class FakeQuantizer:
         probe = onnx.ModelProto()
         probe.CopyFrom(model if model is not None else self.base)
         present = {o.name for o in probe.graph.output}
-        for t in dict.fromkeys(tensors):
+        names = list(dict.fromkeys(tensors))
+        for t in names:
             if t not in present:
                 probe.graph.output.append(helper.make_empty_tensor_value_info(t))
-        values = self.session(probe).run(list(dict.fromkeys(tensors)), {self.input_name: np.asarray(x, np.float32)})
-        return dict(zip(dict.fromkeys(tensors), values))
+        return dict(zip(names, self._run(self.session(probe), x, names)))
 
     def logits(self, x: np.ndarray, weight_bits: dict[str, int] | None = None,
                activation_bits: dict[str, int] | None = None) -> np.ndarray:
-        session = self.session(self.model(weight_bits, activation_bits))
+        return self._run(self.session(self.model(weight_bits, activation_bits)), x, None)[0]
+
+    def _run(self, session, x: np.ndarray, names: list[str] | None) -> list[np.ndarray]:
+        """`session`'s outputs `names` (all when None) on `x`, run `batch` samples at a time (the last batch
+        padded with zeros, whose outputs are dropped), joined along the batch."""
         x = np.asarray(x, np.float32)
-        return np.concatenate([session.run(None, {self.input_name: x[i:i + BATCH]})[0]
-                               for i in range(0, len(x), BATCH)])
+        parts: list[list[np.ndarray]] = []
+        for start in range(0, len(x), self.batch):
+            chunk = x[start:start + self.batch]
+            size = len(chunk)
+            if size < self.batch:
+                chunk = np.concatenate([chunk, np.zeros((self.batch - size, *chunk.shape[1:]), np.float32)])
+            parts.append([value[:size] for value in session.run(names, {self.input_name: chunk})])
+        return [np.concatenate(values) for values in zip(*parts)]
 
 
 def _bounded(values: np.ndarray) -> np.ndarray:

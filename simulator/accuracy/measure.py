@@ -18,7 +18,7 @@ import numpy as np
 
 from hardware_models.errors import UserError
 from simulator.accuracy.cache import MeasurementCache, assignment_key
-from simulator.accuracy.fake_quant import FakeQuantizer
+from simulator.accuracy.fake_quant import BATCH, FakeQuantizer
 
 CALIBRATION_SAMPLES = 128
 
@@ -73,52 +73,34 @@ def _input_of(model):
     return next(i for i in model.graph.input if i.name not in initializers)
 
 
-def check_inputs(onnx_path: str | Path, x: np.ndarray, what: str) -> bool:
-    """A UserError naming the data file when its samples do not have the model input's shape; True when the
-    model's batch dimension is fixed (`torch.onnx.export`'s default without dynamic_axes)."""
+def check_inputs(onnx_path: str | Path, x: np.ndarray, what: str) -> int | None:
+    """A UserError naming the data file when its samples do not have the model input's shape; the model's
+    batch size when the file fixes it (`torch.onnx.export`'s default without dynamic_axes), else None."""
     import onnx
 
     model = onnx.load(str(onnx_path), load_external_data=False)
     dims = _input_of(model).type.tensor_type.shape.dim
-    expected = [d.dim_value if d.HasField("dim_value") else None for d in dims]
+    expected = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in dims]
     sample = tuple(x.shape[1:])
     if len(expected) != len(sample) + 1 or any(e is not None and e != s for e, s in zip(expected[1:], sample)):
         shown = "x".join("?" if e is None else str(e) for e in expected[1:])
         raise UserError(f"{what}: x holds samples of shape {'x'.join(map(str, sample)) or 'scalar'}, but "
                         f"{onnx_path} expects {shown} (after the batch dimension)")
-    return expected[0] is not None
-
-
-def dynamic_batch_copy(onnx_path: Path, folder: Path) -> Path:
-    """A copy of a fixed-batch model whose inputs and outputs take any batch (same file name, so the graph keeps
-    its name); shapes inside are inferred again."""
-    import onnx
-
-    model = onnx.load(str(onnx_path))
-    initializers = {i.name for i in model.graph.initializer}
-    for value in [*model.graph.input, *model.graph.output]:
-        if value.name in initializers or not value.type.tensor_type.shape.dim:
-            continue
-        value.type.tensor_type.shape.dim[0].dim_param = "batch"
-    del model.graph.value_info[:]
-    path = folder / onnx_path.name
-    onnx.save(model, str(path))
-    return path
+    return expected[0]
 
 
 class AccuracyMeter:
     """Top-1 of an ONNX model at per-layer bits on (x, y); calibration inputs fix activation ranges.
 
-    A model exported with a fixed batch (of 1, `torch.onnx.export`'s default) is run on a copy whose batch is
-    dynamic; a model that cannot run at another batch (a reshape with the batch written in) is an error that
-    says so, as is data whose samples do not have the model input's shape.
+    The model is run `fake_quant.BATCH` samples at a time, or at the batch its file fixes (1 for
+    `torch.onnx.export`'s default); data whose samples do not have the model input's shape is an error that
+    says so. `input_shape` and `until` are `--input-shape` and `--until`: the model is read as inspect reads it.
     """
 
     def __init__(self, onnx_path: str | Path, x: np.ndarray, y: np.ndarray, calibration_x: np.ndarray | None = None,
                  tier: str = "calibrated", granularity: str = "per-channel", data_name: str = "--data",
-                 calibration_name: str = "--calibration", cache: MeasurementCache | None = None) -> None:
-        import tempfile
-
+                 calibration_name: str = "--calibration", cache: MeasurementCache | None = None, *,
+                 input_shape: tuple[int, ...] | None = None, until: str | None = None) -> None:
         self.x, self.y = x, y
         self.cache = cache
         self._bar = None
@@ -126,12 +108,9 @@ class AccuracyMeter:
         if calibration_x is not None:
             check_inputs(onnx_path, calibration_x, calibration_name)
         calibration_x = x[:CALIBRATION_SAMPLES] if calibration_x is None else calibration_x
-        path = Path(onnx_path)
-        if fixed:
-            self._copy = tempfile.TemporaryDirectory(prefix="autosplit-batch-")
-            path = dynamic_batch_copy(path, Path(self._copy.name))
         try:
-            self.quantizer = FakeQuantizer(path, calibration_x, tier, granularity, cache)
+            self.quantizer = FakeQuantizer(onnx_path, calibration_x, tier, granularity, cache,
+                                           input_shape=input_shape, until=until, batch=fixed or BATCH)
             self.layers = self.quantizer.layers
             self.weight_layers = self.quantizer.weight_layers
             self.fp_accuracy = self.accuracy()
@@ -141,9 +120,7 @@ class AccuracyMeter:
             if not type(exc).__module__.startswith("onnxruntime"):
                 raise
             first = " ".join(str(exc).split())[:300]
-            hint = (" (its batch dimension is fixed and the graph writes it in; re-export with "
-                    "dynamic_axes={'input': {0: 'batch'}})") if fixed else ""
-            raise UserError(f"{onnx_path}: onnxruntime cannot run it on {data_name}{hint}: {first}") from None
+            raise UserError(f"{onnx_path}: onnxruntime cannot run it on {data_name}: {first}") from None
 
     def accuracy(self, weight_bits: dict[str, int] | None = None, activation_bits: dict[str, int] | None = None) -> float:
         """Top-1 (percent) with the given per-layer bits (layers left out stay float); from the cache when this
@@ -182,10 +159,12 @@ class AccuracyMeter:
 
 def cached_meter(model: str | Path, data: str | Path, calibration: str | Path | None = None,
                  tier: str = "calibrated", granularity: str = "per-channel", data_name: str = "--data",
-                 calibration_name: str = "--calibration") -> AccuracyMeter:
+                 calibration_name: str = "--calibration", *, input_shape: tuple[int, ...] | None = None,
+                 until: str | None = None) -> AccuracyMeter:
     """An AccuracyMeter of the files `model`, `data` (and `calibration`) whose measurements are kept on disk
-    (`cache.MeasurementCache`): a later meter of the same files and quantizer reuses them."""
+    (`cache.MeasurementCache`): a later meter of the same files, cut and quantizer reuses them."""
     x, y = load_npz(data)
     calibration_x = None if calibration is None else load_inputs(calibration, calibration_name)
-    cache = MeasurementCache(model, data, calibration, tier, granularity)
-    return AccuracyMeter(model, x, y, calibration_x, tier, granularity, data_name, calibration_name, cache)
+    cache = MeasurementCache(model, data, calibration, tier, granularity, until=until)
+    return AccuracyMeter(model, x, y, calibration_x, tier, granularity, data_name, calibration_name, cache,
+                         input_shape=input_shape, until=until)

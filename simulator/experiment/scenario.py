@@ -197,7 +197,9 @@ def accuracy_meter(config: Experiment):
         try:
             meter = cached_meter(config.model, config.accuracy.data, config.accuracy.calibration,
                                  measured_tier(config.accuracy.tier), config.accuracy.granularity,
-                                 "accuracy.data", "accuracy.calibration")
+                                 "accuracy.data", "accuracy.calibration",
+                                 input_shape=tuple(config.input_shape) if config.input_shape else None,
+                                 until=config.until)
         except Exception as exc:  # onnxruntime's message: wrong input shape, fixed batch, ...
             raise UserError(f"accuracy.data: {config.accuracy.data}: cannot run {config.model} on it: "
                             f"{' '.join(str(exc).split())[:300]}") from None
