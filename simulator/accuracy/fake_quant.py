@@ -231,13 +231,13 @@ class FakeQuantizer:
         for t in names:
             if t not in present:
                 probe.graph.output.append(helper.make_empty_tensor_value_info(t))
-        return dict(zip(names, self._run(self.session(probe), x, names)))
+        return dict(zip(names, self.run_batches(self.session(probe), x, names)))
 
     def logits(self, x: np.ndarray, weight_bits: dict[str, int] | None = None,
                activation_bits: dict[str, int] | None = None) -> np.ndarray:
-        return self._run(self.session(self.model(weight_bits, activation_bits)), x, None)[0]
+        return self.run_batches(self.session(self.model(weight_bits, activation_bits)), x, None)[0]
 
-    def _run(self, session, x: np.ndarray, names: list[str] | None) -> list[np.ndarray]:
+    def run_batches(self, session, x: np.ndarray, names: list[str] | None) -> list[np.ndarray]:
         """`session`'s outputs `names` (all when None) on `x`, run `batch` samples at a time (the last batch
         padded with zeros, whose outputs are dropped), joined along the batch."""
         x = np.asarray(x, np.float32)

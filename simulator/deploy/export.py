@@ -355,7 +355,9 @@ def self_check(split: Split, quantizer, x: np.ndarray) -> dict:
     model = quantizer.model(
         {n: b for n, b in zip(split.plan["edge_layers"], split.plan["weight_bits"]) if b is not None},
         dict(zip(split.plan["edge_layers"], split.plan["activation_bits"])))
-    reference = run_onnx(model, {quantizer.input_name: x})
+    whole = session_of(model)
+    reference_names = [o.name for o in whole.get_outputs()]
+    reference = dict(zip(reference_names, quantizer.run_batches(whole, x, reference_names)))
     edge_session, cloud_session = session_of(split.edge), session_of(split.cloud)
     names = [o.name for o in cloud_session.get_outputs()]
     outputs = []
