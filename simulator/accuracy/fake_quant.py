@@ -14,9 +14,11 @@ activations fused), so bit-widths line up with `autosplit inspect`'s layer list.
 Bits >= 16 leave a weight or a tensor in float: the reference.
 
 onnxruntime runs with graph optimisations off (a fused Conv+Mul would round differently from the exported
-split, which must agree to the bit) and one thread per core; inputs go through in batches of `BATCH` samples
-(larger batches are slower on a CPU: their activations leave the caches), or the model file's own fixed
-batch.
+split, which must agree to the bit) and one thread per core, one sample at a time (`BATCH`): the deployed split
+serves one request at a time, and onnxruntime's GEMMs round differently at another batch (a transformer at
+batch 32 flips 4 of 256 top-1 answers against its split), so a measurement is bitwise what the split computes.
+On a CPU a larger batch gains little (its activations leave the caches). A file that fixes another batch is
+run at that batch.
 """
 from __future__ import annotations
 
@@ -32,7 +34,9 @@ from simulator.graph.ir import Graph
 from simulator.graph.simplify import simplify
 
 WEIGHT_OPS = ("Conv", "Gemm", "MatMul")
-BATCH = 32
+WEIGHT_LAYER_OPS = ("conv", "linear")  # layers whose weights are quantized (LayerNorm's scale stays float)
+FLOAT_OUTPUT_OPS = ("layernorm", "softmax")  # outputs kept in float unless they cross the cut
+BATCH = 1
 CALIBRATION_VALUES = 1 << 20
 
 
@@ -72,14 +76,25 @@ class FakeQuantizer:
         raw, onnx_of = _onnx_outputs_of_raw_layers(model, self.path)
         self.graph = simplify(raw)
         self.layers = [layer.name for layer in self.graph.layers]
-        self.weight_layers = [l.name for l in self.graph.layers if l.name in self.graph.weights and
-                              "weight" in self.graph.weights[l.name]]
+        self.weight_layers = [l.name for l in self.graph.layers if l.op in WEIGHT_LAYER_OPS and
+                              "weight" in self.graph.weights.get(l.name, {})]
         self.input_name = next(i.name for i in model.graph.input
                                if i.name not in {t.name for t in model.graph.initializer})
         self.output_tensor = {l.name: onnx_of[l.fused[-1] if l.fused else l.name] for l in self.graph.layers}
         self._weights: dict[tuple[str, int], np.ndarray] = {}
         self.base = self._fold(model, onnx_of)
         self._ranges: dict[tuple[str, int], tuple[float, float]] = {}
+        producer = {out: node for node in self.base.graph.node for out in node.output}
+        # activation-activation matmuls (QK^T, AV): their two operands, quantized at the layer's bits
+        self.operand_tensors = {l.name: list(producer[self.output_tensor[l.name]].input[:2])
+                                for l in self.graph.layers if l.op == "matmul"
+                                and producer[self.output_tensor[l.name]].op_type in ("MatMul", "Einsum")}
+        self.consumers: dict[str, set[str]] = {l.name: set() for l in self.graph.layers}
+        for l in self.graph.layers:
+            for t in l.inputs:
+                if t in self.consumers:
+                    self.consumers[t].add(l.name)
+        self.graph_outputs = set(self.graph.outputs)
 
     # --- preparation --------------------------------------------------------------------------------
     def _fold(self, model, onnx_of: dict[str, str]):
@@ -96,6 +111,9 @@ class FakeQuantizer:
             if layer.name not in self.weight_layers:
                 continue
             node = producer[onnx_of[layer.name]]
+            if node.op_type == "Add":  # a Linear on 3-D input: MatMul, then an Add of its bias (which stays)
+                node = next((producer[t] for t in node.input if t in producer and producer[t].op_type == "MatMul"),
+                            node)
             if node.op_type not in WEIGHT_OPS:
                 raise ValueError(f"layer {layer.name!r}: ONNX node {node.name!r} is {node.op_type}, not a weight op")
             self.weight_node[layer.name] = node
@@ -108,11 +126,12 @@ class FakeQuantizer:
                             node.output[i] = bn.output[0]
                     removed.append(bn)
             bias = self.graph.weights[layer.name].get("bias")
-            if bias is not None:
+            if node.op_type == "MatMul" and any(bn in removed for bn in producer.values()
+                                                if bn.output[0] in {onnx_of.get(f) for f in layer.fused}):
+                raise ValueError(f"layer {layer.name!r}: a batchnorm folded into a MatMul is not supported")
+            if bias is not None and node.op_type != "MatMul":  # a MatMul's bias stays in its own Add node
                 bias_name = f"{layer.name}::folded_bias"
                 base.graph.initializer.append(numpy_helper.from_array(bias.astype(np.float32), bias_name))
-                if node.op_type == "MatMul":
-                    raise ValueError(f"layer {layer.name!r}: a batchnorm folded into a MatMul is not supported")
                 while len(node.input) < 3:
                     node.input.append("")
                 node.input[2] = bias_name
@@ -142,20 +161,28 @@ class FakeQuantizer:
     def calibration(self) -> dict[str, np.ndarray]:
         """Each layer output's values on the calibration inputs (ONNX tensor name -> at most about
         `CALIBRATION_VALUES` values, flat); run when first needed (not when the ranges are all cached)."""
-        return {name: _bounded(values) for name, values in
-                self.run_tensors(self.calibration_x, list(self.output_tensor.values())).items()}
+        tensors = [*self.output_tensor.values(), *(t for pair in self.operand_tensors.values() for t in pair)]
+        return {name: _bounded(values) for name, values in self.run_tensors(self.calibration_x, tensors).items()}
 
-    def activation_range(self, layer: str, bits: int) -> tuple[float, float]:
-        """The clipping range (lo, hi) of `layer`'s output at `bits`, searched once (kept in the cache)."""
-        key = (layer, bits)
+    def activation_range(self, layer: str, bits: int, operand: int | None = None) -> tuple[float, float]:
+        """The clipping range (lo, hi) of `layer`'s output (or of its matmul `operand` 0 or 1) at `bits`,
+        searched once (kept in the cache)."""
+        name = layer if operand is None else f"{layer}::operand{operand}"
+        key = (name, bits)
         if key not in self._ranges:
-            stored = None if self.cache is None else self.cache.get("range", f"{layer}/{bits}")
+            stored = None if self.cache is None else self.cache.get("range", f"{name}/{bits}")
             if stored is None:
-                stored = activation_range(self.calibration[self.output_tensor[layer]], bits, self.tier)
+                tensor = self.output_tensor[layer] if operand is None else self.operand_tensors[layer][operand]
+                stored = activation_range(self.calibration[tensor], bits, self.tier)
                 if self.cache is not None:
-                    self.cache.put("range", f"{layer}/{bits}", list(stored))
+                    self.cache.put("range", f"{name}/{bits}", list(stored))
             self._ranges[key] = (float(stored[0]), float(stored[1]))
         return self._ranges[key]
+
+    def stays_float(self, layer: str, quantized: set[str]) -> bool:
+        """True for a LayerNorm or Softmax output that no layer outside `quantized` (the plan's edge) reads:
+        such outputs stay in float; one that crosses the cut is sent, hence quantized, at the plan's bits."""
+        return self.graph.layer(layer).op in FLOAT_OUTPUT_OPS and layer not in self.graph_outputs and self.consumers[layer] <= quantized
 
     # --- models -------------------------------------------------------------------------------------
     def model(self, weight_bits: dict[str, int] | None = None, activation_bits: dict[str, int] | None = None):
@@ -174,35 +201,46 @@ class FakeQuantizer:
             if layer in weight_bits and int(weight_bits[layer]) < FLOAT_BITS:
                 init.CopyFrom(numpy_helper.from_array(self._weight_array(layer, int(weight_bits[layer])), init.name))
         producer = {o: node for node in out.graph.node for o in node.output}
-        new_nodes: dict[int, list] = {}
+        before: dict[int, list] = {}  # quantizers of a matmul's operands, placed before it
+        after: dict[int, list] = {}  # quantizers of a layer's output, placed after its node
         position = {id(node): i for i, node in enumerate(out.graph.node)}
-        for layer, bits in activation_bits.items():
-            bits = int(bits)
-            if bits >= FLOAT_BITS:
-                continue
-            tensor = self.output_tensor[layer]
-            lo, hi = self.activation_range(layer, bits)
+        quantized = {layer for layer, bits in activation_bits.items() if int(bits) < FLOAT_BITS}
+
+        def quantizer(prefix: str, source: str, target: str, lo: float, hi: float, bits: int) -> list:
             step, zero_point = asymmetric_grid(lo, hi, bits)
+            consts = {f"{prefix}::inv_step": np.float32(1.0 / step), f"{prefix}::step": np.float32(step),
+                      f"{prefix}::lo": np.float32(-zero_point), f"{prefix}::hi": np.float32(2 ** bits - 1 - zero_point)}
+            out.graph.initializer.extend(numpy_helper.from_array(np.array(v), k) for k, v in consts.items())
+            return [helper.make_node("Mul", [source, f"{prefix}::inv_step"], [f"{prefix}::scaled"]),
+                    helper.make_node("Round", [f"{prefix}::scaled"], [f"{prefix}::rounded"]),
+                    helper.make_node("Clip", [f"{prefix}::rounded", f"{prefix}::lo", f"{prefix}::hi"],
+                                     [f"{prefix}::code"]),
+                    helper.make_node("Mul", [f"{prefix}::code", f"{prefix}::step"], [target])]
+
+        for layer in quantized:
+            bits = int(activation_bits[layer])
+            tensor = self.output_tensor[layer]
             node = producer[tensor]
+            for i, operand in enumerate(self.operand_tensors.get(layer, [])):
+                target = f"{layer}::operand{i}::q"
+                node.input[i] = target
+                before.setdefault(position[id(node)], []).extend(
+                    quantizer(f"{layer}::operand{i}::aq", operand, target, *self.activation_range(layer, bits, i),
+                              bits))
+            if self.stays_float(layer, quantized):
+                continue
             float_name = f"{tensor}::float"
             for i, o in enumerate(node.output):
                 if o == tensor:
                     node.output[i] = float_name
-            prefix = f"{layer}::aq"
-            consts = {f"{prefix}::inv_step": np.float32(1.0 / step), f"{prefix}::step": np.float32(step),
-                      f"{prefix}::lo": np.float32(-zero_point), f"{prefix}::hi": np.float32(2 ** bits - 1 - zero_point)}
-            out.graph.initializer.extend(numpy_helper.from_array(np.array(v), k) for k, v in consts.items())
-            new_nodes[position[id(node)]] = [
-                helper.make_node("Mul", [float_name, f"{prefix}::inv_step"], [f"{prefix}::scaled"]),
-                helper.make_node("Round", [f"{prefix}::scaled"], [f"{prefix}::rounded"]),
-                helper.make_node("Clip", [f"{prefix}::rounded", f"{prefix}::lo", f"{prefix}::hi"], [f"{prefix}::code"]),
-                helper.make_node("Mul", [f"{prefix}::code", f"{prefix}::step"], [tensor]),
-            ]
+            after[position[id(node)]] = quantizer(f"{layer}::aq", float_name, tensor,
+                                                  *self.activation_range(layer, bits), bits)
         nodes = list(out.graph.node)
         del out.graph.node[:]
         for i, node in enumerate(nodes):
+            out.graph.node.extend(before.get(i, []))
             out.graph.node.append(node)
-            out.graph.node.extend(new_nodes.get(i, []))
+            out.graph.node.extend(after.get(i, []))
         return out
 
     # --- running ------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ Data files are NumPy `.npz` archives with `x` (model-ready inputs, float32, batc
 class labels). Without a separate calibration file, activation ranges come from the first
 `CALIBRATION_SAMPLES` inputs of the data file (documented in `autosplit accuracy --help`).
 
-A measurement runs the data through onnxruntime in batches of `fake_quant.BATCH` on every core; with a
+A measurement runs the data through onnxruntime (`fake_quant.BATCH` samples a run, on every core); with a
 `cache.MeasurementCache` each bit assignment is measured once and kept on disk. A progress bar (on stderr, when
 stderr is a terminal or `show_progress(True)`) counts the measurements of a `progress` block.
 """
@@ -92,8 +92,8 @@ def check_inputs(onnx_path: str | Path, x: np.ndarray, what: str) -> int | None:
 class AccuracyMeter:
     """Top-1 of an ONNX model at per-layer bits on (x, y); calibration inputs fix activation ranges.
 
-    The model is run `fake_quant.BATCH` samples at a time, or at the batch its file fixes (1 for
-    `torch.onnx.export`'s default); data whose samples do not have the model input's shape is an error that
+    The model is run `fake_quant.BATCH` samples at a time, or at the batch its file fixes; data whose
+    samples do not have the model input's shape is an error that
     says so. `input_shape` and `until` are `--input-shape` and `--until`: the model is read as inspect reads it.
     """
 
