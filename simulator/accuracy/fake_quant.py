@@ -117,17 +117,18 @@ class FakeQuantizer:
             if node.op_type not in WEIGHT_OPS:
                 raise ValueError(f"layer {layer.name!r}: ONNX node {node.name!r} is {node.op_type}, not a weight op")
             self.weight_node[layer.name] = node
+            batchnorm_folded = False
             for fused in layer.fused:
                 bn = producer.get(onnx_of.get(fused, ""))
                 if bn is not None and bn.op_type == "BatchNormalization":
+                    batchnorm_folded = True
                     # the conv now writes the batchnorm's output tensor; the batchnorm goes
                     for i, out in enumerate(node.output):
                         if out == bn.input[0]:
                             node.output[i] = bn.output[0]
                     removed.append(bn)
             bias = self.graph.weights[layer.name].get("bias")
-            if node.op_type == "MatMul" and any(bn in removed for bn in producer.values()
-                                                if bn.output[0] in {onnx_of.get(f) for f in layer.fused}):
+            if node.op_type == "MatMul" and batchnorm_folded:
                 raise ValueError(f"layer {layer.name!r}: a batchnorm folded into a MatMul is not supported")
             if bias is not None and node.op_type != "MatMul":  # a MatMul's bias stays in its own Add node
                 bias_name = f"{layer.name}::folded_bias"
