@@ -41,7 +41,7 @@ def load_npz(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
             if missing:
                 raise UserError(f"{path}: the .npz has no {' or '.join(repr(k) for k in missing)} array "
                                 f"(expected x: inputs, y: integer labels)")
-            x, y = archive["x"].astype(np.float32), archive["y"]
+            x, y = archive["x"].astype(np.float32, copy=False), archive["y"]
     except (OSError, ValueError) as exc:
         raise UserError(f"{path}: not a NumPy .npz file ({exc})") from None
     if len(x) != len(y):
@@ -58,7 +58,7 @@ def load_inputs(path: str | Path, what: str) -> np.ndarray:
         with np.load(path, allow_pickle=False) as archive:
             if "x" not in archive.files:
                 raise UserError(f"{what}: {path}: the .npz has no 'x' array (expected model-ready inputs)")
-            return archive["x"].astype(np.float32)
+            return archive["x"].astype(np.float32, copy=False)
     except (OSError, ValueError) as exc:
         raise UserError(f"{what}: {path}: not a NumPy .npz file ({exc})") from None
 
