@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from hardware_models.errors import UserError
 from hardware_models.units import UNITS_HELP
-from simulator.cli._arguments import add_format_argument, add_model_argument, input_shape, model_name
+from simulator.cli._arguments import (add_format_argument, add_model_argument, add_progress_argument, apply_progress,
+                                      input_shape, model_name)
 from simulator.cli._output import emit, format_table
 from simulator.cli._plan import add_scenario_arguments, search
 from simulator.cli._values import labelled_data, whole
@@ -41,6 +42,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--calibration", metavar="FILE.npz", help="inputs that fix activation ranges")
     parser.add_argument("--granularity", default="per-channel", choices=["per-channel", "per-tensor"],
                         help="weight quantization granularity (default per-channel)")
+    add_progress_argument(parser)
     before = {a.dest for a in parser._actions}
     add_scenario_arguments(parser, required=False)
     parser.set_defaults(scenario_defaults={a.dest: a.default for a in parser._actions if a.dest not in before})
@@ -83,6 +85,7 @@ def run(args: argparse.Namespace) -> None:
     from simulator.deploy import export_split, read_plan
 
     name = model_name(args)
+    apply_progress(args)
     if not name.endswith(".onnx"):
         raise UserError(f"export: MODEL must be an .onnx file with weights, got {name!r}")
     if not Path(name).is_file():
