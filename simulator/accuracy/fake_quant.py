@@ -37,7 +37,7 @@ WEIGHT_OPS = ("Conv", "Gemm", "MatMul")
 WEIGHT_LAYER_OPS = ("conv", "linear")  # layers whose weights are quantized (LayerNorm's scale stays float)
 FLOAT_OUTPUT_OPS = ("layernorm", "softmax")  # outputs kept in float unless they cross the cut
 BATCH = 1
-CALIBRATION_VALUES = 1 << 20
+CALIBRATION_VALUES = 1 << 22
 
 
 def _onnx_outputs_of_raw_layers(model, path: Path) -> tuple[Graph, dict[str, str]]:

@@ -50,7 +50,8 @@ def test_float_accuracy_gives_a_plan_predicted_from_it(capsys):
 
 
 @pytest.mark.slow
-def test_data_gives_a_plan_whose_accuracy_is_measured_once_and_reused(capsys):
+def test_data_gives_a_plan_whose_accuracy_is_measured_once_and_reused(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("AUTOSPLIT_CACHE", str(tmp_path))  # empty: other tests may have measured these files
     code, out, err = plan(capsys, "--data", str(FIXTURES / "digits.npz"), "--format", "json", "--progress")
     assert code == 0
     first = json.loads(out)
