@@ -110,11 +110,11 @@ class Scenario:
     @classmethod
     def build(cls, model: str, edge: str, cloud: str, link: TransferModel, *, accuracy_tier: str = "calibrated",
               granularity: str = "per-channel", input_shape: tuple[int, ...] | None = None, until: str | None = None,
-              **fields: Any) -> Scenario:
+              accuracy: AccuracyProxy | None = None, **fields: Any) -> Scenario:
         """A scenario from names: a zoo model or ONNX path (its input shape and cut, see `load_model`), hardware
-        presets (or files), a Link."""
+        presets (or files), a Link; the accuracy proxy is `accuracy`, else the zoo's."""
         graph = load_model(model, input_shape=input_shape, until=until)
-        proxy = zoo_proxy(graph.name, tier=accuracy_tier, granularity=granularity, graph=graph)
+        proxy = accuracy or zoo_proxy(graph.name, tier=accuracy_tier, granularity=granularity, graph=graph)
         return cls(graph=graph, edge=load_accelerator(edge), cloud=load_accelerator(cloud), link=link,
                    accuracy=proxy, **fields)
 

@@ -33,3 +33,9 @@ def postgres_url() -> str:
             pytest.fail(message)
         pytest.skip(message)
     return url
+
+
+@pytest.fixture(autouse=True, scope="session")
+def measurement_cache(tmp_path_factory) -> None:
+    """Measured accuracies go to a folder of this test session (and its subprocesses), not the user's cache."""
+    os.environ["AUTOSPLIT_CACHE"] = str(tmp_path_factory.mktemp("autosplit-cache"))

@@ -14,9 +14,12 @@ from pathlib import Path
 import numpy as np
 
 from hardware_models.errors import UserError
-from simulator.accuracy.calibration import calibrate_on_measurements, fp32_reference, proxy_for_graph, zoo_proxy
+from simulator.accuracy.calibration import (PLAN_MEASUREMENTS, SINGLE_LAYER_BITS, calibrate_on_measurements,
+                                            fp32_reference, proxy_for_graph, zoo_proxy)
+from simulator.accuracy.cache import dataclass_from_json, dataclass_to_json, fit_stamp
 from simulator.accuracy.distortion import FLOAT_BITS, GRANULARITIES, TIERS
-from simulator.accuracy.measure import AccuracyMeter, load_npz
+from simulator.accuracy.measure import cached_meter
+from simulator.accuracy.proxy import AccuracyProxy
 from simulator.graph import load_model
 
 
@@ -44,31 +47,49 @@ def per_layer_bits(graph, pairs: list[tuple[int, int]]) -> tuple[np.ndarray, np.
     return wbits, abits
 
 
+def fitted_proxy(meter, chance: float) -> AccuracyProxy:
+    """`calibrate_on_measurements` of `meter`, with a progress bar over its measurements; kept in the meter's
+    cache (when it has one) with the fitting code's stamp, so the same files and code are fitted once."""
+    key = f"{fit_stamp()}/{chance!r}"
+    stored = None if meter.cache is None else meter.cache.get("proxy", key)
+    if stored is not None:
+        return dataclass_from_json(AccuracyProxy, stored)
+    total = len(SINGLE_LAYER_BITS) * (len(meter.layers) + len(meter.weight_layers)) + PLAN_MEASUREMENTS
+    with meter.progress("measuring single layers and plans", total):
+        proxy = calibrate_on_measurements(meter, chance=chance)
+    if meter.cache is not None:
+        meter.cache.put("proxy", key, dataclass_to_json(proxy))
+    return proxy
+
+
 def assess(model: str, pairs: list[tuple[int, int]], tier: str = "calibrated", granularity: str = "per-channel",
-           data: str | None = None, calibration: str | None = None, fp_accuracy: float | None = None) -> dict:
-    """The `accuracy` command's answer as a dict (DESIGN's keys plus provenance)."""
+           data: str | None = None, calibration: str | None = None, fp_accuracy: float | None = None, *,
+           input_shape: tuple[int, ...] | None = None, until: str | None = None) -> dict:
+    """The `accuracy` command's answer as a dict (DESIGN's keys plus provenance); `input_shape` and `until` are
+    --input-shape and --until."""
     _check(tier, granularity)
-    graph = load_model(model)
+    graph = load_model(model, input_shape=input_shape, until=until)
     wbits, abits = per_layer_bits(graph, pairs)
     is_onnx = model.endswith(".onnx") or Path(model).is_file()
     measured = None
+    cache = None
     notes = []
     if not is_onnx:
         if data:
             raise UserError("--data: measuring needs an .onnx model with weights; zoo models have none")
         proxy = zoo_proxy(model, tier, granularity, graph=graph)
     elif data:
-        x, y = load_npz(data)
-        calibration_x = load_npz(calibration)[0] if calibration else None
         quantizer_tier = "calibrated" if tier == "reconstruction" else tier
         if tier == "reconstruction":
             notes.append("measured with the calibrated quantizer: rounding optimisation is not implemented")
-        meter = AccuracyMeter(model, x, y, calibration_x, quantizer_tier, granularity)
+        meter = cached_meter(model, data, calibration, quantizer_tier, granularity, input_shape=input_shape,
+                             until=until)
         if meter.layers != [l.name for l in graph.layers]:
             raise UserError(f"{model}: the fake-quantized model's layers do not match inspect's")
         classes = int(np.prod(graph.layers[-1].output_shape[1:]))
-        proxy = calibrate_on_measurements(meter, chance=100.0 / max(classes, 1))
+        proxy = fitted_proxy(meter, chance=100.0 / max(classes, 1))
         measured = meter.accuracy_of_lists(list(wbits), list(abits))
+        cache = meter.cache
     else:
         if fp_accuracy is None:
             raise UserError(f"{model}: an ONNX model without --data needs --fp-accuracy (its float accuracy, "
@@ -102,6 +123,8 @@ def assess(model: str, pairs: list[tuple[int, int]], tier: str = "calibrated", g
         notes.append(f"outside the evidence envelope (no two sources' rows go this low): {', '.join(below[:4])}"
                      + (f" and {len(below) - 4} more" if len(below) > 4 else "")
                      + "; the interval is widened there and searches avoid it unless --extrapolate")
+    if cache is not None:
+        result |= {"measurements_made": cache.made, "measurements_reused": cache.hits, "measurement_cache": str(cache.path)}
     if not is_onnx:
         result["metric"] = fp32_reference().get(model, (None, "unknown"))[1]
     if notes:

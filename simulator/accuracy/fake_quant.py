@@ -8,29 +8,42 @@ activations fused), so bit-widths line up with `autosplit inspect`'s layer list.
 - each layer's output tensor (after its fused activation) passes through Mul(1/step), Round,
   Clip(-zero_point, 2^b - 1 - zero_point), Mul(step): the asymmetric per-tensor grid of
   `distortion.quantize_asymmetric`, which works for any bit-width from 1 to 8 (ONNX QuantizeLinear only
-  knows 8-bit and 4-bit integer types). Ranges come from calibration inputs (`activation_range`).
+  knows 8-bit and 4-bit integer types). Ranges come from calibration inputs (`activation_range`): each
+  tensor's values on them, at most `CALIBRATION_VALUES` of them (an even stride, plus the smallest and the
+  largest, so the min-max range is exact), which bounds the range search and the distortion tables' cost.
 Bits >= 16 leave a weight or a tensor in float: the reference.
+
+onnxruntime runs with graph optimisations off (a fused Conv+Mul would round differently from the exported
+split, which must agree to the bit) and one thread per core, one sample at a time (`BATCH`): the deployed split
+serves one request at a time, and onnxruntime's GEMMs round differently at another batch (a transformer at
+batch 32 flips 4 of 256 top-1 answers against its split), so a measurement is bitwise what the split computes.
+On a CPU a larger batch gains little (its activations leave the caches). A file that fixes another batch is
+run at that batch.
 """
 from __future__ import annotations
 
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
+from simulator.accuracy.cache import MeasurementCache
 from simulator.accuracy.distortion import FLOAT_BITS, activation_range, asymmetric_grid, quantize_weight
 from simulator.graph import onnx_import
 from simulator.graph.ir import Graph
 from simulator.graph.simplify import simplify
 
 WEIGHT_OPS = ("Conv", "Gemm", "MatMul")
+WEIGHT_LAYER_OPS = ("conv", "linear")  # layers whose weights are quantized (LayerNorm's scale stays float)
+FLOAT_OUTPUT_OPS = ("layernorm", "softmax")  # outputs kept in float unless they cross the cut
+BATCH = 1
+CALIBRATION_VALUES = 1 << 22
 
 
 def _onnx_outputs_of_raw_layers(model, path: Path) -> tuple[Graph, dict[str, str]]:
-    """The raw Graph of `model` and, for each raw layer, the ONNX tensor it stands for."""
-    import onnx
-
-    inferred = onnx.shape_inference.infer_shapes(model, data_prop=True)
-    importer = onnx_import._Importer(inferred, path)
+    """The raw Graph of `model` (as `prepare_onnx` made it) and, for each raw layer, the ONNX tensor it stands
+    for."""
+    importer = onnx_import._Importer(model, path)
     raw = importer.run()
     onnx_of: dict[str, str] = {}
     for onnx_name, ir_name in importer.tensor_of.items():
@@ -42,30 +55,46 @@ class FakeQuantizer:
     """An ONNX model prepared for fake quantization: folded, with its layers' tensors and calibration samples.
 
     `layers` are the simplified graph's layer names (inspect's order); `weight_layers` those with weights.
-    `calibration_x` (model-ready inputs, batch first) fixes the activation ranges.
+    `calibration_x` (model-ready inputs, batch first) fixes the activation ranges. The model is read as every
+    command reads it (`prepare_onnx`: shapes fixed, truncated at `until`, constants folded), with its batch
+    fixed at `batch` and the other input dimensions those of `input_shape`, else of the calibration samples;
+    inputs are run in batches of that size (the last one padded).
     """
 
     def __init__(self, onnx_path: str | Path, calibration_x: np.ndarray, tier: str = "calibrated",
-                 granularity: str = "per-channel") -> None:
-        import onnx
+                 granularity: str = "per-channel", cache: MeasurementCache | None = None, *,
+                 input_shape: tuple[int, ...] | None = None, until: str | None = None, batch: int = 1) -> None:
+        from simulator.graph.onnx_prepare import prepare_onnx
 
+        self.cache = cache  # activation ranges found before (for the same model, calibration and tier)
         self.path = Path(onnx_path)
         self.calibration_x = calibration_x  # the input's grid when it crosses a cut (export)
-        self.keep_alive: object = None  # a temporary folder holding the model, removed with the quantizer
         self.tier, self.granularity = tier, granularity
-        model = onnx.load(str(self.path))
+        self.batch = batch
+        sample = tuple(input_shape[1:]) if input_shape else tuple(np.shape(calibration_x)[1:])
+        model = prepare_onnx(self.path, input_shape=(batch, *sample), until=until)
         raw, onnx_of = _onnx_outputs_of_raw_layers(model, self.path)
         self.graph = simplify(raw)
         self.layers = [layer.name for layer in self.graph.layers]
-        self.weight_layers = [l.name for l in self.graph.layers if l.name in self.graph.weights and
-                              "weight" in self.graph.weights[l.name]]
+        self.weight_layers = [l.name for l in self.graph.layers if l.op in WEIGHT_LAYER_OPS and
+                              "weight" in self.graph.weights.get(l.name, {})]
         self.input_name = next(i.name for i in model.graph.input
                                if i.name not in {t.name for t in model.graph.initializer})
         self.output_tensor = {l.name: onnx_of[l.fused[-1] if l.fused else l.name] for l in self.graph.layers}
         self._weights: dict[tuple[str, int], np.ndarray] = {}
         self.base = self._fold(model, onnx_of)
-        self.calibration = self.run_tensors(calibration_x, list(self.output_tensor.values()))
         self._ranges: dict[tuple[str, int], tuple[float, float]] = {}
+        producer = {out: node for node in self.base.graph.node for out in node.output}
+        # activation-activation matmuls (QK^T, AV): their two operands, quantized at the layer's bits
+        self.operand_tensors = {l.name: list(producer[self.output_tensor[l.name]].input[:2])
+                                for l in self.graph.layers if l.op == "matmul"
+                                and producer[self.output_tensor[l.name]].op_type in ("MatMul", "Einsum")}
+        self.consumers: dict[str, set[str]] = {l.name: set() for l in self.graph.layers}
+        for l in self.graph.layers:
+            for t in l.inputs:
+                if t in self.consumers:
+                    self.consumers[t].add(l.name)
+        self.graph_outputs = set(self.graph.outputs)
 
     # --- preparation --------------------------------------------------------------------------------
     def _fold(self, model, onnx_of: dict[str, str]):
@@ -82,23 +111,28 @@ class FakeQuantizer:
             if layer.name not in self.weight_layers:
                 continue
             node = producer[onnx_of[layer.name]]
+            if node.op_type == "Add":  # a Linear on 3-D input: MatMul, then an Add of its bias (which stays)
+                node = next((producer[t] for t in node.input if t in producer and producer[t].op_type == "MatMul"),
+                            node)
             if node.op_type not in WEIGHT_OPS:
                 raise ValueError(f"layer {layer.name!r}: ONNX node {node.name!r} is {node.op_type}, not a weight op")
             self.weight_node[layer.name] = node
+            batchnorm_folded = False
             for fused in layer.fused:
                 bn = producer.get(onnx_of.get(fused, ""))
                 if bn is not None and bn.op_type == "BatchNormalization":
+                    batchnorm_folded = True
                     # the conv now writes the batchnorm's output tensor; the batchnorm goes
                     for i, out in enumerate(node.output):
                         if out == bn.input[0]:
                             node.output[i] = bn.output[0]
                     removed.append(bn)
             bias = self.graph.weights[layer.name].get("bias")
-            if bias is not None:
+            if node.op_type == "MatMul" and batchnorm_folded:
+                raise ValueError(f"layer {layer.name!r}: a batchnorm folded into a MatMul is not supported")
+            if bias is not None and node.op_type != "MatMul":  # a MatMul's bias stays in its own Add node
                 bias_name = f"{layer.name}::folded_bias"
                 base.graph.initializer.append(numpy_helper.from_array(bias.astype(np.float32), bias_name))
-                if node.op_type == "MatMul":
-                    raise ValueError(f"layer {layer.name!r}: a batchnorm folded into a MatMul is not supported")
                 while len(node.input) < 3:
                     node.input.append("")
                 node.input[2] = bias_name
@@ -124,11 +158,32 @@ class FakeQuantizer:
             self._weights[key] = np.ascontiguousarray((q.T if transposed else q).astype(np.float32))
         return self._weights[key]
 
-    def activation_range(self, layer: str, bits: int) -> tuple[float, float]:
-        key = (layer, bits)
+    @cached_property
+    def calibration(self) -> dict[str, np.ndarray]:
+        """Each layer output's values on the calibration inputs (ONNX tensor name -> at most about
+        `CALIBRATION_VALUES` values, flat); run when first needed (not when the ranges are all cached)."""
+        tensors = [*self.output_tensor.values(), *(t for pair in self.operand_tensors.values() for t in pair)]
+        return {name: _bounded(values) for name, values in self.run_tensors(self.calibration_x, tensors).items()}
+
+    def activation_range(self, layer: str, bits: int, operand: int | None = None) -> tuple[float, float]:
+        """The clipping range (lo, hi) of `layer`'s output (or of its matmul `operand` 0 or 1) at `bits`,
+        searched once (kept in the cache)."""
+        name = layer if operand is None else f"{layer}::operand{operand}"
+        key = (name, bits)
         if key not in self._ranges:
-            self._ranges[key] = activation_range(self.calibration[self.output_tensor[layer]], bits, self.tier)
+            stored = None if self.cache is None else self.cache.get("range", f"{name}/{bits}")
+            if stored is None:
+                tensor = self.output_tensor[layer] if operand is None else self.operand_tensors[layer][operand]
+                stored = activation_range(self.calibration[tensor], bits, self.tier)
+                if self.cache is not None:
+                    self.cache.put("range", f"{name}/{bits}", list(stored))
+            self._ranges[key] = (float(stored[0]), float(stored[1]))
         return self._ranges[key]
+
+    def stays_float(self, layer: str, quantized: set[str]) -> bool:
+        """True for a LayerNorm or Softmax output that no layer outside `quantized` (the plan's edge) reads:
+        such outputs stay in float; one that crosses the cut is sent, hence quantized, at the plan's bits."""
+        return self.graph.layer(layer).op in FLOAT_OUTPUT_OPS and layer not in self.graph_outputs and self.consumers[layer] <= quantized
 
     # --- models -------------------------------------------------------------------------------------
     def model(self, weight_bits: dict[str, int] | None = None, activation_bits: dict[str, int] | None = None):
@@ -147,43 +202,57 @@ class FakeQuantizer:
             if layer in weight_bits and int(weight_bits[layer]) < FLOAT_BITS:
                 init.CopyFrom(numpy_helper.from_array(self._weight_array(layer, int(weight_bits[layer])), init.name))
         producer = {o: node for node in out.graph.node for o in node.output}
-        new_nodes: dict[int, list] = {}
+        before: dict[int, list] = {}  # quantizers of a matmul's operands, placed before it
+        after: dict[int, list] = {}  # quantizers of a layer's output, placed after its node
         position = {id(node): i for i, node in enumerate(out.graph.node)}
-        for layer, bits in activation_bits.items():
-            bits = int(bits)
-            if bits >= FLOAT_BITS:
-                continue
-            tensor = self.output_tensor[layer]
-            lo, hi = self.activation_range(layer, bits)
+        quantized = {layer for layer, bits in activation_bits.items() if int(bits) < FLOAT_BITS}
+
+        def quantizer(prefix: str, source: str, target: str, lo: float, hi: float, bits: int) -> list:
             step, zero_point = asymmetric_grid(lo, hi, bits)
+            consts = {f"{prefix}::inv_step": np.float32(1.0 / step), f"{prefix}::step": np.float32(step),
+                      f"{prefix}::lo": np.float32(-zero_point), f"{prefix}::hi": np.float32(2 ** bits - 1 - zero_point)}
+            out.graph.initializer.extend(numpy_helper.from_array(np.array(v), k) for k, v in consts.items())
+            return [helper.make_node("Mul", [source, f"{prefix}::inv_step"], [f"{prefix}::scaled"]),
+                    helper.make_node("Round", [f"{prefix}::scaled"], [f"{prefix}::rounded"]),
+                    helper.make_node("Clip", [f"{prefix}::rounded", f"{prefix}::lo", f"{prefix}::hi"],
+                                     [f"{prefix}::code"]),
+                    helper.make_node("Mul", [f"{prefix}::code", f"{prefix}::step"], [target])]
+
+        for layer in quantized:
+            bits = int(activation_bits[layer])
+            tensor = self.output_tensor[layer]
             node = producer[tensor]
+            for i, operand in enumerate(self.operand_tensors.get(layer, [])):
+                target = f"{layer}::operand{i}::q"
+                node.input[i] = target
+                before.setdefault(position[id(node)], []).extend(
+                    quantizer(f"{layer}::operand{i}::aq", operand, target, *self.activation_range(layer, bits, i),
+                              bits))
+            if self.stays_float(layer, quantized):
+                continue
             float_name = f"{tensor}::float"
             for i, o in enumerate(node.output):
                 if o == tensor:
                     node.output[i] = float_name
-            prefix = f"{layer}::aq"
-            consts = {f"{prefix}::inv_step": np.float32(1.0 / step), f"{prefix}::step": np.float32(step),
-                      f"{prefix}::lo": np.float32(-zero_point), f"{prefix}::hi": np.float32(2 ** bits - 1 - zero_point)}
-            out.graph.initializer.extend(numpy_helper.from_array(np.array(v), k) for k, v in consts.items())
-            new_nodes[position[id(node)]] = [
-                helper.make_node("Mul", [float_name, f"{prefix}::inv_step"], [f"{prefix}::scaled"]),
-                helper.make_node("Round", [f"{prefix}::scaled"], [f"{prefix}::rounded"]),
-                helper.make_node("Clip", [f"{prefix}::rounded", f"{prefix}::lo", f"{prefix}::hi"], [f"{prefix}::code"]),
-                helper.make_node("Mul", [f"{prefix}::code", f"{prefix}::step"], [tensor]),
-            ]
+            after[position[id(node)]] = quantizer(f"{layer}::aq", float_name, tensor,
+                                                  *self.activation_range(layer, bits), bits)
         nodes = list(out.graph.node)
         del out.graph.node[:]
         for i, node in enumerate(nodes):
+            out.graph.node.extend(before.get(i, []))
             out.graph.node.append(node)
-            out.graph.node.extend(new_nodes.get(i, []))
+            out.graph.node.extend(after.get(i, []))
         return out
 
     # --- running ------------------------------------------------------------------------------------
     def session(self, model):
+        import os
+
         import onnxruntime as ort
 
         options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
+        options.intra_op_num_threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+            os.cpu_count() or 1)
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
         return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
@@ -197,16 +266,37 @@ class FakeQuantizer:
         probe = onnx.ModelProto()
         probe.CopyFrom(model if model is not None else self.base)
         present = {o.name for o in probe.graph.output}
-        for t in dict.fromkeys(tensors):
+        names = list(dict.fromkeys(tensors))
+        for t in names:
             if t not in present:
                 probe.graph.output.append(helper.make_empty_tensor_value_info(t))
-        values = self.session(probe).run(list(dict.fromkeys(tensors)), {self.input_name: np.asarray(x, np.float32)})
-        return dict(zip(dict.fromkeys(tensors), values))
+        return dict(zip(names, self.run_batches(self.session(probe), x, names)))
 
     def logits(self, x: np.ndarray, weight_bits: dict[str, int] | None = None,
                activation_bits: dict[str, int] | None = None) -> np.ndarray:
-        model = self.model(weight_bits, activation_bits)
-        return self.session(model).run(None, {self.input_name: np.asarray(x, np.float32)})[0]
+        return self.run_batches(self.session(self.model(weight_bits, activation_bits)), x, None)[0]
+
+    def run_batches(self, session, x: np.ndarray, names: list[str] | None) -> list[np.ndarray]:
+        """`session`'s outputs `names` (all when None) on `x`, run `batch` samples at a time (the last batch
+        padded with zeros, whose outputs are dropped), joined along the batch."""
+        x = np.asarray(x, np.float32)
+        parts: list[list[np.ndarray]] = []
+        for start in range(0, len(x), self.batch):
+            chunk = x[start:start + self.batch]
+            size = len(chunk)
+            if size < self.batch:
+                chunk = np.concatenate([chunk, np.zeros((self.batch - size, *chunk.shape[1:]), np.float32)])
+            parts.append([value[:size] for value in session.run(names, {self.input_name: chunk})])
+        return [np.concatenate(values) for values in zip(*parts)]
+
+
+def _bounded(values: np.ndarray) -> np.ndarray:
+    """At most about `CALIBRATION_VALUES` of a tensor's values, flat: an even stride through them plus the
+    smallest and the largest."""
+    flat = values.ravel()
+    if flat.size <= CALIBRATION_VALUES:
+        return flat
+    return np.concatenate([flat[:: -(-flat.size // CALIBRATION_VALUES)], [flat.min(), flat.max()]])
 
 
 def _attr(node, name: str, default):

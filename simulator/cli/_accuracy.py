@@ -4,7 +4,8 @@ from __future__ import annotations
 import argparse
 
 from hardware_models.errors import UserError
-from simulator.cli._arguments import add_format_argument, add_model_argument, model_name
+from simulator.cli._arguments import (add_format_argument, add_model_argument, add_progress_argument, apply_progress,
+                                      input_shape, model_name)
 from simulator.cli._output import emit
 from simulator.cli._values import number, parse_bits
 
@@ -18,7 +19,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "(He-initialised Gaussian weights, ReLU'd Gaussian activations) and sensitivities calibrated on published "
         "PTQ results; an ONNX model with data uses its real weights and activations and sensitivities fitted to "
         "single-layer measurements. Accuracies in percent; 16/16 is the floating-point reference.")
-    add_model_argument(parser, onnx_keys=False)  # measures through its own ONNX path: not yet
+    add_model_argument(parser)
     parser.add_argument("--bits", default="8/8", metavar="W/A[,W/A...]",
                         help="one W/A pair for every layer (default 8/8), or a comma list with one pair per layer of "
                         "`autosplit inspect MODEL`, in its order; bits 1..8, or 16 for float; weight bits of layers "
@@ -29,11 +30,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--granularity", default="per-channel", choices=["per-channel", "per-tensor"],
                         help="weight quantization granularity (activations are always per tensor)")
     parser.add_argument("--data", metavar="FILE.npz", help="labelled data (x: model-ready float32 inputs, batch "
-                        "first; y: integer labels) to measure an .onnx model on")
+                        "first; y: integer labels) to measure an .onnx model on. Measurements (and the proxy fitted "
+                        "to them) are kept in $AUTOSPLIT_CACHE, else ~/.cache/autosplit, by the SHA-256 of the "
+                        "model and data files: a later command on the same files reuses them")
     parser.add_argument("--calibration", metavar="FILE.npz", help="inputs that fix activation ranges (default: the "
                         "first 128 samples of --data)")
     parser.add_argument("--fp-accuracy", type=number(0.0, 100.0, low_open=True, what="a percentage"), metavar="PCT",
                         help="float accuracy of an .onnx model given without --data (percent)")
+    add_progress_argument(parser)
     add_format_argument(parser)
     parser.set_defaults(func=run)
 
@@ -53,5 +57,7 @@ def run(args: argparse.Namespace) -> None:
     pairs = [parse_bits(part.strip()) for part in args.bits.split(",") if part.strip()]
     if not pairs:
         raise UserError("--bits: give W/A pairs such as 8/8 or 4/8,8/8,...")
-    data = assess(name, pairs, args.tier, args.granularity, args.data, args.calibration, args.fp_accuracy)
+    apply_progress(args)
+    data = assess(name, pairs, args.tier, args.granularity, args.data, args.calibration, args.fp_accuracy,
+                  input_shape=input_shape(args), until=args.until)
     emit(args.format, data, [{k: v for k, v in data.items() if not isinstance(v, list)}])

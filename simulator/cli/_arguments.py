@@ -128,3 +128,17 @@ def add_gpu_mode_arguments(parser: argparse.ArgumentParser, execution_flag: str,
                         help=f"{whose} kernels: serving (a TensorRT engine, fitted on published TensorRT results) or "
                         "framework (PyTorch's kernels, fitted on a measured H200 profile); default: the preset's "
                         "(serving)")
+
+
+def add_progress_argument(parser: argparse.ArgumentParser) -> None:
+    """--progress: the accuracy measurements' progress bar on stderr even when stderr is not a terminal."""
+    parser.add_argument("--progress", action="store_true",
+                        help="show the progress bar of accuracy measurements on stderr even when it is not a "
+                        "terminal (on a terminal it shows anyway; never on stdout)")
+
+
+def apply_progress(args: argparse.Namespace) -> None:
+    """Turn --progress into the measurements' setting (else a bar shows when stderr is a terminal)."""
+    from simulator.accuracy.measure import show_progress  # loads numpy: not for --help
+
+    show_progress(True if args.progress else None)

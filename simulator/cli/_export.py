@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from hardware_models.errors import UserError
 from hardware_models.units import UNITS_HELP
-from simulator.cli._arguments import add_format_argument, add_model_argument, model_name
+from simulator.cli._arguments import (add_format_argument, add_model_argument, add_progress_argument, apply_progress,
+                                      input_shape, model_name)
 from simulator.cli._output import emit, format_table
 from simulator.cli._plan import add_scenario_arguments, search
 from simulator.cli._values import labelled_data, whole
@@ -30,7 +31,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "bit-packed into one stream). The plan is --plan FILE (`autosplit plan --format json` output, or an "
         "experiment's .csv table with --method/--row), or --method with `plan`'s scenario flags. Activation ranges "
         "come from --calibration, or the first 128 samples of --data, as in `autosplit accuracy`. " + UNITS_HELP)
-    add_model_argument(parser, onnx_keys=False)  # measures through its own ONNX path: not yet
+    add_model_argument(parser)
     parser.add_argument("--plan", metavar="PLAN.json", help="the plan: `autosplit plan --format json` output, a JSON "
                         "list of plans, or an experiment table (.csv)")
     parser.add_argument("--row", type=whole(0), help="which plan of a table or list (0-based, after --method's filter)")
@@ -41,6 +42,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--calibration", metavar="FILE.npz", help="inputs that fix activation ranges")
     parser.add_argument("--granularity", default="per-channel", choices=["per-channel", "per-tensor"],
                         help="weight quantization granularity (default per-channel)")
+    add_progress_argument(parser)
     before = {a.dest for a in parser._actions}
     add_scenario_arguments(parser, required=False)
     parser.set_defaults(scenario_defaults={a.dest: a.default for a in parser._actions if a.dest not in before})
@@ -83,6 +85,7 @@ def run(args: argparse.Namespace) -> None:
     from simulator.deploy import export_split, read_plan
 
     name = model_name(args)
+    apply_progress(args)
     if not name.endswith(".onnx"):
         raise UserError(f"export: MODEL must be an .onnx file with weights, got {name!r}")
     if not Path(name).is_file():
@@ -111,7 +114,7 @@ def run(args: argparse.Namespace) -> None:
         plan = _plan_from_flags(args)
     tier = "calibrated" if args.tier == "reconstruction" else args.tier
     result = export_split(name, plan, args.out, calibration_x, calibration_name, tier, args.granularity,
-                          force=args.force)
+                          force=args.force, input_shape=input_shape(args), until=args.until)
     if args.format == "json":
         emit("json", result, [])
         return

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 from hardware_models.errors import UserError
 from hardware_models.units import UNITS_HELP
 from simulator.cli._arguments import (add_format_argument, add_gpu_mode_arguments, add_link_arguments,
-                                      add_model_argument, model_keys, model_name)
+                                      add_model_argument, add_progress_argument, apply_progress, model_keys,
+                                      model_name)
 from simulator.cli._output import emit, format_table
 
 if TYPE_CHECKING:
@@ -25,7 +26,9 @@ SCENARIO_FLAGS = {"model": "MODEL", "input_shape": "--input-shape", "until": "--
                   "constraints.edge_memory": "--edge-memory", "constraints.memory_model": "--memory-model",
                   "constraints.max_accuracy_drop": "--max-accuracy-drop",
                   "constraints.accuracy_confidence": "--accuracy-confidence", "bits.edge": "--edge-bits",
-                  "accuracy.tier": "--tier", "accuracy.extrapolate": "--extrapolate", "codecs.input": "--input-codec", "codecs.activation": "--activation-codec",
+                  "accuracy.tier": "--tier", "accuracy.extrapolate": "--extrapolate", "accuracy.data": "--data",
+                  "accuracy.calibration": "--calibration", "accuracy.fp_accuracy": "--fp-accuracy",
+                  "codecs.input": "--input-codec", "codecs.activation": "--activation-codec",
                   "search.methods": "--method", "search.budgets": "--trials/--seconds", "seed": "--seed",
                   "cloud_mode.execution": "--cloud-execution", "cloud_mode.fusion": "--cloud-fusion"}
 
@@ -76,8 +79,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "plan within the bounds. " + UNITS_HELP)
     add_model_argument(parser)
     add_scenario_arguments(parser)
+    add_measured_accuracy_arguments(parser)
+    add_progress_argument(parser)
     add_format_argument(parser)
     parser.set_defaults(func=run)
+
+
+def add_measured_accuracy_arguments(parser: argparse.ArgumentParser) -> None:
+    """An .onnx model's accuracy: --data (measured), --calibration, or --fp-accuracy (the YAML's accuracy keys)."""
+    parser.add_argument("--data", metavar="FILE.npz", help="an .onnx model's labelled data (x: model-ready float32 "
+                        "inputs, batch first; y: integer labels): the accuracy proxy is fitted to measurements on it "
+                        "(kept in the measurement cache, see `autosplit accuracy --help`)")
+    parser.add_argument("--calibration", metavar="FILE.npz", help="with --data: inputs that fix activation ranges "
+                        "(default: the first 128 samples of --data)")
+    parser.add_argument("--fp-accuracy", metavar="PCT", help="an .onnx model's float accuracy (percent) when there "
+                        "is no --data: the proxy then uses assumed distortions and published sensitivities")
 
 
 def experiment_from_flags(args: argparse.Namespace) -> Experiment:
@@ -96,8 +112,16 @@ def experiment_from_flags(args: argparse.Namespace) -> Experiment:
             raise UserError(f"--edge-bits: expected a comma-separated list of integers, "
                             f"got {args.edge_bits!r}") from None
     budget = {k: v for k, v in (("trials", args.trials), ("seconds", args.seconds)) if v is not None}
+    model = model_name(args)
+    if getattr(args, "calibration", None) and not getattr(args, "data", None):
+        raise UserError(f"{args.command} --calibration: calibration inputs are for measuring; give --data FILE.npz too")
+    if getattr(args, "fp_accuracy", None) is not None and getattr(args, "data", None):
+        raise UserError(f"{args.command} --fp-accuracy: with --data the float accuracy is measured; give one of them")
+    if model.endswith(".onnx") and not (getattr(args, "data", None) or getattr(args, "fp_accuracy", None)):
+        raise UserError(f"{args.command}: {model} is an .onnx model: give --data FILE.npz (labelled data, to measure "
+                        "its accuracy) or --fp-accuracy PCT (its float accuracy)")
     data: dict[str, Any] = {
-        "model": model_name(args), **model_keys(args), "edge": args.edge, "cloud": args.cloud,
+        "model": model, **model_keys(args), "edge": args.edge, "cloud": args.cloud,
         "network": {"uplink": args.uplink, "rtt": args.rtt, "loss": args.loss, "link": args.link},
         "constraints": {"edge_memory": args.edge_memory, "memory_model": args.memory_model,
                         "max_accuracy_drop": args.max_accuracy_drop, "accuracy_confidence": args.accuracy_confidence},
@@ -117,6 +141,9 @@ def experiment_from_flags(args: argparse.Namespace) -> Experiment:
         for error in exc.errors(include_url=False):
             line = describe_error(error, "\0").removeprefix("\0: ")
             key, _, message = line.partition(": ")
+            inner, _, rest = message.partition(": ")
+            if key == "accuracy" and f"accuracy.{inner}" in SCENARIO_FLAGS:  # a check across the section's keys
+                key, message = f"accuracy.{inner}", rest
             flag = next((f for k, f in SCENARIO_FLAGS.items() if key == k or key.startswith((k + ".", k + "["))), key)
             if key.startswith("search.budgets.") and key.rsplit(".", 1)[-1] in ("trials", "seconds"):
                 flag = "--" + key.rsplit(".", 1)[-1]
@@ -126,13 +153,24 @@ def experiment_from_flags(args: argparse.Namespace) -> Experiment:
         raise UserError("\n".join(lines)) from None
 
 
-def _measured_accuracy_keys(args: argparse.Namespace) -> dict[str, str]:
-    """accuracy.data / calibration / granularity from the flags of a command that has them (`export`)."""
+def _measured_accuracy_keys(args: argparse.Namespace) -> dict[str, Any]:
+    """accuracy.data / calibration / granularity / fp_accuracy from the flags of a command that has them (`plan`,
+    `export`); the schema checks them."""
     keys = {"data": getattr(args, "data", None), "calibration": getattr(args, "calibration", None)}
-    paths = {k: str(Path(v).resolve()) for k, v in keys.items() if v is not None}
-    if paths and getattr(args, "granularity", None):
-        paths["granularity"] = args.granularity
-    return paths
+    values: dict[str, Any] = {k: str(Path(v).resolve()) for k, v in keys.items() if v is not None}
+    if values and getattr(args, "granularity", None):
+        values["granularity"] = args.granularity
+    if getattr(args, "fp_accuracy", None) is not None:
+        values["fp_accuracy"] = _number_or_text(args.fp_accuracy)
+    return values
+
+
+def _number_or_text(text: str) -> float | str:
+    """A flag's number as the YAML would read it; text that is not one goes to the schema, which refuses it."""
+    try:
+        return float(text)
+    except ValueError:
+        return text
 
 
 def search(args: argparse.Namespace) -> tuple[Scenario, SearchResult]:
@@ -152,6 +190,7 @@ def search(args: argparse.Namespace) -> tuple[Scenario, SearchResult]:
 def run(args: argparse.Namespace) -> None:
     from hardware_models.registry import preset_evidence  # loads every hardware model: not for --help
 
+    apply_progress(args)
     scenario, result = search(args)
     best = result.best
     if best is None:

@@ -55,6 +55,10 @@ def run(args: argparse.Namespace) -> None:
              + ("reproducible (trial budgets)" if plan["reproducible"] else "NOT reproducible (a seconds budget)")
              + "; dry run: nothing was run or written")
         return
+    if args.no_progress:
+        from simulator.accuracy.measure import show_progress  # loads numpy: not for --help
+
+        show_progress(False)  # the measurements' bar too
     output = run_experiment(loaded, out_dir, force=args.force, resume=args.resume, storage=args.storage,
                             argv=list(sys.argv[1:]), show_progress=False if args.no_progress else None)
     baselines = pd.read_csv(output.out_dir / "baselines.csv")

@@ -24,7 +24,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -34,7 +33,7 @@ import numpy as np
 from hardware_models.errors import UserError
 from simulator.accuracy.distortion import FLOAT_BITS, asymmetric_grid
 from simulator.accuracy.fake_quant import FakeQuantizer
-from simulator.accuracy.measure import check_inputs, dynamic_batch_copy
+from simulator.accuracy.measure import check_inputs
 from simulator.deploy.packing import FLOAT_WIRE_BITS, WireTensor, pack, packed_bytes, unpack
 from simulator.graph.cuts import crossing_tensors, is_closed, prefix_index
 
@@ -323,18 +322,12 @@ def wires_of(plan: dict) -> list[WireTensor]:
 
 
 # --- the command ------------------------------------------------------------------------------------------
-def make_quantizer(model_path: str | Path, calibration_x: np.ndarray, tier: str, granularity: str):
-    """The FakeQuantizer `AccuracyMeter` would build for this model and calibration (a dynamic-batch copy of a
-    fixed-batch model, as it makes one)."""
-    path = Path(model_path)
-    fixed = check_inputs(path, calibration_x, "--calibration")
-    if fixed:
-        folder = tempfile.TemporaryDirectory(prefix="autosplit-export-")
-        quantizer = FakeQuantizer(dynamic_batch_copy(path, Path(folder.name)), calibration_x, tier, granularity)
-        quantizer.keep_alive = folder
-    else:
-        quantizer = FakeQuantizer(path, calibration_x, tier, granularity)
-    return quantizer
+def make_quantizer(model_path: str | Path, calibration_x: np.ndarray, tier: str, granularity: str, *,
+                   input_shape: tuple[int, ...] | None = None, until: str | None = None):
+    """The FakeQuantizer `AccuracyMeter` builds for this model and calibration, one sample per run (the split
+    serves one request at a time)."""
+    check_inputs(model_path, calibration_x, "--calibration")
+    return FakeQuantizer(model_path, calibration_x, tier, granularity, input_shape=input_shape, until=until)
 
 
 def run_onnx(model, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -362,7 +355,9 @@ def self_check(split: Split, quantizer, x: np.ndarray) -> dict:
     model = quantizer.model(
         {n: b for n, b in zip(split.plan["edge_layers"], split.plan["weight_bits"]) if b is not None},
         dict(zip(split.plan["edge_layers"], split.plan["activation_bits"])))
-    reference = run_onnx(model, {quantizer.input_name: x})
+    whole = session_of(model)
+    reference_names = [o.name for o in whole.get_outputs()]
+    reference = dict(zip(reference_names, quantizer.run_batches(whole, x, reference_names)))
     edge_session, cloud_session = session_of(split.edge), session_of(split.cloud)
     names = [o.name for o in cloud_session.get_outputs()]
     outputs = []
@@ -386,8 +381,10 @@ def file_sha256(path: Path) -> str:
 
 def export_split(model_path: str | Path, plan: dict, out: str | Path, calibration_x: np.ndarray,
                  calibration_name: str, tier: str = "calibrated", granularity: str = "per-channel",
-                 check_samples: int = 16, force: bool = False) -> dict:
-    """Write edge.onnx, cloud.onnx and plan.json to `out`; returns plan.json's contents."""
+                 check_samples: int = 16, force: bool = False, *, input_shape: tuple[int, ...] | None = None,
+                 until: str | None = None) -> dict:
+    """Write edge.onnx, cloud.onnx and plan.json to `out`; returns plan.json's contents. `input_shape` and
+    `until` are --input-shape and --until, as for every command that reads the model."""
     import onnx
 
     out = Path(out)
@@ -401,7 +398,8 @@ def export_split(model_path: str | Path, plan: dict, out: str | Path, calibratio
     except OSError as exc:
         raise UserError(f"--out: cannot create {out} ({exc.strerror or exc})") from None
     try:
-        quantizer = make_quantizer(model_path, calibration_x, tier, granularity)
+        quantizer = make_quantizer(model_path, calibration_x, tier, granularity, input_shape=input_shape,
+                                   until=until)
     except UserError:
         raise
     except Exception as exc:  # onnx and onnxruntime raise many unrelated types for a file they cannot use

@@ -8,8 +8,9 @@ import numpy as np
 
 from hardware_models.errors import UserError
 from hardware_models.registry import load_accelerator, with_mode_spec
-from simulator.accuracy.calibration import calibrate_on_measurements, proxy_for_graph
-from simulator.accuracy.measure import AccuracyMeter, load_npz
+from simulator.accuracy.assess import fitted_proxy
+from simulator.accuracy.calibration import proxy_for_graph
+from simulator.accuracy.measure import cached_meter
 from simulator.accuracy.proxy import AccuracyProxy
 from simulator.evaluate import Scenario
 from simulator.experiment.limits import MAX_ANALYTIC_LOSS
@@ -157,14 +158,18 @@ def build_scenario(config: Experiment, source: str = "", names: dict[str, str] =
     try:
         arguments = scenario_arguments(config)
         link = build_link(config.network)
-        scenario = Scenario.build(link=link, granularity=config.accuracy.granularity, **arguments)
     except UserError as exc:
         raise UserError(prefix + user_message(str(exc), names)) from None
+    accuracy = None  # a zoo model's: the zoo proxy
     if config.accuracy.data is not None:
-        scenario.accuracy = measured_proxy(config)  # before the cost tables are built (lazily, from the proxy)
+        accuracy = measured_proxy(config)
     elif config.accuracy.fp_accuracy is not None:
-        scenario.accuracy = _onnx_proxy_without_data(scenario.graph, config, config.accuracy.fp_accuracy)
-    return scenario
+        graph = load_model(config.model, input_shape=arguments["input_shape"], until=arguments["until"])
+        accuracy = _onnx_proxy_without_data(graph, config, config.accuracy.fp_accuracy)
+    try:
+        return Scenario.build(link=link, granularity=config.accuracy.granularity, accuracy=accuracy, **arguments)
+    except UserError as exc:
+        raise UserError(prefix + user_message(str(exc), names)) from None
 
 
 # --- an .onnx model's own accuracy: measured on its data ---------------------------------------------------
@@ -190,14 +195,12 @@ def accuracy_meter(config: Experiment):
     if key not in _METERS:
         if config.accuracy.data is None:
             raise ValueError(f"{config.model}: no accuracy.data to measure on")
-        x, y = load_npz(config.accuracy.data)
-        calibration_x = None
-        if config.accuracy.calibration is not None:
-            with np.load(config.accuracy.calibration, allow_pickle=False) as archive:
-                calibration_x = archive["x"].astype(np.float32)
         try:
-            meter = AccuracyMeter(config.model, x, y, calibration_x, measured_tier(config.accuracy.tier),
-                                  config.accuracy.granularity)
+            meter = cached_meter(config.model, config.accuracy.data, config.accuracy.calibration,
+                                 measured_tier(config.accuracy.tier), config.accuracy.granularity,
+                                 "accuracy.data", "accuracy.calibration",
+                                 input_shape=tuple(config.input_shape) if config.input_shape else None,
+                                 until=config.until)
         except Exception as exc:  # onnxruntime's message: wrong input shape, fixed batch, ...
             raise UserError(f"accuracy.data: {config.accuracy.data}: cannot run {config.model} on it: "
                             f"{' '.join(str(exc).split())[:300]}") from None
@@ -219,7 +222,7 @@ def measured_proxy(config: Experiment):
     key = meter_key(config)
     if key not in _PROXIES:
         meter = accuracy_meter(config)
-        _PROXIES[key] = calibrate_on_measurements(meter, chance=chance_percent(meter.quantizer.graph))
+        _PROXIES[key] = fitted_proxy(meter, chance=chance_percent(meter.quantizer.graph))
     return _PROXIES[key]
 
 

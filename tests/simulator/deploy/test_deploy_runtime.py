@@ -413,3 +413,26 @@ def test_run_edge_prints_the_measured_edge_compute_beside_the_plans_prediction(t
     assert data["predicted_edge_s"] == 2.5e-3
     line = next(l for l in table.splitlines() if l.startswith("edge compute:"))
     assert "the plan predicted 2.500 ms" in line and "% measured vs predicted" in line
+
+
+@pytest.mark.slow
+def test_a_vit_split_over_tcp_sends_the_token_tensor_and_has_its_measured_accuracy(tmp_path):
+    """tests/fixtures/tiny_vit.onnx cut after the attention residual: the 5x32 token tensor crosses at 5 bits."""
+    model, data = FIXTURES / "tiny_vit.onnx", FIXTURES / "tiny_vit.npz"
+    x, y = load_npz(data)
+    meter = AccuracyMeter(model, x, y)
+    edge = meter.layers[: meter.layers.index("block.add") + 1]
+    plan = {"method": "hand", "edge_layers": edge, "weight_bits": [6 if n in meter.weight_layers else None
+                                                                   for n in edge],
+            "activation_bits": [4] * len(edge)}
+    written = export_split(model, plan, tmp_path / "vit", x[:128], "tiny_vit.npz (first 128)")
+    assert written["self_check"]["max_abs_difference"] == 0.0
+    assert [c["shape"] for c in written["crossing"]] == [[1, 5, 32]]
+    running = ServerThread(CloudServer(DeployedPlan.load(tmp_path / "vit", "cloud"), read_timeout_s=2.0))
+    try:
+        result = run_edge(tmp_path / "vit", "127.0.0.1", running.port, x, y)
+    finally:
+        running.stop()
+    weights = {n: 6 for n in edge if n in meter.weight_layers}
+    assert result["accuracy"] == meter.accuracy(weights, {n: 4 for n in edge})
+    assert result["payload_bytes"] == 5 * 32 * 4 // 8
