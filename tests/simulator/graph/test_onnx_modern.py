@@ -283,7 +283,7 @@ def test_plan_validates_input_shape_and_until_like_their_yaml_keys(tmp_path, cap
     scenario = ["--edge", "eyeriss", "--cloud", "tpu_v1", "--uplink", "3Mbps", "--edge-memory", "4MiB",
                 "--max-accuracy-drop", "1", "--method", "autosplit"]
     path = conv_model(tmp_path, ["N", 3, "H", "W"])
-    assert main(["plan", str(path), *scenario, "--input-shape", "1x3x0x4"]) == 2
+    assert main(["plan", str(path), *scenario, "--fp-accuracy", "80", "--input-shape", "1x3x0x4"]) == 2
     assert capsys.readouterr().err.strip().endswith("--input-shape: expected positive sizes joined by x, batch "
                                                     "first, e.g. 1x3x224x224; got '1x3x0x4'")
     assert main(["plan", "resnet18", *scenario, "--until", "layer1"]) == 2
