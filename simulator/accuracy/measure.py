@@ -19,6 +19,7 @@ import numpy as np
 from hardware_models.errors import UserError
 from simulator.accuracy.cache import MeasurementCache, assignment_key
 from simulator.accuracy.fake_quant import BATCH, FakeQuantizer
+from simulator.accuracy.npz import read_npz
 
 CALIBRATION_SAMPLES = 128
 
@@ -30,37 +31,15 @@ def show_progress(enabled: bool | None) -> None:
     _SHOW_PROGRESS[0] = enabled
 
 
-def load_npz(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """(x float32, y int64) from an .npz file; a UserError naming the file when a key is missing."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: no such data file")
-    try:
-        with np.load(path) as archive:
-            missing = [k for k in ("x", "y") if k not in archive.files]
-            if missing:
-                raise UserError(f"{path}: the .npz has no {' or '.join(repr(k) for k in missing)} array "
-                                f"(expected x: inputs, y: integer labels)")
-            x, y = archive["x"].astype(np.float32, copy=False), archive["y"]
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{path}: not a NumPy .npz file ({exc})") from None
-    if len(x) != len(y):
-        raise UserError(f"{path}: x has {len(x)} samples but y has {len(y)}")
-    return x, np.asarray(y).astype(np.int64).ravel()
+def load_npz(path: str | Path, what: str = "--data") -> tuple[np.ndarray, np.ndarray]:
+    """(x float32, y int64) from a labelled .npz file (`npz.read_npz`: bounded and checked)."""
+    arrays = read_npz(path, ("x", "y"), what)
+    return arrays["x"], arrays["y"]
 
 
 def load_inputs(path: str | Path, what: str) -> np.ndarray:
     """The `x` array (float32) of an .npz of inputs such as a calibration file; a UserError naming `what`."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{what}: {path}: no such file")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            if "x" not in archive.files:
-                raise UserError(f"{what}: {path}: the .npz has no 'x' array (expected model-ready inputs)")
-            return archive["x"].astype(np.float32, copy=False)
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{what}: {path}: not a NumPy .npz file ({exc})") from None
+    return read_npz(path, ("x",), what)["x"]
 
 
 def top1_percent(logits: np.ndarray, labels: np.ndarray) -> float:
@@ -102,6 +81,7 @@ class AccuracyMeter:
                  calibration_name: str = "--calibration", cache: MeasurementCache | None = None, *,
                  input_shape: tuple[int, ...] | None = None, until: str | None = None) -> None:
         self.x, self.y = x, y
+        self.data_name = data_name
         self.cache = cache
         self._bar = None
         fixed = check_inputs(onnx_path, x, data_name)
@@ -129,7 +109,12 @@ class AccuracyMeter:
         key = assignment_key({k: v for k, v in weight_bits.items() if k in self.weight_layers}, activation_bits)
         value = None if self.cache is None else self.cache.get("accuracy", key)
         if value is None:
-            value = top1_percent(self.quantizer.logits(self.x, weight_bits, activation_bits), self.y)
+            logits = self.quantizer.logits(self.x, weight_bits, activation_bits)
+            classes = logits.reshape(len(self.y), -1).shape[1]
+            if self.y.max() >= classes:  # a label the model cannot output: accuracy would be quietly low
+                raise UserError(f"{self.data_name}: labels go up to {int(self.y.max())} but the model gives "
+                                f"{classes} scores per input; expected class indices 0..{classes - 1}")
+            value = top1_percent(logits, self.y)
             if self.cache is not None:
                 self.cache.put("accuracy", key, value)
         if self._bar is not None:

@@ -66,17 +66,9 @@ def _plan_from_flags(args: argparse.Namespace) -> dict[str, Any]:
 
 def _calibration_inputs(path: str) -> np.ndarray:
     """The `x` array of the --calibration .npz (float32), a UserError naming the flag otherwise."""
-    import numpy as np  # not for --help
+    from simulator.accuracy.measure import load_inputs  # loads numpy and onnx: not for --help
 
-    if not Path(path).is_file():
-        raise UserError(f"--calibration: {path}: no such file")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            if "x" not in archive.files:
-                raise UserError(f"--calibration: {path}: the .npz has no 'x' array")
-            return archive["x"].astype(np.float32)
-    except (OSError, ValueError) as exc:
-        raise UserError(f"--calibration: {path}: not a NumPy .npz file ({exc})") from None
+    return load_inputs(path, "--calibration")
 
 
 def run(args: argparse.Namespace) -> None:

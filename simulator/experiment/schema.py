@@ -14,12 +14,12 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import numpy as np
 from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator)
 
-from hardware_models.errors import suggest
+from hardware_models.errors import UserError, suggest
 from hardware_models.registry import preset_names as hardware_preset_names
 from hardware_models.units import parse_bytes, parse_rate, parse_time
+from simulator.accuracy.npz import read_npz
 from simulator.experiment.capacity_schema import Capacity
 from simulator.experiment.fields import HumanUnit, choice
 from simulator.experiment.limits import (MAX_ANALYTIC_LOSS, MAX_DURATION_S, MAX_RATE_BPS, MAX_SEED, MAX_SIZE_BYTES,
@@ -158,22 +158,9 @@ def _check_npz(value: str, info: ValidationInfo, arrays: tuple[str, ...]) -> str
     if not path.is_file():
         raise ValueError(f"no such data file {str(path)!r}")
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            missing = [k for k in arrays if k not in archive.files]
-            if missing:
-                raise ValueError(f"{str(path)!r} has no {' or '.join(map(repr, missing))} array; expected x: "
-                                 "model-ready inputs, batch first" + (", y: integer labels" if "y" in arrays else ""))
-            x = archive["x"]
-            y = archive["y"] if "y" in arrays else None
-    except (OSError, EOFError) as exc:
-        raise ValueError(f"{str(path)!r} is not a NumPy .npz file ({exc})") from None
-    if x.ndim < 2 or len(x) == 0 or not np.issubdtype(x.dtype, np.number):
-        raise ValueError(f"{str(path)!r}: x must be a non-empty numeric array, batch first, got shape {x.shape} "
-                         f"of {x.dtype}")
-    if y is not None:
-        if not np.issubdtype(y.dtype, np.integer) or y.ndim != 1 or len(y) != len(x):
-            raise ValueError(f"{str(path)!r}: y must hold one integer label per input ({len(x)}), got shape "
-                             f"{y.shape} of {y.dtype}")
+        read_npz(path, arrays, what="")
+    except UserError as exc:
+        raise ValueError(str(exc)) from None
     return str(path)
 
 

@@ -29,4 +29,11 @@ def load_model(name: str, simplify: bool = True, *, input_shape: tuple[int, ...]
     else:
         raise UserError(f"unknown model {name!r}{suggest(name, zoo.names())}; expected a zoo name "
                         f"({', '.join(zoo.names())}) or a path to an .onnx file")
+    if not any(layer.op not in VIEW_OPS for layer in graph.layers):
+        what = "no operations" if not graph.layers else "only " + ", ".join(sorted({l.op for l in graph.layers}))
+        raise UserError(f"{name}: the model has {what}: nothing is computed, so there is nothing to split")
     return simplify_graph(graph) if simplify else graph
+
+
+# ops that pass their input on unchanged (a model made only of them has nothing to split)
+VIEW_OPS = ("identity", "dropout")

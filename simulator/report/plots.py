@@ -189,7 +189,7 @@ def _pareto_panel(ax, cell, baselines, pareto, plans, handles) -> None:
         if not _missing_interval(row):
             ax.vlines(row["latency_s"] * 1e3, max(float(row["accuracy_low"]), y_low),
                       max(float(row["accuracy_high"]), y_low), color=colour, lw=1.0, alpha=0.7, zorder=5)
-        key = (round(math.log(float(row["latency_s"])), 3), round(y, 3), feasible)
+        key = (round(math.log(max(float(row["latency_s"]), 1e-12)), 3), round(y, 3), feasible)  # 0 s: no log
         groups.setdefault(key, []).append((style.label, colour, float(row["latency_s"]) * 1e3, y, accuracy,
                                            clamped))
     for (_, _, feasible), members in groups.items():

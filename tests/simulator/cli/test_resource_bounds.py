@@ -113,3 +113,22 @@ def test_an_implausible_preset_figure_is_refused_with_the_reason(tmp_path, capsy
     preset.write_text("\n".join(lines) + "\n")
     line = _one_line_error(capsys, ["layer-cost", "--hardware", str(preset), "--model", "resnet18"])
     assert str(preset) in line and all(word in line for word in words), line
+
+
+@pytest.mark.parametrize("nodes", [[], [("Identity", "x", "y")]])
+def test_an_onnx_model_that_computes_nothing_is_refused_before_a_run_starts(tmp_path, capsys, nodes):
+    """Issue 25: no layers used to end in an IndexError, an Identity alone in a math domain error that left a
+    half-written results directory."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])
+    out = helper.make_tensor_value_info("y" if nodes else "x", TensorProto.FLOAT, [1, 3, 8, 8])
+    graph = helper.make_graph([helper.make_node(op, [i], [o]) for op, i, o in nodes], "m", [x], [out])
+    model = tmp_path / "nothing.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), model)
+    experiment = write_yaml(tmp_path / "exp.yaml", an_experiment(model=str(model), accuracy={"fp_accuracy": 80}))
+    line = _one_line_error(capsys, ["run", str(experiment), "--out", str(tmp_path / "out")])
+    assert "nothing is computed, so there is nothing to split" in line
+    assert not (tmp_path / "out").exists()
+    assert "nothing to split" in _one_line_error(capsys, ["inspect", str(model)])
