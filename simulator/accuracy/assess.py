@@ -115,7 +115,8 @@ def assess(model: str, pairs: list[tuple[int, int]], tier: str = "calibrated", g
         "sensitivity_source": proxy.sensitivity_source,
     }
     if cache is not None:
-        result |= {"measurements_made": cache.made, "measurements_reused": cache.hits, "measurement_cache": str(cache.path)}
+        result |= {"measurements_made": cache.made, "measurements_reused": cache.hits,
+                   "measurement_cache": str(cache.path)}
     if not is_onnx:
         result["metric"] = fp32_reference().get(model, (None, "unknown"))[1]
     if notes:

@@ -2,8 +2,8 @@
 
 A measurement is the top-1 of a fake-quantized model on the whole data file, for one bit assignment (the
 tensors below float and their bits). They are stored in one JSON file per (model, data, calibration, tier,
-granularity), named by the SHA-256 of the model's and data files' bytes, the `--until` cut and `CACHE_VERSION`: a changed file,
-or a changed quantizer (a new version stamp), is a new file, never a stale answer. Beside the accuracies the
+granularity), named by the SHA-256 of the model's and data files' bytes, the `--until` cut and `CACHE_VERSION`:
+a changed file, or a changed quantizer (a new version stamp), is a new file, never a stale answer. Beside the accuracies the
 file keeps the activation ranges the calibration found and the proxy fitted to the measurements, the latter
 stamped with the SHA-256 of the fitting code (`fit_stamp`), so that a changed fit is refitted. The folder is
 `$AUTOSPLIT_CACHE`, else `$XDG_CACHE_HOME/autosplit`, else `~/.cache/autosplit`; files are written atomically

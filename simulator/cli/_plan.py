@@ -27,7 +27,8 @@ SCENARIO_FLAGS = {"model": "MODEL", "input_shape": "--input-shape", "until": "--
                   "constraints.max_accuracy_drop": "--max-accuracy-drop",
                   "constraints.accuracy_confidence": "--accuracy-confidence", "bits.edge": "--edge-bits",
                   "accuracy.tier": "--tier", "accuracy.data": "--data", "accuracy.calibration": "--calibration",
-                  "accuracy.fp_accuracy": "--fp-accuracy", "codecs.input": "--input-codec", "codecs.activation": "--activation-codec",
+                  "accuracy.fp_accuracy": "--fp-accuracy", "codecs.input": "--input-codec",
+                  "codecs.activation": "--activation-codec",
                   "search.methods": "--method", "search.budgets": "--trials/--seconds", "seed": "--seed",
                   "cloud_mode.execution": "--cloud-execution", "cloud_mode.fusion": "--cloud-fusion"}
 
