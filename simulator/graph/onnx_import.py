@@ -124,8 +124,9 @@ class _Importer:
         self.counted: set[str] = set()
         self.shapes: dict[str, tuple[int, ...]] = {}
         # prepare_onnx fixes every input dimension; a model given here without it (the fake quantizer's own
-        # path) has its symbolic batch taken as 1 wherever inference carried it
-        symbolic = {d.dim_param for i in self.graph.input for d in i.type.tensor_type.shape.dim if d.dim_param}
+        # path) has its symbolic batch taken as 1 wherever inference carried it, and nothing else
+        symbolic = {i.type.tensor_type.shape.dim[0].dim_param for i in self.graph.input
+                    if i.type.tensor_type.shape.dim and i.type.tensor_type.shape.dim[0].dim_param}
         for info in [*self.graph.input, *self.graph.value_info, *self.graph.output]:
             dims = info.type.tensor_type.shape.dim
             # a dimension shape inference could not resolve is left out, never guessed: the node that produces
@@ -133,6 +134,10 @@ class _Importer:
             if info.type.tensor_type.HasField("shape") and all(
                     (d.HasField("dim_value") and d.dim_value > 0) or d.dim_param in symbolic for d in dims):
                 self.shapes[info.name] = tuple(d.dim_value if d.HasField("dim_value") else 1 for d in dims)
+        unknown = [i.name for i in self.graph.input if i.name not in self.const and i.name not in self.shapes]
+        if unknown:
+            raise UserError(f"{path}: input {unknown[0]!r} has a symbolic dimension besides the batch; give its "
+                            "size with --input-shape (input_shape: in YAML)")
         self.inputs = {i.name: self.shapes[i.name] for i in self.graph.input if i.name not in self.const}
         self.nodes = fuse_decomposed_ops(list(self.graph.node), self.const)
         self.tensor_of: dict[str, str] = {name: name for name in self.inputs}  # onnx tensor -> IR tensor
@@ -145,6 +150,13 @@ class _Importer:
             for t in node.input:
                 self.readers[t] = self.readers.get(t, 0) + 1
         self.module_ops, self.modules = self._count_module_ops()
+        # the module path of each tensor's producer, for nodes that carry none (dynamo exports only)
+        self.producer_path: dict[str, str] = {}
+        if any(_scopes(n) is not None for n in self.nodes):
+            for n in self.nodes:
+                module = _module_path(n)
+                if module is not None:
+                    self.producer_path.update((o, module) for o in n.output)
 
     def _count_module_ops(self) -> tuple[dict[str, int], set[str]]:
         """Per module path, how many nodes on data run in it; and every module path that occurs."""
@@ -227,6 +239,15 @@ class _Importer:
     def _name(self, node, kind: str) -> str:
         """The module path; a functional op in a block, or one of a module's several ops, gets its kind."""
         path = _module_path(node)
+        weight = node.input[1] if node.op_type == "Conv" and len(node.input) > 1 else ""
+        if "." in weight and not _EXPORTER_CONSTANT.fullmatch(weight):
+            # the conv's own module, from its weight's name: the dynamo exporter gives a conv with a folded
+            # batchnorm the batchnorm's scope (`bn1` for `conv1.weight`)
+            path = weight.rsplit(".", 1)[0]
+        elif path is None and node.input and self.producer_path.get(node.input[0]) is not None:
+            # a node an exporter's optimiser made, with no scope of its own: its input's module, and its kind
+            path = f"{self.producer_path[node.input[0]]}.{kind}".lstrip(".")
+            self.modules.add(path)
         if path is None:
             path = re.sub(r"[^A-Za-z0-9_.#]", "_", node.name or "") or f"{kind}_{len(self.layers)}"
         else:
@@ -237,7 +258,7 @@ class _Importer:
                 if base in self.uses:
                     path = f"{base}#{int(reuse.group(2)) + 1}"
             is_container = any(m.startswith(path + ".") for m in self.modules) if path else True
-            if is_container or self.module_ops.get(_module_path(node) or "", 0) > 1:
+            if is_container or self.module_ops.get(path, 0) > 1:
                 path = f"{path}.{kind}" if path else kind
         count = self.uses.get(path, 0) + 1
         self.uses[path] = count

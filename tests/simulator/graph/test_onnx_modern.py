@@ -1,7 +1,9 @@
 """ONNX import of modern networks (issue 21): transformers, modern CNNs, attention and recurrent layers exported
-from torchvision with both torch exporters (tests/fixtures/onnx/NAME.{torchscript,dynamo}.onnx), counted against
+from torchvision with both torch exporters (tests/fixtures/onnx/NAME.{torchscript,dynamo}.onnx.gz, gzipped graphs
+unpacked here), counted against
 torch's own numbers in reference.json (FlopCounterMode MACs and sum(p.numel()), written by make_onnx_fixtures.py
 with torch; these tests never need torch); and the import's parts on small hand-built graphs."""
+import gzip
 import json
 import math
 
@@ -18,7 +20,22 @@ from support import FIXTURES
 
 ONNX = FIXTURES / "onnx"
 REFERENCE = json.loads((ONNX / "reference.json").read_text())
-EXPORTS = sorted(p.name for p in ONNX.glob("*.*.onnx"))
+EXPORTS = sorted(p.name.removesuffix(".gz") for p in ONNX.glob("*.*.onnx.gz"))
+
+
+@pytest.fixture(scope="session")
+def unpacked(tmp_path_factory):
+    """file name -> the path of that gzipped fixture, unpacked once per session."""
+    folder = tmp_path_factory.mktemp("onnx")
+
+    def path(file):
+        target = folder / file
+        if not target.exists():
+            source = ONNX / file
+            target.write_bytes(gzip.decompress((ONNX / f"{file}.gz").read_bytes()) if not source.exists()
+                               else source.read_bytes())
+        return target
+    return path
 
 
 def test_every_reference_model_has_an_export():
@@ -28,10 +45,10 @@ def test_every_reference_model_has_an_export():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("file", EXPORTS)
-def test_import_counts_torchs_macs_and_parameters(file):
+def test_import_counts_torchs_macs_and_parameters(file, unpacked):
     """MACs within 2% of FlopCounterMode (attention matmuls included), parameters within 0.5% of those torch's eval
     forward uses (batchnorm folded by the exporter and relative-position tables it gathered explain the rest)."""
-    graph = load_model(str(ONNX / file))
+    graph = load_model(str(unpacked(file)))
     torch_numbers = REFERENCE[file.split(".")[0]]
     assert graph.macs == pytest.approx(torch_numbers["macs"], rel=0.02)
     assert graph.params == pytest.approx(torch_numbers["params_in_forward"], rel=0.005)
@@ -40,8 +57,8 @@ def test_import_counts_torchs_macs_and_parameters(file):
 
 
 @pytest.mark.slow
-def test_dynamo_export_is_named_from_module_paths_and_counts_attention():
-    graph = load_model(str(ONNX / "vit_b_16.dynamo.onnx"))
+def test_dynamo_export_is_named_from_module_paths_and_counts_attention(unpacked):
+    graph = load_model(str(unpacked("vit_b_16.dynamo.onnx")))
     assert not [l.name for l in graph.layers if l.name.startswith("node_")]
     attention = "encoder.layers.encoder_layer_0.self_attention"
     scores, weighted = graph.layer(f"{attention}.matmul"), graph.layer(f"{attention}.matmul#2")
@@ -55,17 +72,19 @@ def test_dynamo_export_is_named_from_module_paths_and_counts_attention():
     assert graph.layer("encoder.add").params == 197 * 768
 
 
-def test_matmul_plus_constant_add_is_one_linear_layer_with_its_bias():
-    graph = load_model(str(ONNX / "transformer_encoder_layer.dynamo.onnx"), simplify=False)
+def test_matmul_plus_constant_add_is_one_linear_layer_with_its_bias(unpacked):
+    graph = load_model(str(unpacked("transformer_encoder_layer.dynamo.onnx")), simplify=False)
     linears = [l for l in graph.layers if l.op == "linear"]
     assert linears and all(l.attrs["bias"] for l in linears)
-    assert not [l for l in graph.layers if l.op == "add" and graph.layer(l.inputs[0]).op == "linear"
-                and len(l.inputs) == 1]
+    # no add of a constant after a linear layer: the bias is in it
+    assert not [l for l in graph.layers if l.op == "add" and len(l.inputs) == 1 and l.inputs[0] in graph.index
+                and graph.layer(l.inputs[0]).op == "linear"]
+    assert sum(l.params for l in linears) == 3 * 64 * 64 + 3 * 64 + 64 * 64 + 64 + 64 * 128 + 128 + 128 * 64 + 64
 
 
 @pytest.mark.parametrize("file", ["lstm.torchscript.onnx", "gru.dynamo.onnx"])
-def test_recurrent_layer_is_costed_as_its_gate_matmuls(file):
-    graph = load_model(str(ONNX / file))
+def test_recurrent_layer_is_costed_as_its_gate_matmuls(file, unpacked):
+    graph = load_model(str(unpacked(file)))
     (rnn,) = [l for l in graph.layers if l.op in ("lstm", "gru")]
     gates = 4 if rnn.op == "lstm" else 3
     assert rnn.attrs["steps"] == 12 and rnn.attrs["gates"] == gates
@@ -197,6 +216,7 @@ def test_symbolic_spatial_input_is_refused_naming_the_flag_and_set_by_it(tmp_pat
         load_model(str(fixed), input_shape=(1, 3, 32, 32))
 
 
+@pytest.mark.slow
 def test_input_shape_and_until_are_yaml_keys_for_onnx_models_only(tmp_path):
     from pydantic import ValidationError
 
@@ -243,11 +263,11 @@ def test_post_processing_error_suggests_until_and_until_cuts_there(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("file", ["multihead_attention.torchscript.onnx", "transformer_encoder_layer.dynamo.onnx",
                                   "lstm.torchscript.onnx", "swin_t.torchscript.onnx", "shufflenet_v2_x1_0.onnx"])
-def test_prepared_model_computes_what_the_export_computes(file):
+def test_prepared_model_computes_what_the_export_computes(file, unpacked):
     """onnxruntime gives the same outputs for the file and for prepare_onnx's model (folded, batch fixed)."""
     import onnxruntime as ort
 
-    path = ONNX / file
+    path = unpacked(file)
     prepared = prepare_onnx(path)
     assert len(prepared.graph.node) < len(onnx.load(path).graph.node)  # something was folded
     name = prepared.graph.input[0].name
@@ -257,3 +277,38 @@ def test_prepared_model_computes_what_the_export_computes(file):
     ours = ort.InferenceSession(prepared.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {name: x})
     for a, b in zip(original, ours):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_plan_validates_input_shape_and_until_like_their_yaml_keys(tmp_path, capsys):
+    scenario = ["--edge", "eyeriss", "--cloud", "tpu_v1", "--uplink", "3Mbps", "--edge-memory", "4MiB",
+                "--max-accuracy-drop", "1", "--method", "autosplit"]
+    path = conv_model(tmp_path, ["N", 3, "H", "W"])
+    assert main(["plan", str(path), *scenario, "--input-shape", "1x3x0x4"]) == 2
+    assert capsys.readouterr().err.strip().endswith("--input-shape: expected positive sizes joined by x, batch "
+                                                    "first, e.g. 1x3x224x224; got '1x3x0x4'")
+    assert main(["plan", "resnet18", *scenario, "--until", "layer1"]) == 2
+    assert "plan --until: 'resnet18' is a zoo model" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("model", ["resnext50_32x4d", "deeplabv3_mobilenet_v3_large"])
+def test_both_exporters_name_layers_alike(model, unpacked):
+    """Dynamo scopes a conv with a folded batchnorm as the batchnorm (`bn1`): it is named from its weight."""
+    torchscript = [l.name for l in load_model(str(unpacked(f"{model}.torchscript.onnx"))).layers]
+    dynamo = [l.name for l in load_model(str(unpacked(f"{model}.dynamo.onnx"))).layers]
+    shared = set(torchscript) & set(dynamo)
+    assert len(shared) >= len(dynamo) - 1  # resnext50: Flatten (TorchScript) vs Reshape (dynamo)
+    assert not [n for n in dynamo if n.startswith("node_") or n.endswith(("bn1", "bn2", "bn3"))]
+
+
+def test_importer_given_an_unprepared_model_refuses_a_symbolic_spatial_dimension(tmp_path):
+    """The fake quantizer's own path (no prepare_onnx): a symbolic batch is 1, a symbolic H is refused."""
+    from pathlib import Path
+
+    from simulator.graph.onnx_import import _Importer
+
+    model = onnx.shape_inference.infer_shapes(onnx.load(conv_model(tmp_path, ["N", 3, "H", 8])))
+    with pytest.raises(UserError, match="symbolic dimension besides the batch.*--input-shape"):
+        _Importer(model, Path("m.onnx"))
+    batch_only = onnx.shape_inference.infer_shapes(onnx.load(conv_model(tmp_path, ["N", 3, 8, 8], name="b.onnx",
+                                                                        out=("N", 4, 8, 8))))
+    assert _Importer(batch_only, Path("b.onnx")).run().input_shape == (1, 3, 8, 8)
