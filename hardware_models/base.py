@@ -118,6 +118,14 @@ class Accelerator(abc.ABC):
         raise UserError(f"{where or self.name}: a mode (serving/framework, graph/eager) applies to a GPU preset "
                         f"only; {self.name} is not a GPU")
 
+    def check_model(self, model: str, path: str | None) -> None:
+        """A UserError if this accelerator cannot cost `model` (its ONNX file at `path`, None for a zoo model):
+        a measured profile answers only for the file it measured; an analytical model costs any."""
+
+    def with_threads(self, threads: int, where: str = "") -> Accelerator:
+        """A copy running `threads` threads (a CPU); a UserError for a model without threads."""
+        raise UserError(f"{where or self.name}: threads apply to a CPU preset only; {self.name} is a {self.kind}")
+
     def evidence(self) -> str:
         """What the model was checked against, with its error, or what it assumes."""
         return self.preset_evidence or "no evidence recorded"

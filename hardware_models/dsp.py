@@ -16,13 +16,18 @@ weights run on 8-bit lanes, stored packed and widened on chip (the `unpack` over
 - A depthwise conv (one input channel per group) maps channels to lanes but has no channel reduction to fill
   the dot product, so each lane takes one product per instruction:
   `gemm_m x ceil(channels / lanes) x gemm_k` instructions (at most 1/depth utilisation).
-- Pooling and element-wise layers are `ops_per_output` vector ALU operations per output element.
+- A matmul of two activations (attention) is `groups` GEMMs mapped like a dense conv, its second operand
+  an activation (activation bits, no unpacking of weights); a dilated conv maps like the undilated one.
+- Pooling and element-wise layers are `ops_per_output` vector ALU operations per output element (softmax 5,
+  layernorm 8: simulator/graph/ir.py); a copy (transpose, gather, roll, ...) one per element.
 **Memory.** Each layer reads its inputs and weights from DRAM and writes its output back (no fusion across
 layers). If a layer's weights, input and output fit in `onchip_memory` they move once; otherwise half the
 on-chip memory holds a chunk of one operand while the other streams through the other half (double
 buffered), and the cheaper of the two orders is taken: weights + input x chunks(weights) + output, or
 input + weights x chunks(input) + output (`dram_schedule`). A streamed input keeps the rows its next tile
-shares with this one (line buffers), so halos are not fetched twice. Layout-only `data` layers move nothing.
+shares with this one (line buffers), so halos are not fetched twice. A layer that reads its input twice
+(softmax, layernorm) fetches it twice unless input and output fit on chip. Views (reshape, flatten) and
+concatenations (written in place by their producers) move nothing; a copy reads what it writes.
 **Time.** Double buffering overlaps transfers with compute: `stall = max(0, dram time - busy time)` where busy
 is MAC issue plus unpacking; `overhead = unpack + layer_overhead_cycles` (per-layer launch and sync).
 `parts` names every term in cycles, including `idle_lane_cycles` (issue slots lost to idle lanes).
@@ -43,7 +48,8 @@ from pydantic import Field, ValidationInfo, field_validator
 from hardware_models.base import Accelerator, LayerCost
 from hardware_models.energy import EnergyModel, EnergyPreset
 from hardware_models.layer import LayerSpec
-from hardware_models.preset import (Bandwidth, BitList, Frequency, NonNegativeNumber, PositiveInteger, PresetModel,
+from hardware_models.preset import (Bandwidth, BitList, Fraction, Frequency, NonNegativeNumber, PositiveInteger,
+                                    PresetModel,
                                     Size, validate_preset)
 
 class DspPreset(PresetModel):
@@ -59,6 +65,7 @@ class DspPreset(PresetModel):
     dram_bandwidth: Bandwidth = Field(description="the DRAM bandwidth, e.g. '15GB/s'")
     register_block_pixels: PositiveInteger = 4
     layer_overhead_cycles: NonNegativeNumber = 0.0
+    mac_efficiency: Fraction = 1.0  # share of the MAC issue rate the vendor library reaches (fitted, e.g. TIDL)
     supported_bits: BitList = Field(description="the bit-widths the DSP computes at, e.g. [4, 8, 16]")
     energy: EnergyPreset | None = None
 
@@ -101,6 +108,7 @@ class VectorDSP(Accelerator):
     lane_bits: tuple[int, ...] = (8, 16, 32)
     register_block_pixels: int = 4
     layer_overhead_cycles: float = 0.0
+    mac_efficiency: float = 1.0
     energy: EnergyModel = field(default_factory=EnergyModel.default)
     source: str = ""
     preset_evidence: str = field(default="", repr=False, compare=False)
@@ -123,6 +131,7 @@ class VectorDSP(Accelerator):
             lane_bits=preset.lane_bits,
             register_block_pixels=preset.register_block_pixels,
             layer_overhead_cycles=preset.layer_overhead_cycles,
+            mac_efficiency=preset.mac_efficiency,
             energy=EnergyModel.from_preset(preset.energy),
             source=preset.source or "",
             preset_evidence=preset.evidence or "",
@@ -147,7 +156,7 @@ class VectorDSP(Accelerator):
         """Vector MAC instructions for a conv/gemm layer on `lane`-bit lanes (see the module docstring)."""
         lanes = self.vector_bits // self.accumulator_bits
         depth = self.accumulator_bits // lane
-        if layer.groups > 1 and layer.in_channels == layer.groups:  # depthwise: no channel reduction
+        if layer.kind == "conv" and layer.groups > 1 and layer.in_channels == layer.groups:  # depthwise: no reduction
             return layer.gemm_m * math.ceil(layer.groups * layer.gemm_n / lanes) * layer.gemm_k
         return layer.groups * layer.gemm_m * math.ceil(layer.gemm_n / lanes) * math.ceil(layer.gemm_k / depth)
 
@@ -182,10 +191,11 @@ class VectorDSP(Accelerator):
         """Cycles, time, energy and DRAM bytes of `layer` (batch multiplies the layer's own batch)."""
         if batch != 1:
             layer = replace(layer, batch=layer.batch * batch)
-        weight_bits = weight_bits if layer.has_weights or layer.is_mac_layer else activation_bits
+        # the second operand of a matmul of two activations is an activation
+        weight_bits = layer.operand_bits(weight_bits, activation_bits)
         lane = self.lane_width(weight_bits, activation_bits)
-        weight_bytes = layer.weight_elements * weight_bits / 8
-        input_bytes = layer.input_elements * activation_bits / 8
+        weight_bytes = layer.operand_elements * weight_bits / 8
+        input_bytes = layer.read_elements * activation_bits / 8
         output_bytes = layer.output_elements * activation_bits / 8
         products_per_instruction = self.vector_bits // lane
         issue_per_cycle = self.vector_units * self.mac_instructions_per_cycle
@@ -193,19 +203,21 @@ class VectorDSP(Accelerator):
         sram_read_j = energy.sram_j_per_byte(self.onchip_memory_bytes)
         sram_write_j = energy.sram_j_per_byte(self.onchip_memory_bytes, write=True)
 
-        if layer.kind == "data":  # reshape/flatten/concat: addressing only
+        if layer.kind == "data" and not layer.moves_data:  # a view, or a concat written in place: addressing only
             dram_bytes = 0.0
             compute_cycles = idle_lane_cycles = unpack_cycles = 0.0
             actions: dict[str, tuple[float, float]] = {}
         else:
+            if not layer.is_mac_layer and input_bytes + output_bytes > self.onchip_memory_bytes:
+                input_bytes *= layer.input_reads  # a second pass (softmax, layernorm) fetches its input again
             dram_bytes = self.dram_traffic_bytes(weight_bytes, input_bytes, output_bytes)
             delivered_bytes = dram_bytes - output_bytes
             if layer.is_mac_layer:
                 instructions = self.mac_instructions(layer, lane)
-                compute_cycles = instructions / issue_per_cycle
+                compute_cycles = instructions / issue_per_cycle / self.mac_efficiency
                 idle_lane_cycles = compute_cycles * (1 - layer.macs / (instructions * products_per_instruction))
                 # operands narrower than their lane are stored packed and widened once on chip
-                widened = (layer.weight_elements if weight_bits < lane else 0) + \
+                widened = (layer.operand_elements if weight_bits < lane else 0) + \
                           (layer.input_elements if activation_bits < lane else 0)
                 unpack_cycles = widened * lane / self.vector_bits / self.vector_units
                 lanes = self.vector_bits // self.accumulator_bits
@@ -219,12 +231,12 @@ class VectorDSP(Accelerator):
                     "vector_alu.unpack": (unpack_cycles * self.vector_units * self.vector_bits / lane,
                                           energy.add_j(lane)),
                 }
-            else:  # pool / eltwise: vector ALU operations at the activation lane width
+            else:  # pool / eltwise / copy: vector ALU operations at the activation lane width
                 element_ops = layer.output_elements * max(layer.ops_per_output, 1)
                 compute_cycles = math.ceil(element_ops / products_per_instruction) / self.vector_units
                 idle_lane_cycles = compute_cycles - element_ops / products_per_instruction / self.vector_units
                 unpack_cycles = 0.0
-                operand_read_bytes = input_bytes
+                operand_read_bytes = layer.read_elements * activation_bits / 8 * layer.input_reads
                 actions = {"vector_alu": (element_ops, energy.add_j(lane))}
             actions.update({
                 "sram.operand_read": (operand_read_bytes, sram_read_j),

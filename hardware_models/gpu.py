@@ -113,6 +113,7 @@ class GpuPreset(PresetModel):
     board_power_w: Watts = 300.0
     idle_power_w: Watts | None = None  # default: 15% of the board power
     host_to_device: HostToDevice | None = None
+    unified_memory: bool = False  # an SoC GPU (Jetson) sharing DRAM with the CPU: no host-to-device copy
     supported_bits: Annotated[tuple[int, ...], BeforeValidator(_gpu_bits)] = (8, 16, 32)
     calibration: CalibrationOverrides | None = None
 
@@ -199,7 +200,7 @@ class GPU(Accelerator):
                  h2d_table: Sequence[tuple[float, float]] | None = None,
                  supported_bits: Sequence[int] = (8, 16, 32), memory_bytes: float | None = None,
                  calibration: Calibration | None = None,
-                 achievable_fraction: Mapping[str, float] | None = None) -> None:
+                 achievable_fraction: Mapping[str, float] | None = None, unified_memory: bool = False) -> None:
         if execution not in EXECUTION_MODES:
             raise UserError(f"execution: expected one of {', '.join(EXECUTION_MODES)}, got {execution!r}")
         default_cal, default_fraction = default_calibration()
@@ -217,6 +218,7 @@ class GPU(Accelerator):
         self.h2d_table = sorted((float(b), float(t)) for b, t in h2d_table) if h2d_table else None
         self.supported_bits = tuple(int(b) for b in supported_bits)
         self.memory_bytes = memory_bytes
+        self.unified_memory = bool(unified_memory)
         self.calibration = calibration or default_cal
         # the serving mode (a TensorRT engine) has its own fitted constants; a preset's `calibration:`
         # overrides apply to both modes
@@ -304,7 +306,7 @@ class GPU(Accelerator):
                   idle_power_w=0.15 * preset.board_power_w if preset.idle_power_w is None else preset.idle_power_w,
                   h2d_latency_s=h2d.latency, h2d_bandwidth_bps=h2d.bandwidth, h2d_table=table,
                   supported_bits=preset.supported_bits, memory_bytes=preset.memory, calibration=calibration,
-                  achievable_fraction=fraction)
+                  achievable_fraction=fraction, unified_memory=preset.unified_memory)
         gpu.preset_evidence = preset.evidence or ""
         if overrides is not None:
             # the preset's constants win over the serving mode's fitted ones too
@@ -436,8 +438,9 @@ class GPU(Accelerator):
 
     def copy_to_device_s(self, payload_bytes: float) -> float:
         """Host-to-device copy of `payload_bytes` from pinned memory: the measured table (interpolated,
-        extrapolated with its last segment's bandwidth) where the preset has one, else latency + bytes/bw."""
-        if payload_bytes <= 0:
+        extrapolated with its last segment's bandwidth) where the preset has one, else latency + bytes/bw;
+        0 for a GPU with unified memory (a Jetson reads what the CPU received where it lies)."""
+        if payload_bytes <= 0 or self.unified_memory:
             return 0.0
         if self.h2d_table:
             sizes = np.array([b for b, _ in self.h2d_table])

@@ -6,6 +6,18 @@ captured in a CUDA graph) launches one more kernel per op folded or fused into t
 and cuDNN's NCHW<->NHWC transposes around half-precision and int8 convolutions. The layer's `op` tells
 kernel classes apart where its kind cannot (a batchnorm, a view, a copy).
 
+Transformer ops: a matmul of two activations is one batched GEMM kernel (cuBLAS strided-batched, TensorRT's
+batched MatMul) over its `matrices` (groups x batch elements), at the fitted gemm efficiency, its second
+operand read as an activation; an LSTM/GRU is one gate GEMM per step (`sequential_steps`, one after another).
+Softmax and layernorm are memory-bound kernels writing once and reading their input twice in a framework
+(PyTorch's statistics pass, then the output pass), once in a serving engine (TensorRT's kernels hold a row
+on chip). A serving engine runs attention (QK^T, its scale/bias/mask, the softmax and AV) as one fused
+kernel that reads Q, K and V from the packed qkv projection and writes the context once, heads merged
+(`_fused_attention`: the head-splitting and merging copies around it move nothing), fuses a GELU into the
+epilogue of the GEMM right before it (EPILOGUE_OPS), and runs a layernorm as a kernel of its own (a row
+reduction does not fit the epilogue of a GEMM whose tiles hold part of a row). Copies (transpose, gather,
+roll, ...) read what they write; views are free.
+
 A kernel's arithmetic (`math_of`): fp32 convolutions run TF32 on GPUs that have it, as cuDNN does by
 default; fp32 matmuls run strict fp32; depthwise convolutions and matrix-vector products run on CUDA cores.
 Its utilisation (`_tile_utilisation`) is the share of the GPU its thread blocks keep busy: 128x128 output
@@ -17,7 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -32,6 +44,7 @@ NO_DISPATCH_CLASSES = ("transpose",)
 MAC_CLASSES = ("conv", "pwconv", "dwconv", "gemm")
 VIEW_OPS = ("flatten", "reshape", "identity", "dropout")
 COPY_OPS = ("concat", "transpose", "slice", "pad")
+EPILOGUE_OPS = ("gelu",)  # fused by a serving engine into the epilogue of the GEMM right before
 TILES = ((128, 128),)  # output tiles (rows x columns) a GEMM or convolution kernel may use
 SPLIT_K_MIN = 256  # a split-K slice keeps at least this many reduction elements
 SPLIT_K_MAX = 4  # and the reduction is split at most this many ways
@@ -93,20 +106,39 @@ def kernel_table(layers: Sequence[LayerSpec], precisions: Sequence[str], *, fuse
     rates: list[float] = []
     maths: list[str] = []
     peaks: list[float] = []
+    attention = _fused_attention(layers, precisions) if fuse else {}
     for i, layer in enumerate(layers):
         precision = precisions[i]
         element = BYTES_PER_ELEMENT[precision]
         op = layer.op
         kernel_class = _kernel_class(layer, op)
-        math_kind = math_of(kernel_class, precision, layer, achievable_flops)
-        f, b, util = _work(layer, kernel_class, element, sm_count, MMA_K_STEP.get(math_kind, 1), serving=fuse)
+        steps = layer.sequential_steps
+        # a recurrent layer runs one GEMM per step, each waiting for the previous step's hidden state
+        step = layer if steps == 1 else replace(layer, in_height=layer.in_height // steps,
+                                                out_height=layer.out_height // steps, sequential_steps=1)
+        math_kind = math_of(kernel_class, precision, step, achievable_flops)
+        f, b, util = _work(step, kernel_class, element, sm_count, MMA_K_STEP.get(math_kind, 1), serving=fuse)
         rate, peak = _rate(math_kind, achievable_flops, peak_flops)
-        entries = [(kernel_class, f, b, rate * util, math_kind, peak)]
+        entries = [(kernel_class, f, b, rate * util, math_kind, peak)] * steps
         if fuse and kernel_class == "eltwise" and op in ("add", "mul", "sub") and layer.num_inputs > 1:
             # a serving engine runs a residual add in the epilogue of the kernel that produces one of its
             # inputs: no kernel of its own, only the other inputs read by that epilogue
             other_bytes = (layer.num_inputs - 1) * layer.output_elements * element
             entries = [("view", 0.0, float(other_bytes), 1.0, "none", 1.0)]
+        if fuse and op in EPILOGUE_OPS and i > 0 and layers[i - 1].is_mac_layer:
+            # a serving engine applies a GELU to the GEMM's output tile before storing it (an assumption:
+            # TensorRT's GEMM+GELU fusion; the layer must follow its producer in the sequence)
+            entries = [("view", 0.0, 0.0, 1.0, "none", 1.0)]
+        role, partner = attention.get(i, ("", i))
+        if role == "scores":  # the fused attention kernel: both GEMMs' work, Q, K, V read and O written once
+            context = layers[partner]
+            f2, _, util2 = _work(context, "gemm", element, sm_count, MMA_K_STEP.get(math_kind, 1), serving=True)
+            seconds = f / (rate * util) + f2 / (rate * util2)
+            moved = (layer.input_elements + layer.operand_elements + context.operand_elements
+                     + context.output_elements) * element
+            entries = [(kernel_class, f + f2, float(moved), (f + f2) / seconds, math_kind, peak)]
+        elif role == "context" or (role == "inner" and entries[0][0] != "view"):
+            entries = [("view", 0.0, 0.0, 1.0, "none", 1.0)]  # inside the fused kernel: on chip
         extra_ops = [_fused_class(o) for o in layer.fused_ops]
         if not fuse:
             out_bytes = layer.output_elements * element
@@ -138,13 +170,57 @@ def kernel_table(layers: Sequence[LayerSpec], precisions: Sequence[str], *, fuse
                        _nested([layer.name for layer in layers], index))
 
 
+def _fused_attention(layers: Sequence[LayerSpec], precisions: Sequence[str]) -> dict[int, tuple[str, int]]:
+    """Attention a serving engine runs as one fused kernel (TensorRT's fused multi-head attention, flash
+    attention): a matmul of two activations (QK^T), element-wise layers and views (scale, bias, mask), a
+    softmax, views, and a second matmul of two activations (AV), one after another in the sequence, at one
+    precision, both large enough for tensor cores. The kernel reads the qkv projection's packed output and
+    writes the heads merged, so the data layers right before QK^T (splitting heads: transposes, q/k/v
+    gathers) and right after AV (merging them) move nothing either. Maps the scores' index to ("scores",
+    context index), the layers absorbed to ("inner", scores index) and the context's to ("context", scores
+    index)."""
+    def activation_matmul(i: int) -> bool:
+        layer = layers[i]
+        return (layer.kind == "gemm" and not layer.has_weights and layer.sequential_steps == 1
+                and min(layer.matrix_rows, layer.gemm_n) >= GEMV_MAX_ROWS)
+
+    def view(i: int) -> bool:
+        return layers[i].kind == "data" and _kernel_class(layers[i], layers[i].op) == "view"
+
+    out: dict[int, tuple[str, int]] = {}
+    n = len(layers)
+    for i in range(n):
+        if not activation_matmul(i) or i in out:
+            continue
+        j = i + 1
+        while j < n and (view(j) or (layers[j].kind == "eltwise" and layers[j].op != "softmax")):
+            j += 1
+        if j == n or layers[j].op != "softmax":
+            continue
+        k = j + 1
+        while k < n and view(k):
+            k += 1
+        if k < n and activation_matmul(k) and precisions[i] == precisions[k]:
+            out[i] = ("scores", k)
+            out.update({m: ("inner", i) for m in range(i + 1, k)})
+            out[k] = ("context", i)
+            before, after = i - 1, k + 1
+            while before >= 0 and layers[before].kind == "data" and before not in out:
+                out[before] = ("inner", i)
+                before -= 1
+            while after < n and layers[after].kind == "data":
+                out[after] = ("inner", i)
+                after += 1
+    return out
+
+
 def math_of(kernel_class: str, precision: str, layer: LayerSpec | None,
             achievable_flops: Mapping[str, float]) -> str:
     """Which arithmetic a kernel runs: cuDNN convs use TF32 for fp32 where the GPU has it, matmuls
     strict fp32; depthwise convolutions and matrix-vector products run on CUDA cores ("simt")."""
     if kernel_class not in MAC_CLASSES:
         return "none"
-    if kernel_class == "dwconv" or (layer is not None and min(layer.gemm_m, layer.gemm_n) < GEMV_MAX_ROWS):
+    if kernel_class == "dwconv" or (layer is not None and min(layer.matrix_rows, layer.gemm_n) < GEMV_MAX_ROWS):
         return "simt"
     if kernel_class in ("conv", "pwconv") and precision == "fp32":
         return "tf32" if "tf32" in achievable_flops else "fp32"
@@ -214,7 +290,7 @@ def _kernel_class(layer: LayerSpec, op: str | None) -> str:
     if layer.kind == "pool":
         return "pool"
     if layer.kind == "data":
-        if op in COPY_OPS or (op is None and layer.num_inputs > 1):
+        if layer.copies or op in COPY_OPS or (op is None and layer.num_inputs > 1):
             return "copy"
         return "view"
     if op == "batchnorm":
@@ -240,21 +316,25 @@ def _work(layer: LayerSpec, kernel_class: str, element_bytes: int, sm_count: int
     out_bytes = layer.output_elements * element_bytes
     if kernel_class in MAC_CLASSES:
         flops = 2.0 * layer.macs
-        nbytes = in_bytes + out_bytes + layer.weight_elements * element_bytes
+        nbytes = in_bytes + out_bytes + layer.operand_elements * element_bytes  # weights or a 2nd activation
         if kernel_class == "dwconv":
             # a direct depthwise kernel (PyTorch's NCHW one) loads every output's kh x kw window with no
             # on-chip reuse: those loads, not the tensors' sizes, bound it
             window_loads = layer.output_elements * layer.kernel_height * layer.kernel_width * element_bytes
             return flops, window_loads + out_bytes + layer.weight_elements * element_bytes, 1.0
-        if min(layer.gemm_m, layer.gemm_n) < GEMV_MAX_ROWS:
+        if min(layer.matrix_rows, layer.gemm_n) < GEMV_MAX_ROWS:
             return flops, nbytes, 1.0  # depthwise or matrix-vector: CUDA cores, bound by memory
-        return flops, nbytes, _tile_utilisation(layer.gemm_m, layer.gemm_n, layer.gemm_k, layer.groups,
+        return flops, nbytes, _tile_utilisation(layer.matrix_rows, layer.gemm_n, layer.gemm_k, layer.matrices,
                                                 sm_count, k_step, split_k=True, serving=serving)
     if kernel_class == "view":
         return 0.0, 0.0, 1.0
     if kernel_class == "batchnorm":
         return 0.0, in_bytes + out_bytes + 2 * layer.out_channels * element_bytes, 1.0
-    return 0.0, in_bytes + out_bytes, 1.0  # eltwise, pool, copy: read the inputs once, write the output
+    if kernel_class == "copy":  # reads what it writes (a single-input copy), or all its inputs (a concat)
+        return 0.0, layer.read_elements * element_bytes + out_bytes, 1.0
+    # eltwise, pool: read the inputs, write the output; softmax and layernorm read theirs twice in a framework,
+    # once in a serving engine (a row held on chip)
+    return 0.0, in_bytes * (1 if serving else layer.input_reads) + out_bytes, 1.0
 
 
 def _tile_utilisation(m: int, n: int, k: int, groups: int, sm_count: int, k_step: int,

@@ -14,13 +14,18 @@ Each layer takes
   order, stay on chip up to the cache's size; the rest stream from the host over `host_link` bandwidth on
   every inference (VGG-19's 140 MB over USB 3). Without it, weights are read from DRAM every inference.
 - **Activations**: a layer whose input and output fit in `onchip_memory` (the Hexagon's VTCM) keeps them on
-  chip; otherwise they move through DRAM.
+  chip; otherwise they move through DRAM (a softmax or layernorm reads its input twice). A matmul of two
+  activations (attention) is `groups` GEMMs on the tensor unit whose second operand is an activation: it
+  moves with the activations, never through the weight cache.
 - **Weight prefetch**: a DMA engine loads the weights (from DRAM, or over the host link beyond the cache)
   one layer after another, ahead of the compute, into a double buffer: layer i computes once its weights
   have arrived and layer i - 1 is done (a two-stage flow shop). So weight traffic hides behind the compute
   of earlier layers, and a row's latency is the time its layer adds to the sequence.
-- **Layers without MACs** (pooling, element-wise) run at `vector_elements_per_cycle`.
-- **Overheads**: `layer_overhead` per layer with MACs or element work; `inference_overhead` (the host's
+- **Layers without MACs** (pooling, element-wise) run at `vector_elements_per_cycle`, `ops_per_output`
+  operations per output element (softmax 5, layernorm 8). A data layer that moves data (transpose, gather,
+  roll, ...) copies one element per lane per cycle; views (reshape, flatten) and concatenations (written in
+  place by their producers) cost nothing.
+- **Overheads**: `layer_overhead` per layer with MACs, element work or a copy; `inference_overhead` (the host's
   invoke, the runtime, the input and output copies) once per inference, charged to the first layer.
 
 Efficiencies and overheads are fitted on the product's published rows (benchmarks/calibrate_npu.py); the
@@ -172,19 +177,17 @@ class ProductNPU(Accelerator):
         """One layer; `streamed_weight_bytes` (from `network_cost`) are the weights beyond the cache."""
         if batch != 1:
             layer = replace(layer, batch=batch)
-        precision = self._precision(weight_bits, activation_bits)
+        precision = self._precision(layer.operand_bits(weight_bits, activation_bits), activation_bits)
         peak = self.macs_per_cycle[precision] * self.clock_hz
         compute = 0.0
         if layer.is_mac_layer:
-            depthwise = layer.groups > 1 and layer.gemm_n == 1
+            depthwise = layer.kind == "conv" and layer.groups > 1 and layer.gemm_n == 1
             rate = peak * (self.depthwise_efficiency if depthwise else self.efficiency[precision] * self._fill(layer))
             compute = layer.macs / rate
-        elif layer.kind in ("pool", "eltwise"):
+        elif layer.kind in ("pool", "eltwise") or layer.moves_data:
             compute = layer.output_elements * max(layer.ops_per_output, 1) / (self.vector_elements_per_cycle
                                                                               * self.clock_hz)
-        element = activation_bits / 8.0
-        activation_bytes = (layer.input_elements + layer.output_elements) * element
-        dram = 0.0 if activation_bytes <= self.onchip_bytes else activation_bytes
+        dram = self._activation_dram_bytes(layer, activation_bits)
         weight_bytes = layer.weight_elements * weight_bits / 8.0
         if self.weight_cache_bytes is None:
             dram += weight_bytes
@@ -195,7 +198,7 @@ class ProductNPU(Accelerator):
                         else streamed_weight_bytes)
         memory = dram / self.dram_bandwidth_bps + self._streamed_s(streamed)
         busy = max(compute, memory)
-        overhead = self.layer_overhead_s if layer.kind != "data" else 0.0
+        overhead = self.layer_overhead_s if layer.kind != "data" or layer.moves_data else 0.0
         latency = overhead + busy
         stall = busy - compute
         return LayerCost(
@@ -218,11 +221,23 @@ class ProductNPU(Accelerator):
         assert self.host_link_bps is not None, "a weight cache without a host link"  # NpuPreset requires one
         return streamed_bytes / self.host_link_bps
 
+    def _activation_dram_bytes(self, layer: LayerSpec, activation_bits: int) -> float:
+        """DRAM bytes of a layer's activations (a matmul's second operand among them): none when they fit
+        on chip or the layer moves nothing (a view, a concatenation written in place)."""
+        if layer.kind == "data" and not layer.moves_data:
+            return 0.0
+        element = activation_bits / 8.0
+        second = 0 if layer.has_weights else layer.operand_elements
+        activation_bytes = (layer.read_elements + second + layer.output_elements) * element
+        if activation_bytes <= self.onchip_bytes:
+            return 0.0
+        return activation_bytes + (layer.input_reads - 1) * layer.read_elements * element
+
     def _activation_s(self, layer: LayerSpec, activation_bits: int, batch: int) -> float:
         """DRAM time of a layer's activations when they do not fit on chip."""
-        elements = (layer.input_elements + layer.output_elements) * max(batch, 1) / max(layer.batch, 1)
-        activation_bytes = elements * activation_bits / 8.0
-        return 0.0 if activation_bytes <= self.onchip_bytes else activation_bytes / self.dram_bandwidth_bps
+        if batch != 1:
+            layer = replace(layer, batch=batch)
+        return self._activation_dram_bytes(layer, activation_bits) / self.dram_bandwidth_bps
 
     def network_cost(self, layers: Sequence[LayerSpec], weight_bits: int | Sequence[int] = 8,
                      activation_bits: int | Sequence[int] = 8, batch: int = 1) -> tuple[list[LayerCost], LayerCost]:

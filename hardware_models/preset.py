@@ -33,8 +33,10 @@ def validate_preset(model: type[Model], config: Mapping[str, Any], source: str, 
 
 # --- field types: what a preset may write, checked and in SI units -------------------------------------------
 def _measure(parse: Callable[[object, str], float], minimum: float | None = 0.0,
-             strictly: bool = True) -> Callable[[object], float]:
-    """A number with a unit ('1GB/s') or a bare SI number, parsed by `parse`; above `minimum` (None: any)."""
+             strictly: bool = True, plausible: tuple[str, float, float] | None = None) -> Callable[[object], float]:
+    """A number with a unit ('1GB/s') or a bare SI number, parsed by `parse`; above `minimum` (None: any) and,
+    with `plausible` = (what, low, high), inside the range any real device has: a typo such as a clock of
+    1e-6 Hz would otherwise give latencies of 10^13 s without a word."""
 
     def check(value: object) -> float:
         number = parse(value, "value")  # a UserError 'value: expected ..., got ...'; pydantic adds the key
@@ -42,6 +44,10 @@ def _measure(parse: Callable[[object, str], float], minimum: float | None = 0.0,
             relation = "a positive value" if strictly and minimum == 0 else \
                 f"a value {'>' if strictly else '>='} {minimum:g}"
             raise ValueError(f"expected {relation}, got {value!r}")
+        if plausible is not None and not plausible[1] <= number <= plausible[2]:
+            what, low, high = plausible
+            raise ValueError(f"expected {what} between {low:g} and {high:g} (what real devices have; the unit may "
+                             f"be missing or wrong), got {value!r}")
         return number
 
     return check
@@ -85,10 +91,11 @@ def _sentence(value: object) -> str:
     return " ".join(value.split())
 
 
-Frequency = Annotated[float, BeforeValidator(_measure(parse_frequency))]
-Size = Annotated[float, BeforeValidator(_measure(parse_bytes))]
+Frequency = Annotated[float, BeforeValidator(_measure(parse_frequency, plausible=("a clock in Hz", 1e3, 1e11)))]
+Size = Annotated[float, BeforeValidator(_measure(parse_bytes, plausible=("a size in bytes", 1.0, 2.0**50)))]
 # bytes per second ('4.8TB/s', '1GiB/s'; a bit rate such as '8Gbps' is divided by 8)
-Bandwidth = Annotated[float, BeforeValidator(_measure(parse_bandwidth))]
+Bandwidth = Annotated[float, BeforeValidator(_measure(parse_bandwidth,
+                                                      plausible=("a bandwidth in bytes/s", 1e3, 1e15)))]
 Duration = Annotated[float, BeforeValidator(_measure(parse_time, strictly=False))]
 PositiveDuration = Annotated[float, BeforeValidator(_measure(parse_time))]
 Energy = Annotated[float, BeforeValidator(_measure(parse_energy))]

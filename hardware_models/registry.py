@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from hardware_models.base import Accelerator
+from hardware_models.cpu import CPU
 from hardware_models.dsp import VectorDSP
 from hardware_models.errors import UserError, suggest
 from hardware_models.gpu import GPU
+from hardware_models.measured import MeasuredProfile
 from hardware_models.npu import ProductNPU
 from hardware_models.scalesim_io import read_scalesim_cfg
 from hardware_models.systolic import SystolicArray
@@ -21,7 +23,8 @@ from hardware_models.yaml_io import read_yaml
 
 PRESET_DIR = Path(__file__).parent / "presets"
 
-KINDS: dict[str, type[Accelerator]] = {model.kind: model for model in (SystolicArray, VectorDSP, GPU, ProductNPU)}
+KINDS: dict[str, type[Accelerator]] = {model.kind: model for model in (SystolicArray, VectorDSP, GPU, ProductNPU, CPU)}
+KINDS[MeasuredProfile.kind] = MeasuredProfile  # a profile CSV written by `autosplit profile`
 
 
 def preset_evidence(accelerator: Accelerator) -> str:
@@ -47,7 +50,19 @@ def from_config(config: Mapping[str, Any], source: str) -> Accelerator:
     kind = config.pop("kind", None)
     if kind is None:
         raise UserError(f"{source}: kind: missing; expected one of {', '.join(KINDS)}")
-    return model_class(kind, source).from_config(config, source)
+    return _with_basis(model_class(kind, source).from_config(config, source), source)
+
+
+def _with_basis(accelerator: Accelerator, source: str) -> Accelerator:
+    """A measured profile with the analytic preset its `based_on` names (the registry loads presets, so it
+    resolves the name); any other accelerator as it is."""
+    if not isinstance(accelerator, MeasuredProfile) or accelerator.based_on is None:
+        return accelerator
+    try:
+        basis = load_accelerator(accelerator.based_on)
+    except UserError as exc:
+        raise UserError(f"{source}: based_on: {exc}") from None
+    return accelerator.with_basis(basis)
 
 
 MODE_WORDS = ("serving", "framework", "graph", "eager")
@@ -75,8 +90,15 @@ def split_mode_spec(spec: str) -> tuple[str, str | None, str | None]:
 
 
 def load_accelerator(spec: str) -> Accelerator:
-    """An accelerator from a preset name (`eyeriss`), a preset YAML path or a SCALE-Sim `.cfg` path; a GPU
-    may carry its mode after '@' (`h100@framework,eager`: PyTorch's kernels, eager)."""
+    """An accelerator from a preset name (`eyeriss`), a preset YAML path, a SCALE-Sim `.cfg` path or a profile
+    `.csv` written by `autosplit profile`; a GPU may carry its mode after '@' (`h100@framework,eager`: PyTorch's
+    kernels, eager), a CPU its thread count (`raspberry_pi_4b@threads=1`)."""
+    name, _, threads = str(spec).rpartition("@")
+    if threads.startswith("threads="):
+        count = threads.removeprefix("threads=")
+        if not count.isdigit():
+            raise UserError(f"{spec}: after '@threads=' expected a whole number of threads, got {count!r}")
+        return load_accelerator(name).with_threads(int(count), where=str(spec))
     if "@" in str(spec):
         name, execution, fusion = split_mode_spec(spec)
         accelerator = load_accelerator(name)
@@ -89,12 +111,14 @@ def load_accelerator(spec: str) -> Accelerator:
         if not path.is_file():
             raise UserError(f"{spec}: no such SCALE-Sim config file")
         return read_scalesim_cfg(path)
+    if path.suffix == ".csv":
+        return _with_basis(MeasuredProfile.from_file(path), str(path))
     if path.suffix in (".yaml", ".yml"):
-        if not path.is_file():
+        if not path.exists():
             raise UserError(f"{spec}: no such preset file")
         return from_config(read_yaml(path, "hardware preset"), str(path))
     preset = PRESET_DIR / f"{spec}.yaml"
     if not preset.is_file():
         raise UserError(f"unknown hardware {spec!r}{suggest(spec, preset_names())}; "
-                        f"expected a preset ({', '.join(preset_names())}), a .yaml or a SCALE-Sim .cfg file")
+                        f"expected a preset ({', '.join(preset_names())}), a .yaml, a SCALE-Sim .cfg or a profile .csv file")
     return from_config(read_yaml(preset, "hardware preset"), str(preset))

@@ -11,7 +11,9 @@ LayerSpecs back as a topology SCALE-Sim 3.0.0 reads. Conventions of SCALE-Sim ke
   (`Channels` = in_channels / groups, `Num Filter` = out_channels / groups) and its cycles are that group's
   times `groups` (`write_topology` returns the groups of each row for that purpose);
 - SCALE-Sim expands a layer whose name contains "DP" into one row per channel, so names are written with
-  "DP" replaced.
+  "DP" replaced;
+- a GEMM topology (SCALE-Sim's `-i gemm`: header `Layer, M, N, K`, rows `name, M, N, K,`) is read as gemm
+  layers of M rows, K inputs and N outputs.
 
 A `.cfg` carries no clock and, in its CALC bandwidth mode, no off-chip bandwidth: the optional section
 `[autosplit]` may give `Clock` (e.g. "202.381MHz"), `OffChipBandwidth` (e.g. "1GB/s" or bytes/s) and
@@ -106,7 +108,8 @@ def read_scalesim_cfg(path: str | Path) -> SystolicArray:
 
 
 def read_topology(path: str | Path, groups: Sequence[int] | None = None) -> list[LayerSpec]:
-    """LayerSpecs from a SCALE-Sim conv topology CSV (batch 1, no padding: IFMAP dims are the padded input).
+    """LayerSpecs from a SCALE-Sim conv topology CSV (batch 1, no padding: IFMAP dims are the padded input)
+    or GEMM topology CSV (header `Layer, M, N, K`).
 
     `groups`, if given, says how many times each row's conv is repeated (a grouped conv written as one
     group); the LayerSpec then has `groups` times the row's channels and filters.
@@ -117,12 +120,16 @@ def read_topology(path: str | Path, groups: Sequence[int] | None = None) -> list
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or 'not a text file'}") from None
     layers: list[LayerSpec] = []
+    gemm = bool(lines) and [c.strip().upper() for c in lines[0].split(",")[1:4]] == ["M", "N", "K"]
     for number, line in enumerate(lines[1:], start=2):
         if not line.strip():
             continue
         cells = [c.strip() for c in line.split(",")]
         while cells and cells[-1] == "":
             cells.pop()
+        if gemm:
+            layers.append(_gemm_row(path, number, cells))
+            continue
         if len(cells) < 8:
             raise UserError(f"{path}: line {number}: expected at least 8 columns "
                             f"({', '.join(TOPOLOGY_HEADER)}), got {len(cells)}")
@@ -147,6 +154,20 @@ def read_topology(path: str | Path, groups: Sequence[int] | None = None) -> list
     return layers
 
 
+def _gemm_row(path: Path, number: int, cells: list[str]) -> LayerSpec:
+    """One row `name, M, N, K` of a SCALE-Sim GEMM topology."""
+    try:
+        if len(cells) < 4:
+            raise ValueError
+        m, n, k = (int(c) for c in cells[1:4])
+    except ValueError:
+        raise UserError(f"{path}: line {number}: expected name, M, N, K with whole numbers") from None
+    if min(m, n, k) <= 0:
+        raise UserError(f"{path}: line {number}: M, N and K must be positive")
+    return LayerSpec(name=cells[0], kind="gemm", in_channels=k, in_height=m, out_channels=n, out_height=m,
+                     has_weights=True)
+
+
 def topology_row(layer: LayerSpec) -> list[object]:
     """One group of a conv/gemm layer as a SCALE-Sim topology row (padded IFMAP dims, batch folded in M)."""
     if not layer.is_mac_layer:
@@ -154,7 +175,10 @@ def topology_row(layer: LayerSpec) -> list[object]:
     if layer.batch != 1:
         raise ValueError(f"layer {layer.name!r}: SCALE-Sim 3.0.0 simulates batch 1 only")
     name = layer.name.replace(",", "_").replace("DP", "dp")
-    return [name, layer.padded_in_height, layer.padded_in_width, layer.kernel_height, layer.kernel_width,
+    # SCALE-Sim has no dilation: a dilated conv's im2col GEMM is the undilated conv's of the same output
+    in_height = (layer.out_height - 1) * layer.stride + layer.kernel_height
+    in_width = (layer.out_width - 1) * layer.stride + layer.kernel_width
+    return [name, in_height, in_width, layer.kernel_height, layer.kernel_width,
             layer.in_channels // layer.groups, layer.out_channels // layer.groups, layer.stride]
 
 

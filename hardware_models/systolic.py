@@ -46,9 +46,21 @@ SRAM accesses from the array are SCALE-Sim's operand reads (os: input `ceil(N/C)
 `ceil(M/C) x K x N`), output writes `M x N` plus, for ws/is, partial-sum writes and reads at accumulator
 width for each extra row fold.
 
+**Matmuls.** A linear layer is one GEMM (rows = tokens x batch); a matmul of two activations (attention's
+QK^T, AV) is one GEMM per matrix (group and batch element) one after another, its second operand in the
+filter SRAM at activation bits
+(SCALE-Sim's GEMM mode maps a GEMM the same way: tests/scalesim_reference/ checks its cycles); an LSTM/GRU
+is its gate GEMM, one per step (`sequential_steps`), each waiting for the previous hidden state (its
+DRAM and SRAM traffic are counted as one GEMM's: the weights stay, the rows stream). A dilated conv
+computes the same im2col GEMM as the undilated one; only its input footprint (the rows and columns its
+spread window touches) is larger.
+
 **Layers without MACs** (pooling, element-wise) run on a vector unit `cols` lanes wide (one operation per
-lane per cycle, an assumption) and move their inputs and output through DRAM; `data` layers (reshape,
-concat) cost nothing.
+lane per cycle, an assumption) and move their inputs and output through DRAM; a layer that reads its input
+twice (softmax, layernorm) fetches it once if it fits in half the ifmap SRAM, else once per read. A data
+layer that moves data (transpose, gather, roll, ...) is a copy on the vector unit (one element per lane per
+cycle) through DRAM; views (reshape, flatten) and concatenations (written in place by their producers)
+cost nothing.
 
 **Energy** (hardware_models/energy.py): MACs at their real bit-widths, SRAM reads and writes per buffer at
 that buffer's size, DRAM bytes, element operations of pooling/element-wise layers as adds.
@@ -183,9 +195,11 @@ class SystolicArray(Accelerator):
         return float(math.ceil(max(weight_bits, activation_bits) / self.native_bits))
 
     def native_compute_cycles(self, layer: LayerSpec) -> int:
-        """SCALE-Sim's compute cycles of a conv/gemm layer at native precision (all groups)."""
-        return layer.groups * scalesim_compute_cycles(layer.gemm_m, layer.gemm_n, layer.gemm_k,
-                                                      self.rows, self.cols, self.dataflow)
+        """SCALE-Sim's compute cycles of a conv/gemm layer at native precision (all groups; a recurrent
+        layer's steps one after another)."""
+        steps = layer.sequential_steps
+        return layer.matrices * steps * scalesim_compute_cycles(layer.matrix_rows // steps, layer.gemm_n,
+                                                                layer.gemm_k, self.rows, self.cols, self.dataflow)
 
     def _check_bits(self, weight_bits: int, activation_bits: int) -> None:
         for what, bits in (("weight", weight_bits), ("activation", activation_bits)):
@@ -201,15 +215,16 @@ class SystolicArray(Accelerator):
         self._check_bits(weight_bits, activation_bits)
         if batch != 1:
             layer = replace(layer, batch=layer.batch * batch)
-        if layer.kind == "data":
+        if layer.kind == "data" and not layer.moves_data:
             return LayerCost(layer.name, 0.0, 0.0, 0.0, 0.0, 0.0)
         if not layer.is_mac_layer:
             return self._vector_layer_cost(layer, activation_bits)
         return self._mac_layer_cost(layer, weight_bits, activation_bits)
 
     def _mac_layer_cost(self, layer: LayerSpec, weight_bits: int, activation_bits: int) -> LayerCost:
-        m, n, k, groups = layer.gemm_m, layer.gemm_n, layer.gemm_k, layer.groups
+        m, n, k, groups = layer.matrix_rows, layer.gemm_n, layer.gemm_k, layer.matrices
         rows, cols = self.rows, self.cols
+        weight_bits = layer.operand_bits(weight_bits, activation_bits)  # a matmul's second activation
         w_byte, a_byte, acc_byte = weight_bits / 8, activation_bits / 8, self.accumulator_bits / 8
         native_cycles = self.native_compute_cycles(layer)
         compute_cycles = native_cycles * self.mac_time_factor(weight_bits, activation_bits)
@@ -308,9 +323,13 @@ class SystolicArray(Accelerator):
 
     def _vector_layer_cost(self, layer: LayerSpec, activation_bits: int) -> LayerCost:
         a_byte = activation_bits / 8
-        operations = layer.output_elements * layer.ops_per_output
+        # a copy moves one element per lane per cycle
+        operations = layer.output_elements * (1 if layer.kind == "data" else layer.ops_per_output)
         compute_cycles = float(math.ceil(operations / self.cols))
-        input_bytes, output_bytes = layer.input_elements * a_byte, layer.output_elements * a_byte
+        input_bytes, output_bytes = layer.read_elements * a_byte, layer.output_elements * a_byte
+        fetches = 1 if input_bytes <= self.ifmap_sram_bytes / 2 else layer.input_reads
+        sram_input_reads = input_bytes * layer.input_reads
+        input_bytes *= fetches
         dram_bytes = input_bytes + output_bytes
         stall_cycles = self._stall_cycles(dram_bytes, min(input_bytes, self.cols * a_byte),
                                           min(output_bytes, self.cols * a_byte), compute_cycles)
@@ -318,7 +337,7 @@ class SystolicArray(Accelerator):
         actions = {
             "vector_alu": (operations, energy.add_j(activation_bits)),
             "sram.ifmap_write": (input_bytes, energy.sram_j_per_byte(self.ifmap_sram_bytes, write=True)),
-            "sram.ifmap_read": (input_bytes, energy.sram_j_per_byte(self.ifmap_sram_bytes)),
+            "sram.ifmap_read": (sram_input_reads, energy.sram_j_per_byte(self.ifmap_sram_bytes)),
             "sram.ofmap_write": (output_bytes, energy.sram_j_per_byte(self.ofmap_sram_bytes, write=True)),
             "sram.ofmap_read": (output_bytes, energy.sram_j_per_byte(self.ofmap_sram_bytes)),
             "dram.read": (input_bytes, energy.dram_j_per_byte()),

@@ -7,6 +7,7 @@ a file; leftover temporaries start with `.tmp-` and are removed by the next run 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -27,6 +28,12 @@ def atomic_path(path: Path) -> Iterator[Path]:
         with open(temporary, "rb+") as handle:  # the bytes are on disk before the name points at them
             os.fsync(handle.fileno())
         os.replace(temporary, path)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        raise UserError(f"{path}: cannot write it: {os.strerror(exc.errno)}; nothing written before was lost "
+                        "(every file is whole or absent, finished runs are checkpointed): free some space and "
+                        "run the same command again to continue") from None
     finally:
         with contextlib.suppress(FileNotFoundError):
             temporary.unlink()

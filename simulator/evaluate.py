@@ -13,6 +13,11 @@ Latency = edge compute + transfer of every tensor crossing the cut + cloud compu
 Edge memory = weights at their bits + activations (`peak_live`: the largest set of tensors alive at once
 while the edge part runs; `max_layer`: the largest single layer output, the Auto-Split paper's formula).
 Accuracy = the proxy's g(sum of sensitivity x distortion), cloud layers at `cloud_bits` (16: no loss).
+The evidence envelope (the lowest bits the proxy's calibration covers for each tensor) is a per-layer
+constraint like memory: a plan with a tensor below its floor is infeasible unless the scenario extrapolates,
+and the tables every search bounds (`weight_cost`, `activation_cost`) price such a tensor at `OUTSIDE_COST`,
+a noise no accuracy bound admits, so every method that bounds the drop stays inside without code of its own
+and the exact front stays exact (the constraint is a sum over layers: a count of tensors outside).
 Edge energy = edge compute energy + the radio's energy for the bits on the wire.
 """
 from __future__ import annotations
@@ -42,6 +47,10 @@ MEMORY_MODELS = ("peak_live", "max_layer")
 UNSUPPORTED_S = 1e9
 UNSUPPORTED_J = 1e9
 NONNEGATIVE_ACTIVATIONS = ("relu", "relu6")
+# the float widths an edge may run (32: a device profiled in fp32); the accuracy proxy counts both as no loss
+FLOAT_EDGE_BITS = (16, 32)
+OUTSIDE_COST = 1e6
+"""The searched noise of a tensor outside the evidence envelope: finite (sums stay exact), never admitted."""
 
 
 @dataclass
@@ -68,6 +77,8 @@ class Scenario:
     jpeg_quality: int = 90
     batch: int = 1
     accuracy_confidence: str = "pessimistic"
+    extrapolate: bool = False
+    """Allow plans outside the accuracy proxy's evidence envelope (`accuracy.extrapolate`)."""
 
     def __post_init__(self) -> None:
         if self.accuracy_confidence not in CONFIDENCES:
@@ -77,10 +88,15 @@ class Scenario:
             raise UserError(f"memory_model: expected one of {', '.join(MEMORY_MODELS)}, got {self.memory_model!r}")
         check_codec(self.input_codec, INPUT_CODECS, "input_codec")
         check_codec(self.activation_codec, ACTIVATION_CODECS, "activation_codec")
-        bits = self.edge.supported_bits if self.edge_bits is None else self.edge_bits
+        for side in (self.edge, self.cloud):  # a measured profile answers only for the model it measured
+            side.check_model(self.graph.name, self.graph.source)
+        # by default the edge's bit-widths a plan may use: up to 16 (a GPU or CPU edge also computes fp32), or all
+        # of them on an edge that computes only wider floats (a device profiled in fp32)
+        default = [b for b in self.edge.supported_bits if b <= 16] or list(self.edge.supported_bits)
+        bits = default if self.edge_bits is None else self.edge_bits
         self.edge_bits = edge_bits = tuple(sorted({int(b) for b in bits}))
-        if not edge_bits or min(edge_bits) < 1 or (max(edge_bits) > 8 and max(edge_bits) != 16):
-            raise UserError(f"edge_bits: expected bit-widths in 1..8 (or 16), got {list(edge_bits)}")
+        if not edge_bits or min(edge_bits) < 1 or any(b > 8 and b not in FLOAT_EDGE_BITS for b in edge_bits):
+            raise UserError(f"edge_bits: expected bit-widths in 1..8 (or 16, 32: float), got {list(edge_bits)}")
         supported = self.edge.supported_bits
         unsupported = sorted(set(edge_bits) - set(supported))
         if unsupported:
@@ -130,7 +146,12 @@ class CostTables:
     cloud_suffix_s: np.ndarray        # (L+1,) cloud latency of layers k.. for prefix cut k
     cloud_layer_s: np.ndarray         # (L,) cloud latency of each layer alone (non-prefix plans)
     weight_cost: np.ndarray           # (L, B) sensitivity x distortion of the weights at edge bits, at the
-    activation_cost: np.ndarray       # (L, B)   accuracy_confidence end of the interval (what searches bound)
+    activation_cost: np.ndarray       # (L, B)   accuracy_confidence end, OUTSIDE_COST outside the envelope
+                                      #          unless the scenario extrapolates (what searches bound)
+    weight_noise: np.ndarray          # (L, B) the same without the envelope's price (what plans are reported at)
+    activation_noise: np.ndarray      # (L, B)
+    weight_inside: np.ndarray         # (L, B) bool: each tensor at each bit-width inside the evidence envelope
+    activation_inside: np.ndarray     # (L, B) bool
     cloud_cost: np.ndarray            # (L,) the same at cloud bits (weights + activations)
     other_ends: tuple[str, ...]       # the two ENDS besides the searched one (reported, not searched)
     end_costs: np.ndarray             # (2, L, B, B) weights + activations at each of `other_ends`
@@ -155,18 +176,19 @@ class CostTables:
 
     @cached_property
     def per_layer_terms(self) -> np.ndarray:
-        """(7, L*B*B) per (layer, weight bits, activation bits), flattened for np.take: edge latency, edge
-        energy, sensitivity x distortion (the searched end), weight bytes, output bytes, then the
-        sensitivity x distortion at each of `other_ends`."""
+        """(8, L*B*B) per (layer, weight bits, activation bits), flattened for np.take: edge latency, edge
+        energy, sensitivity x distortion (the searched end), weight bytes, output bytes, the sensitivity x
+        distortion at each of `other_ends`, then the number of the layer's tensors outside the envelope."""
         L, B = self.layers, len(self.bits)
-        stack = np.empty((7, L, B, B))
+        stack = np.empty((8, L, B, B))
         stack[0] = self.edge_latency_s
         stack[1] = self.edge_energy_j
-        stack[2] = self.weight_cost[:, :, None] + self.activation_cost[:, None, :]
+        stack[2] = self.weight_noise[:, :, None] + self.activation_noise[:, None, :]
         stack[3] = self.weight_bytes[:, :, None]
         stack[4] = self.output_bytes[:, None, :]
-        stack[5:] = self.end_costs
-        return stack.reshape(7, L * B * B)
+        stack[5:7] = self.end_costs
+        stack[7] = (~self.weight_inside)[:, :, None].astype(float) + (~self.activation_inside)[:, None, :]
+        return stack.reshape(8, L * B * B)
 
     @cached_property
     def cloud_cost_suffix(self) -> np.ndarray:
@@ -280,6 +302,8 @@ class CostTables:
         other_ends = tuple(end for end in ENDS if end != s.accuracy_confidence)
         ends = [proxy.cost_tables(end) for end in other_ends]
         searched_w, searched_a = proxy.cost_tables(s.accuracy_confidence)
+        weight_inside, activation_inside = proxy.inside_table(bits)
+        price = 0.0 if s.extrapolate else OUTSIDE_COST
         return cls(
             scenario=s, bits=bits, edge_bit_index=np.flatnonzero(np.isin(bits, edge_bits)),
             names=[l.name for l in graph.layers],
@@ -289,7 +313,10 @@ class CostTables:
             layer_output_tensor=np.array([position[l.name] for l in graph.layers]),
             bytes_per_element=per_element, input_payload_bytes=float(input_payload),
             cloud_suffix_s=suffix, cloud_layer_s=cloud_layer,
-            weight_cost=searched_w[:, columns], activation_cost=searched_a[:, columns],
+            weight_cost=np.where(weight_inside, searched_w[:, columns], price + searched_w[:, columns]),
+            activation_cost=np.where(activation_inside, searched_a[:, columns], price + searched_a[:, columns]),
+            weight_noise=searched_w[:, columns], activation_noise=searched_a[:, columns],
+            weight_inside=weight_inside, activation_inside=activation_inside,
             cloud_cost=searched_w[:, cloud_column] + searched_a[:, cloud_column],
             other_ends=other_ends, end_costs=np.stack([w[:, columns][:, :, None] + a[:, columns][:, None, :] for w, a in ends]),
             end_cloud_costs=np.stack([w[:, cloud_column] + a[:, cloud_column] for w, a in ends]),
@@ -343,6 +370,8 @@ class Evaluation:
     accuracy_expected: np.ndarray
     accuracy_low: np.ndarray
     accuracy_high: np.ndarray
+    inside_envelope: np.ndarray
+    """Every edge tensor at or above the bits the accuracy proxy's calibration covers for it."""
 
 
 def prefix_mask(cut: np.ndarray, layers: int) -> np.ndarray:
@@ -376,8 +405,8 @@ def evaluate(tables: CostTables, weight_bits: np.ndarray, activation_bits: np.nd
     combo += a
     combo += tables.layer_offset
     terms = tables.per_layer_terms
-    edge_s, energy, distortion, weight_memory, *end_sums = (
-        np.einsum("pl,pl->p", np.take(terms[k], combo), on_edge) for k in (0, 1, 2, 3, 5, 6))
+    edge_s, energy, distortion, weight_memory, outside, *end_sums = (
+        np.einsum("pl,pl->p", np.take(terms[k], combo), on_edge) for k in (0, 1, 2, 3, 7, 5, 6))
     at_ends = np.stack(end_sums)
     output_bytes = np.take(tables.per_layer_terms[4], combo)                 # raw bytes of each layer's output
 
@@ -433,6 +462,7 @@ def evaluate(tables: CostTables, weight_bits: np.ndarray, activation_bits: np.nd
     low, high = s.accuracy.interval_from_weighted_sums(sums["pessimistic"], sums["optimistic"])
     drop = s.accuracy.fp_accuracy - accuracy
     latency = edge_s + transfer_s + cloud_s
-    feasible = (memory <= s.edge_memory_bytes) & (drop <= s.max_accuracy_drop + 1e-9)
+    inside = outside < 0.5
+    feasible = (memory <= s.edge_memory_bytes) & (drop <= s.max_accuracy_drop + 1e-9) & (inside | s.extrapolate)
     return Evaluation(latency, edge_s, transfer_s, cloud_s, energy, memory, weight_memory, activation_memory,
-                      payload, wire, distortion, accuracy, drop, feasible, expected, low, high)
+                      payload, wire, distortion, accuracy, drop, feasible, expected, low, high, inside)

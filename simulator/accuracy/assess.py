@@ -113,7 +113,16 @@ def assess(model: str, pairs: list[tuple[int, int]], tier: str = "calibrated", g
         "layers": len(graph.layers),
         "distortion_source": proxy.distortion_source,
         "sensitivity_source": proxy.sensitivity_source,
+        "inside_envelope": bool(proxy.inside(wbits, abits)),
     }
+    if not result["inside_envelope"]:
+        assert proxy.weight_floor is not None and proxy.activation_floor is not None  # AccuracyProxy.__post_init__
+        below = [f"{layer.name} {kind} {int(bits[i])} < {int(floor[i])}" for kind, bits, floor in
+                 (("weights", wbits, proxy.weight_floor), ("activations", abits, proxy.activation_floor))
+                 for i, layer in enumerate(graph.layers) if bits[i] < floor[i]]
+        notes.append(f"outside the evidence envelope (no two sources' rows go this low): {', '.join(below[:4])}"
+                     + (f" and {len(below) - 4} more" if len(below) > 4 else "")
+                     + "; the interval is widened there and searches avoid it unless --extrapolate")
     if cache is not None:
         result |= {"measurements_made": cache.made, "measurements_reused": cache.hits,
                    "measurement_cache": str(cache.path)}

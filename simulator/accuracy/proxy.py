@@ -17,6 +17,9 @@ The interval: every term's noise is uncertain by a factor, exp(log_low) .. exp(l
 left-out residuals, widened per tensor and bit-width (`*_extrapolation`, in log units) where a plan leaves
 what the calibration covered. The optimistic and pessimistic ends are sums of per-layer terms too, so a search
 can bound either end exactly; `cost_tables(end)` gives them.
+
+The evidence envelope: `weight_floor` / `activation_floor`, the lowest bits of each tensor the calibration
+covers (`inside`, `inside_table`); a per-layer constraint, so it too keeps an exact search exact.
 """
 from __future__ import annotations
 
@@ -76,6 +79,10 @@ class AccuracyProxy:
     activation_extrapolation: np.ndarray | None = None
     test_samples: int = 0
     """Size of the test set a measured accuracy is taken on (0: none): the interval adds its sampling error."""
+    weight_floor: np.ndarray | None = None
+    activation_floor: np.ndarray | None = None
+    """The evidence envelope: (layers,) the lowest bits of each tensor that the calibration covers (None: 1,
+    everything inside). Searches keep every tensor at or above its floor unless told to extrapolate."""
 
     def __post_init__(self) -> None:
         # more bits never hurt: a finer grid could always mimic the coarser one's error level
@@ -92,6 +99,21 @@ class AccuracyProxy:
         self.weight_extrapolation = zeros if self.weight_extrapolation is None else np.asarray(self.weight_extrapolation, float)
         self.activation_extrapolation = (zeros if self.activation_extrapolation is None
                                          else np.asarray(self.activation_extrapolation, float))
+        ones = np.ones(len(self.layers), int)
+        self.weight_floor = ones if self.weight_floor is None else np.asarray(self.weight_floor, int)
+        self.activation_floor = ones if self.activation_floor is None else np.asarray(self.activation_floor, int)
+
+    def inside(self, weight_bits: np.ndarray, activation_bits: np.ndarray) -> np.ndarray:
+        """Whether plans (bits (plans, layers) or (layers,)) keep every tensor inside the evidence envelope."""
+        assert self.weight_floor is not None and self.activation_floor is not None  # __post_init__
+        return np.asarray(((np.asarray(weight_bits) >= self.weight_floor)
+                           & (np.asarray(activation_bits) >= self.activation_floor)).all(-1))
+
+    def inside_table(self, bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(weights, activations) (layers, len(bits)) bool: each tensor at each bit-width inside the envelope."""
+        assert self.weight_floor is not None and self.activation_floor is not None  # __post_init__
+        bits = np.asarray(bits)[None, :]
+        return bits >= self.weight_floor[:, None], bits >= self.activation_floor[:, None]
 
     # --- the additive part ----------------------------------------------------------------------------
     @property

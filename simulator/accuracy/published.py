@@ -34,6 +34,7 @@ from simulator.graph import load_model
 DATA_DIR = Path(__file__).resolve().parent / "data"
 UNIFORM_CSV = DATA_DIR / "ptq_published.csv"
 LAYERWISE_CSV = DATA_DIR / "ptq_layerwise_published.csv"
+TRANSFORMER_CSV = DATA_DIR / "ptq_vit_published.csv"
 KEPT_BITS = 8
 """Bits of the layers a benchmark keeps at high precision ("first and last layers at 8 bits")."""
 
@@ -182,6 +183,19 @@ class PlanBuilder:
     def adds(self) -> list[int]:
         return [i for i, l in enumerate(self.graph.layers) if l.op == "add"]
 
+    def matmul_inputs(self, w: int, a: int):
+        """The vision-transformer PTQ convention (PTQ4ViT, RepQ-ViT): every weight layer at W`w`, every tensor a
+        linear, conv or matmul reads at A`a` (QK^T's q and k, AV's softmax and v included); LayerNorm, Softmax,
+        GELU and the residual adds compute in float, the logits stay float."""
+        n = len(self.names)
+        wb, ab = np.full(n, FLOAT_BITS), np.full(n, FLOAT_BITS)
+        wb[self.weight_layers] = w
+        producer = {name: i for i, name in enumerate(self.names)}
+        read = [producer[t] for l in self.graph.layers if l.op in ("linear", "conv", "matmul") for t in l.inputs
+                if t in producer]
+        ab[read] = a
+        return wb, ab
+
 
 # --- the uniform table -----------------------------------------------------------------------------------
 def _uniform_rows(path: Path = UNIFORM_CSV) -> tuple[list[CalibrationRow], list[SkippedRow]]:
@@ -221,6 +235,9 @@ _UNREPRESENTABLE = (
                              "sample is also chosen on the evaluation data)"),
     (r"fc output clipped", "the logits clipped by a calibrated range inside an otherwise min-max network: the "
                            "proxy has one clipping method per plan"),
+    (r"AdaRound on Min-Max weight grid", "AdaRound's ablation on a min-max weight grid: the proxy's reconstruction tier "
+                                        "optimises rounding on a calibrated grid, and no tier has a min-max grid with "
+                                        "optimised rounding"),
     (r"range-based linear PTQ \(symmetric\)", "symmetric activation quantizer on non-negative activations: the "
                                               "proxy's activation quantizer is asymmetric"),
 )
@@ -337,6 +354,27 @@ def _all() -> tuple[tuple[CalibrationRow, ...], tuple[SkippedRow, ...]]:
     layerwise, skipped_l = _layerwise_rows()
     rows, repeats = _deduplicate(uniform + layerwise)
     return tuple(rows), tuple(skipped_u + skipped_l + repeats)
+
+
+def transformer_rows(path: Path = TRANSFORMER_CSV) -> tuple[list[CalibrationRow], list[SkippedRow]]:
+    """The published vision-transformer PTQ rows (`ptq_vit_published.csv`: PTQ4ViT, RepQ-ViT, FQ-ViT) as plans on
+    the zoo's vit_b_16 and swin_t (DeiT-B and ViT-B share vit_b_16's architecture, not its weights), and the
+    rows the proxy cannot represent (LayerNorm and Softmax quantized). Kept out of `calibration_rows()`: the
+    CNN fit does not see them; they are the evidence for the transformers' proxy."""
+    rows, skipped = [], []
+    with open(path, newline="") as f:
+        for r in csv.DictReader(f):
+            top1 = float(r["top1"])
+            if r["representable"] != "yes":
+                skipped.append(SkippedRow(r["row_id"], r["model"], r["method"], top1,
+                                          f"{r['scope']}: the proxy keeps LayerNorm and Softmax float"))
+                continue
+            w, a = int(r["w_bits"]), int(r["a_bits"])
+            wb, ab = PlanBuilder(r["model"]).matmul_inputs(w, a)
+            rows.append(CalibrationRow(r["row_id"], r["model"], source_of(r["source"]), r["method"], r["tier"],
+                                       r["granularity"], float(r["fp32_top1"]), top1, tuple(map(int, wb)),
+                                       tuple(map(int, ab)), f"W{w}A{a} linear/matmul inputs ({r['published_model']})"))
+    return rows, skipped
 
 
 def calibration_rows() -> list[CalibrationRow]:

@@ -16,14 +16,14 @@ from importlib.metadata import PackageNotFoundError, version
 from hardware_models.errors import UserError
 from hardware_models.units import UNITS_HELP
 from simulator.cli import (_accuracy, _capacity, _export, _hardware, _inspect, _layer_cost, _models, _netsim, _plan,
-                           _run, _run_edge, _schema, _serve_cloud, _worker)
+                           _profile, _run, _run_edge, _schema, _serve_cloud, _worker)
 from simulator.runtime import keep_freed_memory
 
 __all__ = ["build_parser", "main"]
 
 # in the order `autosplit --help` lists them
-COMMANDS = (_models, _inspect, _layer_cost, _hardware, _run, _schema, _plan, _accuracy, _netsim, _capacity, _worker,
-            _export, _serve_cloud, _run_edge)
+COMMANDS = (_models, _inspect, _layer_cost, _hardware, _profile, _run, _schema, _plan, _accuracy, _netsim, _capacity,
+            _worker, _export, _serve_cloud, _run_edge)
 
 
 class _Parser(argparse.ArgumentParser):

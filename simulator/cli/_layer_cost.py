@@ -11,6 +11,7 @@ from simulator.cli._output import emit
 from simulator.cli._values import parse_bits, whole
 
 PRECISION_BITS = {"fp32": 32, "fp16": 16, "int8": 8}
+FLOAT_KINDS = ("gpu", "cpu")  # kinds whose bit-widths are arithmetics (fp32, fp16, int8)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -21,14 +22,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "total. compute_cycles are SCALE-Sim's 'Total Cycles' minus 'Stall Cycles'. For a GPU the total is the "
         "whole network's prediction in the preset's execution mode, which need not be the sum of the rows.")
     parser.add_argument("--hardware", required=True, metavar="HW",
-                        help="preset name (e.g. eyeriss, tpu_v1), a preset .yaml or a SCALE-Sim .cfg")
+                        help="preset name (e.g. eyeriss, tpu_v1), a preset .yaml, a SCALE-Sim .cfg or a profile .csv "
+                        "from `autosplit profile` (of the same model)")
     add_model_argument(parser)
     parser.add_argument("--topology", metavar="SCALESIM.csv", help="a SCALE-Sim conv topology CSV instead of a model")
     parser.add_argument("--bits", metavar="W[/A]", help="weight/activation bit-widths of every layer (default 8/8, "
                         "or 16/16 where 8 is unsupported)")
     parser.add_argument("--batch", type=whole(1, 65536), default=1, help="batch size (default 1)")
     parser.add_argument("--precision", choices=list(PRECISION_BITS),
-                        help="GPU arithmetic: fp32, fp16 or int8 (32/16/8 bits; overrides --bits)")
+                        help="GPU or CPU arithmetic: fp32, fp16 or int8 (32/16/8 bits; overrides --bits)")
+    parser.add_argument("--threads", type=whole(1, 4096), help="threads of a CPU preset (default: every core)")
     add_gpu_mode_arguments(parser, "--execution", "--fusion", "the GPU's")
     add_format_argument(parser)
     parser.set_defaults(func=run)
@@ -41,15 +44,20 @@ def run(args: argparse.Namespace) -> None:
     if (args.execution or args.fusion) and not load_accelerator(args.hardware).has_modes:
         raise UserError(f"--execution/--fusion: apply to a GPU; {args.hardware} is not a GPU preset")
     accelerator = load_accelerator(with_mode_spec(args.hardware, args.execution, args.fusion))
+    if args.threads is not None:
+        accelerator = accelerator.with_threads(args.threads, where="--threads")
     if args.topology and (args.model or args.model_pos):
         raise UserError("layer-cost: give either a MODEL or --topology, not both")
     if args.topology:
         layers, source = read_topology(args.topology), args.topology
+        accelerator.check_model(args.topology, None)
     else:
         graph = model_from_args(args)
         layers, source = graph.layer_specs(), graph.name
-    if args.precision and accelerator.kind != "gpu":
-        raise UserError(f"--precision: {accelerator.name} is not a GPU; give --bits W/A for an edge accelerator")
+        accelerator.check_model(graph.name, graph.source)
+    if args.precision and accelerator.kind not in FLOAT_KINDS:
+        raise UserError(f"--precision: {accelerator.name} is not a GPU or a CPU; give --bits W/A for an edge "
+                        "accelerator")
     if args.precision and args.bits:
         raise UserError("--precision and --bits: give one of them (--precision sets both bit-widths)")
     if args.precision:
@@ -59,7 +67,7 @@ def run(args: argparse.Namespace) -> None:
     else:
         weight_bits = activation_bits = accelerator.default_bits  # 8/8 on the edge, 16 on a GPU (CLOUD16)
     supported = accelerator.supported_bits
-    if accelerator.kind == "gpu" and not {weight_bits, activation_bits} <= set(supported):
+    if accelerator.kind in FLOAT_KINDS and not {weight_bits, activation_bits} <= set(supported):
         raise UserError(f"--bits: {accelerator.name} computes at {', '.join(map(str, supported))} bits, not "
                         f"{weight_bits}/{activation_bits} (or give --precision fp32|fp16|int8)")
     rows, total = accelerator.network_cost(layers, weight_bits, activation_bits, args.batch)

@@ -26,9 +26,9 @@ SCENARIO_FLAGS = {"model": "MODEL", "input_shape": "--input-shape", "until": "--
                   "constraints.edge_memory": "--edge-memory", "constraints.memory_model": "--memory-model",
                   "constraints.max_accuracy_drop": "--max-accuracy-drop",
                   "constraints.accuracy_confidence": "--accuracy-confidence", "bits.edge": "--edge-bits",
-                  "accuracy.tier": "--tier", "accuracy.data": "--data", "accuracy.calibration": "--calibration",
-                  "accuracy.fp_accuracy": "--fp-accuracy", "codecs.input": "--input-codec",
-                  "codecs.activation": "--activation-codec",
+                  "accuracy.tier": "--tier", "accuracy.extrapolate": "--extrapolate", "accuracy.data": "--data",
+                  "accuracy.calibration": "--calibration", "accuracy.fp_accuracy": "--fp-accuracy",
+                  "codecs.input": "--input-codec", "codecs.activation": "--activation-codec",
                   "search.methods": "--method", "search.budgets": "--trials/--seconds", "seed": "--seed",
                   "cloud_mode.execution": "--cloud-execution", "cloud_mode.fusion": "--cloud-fusion"}
 
@@ -60,6 +60,8 @@ def add_scenario_arguments(parser: argparse.ArgumentParser, required: bool = Tru
     parser.add_argument("--edge-bits", help="bit-widths the edge may use, e.g. 2,4,6,8 (default: the preset's)")
     parser.add_argument("--tier", choices=["naive", "calibrated", "reconstruction"], default="calibrated",
                         help="post-training quantization method tier for the accuracy proxy (default calibrated)")
+    parser.add_argument("--extrapolate", action="store_true",
+                        help="allow plans outside the accuracy model's evidence envelope (accuracy.extrapolate)")
     parser.add_argument("--input-codec", choices=["raw", "jpeg"], default="raw", help="how cloud-only sends the image")
     parser.add_argument("--activation-codec", choices=["raw", "entropy"], default="raw",
                         help="how a split sends activations")
@@ -123,7 +125,7 @@ def experiment_from_flags(args: argparse.Namespace) -> Experiment:
         "network": {"uplink": args.uplink, "rtt": args.rtt, "loss": args.loss, "link": args.link},
         "constraints": {"edge_memory": args.edge_memory, "memory_model": args.memory_model,
                         "max_accuracy_drop": args.max_accuracy_drop, "accuracy_confidence": args.accuracy_confidence},
-        "accuracy": {"tier": args.tier, **_measured_accuracy_keys(args)},
+        "accuracy": {"tier": args.tier, "extrapolate": args.extrapolate, **_measured_accuracy_keys(args)},
         "codecs": {"input": args.input_codec, "activation": args.activation_codec},
         "search": {"methods": [args.method], "budgets": {args.method: budget} if budget else {}},
         "seed": args.seed}

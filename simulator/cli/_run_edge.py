@@ -64,6 +64,7 @@ def run(args: argparse.Namespace) -> None:
                       progress=sys.stderr.isatty() and len(x) > 50)
     if link is not None:
         result["predicted_transfer_s"] = float(link.transfer_time_s(result["frame_bytes"]))
+    result["predicted_edge_s"] = _predicted_edge_s(args.plan)
     per_request = result.pop("per_request")
     result.pop("predicted_labels")
     if args.format == "json":
@@ -84,5 +85,27 @@ def run(args: argparse.Namespace) -> None:
     if "predicted_transfer_s" in result:
         print(f"simulator's transfer_time_s for {result['frame_bytes']} bytes: "
               f"{result['predicted_transfer_s'] * 1e3:.3f} ms")
+    measured_edge_s = result["edge_s"]["p50"]
+    if measured_edge_s is not None:
+        predicted = result["predicted_edge_s"]
+        print(f"edge compute: measured {measured_edge_s * 1e3:.3f} ms per request (median); the plan predicted "
+              + ("nothing (no edge_s in plan.json's source plan)" if predicted is None else
+                 f"{predicted * 1e3:.3f} ms ({(measured_edge_s / predicted - 1) * 100:+.1f} % measured vs predicted)"
+                 if predicted > 0 else f"{predicted * 1e3:.3f} ms"))
     print("milliseconds per request:")
     print(format_table(rows))
+
+
+def _predicted_edge_s(folder: str) -> float | None:
+    """The edge time the exported plan was chosen with (plan.json's source plan: `plan --format json`'s breakdown
+    or a results table's edge_s), None when the plan came without it."""
+    import json
+    from pathlib import Path
+
+    try:
+        source = json.loads((Path(folder) / "plan.json").read_text()).get("source_plan", {})
+    except (OSError, ValueError, AttributeError):
+        return None
+    breakdown = source.get("breakdown")
+    value = breakdown.get("edge_s") if isinstance(breakdown, dict) else source.get("edge_s")
+    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None

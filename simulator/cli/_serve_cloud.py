@@ -23,6 +23,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "for all interfaces)")
     parser.add_argument("--read-timeout", default="30s", help="longest wait for a client's next frame, e.g. 30s "
                         "(default 30s); an idle client is disconnected and run-edge reconnects")
+    parser.add_argument("--max-connections", type=whole(1, 65536), default=None,
+                        help="clients served at once; more wait in the accept queue (default: 512, or the "
+                        "process's file-descriptor limit minus 64 when that is lower)")
     parser.add_argument("--format", choices=["table", "json"], default="table",
                         help="the line printed once listening: text (default) or a JSON object with host and port")
     parser.set_defaults(func=run)
@@ -37,4 +40,5 @@ def run(args: argparse.Namespace) -> None:
         except ValueError:
             raise UserError(f"--host: expected an IP address to listen on (127.0.0.1, 0.0.0.0, ::) or localhost, "
                             f"got {args.host!r}") from None
-    serve_cloud(args.plan, args.host, args.port, seconds(args.read_timeout, "--read-timeout"), args.format)
+    serve_cloud(args.plan, args.host, args.port, seconds(args.read_timeout, "--read-timeout"), args.format,
+                args.max_connections)

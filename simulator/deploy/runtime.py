@@ -15,6 +15,8 @@ import asyncio
 import errno
 import json
 import math
+import os
+import resource
 import socket
 import struct
 import sys
@@ -38,12 +40,25 @@ TIMESPEC = struct.Struct("qq")
 ANCILLARY_BYTES = socket.CMSG_SPACE(3 * TIMESPEC.size)
 
 
+MAX_CONNECTIONS = 512
+ACCEPT_BACKOFF_S = 0.1
+
+
 class PeerClosed(ConnectionError):
     """The other end closed the connection, `received` bytes into what was being read."""
 
     def __init__(self, message: str, received: int = 0) -> None:
         super().__init__(message)
         self.received = received
+
+
+class SendTimeout(Exception):
+    """The peer did not read what the server sent within the timeout."""
+
+
+def _descriptor_limit() -> int:
+    """The process's soft limit on open file descriptors."""
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 # --- a loaded split ------------------------------------------------------------------------------------
@@ -169,8 +184,12 @@ def _error_body(message: str) -> bytes:
 class CloudServer:
     """Serves one exported split: checks each connection's HELLO against the plan, then answers REQUESTs."""
 
-    def __init__(self, plan: DeployedPlan, read_timeout_s: float = 30.0, log=None) -> None:
+    def __init__(self, plan: DeployedPlan, read_timeout_s: float = 30.0, log=None,
+                 max_connections: int | None = None) -> None:
         self.plan = plan
+        # connections served at once; the rest wait in the kernel's accept queue, so that idle or hostile
+        # clients cannot exhaust the process's file descriptors (the default keeps 64 of them spare)
+        self.max_connections = max_connections or max(1, min(MAX_CONNECTIONS, _descriptor_limit() - 64))
         self.session = plan.session("cloud")
         inputs = {i.name: tuple(i.shape) for i in self.session.get_inputs()}
         wanted = {w.name: w.shape for w in plan.wires}
@@ -219,19 +238,24 @@ class CloudServer:
                 theirs = json.loads(body.decode("utf-8"))
             except (UnicodeDecodeError, json.JSONDecodeError):
                 raise FrameError("HELLO body is not JSON") from None
+            except RecursionError:
+                raise FrameError("HELLO body nests too deeply to be a plan description") from None
             mismatch = protocol.describe_mismatch(protocol.plan_description(self.plan.plan), theirs)
             if mismatch:
                 raise FrameError(f"plan mismatch: {mismatch}")
-            await loop.sock_sendall(sock, protocol.encode(protocol.READY, 0, digest))
+            await self._send(sock, protocol.encode(protocol.READY, 0, digest))
             while True:
                 header, body, arrival = await read_frame(sock, self.read_timeout_s, self._check_request)
                 outputs, cloud_s = await loop.run_in_executor(self.executor, self._run, body)
                 self.requests += 1
-                await loop.sock_sendall(sock, protocol.encode(protocol.RESULT, header.request_id, digest,
-                                                              protocol.RESULT_TIMES.pack(arrival, cloud_s) + outputs))
+                await self._send(sock, protocol.encode(protocol.RESULT, header.request_id, digest,
+                                                       protocol.RESULT_TIMES.pack(arrival, cloud_s) + outputs))
         except PeerClosed as exc:
             if exc.received:  # the client stopped in the middle of a frame: say so, it may still read
                 await self._refuse(sock, peer, f"truncated frame: {exc}")
+        except SendTimeout:
+            self.log(f"serve-cloud: {peer}: did not read its answer within {self.read_timeout_s:g} s; "
+                     "connection closed")
         except (FrameError, asyncio.TimeoutError) as exc:
             await self._refuse(sock, peer, str(exc) if isinstance(exc, FrameError) else
                                f"{READ_TIMEOUT_MESSAGE} {self.read_timeout_s:g} s")
@@ -241,6 +265,14 @@ class CloudServer:
             await self._refuse(sock, peer, f"the cloud model failed: {' '.join(str(exc).split())[:300]}")
         finally:
             sock.close()
+
+    async def _send(self, sock: socket.socket, frame: bytes) -> None:
+        """Send `frame`, giving up after the read timeout: a client that sends but never reads must not hold
+        its connection (and a descriptor) forever."""
+        try:
+            await asyncio.wait_for(asyncio.get_running_loop().sock_sendall(sock, frame), self.read_timeout_s)
+        except asyncio.TimeoutError:
+            raise SendTimeout from None
 
     async def _refuse(self, sock: socket.socket, peer: str, message: str) -> None:
         """Answer a broken frame with an ERROR frame (best effort) and log it; the caller closes."""
@@ -264,12 +296,26 @@ class CloudServer:
         if ready is not None:
             ready(bound)
         tasks = set()
+        slots = asyncio.Semaphore(self.max_connections)
         try:
             while True:
-                connection, address = await loop.sock_accept(listener)
+                await slots.acquire()
+                try:
+                    connection, address = await loop.sock_accept(listener)
+                except OSError as exc:
+                    slots.release()
+                    if exc.errno not in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                        raise
+                    # out of descriptors (other clients of this process, a low ulimit): keep serving the
+                    # connections held, and try again once some have closed
+                    self.log(f"serve-cloud: cannot accept: {os.strerror(exc.errno)}; retrying in "
+                             f"{ACCEPT_BACKOFF_S:g} s")
+                    await asyncio.sleep(ACCEPT_BACKOFF_S)
+                    continue
                 task = asyncio.create_task(self.handle(connection, f"{address[0]}:{address[1]}"))
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
+                task.add_done_callback(lambda _task: slots.release())
         finally:
             listener.close()
             for task in tasks:
@@ -299,11 +345,12 @@ def bind_listener(host: str, port: int) -> socket.socket:
     return listener
 
 
-def serve_cloud(folder: str | Path, host: str, port: int, read_timeout_s: float, fmt: str = "table") -> None:
+def serve_cloud(folder: str | Path, host: str, port: int, read_timeout_s: float, fmt: str = "table",
+                max_connections: int | None = None) -> None:
     """Run the cloud process until interrupted; prints one line with the address once it listens (a JSON object
     with `fmt="json"`)."""
     plan = DeployedPlan.load(folder, "cloud")
-    server = CloudServer(plan, read_timeout_s)
+    server = CloudServer(plan, read_timeout_s, max_connections=max_connections)
 
     def ready(address) -> None:
         if fmt == "json":

@@ -28,6 +28,7 @@ from simulator.capacity import (DeviceGroup, Fleet, Simulation, cost_per_million
                                 gpu_batch_latency_s, gpus_needed, max_devices, path_for)
 from simulator.evaluate import Scenario
 from simulator.experiment.capacity_schema import Capacity
+from simulator.experiment.limits import MAX_FRAMES_PER_RUN
 from simulator.experiment.scenario import build_link, build_scenario, cloud_spec, uniform_bits_missing
 from simulator.experiment.settings import default_out_dir
 from simulator.experiment.validation import LoadedExperiment
@@ -157,22 +158,24 @@ def run_capacity(loaded: LoadedExperiment, out_dir: Path | None = None, *, force
         for gpus in capacity.gpus:
             estimate = plan["devices_at_gpu_saturation"] * gpus
             start = 1 if not math.isfinite(estimate) else max(1, int(0.4 * estimate))
-            say(f"{group.name}, {gpus} GPU(s): searching from {start} devices")
-            search = max_devices(fleet, group.name, gpus, simulation, slo, start=start,
-                                 limit=capacity.max_devices)
+            limit = min(capacity.max_devices, int(MAX_FRAMES_PER_RUN / (group.rate_per_s * capacity.duration_s)))
+            say(f"{group.name}, {gpus} GPU(s): searching from {start} devices (at most {limit:,})")
+            search = max_devices(fleet, group.name, gpus, simulation, slo, start=start, limit=limit)
             found = search.points
             knee = next((p for p in found if p["devices"] == search.devices), None)
             if capacity.plot_points and search.devices > 0:
                 tried = {p["devices"] for p in found}
                 for fraction in np.linspace(0.1, 1.5, capacity.plot_points):
                     n = max(1, int(round(fraction * search.devices)))
-                    if n not in tried and n <= capacity.max_devices:
+                    if n not in tried and n <= limit:
                         tried.add(n)
                         found.append(evaluate_point(fleet.only(group.name, devices=n, gpus=gpus), simulation,
                                                     slo)["groups"][0])
             points += found
             rate = search.devices * group.rate_per_s
-            answers.append({"group": group.name, "gpus": gpus, "devices": search.devices,
+            alone = next((p["p99_s"] for p in found if p["devices"] == 1), None)
+            answers.append({"group": group.name, "gpus": gpus, "devices": search.devices, "search_limit": limit,
+                            "alone_p99_s": alone,
                             "devices_per_gpu": search.devices / gpus, "requests_per_s": rate,
                             "p99_s": knee["p99_s"] if knee else None,
                             "gpu_utilisation": knee["gpu_utilisation"] if knee else None,
@@ -267,7 +270,10 @@ def summary(loaded: LoadedExperiment, data: dict, plans: list[dict]) -> str:
         cost = "-" if a["cost_per_million_usd"] is None else f"{a['cost_per_million_usd']:.3f}"
         p99 = "-" if a["p99_s"] is None else f"{a['p99_s'] * 1e3:.1f}"
         util = "-" if a["gpu_utilisation"] is None else f"{a['gpu_utilisation']:.2f}"
-        lines.append(f"| {a['group']} | {a['gpus']} | {a['devices']} | {a['devices_per_gpu']:.0f} | {p99} | {util} "
+        devices = f"{a['devices']}" + (" (the search's limit: at least)" if a["devices"] == a["search_limit"] else "")
+        if a["devices"] == 0 and a.get("alone_p99_s") is not None:
+            devices = f"0 (one device alone: p99 {a['alone_p99_s'] * 1e3:.4g} ms > the SLO)"
+        lines.append(f"| {a['group']} | {a['gpus']} | {devices} | {a['devices_per_gpu']:.0f} | {p99} | {util} "
                      f"| {cost} |")
     if data["fleet"]:
         lines += ["", "## The fleet as given", "", "| group | devices | GPUs needed | p99 ms | $ per million |",

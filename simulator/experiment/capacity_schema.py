@@ -16,6 +16,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from hardware_models.registry import preset_names
 from hardware_models.units import parse_bytes, parse_time
 from simulator.experiment.fields import HumanUnit, choice
+from simulator.experiment.limits import MAX_FRAMES_PER_RUN
 from simulator.experiment.method_name import MethodName
 
 
@@ -160,6 +161,13 @@ class Capacity(_Section):
     def _window(self) -> "Capacity":
         if self.warmup_s >= self.duration_s:
             raise ValueError(f"warmup ({self.warmup!r}) must be shorter than duration ({self.duration!r})")
+        per_device = max(g.arrivals.rate for g in self.groups) * self.duration_s
+        fleet = sum(g.devices * g.arrivals.rate for g in self.groups) * self.duration_s
+        if max(per_device, fleet) > MAX_FRAMES_PER_RUN:
+            what = ("the fleet (sum of devices x arrivals.rate) x duration" if fleet > per_device
+                    else "one device's arrivals.rate x duration")
+            raise ValueError(f"{what} = {max(per_device, fleet):.3g} frames per simulated run (at most "
+                             f"{MAX_FRAMES_PER_RUN:.0e}, about 1 GB); lower duration, devices or rate")
         if self.uplink.discipline == "fair" and self.path == "vectorised":
             raise ValueError("path: vectorised models FIFO links; use auto or simpy with discipline: fair")
         return self

@@ -10,3 +10,7 @@ MAX_ANALYTIC_LOSS = 0.1
 MAX_RATE_BPS = 1e15
 MAX_DURATION_S = 3600.0
 MAX_SIZE_BYTES = 2.0**50
+MAX_SWEEP_CELLS = 10_000  # each cell is a full search of seconds: more is days of work, and memory grows per cell
+# Frames one fleet simulation may hold: the recursions keep about 80 bytes a frame (arrival, device, group,
+# link and GPU times), so this keeps one run under 1 GB; runs are sequential, so seeds do not add up.
+MAX_FRAMES_PER_RUN = 10_000_000

@@ -26,6 +26,7 @@ from hardware_models.errors import UserError
 from simulator import atomic
 from simulator.experiment.capacity_run import run_capacity
 from simulator.experiment.cells import CHECKPOINTS, CellOutcome
+from simulator.experiment.dir_lock import LOCK_NAME, locked
 from simulator.experiment.executor import run_cells
 from simulator.experiment.provenance import provenance
 from simulator.experiment.scenario import build_scenario, cell_record, uniform_bits_missing
@@ -108,16 +109,25 @@ def experiment_fingerprint(loaded: LoadedExperiment) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _check_resumable(loaded: LoadedExperiment, out_dir: Path) -> None:
-    """A UserError when `out_dir` holds the results of another experiment (or the same one with another seed)."""
-    path = out_dir / "config.resolved.yaml"
-    if not path.is_file():
-        return
+def _stored_config(out_dir: Path) -> dict:
+    """The results directory's config.resolved.yaml ({} when missing or unreadable)."""
     try:
-        previous = yaml.safe_load(path.read_text()) or {}
+        previous = yaml.safe_load((out_dir / "config.resolved.yaml").read_text()) or {}
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         previous = {}
-    stored = previous.get("fingerprint") if isinstance(previous, dict) else None
+    return previous if isinstance(previous, dict) else {}
+
+
+def _same_experiment(loaded: LoadedExperiment, out_dir: Path) -> bool:
+    return _stored_config(out_dir).get("fingerprint") == experiment_fingerprint(loaded)
+
+
+def _check_resumable(loaded: LoadedExperiment, out_dir: Path, flag: str = "--resume") -> None:
+    """A UserError when `out_dir` holds the results of another experiment (or the same one with another seed)."""
+    if not (out_dir / "config.resolved.yaml").is_file():
+        return
+    previous = _stored_config(out_dir)
+    stored = previous.get("fingerprint")
     if stored == experiment_fingerprint(loaded):
         return
     theirs = previous.get("experiment") if isinstance(previous, dict) else None
@@ -127,7 +137,7 @@ def _check_resumable(loaded: LoadedExperiment, out_dir: Path) -> None:
     if stored is None and isinstance(theirs, dict) and not differ:
         return  # results written before fingerprints: the same experiment
     what = f" (differs in: {', '.join(differ)})" if differ else ""
-    raise UserError(f"--resume {out_dir}: the directory holds another experiment's results{what}; "
+    raise UserError(f"{flag} {out_dir}: the directory holds another experiment's results{what}; "
                     "give --force to start over there, or --out DIR")
 
 
@@ -158,15 +168,29 @@ def run_experiment(loaded: LoadedExperiment, out_dir: Path | None = None, *, for
     cells = expand(loaded)
     methods = methods_to_run(loaded)
     notes = check_cells(loaded, cells)  # what would fail in a cell fails now, before anything is written
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"--out {out_dir}: exists and is not a directory")
     created_here = not out_dir.exists()
-    _prepare_out_dir(out_dir, force=force, resume=resume)
-    if resume:
-        _check_resumable(loaded, out_dir)
-    for note in notes:
-        print(f"note: cell {note['cell']}: {note['note']}", file=sys.stderr)
+    atomic.make_dir(out_dir)
     try:
-        return _run_in(loaded, out_dir, cells, methods, force=force, storage=storage, argv=argv,
-                       show_progress=show_progress)
+        with locked(out_dir):
+            if not (force or resume) and _occupied(out_dir):
+                if not _same_experiment(loaded, out_dir):
+                    _check_resumable(loaded, out_dir, flag="run")  # raises, naming what differs
+                if (out_dir / "summary.md").exists():  # done before: show it, compute nothing
+                    print(f"note: {out_dir} already holds this experiment's results (same fingerprint); "
+                          "give --force to compute them again", file=sys.stderr)
+                    return RunOutput(out_dir=out_dir, cells=[], files=sorted(
+                        p for p in out_dir.iterdir() if p.name in OUTPUT_FILES))
+                print(f"note: {out_dir} holds an interrupted run of this experiment: resuming it", file=sys.stderr)
+                resume = True
+            _prepare_out_dir(out_dir, force=force, resume=resume)
+            if resume:
+                _check_resumable(loaded, out_dir)
+            for note in notes:
+                print(f"note: cell {note['cell']}: {note['note']}", file=sys.stderr)
+            return _run_in(loaded, out_dir, cells, methods, force=force, storage=storage, argv=argv,
+                           show_progress=show_progress)
     except Exception:
         # a run that failed before any (cell, method) finished leaves nothing worth resuming: a plain rerun
         # must not be blocked by its directory
@@ -219,18 +243,13 @@ class _LineProgress:
               file=sys.stderr, flush=True)
 
 
+def _occupied(out_dir: Path) -> bool:
+    return out_dir.is_dir() and any(_holds_results(p) for p in out_dir.iterdir())
+
+
 def _prepare_out_dir(out_dir: Path, *, force: bool, resume: bool) -> None:
-    if out_dir.exists() and not out_dir.is_dir():
-        raise UserError(f"--out {out_dir}: exists and is not a directory")
-    occupied = out_dir.is_dir() and any(_holds_results(p) for p in out_dir.iterdir())
-    if occupied and not (force or resume):
-        interrupted = not (out_dir / "summary.md").exists()
-        raise UserError(f"{out_dir}: results directory exists"
-                        + (" (an interrupted run: continue it with --resume, or start over with --force)"
-                           if interrupted else "; give --force to overwrite it, or --out DIR"))
-    if resume and not occupied:
+    if resume and not _occupied(out_dir):
         raise UserError(f"{out_dir}: nothing to resume (no results directory); run without --resume")
-    atomic.make_dir(out_dir)
     atomic.remove_stale_temporaries(out_dir)
     if force:
         shutil.rmtree(out_dir / CHECKPOINTS, ignore_errors=True)
@@ -240,7 +259,7 @@ def _prepare_out_dir(out_dir: Path, *, force: bool, resume: bool) -> None:
 
 def _holds_results(entry: Path) -> bool:
     """False for what a run that computed nothing leaves: temporaries, its config, empty checkpoints."""
-    if entry.name.startswith(atomic.TEMP_PREFIX) or entry.name == "config.resolved.yaml":
+    if entry.name.startswith(atomic.TEMP_PREFIX) or entry.name in ("config.resolved.yaml", LOCK_NAME):
         return False
     if entry.name == CHECKPOINTS:
         return any(entry.rglob("*.pkl"))

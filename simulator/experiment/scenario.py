@@ -105,6 +105,7 @@ def scenario_arguments(config: Experiment) -> dict[str, Any]:
         "edge_bits": tuple(config.bits.edge) if config.bits.edge else None,
         "cloud_bits": config.bits.cloud,
         "accuracy_tier": config.accuracy.tier,
+        "extrapolate": config.accuracy.extrapolate,
         "input_codec": config.codecs.input,
         "activation_codec": config.codecs.activation,
         "jpeg_quality": config.codecs.jpeg_quality,
@@ -123,9 +124,13 @@ def cell_record(cell: Cell) -> dict[str, Any]:
             "max_accuracy_drop": arguments["max_accuracy_drop"], "memory_model": arguments["memory_model"],
             "edge_bits": list(arguments["edge_bits"]) if arguments["edge_bits"] else None,
             "cloud_bits": arguments["cloud_bits"], "accuracy_tier": arguments["accuracy_tier"],
-            "accuracy_granularity": config.accuracy.granularity,
+            "accuracy_granularity": config.accuracy.granularity, "accuracy_extrapolate": arguments["extrapolate"],
             "accuracy_confidence": arguments["accuracy_confidence"], "input_codec": arguments["input_codec"],
-            "activation_codec": arguments["activation_codec"], "jpeg_quality": arguments["jpeg_quality"]}
+            "activation_codec": arguments["activation_codec"], "jpeg_quality": arguments["jpeg_quality"],
+            **({} if link.trace is None else {
+                "trace": link.trace.source, "trace_period_s": float(link.trace.period_s),
+                "trace_min_bps": float(link.trace.rates_bps.min()),
+                "trace_max_bps": float(link.trace.rates_bps.max())})}
 
 
 # the core's names for what a user writes as these experiment keys (and `autosplit plan` flags)
@@ -152,10 +157,6 @@ def build_scenario(config: Experiment, source: str = "", names: dict[str, str] =
     prefix = f"{source}: " if source else ""
     try:
         arguments = scenario_arguments(config)
-        edge = load_accelerator(config.edge)
-        if edge.kind == "gpu":
-            raise UserError(f"{names.get('edge', 'edge')}: {config.edge} is a GPU (a cloud accelerator); the edge "
-                            "must be a systolic array or a DSP (a preset, a preset .yaml or a SCALE-Sim .cfg)")
         link = build_link(config.network)
     except UserError as exc:
         raise UserError(prefix + user_message(str(exc), names)) from None

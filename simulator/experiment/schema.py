@@ -9,6 +9,7 @@ as one more optional section of `Experiment`.
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -21,7 +22,8 @@ from hardware_models.registry import preset_names as hardware_preset_names
 from hardware_models.units import parse_bytes, parse_rate, parse_time
 from simulator.experiment.capacity_schema import Capacity
 from simulator.experiment.fields import HumanUnit, choice
-from simulator.experiment.limits import MAX_ANALYTIC_LOSS, MAX_DURATION_S, MAX_RATE_BPS, MAX_SEED, MAX_SIZE_BYTES
+from simulator.experiment.limits import (MAX_ANALYTIC_LOSS, MAX_DURATION_S, MAX_RATE_BPS, MAX_SEED, MAX_SIZE_BYTES,
+                                         MAX_SWEEP_CELLS)
 from simulator.experiment.method_name import MethodName, budget_keys, default_methods, methods_json_schema
 from simulator.graph import zoo
 from simulator.network import preset_names as network_preset_names
@@ -61,9 +63,14 @@ def _check_model(value: str, info: ValidationInfo) -> str:
 
 
 def _check_hardware(value: str, info: ValidationInfo) -> str:
-    if Path(value).suffix in (".yaml", ".yml", ".cfg"):
+    name, at, threads = value.rpartition("@threads=")  # a CPU's thread count: raspberry_pi_4b@threads=1
+    if at:
+        if not threads.isdigit() or int(threads) < 1:
+            raise ValueError(f"after '@threads=' expected a whole number of threads >= 1, got {threads!r}")
+        return _check_hardware(name, info) + at + threads
+    if Path(value).suffix in (".yaml", ".yml", ".cfg", ".csv"):  # .csv: a profile from `autosplit profile`
         return existing_file(value, info, "hardware file")
-    return choice(value, hardware_preset_names(), "hardware preset (or a .yaml / SCALE-Sim .cfg path)")
+    return choice(value, hardware_preset_names(), "hardware preset (or a .yaml / SCALE-Sim .cfg / profile .csv path)")
 
 
 ModelName = Annotated[str, AfterValidator(_check_model)]
@@ -190,6 +197,10 @@ class Accuracy(_Section):
     fp_accuracy: float | None = Field(default=None, gt=0.0, le=100.0,
                                       description="float accuracy (percent) of an .onnx "
                                       "model given without data (with data it is measured)")
+    extrapolate: bool = Field(default=False, description="let the searches choose plans outside the accuracy "
+                              "model's evidence envelope (a tensor below the lowest bits the published rows cover "
+                              "for its kind in this tier; `autosplit accuracy` marks them); off by default, at both "
+                              "accuracy confidences")
     max_measured_plans: int = Field(default=60, ge=1, le=10_000,
                                     description="with data: at most this many distinct plans "
                                     "are measured per cell (each method's choice first, then the fronts)")
@@ -231,8 +242,9 @@ class Bits(_Section):
     def _nonempty(cls, value: list[int] | None) -> list[int] | None:
         if value is not None and not value:
             raise ValueError("expected at least one bit-width")
-        if value is not None and any(not (1 <= b <= 8 or b == 16) for b in value):
-            raise ValueError(f"expected bit-widths in 1..8 (or 16), got {value}")  # what an edge layer can use
+        if value is not None and any(not (1 <= b <= 8 or b in (16, 32)) for b in value):
+            # what an edge layer can use; 32: a device profiled in fp32 (`autosplit profile`)
+            raise ValueError(f"expected bit-widths in 1..8 (or 16, 32: float), got {value}")
         return None if value is None else sorted(set(value))
 
 
@@ -349,7 +361,8 @@ class Experiment(_Section):
                                           "e.g. [1, 3, 224, 224]: sets its symbolic dimensions (--input-shape)")
     until: str | None = Field(default=None, description="import an .onnx model up to this node or tensor, leaving "
                               "out post-processing such as NMS (--until)")
-    edge: HardwareName = Field(..., description="edge accelerator: preset name, preset .yaml or SCALE-Sim .cfg")
+    edge: HardwareName = Field(..., description="edge accelerator: preset name, preset .yaml, SCALE-Sim .cfg or a "
+                               "profile .csv from `autosplit profile`")
     cloud: HardwareName = Field(default="tpu_v1", description="cloud accelerator: preset name or preset .yaml")
     cloud_mode: CloudMode = Field(default_factory=CloudMode, description="a GPU cloud's execution and fusion "
                                   "(also the capacity section's GPU)")
@@ -414,6 +427,11 @@ class Experiment(_Section):
             check_sweep_key(key)
             if not values:
                 raise ValueError(f"sweep {key}: expected a non-empty list of values")
+        cells = math.prod(len(values) for values in sweep.values())
+        if cells > MAX_SWEEP_CELLS:
+            sizes = " x ".join(f"{len(values)} {key}" for key, values in sweep.items())
+            raise ValueError(f"{sizes} = {cells:,} cells (at most {MAX_SWEEP_CELLS:,}, each a full search); "
+                             "sweep fewer values or split the experiment")
         return sweep
 
     @field_validator("scheduler")

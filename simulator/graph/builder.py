@@ -2,7 +2,7 @@
 
 Names are module paths (`layer1.0.conv1`); calling a name again (a module used twice, like ResNet's
 `relu`) gets `#2`, `#3`, ... Params follow torchvision (conv weight + bias, batchnorm weight + bias,
-linear weight + bias); MACs are counted for conv and linear only.
+linear weight + bias); MACs are counted for conv, linear and matmul.
 """
 from __future__ import annotations
 
@@ -120,11 +120,35 @@ class GraphBuilder:
         return self.add(name, "avgpool", [x], (n, c, size, size),
                         attrs={"kernel": (h // size, w // size), "stride": (h // size, w // size)})
 
-    def elementwise(self, name: str, op: str, inputs: Sequence[str]) -> str:
-        """add / mul with numpy broadcasting (a squeeze-excitation scale times its feature map)."""
+    def elementwise(self, name: str, op: str, inputs: Sequence[str], params: int = 0) -> str:
+        """add / mul with numpy broadcasting (a squeeze-excitation scale times its feature map); `params`: a
+        learned operand that is not a tensor of the graph (ViT's position embedding, ConvNeXt's layer scale)."""
         shapes = [self.shape(t) for t in inputs]
         out = tuple(max(dims) for dims in zip(*shapes))
-        return self.add(name, op, inputs, out)
+        return self.add(name, op, inputs, out, params=params)
+
+    def layernorm(self, name: str, x: str, axis: int = -1, eps: float = 1e-5) -> str:
+        """LayerNorm over `axis` (-1: nn.LayerNorm; 1: torchvision's LayerNorm2d on NCHW); gamma and beta."""
+        shape = self.shape(x)
+        return self.add(name, "layernorm", [x], shape, params=2 * shape[axis], attrs={"axis": axis, "eps": eps})
+
+    def matmul(self, name: str, a: str, b: str, transpose_b: bool = False, **attrs) -> str:
+        """a @ b (b transposed on its last two axes when `transpose_b`: attention's QK^T) over shared leading
+        dimensions; two activation operands, so no weights."""
+        sa, sb = self.shape(a), self.shape(b)
+        k, n = (sb[-1], sb[-2]) if transpose_b else (sb[-2], sb[-1])
+        if sa[:-2] != sb[:-2] or sa[-1] != k:
+            raise ValueError(f"{name}: cannot multiply {sa} by {sb}{' transposed' if transpose_b else ''}")
+        matrices = math.prod(sa[1:-2])
+        return self.add(name, "matmul", [a, b], (*sa[:-1], n), macs=sa[0] * matrices * sa[-2] * k * n,
+                        attrs={"batch_matrices": matrices, "in_features": k, "transpose_b": transpose_b, **attrs})
+
+    def data(self, name: str, op: str, inputs: Sequence[str], shape: Sequence[int], params: int = 0, **attrs) -> str:
+        """A data-movement op (reshape, transpose, gather, slice, roll, concat) with its output shape given;
+        `params`: a learned tensor it inserts (ViT's class token)."""
+        if op in ("reshape", "transpose", "roll") and math.prod(shape) != math.prod(self.shape(inputs[0])):
+            raise ValueError(f"{name}: {op} cannot make {tuple(shape)} from {self.shape(inputs[0])}")
+        return self.add(name, op, inputs, shape, params=params, attrs=attrs)
 
     def concat(self, name: str, inputs: Sequence[str], axis: int = 1) -> str:
         shapes = [self.shape(t) for t in inputs]

@@ -167,6 +167,18 @@ class Graph:
         return f"Graph({self.name!r}, {len(self.layers)} layers, {self.params:,} params, {self.macs:,} MACs)"
 
 
+# Element operations per output of the ops that do more than one (assumptions, documented in
+# docs/notes/op-costs.md): softmax = max, subtract, exp, sum, scale; layernorm = mean, subtract, square,
+# variance sum, rsqrt-scale, gamma, beta, ~8; GELU's erf by a polynomial, ~8. Softmax and layernorm read
+# their input twice (a statistics pass, then the output pass).
+OPS_PER_OUTPUT = {"softmax": 5, "layernorm": 8, "gelu": 8}
+INPUT_READS = {"softmax": 2, "layernorm": 2}
+# data layers that relabel contiguous data (free everywhere); every other data op moves data, and a reshape
+# moves data when its layer says so (attrs["copies"]: a reshape of non-contiguous data)
+VIEW_OPS = ("flatten", "reshape", "identity", "dropout")
+RECURRENT_GATES = {"lstm": 4, "gru": 3}
+
+
 def _spatial(shape: tuple[int, ...]) -> tuple[int, int, int]:
     """(channels, height, width) of an NCHW, NC or NLC shape."""
     if len(shape) == 4:
@@ -179,7 +191,14 @@ def _spatial(shape: tuple[int, ...]) -> tuple[int, int, int]:
 
 
 def layer_spec(graph: Graph, layer: Layer) -> LayerSpec:
-    """`layer` as a hardware_models.LayerSpec (batch from the graph's shapes)."""
+    """`layer` as a hardware_models.LayerSpec (batch from the graph's shapes).
+
+    A conv keeps its real kernel and its dilation apart. A linear layer is one GEMM whose rows are all
+    output dims but the batch and the last (a token sequence's tokens); a matmul of two activations is
+    one GEMM of M x K by K x N per matrix of its leading dims but the batch (groups), with no weights; an LSTM/GRU is its gate GEMM over
+    steps x batch rows, K = input + hidden, N = 4 (LSTM) or 3 (GRU) x hidden, per direction (groups), from
+    attrs steps (required), hidden_size, gates, directions and input_size (default: the input's last dim).
+    """
     shapes = [graph.tensors[t].shape for t in layer.inputs]
     in_shape = shapes[0] if shapes else layer.output_shape
     batch = layer.output_shape[0] if layer.output_shape else 1
@@ -191,20 +210,46 @@ def layer_spec(graph: Graph, layer: Layer) -> LayerSpec:
     if layer.op == "conv":
         kh, kw = layer.attrs["kernel"]
         dh, dw = layer.attrs.get("dilation", (1, 1))
-        return LayerSpec(kind="conv", kernel_height=(kh - 1) * dh + 1, kernel_width=(kw - 1) * dw + 1,
+        return LayerSpec(kind="conv", kernel_height=kh, kernel_width=kw, dilation=(int(dh), int(dw)),
                          stride=layer.attrs.get("stride", (1, 1))[0], groups=layer.attrs.get("groups", 1),
                          has_weights=True, **common)
     if layer.op in ("linear", "matmul"):
-        # rows of the GEMM = all leading dims of the output except the batch dimension
-        rows = math.prod(layer.output_shape[1:-1]) if len(layer.output_shape) > 2 else 1
+        shape = layer.output_shape
+        groups = 1
+        if layer.op == "matmul" and len(shape) > 2:
+            # the matrices are every leading dim; the model's batch is among them, unless the exporter folded it
+            # into the heads ([batch x heads, M, N] from a bmm), where the graph's batch tells them apart
+            matrices = math.prod(shape[:-2])
+            graph_batch = graph.input_shape[0] if graph.input_shape else 1
+            batch = graph_batch if matrices % graph_batch == 0 else shape[0]
+            groups = matrices // batch
+        # rows of one GEMM = the output dims between the batch and the matrices' columns, over the groups
+        rows = math.prod(shape[:-1]) // (batch * groups) if len(shape) > 2 else 1
         k = layer.attrs.get("in_features") or in_shape[-1]
-        return LayerSpec(kind="gemm", name=layer.name, batch=batch, in_channels=k, in_height=rows, in_width=1,
-                         out_channels=layer.output_shape[-1], out_height=rows, out_width=1,
+        return LayerSpec(kind="gemm", name=layer.name, batch=batch, in_channels=groups * k, in_height=rows,
+                         in_width=1, out_channels=groups * shape[-1], out_height=rows, out_width=1, groups=groups,
                          has_weights=layer.weight_elements > 0, op=layer.op, fused_ops=fused_ops)
+    if layer.op in RECURRENT_GATES:
+        # the input is [steps, batch, inputs] or [batch, steps, inputs] (ONNX's layout 0 or 1): the batch is
+        # what is left of it once the steps and the inputs are taken out
+        hidden = int(layer.attrs.get("hidden_size", layer.output_shape[-1]))
+        inputs = int(layer.attrs.get("input_size", in_shape[-1]))
+        gates = int(layer.attrs.get("gates", RECURRENT_GATES[layer.op]))
+        directions = int(layer.attrs.get("directions", 1))
+        steps = int(layer.attrs["steps"])
+        return LayerSpec(kind="gemm", name=layer.name, batch=max(1, math.prod(in_shape) // (steps * inputs)),
+                         in_channels=directions * (inputs + hidden), in_height=steps,
+                         out_channels=directions * gates * hidden, out_height=steps, groups=directions,
+                         sequential_steps=steps, has_weights=True, op=layer.op, fused_ops=fused_ops)
     if layer.op in POOL_OPS:
         kh, kw = layer.attrs.get("kernel", (in_h, in_w))
         return LayerSpec(kind="pool", kernel_height=kh, kernel_width=kw, stride=layer.attrs.get("stride", (1, 1))[0],
                          ops_per_output=kh * kw, **common)
     if layer.op in DATA_OPS:
-        return LayerSpec(kind="data", num_inputs=max(1, len(shapes)), ops_per_output=0, **common)
-    return LayerSpec(kind="eltwise", num_inputs=max(1, len(shapes)), **common)
+        copies = layer.op not in VIEW_OPS or bool(layer.attrs.get("copies", False))
+        return LayerSpec(kind="data", num_inputs=max(1, len(shapes)), ops_per_output=0, copies=copies, **common)
+    ops_per_output = OPS_PER_OUTPUT.get(layer.op, 1)
+    if layer.op == "reducemean":  # each output sums the inputs it averages
+        ops_per_output = max(1, math.prod(in_shape) // max(1, layer.output_elements))
+    return LayerSpec(kind="eltwise", num_inputs=max(1, len(shapes)), ops_per_output=ops_per_output,
+                     input_reads=INPUT_READS.get(layer.op, 1), **common)

@@ -13,8 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
+from hardware_models.bounded_read import read_bounded
 from hardware_models.errors import UserError
 from hardware_models.units import parse_rate, parse_time
+
+MAX_TRACE_BYTES = 64 * 2**20  # a day of Mahimahi-style traces is a few MB
 
 _SPLIT = re.compile(r"[,\s;]+")
 
@@ -64,7 +67,7 @@ class BandwidthTrace:
         """Read a trace file (see the module docstring); errors name the file and the line."""
         path = Path(path)
         try:
-            text = path.read_text()
+            text = read_bounded(path, MAX_TRACE_BYTES, "a bandwidth trace of 'time_s, rate_bps' rows").decode()
         except UnicodeDecodeError:
             raise UserError(f"{path}: not a text file; expected a bandwidth trace of 'time_s, rate_bps' rows") from None
         except OSError as exc:

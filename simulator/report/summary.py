@@ -8,6 +8,7 @@ import pandas as pd
 
 from hardware_models.errors import UserError
 from hardware_models.registry import load_accelerator, preset_evidence
+from simulator.accuracy.calibration import envelope_floors
 from simulator.report.plots import chosen_plan
 
 
@@ -90,20 +91,24 @@ def _cell_section(cell: dict, baselines: pd.DataFrame, timings: pd.DataFrame, mu
              f"({cell['cloud_bits']}-bit)",
              f"- uplink {_rate(cell['uplink_bps'])}, RTT {cell['rtt_s'] * 1e3:g} ms, `{cell['link']}` link"
              + (f", loss {cell['loss_rate']:g}" if cell.get("loss_rate") else ""),
-             f"- edge memory {cell['edge_memory_limit_bytes'] / 2**20:g} MiB (`{cell['memory_model']}` model), "
-             f"accuracy drop at most {cell['max_accuracy_drop']:g} percentage point"
-             f"{'' if cell['max_accuracy_drop'] == 1 else 's'} (`{cell['accuracy_tier']}` tier, "
+             *_trace_lines(cell),
+             f"- edge memory {_size(cell['edge_memory_limit_bytes'])} (`{cell['memory_model']}` model), "
+             f"accuracy drop at most {_points(cell['max_accuracy_drop'])} (`{cell['accuracy_tier']}` tier, "
              f"{cell['accuracy_granularity']}), {_confidence(cell)}",
+             f"- {_envelope(cell)}",
              f"- payloads: input `{cell['input_codec']}`, activations `{cell['activation_codec']}`",
              *_evidence_lines(cell), ""]
     measured = "measured_accuracy" in rows and rows["measured_accuracy"].notna().any()
-    lines += ["| method | latency (ms) | edge | transfer | cloud | vs cloud | vs U8 | accuracy (%) | 80% interval | "
-              "drop (pt) | " + ("measured (%) | measured drop (pt) | " if measured else "")
+    lines += ["| method | latency (ms) | edge | transfer | cloud | vs cloud | vs U8 | expected accuracy (%) | "
+              "80% interval | drop at the bound's end (pt) | "
+              + ("measured (%) | measured drop (pt) | " if measured else "")
               + "edge energy (mJ) | edge memory (MiB) | edge layers | feasible | search time (s) |",
               "|---|" + "---:|" * (15 if measured else 13) + "---:|"]
     times = timings[timings["cell"] == cell["cell"]].set_index("method")["elapsed_s"] if len(timings) else {}
     for _, row in rows.iterrows():
         elapsed = _num(times.get(row["method"]), 3) if len(times) else "-"
+        # with measurements, `feasible` is the measurement's verdict, not the drop column's (the proxy's)
+        judged = " (measured)" if measured and not _missing(row.get("measured_accuracy")) else ""
         if isinstance(row.get("note"), str):
             lines.append(f"| {row['method']} | {row['note']} |  |  |  |  |  |  |  |  |  |  |  | "
                          + ("|  |  " if measured else "") + f"- | {elapsed} |")
@@ -119,7 +124,7 @@ def _cell_section(cell: dict, baselines: pd.DataFrame, timings: pd.DataFrame, mu
             + (f"{_num(row['measured_accuracy'])} | {_num(row['measured_drop'])} | " if measured else "")
             + f"{_num(_mj(row['edge_energy_j']), 3)} | "
             f"{_mib(row['edge_memory_bytes'])} | {int(row['edge_layer_count'])} | "
-            f"{'yes' if bool(row['feasible']) else '**no**'} | {elapsed} |")
+            f"{'yes' if bool(row['feasible']) else '**no**'}{judged} | {elapsed} |")
     lines.append("")
     notes = [str(n) for n in rows.get("guarantee", pd.Series(dtype=str)).tolist() if isinstance(n, str) and n]
     if notes:
@@ -155,6 +160,17 @@ def _cell_section(cell: dict, baselines: pd.DataFrame, timings: pd.DataFrame, mu
     return lines
 
 
+def _trace_lines(cell: dict) -> list[str]:
+    """What a bandwidth trace means for the numbers: the search minimises the mean over upload start times."""
+    if not isinstance(cell.get("trace"), str):
+        return []
+    return [f"- the uplink follows the bandwidth trace `{cell['trace']}` ({_rate(cell['trace_min_bps'])} to "
+            f"{_rate(cell['trace_max_bps'])}, mean {_rate(cell['uplink_bps'])} over its {cell['trace_period_s']:g} s "
+            "period): every transfer time is the mean over uploads started at 256 instants spread evenly over the "
+            "period, so latencies are means over start times and the search minimises that mean; "
+            "`autosplit netsim --trace` gives the distribution (p50, p99) of one payload's transfer"]
+
+
 def _evidence_lines(cell: dict) -> list[str]:
     """What the edge and cloud presets were checked against (or assume), as `autosplit hardware` says."""
     lines = []
@@ -178,6 +194,20 @@ def _confidence(cell: dict) -> str:
             "plan may sit where the accuracy model is unsure (see the interval column)")
 
 
+def _envelope(cell: dict) -> str:
+    """The accuracy model's evidence envelope for the cell's tier and granularity, and whether it binds."""
+    floors = envelope_floors(cell["accuracy_tier"], cell["accuracy_granularity"])
+    text = "; ".join(f"{kind}s " + ", ".join(f"{role.replace('_', ' ')} >= {bits}" for role, bits in roles.items())
+                     for kind, roles in floors.items())
+    if cell.get("accuracy_extrapolate"):
+        return (f"accuracy evidence envelope (bits the published rows of two sources cover): {text}; "
+                "`accuracy.extrapolate: true`, so plans outside it were allowed (their intervals widen below it)")
+    return (f"accuracy evidence envelope (bits the published rows of two sources cover): {text}; no plan outside it "
+            "is chosen at either confidence (`accuracy.extrapolate: false`; a model calibrated on its own "
+            "measurements uses the bits it was measured at); a search that evaluated plans outside it says below how "
+            "many it excluded")
+
+
 def _interval(row) -> str:
     low, high = row.get("accuracy_low"), row.get("accuracy_high")
     return "-" if _missing(low) or _missing(high) else f"{float(low):.1f} .. {float(high):.1f}"
@@ -196,7 +226,7 @@ def _measured_section(cell: dict, rows: pd.DataFrame, meta: dict | None) -> list
              f"`accuracy.max_measured_plans`"
              + (f"; {info['refused']} more were left unmeasured at the cap" if info["refused"] else "") + "). "
              "**Each method's plan is chosen by measured accuracy**: the fastest plan of its front (within the edge "
-             f"memory) whose *measured* drop is at most {info['max_accuracy_drop']:g} points, found by bisecting "
+             f"memory) whose *measured* drop is at most {_points(info['max_accuracy_drop'])}, found by bisecting "
              "the front ordered by latency on the measurement (the prediction is not used to skip plans); "
              "`feasible` is judged on the measurement (`predicted_feasible` keeps the proxy's verdict).", ""]
     for method, note in info["repicked"].items():
@@ -212,6 +242,19 @@ def _measured_section(cell: dict, rows: pd.DataFrame, meta: dict | None) -> list
                  "interval coverage not computed (the plans carry no accuracy_low / accuracy_high).")
               + " Every measured plan is in `measured.csv`; `accuracy.png` draws them.", ""]
     return lines
+
+
+def _points(value: float) -> str:
+    """'1 percentage point', '0.5 percentage points'."""
+    return f"{value:g} percentage point{'' if value == 1 else 's'}"
+
+
+def _size(size_bytes: float) -> str:
+    """'16 KiB', '4 MiB', '1.5 GiB': the largest binary unit that leaves at least 1."""
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if size_bytes >= scale:
+            return f"{size_bytes / scale:.4g} {unit}"
+    return f"{size_bytes:.0f} B"
 
 
 def _drop(points) -> str:

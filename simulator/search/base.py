@@ -144,8 +144,16 @@ def result_from(name: str, tables: CostTables, candidates: Candidates, ev: Evalu
     plans["on_front"] = on_front[rows]
     best = plan_dict(plans.iloc[int(np.searchsorted(rows, answer))]) if answer is not None else None
     front = plans[plans["on_front"]].sort_values("latency_s").reset_index(drop=True)
-    return SearchResult(name, plans, best, front, elapsed_s, evaluations if evaluations is not None else n,
-                        info or {})
+    info = dict(info or {})
+    outside = ~ev.inside_envelope
+    if not tables.scenario.extrapolate and outside.any():
+        # what the accuracy proxy's evidence envelope kept out: every plan outside it, and those of them that
+        # the memory and accuracy bounds alone would have admitted
+        admitted = (ev.edge_memory_bytes <= tables.scenario.edge_memory_bytes) & (
+            ev.accuracy_drop <= tables.scenario.max_accuracy_drop + 1e-9)
+        info["outside_envelope"] = int(outside.sum())
+        info["excluded_by_envelope"] = int((outside & admitted).sum())
+    return SearchResult(name, plans, best, front, elapsed_s, evaluations if evaluations is not None else n, info)
 
 
 def plans_frame(name: str, tables: CostTables, c: Candidates, ev: Evaluation,

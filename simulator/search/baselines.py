@@ -4,8 +4,8 @@
 - `edge-uN` (U2/U4/U6/U8): everything on the edge, every weight and activation at N bits.
 - `neurosurgeon`: Kang et al., "Neurosurgeon: Collaborative Intelligence Between the Cloud and Mobile Edge",
   ASPLOS 2017. The network is treated as a chain in execution order; each layer boundary is scored with the
-  output of the layer before it as the only payload; float (16-bit) on both sides. The chosen cut is then
-  re-scored with every tensor that really crosses it.
+  output of the layer before it as the only payload; float (16-bit, or 32 on an fp32-only edge) on both
+  sides. The chosen cut is then re-scored with every tensor that really crosses it.
 - `dads`: Hu et al., "Dynamic Adaptive DNN Surgery for Inference Acceleration on the Edge", INFOCOM 2019.
   The DAG is split by an s-t minimum cut whose capacities are each layer's edge time, each layer's cloud
   time and each tensor's transfer time (float), so the edge part may be any closed set, not only a prefix.
@@ -46,14 +46,22 @@ class EdgeUniform(SearchMethod):
         return Proposal(Candidates(w, a, cut=np.array([tables.layers])))
 
 
+def float_bits(tables: CostTables) -> int:
+    """The float width of the float baselines' edge layers: 16, or 32 on an edge that computes 32-bit floats but
+    not 16 (a device profiled in fp32 by `autosplit profile`)."""
+    edge = set(tables.scenario.edge.supported_bits)
+    return 32 if 16 not in edge and 32 in edge and 32 in tables.bits else 16
+
+
 def _float_costs(tables: CostTables) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per layer: edge time and cloud time; per tensor: transfer time, all in float (16-bit)."""
-    f = int(np.flatnonzero(tables.bits == 16)[0])
+    """Per layer: edge time and cloud time; per tensor: transfer time, all in float (`float_bits`)."""
+    bits = float_bits(tables)
+    f = int(np.flatnonzero(tables.bits == bits)[0])
     rows = np.arange(tables.layers)
     edge = tables.edge_latency_s[rows, f, f]
     link = tables.scenario.link
     n_inputs = int((tables.tensor_producer < 0).sum())
-    sizes = tables.tensor_elements * 2.0
+    sizes = tables.tensor_elements * bits / 8.0
     sizes[:n_inputs] = tables.input_payload_bytes / max(n_inputs, 1)
     transfer = np.asarray(link.transfer_time_s(np.maximum(sizes, 1.0)), dtype=np.float64)
     return edge, tables.cloud_layer_s, transfer
@@ -71,7 +79,7 @@ class Neurosurgeon(SearchMethod):
         chain_transfer[-1] = 0.0  # edge-only sends nothing
         estimate = np.concatenate([[0.0], np.cumsum(edge)]) + chain_transfer + tables.cloud_suffix_s
         cut = int(np.argmin(estimate))
-        w, a = uniform(tables, 16)
+        w, a = uniform(tables, float_bits(tables))
         return Proposal(Candidates(w, a, cut=np.array([cut])), {"chain_estimate_s": float(estimate[cut])})
 
 
@@ -114,7 +122,7 @@ def _min_cut(tables: CostTables, layers: list[int], sources: list[int]) -> tuple
 
 
 def _float_plan(tables: CostTables, edge_layers: set[int]) -> Candidates:
-    w, a = uniform(tables, 16)
+    w, a = uniform(tables, float_bits(tables))
     mask = np.zeros((1, tables.layers), dtype=bool)
     mask[0, sorted(edge_layers)] = True
     return Candidates(w, a, edge_mask=mask)

@@ -118,5 +118,11 @@ def run_method(name: str, scenario: Scenario, budget: dict | None = None, seed: 
 
 
 def describe(name: str, info: dict) -> str:
-    """One sentence on what method `name`'s answer guarantees, from its run's `info` (for summary.md)."""
-    return registered(name).guarantee(info)
+    """One sentence on what method `name`'s answer guarantees, from its run's `info` (for summary.md), and
+    what the accuracy evidence envelope kept out of its plans (`result_from` counts them)."""
+    sentence = registered(name).guarantee(info)
+    if info.get("outside_envelope"):
+        sentence += (f" The accuracy evidence envelope excluded {info['outside_envelope']:,} of its evaluated plans "
+                     f"({info.get('excluded_by_envelope', 0):,} of them within the memory and accuracy bounds "
+                     "otherwise).")
+    return sentence

@@ -10,14 +10,17 @@ from pathlib import Path
 
 import pytest
 
+from hardware_models.errors import UserError
 from hardware_models.layer import LayerSpec
 from hardware_models.registry import load_accelerator
 from hardware_models.scalesim_io import read_topology, topology_row
 from simulator.graph import zoo
+from simulator.graph.ir import Graph, Layer, layer_spec
 from support import SCALESIM_REFERENCE
 
 REFERENCE_DIR = SCALESIM_REFERENCE
-REFERENCES = sorted(p for p in (REFERENCE_DIR / "references").glob("*__*.csv") if not p.name.startswith("bandwidth__"))
+REFERENCES = sorted(p for p in (REFERENCE_DIR / "references").glob("*__*.csv")
+                    if not p.name.startswith(("bandwidth__", "gemm__")))
 BANDWIDTH_RUNS = sorted((REFERENCE_DIR / "references").glob("bandwidth__*.csv"))
 
 
@@ -125,3 +128,48 @@ def test_dram_reads_of_a_network_never_exceed_scalesims_and_match_within_15_perc
     if array.dataflow == "os":
         # SCALE-Sim's write buffer adds a few tens of words per layer (drain granularity)
         assert sum(c.parts["dram_ofmap_bytes"] for c in costs) == pytest.approx(scalesim("dram_ofmap_writes"), rel=1e-3)
+
+
+GEMM_REFERENCES = sorted((REFERENCE_DIR / "references").glob("gemm__*.csv"))
+
+
+def test_the_gemm_references_cover_every_dataflow():
+    assert {p.stem.split("__")[1].rsplit("_", 1)[1] for p in GEMM_REFERENCES} == {"os", "ws", "is"}
+
+
+@pytest.mark.parametrize("reference", GEMM_REFERENCES, ids=[p.stem for p in GEMM_REFERENCES])
+@pytest.mark.parametrize("matrices", [1, 12])
+def test_a_batched_matmul_takes_its_matrices_times_scalesims_gemm_mode_cycles(reference: Path, matrices: int):
+    """SCALE-Sim's GEMM mode (`-i gemm`, rows M, N, K) against a matmul of two activations as the graph IR
+    has it ([1, matrices, M, K] x [1, matrices, K, N]), through ir.layer_spec: zero difference."""
+    config = reference.stem.split("__")[1]
+    array = load_accelerator(str(REFERENCE_DIR / "configs" / f"{config}.cfg"))
+    differences = {}
+    for row in _reference_rows(reference):
+        m, n, k = int(row["m"]), int(row["n"]), int(row["k"])
+        layer = Layer(row["name"], "matmul", ("a", "b"), (1, matrices, m, n), macs=matrices * m * n * k,
+                      attrs={"batch_matrices": matrices})
+        graph = Graph("g", {"a": (1, matrices, m, k), "b": (1, matrices, k, n)}, [layer])
+        predicted = array.layer_cost(layer_spec(graph, layer)).compute_cycles
+        expected = matrices * (int(row["total_cycles"]) - int(row["stall_cycles"]))
+        if predicted != expected:
+            differences[row["name"]] = (predicted, expected)
+    assert not differences, f"(model, SCALE-Sim) differ: {differences}"
+
+
+@pytest.mark.parametrize("reference", GEMM_REFERENCES, ids=[p.stem for p in GEMM_REFERENCES])
+def test_a_scalesim_gemm_topology_reads_as_gemm_layers_with_scalesims_cycles(reference: Path):
+    config = reference.stem.split("__")[1]
+    array = load_accelerator(str(REFERENCE_DIR / "configs" / f"{config}.cfg"))
+    layers = read_topology(REFERENCE_DIR / "topologies" / "gemm.csv")
+    rows = _reference_rows(reference)
+    assert [(l.name, l.gemm_m, l.gemm_n, l.gemm_k) for l in layers] == [
+        (r["name"], int(r["m"]), int(r["n"]), int(r["k"])) for r in rows]
+    assert [array.layer_cost(l).compute_cycles for l in layers] == [int(r["compute_cycles"]) for r in rows]
+
+
+def test_a_bad_gemm_topology_row_names_the_file_and_line(tmp_path: Path):
+    path = tmp_path / "bad.csv"
+    path.write_text("Layer, M, N, K,\nqk, 197, x, 64,\n")
+    with pytest.raises(UserError, match=r"bad.csv: line 2: expected name, M, N, K with whole numbers"):
+        read_topology(path)

@@ -97,6 +97,7 @@ def test_stored_fit_is_what_a_fresh_fit_on_the_published_rows_gives():
         assert stored["theta"][name] == pytest.approx(value, abs=1e-6), name
     for model, value in fresh.model_robustness.items():
         assert stored["model_robustness"][model] == pytest.approx(value, rel=1e-6)
+        assert stored["model_reconstruction"][model] == pytest.approx(fresh.model_reconstruction[model], rel=1e-6)
 
 
 @pytest.fixture(scope="module")
@@ -113,11 +114,27 @@ def test_every_representable_row_has_a_left_out_prediction(left_out):
     assert all(np.isfinite(r["predicted_top1"]) for r in left_out)
 
 
-def test_the_80_percent_interval_covers_most_left_out_rows(left_out):
-    from simulator.accuracy.calibration import published_interval
-    from simulator.accuracy.validation import interval_coverage
+def test_left_out_rows_inside_the_envelope_meet_the_issues_four_figures(left_out):
+    """Issue 22: on rows a fit never saw, inside the envelope, the 80% interval covers 70-95% with a median
+    width of at most 20 points, the expected drop's MAE is at most 6 points and Spearman at least 0.8."""
+    from simulator.accuracy.validation import interval_figures
 
-    assert interval_coverage(left_out, published_interval()) >= 0.7
+    figures = interval_figures([r for r in left_out if r["inside"]])
+    assert figures["rows"] >= 60
+    assert 0.70 <= figures["coverage"] <= 0.95
+    assert figures["median_width"] <= 20.0
+    assert figures["mae_points"] <= 6.0
+    assert figures["spearman"] >= 0.8
+
+
+def test_left_out_intervals_are_judged_with_bands_from_other_sources_only(left_out):
+    from simulator.accuracy.calibration import interval_band, row_interval
+    from simulator.accuracy.validation import left_out_intervals
+
+    row = next(r for r in left_out if r["source"] == "QDrop: Randomly Dropping Quantization for Extremely Low-bit "
+               "Post-Training Quantization (ICLR 2022)" and r["inside"])
+    others = interval_band([r for r in left_out if r["source"] != row["source"]])
+    assert left_out_intervals(left_out)[left_out.index(row)] == row_interval(row, others)
 
 
 def _predict(model, tier, granularity, wbits, abits):
@@ -133,7 +150,8 @@ def test_resnet18_conv1_weights_alone_at_4_bits_per_tensor_cost_many_points_unle
     fp = fp32_reference()["resnet18"][0]
     for tier in ("naive", "calibrated"):
         assert fp - _predict("resnet18", tier, "per-tensor", wbits, abits)[0] >= 10.0  # published 17.4
-    assert fp - _predict("resnet18", "reconstruction", "per-tensor", wbits, abits)[0] <= 1.0  # published 0.1
+    # published 0.10 .. 1.06 over AdaRound's five rounding variants (R006-R010)
+    assert fp - _predict("resnet18", "reconstruction", "per-tensor", wbits, abits)[0] <= 1.5
 
 
 def test_one_tensor_at_one_bit_falls_steeply_even_with_every_other_tensor_float():
@@ -173,4 +191,52 @@ def test_zoo_proxy_orders_tiers_and_bits_as_ptq_practice_does():
     assert naive.predict_uniform(16, 16) == naive.fp_accuracy
     assert naive.predict_uniform(8, 8) > naive.predict_uniform(6, 6) > naive.predict_uniform(4, 4)
     assert reconstruction.predict_uniform(4, 8) > calibrated.predict_uniform(4, 8)
-    assert calibrated.predict_uniform(4, 4) > naive.predict_uniform(4, 4)
+    n = len(naive.layers)
+    # every tensor at W4A4 (logits included) is at chance under both: compare the noise itself
+    assert calibrated.weighted_sum(np.full(n, 4), np.full(n, 4)) < naive.weighted_sum(np.full(n, 4), np.full(n, 4))
+
+
+# --- one path: the command answers what the fit says --------------------------------------------------------
+@pytest.mark.slow
+def test_every_rows_configuration_gets_exactly_the_stored_fits_in_sample_prediction():
+    """The proxy a command builds (`proxy_for_graph`, what `autosplit accuracy` and the searches use) predicts
+    each published row's plan, at the row's own FP32, exactly as the stored fit did in-sample."""
+    from simulator.accuracy.calibration import _graph, _stored, chance_accuracy, proxy_for_graph
+    from simulator.accuracy.published import calibration_rows
+
+    in_sample = {r["row_id"]: r for r in _stored()["in_sample"]}
+    rows = calibration_rows()
+    assert sorted(in_sample) == sorted(r.row_id for r in rows)
+    for row in rows:
+        chance = chance_accuracy(fp32_reference()[row.model][1])
+        proxy = proxy_for_graph(_graph(row.model), row.model, row.tier, row.granularity, row.fp32_top1, chance)
+        predicted = float(proxy.predict(np.array(row.weight_bits), np.array(row.activation_bits)))
+        assert predicted == pytest.approx(in_sample[row.row_id]["predicted_top1"], abs=1e-9), row.row_id
+        assert in_sample[row.row_id]["error"] == pytest.approx(predicted - row.top1, abs=1e-9)
+
+
+def test_rows_far_from_their_in_sample_prediction_are_named_in_the_calibration_docstring():
+    import simulator.accuracy.calibration as calibration
+
+    far = [r["row_id"] for r in calibration._stored()["in_sample"] if abs(r["error"]) > 5.0]
+    assert far, "the published rows contradict each other somewhere; the docstring should say where"
+    missing = [row_id for row_id in far if row_id not in (calibration.__doc__ or "")]
+    assert not missing
+
+
+def test_resnet18_w2a4_reconstruction_costs_what_mqbench_measured_and_more_than_w4a4():
+    """Issue 22: `autosplit accuracy resnet18 --tier reconstruction --granularity per-channel` at W2A4 with the
+    first and last layers at 8 bits (R154: 71.06 -> 62.31, a drop of 8.75) within 4 points, and more than 1
+    point above W4A4."""
+    from simulator.accuracy.assess import assess
+    from simulator.accuracy.published import PlanBuilder
+
+    plan = PlanBuilder("resnet18")
+    drops = {}
+    for w in (2, 4):
+        wb, ab = plan.uniform(w, 4)
+        answer = assess("resnet18", list(zip(wb.tolist(), ab.tolist())), "reconstruction", "per-channel")
+        drops[w] = answer["predicted_drop"]
+        assert answer["inside_envelope"]
+    assert abs(drops[2] - 8.75) <= 4.0
+    assert drops[2] > drops[4] + 1.0

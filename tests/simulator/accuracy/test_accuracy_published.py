@@ -3,8 +3,10 @@ import csv
 
 import numpy as np
 
-from simulator.accuracy.published import (LAYERWISE_CSV, UNIFORM_CSV, PlanBuilder, calibration_rows,
-                                          unrepresentable_rows)
+from simulator.accuracy.calibration import fp32_reference
+from simulator.accuracy.published import (LAYERWISE_CSV, TRANSFORMER_CSV, UNIFORM_CSV, PlanBuilder, calibration_rows,
+                                          transformer_rows, unrepresentable_rows)
+from simulator.graph import zoo
 
 
 def _row(row_id):
@@ -22,7 +24,7 @@ def test_every_row_of_both_tables_is_translated_or_listed_with_a_reason():
     with open(LAYERWISE_CSV) as f:
         layerwise = sum(1 for _ in csv.DictReader(f))
     kept, skipped = calibration_rows(), unrepresentable_rows()
-    assert len(kept) + len(skipped) == uniform + layerwise == 38 + 83
+    assert len(kept) + len(skipped) == uniform + layerwise == 38 + 95
     assert all(s.reason for s in skipped)
     assert len({r.row_id for r in kept} | {s.row_id for s in skipped}) == uniform + layerwise
 
@@ -70,3 +72,35 @@ def test_edge_only_rows_quantize_every_layer_and_the_logits():
     row = _row("R050")  # Auto-Split U4
     assert set(row.weight_bits[i] for i in PlanBuilder(row.model).weight_layers) == {4}
     assert set(row.activation_bits) == {4}
+
+
+def test_every_transformer_row_has_provenance_and_is_translated_or_listed_with_a_reason():
+    with open(TRANSFORMER_CSV) as f:
+        table = list(csv.DictReader(f))
+    kept, skipped = transformer_rows()
+    assert sorted(r.row_id for r in kept) + sorted(s.row_id for s in skipped) == sorted(r["row_id"] for r in table)
+    assert {r.model for r in kept} == {"vit_b_16", "swin_t"} and all("LayerNorm" in s.reason for s in skipped)
+    for r in table:
+        assert r["model"] in zoo.names() and "github.com/" in r["source"] and "@" in r["source"], r["row_id"]
+        assert 0 < float(r["top1"]) <= float(r["fp32_top1"]), r["row_id"]
+    assert not {r.row_id for r in kept} & {r.row_id for r in calibration_rows()}  # the CNN fit does not see them
+
+
+def test_transformer_plan_quantizes_what_linear_and_matmul_layers_read_and_keeps_norms_and_adds_float():
+    (row,) = [r for r in transformer_rows()[0] if r.row_id == "T04"]  # PTQ4ViT W6A6 on DeiT-B
+    layers = PlanBuilder("vit_b_16").graph.layers
+    bits = {l.name: (w, a) for l, w, a in zip(layers, row.weight_bits, row.activation_bits)}
+    block = "encoder.layers.encoder_layer_3"
+    for name in ("ln_1", "self_attention.q", "self_attention.k", "self_attention.v", "self_attention.softmax",
+                 "self_attention.merge_heads", "ln_2", "mlp.0"):  # mlp.0 carries the GELU that mlp.3 reads
+        assert bits[f"{block}.{name}"][1] == 6, name
+    for name in ("self_attention.split_heads", "self_attention.scores", "add", "add#2", "mlp.3"):
+        assert bits[f"{block}.{name}"][1] == 16, name
+    assert {w for l, (w, _) in zip(layers, bits.values()) if l.weight_elements} == {6}
+    assert {w for l, (w, _) in zip(layers, bits.values()) if not l.weight_elements} == {16}
+    assert bits["class_token_output"][1] == 6 and bits["heads.head"][1] == 16  # the head's input; logits float
+
+
+def test_transformers_float_accuracy_is_torchvisions():
+    assert {m: fp32_reference()[m][0] for m in ("vit_b_16", "swin_t", "convnext_tiny")} == {
+        "vit_b_16": 81.072, "swin_t": 81.474, "convnext_tiny": 82.520}

@@ -141,3 +141,16 @@ def test_run_includes_the_capacity_section(tmp_path, capsys):
     assert plan["source"].startswith("cloud") and plan["cut_index"] == 0 and plan["edge_s"] == 0
     assert answer["max_devices"][0]["devices"] == 50   # far under the GPU's saturation: the search's limit
     assert (out_dir / "summary.md").is_file()
+
+
+@pytest.mark.slow
+def test_a_group_no_fleet_can_serve_says_why_in_the_summary(tmp_path, capsys):
+    """Issue 25: a group whose single device already misses the SLO (here a 2 ms SLO against a 3 ms edge time)
+    gets '0 (one device alone: p99 ... ms > the SLO)' instead of a bare 0 and an empty panel."""
+    data = json.loads(json.dumps(BASE))
+    data["capacity"].update(slo_p99="2ms", plot_points=0)
+    data["capacity"]["groups"][0]["devices"] = 0
+    code, _, err = run_cli(capsys, "capacity", str(write(tmp_path, data)), "--out", str(tmp_path / "out"))
+    assert code == 0, err
+    summary = (tmp_path / "out" / "capacity" / "summary.md").read_text()
+    assert "| cams | 1 | 0 (one device alone: p99 " in summary and "ms > the SLO) |" in summary

@@ -15,8 +15,9 @@ def run(capsys, *args):
 def test_models_lists_the_zoo_with_params_and_macs(capsys):
     code, out, _ = run(capsys, "models", "--format", "json")
     rows = {r["name"]: r for r in json.loads(out)}
-    assert code == 0 and len(rows) == 10
+    assert code == 0 and len(rows) == 13
     assert rows["resnet50"]["params"] == 25_557_032 and rows["resnet50"]["macs"] == 4_089_184_256
+    assert rows["vit_b_16"]["params"] == 86_567_656 and rows["vit_b_16"]["macs"] == 17_563_828_224
     assert set(rows["vgg16"]) >= {"name", "params", "macs", "layers"}
 
 

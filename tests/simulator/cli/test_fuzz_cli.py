@@ -215,6 +215,7 @@ def command_bases(tmp_path: Path) -> dict[str, list[str]]:
         "hardware": [],
         "inspect": ["resnet18"],
         "layer-cost": ["--hardware", "eyeriss", "resnet18"],
+        "profile": [str(FIXTURES / "digits_cnn.onnx"), "--out", str(tmp_path / "p.csv"), "--runs", "1", "--warmup", "0"],
         "plan": ["resnet18", "--edge", "eyeriss", "--cloud", "tpu_v1", "--uplink", "3Mbps", "--edge-memory", "4MiB",
                  "--max-accuracy-drop", "1", "--method", "edge-u8"],
         "accuracy": ["resnet18", "--bits", "8/8"],

@@ -120,3 +120,37 @@ def test_netsim_empty_or_unsorted_trace_exits_2(tmp_path, capsys):
     unsorted.write_text("0,1e6\n2,1e6\n1,1e6\n")
     code, _, err = netsim(capsys, "--trace", str(unsorted))
     assert code == 2 and "not increasing" in err
+
+
+def test_run_and_plan_integrate_a_trace_over_start_times_not_only_its_first_second(tmp_path, capsys):
+    """Issue 25: 3 Mbit/s for 1 s, then nothing for an hour. A plan's transfer is the mean over upload start
+    times, so it waits for the next second of capacity (about an hour on average): far from the constant
+    3 Mbit/s answer, and equal to the mean of uploads started at random (the segment simulation's draw)."""
+    from simulator.network.link import Link
+    from simulator.network.simulation import simulate_transfer_times_s
+    from simulator.network.trace import BandwidthTrace
+
+    trace_file = tmp_path / "outage.csv"
+    trace_file.write_text("time_s, rate_bps\n0, 3e6\n1, 0\n3600, 0\n")  # 1 s of 3 Mbit/s in every 7199 s
+    trace = BandwidthTrace.from_file(trace_file)
+    link = Link.ideal(1.0, trace=trace)
+    mean = link.transfer_time_s(150_528.0)
+    simulated = simulate_transfer_times_s(link, 150_528, 4000, seed=1)
+    assert mean == pytest.approx(simulated.mean(), rel=0.05)
+    assert mean > 1000.0 and link.transfer_time_s(150_528.0, start_s=0.0) < 1.0
+
+    import pandas as pd
+
+    from support import an_experiment, write_yaml
+
+    latencies = {}
+    for name, network in {"constant": {"uplink": "3Mbps", "rtt": "0ms", "link": "ideal"},
+                          "traced": {"trace": str(trace_file), "rtt": "0ms", "link": "ideal"}}.items():
+        experiment = write_yaml(tmp_path / f"{name}.yaml", an_experiment(
+            network=network, search={"methods": ["cloud"]}, output={"plot_formats": []}))
+        assert main(["run", str(experiment), "--out", str(tmp_path / name), "--no-progress"]) == 0
+        baselines = pd.read_csv(tmp_path / name / "baselines.csv").set_index("method")
+        latencies[name] = float(baselines.loc["cloud", "latency_s"])
+        summary = (tmp_path / name / "summary.md").read_text()
+        assert ("mean over uploads started at 256 instants" in summary) == (name == "traced")
+    assert latencies["constant"] < 1.0 and latencies["traced"] > 1000.0

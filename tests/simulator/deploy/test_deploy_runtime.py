@@ -303,6 +303,118 @@ def test_the_server_still_serves_after_the_fuzzing(exported, server):
     still_serves(exported, server.port)
 
 
+def test_a_hello_nested_too_deeply_is_blamed_on_the_frame(exported, server):
+    plan = DeployedPlan.load(exported / "a", "cloud")
+    deep = protocol.encode(protocol.HELLO, 0, plan.digest, b"[" * protocol.HELLO_MAX_BYTES)
+    message = error_of(exchange(server.port, deep))
+    assert "nests too deeply" in message and "cloud model failed" not in message
+    still_serves(exported, server.port)
+
+
+SERVE_WITH_FEW_DESCRIPTORS = """
+import resource, sys
+resource.setrlimit(resource.RLIMIT_NOFILE, (96, 96))
+from simulator.cli import main
+sys.exit(main(["serve-cloud", "--plan", sys.argv[1], "--port", "0", "--read-timeout", "20s", "--format", "json"]))
+"""
+
+
+@pytest.mark.slow
+def test_more_idle_connections_than_descriptors_do_not_stop_the_server(exported):
+    """Issue 25: at a descriptor limit of 96, 300 idle connections used to end serve-cloud with EMFILE. The
+    server now serves at most limit - 64 connections at once (the rest wait in the accept queue) and keeps
+    serving: once the idle clients leave, a real client is answered."""
+    server = subprocess.Popen([sys.executable, "-c", SERVE_WITH_FEW_DESCRIPTORS, str(exported / "a")],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    idle = []
+    try:
+        port = None
+        deadline = time.monotonic() + 60
+        while port is None and time.monotonic() < deadline:
+            line = server.stdout.readline()
+            if '"port"' in line:
+                port = json.loads(line)["port"]
+        assert port, server.stderr.read()
+        for _ in range(300):
+            sock = socket.socket()
+            sock.setblocking(False)
+            try:
+                sock.connect(("127.0.0.1", port))
+            except BlockingIOError:
+                pass
+            idle.append(sock)
+        time.sleep(1.0)
+        assert server.poll() is None, server.stderr.read()
+        for sock in idle:
+            sock.close()
+        idle.clear()
+        x, y = load_npz(DIGITS_DATA)
+        assert run_edge(exported / "a", "127.0.0.1", port, x[:3], y[:3], timeout_s=60.0)["requests"] == 3
+        assert server.poll() is None
+    finally:
+        for sock in idle:
+            sock.close()
+        server.kill()
+        server.wait()
+
+
+class SmallSendBufferServer(CloudServer):
+    """A server whose sockets buffer little, so that a client that never reads blocks its sends quickly."""
+
+    async def handle(self, sock, peer):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        await super().handle(sock, peer)
+
+
+@pytest.mark.slow
+def test_a_client_that_sends_but_never_reads_is_cut_off(exported):
+    """A client that never reads its answers fills the server's send buffer; the send times out (the read
+    timeout) and the connection is closed instead of holding a descriptor forever."""
+    running = ServerThread(SmallSendBufferServer(DeployedPlan.load(exported / "a", "cloud"), read_timeout_s=1.0))
+    plan = DeployedPlan.load(exported / "a", "cloud")
+    requests = protocol.encode(protocol.REQUEST, 1, plan.digest, b"\0" * 192) * 256
+
+    def flood(sock: socket.socket) -> None:
+        try:
+            while True:
+                sock.sendall(requests)
+        except OSError:  # the server closed the connection
+            pass
+
+    try:
+        with socket.create_connection(("127.0.0.1", running.port)) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.sendall(hello_for(exported / "a"))
+            sender = threading.Thread(target=flood, args=(sock,), daemon=True)
+            sender.start()
+            deadline = time.monotonic() + 120
+            while not any("did not read its answer" in line for line in running.log):
+                assert time.monotonic() < deadline and sender.is_alive() or any(
+                    "did not read" in line for line in running.log), running.log[-3:]
+                time.sleep(0.1)
+        still_serves(exported, running.port)
+    finally:
+        running.stop()
+
+
+def test_run_edge_prints_the_measured_edge_compute_beside_the_plans_prediction(tmp_path, capsys):
+    calibration = load_npz(DIGITS_CALIBRATION)[0]
+    export_split(DIGITS, {**PLAN, "breakdown": {"edge_s": 2.5e-3}}, tmp_path / "p", calibration, "c.npz")
+    running = ServerThread(CloudServer(DeployedPlan.load(tmp_path / "p", "cloud"), read_timeout_s=0.5))
+    try:
+        assert main(["run-edge", "--plan", str(tmp_path / "p"), "--connect", f"127.0.0.1:{running.port}", "--data",
+                     str(DIGITS_DATA), "--limit", "5"]) == 0
+        table = capsys.readouterr().out
+        assert main(["run-edge", "--plan", str(tmp_path / "p"), "--connect", f"127.0.0.1:{running.port}", "--data",
+                     str(DIGITS_DATA), "--limit", "5", "--format", "json"]) == 0
+        data = json.loads(capsys.readouterr().out)
+    finally:
+        running.stop()
+    assert data["predicted_edge_s"] == 2.5e-3
+    line = next(l for l in table.splitlines() if l.startswith("edge compute:"))
+    assert "the plan predicted 2.500 ms" in line and "% measured vs predicted" in line
+
+
 @pytest.mark.slow
 def test_a_vit_split_over_tcp_sends_the_token_tensor_and_has_its_measured_accuracy(tmp_path):
     """tests/fixtures/tiny_vit.onnx cut after the attention residual: the 5x32 token tensor crosses at 5 bits."""

@@ -54,8 +54,8 @@ def test_dry_run_lists_the_skipped_baseline_and_refuses_what_the_run_would(tiny_
     assert code == 0 and "note: cell 0: edge-u4 skipped" in out
     code, _, err = run(capsys, "run", str(experiment), "--dry-run", "--set", "bits.edge=[3]")
     assert code == 2 and "bits.edge: [3] not supported by edge_tpu" in err
-    code, _, err = run(capsys, "run", str(experiment), "--dry-run", "--set", "edge=h100")
-    assert code == 2 and "edge: h100 is a GPU" in err
+    code, _, err = run(capsys, "run", str(experiment), "--dry-run", "--set", "edge=raspberry_pi_4b@threads=9")
+    assert code == 2 and "threads: expected a whole number between 1 and 4" in err
 
 
 def test_resume_refuses_a_directory_of_another_experiment(tiny_run, capsys):

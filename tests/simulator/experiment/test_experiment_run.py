@@ -130,11 +130,16 @@ def test_same_yaml_and_seed_with_trial_budgets_give_identical_tables(experiment,
 
 
 def test_existing_results_are_never_overwritten_without_force(experiment, reference, capsys):
-    before = (reference / "summary.md").stat().st_mtime_ns
-    assert main(["run", str(experiment), "--out", str(reference), "--no-progress"]) == 2
+    before = {p.name: p.stat().st_mtime_ns for p in reference.iterdir() if p.is_file() and p.name != ".autosplit.lock"}
+    # the same experiment again: its results are shown, nothing is computed or written
+    assert main(["run", str(experiment), "--out", str(reference), "--no-progress"]) == 0
+    captured = capsys.readouterr()
+    assert "already holds this experiment's results" in captured.err and " cloud " in captured.out
+    # another experiment (another seed) into the same directory: refused, naming what differs
+    assert main(["run", str(experiment), "--out", str(reference), "--no-progress", "--set", "seed=7"]) == 2
     message = capsys.readouterr().err
-    assert str(reference) in message and "--force" in message
-    assert (reference / "summary.md").stat().st_mtime_ns == before
+    assert str(reference) in message and "--force" in message and "seed" in message
+    assert {p.name: p.stat().st_mtime_ns for p in reference.iterdir() if p.is_file() and p.name in before} == before
     assert main(["run", str(experiment), "--out", str(reference), "--force", "--resume"]) == 2
 
 
@@ -182,10 +187,9 @@ def test_a_killed_run_leaves_no_partial_file_and_resume_finishes_it(experiment, 
     assert finals
     for path in finals:
         _complete(path)
-    # a plain rerun refuses and says how to continue; --resume finishes the same tables
-    assert main(["run", str(experiment), "--out", str(out), "--no-progress", *NO_PLOTS]) == 2
-    assert "--resume" in capsys.readouterr().err
-    assert main(["run", str(experiment), "--out", str(out), "--no-progress", "--resume", *NO_PLOTS]) == 0
+    # a plain rerun of the same experiment resumes it (as --resume does) and finishes the same tables
+    assert main(["run", str(experiment), "--out", str(out), "--no-progress", *NO_PLOTS]) == 0
+    assert "resuming it" in capsys.readouterr().err
     assert not any(p.name.startswith(atomic.TEMP_PREFIX) for p in out.rglob("*"))
     for name in TABLES:
         assert (out / name).read_bytes() == (reference / name).read_bytes(), name
@@ -203,3 +207,47 @@ def test_atomic_write_leaves_neither_file_nor_temporary_when_the_writer_fails(tm
     assert list(tmp_path.iterdir()) == []
     atomic.write_text(target, "a,b\n1,2\n")
     assert target.read_text() == "a,b\n1,2\n" and list(tmp_path.iterdir()) == [target]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("failing_write", [2, 9])
+def test_a_full_disk_ends_in_one_line_and_the_same_command_finishes_the_same_tables(
+        experiment, reference, tmp_path, capsys, monkeypatch, failing_write):
+    """Fault injection (issue 25): the disk fills at the Nth file written (a checkpoint, a table, a figure)."""
+    out = tmp_path / "full"
+    real_fsync = os.fsync
+    writes = {"count": 0}
+
+    def fsync(fd: int) -> None:
+        writes["count"] += 1
+        if writes["count"] >= failing_write:
+            raise OSError(28, "No space left on device")
+        real_fsync(fd)
+
+    monkeypatch.setattr(atomic.os, "fsync", fsync)
+    assert main(["run", str(experiment), "--out", str(out), "--no-progress", *NO_PLOTS]) == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith("error: ") and "No space left on device" in line and "nothing written before was lost" in line
+    assert not any(p.name.startswith(atomic.TEMP_PREFIX) for p in out.rglob("*")) if out.exists() else True
+    monkeypatch.setattr(atomic.os, "fsync", real_fsync)
+    assert main(["run", str(experiment), "--out", str(out), "--no-progress", *NO_PLOTS]) == 0
+    for name in TABLES:
+        assert (out / name).read_bytes() == (reference / name).read_bytes(), name
+
+
+def test_summary_names_which_accuracy_each_column_is_and_sizes_read_as_written(reference, capsys):
+    """Issue 25: the expected accuracy and the bound's end are named apart; sizes in the unit a user writes."""
+    from simulator.report.summary import _points, _size
+
+    summary = (reference / "summary.md").read_text()
+    assert "| expected accuracy (%) | 80% interval | drop at the bound's end (pt) |" in summary
+    assert "edge memory 4 MiB" in summary and "at most 1 percentage point (" in summary
+    assert _size(16 * 2**10) == "16 KiB" and _size(1.5 * 2**30) == "1.5 GiB" and _size(100) == "100 B"
+    assert _points(1) == "1 percentage point" and _points(0.5) == "0.5 percentage points"
+
+
+def test_the_run_commands_rows_name_the_expected_accuracy_and_the_bounds_end(experiment, reference, capsys):
+    assert main(["run", str(experiment), "--out", str(reference), "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["plans"]
+    assert rows and all({"accuracy_expected", "accuracy_at_bound"} <= set(r) for r in rows)
+    assert all(r["accuracy_at_bound"] <= r["accuracy_expected"] + 1e-9 for r in rows)

@@ -70,3 +70,54 @@ def test_per_layer_activation_allocation_is_the_default_and_uniform_stays_an_opt
     assert uniform.info["activation_allocation"] == "uniform"
     for _, row in uniform.plans.iterrows():
         assert len(set(row["activation_bits"])) <= 1
+
+
+def test_the_activation_path_gives_each_cut_the_allocations_of_its_own_lagrangian(paper_scenario):
+    """Issue 27: the Lagrangian runs once over the whole network; a cut's allocations are the path's rows
+    restricted to its prefix. Checked against the per-cut Lagrangian the paper describes, at every cut."""
+    from simulator.search.autosplit import ActivationPath, _lagrangian, activation_allocations
+
+    t = paper_scenario.tables
+    allowed = t.edge_bit_index
+    budgets = t.bits[allowed].astype(float)
+    path = ActivationPath.of(t)
+    elements = t.tensor_elements[t.inputs:].astype(float)
+    bits = t.bits[allowed].astype(float)
+    for cut in range(1, t.layers + 1, 7):
+        own = _lagrangian(t.activation_cost[:cut][:, allowed], elements[:cut, None] * bits[None, :], allowed)
+        mine = np.unique(path.rows[path.first_change < cut][:, :cut], axis=0)
+        assert np.array_equal(own, mine), cut
+        allocations = activation_allocations(t, cut, budgets, path)
+        for k, budget in enumerate(budgets):  # within the budget, and no own allocation within it is less distorted
+            average = (t.bits[allocations[k, :cut]] * elements[:cut]).sum() / elements[:cut].sum()
+            distortion = t.activation_cost[np.arange(cut), allocations[k, :cut]].sum()
+            inside = (t.bits[own] * elements[None, :cut]).sum(1) / elements[:cut].sum() <= budget + 1e-9
+            if inside.any():
+                assert average <= budget + 1e-9
+                best = t.activation_cost[np.arange(cut)[None, :], own[inside]].sum(1).min()
+                assert distortion == pytest.approx(best, rel=1e-12, abs=1e-15)
+
+
+def test_pruning_weight_allocations_by_memory_loses_no_feasible_solution():
+    """Auto-Split pairs only the weight allocations whose edge weights fit the memory with the activations;
+    the feasible list equals that of pairing every allocation and filtering afterwards (the paper's way)."""
+    from simulator.search.autosplit import (AutoSplit, activation_allocations, candidate_splits,
+                                            lagrangian_allocations)
+    from simulator.search.base import Candidates
+    from support import make_scenario
+
+    t = make_scenario("resnet18", edge_memory_bytes=2e6).tables
+    weights, budgets = lagrangian_allocations(t), t.bits[t.edge_bit_index].astype(float)
+    every = set()
+    for cut in candidate_splits(t):
+        activations = np.unique(activation_allocations(t, int(cut), budgets), axis=0)
+        c = Candidates(np.tile(weights, (len(activations), 1)), np.repeat(activations, len(weights), axis=0),
+                       cut=np.full(len(weights) * len(activations), cut))
+        fits = c.evaluate(t).edge_memory_bytes <= 2e6
+        every |= {(int(cut), w[:cut].tobytes(), a[:cut].tobytes()) for w, a in
+                  zip(c.weight_bits[fits].astype(np.int8), c.activation_bits[fits].astype(np.int8))}
+    listed = AutoSplit().propose(t, {}, 0).candidates
+    assert listed.weight_bits.dtype == np.int8  # plans x layers kept small
+    mine = {(int(k), w[:k].tobytes(), a[:k].tobytes())
+            for k, w, a in zip(listed.cut, listed.weight_bits, listed.activation_bits)}
+    assert mine == every and len(mine) == len(listed)
