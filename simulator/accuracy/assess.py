@@ -124,7 +124,8 @@ def assess(model: str, pairs: list[tuple[int, int]], tier: str = "calibrated", g
                      + (f" and {len(below) - 4} more" if len(below) > 4 else "")
                      + "; the interval is widened there and searches avoid it unless --extrapolate")
     if cache is not None:
-        result |= {"measurements_made": cache.made, "measurements_reused": cache.hits, "measurement_cache": str(cache.path)}
+        result |= {"measurements_made": cache.made, "measurements_reused": cache.hits,
+                   "measurement_cache": str(cache.path)}
     if not is_onnx:
         result["metric"] = fp32_reference().get(model, (None, "unknown"))[1]
     if notes:

@@ -2,10 +2,11 @@
 
 A measurement is the top-1 of a fake-quantized model on the whole data file, for one bit assignment (the
 tensors below float and their bits). They are stored in one JSON file per (model, data, calibration, tier,
-granularity), named by the SHA-256 of the model's and data files' bytes, the `--until` cut and `CACHE_VERSION`: a changed file,
-or a changed quantizer (a new version stamp), is a new file, never a stale answer. Beside the accuracies the
-file keeps the activation ranges the calibration found and the proxy fitted to the measurements, the latter
-stamped with the SHA-256 of the fitting code (`fit_stamp`), so that a changed fit is refitted. The folder is
+granularity), named by the SHA-256 of the model's and data files' bytes, the `--until` cut and `CACHE_VERSION`:
+a changed file, or a changed quantizer (a new version stamp), is a new file, never a stale answer. Beside the
+accuracies the file keeps the activation ranges the calibration found and the proxy fitted to the
+measurements, the latter stamped with the SHA-256 of the fitting code (`fit_stamp`), so that a changed fit is
+refitted. The folder is
 `$AUTOSPLIT_CACHE`, else `$XDG_CACHE_HOME/autosplit`, else `~/.cache/autosplit`; files are written atomically
 (`simulator.atomic`) and merged with what another process wrote meanwhile. Deleting the folder is always safe.
 """
@@ -20,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from simulator.accuracy.distortion import FLOAT_BITS
 from simulator.atomic import write_text
 
 CACHE_VERSION = 1
@@ -53,8 +55,6 @@ def file_sha256(path: str | Path) -> str:
 
 def assignment_key(weight_bits: dict[str, int], activation_bits: dict[str, int]) -> str:
     """A bit assignment as text: the layers' weight and activation bits, sorted, float tensors left out."""
-    from simulator.accuracy.distortion import FLOAT_BITS
-
     weights = sorted((name, int(b)) for name, b in weight_bits.items() if int(b) < FLOAT_BITS)
     activations = sorted((name, int(b)) for name, b in activation_bits.items() if int(b) < FLOAT_BITS)
     return json.dumps([weights, activations], separators=(",", ":"))

@@ -183,7 +183,8 @@ class FakeQuantizer:
     def stays_float(self, layer: str, quantized: set[str]) -> bool:
         """True for a LayerNorm or Softmax output that no layer outside `quantized` (the plan's edge) reads:
         such outputs stay in float; one that crosses the cut is sent, hence quantized, at the plan's bits."""
-        return self.graph.layer(layer).op in FLOAT_OUTPUT_OPS and layer not in self.graph_outputs and self.consumers[layer] <= quantized
+        return (self.graph.layer(layer).op in FLOAT_OUTPUT_OPS and layer not in self.graph_outputs
+                and self.consumers[layer] <= quantized)
 
     # --- models -------------------------------------------------------------------------------------
     def model(self, weight_bits: dict[str, int] | None = None, activation_bits: dict[str, int] | None = None):

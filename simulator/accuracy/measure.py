@@ -102,7 +102,8 @@ class AccuracyMeter:
             first = " ".join(str(exc).split())[:300]
             raise UserError(f"{onnx_path}: onnxruntime cannot run it on {data_name}: {first}") from None
 
-    def accuracy(self, weight_bits: dict[str, int] | None = None, activation_bits: dict[str, int] | None = None) -> float:
+    def accuracy(self, weight_bits: dict[str, int] | None = None,
+                 activation_bits: dict[str, int] | None = None) -> float:
         """Top-1 (percent) with the given per-layer bits (layers left out stay float); from the cache when this
         assignment was measured before."""
         weight_bits, activation_bits = weight_bits or {}, activation_bits or {}
