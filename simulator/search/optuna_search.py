@@ -47,7 +47,7 @@ if TYPE_CHECKING:  # Optuna is imported lazily: it takes a while
 
 SAMPLERS = ("nsga2", "tpe", "gp", "auto")
 OBJECTIVES = ("latency", "accuracy_drop", "energy")
-DEFAULT_TRIALS = 1000
+DEFAULT_TRIALS = 2000
 """The default budget: a few seconds of CPU per cell (benchmarks/optuna_vs_exact.py measures it)."""
 AUTO_TPE_TRIALS = 300
 """`auto` takes TPE below this many trials (NSGA-II needs several populations to pay off), else NSGA-II."""
@@ -107,7 +107,8 @@ def constraint_values(ev: Evaluation, scenario: Scenario) -> dict[str, np.ndarra
     """Per plan, what Optuna's constrained domination reads (feasible when every value is <= 0): the memory's
     and the accuracy drop's excess over their bounds, and `other`: 1 where the evaluator finds a plan
     infeasible for a reason besides those two (0 otherwise), so the sampler's feasibility is the evaluator's."""
-    memory = (ev.edge_memory_bytes - scenario.edge_memory_bytes) / scenario.edge_memory_bytes
+    with np.errstate(invalid="ignore"):  # no memory bound: inf / inf
+        memory = (ev.edge_memory_bytes - scenario.edge_memory_bytes) / scenario.edge_memory_bytes
     memory = np.where(np.isfinite(memory), memory, -1.0)
     drop = ev.accuracy_drop - scenario.max_accuracy_drop
     other = (~ev.feasible & (memory <= 0) & (drop <= 1e-9)).astype(float)
@@ -128,7 +129,7 @@ class OptunaSearch(SearchMethod):
 
     name = "optuna"
 
-    def __init__(self, sampler: str = "nsga2", population: int = 50,
+    def __init__(self, sampler: str = "auto", population: int = 50,
                  objectives: tuple[str, ...] = ("latency", "accuracy_drop"), warm_start: bool = True):
         if sampler not in SAMPLERS:
             raise ValueError(f"sampler: expected one of {', '.join(SAMPLERS)}, got {sampler!r}")
