@@ -2,18 +2,21 @@
 
 Per-layer bits for 50-300 layers are more than NSGA-II or TPE can search in a few thousand trials, so a trial
 holds only what a plan's trade-off turns on:
-- `cut`: a prefix cut, a categorical over the cuts that can beat cloud-only (see `searchable_cuts`);
+- `cut`: a prefix cut, a categorical over the cuts where a plan can beat cloud-only (`searchable_cuts`);
 - `crossing_bits`: the bit-width of the activations crossing the cut (what goes on the wire);
-- `latency_weight`: how much a second of edge latency is worth in distortion (0 .. large: accurate .. fast);
-- `activation_cap`: the largest layer output the edge keeps, as a share of the edge memory (log scale);
+- `latency_weight`: how much a second of edge latency is worth in distortion (tiny .. large: accurate .. fast);
 - `energy_weight`: the same for a joule of edge energy, only when energy is an objective.
-`decode` turns a batch of trials into plans in one vectorised pass: each edge layer's activation bits minimise
-sensitivity x distortion + latency_weight x latency (its minimum over the weight bits) among the bit-widths
-whose output fits the cap, the crossing tensors take `crossing_bits`, and the weight bits minimise
-distortion + latency_weight x latency + lambda x weight bytes, lambda the smallest multiplier (bisected) that
-fits the weights into what the activations leave of the edge memory: the Lagrangian (Shoham-Gersho)
-allocation Auto-Split uses, with latency in the Lagrangian. The decoded plans are real plans, scored by the
-vectorised evaluator like every other method's.
+`decode` turns a batch of trials into plans in one vectorised pass. Under each activation cap (the edge's
+largest output at one of the edge's bit-widths), each edge layer's activation bits minimise sensitivity x
+distortion + latency_weight x latency (its minimum over the weight bits) among the bit-widths whose output
+fits the cap, the crossing tensors take `crossing_bits`, and the weight bits minimise distortion +
+latency_weight x latency + lambda x weight bytes, lambda the smallest multiplier (bisected) that fits the
+weights into what the activations leave of the edge memory: the Lagrangian (Shoham-Gersho) allocation
+Auto-Split uses, with latency in the Lagrangian. Of the caps, the allocation with the least scalarised cost
+that fits the memory is kept. The decoded plans are real plans, scored by the vectorised evaluator like
+every other method's. What the space cannot reach (measured in benchmarks/optuna_vs_exact.py): plans that
+trade activation memory against weight memory layer by layer under a tiny memory (trained_cnn's 16 KiB),
+and fronts in a narrow band just below cloud-only's latency (the paper setup at 3 Mbps, pessimistic bound).
 """
 from __future__ import annotations
 
