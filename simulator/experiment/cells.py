@@ -157,7 +157,8 @@ def run_method_in_cell(method: str, scenario: Scenario, cell: Cell, budget: dict
     kept = _keep_rows(plans, memory_front(plans, limit), best, max_rows, seed)
     return MethodOutcome(method=method, best=best, front=feasible_front(plans), plans=kept,
                          plans_evaluated=len(plans), evaluations=result.evaluations, elapsed_s=result.elapsed_s,
-                         budget=budget, fingerprint=fingerprint, guarantee=describe(method, result.info))
+                         budget=budget, fingerprint=fingerprint, guarantee=describe(method, result.info),
+                         hypervolume_trace=tuple((t[0], t[-1]) for t in result.info.get("hypervolume_trace", ())))
 
 
 # --- what is kept of a method's plans ---------------------------------------------------------------------

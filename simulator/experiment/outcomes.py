@@ -23,3 +23,4 @@ class MethodOutcome:
     fingerprint: str
     note: str | None = None    # why the method did not run in this cell (e.g. an edge-uN the edge cannot run)
     guarantee: str = ""        # what the method's answer guarantees (search.describe)
+    hypervolume_trace: tuple = ()  # (wall seconds, front hypervolume) as an iterative search went (optuna)

@@ -39,7 +39,8 @@ from simulator.experiment.worker import forget_studies
 
 OUTPUT_FILES = ("config.resolved.yaml", "plans.parquet", "plans.csv", "pareto.csv", "baselines.csv", "timings.csv",
                 "summary.md", "pareto.png", "pareto.svg", "breakdown.png", "breakdown.svg", "bits.png", "bits.svg",
-                "sweep.png", "sweep.svg", "measured.csv", "accuracy.png", "accuracy.svg")
+                "sweep.png", "sweep.svg", "measured.csv", "accuracy.png", "accuracy.svg", "convergence.png",
+                "convergence.svg")
 
 
 @dataclass

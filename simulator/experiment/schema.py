@@ -270,8 +270,9 @@ class Budget(_Section):
 class OptunaOptions(_Section):
     """How the optuna method searches."""
 
-    sampler: Literal["nsga2", "tpe"] = Field(default="nsga2",
-                                             description="NSGA-II (default) or multivariate TPE, seeded")
+    sampler: Literal["nsga2", "tpe", "gp", "auto"] = Field(
+        default="auto", description="auto (default: TPE below 300 trials, else NSGA-II), NSGA-II, multi-objective "
+        "TPE or Optuna's GPSampler (needs torch and scipy), seeded")
     objectives: list[Literal["latency", "accuracy_drop", "energy"]] = Field(
         default=["latency", "accuracy_drop"], description="objectives, all minimised: latency and accuracy_drop, "
         "optionally energy (the edge's energy per inference) as a third")

@@ -222,7 +222,9 @@ def write_results(loaded: LoadedExperiment, cells: list[CellOutcome], out_dir: P
             "requested_methods": list(config.search.methods)}
     meta["measurements"] = measurements
     files += write_plots(out_dir, baselines=baselines, pareto=pareto, plans=plans, cells=cell_info, meta=meta,
-                         formats=tuple(config.output.plot_formats), measured=measured)
+                         formats=tuple(config.output.plot_formats), measured=measured, timings=timings,
+                         traces={(o.cell.index, name): list(getattr(m, "hypervolume_trace", ()))
+                                 for o in cells for name, m in o.outcomes.items()})
     text = render_summary(baselines=baselines, pareto=pareto, timings=timings, cells=cell_info, meta=meta,
                           plots=[p.name for p in files if p.suffix in (".png", ".svg")])
     files.append(atomic.write_text(out_dir / "summary.md", text))

@@ -65,9 +65,10 @@ def _panels(plt, count: int, width: float = 6.4, height: float = 4.6, columns: i
 
 def write_plots(out_dir: Path, *, baselines: pd.DataFrame, pareto: pd.DataFrame, plans: pd.DataFrame,
                 cells: list[dict], meta: dict, formats: Sequence[str] = ("png", "svg"),
-                measured: pd.DataFrame | None = None) -> list[Path]:
-    """Write pareto, breakdown, bits, (for a sweep) sweep and (with `measured` plans) accuracy figures in each of
-    `formats`; returns the paths."""
+                measured: pd.DataFrame | None = None, timings: pd.DataFrame | None = None,
+                traces: dict[tuple[int, str], list] | None = None) -> list[Path]:
+    """Write pareto, breakdown, bits, (for a sweep) sweep, (with `measured` plans) accuracy and (with `timings`)
+    convergence figures in each of `formats`; returns the paths."""
     if not formats:
         return []
     plt = _pyplot()
@@ -87,7 +88,49 @@ def write_plots(out_dir: Path, *, baselines: pd.DataFrame, pareto: pd.DataFrame,
             fig = _accuracy_figure(plt, measured_cells, measured=measured, meta=meta, total_cells=len(cells))
             files += _save(fig, out_dir, "accuracy", formats)
             plt.close(fig)
+    if timings is not None and len(timings):
+        fig = _convergence_figure(plt, shown, baselines=baselines, timings=timings, traces=traces or {}, meta=meta,
+                                  total_cells=len(cells))
+        files += _save(fig, out_dir, "convergence", formats)
+        plt.close(fig)
     return files
+
+
+# --- convergence ----------------------------------------------------------------------------------------
+def _convergence_figure(plt, cells, *, baselines, timings, traces, meta, total_cells):
+    """Front hypervolume (the baselines table's: reference cloud-only's latency and the drop bound) against
+    wall seconds, per cell: a line for a method that reports its trace (Optuna), a point at its run time for
+    the others, the exact front's as a dashed level."""
+    fig, axes = _panels(plt, len(cells))
+    handles: dict[str, object] = {}
+    for ax, cell in zip(axes, cells):
+        index = cell["cell"]
+        rows = baselines[baselines["cell"] == index].set_index("method")
+        elapsed = timings[timings["cell"] == index].set_index("method")["elapsed_s"]
+        for method in [m for m in rows.index if m not in method_names(baseline=True) and m in elapsed.index]:
+            style = plot_style(method)
+            hv = rows.at[method, "hypervolume"] if "hypervolume" in rows else np.nan
+            trace = traces.get((index, method)) or []
+            if trace:
+                seconds, values = zip(*trace)
+                handles[style.label] = ax.step(np.maximum(seconds, 1e-3), values, where="post", color=style.colour,
+                                               label=style.label)[0]
+            elif not pd.isna(hv):
+                handles[style.label] = ax.scatter([max(float(elapsed[method]), 1e-3)], [hv], color=style.colour,
+                                                  marker=style.marker, label=style.label, zorder=3)
+            if method == "exact" and not pd.isna(hv):
+                ax.axhline(hv, color=style.colour, linestyle="--", linewidth=0.8)
+        ax.set_xscale("log")
+        ax.tick_params(axis="x", which="minor", labelbottom=False)
+        ax.set_xlabel("wall time (s)")
+        ax.set_ylabel("front hypervolume")
+        ax.set_title(_panel_title(cell), fontsize=9)
+    _suptitle(fig, meta, f"front hypervolume against search time{_more(total_cells)}")
+    if handles:
+        fig.legend(list(handles.values()), list(handles.keys()), loc="lower center", ncol=4, frameon=False,
+                   fontsize=8, bbox_to_anchor=(0.5, 0.0))
+    fig.tight_layout(rect=(0, _legend_room(fig, math.ceil(len(handles) / 4)), 1, 0.97))
+    return fig
 
 
 def _legend_room(fig, rows: int) -> float:

@@ -10,6 +10,7 @@ from hardware_models.errors import UserError
 from hardware_models.registry import load_accelerator, preset_evidence
 from simulator.accuracy.calibration import envelope_floors
 from simulator.report.plots import chosen_plan
+from simulator.search.registry import method_names
 
 
 def _ms(seconds) -> str:
@@ -126,6 +127,7 @@ def _cell_section(cell: dict, baselines: pd.DataFrame, timings: pd.DataFrame, mu
             f"{_mib(row['edge_memory_bytes'])} | {int(row['edge_layer_count'])} | "
             f"{'yes' if bool(row['feasible']) else '**no**'}{judged} | {elapsed} |")
     lines.append("")
+    lines += _hypervolume_lines(rows)
     notes = [str(n) for n in rows.get("guarantee", pd.Series(dtype=str)).tolist() if isinstance(n, str) and n]
     if notes:
         lines += ["What each search guarantees:", ""] + [f"- {n}" for n in notes] + [""]
@@ -169,6 +171,24 @@ def _trace_lines(cell: dict) -> list[str]:
             "period): every transfer time is the mean over uploads started at 256 instants spread evenly over the "
             "period, so latencies are means over start times and the search minimises that mean; "
             "`autosplit netsim --trace` gives the distribution (p50, p99) of one payload's transfer"]
+
+
+def _hypervolume_lines(rows: pd.DataFrame) -> list[str]:
+    """Each searching method's front hypervolume against the exact front's (one reference point for all:
+    cloud-only's latency and the accuracy-drop bound); nothing when exact did not run or its front is empty."""
+    exact = rows[rows["method"] == "exact"] if "hypervolume" in rows else rows.iloc[:0]
+    if not len(exact) or _missing(exact.iloc[0]["hypervolume"]) or not float(exact.iloc[0]["hypervolume"]) > 0:
+        return []
+    exact_hv = float(exact.iloc[0]["hypervolume"])
+    searches = rows[~rows["method"].isin(method_names(baseline=True))]
+    lines = ["Front hypervolume over (latency, accuracy drop), feasible plans, reference point cloud-only's latency "
+             "and the drop bound (the larger, the better the front):", "", "| method | hypervolume | of exact's |",
+             "|---|---:|---:|"]
+    for _, row in searches.iterrows():
+        hv = row["hypervolume"]
+        lines.append(f"| {row['method']} | {f'{float(hv):.4g}' if not _missing(hv) else '-'} | "
+                     f"{f'{float(hv) / exact_hv:.1%}' if not _missing(hv) else '-'} |")
+    return lines + [""]
 
 
 def _evidence_lines(cell: dict) -> list[str]:
