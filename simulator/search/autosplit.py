@@ -38,14 +38,9 @@ def candidate_splits(tables: CostTables) -> np.ndarray:
 
 def lagrangian_allocations(tables: CostTables) -> np.ndarray:
     """(allocations, L) weight bit indices: for every breakpoint multiplier, each layer's
-    argmin over the edge bits of weight cost + lambda x weight bytes (the lower convex hull, walked).
-
-    The costs are the proxy's noise without the evidence envelope's price (`weight_noise`): the envelope is a
-    constraint like the memory, applied to the listed plans (`evaluate`'s `feasible`), as the paper's
-    Algorithm 1 applies its constraints. Priced in, OUTSIDE_COST would reorder the multiplier path (every tensor
-    down to its floor first, then below it by size alone) and change which plans are listed."""
+    argmin over the edge bits of weight cost + lambda x weight bytes (the lower convex hull, walked)."""
     allowed = tables.edge_bit_index
-    return _lagrangian(tables.weight_noise[:, allowed], tables.weight_bytes[:, allowed], allowed)
+    return _lagrangian(tables.weight_cost[:, allowed], tables.weight_bytes[:, allowed], allowed)
 
 
 @dataclass(frozen=True)
@@ -67,13 +62,12 @@ class ActivationPath:
         allowed = tables.edge_bit_index
         elements = tables.tensor_elements[tables.inputs:].astype(float)
         bits = tables.bits[allowed].astype(float)
-        # the noise without the envelope's price, as for the weights (`lagrangian_allocations`)
-        rows = _lagrangian_path(tables.activation_noise[:, allowed], elements[:, None] * bits[None, :], allowed)
+        rows = _lagrangian_path(tables.activation_cost[:, allowed], elements[:, None] * bits[None, :], allowed)
         changed = rows[1:] != rows[:-1]
         first_change = np.concatenate([[0], np.argmax(changed, axis=1)])
         layer = np.arange(tables.layers)[None, :]
         return ActivationPath(rows, first_change, np.cumsum(tables.bits[rows] * elements[None, :], axis=1),
-                              np.cumsum(tables.activation_noise[layer, rows], axis=1), np.cumsum(elements))
+                              np.cumsum(tables.activation_cost[layer, rows], axis=1), np.cumsum(elements))
 
 
 def activation_allocations(tables: CostTables, cut: int, budgets: np.ndarray,

@@ -26,7 +26,7 @@ def test_lagrangian_allocations_walk_from_all_highest_to_all_lowest_bits(paper_s
     allocations = lagrangian_allocations(t)
     weighted = t.has_weights
     memory = (t.weight_bytes[np.arange(t.layers), allocations] * weighted).sum(1)
-    cost = (t.weight_noise[np.arange(t.layers), allocations] * weighted).sum(1)
+    cost = (t.weight_cost[np.arange(t.layers), allocations] * weighted).sum(1)
     order = np.argsort(memory)
     # along the walk, less memory never buys lower distortion: a convex trade-off, no dominated allocation
     assert np.all(np.diff(cost[order]) <= 1e-12)
@@ -58,7 +58,7 @@ def test_activation_allocations_meet_each_average_bit_budget_per_layer(paper_sce
     assert np.all(allocations[-1, :cut] == t.edge_bit_index[-1])  # the top budget keeps every output at 8 bits
     # per-layer: some budget mixes bit-widths across the edge outputs (not one bit-width per plan)
     assert any(len(set(row[:cut])) > 1 for row in allocations)
-    distortion = t.activation_noise[np.arange(cut), allocations[:, :cut]].sum(1)
+    distortion = t.activation_cost[np.arange(cut), allocations[:, :cut]].sum(1)
     assert np.all(np.diff(distortion) <= 1e-12)  # a larger budget never allocates a more distorted plan
 
 
@@ -84,17 +84,17 @@ def test_the_activation_path_gives_each_cut_the_allocations_of_its_own_lagrangia
     elements = t.tensor_elements[t.inputs:].astype(float)
     bits = t.bits[allowed].astype(float)
     for cut in range(1, t.layers + 1, 7):
-        own = _lagrangian(t.activation_noise[:cut][:, allowed], elements[:cut, None] * bits[None, :], allowed)
+        own = _lagrangian(t.activation_cost[:cut][:, allowed], elements[:cut, None] * bits[None, :], allowed)
         mine = np.unique(path.rows[path.first_change < cut][:, :cut], axis=0)
         assert np.array_equal(own, mine), cut
         allocations = activation_allocations(t, cut, budgets, path)
         for k, budget in enumerate(budgets):  # within the budget, and no own allocation within it is less distorted
             average = (t.bits[allocations[k, :cut]] * elements[:cut]).sum() / elements[:cut].sum()
-            distortion = t.activation_noise[np.arange(cut), allocations[k, :cut]].sum()
+            distortion = t.activation_cost[np.arange(cut), allocations[k, :cut]].sum()
             inside = (t.bits[own] * elements[None, :cut]).sum(1) / elements[:cut].sum() <= budget + 1e-9
             if inside.any():
                 assert average <= budget + 1e-9
-                best = t.activation_noise[np.arange(cut)[None, :], own[inside]].sum(1).min()
+                best = t.activation_cost[np.arange(cut)[None, :], own[inside]].sum(1).min()
                 assert distortion == pytest.approx(best, rel=1e-12, abs=1e-15)
 
 
