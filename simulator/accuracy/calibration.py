@@ -676,4 +676,5 @@ def calibrate_on_measurements(meter, chance: float, measurements: list | None = 
         sensitivity_source=f"fitted to {len(measurements)} single-layer measurements and {len(plans)} split plans",
         log_low=float(min(low, 0.0)), log_high=float(max(high, 0.0)),
         weight_extrapolation=extra, activation_extrapolation=extra, test_samples=len(meter.y),
-        weight_floor=np.full(n, lowest), activation_floor=np.full(n, lowest))
+        # a layer without weights has no weight tensor to keep inside: its floor is 1, as `envelope` gives it
+        weight_floor=np.where(has_weights, lowest, 1), activation_floor=np.full(n, lowest))

@@ -87,3 +87,19 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
             r[v == value] = r[v == value].mean()
         return r
     return float(np.corrcoef(ranks(a), ranks(b))[0, 1])
+
+
+def test_the_envelope_of_a_measured_proxy_is_the_lowest_measured_bits_and_spares_weightless_layers(meter):
+    """The floor is the lowest bits measured; a layer without weights has no weight tensor to keep above it
+    (weight floor 1, as the zoo's envelope gives it), so a plan's weight bits there never put it outside."""
+    measurements = [(i, kind, b, meter.fp_accuracy - (8 - b)) for i, name in enumerate(meter.layers)
+                    for kind in ("weight", "activation") for b in (3, 8)
+                    if kind == "activation" or name in meter.weight_layers]
+    proxy = calibrate_on_measurements(meter, chance=10.0, measurements=measurements, plans=[])
+    has_weights = np.array([name in meter.weight_layers for name in meter.layers])
+    assert (~has_weights).any() and has_weights.any()
+    np.testing.assert_array_equal(proxy.weight_floor, np.where(has_weights, 3, 1))
+    np.testing.assert_array_equal(proxy.activation_floor, np.full(len(meter.layers), 3))
+    weights = np.where(has_weights, 3, 1)
+    assert proxy.inside(weights, np.full(len(meter.layers), 3))
+    assert not proxy.inside(np.where(has_weights, 2, 1), np.full(len(meter.layers), 3))
