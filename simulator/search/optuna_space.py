@@ -56,8 +56,11 @@ class KnobSpace:
         """Per-layer tables over the edge bits: latency and energy (L, Bw, Ba); distortion of weights and
         activations, weight bytes and output bytes (L, B)."""
         t, E = self.tables, self.edge_bits
+        # the scales are set by the noise itself: the evidence envelope's price (OUTSIDE_COST, in the costs
+        # the decoding minimises) would make every latency weight look negligible
         return {"latency": t.edge_latency_s[:, E][:, :, E], "energy": t.edge_energy_j[:, E][:, :, E],
                 "weight_cost": t.weight_cost[:, E], "activation_cost": t.activation_cost[:, E],
+                "weight_noise": t.weight_noise[:, E], "activation_noise": t.activation_noise[:, E],
                 "weight_bytes": t.weight_bytes[:, E], "output_bytes": t.output_bytes[:, E]}
 
     @cached_property
@@ -65,14 +68,14 @@ class KnobSpace:
         """Distortion per second that makes `latency_weight` 1 a balanced trade: the spread of the layers'
         distortion over their bits against the spread of their latency."""
         terms = self._layer_terms
-        distortion = np.ptp(terms["weight_cost"], 1).sum() + np.ptp(terms["activation_cost"], 1).sum()
+        distortion = np.ptp(terms["weight_noise"], 1).sum() + np.ptp(terms["activation_noise"], 1).sum()
         latency = np.ptp(terms["latency"].reshape(self.tables.layers, -1), 1).sum()
         return _ratio(distortion, latency)
 
     @cached_property
     def energy_scale(self) -> float:
         terms = self._layer_terms
-        distortion = np.ptp(terms["weight_cost"], 1).sum() + np.ptp(terms["activation_cost"], 1).sum()
+        distortion = np.ptp(terms["weight_noise"], 1).sum() + np.ptp(terms["activation_noise"], 1).sum()
         return _ratio(distortion, np.ptp(terms["energy"].reshape(self.tables.layers, -1), 1).sum())
 
     def distributions(self) -> dict:
@@ -143,7 +146,7 @@ class KnobSpace:
     def weight_byte_scale(self, mu: np.ndarray) -> np.ndarray:
         """(n,) a multiplier of weight bytes on the scale of the other terms (where the bisection starts)."""
         terms = self._layer_terms
-        spread = (np.ptp(terms["weight_cost"], 1).sum()
+        spread = (np.ptp(terms["weight_noise"], 1).sum()
                   + mu * np.ptp(terms["latency"].reshape(self.tables.layers, -1), 1).sum())
         return spread / max(float(terms["weight_bytes"].max(1).sum()), 1.0)
 
