@@ -237,8 +237,8 @@ def _pareto_panel(ax, cell, baselines, pareto, plans, handles) -> None:
                                            clamped))
     for (_, _, feasible), members in groups.items():
         _, colour, x, y, accuracy, clamped = members[0]
-        names = ", ".join(m[0] for m in members)
-        label = names + ("" if feasible else " (infeasible)") + (f"\n{accuracy:.1f}% (off scale)" if clamped else "")
+        label = shared_label([m[0] for m in members]) + ("" if feasible else " (infeasible)") + (
+            f"\n{accuracy:.1f}% (off scale)" if clamped else "")
         ax.annotate(label, (x, y), xytext=(6, 6), textcoords="offset points", fontsize=7.5,
                     color=colour if len(members) == 1 else "#333333", zorder=7, gid="autosplit-label")
     ax.set_xscale("log")
@@ -276,6 +276,15 @@ def _fp_accuracy(cell, cell_plans, found) -> float:
         if len(frame):
             return float((frame["accuracy"] + frame["accuracy_drop"]).median())
     return 100.0
+
+
+def shared_label(names: list[str], per_line: int = 3) -> str:
+    """A marker's label: the method's name, or, where several methods chose the same plan (their markers
+    coincide), say so and list them a few per line so that none is lost in one long line."""
+    if len(names) == 1:
+        return names[0]
+    lines = [", ".join(names[i:i + per_line]) for i in range(0, len(names), per_line)]
+    return f"same plan ({len(names)} methods):\n" + ",\n".join(lines)
 
 
 def _place_all_labels(fig) -> None:

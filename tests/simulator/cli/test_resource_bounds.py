@@ -132,3 +132,12 @@ def test_an_onnx_model_that_computes_nothing_is_refused_before_a_run_starts(tmp_
     assert "nothing is computed, so there is nothing to split" in line
     assert not (tmp_path / "out").exists()
     assert "nothing to split" in _one_line_error(capsys, ["inspect", str(model)])
+
+
+def test_methods_that_chose_one_plan_are_labelled_as_such_a_few_names_a_line():
+    """Issue 25: six methods at one point used to share one long label ("cloud, neurosurgeon, dads, ...")."""
+    from simulator.report.plots import shared_label
+
+    assert shared_label(["exact"]) == "exact"
+    label = shared_label(["cloud", "neurosurgeon", "dads", "qdmp", "autosplit", "optuna"])
+    assert label == "same plan (6 methods):\ncloud, neurosurgeon, dads,\nqdmp, autosplit, optuna"
