@@ -18,7 +18,10 @@ signed Gaussian where no ReLU precedes). Bits 16 stand for the floating-point re
 """
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -165,8 +168,45 @@ def _expected_max(count: float, one_sided: bool) -> float:
     return float(np.sum(1 - single ** max(count, 1.0)) * (_Z[1] - _Z[0]))
 
 
+# The three tables below depend on nothing but the bit-width: they are computed once, stored in
+# GAUSSIAN_TABLES (`python -m simulator.accuracy.distortion --write-tables`) and read from there, which saves
+# every command that builds an accuracy proxy about two seconds; a test recomputes them and compares exactly.
+GAUSSIAN_TABLES = Path(__file__).parent / "data" / "gaussian_tables.json"
+
+
+@lru_cache(maxsize=1)
+def _stored_tables() -> dict[str, list[float]]:
+    try:
+        return json.loads(GAUSSIAN_TABLES.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _stored(key: str, compute: Callable[[], np.ndarray]) -> np.ndarray:
+    stored = _stored_tables().get(key)
+    return np.array(stored, dtype=np.float64) if stored is not None else compute()
+
+
+def write_gaussian_tables() -> None:
+    """Compute every Gaussian table and store them in GAUSSIAN_TABLES (exact float64 values, as JSON)."""
+    tables = {f"symmetric_{b}": _compute_symmetric_mse_table(b).tolist() for b in BIT_WIDTHS if b < FLOAT_BITS}
+    tables |= {f"rounding_{b}": _compute_rounding_table(b).tolist() for b in BIT_WIDTHS if b < FLOAT_BITS}
+    tables |= {f"activation_{b}_{relu}": _compute_activation_table(b, relu).tolist()
+               for b in BIT_WIDTHS if b < FLOAT_BITS for relu in (True, False)}
+    GAUSSIAN_TABLES.write_text(json.dumps(tables))
+
+
 @lru_cache(maxsize=None)
 def _gaussian_symmetric_mse_table(bits: int) -> np.ndarray:
+    return _stored(f"symmetric_{bits}", lambda: _compute_symmetric_mse_table(bits))
+
+
+@lru_cache(maxsize=None)
+def _gaussian_rounding_table(bits: int) -> np.ndarray:
+    return _stored(f"rounding_{bits}", lambda: _compute_rounding_table(bits))
+
+
+def _compute_symmetric_mse_table(bits: int) -> np.ndarray:
     """E[(z - Q(z))^2] for z ~ N(0,1), symmetric `bits` quantizer, at each clip in exp(_LOG_CLIPS)."""
     out = np.empty(_LOG_CLIPS.size)
     for i, clip in enumerate(np.exp(_LOG_CLIPS)):
@@ -174,8 +214,7 @@ def _gaussian_symmetric_mse_table(bits: int) -> np.ndarray:
     return out
 
 
-@lru_cache(maxsize=None)
-def _gaussian_rounding_table(bits: int) -> np.ndarray:
+def _compute_rounding_table(bits: int) -> np.ndarray:
     """E[(z - Q(z))^2] for a min-max clip at each exp(_LOG_CLIPS): no sample exceeds its own maximum, so
     only rounding error counts."""
     out = np.empty(_LOG_CLIPS.size)
@@ -247,8 +286,20 @@ _LOG_RANGES = np.linspace(np.log(0.05), np.log(12.0), 300)
 
 @lru_cache(maxsize=None)
 def _gaussian_activation_table(bits: int, relu: bool) -> np.ndarray:
+    return _stored(f"activation_{bits}_{relu}", lambda: _compute_activation_table(bits, relu))
+
+
+def _compute_activation_table(bits: int, relu: bool) -> np.ndarray:
     """Relative MSE of the asymmetric `bits` grid over [0, hi] (ReLU) or [-hi, hi] at each exp(_LOG_RANGES)."""
     x = np.maximum(_Z, 0.0) if relu else _Z
     power = float(np.sum(_PDF * x ** 2))
     return np.array([np.sum(_PDF * (x - quantize_asymmetric(x, 0.0 if relu else -hi, hi, bits)) ** 2) / power
                      for hi in np.exp(_LOG_RANGES)])
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:] == ["--write-tables"]:
+        write_gaussian_tables()
+        print(f"wrote {GAUSSIAN_TABLES}")
