@@ -119,13 +119,7 @@ def _truncate(model: onnx.ModelProto, path: Path, until: str) -> None:
     else:
         raise UserError(f"--until {until!r} (until: in YAML): {path.name} has no node or tensor of that name"
                         f"{suggest(until, [*by_node, *produced])}")
-    needed = set(targets)
-    kept = []
-    for node in reversed(graph.node):
-        if any(o in needed for o in node.output):
-            kept.append(node)
-            needed.update(t for t in node.input if t)
-    kept.reverse()
+    kept, _ = _nodes_reaching(graph, targets)
     try:
         typed = {v.name: v for v in onnx.shape_inference.infer_shapes(model).graph.value_info}
     except Exception:  # the part after the cut may be what inference cannot read; the outputs stay untyped
@@ -212,16 +206,22 @@ def fold_constants(model: onnx.ModelProto, path: Path) -> onnx.ModelProto:
         model = _infer(_without_dead_nodes(model), path)
 
 
+def _nodes_reaching(graph: onnx.GraphProto, targets: list[str]) -> tuple[list[onnx.NodeProto], set[str]]:
+    """The nodes `targets` depend on, in graph order, and every tensor they read (targets included)."""
+    needed = set(targets)
+    nodes = []
+    for node in reversed(graph.node):
+        if any(o in needed for o in node.output):
+            nodes.append(node)
+            needed.update(t for t in node.input if t)
+    nodes.reverse()
+    return nodes, needed
+
+
 def _without_dead_nodes(model: onnx.ModelProto) -> onnx.ModelProto:
     """`model` without nodes nobody reads and initializers no node reads."""
     graph = model.graph
-    needed = {o.name for o in graph.output}
-    alive = []
-    for node in reversed(graph.node):
-        if any(o in needed for o in node.output):
-            alive.append(node)
-            needed.update(t for t in node.input if t)
-    alive.reverse()
+    alive, needed = _nodes_reaching(graph, [o.name for o in graph.output])
     initializers = [i for i in graph.initializer if i.name in needed]
     del graph.node[:]
     graph.node.extend(alive)
