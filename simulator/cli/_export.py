@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from hardware_models.errors import UserError
 from hardware_models.units import UNITS_HELP
@@ -13,8 +13,6 @@ from simulator.cli._output import emit, format_table
 from simulator.cli._plan import add_scenario_arguments, search
 from simulator.cli._values import labelled_data, whole
 
-if TYPE_CHECKING:
-    import numpy as np
 
 # what --method needs besides the model: the scenario flags `plan` requires
 _SCENARIO_REQUIRED = ("edge", "cloud", "uplink", "edge_memory", "max_accuracy_drop", "method")
@@ -64,16 +62,9 @@ def _plan_from_flags(args: argparse.Namespace) -> dict[str, Any]:
     return {**best, "activation_codec": args.activation_codec, "input_codec": args.input_codec}
 
 
-def _calibration_inputs(path: str) -> np.ndarray:
-    """The `x` array of the --calibration .npz (float32), a UserError naming the flag otherwise."""
-    from simulator.accuracy.measure import load_inputs  # loads numpy and onnx: not for --help
-
-    return load_inputs(path, "--calibration")
-
-
 def run(args: argparse.Namespace) -> None:
     # the exporter loads numpy and onnx: not for --help
-    from simulator.accuracy.measure import CALIBRATION_SAMPLES
+    from simulator.accuracy.measure import CALIBRATION_SAMPLES, load_inputs
     from simulator.deploy import export_split, read_plan
 
     name = model_name(args)
@@ -87,7 +78,7 @@ def run(args: argparse.Namespace) -> None:
                         "to fix the activation ranges")
     data_x = labelled_data(args.data)[0] if args.data else None
     if args.calibration:
-        calibration_x, calibration_name = _calibration_inputs(args.calibration), args.calibration
+        calibration_x, calibration_name = load_inputs(args.calibration, "--calibration"), args.calibration
     else:
         assert data_x is not None  # --data is given when --calibration is not
         calibration_x = data_x[:CALIBRATION_SAMPLES]
