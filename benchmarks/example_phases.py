@@ -2,27 +2,29 @@
 
 Each example runs as a fresh `autosplit run` process (so imports count, as they do for a user). Without
 --profile the figures are the process's own CPU time and peak RSS; with --profile it runs once more under
-cProfile and prints the cumulative seconds of each phase's entry points (cProfile's overhead inflates
-Python-heavy phases, so read the phases as shares, the unprofiled total as the figure). Phases may overlap
-where one calls another (exact and Optuna start from Auto-Split's cached answer, counted where it is built).
+a sampling profiler (every 5 ms, the CPU time since the last sample goes to the phase of the stack's
+innermost matching frame) and prints CPU seconds per phase. Auto-Split's answer is cached per cost table:
+it is charged to whichever method builds it first (exact and Optuna start from it).
 
     PYTHONPATH=. python benchmarks/example_phases.py [--profile] [--cold] [EXAMPLE ...]
 """
 from __future__ import annotations
 
 import argparse
+import functools
+import json
 import os
-import pstats
 import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# phase -> (file regex, function regex) of its entry points; cumulative time of the outermost matching call
+# phase -> (file regex, function regex) of its entry points
 PHASES = {
     "optuna": (r"search/optuna_search\.py", r"^(run|propose)$"),
     "exact": (r"search/exact\.py", r"^propose$"),
@@ -32,19 +34,59 @@ PHASES = {
     "accuracy measurement": (r"accuracy/(measure|fake_quant|cache)\.py", r".*"),
     "fleet simulation": (r"capacity/answers\.py", r"^simulate$"),
     "plots": (r"report/(plots|capacity_plots)\.py", r"^(write_plots|latency_plot|utilisation_plot|breakdown_plot)$"),
-    "result files": (r"experiment/(tables|capacity_run)\.py", r"^(write_results|run_capacity)$"),
+    "tables, files": (r"experiment/(tables|capacity_run)\.py", r"^(write_results|run_capacity)$"),
 }
 
 
-PROFILED = """import cProfile, sys, time
+_COMPILED = {name: (re.compile(f), re.compile(n)) for name, (f, n) in PHASES.items()}
+
+
+@functools.lru_cache(maxsize=None)
+def _phase_of(code) -> str | None:
+    for name, (file_pattern, name_pattern) in _COMPILED.items():
+        if file_pattern.search(code.co_filename) and name_pattern.search(code.co_name):
+            return name
+    return None
+
+
+PROFILED = """import sys, threading, time
+from benchmarks.example_phases import Sampler
 from simulator.cli import main
-profiler = cProfile.Profile(time.process_time)
+sampler = Sampler(threading.main_thread().ident)
+sampler.start()
 try:
-    profiler.runcall(main, {argv!r})
+    main({argv!r})
 except SystemExit:
     pass
-profiler.dump_stats({out!r})
+sampler.dump({out!r})
 """
+
+
+class Sampler(threading.Thread):
+    """Every 5 ms, charges the CPU time used since the last look to the phase of the main thread's stack
+    (its innermost matching frame): a sampling profiler, so the phases cost what they cost unprofiled."""
+
+    def __init__(self, thread_id: int) -> None:
+        super().__init__(daemon=True)
+        self.thread_id = thread_id
+        self.seconds: dict[str, float] = {}
+
+    def run(self) -> None:
+        last = time.process_time()
+        while True:
+            time.sleep(0.005)
+            now = time.process_time()
+            frame = sys._current_frames().get(self.thread_id)
+            phase = None
+            while frame is not None and phase is None:
+                phase = _phase_of(frame.f_code)
+                frame = frame.f_back
+            phase = phase or "other"
+            self.seconds[phase] = self.seconds.get(phase, 0.0) + now - last
+            last = now
+
+    def dump(self, path: str) -> None:
+        Path(path).write_text(json.dumps(self.seconds))
 
 
 def examples(names: list[str]) -> list[Path]:
@@ -67,20 +109,9 @@ def run(example: Path, out: Path, env: dict, profile: Path | None) -> tuple[floa
     return usage.ru_utime + usage.ru_stime, wall, usage.ru_maxrss * 1024.0
 
 def phases(profile: Path) -> dict[str, float]:
-    """Cumulative seconds per phase: each phase's matching functions, not counting calls made from another match."""
-    stats = pstats.Stats(str(profile)).stats  # (file, line, name) -> (cc, nc, tt, ct, callers)
-    result = {}
-    for phase, (file_pattern, name_pattern) in PHASES.items():
-        def matches(key) -> bool:
-            return bool(re.search(file_pattern, key[0])) and bool(re.search(name_pattern, key[2]))
-        total = 0.0
-        for key, (_cc, _nc, _tt, _ct, callers) in stats.items():
-            if not matches(key):
-                continue
-            # time reached from a non-matching caller (the outermost entries of this phase)
-            total += sum(entry[3] for caller, entry in callers.items() if not matches(caller))
-        result[phase] = total
-    return result
+    """CPU seconds per phase (the innermost phase on the stack wins; "other" is everything else)."""
+    seconds = json.loads(profile.read_text())
+    return {name: seconds.get(name, 0.0) for name in [*PHASES, "other"]}
 
 
 def main() -> None:
@@ -92,7 +123,7 @@ def main() -> None:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     header = f"{'example':<24} {'CPU s':>7} {'wall s':>7} {'peak MB':>8}"
     if args.profile:
-        header += "  " + "  ".join(f"{p:>10}" for p in PHASES)
+        header += "  " + "  ".join(f"{p:>10}" for p in [*PHASES, "other"])
     print(header)
     with tempfile.TemporaryDirectory() as tmp:
         for example in examples(args.names):
