@@ -102,7 +102,7 @@ def experiment_from_flags(args: argparse.Namespace) -> Experiment:
     from pydantic import ValidationError
 
     from simulator.experiment.schema import Experiment
-    from simulator.experiment.validation import describe_error
+    from simulator.experiment.validated import describe_error
 
     edge_bits = None
     if args.edge_bits is not None:

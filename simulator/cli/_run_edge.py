@@ -38,7 +38,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> None:
     # the runtime loads numpy and onnxruntime, the network package simpy: not for --help
-    from simulator.deploy.runtime import run_edge
+    from simulator.deploy.edge_cloud import run_edge
     from simulator.network import Link
 
     host, sep, port_text = args.connect.rpartition(":")

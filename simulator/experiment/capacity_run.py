@@ -31,7 +31,7 @@ from simulator.experiment.capacity_schema import Capacity
 from simulator.experiment.limits import MAX_FRAMES_PER_RUN
 from simulator.experiment.scenario import build_link, build_scenario, cloud_spec, uniform_bits_missing
 from simulator.experiment.settings import default_out_dir
-from simulator.experiment.validation import LoadedExperiment
+from simulator.experiment.validated import LoadedExperiment
 from simulator.graph import load_model
 from simulator.report import capacity_plots
 from simulator.search import run_method

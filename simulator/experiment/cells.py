@@ -24,7 +24,7 @@ from simulator.experiment.outcomes import MethodOutcome
 from simulator.experiment.scenario import build_scenario, uniform_bits_missing
 from simulator.experiment.settings import budget_for, method_options, run_options
 from simulator.experiment.sweep import Cell
-from simulator.experiment.validation import LoadedExperiment
+from simulator.experiment.validated import LoadedExperiment
 from simulator.search import describe, make_method
 from simulator.search.pareto import nondominated
 

@@ -26,8 +26,8 @@ from simulator.experiment.cells import (CellOutcome, Progress, cell_info_path, c
 from simulator.experiment.outcomes import MethodOutcome
 from simulator.experiment.settings import budget_for
 from simulator.experiment.sweep import Cell
-from simulator.experiment.validation import LoadedExperiment
-from simulator.runtime import keep_freed_memory
+from simulator.experiment.validated import LoadedExperiment
+from simulator.freed_memory import keep_freed_memory
 
 
 @dataclass(frozen=True)

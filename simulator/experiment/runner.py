@@ -34,7 +34,7 @@ from simulator.experiment.settings import budget_for, default_out_dir, methods_t
 from simulator.experiment.storage import mask_secrets
 from simulator.experiment.sweep import Cell, expand
 from simulator.experiment.tables import write_results
-from simulator.experiment.validation import LoadedExperiment
+from simulator.experiment.validated import LoadedExperiment
 from simulator.experiment.worker import forget_studies
 
 OUTPUT_FILES = ("config.resolved.yaml", "plans.parquet", "plans.csv", "pareto.csv", "baselines.csv", "timings.csv",

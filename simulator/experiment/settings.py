@@ -10,7 +10,7 @@ from typing import Any
 from simulator.experiment.schema import Experiment
 from simulator.experiment.storage import open_storage
 from simulator.experiment.sweep import Cell
-from simulator.experiment.validation import LoadedExperiment
+from simulator.experiment.validated import LoadedExperiment
 
 # Methods always run (cheap) because the summary states speed-ups against them.
 REFERENCE_METHODS = ("cloud", "edge-u8")

@@ -19,7 +19,7 @@ from simulator.experiment.cells import CellOutcome
 from simulator.experiment.measured import CellMeasurement
 from simulator.experiment.scenario import cell_record
 from simulator.experiment.settings import reproducible
-from simulator.experiment.validation import LoadedExperiment
+from simulator.experiment.validated import LoadedExperiment
 from simulator.report.plots import write_plots
 from simulator.report.summary import render_summary
 from simulator.search.pareto import hypervolume_2d, nondominated

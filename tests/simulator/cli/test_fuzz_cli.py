@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from simulator.cli import build_parser, main
-from simulator.experiment.validation import set_dotted
+from simulator.experiment.validated import set_dotted
 from simulator.experiment.schema import json_schema
 from support import FIXTURES
 
