@@ -19,8 +19,6 @@ import numpy as np
 
 from hardware_models.errors import UserError
 
-INPUT_CODECS = ("raw", "jpeg")
-ACTIVATION_CODECS = ("raw", "entropy")
 JPEG_TABLE = Path(__file__).parent / "data" / "jpeg_bytes.csv"
 
 

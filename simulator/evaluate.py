@@ -35,14 +35,14 @@ from hardware_models.errors import UserError
 from hardware_models.layer import LayerSpec
 from hardware_models.registry import load_accelerator
 from simulator.accuracy.calibration import zoo_proxy
-from simulator.accuracy.proxy import CONFIDENCES, ENDS, AccuracyProxy, bit_columns
-from simulator.codecs import ACTIVATION_CODECS, INPUT_CODECS, check_codec, entropy_bits_per_element, jpeg_bytes
+from simulator.accuracy.proxy import ENDS, AccuracyProxy, bit_columns
+from simulator.choices import ACTIVATION_CODECS, CONFIDENCES, INPUT_CODECS, MEMORY_MODELS
+from simulator.codecs import check_codec, entropy_bits_per_element, jpeg_bytes
 from simulator.graph import load_model
 from simulator.graph.cuts import tensor_lifetimes
 from simulator.graph.ir import Graph
 from simulator.network.transfer import TransferModel
 
-MEMORY_MODELS = ("peak_live", "max_layer")
 # what a layer costs at a bit-width its edge cannot run: finite (0 x inf would poison the sums), never chosen
 UNSUPPORTED_S = 1e9
 UNSUPPORTED_J = 1e9

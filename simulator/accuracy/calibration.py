@@ -72,10 +72,11 @@ from pathlib import Path
 
 import numpy as np
 
-from simulator.accuracy.distortion import BIT_WIDTHS, FLOAT_BITS, TIERS
+from simulator.accuracy.distortion import BIT_WIDTHS, FLOAT_BITS
 from simulator.accuracy.proxy import AccuracyProxy, assumed_distortion_tables, bit_columns, measured_distortion_tables
 from simulator.accuracy.published import CalibrationRow, calibration_rows
 from simulator.accuracy.sensitivity import FEATURES, activation_features, roles, weight_features
+from simulator.choices import TIERS
 from simulator.graph import load_model
 
 DATA_DIR = Path(__file__).resolve().parent / "data"

@@ -25,10 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
+from simulator.choices import TIERS
+
 BIT_WIDTHS = (1, 2, 3, 4, 5, 6, 7, 8, 16)
 FLOAT_BITS = 16
-TIERS = ("naive", "calibrated", "reconstruction")
-GRANULARITIES = ("per-channel", "per-tensor")
 # clip candidates as fractions of the min-max range, for the MSE-optimal search on real arrays
 _CLIP_FRACTIONS = np.concatenate([np.geomspace(0.01, 0.2, 16, endpoint=False), np.linspace(0.2, 1.0, 49)])
 _REFINE = np.linspace(-0.06, 0.06, 13)  # a second, finer pass around the best coarse fraction

@@ -11,6 +11,7 @@ from simulator.cli._arguments import (add_format_argument, add_model_argument, a
                                       input_shape, model_name)
 from simulator.cli._output import emit, format_table
 from simulator.cli._plan import add_scenario_arguments, search
+from simulator.choices import GRANULARITIES, TIERS, measured_tier
 from simulator.cli._values import labelled_data, whole
 
 
@@ -38,7 +39,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--data", metavar="FILE.npz", help="labelled data whose first 128 inputs fix activation "
                         "ranges (when --calibration is not given)")
     parser.add_argument("--calibration", metavar="FILE.npz", help="inputs that fix activation ranges")
-    parser.add_argument("--granularity", default="per-channel", choices=["per-channel", "per-tensor"],
+    parser.add_argument("--granularity", default="per-channel", choices=GRANULARITIES,
                         help="weight quantization granularity (default per-channel)")
     add_progress_argument(parser)
     before = {a.dest for a in parser._actions}
@@ -95,8 +96,7 @@ def run(args: argparse.Namespace) -> None:
         if args.row is not None:
             raise UserError("--row: picks a plan of a --plan table; give --plan FILE")
         plan = _plan_from_flags(args)
-    tier = "calibrated" if args.tier == "reconstruction" else args.tier
-    result = export_split(name, plan, args.out, calibration_x, calibration_name, tier, args.granularity,
+    result = export_split(name, plan, args.out, calibration_x, calibration_name, measured_tier(args.tier), args.granularity,
                           force=args.force, input_shape=input_shape(args), until=args.until)
     if args.format == "json":
         emit("json", result, [])

@@ -12,6 +12,7 @@ from simulator.accuracy.assess import fitted_proxy
 from simulator.accuracy.calibration import proxy_for_graph
 from simulator.accuracy.measure import cached_meter
 from simulator.accuracy.proxy import AccuracyProxy
+from simulator.choices import measured_tier
 from simulator.evaluate import Scenario
 from simulator.experiment.limits import MAX_ANALYTIC_LOSS
 from simulator.experiment.schema import Experiment, Network
@@ -177,12 +178,6 @@ def meter_key(config: Experiment) -> tuple:
     """What an AccuracyMeter depends on: the model, data and calibration files and the quantizer."""
     accuracy = config.accuracy
     return (config.model, accuracy.data, accuracy.calibration, measured_tier(accuracy.tier), accuracy.granularity)
-
-
-def measured_tier(tier: str) -> str:
-    """The fake quantizer's tier: reconstruction (rounding optimisation) is not implemented, so measured as
-    calibrated."""
-    return "calibrated" if tier == "reconstruction" else tier
 
 
 _METERS: dict[tuple, Any] = {}
