@@ -16,7 +16,8 @@ import numpy as np
 
 from simulator.accuracy.calibration import (REPRODUCIBILITY_POINTS, _stored, calibrate_on_measurements, interval_band, published_calibration,
                                             published_interval, row_interval, write_published_fit, zoo_proxy)
-from simulator.accuracy.measure import AccuracyMeter, load_npz
+from simulator.accuracy.measure import AccuracyMeter
+from simulator.accuracy.npz import load_npz
 from simulator.accuracy.published import PlanBuilder, unrepresentable_rows
 
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures"

@@ -11,8 +11,8 @@ from simulator.cli._arguments import (add_format_argument, add_model_argument, a
                                       input_shape, model_name)
 from simulator.cli._output import emit, format_table
 from simulator.cli._plan import add_scenario_arguments, search
-from simulator.choices import GRANULARITIES, TIERS, measured_tier
-from simulator.cli._values import labelled_data, whole
+from simulator.choices import GRANULARITIES, measured_tier
+from simulator.cli._values import whole
 
 
 # what --method needs besides the model: the scenario flags `plan` requires
@@ -65,7 +65,8 @@ def _plan_from_flags(args: argparse.Namespace) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> None:
     # the exporter loads numpy and onnx: not for --help
-    from simulator.accuracy.measure import CALIBRATION_SAMPLES, load_inputs
+    from simulator.accuracy.measure import CALIBRATION_SAMPLES
+    from simulator.accuracy.npz import load_inputs, load_npz
     from simulator.deploy import export_split, read_plan
 
     name = model_name(args)
@@ -77,7 +78,7 @@ def run(args: argparse.Namespace) -> None:
     if args.calibration is None and args.data is None:
         raise UserError("export: give --calibration FILE.npz (or --data FILE.npz, whose first 128 inputs are used) "
                         "to fix the activation ranges")
-    data_x = labelled_data(args.data)[0] if args.data else None
+    data_x = load_npz(args.data, "--data")[0] if args.data else None
     if args.calibration:
         calibration_x, calibration_name = load_inputs(args.calibration, "--calibration"), args.calibration
     else:

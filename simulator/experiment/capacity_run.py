@@ -33,6 +33,7 @@ from simulator.experiment.scenario import build_link, build_scenario, cloud_spec
 from simulator.experiment.settings import default_out_dir
 from simulator.experiment.validated import LoadedExperiment
 from simulator.graph import load_model
+from simulator.json_values import json_safe
 from simulator.report import capacity_plots
 from simulator.search import run_method
 
@@ -200,10 +201,10 @@ def run_capacity(loaded: LoadedExperiment, out_dir: Path | None = None, *, force
     point_frame = point_frame[lead].reset_index(drop=True)
     data = {"slo_p99_s": slo, "path": path, "seeds": list(simulation.seeds), "duration_s": simulation.duration_s,
             "warmup_s": simulation.warmup_s,
-            "points": [{k: _plain(r[k]) for k in point_frame.columns} for r in point_frame.to_dict("records")],
-            "max_devices": [{k: _plain(v) for k, v in a.items()} for a in answers],
-            "fleet": [{k: _plain(v) for k, v in r.items()} for r in fleet_rows],
-            "plans": [{k: _plain(v) for k, v in r.items()} for r in plans]}
+            "points": [{k: json_safe(r[k]) for k in point_frame.columns} for r in point_frame.to_dict("records")],
+            "max_devices": [{k: json_safe(v) for k, v in a.items()} for a in answers],
+            "fleet": [{k: json_safe(v) for k, v in r.items()} for r in fleet_rows],
+            "plans": [{k: json_safe(v) for k, v in r.items()} for r in plans]}
     data["gpu"] = {"name": gpu.name,
                    "mode": gpu.mode_label(),
                    "evidence": preset_evidence(gpu)}
@@ -226,16 +227,6 @@ def _csv(path: Path, frame: pd.DataFrame) -> Path:
     buffer = io.StringIO()
     frame.to_csv(buffer, index=False)
     return atomic.write_text(path, buffer.getvalue())
-
-
-def _plain(value):
-    if isinstance(value, (np.bool_,)):
-        return bool(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return None if not math.isfinite(float(value)) else float(value)
-    return value
 
 
 def summary(loaded: LoadedExperiment, data: dict, plans: list[dict]) -> str:

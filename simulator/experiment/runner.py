@@ -31,7 +31,7 @@ from simulator.experiment.executor import run_cells
 from simulator.experiment.provenance import provenance
 from simulator.experiment.scenario import build_scenario, cell_record, uniform_bits_missing
 from simulator.experiment.settings import budget_for, default_out_dir, methods_to_run, reproducible, study_name
-from simulator.experiment.storage import mask_secrets
+from simulator.search.optuna_storage import mask_secrets
 from simulator.experiment.sweep import Cell, expand
 from simulator.experiment.tables import write_results
 from simulator.experiment.validated import LoadedExperiment

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from simulator.experiment.schema import Experiment
-from simulator.experiment.storage import open_storage
+from simulator.search.optuna_storage import open_storage
 from simulator.experiment.sweep import Cell
 from simulator.experiment.validated import LoadedExperiment
 

@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 
 from netns_tcp import ShapedPair, namespaces_unavailable
-from simulator.accuracy.measure import AccuracyMeter, load_npz
+from simulator.accuracy.measure import AccuracyMeter
+from simulator.accuracy.npz import load_npz
 from simulator.deploy.export import export_split
 from simulator.experiment.measured import bit_assignment, measure_assignment
 from simulator.network import Link
