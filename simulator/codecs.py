@@ -24,7 +24,7 @@ JPEG_TABLE = Path(__file__).parent / "data" / "jpeg_bytes.csv"
 
 def check_codec(value: str, choices: tuple[str, ...], key: str) -> str:
     if value not in choices:
-        raise UserError(f"{key}: expected one of {', '.join(choices)}, got {value!r}")
+        raise UserError(f"expected one of {', '.join(choices)}, got {value!r}", key)
     return value
 
 
@@ -40,7 +40,7 @@ def jpeg_bytes(height: int, width: int, quality: int = 90) -> float:
     Bytes per pixel come from the measured size closest in pixel count, interpolated linearly in quality.
     """
     if not 1 <= quality <= 100:
-        raise UserError(f"jpeg_quality: expected 1..100, got {quality}")
+        raise UserError(f"expected 1..100, got {quality}", "jpeg_quality")
     rows = _jpeg_rows()
     pixels = height * width
     sizes = sorted({int(r["width"]) * int(r["height"]) for r in rows})

@@ -82,10 +82,10 @@ class Scenario:
 
     def __post_init__(self) -> None:
         if self.accuracy_confidence not in CONFIDENCES:
-            raise UserError(f"accuracy_confidence: expected one of {', '.join(CONFIDENCES)}, "
-                            f"got {self.accuracy_confidence!r}")
+            raise UserError(f"expected one of {', '.join(CONFIDENCES)}, got {self.accuracy_confidence!r}",
+                            "accuracy_confidence")
         if self.memory_model not in MEMORY_MODELS:
-            raise UserError(f"memory_model: expected one of {', '.join(MEMORY_MODELS)}, got {self.memory_model!r}")
+            raise UserError(f"expected one of {', '.join(MEMORY_MODELS)}, got {self.memory_model!r}", "memory_model")
         check_codec(self.input_codec, INPUT_CODECS, "input_codec")
         check_codec(self.activation_codec, ACTIVATION_CODECS, "activation_codec")
         for side in (self.edge, self.cloud):  # a measured profile answers only for the model it measured
@@ -96,16 +96,16 @@ class Scenario:
         bits = default if self.edge_bits is None else self.edge_bits
         self.edge_bits = edge_bits = tuple(sorted({int(b) for b in bits}))
         if not edge_bits or min(edge_bits) < 1 or any(b > 8 and b not in FLOAT_EDGE_BITS for b in edge_bits):
-            raise UserError(f"edge_bits: expected bit-widths in 1..8 (or 16, 32: float), got {list(edge_bits)}")
+            raise UserError(f"expected bit-widths in 1..8 (or 16, 32: float), got {list(edge_bits)}", "edge_bits")
         supported = self.edge.supported_bits
         unsupported = sorted(set(edge_bits) - set(supported))
         if unsupported:
-            raise UserError(f"edge_bits: {unsupported} not supported by {self.edge.name} "
-                            f"(supported_bits: {', '.join(map(str, supported))})")
+            raise UserError(f"{unsupported} not supported by {self.edge.name} "
+                            f"(supported_bits: {', '.join(map(str, supported))})", "edge_bits")
         if self.edge_memory_bytes <= 0:
-            raise UserError(f"edge_memory: expected a positive size, got {self.edge_memory_bytes:g} bytes")
+            raise UserError(f"expected a positive size, got {self.edge_memory_bytes:g} bytes", "edge_memory")
         if self.max_accuracy_drop < 0:
-            raise UserError(f"max_accuracy_drop: expected >= 0 points, got {self.max_accuracy_drop:g}")
+            raise UserError(f"expected >= 0 points, got {self.max_accuracy_drop:g}", "max_accuracy_drop")
 
     @classmethod
     def build(cls, model: str, edge: str, cloud: str, link: TransferModel, *, accuracy_tier: str = "calibrated",

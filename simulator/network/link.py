@@ -161,4 +161,4 @@ class Link:
 
 def _check(ok: bool, key: str, message: str) -> None:
     if not ok:
-        raise UserError(f"{key}: {message}")
+        raise UserError(message, key)
