@@ -360,3 +360,12 @@ def test_version():
     with pytest.raises(SystemExit) as done:
         main(["--version"])
     assert done.value.code == 0
+
+
+def test_a_core_check_names_the_flag_through_the_errors_key():
+    """The scenario's own check (bits the edge cannot run) raises a keyed UserError; `plan` renames the key to
+    its flag, as `run` does to the YAML key (test_experiment_guards)."""
+    code, _, err = run_cli(["plan", "resnet18", "--edge", "edge_tpu", "--cloud", "h100", "--uplink", "3Mbps",
+                            "--edge-memory", "8MiB", "--max-accuracy-drop", "1", "--edge-bits", "3",
+                            "--method", "autosplit"])
+    assert code == 2 and err.strip() == "error: --edge-bits: [3] not supported by edge_tpu (supported_bits: 8)"
