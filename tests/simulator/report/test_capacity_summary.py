@@ -28,7 +28,8 @@ def test_the_summary_states_the_question_and_the_settings_in_human_units():
 
 
 def test_a_per_device_uplink_names_no_sharing_details():
-    assert "uplink per_device." in summary(sharing="per_device") and "devices per link" not in summary(sharing="per_device")
+    text = summary(sharing="per_device")
+    assert "uplink per_device." in text and "devices per link" not in text
 
 
 def test_plan_and_answer_rows_in_milliseconds_with_the_search_limit_and_a_lone_device_said():
