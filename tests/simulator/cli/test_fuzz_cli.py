@@ -369,3 +369,10 @@ def test_a_core_check_names_the_flag_through_the_errors_key():
                             "--edge-memory", "8MiB", "--max-accuracy-drop", "1", "--edge-bits", "3",
                             "--method", "autosplit"])
     assert code == 2 and err.strip() == "error: --edge-bits: [3] not supported by edge_tpu (supported_bits: 8)"
+
+
+def test_run_edge_names_data_once(tmp_path):
+    """The one .npz reader names the flag itself (a wrapper once prefixed `--data:` a second time)."""
+    code, _, err = run_cli(["run-edge", "--plan", str(tmp_path), "--connect", "127.0.0.1:5999", "--data",
+                            str(tmp_path / "none.npz")])
+    assert code == 2 and err.strip() == f"error: --data: {tmp_path / 'none.npz'}: no such file"
