@@ -20,6 +20,7 @@ import numpy as np
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # tools/
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 # the CSV's device -> preset; the two phones without a preset are fitted from inline datasheet figures
@@ -64,7 +65,7 @@ def board_cpu(board: str):
 
 def build():
     """Rows with a layer list, their features, measured times and boards; the skipped rows' count."""
-    from hardware_models import cpu_fit
+    from tools import cpu_fit
 
     rows = cpu_fit.read_rows()
     kept = [r for r in rows if r.network in NETWORKS and r.board in BOARDS]
@@ -95,7 +96,7 @@ def main() -> int:
     parser.add_argument("--iterations", type=int, default=3000, help="Nelder-Mead iterations per round")
     args = parser.parse_args()
 
-    from hardware_models import cpu_fit
+    from tools import cpu_fit
     from hardware_models.cpu import CALIBRATION_PATH, default_calibration
 
     kept, feats, measured, boards, skipped = build()

@@ -23,7 +23,7 @@ NETWORKS = ("resnet18", "vgg16", "mobilenet_v2")
 
 def profile_networks():
     """The three profiled networks as PyTorch runs them (autosplit's zoo, unsimplified)."""
-    from hardware_models.gpu_fit import ProfileNetwork
+    from tools.gpu_fit import ProfileNetwork
     from simulator.graph import load_model
 
     out = []
@@ -40,7 +40,7 @@ def main() -> int:
     args = parser.parse_args()
 
     from hardware_models import load_accelerator
-    from hardware_models.gpu_fit import build_cases, fit, leave_one_out, load_profile, predictions
+    from tools.gpu_fit import build_cases, fit, leave_one_out, load_profile, predictions
 
     gpu = load_accelerator("h200")
     cases = build_cases(gpu, load_profile(PROFILE), profile_networks())

@@ -7,7 +7,7 @@
 Data: hardware_models/data/tensorrt_published.csv (copy of ../shared/data/gpu/tensorrt_published.csv),
 ResNet-50 v1.5 (autosplit's zoo resnet50, torchvision's v1.5) on A100 SXM/PCIe, A10 and T4. How each row is
 predicted (copies, Offline throughput, Paddle's framework floor) and which rows are left out is in
-hardware_models/gpu_serving_fit.py. A row group is one source on one GPU; each is held out in turn.
+tools/gpu_serving_fit.py. A row group is one source on one GPU; each is held out in turn.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def held_out_summary(held_out) -> list[dict]:
     """Median and worst |error| per batch class and precision, and per batch class over all precisions."""
-    from hardware_models.gpu_serving_fit import batch_class
+    from tools.gpu_serving_fit import batch_class
 
     out = []
     keys = sorted({(batch_class(p.row.batch), p.row.precision) for p in held_out})
@@ -46,7 +46,7 @@ def main() -> int:
 
     from hardware_models import load_accelerator
     from hardware_models.gpu_calibration import default_calibration
-    from hardware_models import gpu_serving_fit as fitting
+    from tools import gpu_serving_fit as fitting
     from simulator.graph import load_model
 
     graph = load_model("resnet50")

@@ -108,7 +108,7 @@ def _start(npu, names):
 
 
 def fit(npu, names, rows):
-    from hardware_models.gpu_fit import nelder_mead
+    from tools.gpu_fit import nelder_mead
 
     def objective(theta):
         candidate = _apply(npu, names, theta)

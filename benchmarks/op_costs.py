@@ -1,4 +1,4 @@
-"""Costs of dilated convolutions and transformer ops on every preset (issue 21, docs/notes/op-costs.md).
+"""Costs of dilated convolutions and transformer ops on every preset (issue 21; docs/validation.md).
 
     .venv/bin/python benchmarks/op_costs.py snapshot OUT.json     # every zoo model on every preset, per layer
     .venv/bin/python benchmarks/op_costs.py compare A.json B.json # how many values differ between two snapshots

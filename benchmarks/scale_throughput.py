@@ -22,7 +22,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from simulator.experiment.storage import describe, mask_secrets, open_storage  # noqa: E402
+from simulator.search.optuna_storage import describe, mask_secrets, open_storage  # noqa: E402
 
 EXPERIMENT = {
     "model": "resnet18",

@@ -35,7 +35,7 @@ import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import numpy as np
 from pydantic import BeforeValidator, Field, ValidationInfo, field_validator
@@ -45,12 +45,11 @@ from hardware_models.errors import UserError, suggest
 from hardware_models.gpu_calibration import (CALIBRATION_PATH, Calibration, CalibrationOverrides, default_calibration,
                                              merge_calibration, mode_evidence, serving_overrides)
 from hardware_models.gpu_kernels import BYTES_PER_ELEMENT, KernelTable, kernel_table, precision_of
+from hardware_models.gpu_modes import EXECUTION_MODES, FUSION_MODES, Execution, Fusion
 from hardware_models.layer import LayerSpec
 from hardware_models.preset import (Bandwidth, Duration, Frequency, PositiveDuration, PositiveInteger, PresetModel,
                                     Size, StrictModel, Watts, validate_preset)
 
-EXECUTION_MODES = ("graph", "eager")
-FUSION_MODES = ("serving", "framework")
 
 
 def _tflops(value: object) -> float:
@@ -108,8 +107,8 @@ class GpuPreset(PresetModel):
     peak_tflops: Tflops = Field(description="datasheet TFLOP/s per arithmetic, e.g. {fp32: 67, fp16: 989.5}")
     measured_tflops: Tflops | None = None
     fuse_epilogues: bool | None = None
-    fusion: Literal["serving", "framework"] | None = None
-    execution: Literal["graph", "eager"] = "graph"
+    fusion: Fusion | None = None
+    execution: Execution = "graph"
     board_power_w: Watts = 300.0
     idle_power_w: Watts | None = None  # default: 15% of the board power
     host_to_device: HostToDevice | None = None

@@ -1,8 +1,8 @@
 """The GPU model's fitted constants: what they are, where they are stored, how a preset overrides them.
 
 The constants are fitted on a measured H200 profile (framework mode: benchmarks/calibrate_gpu.py with
-hardware_models/gpu_fit.py) and on published TensorRT results (serving mode: benchmarks/calibrate_gpu_serving.py
-with hardware_models/gpu_serving_fit.py), and stored in hardware_models/gpu_calibration.yaml with the share
+tools/gpu_fit.py) and on published TensorRT results (serving mode: benchmarks/calibrate_gpu_serving.py
+with tools/gpu_serving_fit.py), and stored in hardware_models/gpu_calibration.yaml with the share
 of its datasheet peaks the H200 reached (`achievable_fraction`) and what validates each mode (`evidence`).
 """
 from __future__ import annotations

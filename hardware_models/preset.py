@@ -4,7 +4,7 @@ Every preset model (systolic, DSP, NPU, GPU, energy, network) derives from `Stri
 refused with a close-name hint, `true` is not 1 and "3" is not 3, and the human units ("1GB/s", "202MHz",
 "108KiB", "2.2us", "0.3pJ") are checked and turned into SI numbers by the field types below. `validate_preset`
 reports the first problem as one line naming the file and the key as the user wrote it, in the format of the
-experiment YAML's errors (hardware_models/validation.py). Duplicate keys are refused when the file is read
+experiment YAML's errors (hardware_models/yaml_errors.py). Duplicate keys are refused when the file is read
 (hardware_models/yaml_io.py).
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 from hardware_models.errors import UserError
 from hardware_models.units import (parse_bandwidth, parse_bytes, parse_energy, parse_frequency, parse_rate,
                                    parse_time)
-from hardware_models.validation import kind_of, problems
+from hardware_models.yaml_errors import kind_of, problems
 
 Model = TypeVar("Model", bound=BaseModel)
 

@@ -35,14 +35,14 @@ from hardware_models.errors import UserError
 from hardware_models.layer import LayerSpec
 from hardware_models.registry import load_accelerator
 from simulator.accuracy.calibration import zoo_proxy
-from simulator.accuracy.proxy import CONFIDENCES, ENDS, AccuracyProxy, bit_columns
-from simulator.codecs import ACTIVATION_CODECS, INPUT_CODECS, check_codec, entropy_bits_per_element, jpeg_bytes
+from simulator.accuracy.proxy import ENDS, AccuracyProxy, bit_columns
+from simulator.choices import ACTIVATION_CODECS, CONFIDENCES, INPUT_CODECS, MEMORY_MODELS
+from simulator.codecs import check_codec, entropy_bits_per_element, jpeg_bytes
 from simulator.graph import load_model
 from simulator.graph.cuts import tensor_lifetimes
 from simulator.graph.ir import Graph
 from simulator.network.transfer import TransferModel
 
-MEMORY_MODELS = ("peak_live", "max_layer")
 # what a layer costs at a bit-width its edge cannot run: finite (0 x inf would poison the sums), never chosen
 UNSUPPORTED_S = 1e9
 UNSUPPORTED_J = 1e9
@@ -82,10 +82,10 @@ class Scenario:
 
     def __post_init__(self) -> None:
         if self.accuracy_confidence not in CONFIDENCES:
-            raise UserError(f"accuracy_confidence: expected one of {', '.join(CONFIDENCES)}, "
-                            f"got {self.accuracy_confidence!r}")
+            raise UserError(f"expected one of {', '.join(CONFIDENCES)}, got {self.accuracy_confidence!r}",
+                            "accuracy_confidence")
         if self.memory_model not in MEMORY_MODELS:
-            raise UserError(f"memory_model: expected one of {', '.join(MEMORY_MODELS)}, got {self.memory_model!r}")
+            raise UserError(f"expected one of {', '.join(MEMORY_MODELS)}, got {self.memory_model!r}", "memory_model")
         check_codec(self.input_codec, INPUT_CODECS, "input_codec")
         check_codec(self.activation_codec, ACTIVATION_CODECS, "activation_codec")
         for side in (self.edge, self.cloud):  # a measured profile answers only for the model it measured
@@ -96,16 +96,16 @@ class Scenario:
         bits = default if self.edge_bits is None else self.edge_bits
         self.edge_bits = edge_bits = tuple(sorted({int(b) for b in bits}))
         if not edge_bits or min(edge_bits) < 1 or any(b > 8 and b not in FLOAT_EDGE_BITS for b in edge_bits):
-            raise UserError(f"edge_bits: expected bit-widths in 1..8 (or 16, 32: float), got {list(edge_bits)}")
+            raise UserError(f"expected bit-widths in 1..8 (or 16, 32: float), got {list(edge_bits)}", "edge_bits")
         supported = self.edge.supported_bits
         unsupported = sorted(set(edge_bits) - set(supported))
         if unsupported:
-            raise UserError(f"edge_bits: {unsupported} not supported by {self.edge.name} "
-                            f"(supported_bits: {', '.join(map(str, supported))})")
+            raise UserError(f"{unsupported} not supported by {self.edge.name} "
+                            f"(supported_bits: {', '.join(map(str, supported))})", "edge_bits")
         if self.edge_memory_bytes <= 0:
-            raise UserError(f"edge_memory: expected a positive size, got {self.edge_memory_bytes:g} bytes")
+            raise UserError(f"expected a positive size, got {self.edge_memory_bytes:g} bytes", "edge_memory")
         if self.max_accuracy_drop < 0:
-            raise UserError(f"max_accuracy_drop: expected >= 0 points, got {self.max_accuracy_drop:g}")
+            raise UserError(f"expected >= 0 points, got {self.max_accuracy_drop:g}", "max_accuracy_drop")
 
     @classmethod
     def build(cls, model: str, edge: str, cloud: str, link: TransferModel, *, accuracy_tier: str = "calibrated",

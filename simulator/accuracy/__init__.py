@@ -9,10 +9,10 @@ columns in `BIT_WIDTHS` order) add up to the weighted distortion x of a plan, an
 from __future__ import annotations
 
 from simulator.accuracy.calibration import calibrate_on_measurements, fit, leave_one_source_out, zoo_proxy
-from simulator.accuracy.distortion import BIT_WIDTHS, FLOAT_BITS, GRANULARITIES, TIERS
+from simulator.accuracy.distortion import BIT_WIDTHS, FLOAT_BITS
 from simulator.accuracy.proxy import AccuracyProxy, assumed_distortion_tables, bit_columns
 from simulator.accuracy.published import calibration_rows, unrepresentable_rows
 
-__all__ = ["AccuracyProxy", "BIT_WIDTHS", "FLOAT_BITS", "GRANULARITIES", "TIERS", "assumed_distortion_tables",
+__all__ = ["AccuracyProxy", "BIT_WIDTHS", "FLOAT_BITS", "assumed_distortion_tables",
            "bit_columns", "calibrate_on_measurements", "calibration_rows", "fit", "leave_one_source_out",
            "unrepresentable_rows", "zoo_proxy"]

@@ -17,9 +17,10 @@ from hardware_models.errors import UserError
 from simulator.accuracy.calibration import (PLAN_MEASUREMENTS, SINGLE_LAYER_BITS, calibrate_on_measurements,
                                             fp32_reference, proxy_for_graph, zoo_proxy)
 from simulator.accuracy.cache import dataclass_from_json, dataclass_to_json, fit_stamp
-from simulator.accuracy.distortion import FLOAT_BITS, GRANULARITIES, TIERS
+from simulator.accuracy.distortion import FLOAT_BITS
 from simulator.accuracy.measure import cached_meter
 from simulator.accuracy.proxy import AccuracyProxy
+from simulator.choices import GRANULARITIES, TIERS, measured_tier
 from simulator.graph import load_model
 
 
@@ -79,10 +80,9 @@ def assess(model: str, pairs: list[tuple[int, int]], tier: str = "calibrated", g
             raise UserError("--data: measuring needs an .onnx model with weights; zoo models have none")
         proxy = zoo_proxy(model, tier, granularity, graph=graph)
     elif data:
-        quantizer_tier = "calibrated" if tier == "reconstruction" else tier
         if tier == "reconstruction":
             notes.append("measured with the calibrated quantizer: rounding optimisation is not implemented")
-        meter = cached_meter(model, data, calibration, quantizer_tier, granularity, input_shape=input_shape,
+        meter = cached_meter(model, data, calibration, measured_tier(tier), granularity, input_shape=input_shape,
                              until=until)
         if meter.layers != [l.name for l in graph.layers]:
             raise UserError(f"{model}: the fake-quantized model's layers do not match inspect's")

@@ -25,10 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
+from simulator.choices import TIERS
+
 BIT_WIDTHS = (1, 2, 3, 4, 5, 6, 7, 8, 16)
 FLOAT_BITS = 16
-TIERS = ("naive", "calibrated", "reconstruction")
-GRANULARITIES = ("per-channel", "per-tensor")
 # clip candidates as fractions of the min-max range, for the MSE-optimal search on real arrays
 _CLIP_FRACTIONS = np.concatenate([np.geomspace(0.01, 0.2, 16, endpoint=False), np.linspace(0.2, 1.0, 49)])
 _REFINE = np.linspace(-0.06, 0.06, 13)  # a second, finer pass around the best coarse fraction
@@ -162,7 +162,6 @@ _LOG_CLIPS = np.linspace(np.log(0.02), np.log(1e4), 400)
 @lru_cache(maxsize=None)
 def _expected_max(count: float, one_sided: bool) -> float:
     """E[max] of `count` iid |N(0,1)| (or N(0,1) one-sided: the largest value, taken >= 0)."""
-    t = _Z[_Z >= 0]
     cdf = _CDF[_Z >= 0]
     single = cdf if one_sided else np.clip(2 * cdf - 1, 0, 1)  # P(z <= t) or P(|z| <= t)
     return float(np.sum(1 - single ** max(count, 1.0)) * (_Z[1] - _Z[0]))

@@ -19,7 +19,7 @@ import numpy as np
 from hardware_models.errors import UserError
 from simulator.accuracy.cache import MeasurementCache, assignment_key
 from simulator.accuracy.fake_quant import BATCH, FakeQuantizer
-from simulator.accuracy.npz import read_npz
+from simulator.accuracy.npz import load_inputs, load_npz
 
 CALIBRATION_SAMPLES = 128
 
@@ -29,17 +29,6 @@ _SHOW_PROGRESS: list[bool | None] = [None]  # None: when stderr is a terminal
 def show_progress(enabled: bool | None) -> None:
     """Progress bars of measurements: always (True), never (False), or when stderr is a terminal (None)."""
     _SHOW_PROGRESS[0] = enabled
-
-
-def load_npz(path: str | Path, what: str = "--data") -> tuple[np.ndarray, np.ndarray]:
-    """(x float32, y int64) from a labelled .npz file (`npz.read_npz`: bounded and checked)."""
-    arrays = read_npz(path, ("x", "y"), what)
-    return arrays["x"], arrays["y"]
-
-
-def load_inputs(path: str | Path, what: str) -> np.ndarray:
-    """The `x` array (float32) of an .npz of inputs such as a calibration file; a UserError naming `what`."""
-    return read_npz(path, ("x",), what)["x"]
 
 
 def top1_percent(logits: np.ndarray, labels: np.ndarray) -> float:

@@ -62,6 +62,17 @@ def read_npz(path: str | Path, keys: tuple[str, ...], what: str = "--data") -> d
     return arrays
 
 
+def load_npz(path: str | Path, what: str = "--data") -> tuple[np.ndarray, np.ndarray]:
+    """(x float32, y int64) of a labelled .npz file (`read_npz`'s checks)."""
+    arrays = read_npz(path, ("x", "y"), what)
+    return arrays["x"], arrays["y"]
+
+
+def load_inputs(path: str | Path, what: str) -> np.ndarray:
+    """The `x` array (float32) of an .npz of inputs such as a calibration file; a UserError naming `what`."""
+    return read_npz(path, ("x",), what)["x"]
+
+
 def _array_bytes(path: Path) -> dict[str, int]:
     """Bytes each array of the archive takes once loaded, from its .npy header (no array is read)."""
     sizes = {}

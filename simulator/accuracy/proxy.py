@@ -35,7 +35,6 @@ from simulator.graph.ir import DATA_OPS, POOL_OPS, Graph
 
 NONNEGATIVE_OPS = ("relu", "relu6")
 ENDS = ("expected", "pessimistic", "optimistic")
-CONFIDENCES = ("pessimistic", "expected")
 ASSUMED_CALIBRATION_IMAGES = 256
 """Images a naive (min-max) activation range is taken over, in the distribution-assumption mode."""
 

@@ -8,6 +8,7 @@ from simulator.cli._arguments import (add_format_argument, add_model_argument, a
                                       input_shape, model_name)
 from simulator.cli._output import emit
 from simulator.cli._values import number, parse_bits
+from simulator.choices import GRANULARITIES, TIERS
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -24,10 +25,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="one W/A pair for every layer (default 8/8), or a comma list with one pair per layer of "
                         "`autosplit inspect MODEL`, in its order; bits 1..8, or 16 for float; weight bits of layers "
                         "without weights are ignored")
-    parser.add_argument("--tier", default="calibrated", choices=["naive", "calibrated", "reconstruction"],
+    parser.add_argument("--tier", default="calibrated", choices=TIERS,
                         help="PTQ method tier: naive min-max, calibrated clipping (default), reconstruction "
                         "(AdaRound/BRECQ-like rounding optimisation)")
-    parser.add_argument("--granularity", default="per-channel", choices=["per-channel", "per-tensor"],
+    parser.add_argument("--granularity", default="per-channel", choices=GRANULARITIES,
                         help="weight quantization granularity (activations are always per tensor)")
     parser.add_argument("--data", metavar="FILE.npz", help="labelled data (x: model-ready float32 inputs, batch "
                         "first; y: integer labels) to measure an .onnx model on. Measurements (and the proxy fitted "

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from hardware_models.errors import UserError
 from simulator.cli._values import number
+from simulator.choices import EXECUTION_MODES, FUSION_MODES, LINK_PROTOCOLS
 
 if TYPE_CHECKING:
     from simulator.graph import Graph
@@ -113,7 +114,7 @@ def add_link_arguments(parser: argparse.ArgumentParser, *, required: bool = Fals
         parser.add_argument("--loss", type=float, default=0.0,
                             help="packet loss probability on the uplink, 0..0.1 (default 0; where the analytic TCP "
                             "model agrees with the simulation)")
-    parser.add_argument("--link", choices=["tcp", "ideal"], default=None if simulated else "tcp",
+    parser.add_argument("--link", choices=LINK_PROTOCOLS, default=None if simulated else "tcp",
                         help=f"tcp: framing, slow start, RTT; ideal: bytes / rate, the paper's model "
                         f"(default tcp{or_preset})")
 
@@ -121,10 +122,10 @@ def add_link_arguments(parser: argparse.ArgumentParser, *, required: bool = Fals
 def add_gpu_mode_arguments(parser: argparse.ArgumentParser, execution_flag: str, fusion_flag: str,
                            whose: str) -> None:
     """The GPU mode flags (issue 14): execution graph|eager and fusion serving|framework."""
-    parser.add_argument(execution_flag, choices=["graph", "eager"],
+    parser.add_argument(execution_flag, choices=EXECUTION_MODES,
                         help=f"{whose} execution: graph (one captured graph / engine) or eager (PyTorch dispatching "
                         "op by op; implies --fusion framework); default: the preset's (graph)")
-    parser.add_argument(fusion_flag, choices=["serving", "framework"],
+    parser.add_argument(fusion_flag, choices=FUSION_MODES,
                         help=f"{whose} kernels: serving (a TensorRT engine, fitted on published TensorRT results) or "
                         "framework (PyTorch's kernels, fitted on a measured H200 profile); default: the preset's "
                         "(serving)")

@@ -11,7 +11,8 @@ from simulator.cli._arguments import (add_format_argument, add_model_argument, a
                                       input_shape, model_name)
 from simulator.cli._output import emit, format_table
 from simulator.cli._plan import add_scenario_arguments, search
-from simulator.cli._values import labelled_data, whole
+from simulator.choices import GRANULARITIES, measured_tier
+from simulator.cli._values import whole
 
 
 # what --method needs besides the model: the scenario flags `plan` requires
@@ -38,7 +39,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--data", metavar="FILE.npz", help="labelled data whose first 128 inputs fix activation "
                         "ranges (when --calibration is not given)")
     parser.add_argument("--calibration", metavar="FILE.npz", help="inputs that fix activation ranges")
-    parser.add_argument("--granularity", default="per-channel", choices=["per-channel", "per-tensor"],
+    parser.add_argument("--granularity", default="per-channel", choices=GRANULARITIES,
                         help="weight quantization granularity (default per-channel)")
     add_progress_argument(parser)
     before = {a.dest for a in parser._actions}
@@ -64,7 +65,8 @@ def _plan_from_flags(args: argparse.Namespace) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> None:
     # the exporter loads numpy and onnx: not for --help
-    from simulator.accuracy.measure import CALIBRATION_SAMPLES, load_inputs
+    from simulator.accuracy.measure import CALIBRATION_SAMPLES
+    from simulator.accuracy.npz import load_inputs, load_npz
     from simulator.deploy import export_split, read_plan
 
     name = model_name(args)
@@ -76,7 +78,7 @@ def run(args: argparse.Namespace) -> None:
     if args.calibration is None and args.data is None:
         raise UserError("export: give --calibration FILE.npz (or --data FILE.npz, whose first 128 inputs are used) "
                         "to fix the activation ranges")
-    data_x = labelled_data(args.data)[0] if args.data else None
+    data_x = load_npz(args.data, "--data")[0] if args.data else None
     if args.calibration:
         calibration_x, calibration_name = load_inputs(args.calibration, "--calibration"), args.calibration
     else:
@@ -95,8 +97,7 @@ def run(args: argparse.Namespace) -> None:
         if args.row is not None:
             raise UserError("--row: picks a plan of a --plan table; give --plan FILE")
         plan = _plan_from_flags(args)
-    tier = "calibrated" if args.tier == "reconstruction" else args.tier
-    result = export_split(name, plan, args.out, calibration_x, calibration_name, tier, args.granularity,
+    result = export_split(name, plan, args.out, calibration_x, calibration_name, measured_tier(args.tier), args.granularity,
                           force=args.force, input_shape=input_shape(args), until=args.until)
     if args.format == "json":
         emit("json", result, [])

@@ -86,10 +86,7 @@ def run(args: argparse.Namespace) -> None:
         else:
             link = Link(**fields)
     except UserError as exc:
-        message = str(exc)
-        for field, flag in _LINK_FLAGS.items():
-            message = message.replace(f"{field}:", f"{flag}:")
-        raise UserError(message) from None
+        raise exc.renamed(_LINK_FLAGS) from None
     started = time.perf_counter()
     times = simulate_transfer_times_s(link, int(payload), args.runs, seed=args.seed)
     elapsed = time.perf_counter() - started

@@ -7,20 +7,9 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 
+from simulator.json_values import json_safe
+
 Row = Mapping[str, object]
-
-
-def json_safe(value: object) -> object:
-    """JSON-safe: numpy scalars to Python, NaN/inf to null."""
-    if hasattr(value, "item") and not isinstance(value, (list, dict, str)):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    return value
 
 
 def _cell(value: object, exact: bool = False) -> str:

@@ -14,6 +14,7 @@ from simulator.cli._arguments import (add_format_argument, add_gpu_mode_argument
                                       add_model_argument, add_progress_argument, apply_progress, model_keys,
                                       model_name)
 from simulator.cli._output import emit, format_table
+from simulator.choices import ACTIVATION_CODECS, CONFIDENCES, INPUT_CODECS, MEMORY_MODELS, TIERS
 
 if TYPE_CHECKING:
     from simulator.evaluate import Scenario
@@ -48,22 +49,22 @@ def add_scenario_arguments(parser: argparse.ArgumentParser, required: bool = Tru
     add_gpu_mode_arguments(parser, "--cloud-execution", "--cloud-fusion", "the cloud GPU's")
     add_link_arguments(parser, required=required)
     parser.add_argument("--edge-memory", required=required, help="edge memory budget, e.g. 4MiB")
-    parser.add_argument("--memory-model", choices=["peak_live", "max_layer"], default="peak_live",
+    parser.add_argument("--memory-model", choices=MEMORY_MODELS, default="peak_live",
                         help="activation memory: peak_live (largest live set, default) or max_layer (the paper's)")
     parser.add_argument("--max-accuracy-drop", type=float, required=required,
                         help="accuracy bound, percentage points")
-    parser.add_argument("--accuracy-confidence", choices=["pessimistic", "expected"], default="pessimistic",
+    parser.add_argument("--accuracy-confidence", choices=CONFIDENCES, default="pessimistic",
                         help="the end of the predicted accuracy's 80%% interval the bound applies to (default "
                         "pessimistic)")
     parser.add_argument("--method", required=required, help="a search method, e.g. cloud, edge-u8, neurosurgeon, "
                         "autosplit, exact, optuna (a wrong name lists every registered one)")
     parser.add_argument("--edge-bits", help="bit-widths the edge may use, e.g. 2,4,6,8 (default: the preset's)")
-    parser.add_argument("--tier", choices=["naive", "calibrated", "reconstruction"], default="calibrated",
+    parser.add_argument("--tier", choices=TIERS, default="calibrated",
                         help="post-training quantization method tier for the accuracy proxy (default calibrated)")
     parser.add_argument("--extrapolate", action="store_true",
                         help="allow plans outside the accuracy model's evidence envelope (accuracy.extrapolate)")
-    parser.add_argument("--input-codec", choices=["raw", "jpeg"], default="raw", help="how cloud-only sends the image")
-    parser.add_argument("--activation-codec", choices=["raw", "entropy"], default="raw",
+    parser.add_argument("--input-codec", choices=INPUT_CODECS, default="raw", help="how cloud-only sends the image")
+    parser.add_argument("--activation-codec", choices=ACTIVATION_CODECS, default="raw",
                         help="how a split sends activations")
     parser.add_argument("--trials", type=int, help="optuna only: trial budget (reproducible with --seed)")
     parser.add_argument("--seconds", help="optuna only: wall-clock budget, e.g. 20s")
@@ -102,7 +103,7 @@ def experiment_from_flags(args: argparse.Namespace) -> Experiment:
     from pydantic import ValidationError
 
     from simulator.experiment.schema import Experiment
-    from simulator.experiment.validation import describe_error
+    from simulator.experiment.validated import describe_error
 
     edge_bits = None
     if args.edge_bits is not None:

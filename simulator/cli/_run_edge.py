@@ -9,7 +9,7 @@ from hardware_models.errors import UserError
 from hardware_models.units import UNITS_HELP, parse_rate, parse_time
 from simulator.cli._arguments import add_format_argument, add_link_arguments
 from simulator.cli._output import emit, format_table
-from simulator.cli._values import labelled_data, number, seconds, whole
+from simulator.cli._values import number, seconds, whole
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -38,7 +38,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> None:
     # the runtime loads numpy and onnxruntime, the network package simpy: not for --help
-    from simulator.deploy.runtime import run_edge
+    from simulator.accuracy.npz import load_npz
+    from simulator.deploy.edge_cloud import run_edge
     from simulator.network import Link
 
     host, sep, port_text = args.connect.rpartition(":")
@@ -57,7 +58,7 @@ def run(args: argparse.Namespace) -> None:
         if not (0 < uplink_bps < math.inf) or not (0 <= rtt_s < math.inf):
             raise UserError(f"--uplink/--rtt: expected a rate > 0 and a time >= 0, got {args.uplink!r}, {args.rtt!r}")
         link = Link(uplink_bps=uplink_bps, rtt_s=rtt_s)
-    x, y = labelled_data(args.data)
+    x, y = load_npz(args.data, "--data")
     if args.limit:
         x, y = x[: args.limit], y[: args.limit]
     result = run_edge(args.plan, host.strip("[]"), port, x, y, args.rate, timeout_s, args.retries,

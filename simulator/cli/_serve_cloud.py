@@ -32,7 +32,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    from simulator.deploy.runtime import serve_cloud  # loads numpy and onnxruntime: not for --help
+    from simulator.deploy.edge_cloud import serve_cloud  # loads numpy and onnxruntime: not for --help
 
     if args.host != "localhost":
         try:

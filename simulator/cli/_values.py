@@ -5,14 +5,10 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from hardware_models.errors import UserError
 from hardware_models.units import parse_time
 from simulator.experiment.limits import MAX_SEED
-
-if TYPE_CHECKING:
-    import numpy as np
 
 
 def whole(low: int, high: int | None = None) -> Callable[[str], int]:
@@ -75,12 +71,3 @@ def seconds(text: str, flag: str) -> float:
         raise UserError(f"{flag}: expected a time > 0 and at most a day, got {text!r}")
     return value
 
-
-def labelled_data(path: str) -> tuple[np.ndarray, np.ndarray]:
-    """(x, y) of the .npz named by --data; a UserError naming the flag otherwise."""
-    from simulator.accuracy.measure import load_npz  # loads numpy: not for --help
-
-    try:
-        return load_npz(path)
-    except UserError as exc:
-        raise UserError(f"--data: {exc}") from None

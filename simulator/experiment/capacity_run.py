@@ -31,9 +31,11 @@ from simulator.experiment.capacity_schema import Capacity
 from simulator.experiment.limits import MAX_FRAMES_PER_RUN
 from simulator.experiment.scenario import build_link, build_scenario, cloud_spec, uniform_bits_missing
 from simulator.experiment.settings import default_out_dir
-from simulator.experiment.validation import LoadedExperiment
+from simulator.experiment.validated import LoadedExperiment
 from simulator.graph import load_model
+from simulator.json_values import json_safe
 from simulator.report import capacity_plots
+from simulator.report.capacity_summary import capacity_summary
 from simulator.search import run_method
 
 FOLDER = "capacity"
@@ -200,10 +202,10 @@ def run_capacity(loaded: LoadedExperiment, out_dir: Path | None = None, *, force
     point_frame = point_frame[lead].reset_index(drop=True)
     data = {"slo_p99_s": slo, "path": path, "seeds": list(simulation.seeds), "duration_s": simulation.duration_s,
             "warmup_s": simulation.warmup_s,
-            "points": [{k: _plain(r[k]) for k in point_frame.columns} for r in point_frame.to_dict("records")],
-            "max_devices": [{k: _plain(v) for k, v in a.items()} for a in answers],
-            "fleet": [{k: _plain(v) for k, v in r.items()} for r in fleet_rows],
-            "plans": [{k: _plain(v) for k, v in r.items()} for r in plans]}
+            "points": [{k: json_safe(r[k]) for k in point_frame.columns} for r in point_frame.to_dict("records")],
+            "max_devices": [{k: json_safe(v) for k, v in a.items()} for a in answers],
+            "fleet": [{k: json_safe(v) for k, v in r.items()} for r in fleet_rows],
+            "plans": [{k: json_safe(v) for k, v in r.items()} for r in plans]}
     data["gpu"] = {"name": gpu.name,
                    "mode": gpu.mode_label(),
                    "evidence": preset_evidence(gpu)}
@@ -217,7 +219,7 @@ def run_capacity(loaded: LoadedExperiment, out_dir: Path | None = None, *, force
     files += capacity_plots.utilisation_plot(point_frame, folder, formats)
     if knees:
         files += capacity_plots.breakdown_plot(pd.DataFrame(knees), folder, formats)
-    files.append(atomic.write_text(folder / "summary.md", summary(loaded, data, plans)))
+    files.append(atomic.write_text(folder / "summary.md", _summary(loaded, data, plans)))
     data["out_dir"] = str(folder)
     return CapacityOutput(folder, data, files)
 
@@ -228,60 +230,9 @@ def _csv(path: Path, frame: pd.DataFrame) -> Path:
     return atomic.write_text(path, buffer.getvalue())
 
 
-def _plain(value):
-    if isinstance(value, (np.bool_,)):
-        return bool(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return None if not math.isfinite(float(value)) else float(value)
-    return value
-
-
-def summary(loaded: LoadedExperiment, data: dict, plans: list[dict]) -> str:
-    """capacity/summary.md: the question, the plans' arithmetic and the answer per group and GPU count."""
+def _summary(loaded: LoadedExperiment, data: dict, plans: list[dict]) -> str:
     capacity = capacity_section(loaded)
-    title = loaded.config.name or loaded.stem
-    lines = [f"# {title}" if title.lower().startswith("capacity") else f"# Capacity: {title}", ""]
-    if loaded.config.description:
-        lines += [loaded.config.description.strip(), ""]
-    if data.get("gpu"):
-        gpu = data["gpu"]
-        lines += [f"GPU: {gpu['name']}" + (f" in {gpu['mode']} mode" if gpu["mode"] else "")
-                  + f". Evidence: {gpu['evidence']}", ""]
-    lines += [f"p99 SLO {data['slo_p99_s'] * 1e3:g} ms; {len(data['seeds'])} seed{'s' * (len(data['seeds']) != 1)} of "
-              f"{data['duration_s']:g} s "
-              f"simulated ({data['warmup_s']:g} s warm-up) per point; a point meets the SLO when every seed does; "
-              f"path: {data['path']}; batching: max batch {capacity.batching.max_batch}, max wait "
-              f"{capacity.batching.max_wait_s * 1e3:g} ms; uplink {capacity.uplink.sharing}"
-              + (f" ({capacity.uplink.devices_per_uplink} device{'s' * (capacity.uplink.devices_per_uplink != 1)} per link, {capacity.uplink.discipline})"
-                 if capacity.uplink.sharing == "shared" else "") + ".", "", "## Plans", "",
-              "| group | plan | cut | edge ms | edge load | payload B | uplink load/device | GPU ms @1 | GPU ms @max | "
-              "devices at GPU saturation (1 GPU) |", "|---|---|---|---|---|---|---|---|---|---|"]
-    for p in plans:
-        lines.append(f"| {p['group']} | {p['source']} | {p['cut_index']} | {p['edge_s'] * 1e3:.2f} | "
-                     f"{p['edge_load']:.3f} | "
-                     f"{p['payload_bytes']:.0f} | {p['uplink_load_per_device']:.3f} | {p['gpu_batch1_s'] * 1e3:.3f} | "
-                     f"{p['gpu_max_batch_s'] * 1e3:.3f} (batch {p['gpu_max_batch']}) | "
-                     f"{p['devices_at_gpu_saturation']:.0f} |")
-    lines += ["", "## Largest fleet meeting the SLO", "", "| group | GPUs | devices | per GPU | p99 ms (worst seed) | "
-              "GPU utilisation | $ per million |", "|---|---|---|---|---|---|---|"]
-    for a in data["max_devices"]:
-        cost = "-" if a["cost_per_million_usd"] is None else f"{a['cost_per_million_usd']:.3f}"
-        p99 = "-" if a["p99_s"] is None else f"{a['p99_s'] * 1e3:.1f}"
-        util = "-" if a["gpu_utilisation"] is None else f"{a['gpu_utilisation']:.2f}"
-        devices = f"{a['devices']}" + (" (the search's limit: at least)" if a["devices"] == a["search_limit"] else "")
-        if a["devices"] == 0 and a.get("alone_p99_s") is not None:
-            devices = f"0 (one device alone: p99 {a['alone_p99_s'] * 1e3:.4g} ms > the SLO)"
-        lines.append(f"| {a['group']} | {a['gpus']} | {devices} | {a['devices_per_gpu']:.0f} | {p99} | {util} "
-                     f"| {cost} |")
-    if data["fleet"]:
-        lines += ["", "## The fleet as given", "", "| group | devices | GPUs needed | p99 ms | $ per million |",
-                  "|---|---|---|---|---|"]
-        for r in data["fleet"]:
-            cost = "-" if r.get("cost_per_million_usd") is None else f"{r['cost_per_million_usd']:.3f}"
-            lines.append(f"| {r['group']} | {r['devices']} | {r['gpus'] if r['gpus'] else 'not reachable'} | "
-                         f"{r['p99_s'] * 1e3:.1f} | {cost} |")
-    lines += ["", "Files: points.csv (every simulated point), max_devices.csv, plans.csv, capacity.json, "
-              "latency.png, utilisation.png, breakdown.png.", ""]
-    return "\n".join(lines)
+    return capacity_summary(loaded.config.name or loaded.stem, loaded.config.description, data, plans,
+                            max_batch=capacity.batching.max_batch, max_wait_s=capacity.batching.max_wait_s,
+                            sharing=capacity.uplink.sharing, devices_per_uplink=capacity.uplink.devices_per_uplink,
+                            discipline=capacity.uplink.discipline)

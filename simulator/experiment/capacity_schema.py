@@ -15,6 +15,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from hardware_models.registry import preset_names
 from hardware_models.units import parse_bytes, parse_time
+from simulator.choices import InputCodec
 from simulator.experiment.fields import HumanUnit, choice
 from simulator.experiment.limits import MAX_FRAMES_PER_RUN
 from simulator.experiment.method_name import MethodName
@@ -58,7 +59,7 @@ class CapacityPlan(_Section):
 
     method: MethodName | None = Field(
         default=None, description="search method whose best plan the group runs (cloud = cloud-only)")
-    input_codec: Literal["raw", "jpeg"] | None = Field(default=None,
+    input_codec: InputCodec | None = Field(default=None,
                                                        description="override codecs.input for this plan's "
                                                        "search (e.g. raw: the Auto-Split paper's assumption)")
     edge_time: Duration | None = Field(default=None, description="explicit plan: edge compute time per frame")

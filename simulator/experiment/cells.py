@@ -7,7 +7,6 @@ what it depends on, so that `--resume` continues a killed run where it stopped a
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import pickle
 from dataclasses import dataclass, field
@@ -22,9 +21,9 @@ from simulator.evaluate import Scenario
 from simulator.experiment.measured import CellMeasurement, measure_cell
 from simulator.experiment.outcomes import MethodOutcome
 from simulator.experiment.scenario import build_scenario, uniform_bits_missing
-from simulator.experiment.settings import budget_for, method_options, run_options
+from simulator.experiment.settings import budget_for, fingerprint, method_options, run_options
 from simulator.experiment.sweep import Cell
-from simulator.experiment.validation import LoadedExperiment
+from simulator.experiment.validated import LoadedExperiment
 from simulator.search import describe, make_method
 from simulator.search.pareto import nondominated
 
@@ -55,14 +54,10 @@ class CellOutcome:
 
 
 # --- checkpoints ----------------------------------------------------------------------------------------
-def fingerprint(cell: Cell, method: str, budget: dict, seed: int) -> str:
+def checkpoint_fingerprint(cell: Cell, method: str, budget: dict, seed: int) -> str:
     """What a (cell, method) result depends on: a checkpoint with another fingerprint is run again."""
-    text = json.dumps({"cell": cell.config.model_dump(mode="json", exclude={"sweep", "output", "name",
-                                                                             "description", "storage", "executor",
-                                                                             "scheduler"}),
-                       "max_plan_rows": cell.config.output.max_plan_rows,
-                       "method": method, "budget": budget, "seed": seed}, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return fingerprint(cell.config, ("sweep",), max_plan_rows=cell.config.output.max_plan_rows, method=method,
+                       budget=budget, seed=seed)
 
 
 def checkpoint_path(out_dir: Path, cell: Cell, method: str) -> Path:
@@ -105,7 +100,7 @@ def run_cell(loaded: LoadedExperiment, cell: Cell, methods: list[str], out_dir: 
     outcome = CellOutcome(cell=cell, layer_names=[], fp_accuracy=None)
     for method in methods:
         budget = budget_for(loaded, method)
-        key = fingerprint(cell, method, budget, seed)
+        key = checkpoint_fingerprint(cell, method, budget, seed)
         bar.set_description(f"cell {cell.index + 1}/{cell_count} {method}")
         path = checkpoint_path(out_dir, cell, method)
         done = load_checkpoint(path, key)

@@ -20,14 +20,14 @@ from typing import Any
 
 from hardware_models.errors import UserError
 from simulator import atomic
-from simulator.experiment.cells import (CellOutcome, Progress, cell_info_path, checkpoint_path, fingerprint,
+from simulator.experiment.cells import (CellOutcome, Progress, cell_info_path, checkpoint_path, checkpoint_fingerprint,
                                         load_checkpoint, run_cell, run_method_in_cell, scenario_and_info,
                                         write_checkpoint)
 from simulator.experiment.outcomes import MethodOutcome
 from simulator.experiment.settings import budget_for
 from simulator.experiment.sweep import Cell
-from simulator.experiment.validation import LoadedExperiment
-from simulator.runtime import keep_freed_memory
+from simulator.experiment.validated import LoadedExperiment
+from simulator.freed_memory import keep_freed_memory
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ def pending_runs(loaded: LoadedExperiment, cell: Cell, methods: list[str], out_d
     pending = []
     for method in methods:
         budget = budget_for(loaded, method)
-        key = fingerprint(cell, method, budget, seed)
+        key = checkpoint_fingerprint(cell, method, budget, seed)
         if load_checkpoint(checkpoint_path(out_dir, cell, method), key) is None:
             pending.append(PendingRun(method, budget, key))
     return pending

@@ -9,7 +9,7 @@ from annotated_types import GroupedMetadata
 from pydantic import AfterValidator, BeforeValidator, WithJsonSchema
 
 from hardware_models.errors import suggest
-from hardware_models.validation import kind_of
+from hardware_models.yaml_errors import kind_of
 
 
 @dataclass(frozen=True)

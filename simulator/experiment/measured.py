@@ -28,6 +28,7 @@ from simulator.accuracy.distortion import FLOAT_BITS
 from simulator.experiment.outcomes import MethodOutcome
 from simulator.experiment.scenario import accuracy_meter, measured_proxy, meter_key
 from simulator.experiment.schema import Experiment
+from simulator.json_values import json_safe
 from simulator.search.base import predicted_column
 from simulator.search.pareto import nondominated
 
@@ -294,7 +295,7 @@ def _measured_fields(plan, measured: float, fp: float, bound: float, memory_limi
 
 def _plan_dict(row: pd.Series, like: dict | None) -> dict:
     """A plan table row as a method's `best` dict (breakdown nested, as the search returns it)."""
-    plan = {k: _plain(v) for k, v in row.items() if k != "kept_as"}
+    plan = {k: json_safe(v) for k, v in row.items() if k != "kept_as"}
     plan["breakdown"] = {k: plan.pop(k) for k in ("edge_s", "transfer_s", "cloud_s") if k in plan}
     if like is not None:
         for key in like:
@@ -366,12 +367,12 @@ def _row(method: str, role: str, plan, measured, fp: float) -> dict:
                 "accuracy_drop",
                 "edge_memory_bytes", "feasible"):
         if key in plan and plan[key] is not None:
-            row[key] = _plain(plan[key])
+            row[key] = json_safe(plan[key])
     value = math.nan if measured is None else float(measured)
     row["measured_accuracy"] = value
     row["measured_drop"] = fp - value
     for key in ("edge_layers", "weight_bits", "activation_bits"):
-        row[key] = _plain(plan[key]) if key in plan else None
+        row[key] = json_safe(plan[key]) if key in plan else None
     return row
 
 
@@ -385,14 +386,6 @@ def _as_list(value) -> list:
 
 def _nan(value) -> bool:
     return isinstance(value, float) and math.isnan(value)
-
-
-def _plain(value):
-    if isinstance(value, np.ndarray):
-        return [_plain(v) for v in value.tolist()]
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value.item() if hasattr(value, "item") else value
 
 
 def _ms(seconds) -> str:

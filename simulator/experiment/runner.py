@@ -9,8 +9,6 @@ resumed with --resume), the resolved config and the dry run's work plan; nothing
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import shutil
 import sys
@@ -30,11 +28,12 @@ from simulator.experiment.dir_lock import LOCK_NAME, locked
 from simulator.experiment.executor import run_cells
 from simulator.experiment.provenance import provenance
 from simulator.experiment.scenario import build_scenario, cell_record, uniform_bits_missing
-from simulator.experiment.settings import budget_for, default_out_dir, methods_to_run, reproducible, study_name
-from simulator.experiment.storage import mask_secrets
+from simulator.experiment.settings import (NOT_FINGERPRINTED, budget_for, default_out_dir, fingerprint, methods_to_run,
+                                          reproducible, study_name)
+from simulator.search.optuna_storage import mask_secrets
 from simulator.experiment.sweep import Cell, expand
 from simulator.experiment.tables import write_results
-from simulator.experiment.validation import LoadedExperiment
+from simulator.experiment.validated import LoadedExperiment
 from simulator.experiment.worker import forget_studies
 
 OUTPUT_FILES = ("config.resolved.yaml", "plans.parquet", "plans.csv", "pareto.csv", "baselines.csv", "timings.csv",
@@ -100,14 +99,9 @@ def work_plan(loaded: LoadedExperiment, out_dir: Path, storage: str | None) -> d
             "executor": loaded.config.executor, "runs": len(cells) * len(methods_to_run(loaded))}
 
 
-# keys that change where and how results are written, not what they are
-_NOT_FINGERPRINTED = {"output", "name", "description", "storage", "executor", "scheduler"}
-
-
 def experiment_fingerprint(loaded: LoadedExperiment) -> str:
     """What a results directory's numbers depend on: `--resume` refuses a directory with another fingerprint."""
-    text = json.dumps(loaded.config.model_dump(mode="json", exclude=_NOT_FINGERPRINTED), sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return fingerprint(loaded.config)
 
 
 def _stored_config(out_dir: Path) -> dict:
@@ -133,7 +127,7 @@ def _check_resumable(loaded: LoadedExperiment, out_dir: Path, flag: str = "--res
         return
     theirs = previous.get("experiment") if isinstance(previous, dict) else None
     ours = loaded.config.model_dump(mode="json")
-    differ = sorted(k for k in ours if k not in _NOT_FINGERPRINTED and isinstance(theirs, dict)
+    differ = sorted(k for k in ours if k not in NOT_FINGERPRINTED and isinstance(theirs, dict)
                     and theirs.get(k) != ours[k])
     if stored is None and isinstance(theirs, dict) and not differ:
         return  # results written before fingerprints: the same experiment

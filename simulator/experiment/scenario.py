@@ -12,6 +12,7 @@ from simulator.accuracy.assess import fitted_proxy
 from simulator.accuracy.calibration import proxy_for_graph
 from simulator.accuracy.measure import cached_meter
 from simulator.accuracy.proxy import AccuracyProxy
+from simulator.choices import measured_tier
 from simulator.evaluate import Scenario
 from simulator.experiment.limits import MAX_ANALYTIC_LOSS
 from simulator.experiment.schema import Experiment, Network
@@ -56,7 +57,7 @@ def _link_preset(name: str, where: str) -> Link:
     try:
         return load_link(name)
     except UserError as exc:
-        raise UserError(f"{where}.preset: {exc}") from None
+        raise UserError(str(exc), f"{where}.preset") from None
 
 
 def cloud_spec(cloud: str, config: Experiment) -> str:
@@ -65,7 +66,7 @@ def cloud_spec(cloud: str, config: Experiment) -> str:
     if mode.execution is None and mode.fusion is None:
         return cloud
     if not load_accelerator(cloud).has_modes:
-        raise UserError(f"cloud_mode: applies to a GPU cloud; {cloud} is not a GPU preset")
+        raise UserError(f"applies to a GPU cloud; {cloud} is not a GPU preset", "cloud_mode")
     return with_mode_spec(cloud, mode.execution, mode.fusion)
 
 
@@ -86,8 +87,8 @@ def uniform_bits_missing(method: str, scenario) -> str | None:
 def check_loss_range(link: Link, where: str = "network") -> None:
     """The search's analytic TCP model is valid up to MAX_ANALYTIC_LOSS (a preset may carry a loss too)."""
     if link.loss_rate > MAX_ANALYTIC_LOSS:
-        raise UserError(f"{where}: loss {link.loss_rate:g} is beyond {MAX_ANALYTIC_LOSS:g}, where the analytic TCP "
-                        "model the search uses stops agreeing with the simulation (`autosplit netsim` simulates it)")
+        raise UserError(f"loss {link.loss_rate:g} is beyond {MAX_ANALYTIC_LOSS:g}, where the analytic TCP model the "
+                        "search uses stops agreeing with the simulation (`autosplit netsim` simulates it)", where)
 
 
 def scenario_arguments(config: Experiment) -> dict[str, Any]:
@@ -140,26 +141,17 @@ USER_KEYS = {"edge_bits": "bits.edge", "edge_memory": "constraints.edge_memory",
              "rtt_s": "network.rtt", "loss_rate": "network.loss", "protocol": "network.link"}
 
 
-def user_message(message: str, names: dict[str, str] = USER_KEYS) -> str:
-    """`message` with a leading core field name ('edge_bits: ...') replaced by the user's key or flag."""
-    for internal, user in names.items():
-        if message.startswith(f"{internal}:"):
-            return user + message[len(internal):]
-    return message
-
-
 def build_scenario(config: Experiment, source: str = "", names: dict[str, str] = USER_KEYS) -> Scenario:
     """The search Scenario of one cell (cost tables are built lazily, once); errors name the user's keys.
 
     For an .onnx model the accuracy proxy is the model's own: fitted to single-layer measurements when
     `accuracy.data` is given (as `autosplit accuracy --data`), else from assumed distortions with the given
     `accuracy.fp_accuracy`."""
-    prefix = f"{source}: " if source else ""
     try:
         arguments = scenario_arguments(config)
         link = build_link(config.network)
     except UserError as exc:
-        raise UserError(prefix + user_message(str(exc), names)) from None
+        raise exc.renamed(names, source) from None
     accuracy = None  # a zoo model's: the zoo proxy
     if config.accuracy.data is not None:
         accuracy = measured_proxy(config)
@@ -169,7 +161,7 @@ def build_scenario(config: Experiment, source: str = "", names: dict[str, str] =
     try:
         return Scenario.build(link=link, granularity=config.accuracy.granularity, accuracy=accuracy, **arguments)
     except UserError as exc:
-        raise UserError(prefix + user_message(str(exc), names)) from None
+        raise exc.renamed(names, source) from None
 
 
 # --- an .onnx model's own accuracy: measured on its data ---------------------------------------------------
@@ -177,12 +169,6 @@ def meter_key(config: Experiment) -> tuple:
     """What an AccuracyMeter depends on: the model, data and calibration files and the quantizer."""
     accuracy = config.accuracy
     return (config.model, accuracy.data, accuracy.calibration, measured_tier(accuracy.tier), accuracy.granularity)
-
-
-def measured_tier(tier: str) -> str:
-    """The fake quantizer's tier: reconstruction (rounding optimisation) is not implemented, so measured as
-    calibrated."""
-    return "calibrated" if tier == "reconstruction" else tier
 
 
 _METERS: dict[tuple, Any] = {}

@@ -20,6 +20,8 @@ from hardware_models.errors import UserError, suggest
 from hardware_models.registry import preset_names as hardware_preset_names
 from hardware_models.units import parse_bytes, parse_rate, parse_time
 from simulator.accuracy.npz import read_npz
+from simulator.choices import (ActivationCodec, Confidence, Execution, Fusion, Granularity, InputCodec, LinkProtocol,
+                               MemoryModel, Tier)
 from simulator.experiment.capacity_schema import Capacity
 from simulator.experiment.fields import HumanUnit, choice
 from simulator.experiment.limits import (MAX_ANALYTIC_LOSS, MAX_DURATION_S, MAX_RATE_BPS, MAX_SEED, MAX_SIZE_BYTES,
@@ -28,7 +30,6 @@ from simulator.experiment.method_name import MethodName, budget_keys, default_me
 from simulator.graph import zoo
 from simulator.network import preset_names as network_preset_names
 
-TIERS = ("naive", "calibrated", "reconstruction")
 SWEEPABLE_TOP = ("model", "edge", "cloud", "seed")
 
 
@@ -93,7 +94,7 @@ class Network(_Section):
                                 "required unless a preset or a trace gives it")
     rtt: Duration | None = Field(default=None,
                                  description="base round-trip time, e.g. '20ms' (default 0, or the preset's)")
-    link: Literal["tcp", "ideal"] | None = Field(default=None, description="tcp: framing, slow start, loss (default); "
+    link: LinkProtocol | None = Field(default=None, description="tcp: framing, slow start, loss (default); "
                                                  "ideal: payload bits / rate, the Auto-Split paper's model")
     trace: str | None = Field(default=None, description="bandwidth trace file (time and rate per line) replacing the "
                               "constant uplink rate")
@@ -136,10 +137,10 @@ class Constraints(_Section):
     edge_memory: Size = Field(..., description="edge memory for weights and activations, e.g. '4MiB'")
     max_accuracy_drop: float = Field(..., ge=0.0, le=100.0, description="largest accepted accuracy drop, in "
                                      "percentage points (top-1 or the task metric)")
-    memory_model: Literal["peak_live", "max_layer"] = Field(
+    memory_model: MemoryModel = Field(
         default="peak_live", description="peak_live: the largest set of tensors alive at once; max_layer: the largest "
         "single activation (the paper's formula)")
-    accuracy_confidence: Literal["pessimistic", "expected"] = Field(
+    accuracy_confidence: Confidence = Field(
         default="pessimistic", description="which end of the accuracy prediction the bound applies to: pessimistic "
         "(the low end of the 80% interval: a plan the model cannot vouch for is never chosen) or expected (the "
         "central prediction)")
@@ -167,10 +168,10 @@ def _check_npz(value: str, info: ValidationInfo, arrays: tuple[str, ...]) -> str
 class Accuracy(_Section):
     """How accuracy is predicted and, for an .onnx model with labelled data, measured."""
 
-    tier: Literal["naive", "calibrated", "reconstruction"] = Field(
+    tier: Tier = Field(
         default="calibrated", description="post-training quantization method: naive min-max, calibrated clipping, or "
         "reconstruction (AdaRound/BRECQ-like)")
-    granularity: Literal["per-channel", "per-tensor"] = Field(default="per-channel", description="weight quantization "
+    granularity: Granularity = Field(default="per-channel", description="weight quantization "
                                                               "granularity")
     data: str | None = Field(default=None,
                              description="labelled data for an .onnx model: a NumPy .npz with x (model-ready "
@@ -238,9 +239,9 @@ class Bits(_Section):
 class Codecs(_Section):
     """What a split puts on the wire."""
 
-    input: Literal["raw", "jpeg"] = Field(default="raw",
+    input: InputCodec = Field(default="raw",
                                           description="cloud-only input: raw 8-bit image (the paper's) or jpeg")
-    activation: Literal["raw", "entropy"] = Field(default="raw",
+    activation: ActivationCodec = Field(default="raw",
                                                   description="crossing activations: raw bits, or entropy-coded")
     jpeg_quality: int = Field(default=90, ge=1, le=100, description="JPEG quality for input: jpeg")
 
@@ -328,11 +329,11 @@ class Output(_Section):
 class CloudMode(_Section):
     """How the cloud GPU runs (issue 14): which kernels (fusion) and how they are launched (execution)."""
 
-    execution: Literal["graph", "eager"] | None = Field(default=None,
+    execution: Execution | None = Field(default=None,
                                                         description="graph (one captured graph or engine) "
                                                         "or eager (PyTorch op by op; implies fusion framework); "
                                                         "default: the preset's (graph)")
-    fusion: Literal["serving", "framework"] | None = Field(default=None,
+    fusion: Fusion | None = Field(default=None,
                                                            description="serving (a TensorRT engine, fitted on "
                                                            "published TensorRT results) or framework (PyTorch's "
                                                            "kernels, fitted on a measured H200 profile); default: "

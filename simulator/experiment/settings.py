@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from simulator.experiment.schema import Experiment
-from simulator.experiment.storage import open_storage
+from simulator.search.optuna_storage import open_storage
 from simulator.experiment.sweep import Cell
-from simulator.experiment.validation import LoadedExperiment
+from simulator.experiment.validated import LoadedExperiment
 
 # Methods always run (cheap) because the summary states speed-ups against them.
 REFERENCE_METHODS = ("cloud", "edge-u8")
@@ -58,8 +58,18 @@ def run_options(cell: Cell, method: str, budget: dict, storage: str | None) -> d
 def study_name(cell: Cell, budget: dict) -> str:
     """The Optuna study of a cell in a shared storage: the same for `run`, `run --resume` and every `worker`
     (whatever their seeds), different for another scenario or budget."""
-    text = json.dumps({"cell": cell.config.model_dump(mode="json", exclude={"sweep", "output", "name", "description",
-                                                                            "storage", "executor", "scheduler",
-                                                                            "seed"}),
-                       "budget": budget}, sort_keys=True)
-    return f"autosplit-cell{cell.index}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+    return f"autosplit-cell{cell.index}-{fingerprint(cell.config, ('sweep', 'seed'), 12, budget=budget)}"
+
+
+# keys that change where and how results are written, not what they are
+NOT_FINGERPRINTED = frozenset({"output", "name", "description", "storage", "executor", "scheduler"})
+
+
+def fingerprint(config: Experiment, leave_out: tuple[str, ...] = (), length: int = 16, **inputs: Any) -> str:
+    """A short hash of what results made from `config` depend on: its keys except NOT_FINGERPRINTED and
+    `leave_out`, and the `inputs` beside it (method, budget, seed). A results directory, a (cell, method)
+    checkpoint and a shared Optuna study are each reused only under the same fingerprint. (With `inputs` the
+    config is hashed under the key "cell", as before this helper: earlier results keep their fingerprints.)"""
+    kept = config.model_dump(mode="json", exclude=set(NOT_FINGERPRINTED | set(leave_out)))
+    text = json.dumps({"cell": kept, **inputs} if inputs else kept, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:length]

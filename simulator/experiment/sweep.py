@@ -8,7 +8,7 @@ from typing import Any
 
 from hardware_models.errors import UserError
 from simulator.experiment.schema import Experiment
-from simulator.experiment.validation import LoadedExperiment, set_dotted, validate
+from simulator.experiment.validated import LoadedExperiment, set_dotted, validate
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -19,7 +18,8 @@ from simulator.experiment.cells import CellOutcome
 from simulator.experiment.measured import CellMeasurement
 from simulator.experiment.scenario import cell_record
 from simulator.experiment.settings import reproducible
-from simulator.experiment.validation import LoadedExperiment
+from simulator.experiment.validated import LoadedExperiment
+from simulator.json_values import json_safe
 from simulator.report.plots import write_plots
 from simulator.report.summary import render_summary
 from simulator.search.pareto import hypervolume_2d, nondominated
@@ -169,18 +169,8 @@ def _csv_ready(frame: pd.DataFrame) -> pd.DataFrame:
     frame = frame.copy()
     for column in frame.columns:
         if frame[column].dtype == object and frame[column].map(lambda v: isinstance(v, (list, tuple, np.ndarray))).any():
-            frame[column] = frame[column].map(lambda v: json.dumps(_plain(v)) if v is not None else "")
+            frame[column] = frame[column].map(lambda v: json.dumps(json_safe(v)) if v is not None else "")
     return frame
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.ndarray):
-        value = value.tolist()
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, float) and np.isnan(value):
-        return None
-    return value.item() if hasattr(value, "item") else value
 
 
 def _write_csv(path: Path, frame: pd.DataFrame) -> Path:
@@ -191,7 +181,7 @@ def _write_parquet(path: Path, frame: pd.DataFrame) -> Path:
     frame = frame.copy()
     for column in LIST_COLUMNS:
         if column in frame:
-            frame[column] = frame[column].map(lambda v: None if v is None else list(_plain(v)))
+            frame[column] = frame[column].map(json_safe)
     return atomic.write_with(path, lambda p: frame.to_parquet(p, index=False, engine="pyarrow"))
 
 

@@ -167,8 +167,8 @@ class Graph:
         return f"Graph({self.name!r}, {len(self.layers)} layers, {self.params:,} params, {self.macs:,} MACs)"
 
 
-# Element operations per output of the ops that do more than one (assumptions, documented in
-# docs/notes/op-costs.md): softmax = max, subtract, exp, sum, scale; layernorm = mean, subtract, square,
+# Element operations per output of the ops that do more than one (assumptions, stated here; issue 21):
+# softmax = max, subtract, exp, sum, scale; layernorm = mean, subtract, square,
 # variance sum, rsqrt-scale, gamma, beta, ~8; GELU's erf by a polynomial, ~8. Softmax and layernorm read
 # their input twice (a statistics pass, then the output pass).
 OPS_PER_OUTPUT = {"softmax": 5, "layernorm": 8, "gelu": 8}

@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 
 from hardware_models.errors import UserError
+from simulator.choices import LINK_PROTOCOLS
 from simulator.network import tcp
 from simulator.network.trace import BandwidthTrace
 
-PROTOCOLS = ("tcp", "ideal")
 TRACE_STARTS = 256  # upload start instants a trace-aware transfer time averages over (error O(1/256) of the period)
 
 # IPv4 (20) + TCP (20) + the timestamps option Linux sends on every segment (12)
@@ -73,7 +73,7 @@ class Link:
         _check(self.uplink_bps > 0 and math.isfinite(self.uplink_bps), "uplink_bps",
                f"expected a positive rate in bit/s, got {self.uplink_bps:g}")
         _check(self.rtt_s >= 0 and math.isfinite(self.rtt_s), "rtt_s", f"expected a time >= 0 s, got {self.rtt_s:g}")
-        _check(self.protocol in PROTOCOLS, "protocol", f"expected one of {', '.join(PROTOCOLS)}, got {self.protocol!r}")
+        _check(self.protocol in LINK_PROTOCOLS, "protocol", f"expected one of {', '.join(LINK_PROTOCOLS)}, got {self.protocol!r}")
         _check(self.header_bytes >= 0, "header_bytes", f"expected >= 0, got {self.header_bytes}")
         _check(self.framing_bytes >= 0, "framing_bytes", f"expected >= 0, got {self.framing_bytes}")
         _check(self.mtu_bytes > self.header_bytes, "mtu_bytes",
@@ -161,4 +161,4 @@ class Link:
 
 def _check(ok: bool, key: str, message: str) -> None:
     if not ok:
-        raise UserError(f"{key}: {message}")
+        raise UserError(message, key)

@@ -8,11 +8,12 @@ new_connection, window_open, trace (a bandwidth trace file, relative to the pres
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from hardware_models.errors import UserError, suggest
 from hardware_models.preset import AnyDuration, AnyEnergy, AnyRate, AnySize, StrictModel, validate_preset
 from hardware_models.yaml_io import read_yaml
+from simulator.choices import LinkProtocol
 from simulator.network.link import Link
 from simulator.network.trace import BandwidthTrace
 
@@ -24,7 +25,7 @@ class NetworkPreset(StrictModel):
     names its own field (`loss_rate`, `rtt_s`)."""
 
     description: str | None = None
-    link: Literal["tcp", "ideal"] | None = None
+    link: LinkProtocol | None = None
     uplink: AnyRate | None = None
     downlink: AnyRate | None = None
     rtt: AnyDuration | None = None

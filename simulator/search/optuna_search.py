@@ -38,6 +38,7 @@ from simulator.search.autosplit import autosplit_front
 from simulator.search.base import Candidates, Proposal, SearchMethod, SearchResult, result_from
 from simulator.search.baselines import EdgeUniform
 from simulator.search.optuna_space import KnobSpace
+from simulator.search.optuna_storage import open_storage
 from simulator.search.pareto import hypervolume_2d, hypervolume_3d, nondominated
 from simulator.search.registry import registered_methods
 
@@ -78,19 +79,6 @@ def make_sampler(name: str, seed: int, population: int, constraints_func=None):
         return optuna.samplers.GPSampler(seed=seed, n_startup_trials=min(population, 10),
                                          deterministic_objective=True, **kwargs)
     raise ValueError(f"sampler: expected one of {', '.join(SAMPLERS)}, got {name!r}")
-
-
-def open_storage(storage: str | BaseStorage | None) -> str | BaseStorage | None:
-    """None (in memory), an Optuna storage object (as simulator.experiment.storage.open_storage makes them,
-    passed through), an Optuna storage URL, or a journal file path."""
-    if storage is None or not isinstance(storage, str):
-        return storage
-    if "://" in str(storage):
-        return str(storage)
-    from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
-
-    return JournalStorage(JournalFileBackend(str(storage)))
 
 
 def _has_set_constraint() -> bool:

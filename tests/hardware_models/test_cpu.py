@@ -94,7 +94,7 @@ def test_layer_classes_take_their_own_efficiency():
 
 
 def test_the_fits_vectorised_prediction_is_the_models_own_sum_of_layers():
-    from hardware_models import cpu_fit
+    from tools import cpu_fit
 
     layers = load_model("mobilenet_v2").layer_specs()
     cases = [(load_accelerator("raspberry_pi_4b").with_threads(1), layers, 16),

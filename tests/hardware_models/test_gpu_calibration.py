@@ -14,7 +14,7 @@ import pytest
 
 from hardware_models import load_accelerator
 from hardware_models.gpu_calibration import default_calibration
-from hardware_models.gpu_fit import (TARGETS, ProfileNetwork, build_cases, leave_one_out, load_profile,
+from tools.gpu_fit import (TARGETS, ProfileNetwork, build_cases, leave_one_out, load_profile,
                                      predictions, stage_of)
 from support import FIXTURES
 

@@ -162,7 +162,7 @@ def test_serving_mode_is_faster_than_pytorch_at_large_batch_on_the_same_gpu():
 @pytest.fixture(scope="module")
 def serving_held_out():
     from hardware_models.gpu_calibration import default_calibration
-    from hardware_models import gpu_serving_fit as fitting
+    from tools import gpu_serving_fit as fitting
     from simulator.graph import load_model
 
     graph = load_model("resnet50")

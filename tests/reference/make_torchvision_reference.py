@@ -41,7 +41,8 @@ MODELS = {
     "convnext_tiny": lambda: models.convnext_tiny(),
 }
 COMPOSITE = (torch.nn.MultiheadAttention, models.swin_transformer.ShiftedWindowAttention)
-# not in the zoo: references for the ONNX importer's fixtures (tests/test_onnx_import.py), in their own file
+# not in the zoo: references for the ONNX importer's fixtures (tests/simulator/graph/test_onnx_import.py),
+# in their own file
 ONNX_ONLY = {
     "shufflenet_v2_x1_0": lambda: models.shufflenet_v2_x1_0(),
 }

@@ -227,7 +227,7 @@ def test_a_single_thread_profile_predicts_the_whole_model_within_25_percent(mode
     machine is shared, so the reference is the calling thread's CPU time of those runs: the latency without the
     time other processes held the core, which is the wall time on an idle machine (benchmarks/profile_accuracy.py
     prints both). shufflenet_v2 is left out: its dynamic-batch export keeps ~300 tiny shape nodes that onnxruntime
-    runs, and the profiler's own cost in each of them puts it at +18..25 % (docs/notes/profile.md)."""
+    runs, and the profiler's own cost in each of them puts it at +18..25 % (docs/validation.md)."""
     profile = profile_model(model, threads=1, runs=15, warmup=3, clock="cpu")
     assert profile.layers_s == pytest.approx(float(profile.header["end_to_end_cpu_s"]), rel=0.25)
 

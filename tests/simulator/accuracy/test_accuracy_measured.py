@@ -10,7 +10,8 @@ onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
 from simulator.accuracy.calibration import calibrate_on_measurements  # noqa: E402
-from simulator.accuracy.measure import AccuracyMeter, load_npz, top1_percent  # noqa: E402
+from simulator.accuracy.measure import AccuracyMeter, top1_percent  # noqa: E402
+from simulator.accuracy.npz import load_npz  # noqa: E402
 from support import FIXTURES
 
 MODEL = FIXTURES / "digits_cnn.onnx"

@@ -12,7 +12,8 @@ import pytest
 
 from simulator.accuracy.calibration import (LOW_BITS_FLOOR, NAMES, effective_tables, physical, published_calibration,
                                             zoo_proxy)
-from simulator.accuracy.distortion import GRANULARITIES, TIERS, quantize_symmetric
+from simulator.accuracy.distortion import quantize_symmetric
+from simulator.choices import GRANULARITIES, TIERS
 from simulator.accuracy.proxy import bit_columns
 from simulator.accuracy.published import PlanBuilder
 

@@ -117,7 +117,7 @@ def test_every_representable_row_has_a_left_out_prediction(left_out):
 def test_left_out_rows_inside_the_envelope_meet_the_issues_four_figures(left_out):
     """Issue 22: on rows a fit never saw, inside the envelope, the 80% interval covers 70-95% with a median
     width of at most 20 points, the expected drop's MAE is at most 6 points and Spearman at least 0.8."""
-    from simulator.accuracy.validation import interval_figures
+    from tools.proxy_validation import interval_figures
 
     figures = interval_figures([r for r in left_out if r["inside"]])
     assert figures["rows"] >= 60
@@ -129,7 +129,7 @@ def test_left_out_rows_inside_the_envelope_meet_the_issues_four_figures(left_out
 
 def test_left_out_intervals_are_judged_with_bands_from_other_sources_only(left_out):
     from simulator.accuracy.calibration import interval_band, row_interval
-    from simulator.accuracy.validation import left_out_intervals
+    from tools.proxy_validation import left_out_intervals
 
     row = next(r for r in left_out if r["source"] == "QDrop: Randomly Dropping Quantization for Extremely Low-bit "
                "Post-Training Quantization (ICLR 2022)" and r["inside"])

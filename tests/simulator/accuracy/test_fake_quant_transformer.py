@@ -11,7 +11,8 @@ import pytest
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
-from simulator.accuracy.measure import AccuracyMeter, load_npz  # noqa: E402
+from simulator.accuracy.measure import AccuracyMeter  # noqa: E402
+from simulator.accuracy.npz import load_npz  # noqa: E402
 from simulator.cli import main  # noqa: E402
 from simulator.deploy.export import run_onnx  # noqa: E402
 from support import FIXTURES

@@ -14,7 +14,8 @@ from simulator.accuracy.cache import (MeasurementCache, assignment_key, dataclas
                                       dataclass_to_json, file_sha256)
 from simulator.accuracy.distortion import BIT_WIDTHS  # noqa: E402
 from simulator.accuracy.fake_quant import FakeQuantizer  # noqa: E402
-from simulator.accuracy.measure import cached_meter, load_npz  # noqa: E402
+from simulator.accuracy.measure import cached_meter  # noqa: E402
+from simulator.accuracy.npz import load_npz  # noqa: E402
 from simulator.accuracy.proxy import AccuracyProxy  # noqa: E402
 from support import FIXTURES
 

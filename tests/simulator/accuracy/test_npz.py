@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from hardware_models.errors import UserError
-from simulator.accuracy.measure import AccuracyMeter, load_npz
-from simulator.accuracy.npz import MAX_NPZ_BYTES, read_npz
+from simulator.accuracy.measure import AccuracyMeter
+from simulator.accuracy.npz import MAX_NPZ_BYTES, load_npz, read_npz
 from simulator.cli import main
 from support import FIXTURES
 

@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from simulator.cli import build_parser, main
-from simulator.experiment.validation import set_dotted
+from simulator.experiment.validated import set_dotted
 from simulator.experiment.schema import json_schema
 from support import FIXTURES
 
@@ -360,3 +360,19 @@ def test_version():
     with pytest.raises(SystemExit) as done:
         main(["--version"])
     assert done.value.code == 0
+
+
+def test_a_core_check_names_the_flag_through_the_errors_key():
+    """The scenario's own check (bits the edge cannot run) raises a keyed UserError; `plan` renames the key to
+    its flag, as `run` does to the YAML key (test_experiment_guards)."""
+    code, _, err = run_cli(["plan", "resnet18", "--edge", "edge_tpu", "--cloud", "h100", "--uplink", "3Mbps",
+                            "--edge-memory", "8MiB", "--max-accuracy-drop", "1", "--edge-bits", "3",
+                            "--method", "autosplit"])
+    assert code == 2 and err.strip() == "error: --edge-bits: [3] not supported by edge_tpu (supported_bits: 8)"
+
+
+def test_run_edge_names_data_once(tmp_path):
+    """The one .npz reader names the flag itself (a wrapper once prefixed `--data:` a second time)."""
+    code, _, err = run_cli(["run-edge", "--plan", str(tmp_path), "--connect", "127.0.0.1:5999", "--data",
+                            str(tmp_path / "none.npz")])
+    assert code == 2 and err.strip() == f"error: --data: {tmp_path / 'none.npz'}: no such file"

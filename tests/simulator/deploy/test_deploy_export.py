@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator.accuracy.measure import AccuracyMeter, load_npz
+from simulator.accuracy.measure import AccuracyMeter
+from simulator.accuracy.npz import load_npz
 from simulator.cli import main
 from simulator.deploy import WireTensor, pack, packed_bytes, unpack
 from simulator.deploy.export import build_split, make_quantizer, run_onnx

@@ -3,7 +3,7 @@ namespaces joined by a veth pair shaped with `tc tbf` (root only; CI runs it as 
 the transfer time of each request against `Link.transfer_time_s` of its bytes at 1, 3 and 10 Mbit/s, and the
 deployed split's accuracy against the measured accuracy of the same plan (the experiment's arithmetic).
 
-Run as a script it prints the table of docs/notes/issue17.md:
+Run as a script it prints the table docs/validation.md summarises:
     PYTHONPATH=tests python tests/simulator/deploy/test_deploy_netns.py
 """
 from __future__ import annotations
@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 
 from netns_tcp import ShapedPair, namespaces_unavailable
-from simulator.accuracy.measure import AccuracyMeter, load_npz
+from simulator.accuracy.measure import AccuracyMeter
+from simulator.accuracy.npz import load_npz
 from simulator.deploy.export import export_split
 from simulator.experiment.measured import bit_assignment, measure_assignment
 from simulator.network import Link

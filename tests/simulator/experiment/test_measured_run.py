@@ -184,7 +184,8 @@ def _lists(value):
 
 @pytest.mark.slow
 def test_example_writes_measured_accuracy_equal_to_a_direct_measurement(example_run):
-    from simulator.accuracy.measure import AccuracyMeter, load_npz
+    from simulator.accuracy.measure import AccuracyMeter
+    from simulator.accuracy.npz import load_npz
 
     config = yaml.safe_load(EXAMPLE.read_text())
     folder = EXAMPLE.parent

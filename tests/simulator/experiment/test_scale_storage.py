@@ -8,7 +8,7 @@ import optuna
 import pytest
 
 from hardware_models.errors import UserError
-from simulator.experiment.storage import describe, mask_secrets, open_storage, storage_kind
+from simulator.search.optuna_storage import describe, mask_secrets, open_storage, storage_kind
 
 
 @pytest.mark.parametrize("spec, kind", [

@@ -18,7 +18,7 @@ import yaml
 from simulator.cli import main
 from simulator.experiment import settings
 from simulator.experiment.loading import load_experiment
-from simulator.experiment.storage import open_storage
+from simulator.search.optuna_storage import open_storage
 from simulator.experiment.sweep import expand
 from simulator.experiment.worker import forget_studies
 from support import REPO, an_experiment

@@ -69,7 +69,7 @@ def test_constraints_are_recorded_on_every_trial_and_a_journal_study_resumes(sce
     # a shared study's trial budget is the study's: resuming to 15 adds 5
     resumed = OptunaSearch(population=5, warm_start=False).run(scenario, budget={"trials": 15}, seed=1,
                                                                storage=str(journal), study_name="s")
-    from simulator.search.optuna_search import open_storage
+    from simulator.search.optuna_storage import open_storage
 
     study = optuna.load_study(study_name="s", storage=open_storage(str(journal)))
     trials = study.get_trials()
@@ -117,7 +117,7 @@ def test_seconds_budget_stops_and_hypervolume_never_falls(scenario):
 
 
 def test_energy_as_a_third_objective_is_told_to_optuna_and_scored_in_3d(scenario, tmp_path):
-    from simulator.search.optuna_search import open_storage
+    from simulator.search.optuna_storage import open_storage
 
     journal = tmp_path / "energy.log"
     result = OptunaSearch(population=5, warm_start=False, objectives=("latency", "accuracy_drop", "energy")).run(

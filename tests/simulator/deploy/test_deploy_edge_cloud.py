@@ -13,11 +13,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hardware_models.errors import UserError
-from simulator.accuracy.measure import AccuracyMeter, load_npz
+from simulator.accuracy.measure import AccuracyMeter
+from simulator.accuracy.npz import load_npz
 from simulator.cli import main
 from simulator.deploy import protocol
 from simulator.deploy.export import export_split
-from simulator.deploy.runtime import CloudServer, DeployedPlan, run_edge
+from simulator.deploy.edge_cloud import CloudServer, DeployedPlan, run_edge
 from support import FIXTURES
 
 DIGITS = FIXTURES / "digits_cnn.onnx"

@@ -1,6 +1,6 @@
 """Regenerate simulator/data/jpeg_bytes.csv: JPEG sizes of real photos at a model's input size (run once).
 
-    pip install pillow scikit-learn && python simulator/data/make_jpeg_table.py
+    pip install pillow scikit-learn && python tools/make_jpeg_table.py
 
 The photos are scikit-learn's two bundled sample images (china.jpg, flower.jpg, 427x640), centre-cropped to a
 square and resized to each input size with Pillow's bicubic filter, then saved as baseline JPEG (4:2:0
@@ -36,7 +36,7 @@ def main() -> None:
                 resized.save(buffer, format="JPEG", quality=quality)
                 rows.append({"image": Path(name).name, "width": size, "height": size, "quality": quality,
                              "bytes": buffer.tell()})
-    path = Path(__file__).with_name("jpeg_bytes.csv")
+    path = Path(__file__).resolve().parents[1] / "simulator" / "data" / "jpeg_bytes.csv"
     with path.open("w", newline="") as f:
         f.write(f"# Pillow {PIL.__version__}, scikit-learn {sklearn.__version__} sample images; "
                 "see make_jpeg_table.py\n")

@@ -14,9 +14,9 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from hardware_models import validation
+from hardware_models import yaml_errors
 from hardware_models.errors import UserError
-from hardware_models.validation import problems
+from hardware_models.yaml_errors import problems
 from simulator.experiment.schema import Experiment
 
 
@@ -81,4 +81,4 @@ def describe_errors(errors: Sequence[ErrorDetails], source: str, prefix: str = "
 
 def describe_error(error: ErrorDetails, source: str, prefix: str = "") -> str:
     """One line: source, dotted key path, what was expected, what was given."""
-    return validation.describe_error(error, source, Experiment, prefix)
+    return yaml_errors.describe_error(error, source, Experiment, prefix)

@@ -40,10 +40,10 @@ import numpy as np
 from hardware_models.gpu import GPU
 from hardware_models.gpu_calibration import Calibration
 from hardware_models.gpu_kernels import KERNEL_CLASSES, KernelTable, precision_of
-from hardware_models.gpu_fit import nelder_mead
+from tools.gpu_fit import nelder_mead
 from hardware_models.layer import LayerSpec
 
-DATA_PATH = Path(__file__).parent / "data" / "tensorrt_published.csv"
+DATA_PATH = Path(__file__).resolve().parents[1] / "hardware_models" / "data" / "tensorrt_published.csv"
 INPUT_ELEMENTS = 3 * 224 * 224  # ResNet-50's input, one image
 # the GPU of each row (a substring of the csv's `gpu`) -> the preset that describes it
 GPU_PRESETS = (("A100-SXM", "a100"), ("A100-PCIe", "a100_pcie"), ("A100 (variant", "a100"), ("A10 ", "a10"),

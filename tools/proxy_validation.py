@@ -3,7 +3,7 @@ command answers) and left-out residual (a fit that saw no row of its source), th
 (coverage, median width, expected-drop MAE, Spearman) inside the evidence envelope and on every row, and the
 proxy against measurement on a real ONNX model with data (by default the digits CNN fixture).
 
-    python -m simulator.accuracy.validation [--write] [--skip-model]
+    python -m tools.proxy_validation [--write] [--skip-model]
                                             [--onnx MODEL.onnx --data DATA.npz --calibration CAL.npz]
                                             [--plans 50] [--seeds 0 1 2]
 """
@@ -16,10 +16,11 @@ import numpy as np
 
 from simulator.accuracy.calibration import (REPRODUCIBILITY_POINTS, _stored, calibrate_on_measurements, interval_band, published_calibration,
                                             published_interval, row_interval, write_published_fit, zoo_proxy)
-from simulator.accuracy.measure import AccuracyMeter, load_npz
+from simulator.accuracy.measure import AccuracyMeter
+from simulator.accuracy.npz import load_npz
 from simulator.accuracy.published import PlanBuilder, unrepresentable_rows
 
-FIXTURES = Path(__file__).resolve().parents[2] / "tests" / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures"
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:

@@ -56,12 +56,15 @@ def storage_kind(spec: str | None) -> StorageKind:
     return "journal"
 
 
-def open_storage(spec: str | None) -> "BaseStorage | None":
-    """The Optuna storage `spec` names (None for in memory: Optuna's default of a fresh InMemoryStorage).
+def open_storage(spec: str | BaseStorage | None) -> BaseStorage | None:
+    """The Optuna storage `spec` names (None for in memory: Optuna's default of a fresh InMemoryStorage); a
+    storage already opened is passed through.
 
     A journal file's folder is created if needed; an RDB or Redis server is contacted now, so that a wrong
     URL, password or database fails here with a one-line UserError (password masked) rather than mid-study.
     """
+    if spec is not None and not isinstance(spec, str):
+        return spec
     kind = storage_kind(spec)
     if kind == "memory":
         return None

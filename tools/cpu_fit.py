@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from hardware_models.cpu import CPU, LAYER_CLASSES, CpuCalibration, layer_class
-from hardware_models.gpu_fit import nelder_mead
+from tools.gpu_fit import nelder_mead
 from hardware_models.layer import LayerSpec
 
-DATA_PATH = Path(__file__).parent / "data" / "jetson_cpu_published.csv"
+DATA_PATH = Path(__file__).resolve().parents[1] / "hardware_models" / "data" / "jetson_cpu_published.csv"
 # the parameter vector: log of each positive constant; thread and bandwidth efficiencies through a logistic
 PARAMETERS = (*(f"efficiency.{c}" for c in LAYER_CLASSES), "int8_efficiency", "int8_dot_efficiency",
               "activation_traffic", "thread_efficiency", "bandwidth_efficiency", "layer_overhead_cycles",
