@@ -56,7 +56,10 @@ class Accelerator(abc.ABC):
     tensors to device memory (`copy_to_device_s`), execution modes (`mode`, `with_mode`), evidence.
     """
 
-    kind: ClassVar[str]  # the preset's `kind:` (systolic, dsp, npu, gpu)
+    kind: ClassVar[str]  # the preset's `kind:` (systolic, dsp, npu, gpu, cpu, measured, or a registered one)
+    # True where `supported_bits` are the arithmetics it computes in (fp32, fp16, int8: a GPU, a CPU), so a layer
+    # runs at exactly one of them; False for an integer datapath that runs the widths it supports
+    fixed_precisions: ClassVar[bool] = False
     name: str
     clock_hz: float
     supported_bits: tuple[int, ...]

@@ -181,6 +181,7 @@ class CPU(Accelerator):
     """A CPU from its datasheet (clusters, SIMD, cache, DRAM) and the constants fitted for every CPU."""
 
     kind = "cpu"
+    fixed_precisions = True
 
     def __init__(self, *, name: str, clusters: list[tuple[int, float, float]], simd_bits: int = 128,
                  fp16_arithmetic: bool = False, int8_dot: bool = False, last_level_cache_bytes: float,
