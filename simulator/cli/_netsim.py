@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> None:
     times = simulate_transfer_times_s(link, int(payload), args.runs, seed=args.seed)
     elapsed = time.perf_counter() - started
     note = None
-    if link.protocol == "tcp" and link.loss_rate > MAX_ANALYTIC_LOSS:
+    if link.model.loss_bounded and link.loss_rate > MAX_ANALYTIC_LOSS:
         note = (f"loss {link.loss_rate:g} > {MAX_ANALYTIC_LOSS:g}: beyond where the analytic model (model_s) agrees "
                 "with the simulation; plan and run refuse it")
     data = {"payload_bytes": int(payload), "uplink_bps": link.uplink_bps, "rtt_s": link.rtt_s,
