@@ -7,6 +7,7 @@ and the key.
 """
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,8 @@ _KINDS: dict[str, type[Accelerator]] = {}
 def register_kind(model: type[Accelerator]) -> type[Accelerator]:
     """Make `model` the accelerator of presets with `kind: <model.kind>` (usable as a class decorator); a
     ValueError when that kind is registered already or `model` is not a concrete Accelerator."""
-    if not (isinstance(model, type) and issubclass(model, Accelerator) and isinstance(getattr(model, "kind", None), str)):
+    concrete = isinstance(model, type) and issubclass(model, Accelerator) and not inspect.isabstract(model)
+    if not (concrete and isinstance(getattr(model, "kind", None), str)):
         raise ValueError(f"{model!r}: expected an Accelerator subclass with a `kind` name")
     if model.kind in _KINDS:
         raise ValueError(f"hardware kind {model.kind!r} is registered already (by {_KINDS[model.kind].__name__})")

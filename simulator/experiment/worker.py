@@ -40,8 +40,8 @@ def join_studies(loaded: LoadedExperiment, storage: str | None, *, seed: int,
     methods = resuming_methods(list(loaded.config.search.methods))
     if not methods:
         resumable = [entry.name for entry in registered_methods() if entry.resumes]
-        raise UserError(f"{loaded.source}: search.methods has none of {', '.join(resumable)}: a worker only joins "
-                        "their studies")
+        raise UserError(f"{loaded.source}: search.methods has no {' or '.join(resumable)}: a worker only joins "
+                        "the studies of a method that resumes")
     opened = open_storage(storage)  # a wrong URL or password fails now, in one line, before any scenario is built
     assert opened is not None  # not in memory: refused above
     all_cells = expand(loaded)

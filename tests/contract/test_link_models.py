@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from hardware_models.errors import UserError
-from simulator.network import (BandwidthTrace, IdealLink, Link, link_model_names, register_link_model, simulate_upload_s,
-                               unregister_link_model)
+from simulator.network import (BandwidthTrace, IdealLink, Link, link_model_names, register_link_model,
+                               simulate_upload_s, unregister_link_model)
 
 PAYLOADS = np.array([0.0, 1.0, 100.0, 1460.0, 1461.0, 20_000.0, 150_528.0, 2e6])
 LINKS = {
