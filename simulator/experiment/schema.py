@@ -29,6 +29,7 @@ from simulator.experiment.method_name import (MethodName, budgets_json_schema, d
                                               methods_json_schema, settings_json_schema, validate_budgets,
                                               validate_options)
 from simulator.graph import zoo
+from simulator.network import link_model_names
 from simulator.network import preset_names as network_preset_names
 from simulator.search import Budget, MethodSettings
 
@@ -85,6 +86,11 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True, strict=True, allow_inf_nan=False)
 
 
+def _link_models_json_schema(schema: dict[str, Any]) -> None:
+    """`network.link` in the JSON Schema: the link models registered when the schema is generated."""
+    schema["anyOf"] = [{"type": "string", "enum": list(link_model_names())}, {"type": "null"}]
+
+
 class Network(_Section):
     """The uplink from the edge device to the cloud."""
 
@@ -96,8 +102,9 @@ class Network(_Section):
                                 "required unless a preset or a trace gives it")
     rtt: Duration | None = Field(default=None,
                                  description="base round-trip time, e.g. '20ms' (default 0, or the preset's)")
-    link: Literal["tcp", "ideal"] | None = Field(default=None, description="tcp: framing, slow start, loss (default); "
-                                                 "ideal: payload bits / rate, the Auto-Split paper's model")
+    link: str | None = Field(default=None, description="a registered link model: tcp (framing, slow start, loss; the "
+                             "default) or ideal (payload bits / rate, the Auto-Split paper's model)",
+                             json_schema_extra=_link_models_json_schema)
     trace: str | None = Field(default=None, description="bandwidth trace file (time and rate per line) replacing the "
                               "constant uplink rate")
     loss: float | None = Field(default=None, ge=0.0, le=MAX_ANALYTIC_LOSS, description="packet loss probability on the "
@@ -112,6 +119,11 @@ class Network(_Section):
         if Path(value).suffix in (".yaml", ".yml"):
             return existing_file(value, info, "network preset file")
         return choice(value, network_preset_names(), "network preset (or a preset .yaml path)")
+
+    @field_validator("link")
+    @classmethod
+    def _registered_link_model(cls, value: str | None) -> str | None:
+        return None if value is None else choice(value, link_model_names(), "link model")
 
     @field_validator("trace")
     @classmethod
