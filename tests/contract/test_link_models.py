@@ -8,8 +8,12 @@ import numpy as np
 import pytest
 
 from hardware_models.errors import UserError
+from simulator.experiment.scenario import build_link
+from simulator.experiment.validation import validate
 from simulator.network import (BandwidthTrace, IdealLink, Link, link_model_names, register_link_model,
                                simulate_upload_s, unregister_link_model)
+
+from support import an_experiment
 
 PAYLOADS = np.array([0.0, 1.0, 100.0, 1460.0, 1461.0, 20_000.0, 150_528.0, 2e6])
 LINKS = {
@@ -80,7 +84,11 @@ def test_a_registered_link_model_is_a_link_protocol_until_unregistered():
         assert "half-rate" in link_model_names()
         link = Link(uplink_bps=8e6, protocol="half-rate")
         assert link.transfer_time_s(1e6) == pytest.approx(2.0)  # 8e6 bits at 4 Mbit/s
+        experiment = an_experiment(network={"uplink": "8Mbps", "link": "half-rate"})
+        assert build_link(validate(experiment, "half.yaml").network).protocol == "half-rate"
     finally:
         unregister_link_model("half-rate")
     with pytest.raises(UserError, match="protocol: expected one of tcp, ideal, got 'half-rate'"):
         Link(uplink_bps=8e6, protocol="half-rate")
+    with pytest.raises(UserError, match="network.link: unknown link model 'half-rate'; expected one of tcp, ideal"):
+        validate(experiment, "half.yaml")
