@@ -286,8 +286,10 @@ class Search(_Section):
     @model_validator(mode="wrap")
     @classmethod
     def _registered_options(cls, data: Any, handler: ModelWrapValidatorHandler["Search"]) -> "Search":
+        if not isinstance(data, dict):  # a Search already (validated), or not a mapping (the handler says so)
+            return handler(data)
         # the options are checked even where a field is wrong, so that every problem is reported at once
-        given = {k: v for k, v in data.items() if k not in cls.model_fields} if isinstance(data, dict) else {}
+        given = {k: v for k, v in data.items() if k not in cls.model_fields}
         errors = []
         try:
             options = validate_options(given, tuple(cls.model_fields))
