@@ -64,3 +64,10 @@ def test_a_budget_is_respected(scenario, name):
     for key in checked:
         result = run_method(name, scenario, {key: budget[key]}, seed=0)
         assert CHECKS[key](result, budget[key]), (name, key, result.info)
+
+
+@pytest.mark.parametrize("name", [n for n in method_names() if registered(n).options is not None])
+def test_its_options_model_s_defaults_build_it(name):
+    options = registered(name).options
+    assert options is not None
+    assert make_method(name, **dict(options())).name == name
