@@ -93,7 +93,7 @@ def add_experiment_arguments(parser: argparse.ArgumentParser, *, out: bool = Tru
 
 def add_link_arguments(parser: argparse.ArgumentParser, *, required: bool = False, simulated: bool = False,
                        protocol: bool = True) -> None:
-    """The uplink: --uplink RATE and --rtt TIME and, with `protocol`, --loss P and --link tcp|ideal.
+    """The uplink: --uplink RATE and --rtt TIME and, with `protocol`, --loss P and --link MODEL (tcp, ideal).
 
     `simulated` (netsim) leaves every default to the --preset, else to the Link, and takes a loss anywhere in
     [0, 1), which the segment-level simulation holds. Otherwise the defaults are 0 s, no loss and tcp, and the
@@ -114,9 +114,10 @@ def add_link_arguments(parser: argparse.ArgumentParser, *, required: bool = Fals
         parser.add_argument("--loss", type=float, default=0.0,
                             help="packet loss probability on the uplink, 0..0.1 (default 0; where the analytic TCP "
                             "model agrees with the simulation)")
-    parser.add_argument("--link", choices=["tcp", "ideal"], default=None if simulated else "tcp",
-                        help=f"tcp: framing, slow start, RTT; ideal: bytes / rate, the paper's model "
-                        f"(default tcp{or_preset})")
+    # any registered link model (checked where the link is built: the registry is not loaded for --help)
+    parser.add_argument("--link", metavar="MODEL", default=None if simulated else "tcp",
+                        help=f"link model: tcp (framing, slow start, RTT), ideal (bytes / rate, the paper's model) "
+                        f"or a registered one (default tcp{or_preset})")
 
 
 def add_gpu_mode_arguments(parser: argparse.ArgumentParser, execution_flag: str, fusion_flag: str,

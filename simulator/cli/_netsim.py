@@ -16,7 +16,8 @@ from simulator.experiment.limits import MAX_ANALYTIC_LOSS, MAX_DURATION_S, MAX_R
 MAX_SIMULATED_BYTES = 2**30 * 1.5
 
 # the Link's field names in its messages: the flags
-_LINK_FLAGS = {"uplink_bps": "--uplink", "rtt_s": "--rtt", "loss_rate": "--loss", "jitter_s": "--jitter"}
+_LINK_FLAGS = {"uplink_bps": "--uplink", "rtt_s": "--rtt", "loss_rate": "--loss", "jitter_s": "--jitter",
+               "protocol": "--link"}
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -4,10 +4,13 @@ bottleneck's serialisation of the payload, and a deterministic link's simulated 
 analytic time."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
 from hardware_models.errors import UserError
+from simulator.cli import main
 from simulator.experiment.scenario import build_link
 from simulator.experiment.validation import validate
 from simulator.network import (BandwidthTrace, IdealLink, Link, link_model_names, register_link_model,
@@ -78,7 +81,7 @@ class _HalfRate(IdealLink):
         return 2.0 * super().transfer_time_s(link, payload_bytes, start_s)
 
 
-def test_a_registered_link_model_is_a_link_protocol_until_unregistered():
+def test_a_registered_link_model_is_a_link_protocol_until_unregistered(capsys):
     register_link_model(_HalfRate())
     try:
         assert "half-rate" in link_model_names()
@@ -86,6 +89,9 @@ def test_a_registered_link_model_is_a_link_protocol_until_unregistered():
         assert link.transfer_time_s(1e6) == pytest.approx(2.0)  # 8e6 bits at 4 Mbit/s
         experiment = an_experiment(network={"uplink": "8Mbps", "link": "half-rate"})
         assert build_link(validate(experiment, "half.yaml").network).protocol == "half-rate"
+        assert main(["netsim", "--uplink", "8Mbps", "--link", "half-rate", "--bytes", "1MB", "--format", "json"]) == 0
+        simulated = json.loads(capsys.readouterr().out)
+        assert simulated["model_s"] == pytest.approx(2.0) and simulated["p99_s"] == pytest.approx(2.0)
     finally:
         unregister_link_model("half-rate")
     with pytest.raises(UserError, match="protocol: expected one of tcp, ideal, got 'half-rate'"):
