@@ -1,13 +1,15 @@
 """Issue 26's done-when for hardware kinds: a kind is two files, its module (an `Accelerator` with its pydantic
 preset model) and one `register_kind` call (written below as a plug-in package outside autosplit); a preset
-YAML with its `kind:` then works wherever a preset file does: `autosplit layer-cost`, `autosplit plan`."""
+YAML with its `kind:` then works wherever a preset file does: `autosplit layer-cost`, `autosplit plan`, an experiment."""
 from __future__ import annotations
 
 import json
 import sys
 import textwrap
 
+import pandas as pd
 import pytest
+import yaml
 
 from hardware_models.errors import UserError
 from hardware_models.registry import kinds, load_accelerator, register_kind, unregister_kind
@@ -114,3 +116,15 @@ def test_a_preset_of_an_unregistered_kind_is_refused_naming_the_kinds(roofline, 
 def test_a_kind_is_registered_once(roofline):
     with pytest.raises(ValueError, match="registered already"):
         register_kind(kinds()["roofline"])
+
+
+@pytest.mark.slow
+def test_a_plugged_in_kind_is_an_edge_in_an_experiment(roofline, tmp_path):
+    path = tmp_path / "roofline_experiment.yaml"
+    path.write_text(yaml.safe_dump({"model": "resnet18", "edge": roofline, "network": {"uplink": "3Mbps"},
+                                    "constraints": {"edge_memory": "8MiB", "max_accuracy_drop": 2.0},
+                                    "search": {"methods": ["autosplit"]}, "output": {"plot_formats": []}}))
+    out = tmp_path / "results"
+    assert main(["run", str(path), "--out", str(out), "--no-progress"]) == 0
+    chosen = pd.read_csv(out / "baselines.csv").set_index("method")
+    assert bool(chosen.loc["autosplit", "found"]) and chosen.loc["edge-u8", "edge_s"] > 0
