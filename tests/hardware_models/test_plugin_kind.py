@@ -1,6 +1,7 @@
 """Issue 26's done-when for hardware kinds: a kind is two files, its module (an `Accelerator` with its pydantic
 preset model) and one `register_kind` call (written below as a plug-in package outside autosplit); a preset
-YAML with its `kind:` then works wherever a preset file does: `autosplit layer-cost`, `autosplit plan`, an experiment."""
+YAML with its `kind:` then works wherever a preset file does: `autosplit layer-cost`, `autosplit plan`, an
+experiment's `edge:`."""
 from __future__ import annotations
 
 import json
