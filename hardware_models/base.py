@@ -56,7 +56,13 @@ class Accelerator(abc.ABC):
     tensors to device memory (`copy_to_device_s`), execution modes (`mode`, `with_mode`), evidence.
     """
 
-    kind: ClassVar[str]  # the preset's `kind:` (systolic, dsp, npu, gpu)
+    kind: ClassVar[str]  # the preset's `kind:` (systolic, dsp, npu, gpu, cpu, measured, or a registered one)
+    # True where `supported_bits` are the arithmetics it computes in (fp32, fp16, int8: a GPU, a CPU), so a layer
+    # runs at exactly one of them; False for an integer datapath that runs the widths it supports
+    fixed_precisions: ClassVar[bool] = False
+    # why fewer bits may take longer on this kind ('' where they never do): the contract tests
+    # (tests/contract/test_hardware_kinds.py) hold every other kind's latency monotone in the bit-widths
+    slower_at_fewer_bits: ClassVar[str] = ""
     name: str
     clock_hz: float
     supported_bits: tuple[int, ...]

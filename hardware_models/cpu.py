@@ -181,6 +181,9 @@ class CPU(Accelerator):
     """A CPU from its datasheet (clusters, SIMD, cache, DRAM) and the constants fitted for every CPU."""
 
     kind = "cpu"
+    fixed_precisions = True
+    slower_at_fewer_bits = ("without SDOT, int8 runs as widening multiply-adds into 16-bit lanes with requantisation "
+                            "(`int8_efficiency`, fitted on ncnn's rows), which can be slower than fp16 arithmetic")
 
     def __init__(self, *, name: str, clusters: list[tuple[int, float, float]], simd_bits: int = 128,
                  fp16_arithmetic: bool = False, int8_dot: bool = False, last_level_cache_bytes: float,

@@ -95,6 +95,8 @@ class VectorDSP(Accelerator):
     """A SIMD DSP: sizes in bits and bytes, clock in hertz, DRAM bandwidth in bytes per second."""
 
     kind: ClassVar[str] = "dsp"
+    slower_at_fewer_bits: ClassVar[str] = "sub-byte weights are stored packed and widened to 8-bit lanes on chip " \
+        "(the unpack overhead), so 4-bit layers can take longer than 8-bit ones"
 
     name: str
     clock_hz: float

@@ -190,6 +190,7 @@ class GPU(Accelerator):
     """A GPU from datasheet peaks (and measured ceilings where known), calibrated overheads and a mode."""
 
     kind = "gpu"
+    fixed_precisions = True
 
     def __init__(self, *, name: str, sm_count: int, clock_hz: float, memory_bandwidth_bps: float,
                  peak_flops: Mapping[str, float], measured_flops: Mapping[str, float] | None = None,

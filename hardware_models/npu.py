@@ -267,7 +267,7 @@ class ProductNPU(Accelerator):
             start = max(done_at, loaded_at)
             finish = start + row.overhead_s + work
             added = finish - done_at
-            stall = added - row.overhead_s - row.parts["compute_s"]
+            stall = max(added - row.overhead_s - row.parts["compute_s"], 0.0)  # not -1e-21 from rounding
             row = replace(row, latency_s=added, stall_cycles=stall * self.clock_hz,
                           energy_j=self.power_w * added, energy_parts_j={"board": self.power_w * added},
                           parts={**row.parts, "memory_s": stall})

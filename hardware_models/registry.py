@@ -1,11 +1,13 @@
-"""Find an accelerator by preset name, YAML path or SCALE-Sim .cfg path.
+"""Find an accelerator by preset name, YAML path or SCALE-Sim .cfg path, and the hardware kinds by name.
 
-A preset YAML names its model with `kind:` (systolic, dsp, npu, gpu); the model class validates the rest in
-its `from_config(config, source)` classmethod (a pydantic model per kind), raising a UserError that names the
-file and the key.
+A preset YAML names its model with `kind:` (systolic, dsp, npu, gpu, cpu, measured, or a kind registered
+from outside the package with `register_kind`); the model class validates the rest in its
+`from_config(config, source)` classmethod (a pydantic model per kind), raising a UserError that names the file
+and the key.
 """
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -23,8 +25,33 @@ from hardware_models.yaml_io import read_yaml
 
 PRESET_DIR = Path(__file__).parent / "presets"
 
-KINDS: dict[str, type[Accelerator]] = {model.kind: model for model in (SystolicArray, VectorDSP, GPU, ProductNPU, CPU)}
-KINDS[MeasuredProfile.kind] = MeasuredProfile  # a profile CSV written by `autosplit profile`
+_KINDS: dict[str, type[Accelerator]] = {}
+
+
+def register_kind(model: type[Accelerator]) -> type[Accelerator]:
+    """Make `model` the accelerator of presets with `kind: <model.kind>` (usable as a class decorator); a
+    ValueError when that kind is registered already or `model` is not a concrete Accelerator."""
+    concrete = isinstance(model, type) and issubclass(model, Accelerator) and not inspect.isabstract(model)
+    if not (concrete and isinstance(getattr(model, "kind", None), str)):
+        raise ValueError(f"{model!r}: expected an Accelerator subclass with a `kind` name")
+    if model.kind in _KINDS:
+        raise ValueError(f"hardware kind {model.kind!r} is registered already (by {_KINDS[model.kind].__name__})")
+    _KINDS[model.kind] = model
+    return model
+
+
+def unregister_kind(kind: str) -> None:
+    """Forget the hardware kind `kind` (a KeyError when it is not registered)."""
+    del _KINDS[kind]
+
+
+def kinds() -> dict[str, type[Accelerator]]:
+    """The registered hardware kinds by name, in registration order."""
+    return dict(_KINDS)
+
+
+for _model in (SystolicArray, VectorDSP, GPU, ProductNPU, CPU, MeasuredProfile):  # measured: `autosplit profile`
+    register_kind(_model)
 
 
 def preset_evidence(accelerator: Accelerator) -> str:
@@ -38,10 +65,11 @@ def preset_names() -> list[str]:
 
 
 def model_class(kind: object, source: str) -> type[Accelerator]:
-    if not isinstance(kind, str) or kind not in KINDS:
-        raise UserError(f"{source}: kind: unknown accelerator kind {kind!r}{suggest(str(kind), KINDS)}; "
-                        f"expected one of {', '.join(KINDS)}")
-    return KINDS[kind]
+    """The accelerator class of presets with `kind: <kind>`; a UserError naming `source` and every kind."""
+    if not isinstance(kind, str) or kind not in _KINDS:
+        raise UserError(f"{source}: kind: unknown accelerator kind {kind!r}{suggest(str(kind), _KINDS)}; "
+                        f"expected one of {', '.join(_KINDS)}")
+    return _KINDS[kind]
 
 
 def from_config(config: Mapping[str, Any], source: str) -> Accelerator:
@@ -49,7 +77,7 @@ def from_config(config: Mapping[str, Any], source: str) -> Accelerator:
     config = dict(config)
     kind = config.pop("kind", None)
     if kind is None:
-        raise UserError(f"{source}: kind: missing; expected one of {', '.join(KINDS)}")
+        raise UserError(f"{source}: kind: missing; expected one of {', '.join(_KINDS)}")
     return _with_basis(model_class(kind, source).from_config(config, source), source)
 
 

@@ -16,7 +16,6 @@ InputCodec = Literal["raw", "jpeg"]
 ActivationCodec = Literal["raw", "entropy"]
 MemoryModel = Literal["peak_live", "max_layer"]
 Confidence = Literal["pessimistic", "expected"]
-LinkProtocol = Literal["tcp", "ideal"]
 
 TIERS: tuple[Tier, ...] = get_args(Tier)
 GRANULARITIES: tuple[Granularity, ...] = get_args(Granularity)
@@ -24,11 +23,10 @@ INPUT_CODECS: tuple[InputCodec, ...] = get_args(InputCodec)
 ACTIVATION_CODECS: tuple[ActivationCodec, ...] = get_args(ActivationCodec)
 MEMORY_MODELS: tuple[MemoryModel, ...] = get_args(MemoryModel)
 CONFIDENCES: tuple[Confidence, ...] = get_args(Confidence)
-LINK_PROTOCOLS: tuple[LinkProtocol, ...] = get_args(LinkProtocol)
 
 __all__ = ["ACTIVATION_CODECS", "CONFIDENCES", "EXECUTION_MODES", "FUSION_MODES", "GRANULARITIES", "INPUT_CODECS",
-           "LINK_PROTOCOLS", "MEMORY_MODELS", "TIERS", "ActivationCodec", "Confidence", "Execution", "Fusion",
-           "Granularity", "InputCodec", "LinkProtocol", "MemoryModel", "Tier", "measured_tier"]
+           "MEMORY_MODELS", "TIERS", "ActivationCodec", "Confidence", "Execution", "Fusion",
+           "Granularity", "InputCodec", "MemoryModel", "Tier", "measured_tier"]
 
 
 def measured_tier(tier: str) -> Tier:

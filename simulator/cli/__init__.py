@@ -10,8 +10,9 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from hardware_models.errors import UserError
 from hardware_models.units import UNITS_HELP
@@ -27,7 +28,17 @@ COMMANDS = (_models, _inspect, _layer_cost, _hardware, _profile, _run, _schema, 
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage mistake is a UserError (one line, exit 2) instead of usage + message."""
+    """argparse, but a usage mistake is a UserError (one line, exit 2) instead of usage + message; flags that
+    need the core (`_arguments.defer_arguments`) are added when the command is parsed, not when --help runs."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.deferred_arguments: list[Callable[[argparse.ArgumentParser], None]] = []
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        while self.deferred_arguments:
+            self.deferred_arguments.pop(0)(self)
+        return super().parse_known_args(args, namespace)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UserError(f"{self.prog}: {message} (see --help)")

@@ -1,14 +1,15 @@
 """Argument groups that several commands share, defined once so that a flag means the same in each: `--format`,
 the model (MODEL / --model / --onnx), the experiment file with --out and --set, the uplink flags and the GPU
-mode flags."""
+mode flags, and the search methods' budget and option flags (generated from the search registry)."""
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from hardware_models.errors import UserError
 from simulator.cli._values import number
-from simulator.choices import EXECUTION_MODES, FUSION_MODES, LINK_PROTOCOLS
+from simulator.choices import EXECUTION_MODES, FUSION_MODES
 
 if TYPE_CHECKING:
     from simulator.graph import Graph
@@ -93,7 +94,7 @@ def add_experiment_arguments(parser: argparse.ArgumentParser, *, out: bool = Tru
 
 def add_link_arguments(parser: argparse.ArgumentParser, *, required: bool = False, simulated: bool = False,
                        protocol: bool = True) -> None:
-    """The uplink: --uplink RATE and --rtt TIME and, with `protocol`, --loss P and --link tcp|ideal.
+    """The uplink: --uplink RATE and --rtt TIME and, with `protocol`, --loss P and --link MODEL (tcp, ideal).
 
     `simulated` (netsim) leaves every default to the --preset, else to the Link, and takes a loss anywhere in
     [0, 1), which the segment-level simulation holds. Otherwise the defaults are 0 s, no loss and tcp, and the
@@ -114,9 +115,10 @@ def add_link_arguments(parser: argparse.ArgumentParser, *, required: bool = Fals
         parser.add_argument("--loss", type=float, default=0.0,
                             help="packet loss probability on the uplink, 0..0.1 (default 0; where the analytic TCP "
                             "model agrees with the simulation)")
-    parser.add_argument("--link", choices=LINK_PROTOCOLS, default=None if simulated else "tcp",
-                        help=f"tcp: framing, slow start, RTT; ideal: bytes / rate, the paper's model "
-                        f"(default tcp{or_preset})")
+    # any registered link model (checked where the link is built: the registry is not loaded for --help)
+    parser.add_argument("--link", metavar="MODEL", default=None if simulated else "tcp",
+                        help=f"link model: tcp (framing, slow start, RTT), ideal (bytes / rate, the paper's model) "
+                        f"or a registered one (default tcp{or_preset})")
 
 
 def add_gpu_mode_arguments(parser: argparse.ArgumentParser, execution_flag: str, fusion_flag: str,
@@ -143,3 +145,81 @@ def apply_progress(args: argparse.Namespace) -> None:
     from simulator.accuracy.measure import show_progress  # loads numpy: not for --help
 
     show_progress(True if args.progress else None)
+
+
+def defer_arguments(parser: argparse.ArgumentParser, add: Callable[[argparse.ArgumentParser], None]) -> None:
+    """Call `add(parser)` when the command is parsed rather than now: flags generated from the core's
+    registries load numpy and pandas, which `autosplit --help` must not (a parser that cannot defer: now)."""
+    deferred = getattr(parser, "deferred_arguments", None)
+    if deferred is None:
+        add(parser)
+    else:
+        deferred.append(add)
+
+
+def add_method_arguments(parser: argparse.ArgumentParser) -> None:
+    """Every registered search method's budget keys (`--trials`, `--epsilon`: one flag per key, whichever
+    methods take it) and options (`--optuna-sampler`), generated from the search registry; a value is read as
+    YAML and checked by the method's own model, as its key in the experiment YAML is."""
+    from simulator.search import registered_methods  # loads numpy and pandas: only when the command runs
+
+    group = parser.add_argument_group("search method budgets and options (of the registered methods)")
+    takers: dict[str, list[str]] = {}
+    helps: dict[str, str] = {}
+    for entry in registered_methods():
+        for key, info in (entry.budget.model_fields.items() if entry.budget is not None else ()):
+            takers.setdefault(key, []).append(entry.name)
+            helps.setdefault(key, info.description or key)
+    for key, methods in takers.items():
+        group.add_argument(_flag(key), dest=f"budget.{key}", metavar="VALUE",
+                           help=f"{' and '.join(methods)} budget: {helps[key]}")
+    for entry in registered_methods():
+        for key, info in (entry.options.model_fields.items() if entry.options is not None else ()):
+            group.add_argument(_flag(f"{entry.name}_{key}"), dest=f"options.{entry.name}.{key}", metavar="VALUE",
+                               help=f"{entry.name} option: {info.description or key}")
+
+
+def method_flags(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """The budget and the options that the method flags give, as the experiment YAML's `search.budgets.<m>`
+    entry and `search.<method>` sections (values read as YAML; the schema checks them); a UserError for an
+    option of another method than --method."""
+    budget: dict[str, Any] = {}
+    options: dict[str, dict[str, Any]] = {}
+    for dest, text in vars(args).items():
+        if text is None or not dest.startswith(("budget.", "options.")):
+            continue
+        value = _yaml_value(text)
+        if dest.startswith("budget."):
+            budget[dest.removeprefix("budget.")] = value
+            continue
+        _, method, key = dest.split(".", 2)
+        if method != args.method:
+            raise UserError(f"{args.command} {_flag(f'{method}_{key}')}: an option of {method}, not of --method "
+                            f"{args.method}")
+        options.setdefault(method, {})[key] = value
+    return budget, options
+
+
+def method_flag(key: str) -> str:
+    """The flag of a method's setting in the schema's messages: `search.budgets.optuna.trials` -> --trials,
+    `search.optuna.sampler` -> --optuna-sampler; '' for another key."""
+    parts = key.split(".")
+    if len(parts) == 4 and parts[:2] == ["search", "budgets"]:
+        return _flag(parts[3])
+    if len(parts) == 3 and parts[0] == "search" and parts[1] not in ("methods", "budgets"):
+        return _flag(f"{parts[1]}_{parts[2]}")
+    return ""
+
+
+def _flag(key: str) -> str:
+    return "--" + key.replace("_", "-")
+
+
+def _yaml_value(text: str) -> Any:
+    """A flag's value as the YAML would read it (a number, a list, a word); text that is not YAML stays text."""
+    import yaml  # not for --help
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text

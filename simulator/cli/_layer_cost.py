@@ -11,7 +11,6 @@ from simulator.cli._output import emit
 from simulator.cli._values import parse_bits, whole
 
 PRECISION_BITS = {"fp32": 32, "fp16": 16, "int8": 8}
-FLOAT_KINDS = ("gpu", "cpu")  # kinds whose bit-widths are arithmetics (fp32, fp16, int8)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -55,9 +54,9 @@ def run(args: argparse.Namespace) -> None:
         graph = model_from_args(args)
         layers, source = graph.layer_specs(), graph.name
         accelerator.check_model(graph.name, graph.source)
-    if args.precision and accelerator.kind not in FLOAT_KINDS:
-        raise UserError(f"--precision: {accelerator.name} is not a GPU or a CPU; give --bits W/A for an edge "
-                        "accelerator")
+    if args.precision and not accelerator.fixed_precisions:
+        raise UserError(f"--precision: {accelerator.name} computes at any of its bit-widths, not in fixed "
+                        "precisions (a GPU's or a CPU's); give --bits W/A")
     if args.precision and args.bits:
         raise UserError("--precision and --bits: give one of them (--precision sets both bit-widths)")
     if args.precision:
@@ -67,7 +66,7 @@ def run(args: argparse.Namespace) -> None:
     else:
         weight_bits = activation_bits = accelerator.default_bits  # 8/8 on the edge, 16 on a GPU (CLOUD16)
     supported = accelerator.supported_bits
-    if accelerator.kind in FLOAT_KINDS and not {weight_bits, activation_bits} <= set(supported):
+    if accelerator.fixed_precisions and not {weight_bits, activation_bits} <= set(supported):
         raise UserError(f"--bits: {accelerator.name} computes at {', '.join(map(str, supported))} bits, not "
                         f"{weight_bits}/{activation_bits} (or give --precision fp32|fp16|int8)")
     rows, total = accelerator.network_cost(layers, weight_bits, activation_bits, args.batch)

@@ -16,7 +16,8 @@ from simulator.experiment.limits import MAX_ANALYTIC_LOSS, MAX_DURATION_S, MAX_R
 MAX_SIMULATED_BYTES = 2**30 * 1.5
 
 # the Link's field names in its messages: the flags
-_LINK_FLAGS = {"uplink_bps": "--uplink", "rtt_s": "--rtt", "loss_rate": "--loss", "jitter_s": "--jitter"}
+_LINK_FLAGS = {"uplink_bps": "--uplink", "rtt_s": "--rtt", "loss_rate": "--loss", "jitter_s": "--jitter",
+               "protocol": "--link"}
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -91,7 +92,7 @@ def run(args: argparse.Namespace) -> None:
     times = simulate_transfer_times_s(link, int(payload), args.runs, seed=args.seed)
     elapsed = time.perf_counter() - started
     note = None
-    if link.protocol == "tcp" and link.loss_rate > MAX_ANALYTIC_LOSS:
+    if link.model.loss_bounded and link.loss_rate > MAX_ANALYTIC_LOSS:
         note = (f"loss {link.loss_rate:g} > {MAX_ANALYTIC_LOSS:g}: beyond where the analytic model (model_s) agrees "
                 "with the simulation; plan and run refuse it")
     data = {"payload_bytes": int(payload), "uplink_bps": link.uplink_bps, "rtt_s": link.rtt_s,

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 from hardware_models.errors import UserError
 from hardware_models.units import UNITS_HELP
 from simulator.cli._arguments import (add_format_argument, add_gpu_mode_arguments, add_link_arguments,
-                                      add_model_argument, add_progress_argument, apply_progress, model_keys,
+                                      add_method_arguments, add_model_argument, add_progress_argument,
+                                      apply_progress, defer_arguments, method_flag, method_flags, model_keys,
                                       model_name)
 from simulator.cli._output import emit, format_table
 from simulator.choices import ACTIVATION_CODECS, CONFIDENCES, INPUT_CODECS, MEMORY_MODELS, TIERS
@@ -30,7 +31,7 @@ SCENARIO_FLAGS = {"model": "MODEL", "input_shape": "--input-shape", "until": "--
                   "accuracy.tier": "--tier", "accuracy.extrapolate": "--extrapolate", "accuracy.data": "--data",
                   "accuracy.calibration": "--calibration", "accuracy.fp_accuracy": "--fp-accuracy",
                   "codecs.input": "--input-codec", "codecs.activation": "--activation-codec",
-                  "search.methods": "--method", "search.budgets": "--trials/--seconds", "seed": "--seed",
+                  "search.methods": "--method", "search.budgets": "--method", "seed": "--seed",
                   "cloud_mode.execution": "--cloud-execution", "cloud_mode.fusion": "--cloud-fusion"}
 
 # the core's field names in the scenario's messages: the flags
@@ -42,7 +43,8 @@ _CORE_FLAGS = {"edge_bits": "--edge-bits", "edge_memory": "--edge-memory", "max_
 
 
 def add_scenario_arguments(parser: argparse.ArgumentParser, required: bool = True) -> None:
-    """`plan`'s scenario and method flags (also `export`'s, where they are optional: a --plan file replaces them)."""
+    """`plan`'s scenario and method flags (also `export`'s, where they are optional: a --plan file replaces them);
+    the methods' budget and option flags come from the search registry when the command runs."""
     parser.add_argument("--edge", required=required,
                         help="edge accelerator: preset name, preset .yaml or SCALE-Sim .cfg")
     parser.add_argument("--cloud", required=required, help="cloud accelerator: preset name or file (runs at 16 bits)")
@@ -57,7 +59,8 @@ def add_scenario_arguments(parser: argparse.ArgumentParser, required: bool = Tru
                         help="the end of the predicted accuracy's 80%% interval the bound applies to (default "
                         "pessimistic)")
     parser.add_argument("--method", required=required, help="a search method, e.g. cloud, edge-u8, neurosurgeon, "
-                        "autosplit, exact, optuna (a wrong name lists every registered one)")
+                        "autosplit, exact, optuna (a wrong name lists every registered one); its budget and options "
+                        "are the flags of the last group below")
     parser.add_argument("--edge-bits", help="bit-widths the edge may use, e.g. 2,4,6,8 (default: the preset's)")
     parser.add_argument("--tier", choices=TIERS, default="calibrated",
                         help="post-training quantization method tier for the accuracy proxy (default calibrated)")
@@ -66,9 +69,8 @@ def add_scenario_arguments(parser: argparse.ArgumentParser, required: bool = Tru
     parser.add_argument("--input-codec", choices=INPUT_CODECS, default="raw", help="how cloud-only sends the image")
     parser.add_argument("--activation-codec", choices=ACTIVATION_CODECS, default="raw",
                         help="how a split sends activations")
-    parser.add_argument("--trials", type=int, help="optuna only: trial budget (reproducible with --seed)")
-    parser.add_argument("--seconds", help="optuna only: wall-clock budget, e.g. 20s")
     parser.add_argument("--seed", type=int, default=0, help="random seed, 0..2^32-1 (default 0)")
+    defer_arguments(parser, add_method_arguments)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -112,7 +114,7 @@ def experiment_from_flags(args: argparse.Namespace) -> Experiment:
         except ValueError:
             raise UserError(f"--edge-bits: expected a comma-separated list of integers, "
                             f"got {args.edge_bits!r}") from None
-    budget = {k: v for k, v in (("trials", args.trials), ("seconds", args.seconds)) if v is not None}
+    budget, options = method_flags(args)
     model = model_name(args)
     if getattr(args, "calibration", None) and not getattr(args, "data", None):
         raise UserError(f"{args.command} --calibration: calibration inputs are for measuring; give --data FILE.npz too")
@@ -128,7 +130,7 @@ def experiment_from_flags(args: argparse.Namespace) -> Experiment:
                         "max_accuracy_drop": args.max_accuracy_drop, "accuracy_confidence": args.accuracy_confidence},
         "accuracy": {"tier": args.tier, "extrapolate": args.extrapolate, **_measured_accuracy_keys(args)},
         "codecs": {"input": args.input_codec, "activation": args.activation_codec},
-        "search": {"methods": [args.method], "budgets": {args.method: budget} if budget else {}},
+        "search": {"methods": [args.method], "budgets": {args.method: budget} if budget else {}, **options},
         "seed": args.seed}
     if edge_bits is not None:
         data["bits"] = {"edge": edge_bits}
@@ -145,9 +147,8 @@ def experiment_from_flags(args: argparse.Namespace) -> Experiment:
             inner, _, rest = message.partition(": ")
             if key == "accuracy" and f"accuracy.{inner}" in SCENARIO_FLAGS:  # a check across the section's keys
                 key, message = f"accuracy.{inner}", rest
-            flag = next((f for k, f in SCENARIO_FLAGS.items() if key == k or key.startswith((k + ".", k + "["))), key)
-            if key.startswith("search.budgets.") and key.rsplit(".", 1)[-1] in ("trials", "seconds"):
-                flag = "--" + key.rsplit(".", 1)[-1]
+            flag = method_flag(key) or next((f for k, f in SCENARIO_FLAGS.items()
+                                             if key == k or key.startswith((k + ".", k + "["))), key)
             line = f"plan {flag}: {message}"
             if line not in lines:
                 lines.append(line)
@@ -176,16 +177,18 @@ def _number_or_text(text: str) -> float | str:
 
 def search(args: argparse.Namespace) -> tuple[Scenario, SearchResult]:
     """The scenario of the flags and what --method found in it."""
-    from simulator.experiment.scenario import build_scenario, uniform_bits_missing  # numpy, pandas: not for --help
-    from simulator.search import run_method  # loads numpy, pandas and optuna: not for --help
+    from simulator.experiment.scenario import build_scenario  # numpy, pandas: not for --help
+    from simulator.experiment.settings import method_options
+    from simulator.search import make_method, skip_note  # loads numpy, pandas and optuna: not for --help
 
     config = experiment_from_flags(args)
     scenario = build_scenario(config, names=_CORE_FLAGS)
-    skipped = uniform_bits_missing(args.method, scenario)
+    skipped = skip_note(args.method, scenario)
     if skipped:
         raise UserError(f"--method {skipped.replace(' skipped:', ':')}")
     budget = config.search.budgets[args.method].as_dict() if args.method in config.search.budgets else {}
-    return scenario, run_method(args.method, scenario, budget=budget, seed=config.seed)
+    method = make_method(args.method, **method_options(config, args.method))
+    return scenario, method.run(scenario, budget=budget, seed=config.seed)
 
 
 def run(args: argparse.Namespace) -> None:

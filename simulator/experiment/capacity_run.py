@@ -29,14 +29,14 @@ from simulator.capacity import (DeviceGroup, Fleet, Simulation, cost_per_million
 from simulator.evaluate import Scenario
 from simulator.experiment.capacity_schema import Capacity
 from simulator.experiment.limits import MAX_FRAMES_PER_RUN
-from simulator.experiment.scenario import build_link, build_scenario, cloud_spec, uniform_bits_missing
+from simulator.experiment.scenario import build_link, build_scenario, cloud_spec
 from simulator.experiment.settings import default_out_dir
 from simulator.experiment.validated import LoadedExperiment
 from simulator.graph import load_model
 from simulator.json_values import json_safe
 from simulator.report import capacity_plots
 from simulator.report.capacity_summary import capacity_summary
-from simulator.search import run_method
+from simulator.search import run_method, skip_note
 
 FOLDER = "capacity"
 POINT_COLUMNS = ("group", "devices", "gpus", "p50_s", "p95_s", "p99_s", "gpu_utilisation", "slo_met")
@@ -74,7 +74,7 @@ def build_fleet(loaded: LoadedExperiment) -> tuple[Fleet, Accelerator]:
             if codec not in scenarios:
                 scenarios[codec] = build_scenario(config.model_copy(update={
                     "codecs": config.codecs.model_copy(update={"input": codec})}), str(loaded.source))
-            unrunnable = uniform_bits_missing(plan.method, scenarios[codec])
+            unrunnable = skip_note(plan.method, scenarios[codec])
             if unrunnable:
                 raise UserError(f"{loaded.source}: capacity.groups.{group.name}.plan.method: "
                                 f"{unrunnable.replace(' skipped:', ':')}")

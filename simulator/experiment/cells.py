@@ -20,11 +20,11 @@ from simulator import atomic
 from simulator.evaluate import Scenario
 from simulator.experiment.measured import CellMeasurement, measure_cell
 from simulator.experiment.outcomes import MethodOutcome
-from simulator.experiment.scenario import build_scenario, uniform_bits_missing
+from simulator.experiment.scenario import build_scenario
 from simulator.experiment.settings import budget_for, fingerprint, method_options, run_options
 from simulator.experiment.sweep import Cell
 from simulator.experiment.validated import LoadedExperiment
-from simulator.search import describe, make_method
+from simulator.search import describe, make_method, skip_note
 from simulator.search.pareto import nondominated
 
 CHECKPOINTS = ".checkpoints"
@@ -138,7 +138,7 @@ def run_method_in_cell(method: str, scenario: Scenario, cell: Cell, budget: dict
                        max_rows: int, fingerprint: str) -> MethodOutcome:
     """Run `method` on the cell's scenario and keep its answer, its front and at most `max_rows` of its plans
     (or a note, when the edge cannot run it)."""
-    skipped = uniform_bits_missing(method, scenario)
+    skipped = skip_note(method, scenario)
     if skipped:
         empty = pd.DataFrame(columns=list(PLAN_COLUMNS))
         return MethodOutcome(method=method, best=None, front=empty, plans=empty.assign(kept_as=[]),

@@ -27,14 +27,15 @@ from simulator.experiment.cells import CHECKPOINTS, CellOutcome
 from simulator.experiment.dir_lock import LOCK_NAME, locked
 from simulator.experiment.executor import run_cells
 from simulator.experiment.provenance import provenance
-from simulator.experiment.scenario import build_scenario, cell_record, uniform_bits_missing
+from simulator.experiment.scenario import build_scenario, cell_record
 from simulator.experiment.settings import (NOT_FINGERPRINTED, budget_for, default_out_dir, fingerprint, methods_to_run,
-                                          reproducible, study_name)
+                                          reproducible, resuming_methods, study_name)
 from simulator.search.optuna_storage import mask_secrets
 from simulator.experiment.sweep import Cell, expand
 from simulator.experiment.tables import write_results
 from simulator.experiment.validated import LoadedExperiment
 from simulator.experiment.worker import forget_studies
+from simulator.search import skip_note
 
 OUTPUT_FILES = ("config.resolved.yaml", "plans.parquet", "plans.csv", "pareto.csv", "baselines.csv", "timings.csv",
                 "summary.md", "pareto.png", "pareto.svg", "breakdown.png", "breakdown.svg", "bits.png", "bits.svg",
@@ -62,7 +63,7 @@ def check_cells(loaded: LoadedExperiment, cells: list[Cell]) -> list[dict]:
         except UserError as exc:
             raise UserError(f"{exc}" + (f" (sweep cell {cell.label})" if cell.values else "")) from None
         for method in methods_to_run(loaded):
-            note = uniform_bits_missing(method, scenario)
+            note = skip_note(method, scenario)
             if note:
                 notes.append({"cell": cell.index, "method": method, "note": note})
     return notes
@@ -196,8 +197,9 @@ def run_experiment(loaded: LoadedExperiment, out_dir: Path | None = None, *, for
 
 def _run_in(loaded: LoadedExperiment, out_dir: Path, cells: list[Cell], methods: list[str], *, force: bool,
             storage: str | None, argv: list[str] | None, show_progress: bool | None) -> RunOutput:
-    if force and storage and "optuna" in methods:  # start over: the cells' studies too
-        forget_studies(storage, [study_name(cell, budget_for(loaded, "optuna")) for cell in cells])
+    if force and storage:  # start over: the cells' studies too
+        forget_studies(storage, [study_name(cell, method, budget_for(loaded, method))
+                                 for method in resuming_methods(methods) for cell in cells])
     resolved = resolved_config(loaded, storage, argv)
     atomic.write_text(out_dir / "config.resolved.yaml", yaml.safe_dump(resolved, sort_keys=False, width=120))
 

@@ -70,20 +70,6 @@ def cloud_spec(cloud: str, config: Experiment) -> str:
     return with_mode_spec(cloud, mode.execution, mode.fusion)
 
 
-def uniform_bits_missing(method: str, scenario) -> str | None:
-    """Why the edge cannot run `method` (an edge-uN baseline whose N is not among the cell's edge bit-widths),
-    or None. Such a baseline is skipped with this note rather than evaluated at another width."""
-    if not method.startswith("edge-u"):
-        return None
-    bits = int(method.removeprefix("edge-u"))
-    edge_bits = tuple(scenario.edge_bits or ())
-    if bits in edge_bits:
-        return None
-    name = scenario.edge.name
-    return (f"{method} skipped: {name} runs {', '.join(map(str, edge_bits))}-bit here, not {bits}-bit "
-            "(the preset's supported_bits, or bits.edge)")
-
-
 def check_loss_range(link: Link, where: str = "network") -> None:
     """The search's analytic TCP model is valid up to MAX_ANALYTIC_LOSS (a preset may carry a loss too)."""
     if link.loss_rate > MAX_ANALYTIC_LOSS:

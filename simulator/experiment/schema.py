@@ -14,21 +14,26 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator)
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ModelWrapValidatorHandler, ValidationError,
+                      ValidationInfo, field_validator, model_validator)
 
 from hardware_models.errors import UserError, suggest
 from hardware_models.registry import preset_names as hardware_preset_names
 from hardware_models.units import parse_bytes, parse_rate, parse_time
 from simulator.accuracy.npz import read_npz
-from simulator.choices import (ActivationCodec, Confidence, Execution, Fusion, Granularity, InputCodec, LinkProtocol,
+from simulator.choices import (ActivationCodec, Confidence, Execution, Fusion, Granularity, InputCodec,
                                MemoryModel, Tier)
 from simulator.experiment.capacity_schema import Capacity
 from simulator.experiment.fields import HumanUnit, choice
 from simulator.experiment.limits import (MAX_ANALYTIC_LOSS, MAX_DURATION_S, MAX_RATE_BPS, MAX_SEED, MAX_SIZE_BYTES,
                                          MAX_SWEEP_CELLS)
-from simulator.experiment.method_name import MethodName, budget_keys, default_methods, methods_json_schema
+from simulator.experiment.method_name import (MethodName, budgets_json_schema, default_methods, error_details,
+                                              methods_json_schema, settings_json_schema, validate_budgets,
+                                              validate_options)
 from simulator.graph import zoo
+from simulator.network import link_model_names
 from simulator.network import preset_names as network_preset_names
+from simulator.search import Budget, MethodSettings
 
 SWEEPABLE_TOP = ("model", "edge", "cloud", "seed")
 
@@ -36,7 +41,6 @@ SWEEPABLE_TOP = ("model", "edge", "cloud", "seed")
 # below 1 bit/s: a typo
 Rate = Annotated[str | float, HumanUnit("a rate", parse_rate, "3Mbps", 1.0, False, MAX_RATE_BPS, "bit/s")]
 Duration = Annotated[str | float, HumanUnit("a duration", parse_time, "20ms", 0.0, False, MAX_DURATION_S, "s")]
-PositiveDuration = Annotated[str | float, HumanUnit("a duration", parse_time, "20s", 0.0, True, MAX_DURATION_S, "s")]
 Size = Annotated[str | float, HumanUnit("a size", parse_bytes, "4MiB", 0.0, True, MAX_SIZE_BYTES, "bytes")]
 Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
 
@@ -83,6 +87,11 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True, strict=True, allow_inf_nan=False)
 
 
+def _link_models_json_schema(schema: dict[str, Any]) -> None:
+    """`network.link` in the JSON Schema: the link models registered when the schema is generated."""
+    schema["anyOf"] = [{"type": "string", "enum": list(link_model_names())}, {"type": "null"}]
+
+
 class Network(_Section):
     """The uplink from the edge device to the cloud."""
 
@@ -94,8 +103,9 @@ class Network(_Section):
                                 "required unless a preset or a trace gives it")
     rtt: Duration | None = Field(default=None,
                                  description="base round-trip time, e.g. '20ms' (default 0, or the preset's)")
-    link: LinkProtocol | None = Field(default=None, description="tcp: framing, slow start, loss (default); "
-                                                 "ideal: payload bits / rate, the Auto-Split paper's model")
+    link: str | None = Field(default=None, description="a registered link model: tcp (framing, slow start, loss; the "
+                             "default) or ideal (payload bits / rate, the Auto-Split paper's model)",
+                             json_schema_extra=_link_models_json_schema)
     trace: str | None = Field(default=None, description="bandwidth trace file (time and rate per line) replacing the "
                               "constant uplink rate")
     loss: float | None = Field(default=None, ge=0.0, le=MAX_ANALYTIC_LOSS, description="packet loss probability on the "
@@ -110,6 +120,11 @@ class Network(_Section):
         if Path(value).suffix in (".yaml", ".yml"):
             return existing_file(value, info, "network preset file")
         return choice(value, network_preset_names(), "network preset (or a preset .yaml path)")
+
+    @field_validator("link")
+    @classmethod
+    def _registered_link_model(cls, value: str | None) -> str | None:
+        return None if value is None else choice(value, link_model_names(), "link model")
 
     @field_validator("trace")
     @classmethod
@@ -246,55 +261,18 @@ class Codecs(_Section):
     jpeg_quality: int = Field(default=90, ge=1, le=100, description="JPEG quality for input: jpeg")
 
 
-class Budget(_Section):
-    """A search budget: trial counts (reproducible) or seconds (not reproducible); epsilon for the exact front."""
-
-    trials: int | None = Field(default=None, ge=1, le=10_000_000, description="number of trials (optuna); reproducible "
-                               "with a seed")
-    seconds: PositiveDuration | None = Field(default=None,
-                                             description="wall-clock budget, e.g. '20s' (makes the run not "
-                                             "reproducible)")
-    epsilon: float | None = Field(default=None, ge=0.0, le=1.0, description="exact front: relative epsilon-pruning "
-                                  "(0 = exact)")
-
-    def as_dict(self) -> dict:
-        out: dict = {}
-        if self.trials is not None:
-            out["trials"] = self.trials
-        if self.seconds is not None:
-            out["seconds"] = parse_time(self.seconds)
-        if self.epsilon is not None:
-            out["epsilon"] = self.epsilon
-        return out
-
-
-class OptunaOptions(_Section):
-    """How the optuna method searches."""
-
-    sampler: Literal["nsga2", "tpe", "gp", "auto"] = Field(
-        default="auto", description="auto (default: TPE below 300 trials, else NSGA-II), NSGA-II, multi-objective "
-        "TPE or Optuna's GPSampler (needs torch and scipy), seeded")
-    objectives: list[Literal["latency", "accuracy_drop", "energy"]] = Field(
-        default=["latency", "accuracy_drop"], description="objectives, all minimised: latency and accuracy_drop, "
-        "optionally energy (the edge's energy per inference) as a third")
-
-    @field_validator("objectives")
-    @classmethod
-    def _latency_and_drop_first(cls, value: list[str]) -> list[str]:
-        if value[:2] != ["latency", "accuracy_drop"] or len(set(value)) != len(value):
-            raise ValueError(f"expected [latency, accuracy_drop] or [latency, accuracy_drop, energy], got {value}")
-        return value
-
-
 class Search(_Section):
-    """Which methods run, and their budgets."""
+    """Which methods run, their budgets, and under a method's name its options (e.g. `optuna: {sampler: tpe}`):
+    each budget and options model is the one the method registered (`simulator.search.register`)."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra=settings_json_schema)
 
     methods: list[MethodName] = Field(default_factory=default_methods, min_length=1,
                                       description="methods to run (the registered search methods)",
                                       json_schema_extra=methods_json_schema)
-    budgets: dict[MethodName, Budget] = Field(default_factory=dict, description="per-method budget, e.g. "
-                                          "optuna: {trials: 2000}; exact: {epsilon: 0.0}")
-    optuna: OptunaOptions = Field(default_factory=OptunaOptions)
+    budgets: dict[MethodName, Any] = Field(default_factory=dict, description="per-method budget, e.g. "
+                                           "optuna: {trials: 2000}; exact: {epsilon: 0.0}",
+                                           json_schema_extra=budgets_json_schema)
 
     @field_validator("methods")
     @classmethod
@@ -303,15 +281,33 @@ class Search(_Section):
 
     @field_validator("budgets")
     @classmethod
-    def _budget_keys_the_method_reads(cls, budgets: dict[str, "Budget"]) -> dict[str, "Budget"]:
-        reads = budget_keys()
-        for method, budget in budgets.items():
-            ignored = sorted(set(budget.model_fields_set) - set(reads.get(method, ())))
-            if ignored:
-                takes = ", ".join(f"{m} takes {' or '.join(keys)}" for m, keys in reads.items())
-                raise ValueError(f"{method}: {', '.join(ignored)} would be ignored ({takes}; the other methods "
-                                 "take no budget)")
-        return budgets
+    def _registered_budgets(cls, budgets: dict[str, Any]) -> dict[str, Budget]:
+        return validate_budgets(budgets)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _registered_options(cls, data: Any, handler: ModelWrapValidatorHandler["Search"]) -> "Search":
+        if not isinstance(data, dict):  # a Search already (validated), or not a mapping (the handler says so)
+            return handler(data)
+        # the options are checked even where a field is wrong, so that every problem is reported at once
+        given = {k: v for k, v in data.items() if k not in cls.model_fields}
+        errors = []
+        try:
+            options = validate_options(given, tuple(cls.model_fields))
+        except ValidationError as exc:
+            errors, options = error_details(exc), {}
+        try:
+            search = handler(data)
+        except ValidationError as exc:
+            errors = error_details(exc) + errors
+        if errors:
+            raise ValidationError.from_exception_data(cls.__name__, errors)
+        search.__pydantic_extra__ = dict(options)
+        return search
+
+    def options(self, method: str) -> MethodSettings | None:
+        """`method`'s options (its registered model, defaults filled in), None for a method without options."""
+        return (self.__pydantic_extra__ or {}).get(method)
 
 
 class Output(_Section):

@@ -11,6 +11,7 @@ from simulator.experiment.schema import Experiment
 from simulator.search.optuna_storage import open_storage
 from simulator.experiment.sweep import Cell
 from simulator.experiment.validated import LoadedExperiment
+from simulator.search import registered
 
 # Methods always run (cheap) because the summary states speed-ups against them.
 REFERENCE_METHODS = ("cloud", "edge-u8")
@@ -39,26 +40,30 @@ def default_out_dir(loaded: LoadedExperiment) -> Path:
 
 
 def method_options(config: Experiment, method: str) -> dict[str, Any]:
-    """What the YAML gives `method`'s constructor: optuna's sampler and objectives (`search.optuna`)."""
-    if method != "optuna":
-        return {}
-    optuna = config.search.optuna
-    return {"sampler": optuna.sampler, "objectives": tuple(optuna.objectives)}
+    """What the YAML gives `method`'s constructor: the fields of its registered options model
+    (`search.<method>`, e.g. optuna's sampler and objectives); {} for a method without options."""
+    options = config.search.options(method)
+    return {} if options is None else dict(options)
+
+
+def resuming_methods(methods: list[str]) -> list[str]:
+    """Those of `methods` whose runs live in a study other processes may resume or join (`autosplit worker`)."""
+    return [m for m in methods if registered(m).resumes]
 
 
 def run_options(cell: Cell, method: str, budget: dict, storage: str | None) -> dict[str, Any]:
-    """What `method`'s run in `cell` takes besides its budget and seed: for optuna with a shared storage, the
-    storage (opened here, on whichever machine runs the method) and the cell's study name; `autosplit run`
-    and every `autosplit worker` build them here, so they join the same study."""
-    if method != "optuna" or not storage:
+    """What `method`'s run in `cell` takes besides its budget and seed: for a method that resumes (optuna),
+    with a shared storage, the storage (opened here, on whichever machine runs the method) and the cell's
+    study name; `autosplit run` and every `autosplit worker` build them here, so they join the same study."""
+    if not registered(method).resumes or not storage:
         return {}
-    return {"storage": open_storage(storage), "study_name": study_name(cell, budget)}
+    return {"storage": open_storage(storage), "study_name": study_name(cell, method, budget)}
 
 
-def study_name(cell: Cell, budget: dict) -> str:
-    """The Optuna study of a cell in a shared storage: the same for `run`, `run --resume` and every `worker`
-    (whatever their seeds), different for another scenario or budget."""
-    return f"autosplit-cell{cell.index}-{fingerprint(cell.config, ('sweep', 'seed'), 12, budget=budget)}"
+def study_name(cell: Cell, method: str, budget: dict) -> str:
+    """The Optuna study of a method in a cell in a shared storage: the same for `run`, `run --resume` and every
+    `worker` (whatever their seeds), different for another scenario, method or budget."""
+    return f"autosplit-cell{cell.index}-{fingerprint(cell.config, ('sweep', 'seed'), 12, method=method, budget=budget)}"
 
 
 # keys that change where and how results are written, not what they are

@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING
 
 from hardware_models.errors import UserError
 from simulator.experiment.scenario import build_scenario
-from simulator.experiment.settings import budget_for, method_options, run_options, study_name
+from simulator.experiment.settings import budget_for, method_options, resuming_methods, run_options, study_name
 from simulator.search.optuna_storage import describe, open_storage, storage_kind
 from simulator.experiment.sweep import expand
 from simulator.experiment.validated import LoadedExperiment
-from simulator.search import make_method
+from simulator.search import make_method, registered_methods
 
 if TYPE_CHECKING:  # Optuna is imported lazily: it takes a while
     from optuna.storages import BaseStorage
@@ -31,13 +31,17 @@ def new_seed() -> int:
 
 def join_studies(loaded: LoadedExperiment, storage: str | None, *, seed: int,
                  cells: list[int] | None = None) -> list[dict]:
-    """Run Optuna trials with `seed` in each selected cell's study; one row per cell with what was added."""
+    """Run trials with `seed` in each selected cell's study of every method that resumes (optuna: its Optuna
+    study; such a method reports `trials_run` in its info); one row per cell and method with what was added."""
     storage = storage if storage is not None else loaded.config.storage
     if storage_kind(storage) == "memory":
         raise UserError("worker: needs a shared storage: --storage postgresql://... (or a journal file path on a "
                         "shared file system, or the experiment's storage: key)")
-    if "optuna" not in loaded.config.search.methods:
-        raise UserError(f"{loaded.source}: search.methods has no optuna: a worker only joins Optuna studies")
+    methods = resuming_methods(list(loaded.config.search.methods))
+    if not methods:
+        resumable = [entry.name for entry in registered_methods() if entry.resumes]
+        raise UserError(f"{loaded.source}: search.methods has no {' or '.join(resumable)}: a worker only joins "
+                        "the studies of a method that resumes")
     opened = open_storage(storage)  # a wrong URL or password fails now, in one line, before any scenario is built
     assert opened is not None  # not in memory: refused above
     all_cells = expand(loaded)
@@ -45,22 +49,23 @@ def join_studies(loaded: LoadedExperiment, storage: str | None, *, seed: int,
         unknown = sorted(set(cells) - {c.index for c in all_cells})
         if unknown:
             raise UserError(f"worker --cell {unknown[0]}: the experiment has cells 0..{len(all_cells) - 1}")
-    budget = budget_for(loaded, "optuna")
     rows = []
     for cell in all_cells:
         if cells is not None and cell.index not in cells:
             continue
         scenario = build_scenario(cell.config)
-        started = time.perf_counter()
-        # the run's sampler and objectives (the study's directions match) and the cell's study, as `run` has them
-        search = make_method("optuna", **method_options(cell.config, "optuna"))
-        result = search.run(scenario, budget=budget or None, seed=seed,
-                            **run_options(cell, "optuna", budget, storage))
-        elapsed_s = time.perf_counter() - started
-        name = study_name(cell, budget)
-        rows.append({"cell": cell.index, "label": cell.label, "study": name, "storage": describe(storage),
-                     "seed": seed, "trials_run": int(result.info["trials_run"]),
-                     "study_trials": _study_trials(opened, name), "elapsed_s": elapsed_s})
+        for method in methods:
+            budget = budget_for(loaded, method)
+            started = time.perf_counter()
+            # the run's options (optuna: the study's directions match) and the cell's study, as `run` has them
+            search = make_method(method, **method_options(cell.config, method))
+            result = search.run(scenario, budget=budget or None, seed=seed,
+                                **run_options(cell, method, budget, storage))
+            elapsed_s = time.perf_counter() - started
+            name = study_name(cell, method, budget)
+            rows.append({"cell": cell.index, "label": cell.label, "method": method, "study": name,
+                         "storage": describe(storage), "seed": seed, "trials_run": int(result.info["trials_run"]),
+                         "study_trials": _study_trials(opened, name), "elapsed_s": elapsed_s})
     return rows
 
 

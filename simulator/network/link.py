@@ -1,9 +1,10 @@
 """A network link between the edge device and the cloud: rates, round-trip time, framing, loss, radio energy.
 
-`Link` is a small immutable description; what TCP does with it lives in `tcp.py` (analytic) and
-`simulation.py` (SimPy, segment level). `Link.transfer_time_s` is the analytic model the search loop calls,
-vectorised over numpy arrays of payload sizes. Protocol `ideal` is the Auto-Split paper's model: payload
-bits / rate, no framing, no round trip, no slow start.
+`Link` is a small immutable description; what its `protocol` does with a payload is the registered link model
+of that name (`link_models.py`): `tcp` (`tcp.py`: analytic, and `simulation.py`: SimPy, segment level) and
+`ideal`, the Auto-Split paper's model (payload bits / rate, no framing, no round trip, no slow start), both
+registered here. `Link.transfer_time_s` is the analytic model the search loop calls, vectorised over numpy
+arrays of payload sizes.
 """
 from __future__ import annotations
 
@@ -15,10 +16,12 @@ from typing import Any
 import numpy as np
 
 from hardware_models.errors import UserError
-from simulator.choices import LINK_PROTOCOLS
-from simulator.network import tcp
+from simulator.network.link_models import IdealLink, LinkModel, link_model, register_link_model
+from simulator.network.tcp import TcpLink
 from simulator.network.trace import BandwidthTrace
 
+register_link_model(TcpLink())
+register_link_model(IdealLink())
 TRACE_STARTS = 256  # upload start instants a trace-aware transfer time averages over (error O(1/256) of the period)
 
 # IPv4 (20) + TCP (20) + the timestamps option Linux sends on every segment (12)
@@ -33,7 +36,8 @@ class Link:
 
     uplink_bps: bottleneck rate of the uplink in bit/s (the trace's mean when `trace` is given).
     rtt_s: base round-trip time in seconds (propagation and processing, no queueing).
-    protocol: "tcp" (framing, handshake option, slow start, loss) or "ideal" (bytes / rate).
+    protocol: a registered link model: "tcp" (framing, handshake option, slow start, loss) or "ideal"
+        (bytes / rate).
     mtu_bytes, header_bytes, framing_bytes: IP packet size, TCP/IP header bytes per packet (options included),
         link-layer framing bytes per packet that the bottleneck also serialises.
     loss_rate: probability that a packet is lost on the uplink (retransmitted by TCP), in [0, 1).
@@ -73,7 +77,7 @@ class Link:
         _check(self.uplink_bps > 0 and math.isfinite(self.uplink_bps), "uplink_bps",
                f"expected a positive rate in bit/s, got {self.uplink_bps:g}")
         _check(self.rtt_s >= 0 and math.isfinite(self.rtt_s), "rtt_s", f"expected a time >= 0 s, got {self.rtt_s:g}")
-        _check(self.protocol in LINK_PROTOCOLS, "protocol", f"expected one of {', '.join(LINK_PROTOCOLS)}, got {self.protocol!r}")
+        link_model(self.protocol)  # a UserError naming the registered ones
         _check(self.header_bytes >= 0, "header_bytes", f"expected >= 0, got {self.header_bytes}")
         _check(self.framing_bytes >= 0, "framing_bytes", f"expected >= 0, got {self.framing_bytes}")
         _check(self.mtu_bytes > self.header_bytes, "mtu_bytes",
@@ -101,6 +105,11 @@ class Link:
             changes["trace"] = None
         return dataclasses.replace(self, **changes)
 
+    @property
+    def model(self) -> LinkModel:
+        """What `protocol` does with a payload (the registered link model of that name)."""
+        return link_model(self.protocol)
+
     # --- sizes -------------------------------------------------------------------------------------------
     @property
     def mss_bytes(self) -> int:
@@ -110,7 +119,7 @@ class Link:
     @property
     def packet_overhead_bytes(self) -> int:
         """Bytes the bottleneck serialises per packet besides the payload (0 for an ideal link)."""
-        return 0 if self.protocol == "ideal" else self.header_bytes + self.framing_bytes
+        return self.model.packet_overhead_bytes(self)
 
     def segments(self, payload_bytes: np.ndarray | float) -> np.ndarray:
         """Packets needed for `payload_bytes` (0 for an empty payload)."""
@@ -118,10 +127,7 @@ class Link:
 
     def wire_bytes(self, payload_bytes: np.ndarray | float) -> np.ndarray:
         """Bytes the uplink serialises for a payload: payload plus per-packet headers and framing."""
-        payload = np.asarray(payload_bytes, dtype=float)
-        if self.protocol == "ideal":
-            return payload
-        return payload + self.segments(payload) * self.packet_overhead_bytes
+        return self.model.wire_bytes(self, np.asarray(payload_bytes, dtype=float))
 
     # --- time and energy ---------------------------------------------------------------------------------
     def transfer_time_s(self, payload_bytes: np.ndarray | float, start_s: float | None = None) -> np.ndarray | float:
@@ -133,13 +139,21 @@ class Link:
         upload starting at a random moment: what `run` and `plan` minimise, and what netsim simulates.
         """
         if self.trace is None or start_s is not None:
-            return tcp.transfer_time_s(self, payload_bytes, start_s=start_s or 0.0)
+            return self._started_at_s(payload_bytes, start_s or 0.0)
         payload = np.asarray(payload_bytes, dtype=float)
         sizes, where = np.unique(payload, return_inverse=True)  # a search's payloads take few distinct sizes
         starts = (np.arange(TRACE_STARTS) + 0.5) / TRACE_STARTS * self.trace.period_s
-        mean = np.mean([np.asarray(tcp.transfer_time_s(self, sizes, start_s=float(s))) for s in starts], axis=0)
+        mean = np.mean([np.asarray(self._started_at_s(sizes, float(s))) for s in starts], axis=0)
         times = mean[where].reshape(payload.shape)
         return float(times) if np.ndim(payload_bytes) == 0 else times
+
+    def _started_at_s(self, payload_bytes: np.ndarray | float, start_s: float) -> np.ndarray | float:
+        """The model's time of uploads started at `start_s` (same shape as `payload_bytes`)."""
+        payload = np.asarray(payload_bytes, dtype=float)
+        if np.any(payload < 0) or not np.all(np.isfinite(payload)):
+            raise ValueError("payload_bytes must be finite and >= 0")
+        time = self.model.transfer_time_s(self, payload, start_s)
+        return float(time) if np.ndim(payload_bytes) == 0 else time
 
     def downlink_time_s(self, result_bytes: np.ndarray | float) -> np.ndarray | float:
         """Seconds to return a result of `result_bytes` to the device over the downlink."""

@@ -10,11 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from pydantic import field_validator
+
 from hardware_models.errors import UserError, suggest
 from hardware_models.preset import AnyDuration, AnyEnergy, AnyRate, AnySize, StrictModel, validate_preset
 from hardware_models.yaml_io import read_yaml
-from simulator.choices import LinkProtocol
 from simulator.network.link import Link
+from simulator.network.link_models import link_model_names
 from simulator.network.trace import BandwidthTrace
 
 PRESET_DIR = Path(__file__).parent / "presets"
@@ -25,7 +27,7 @@ class NetworkPreset(StrictModel):
     names its own field (`loss_rate`, `rtt_s`)."""
 
     description: str | None = None
-    link: LinkProtocol | None = None
+    link: str | None = None  # a registered link model (tcp, ideal)
     uplink: AnyRate | None = None
     downlink: AnyRate | None = None
     rtt: AnyDuration | None = None
@@ -41,6 +43,14 @@ class NetworkPreset(StrictModel):
     new_connection: bool | None = None
     window_open: bool | None = None
     trace: str | None = None  # a bandwidth trace file, relative to the preset's folder
+
+    @field_validator("link")
+    @classmethod
+    def _registered_link_model(cls, value: str | None) -> str | None:
+        names = link_model_names()
+        if value is not None and value not in names:
+            raise ValueError(f"expected one of {', '.join(names)}, got {value!r}{suggest(value, names)}")
+        return value
 
     def link_fields(self) -> dict[str, Any]:
         """The `Link` fields the preset gives (SI units)."""

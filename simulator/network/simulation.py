@@ -13,12 +13,15 @@ Without loss or jitter the result matches `tcp.transfer_time_s` (the round model
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 import simpy
 
-from simulator.network.link import Link
 from simulator.network.stages import DelayLine, Transmitter
+
+if TYPE_CHECKING:  # the upload reads a Link's fields; a Link's TCP model runs the upload
+    from simulator.network.link import Link
 
 _DUPLICATE_THRESHOLD = 3
 
@@ -137,16 +140,11 @@ class TcpUpload:
 
 
 def simulate_upload_s(link: Link, payload_bytes: int, rng: np.random.Generator, start_s: float = 0.0) -> float:
-    """Seconds one simulated upload takes (from its start until the receiver holds every byte)."""
+    """Seconds one simulated upload takes (from its start until the receiver holds every byte), as the link's
+    model simulates it (TCP: `TcpUpload`; ideal: its analytic time)."""
     if payload_bytes <= 0:
         return 0.0
-    if link.protocol == "ideal":
-        return float(link.transfer_time_s(payload_bytes, start_s=start_s))
-    env = simpy.Environment()
-    upload = TcpUpload(env, link, int(payload_bytes), rng, trace_offset_s=start_s)
-    env.process(upload.start())
-    env.run(until=upload.finished)
-    return float(env.now)  # the time `finished` fired: the receiver holds every byte
+    return link.model.simulate_upload_s(link, int(payload_bytes), rng, start_s)
 
 
 def simulate_transfer_times_s(link: Link, payload_bytes: int, runs: int, seed: int | np.random.Generator = 0,

@@ -21,23 +21,43 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
+import simpy
 
-if TYPE_CHECKING:  # the model reads a Link's fields; Link.transfer_time_s calls it
+from simulator.network.link_models import LinkModel
+from simulator.network.simulation import TcpUpload
+
+if TYPE_CHECKING:  # the model reads a Link's fields; the Link looks its model up by protocol
     from simulator.network.link import Link
 
 _MAX_ROUNDS = 64
 
 
-def transfer_time_s(link: Link, payload_bytes: np.ndarray | float, start_s: float = 0.0) -> np.ndarray | float:
-    """Seconds from the start of an upload until its last byte has arrived (same shape as `payload_bytes`)."""
-    payload = np.asarray(payload_bytes, dtype=float)
-    if np.any(payload < 0) or not np.all(np.isfinite(payload)):
-        raise ValueError("payload_bytes must be finite and >= 0")
-    if link.protocol == "ideal":
-        time = link.serialisation_time_s(payload * 8.0, start_s)
-        return _like(payload_bytes, time)
-    time = _tcp_time_s(link, payload.ravel(), start_s).reshape(payload.shape)
-    return _like(payload_bytes, np.where(payload > 0, time, 0.0))
+class TcpLink(LinkModel):
+    """TCP over the link: per-packet headers and framing, slow start, loss (`protocol: tcp`, the default)."""
+
+    name = "tcp"
+    loss_bounded = True  # the analytic model agrees with the simulation up to limits.MAX_ANALYTIC_LOSS
+
+    def packet_overhead_bytes(self, link: Link) -> int:
+        return link.header_bytes + link.framing_bytes
+
+    def wire_bytes(self, link: Link, payload_bytes: np.ndarray) -> np.ndarray:
+        payload = np.asarray(payload_bytes, dtype=float)
+        return payload + link.segments(payload) * self.packet_overhead_bytes(link)
+
+    def transfer_time_s(self, link: Link, payload_bytes: np.ndarray, start_s: float) -> np.ndarray:
+        """The round model above (an empty payload takes no time)."""
+        payload = np.asarray(payload_bytes, dtype=float)
+        time = _tcp_time_s(link, payload.ravel(), start_s).reshape(payload.shape)
+        return np.where(payload > 0, time, 0.0)
+
+    def simulate_upload_s(self, link: Link, payload_bytes: int, rng: np.random.Generator, start_s: float) -> float:
+        """The segment-level SimPy simulation of one upload (`simulation.TcpUpload`)."""
+        env = simpy.Environment()
+        upload = TcpUpload(env, link, int(payload_bytes), rng, trace_offset_s=start_s)
+        env.process(upload.start())
+        env.run(until=upload.finished)
+        return float(env.now)  # the time `finished` fired: the receiver holds every byte
 
 
 def _train_jitter_s(link: Link, segments: np.ndarray) -> np.ndarray:
@@ -53,10 +73,6 @@ def _train_jitter_s(link: Link, segments: np.ndarray) -> np.ndarray:
     log_cdf = np.log(np.clip((x[None, :] + spacing_s * np.arange(reach)[:, None]) / jitter, 1e-300, 1.0))
     by_length = np.concatenate([[0.0], jitter - np.mean(np.exp(np.cumsum(log_cdf, axis=0)), axis=1) * jitter])
     return by_length[np.clip(segments, 1, reach).astype(int)]
-
-
-def _like(template: np.ndarray | float, values: np.ndarray) -> np.ndarray | float:
-    return float(values) if np.ndim(template) == 0 else values
 
 
 def _tcp_time_s(link: Link, payload: np.ndarray, start_s: float) -> np.ndarray:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import networkx as nx
 import numpy as np
 
-from simulator.evaluate import UNSUPPORTED_S, CostTables
+from simulator.evaluate import UNSUPPORTED_S, CostTables, Scenario
 from simulator.search.base import Candidates, Proposal, SearchMethod, uniform
 
 
@@ -44,6 +44,16 @@ class EdgeUniform(SearchMethod):
     def propose(self, tables: CostTables, budget: dict, seed: int) -> Proposal:
         w, a = uniform(tables, self.bits)
         return Proposal(Candidates(w, a, cut=np.array([tables.layers])))
+
+
+def uniform_bits_missing(bits: int, scenario: Scenario) -> str | None:
+    """Why the edge cannot run edge-u`bits` (`bits` is not among the scenario's edge bit-widths), or None. Such a
+    baseline is skipped with this note rather than evaluated at another width."""
+    edge_bits = tuple(scenario.edge_bits or ())
+    if bits in edge_bits:
+        return None
+    return (f"{scenario.edge.name} runs {', '.join(map(str, edge_bits))}-bit here, not {bits}-bit "
+            "(the preset's supported_bits, or bits.edge)")
 
 
 def float_bits(tables: CostTables) -> int:

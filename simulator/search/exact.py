@@ -49,11 +49,13 @@ from __future__ import annotations
 import time
 
 import numpy as np
+from pydantic import Field
 
 from simulator.evaluate import CostTables, evaluate
 from simulator.search.autosplit import AutoSplit
 from simulator.search.base import Candidates, Proposal, SearchMethod
 from simulator.search.pareto import front_2d, front_3d_levels, hypervolume_2d, nondominated
+from simulator.search.registry import Budget
 
 MODES = ("split", "joint")
 AUTO_EPSILONS = (0.0, 0.005, 0.01)
@@ -555,3 +557,10 @@ class _SplitPass(_Pass):
                     w[p, step] = bits[point]
                 point = parent[point]
         return Candidates(w, a, cut=cuts.astype(np.intp))
+
+
+class ExactBudget(Budget):
+    """How far the exact front may prune (the YAML's `search.budgets.exact`)."""
+
+    epsilon: float | None = Field(default=None, ge=0.0, le=1.0, description="exact front: relative epsilon-pruning "
+                                  "(0 = exact)")

@@ -28,11 +28,13 @@ from __future__ import annotations
 
 import importlib.util
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+from pydantic import Field, field_validator
 
 from hardware_models.errors import UserError
+from hardware_models.units import parse_time
 from simulator.evaluate import CostTables, Evaluation, Scenario, evaluate
 from simulator.search.autosplit import autosplit_front
 from simulator.search.base import Candidates, Proposal, SearchMethod, SearchResult, result_from
@@ -40,7 +42,7 @@ from simulator.search.baselines import EdgeUniform
 from simulator.search.optuna_space import KnobSpace
 from simulator.search.optuna_storage import open_storage
 from simulator.search.pareto import hypervolume_2d, hypervolume_3d, nondominated
-from simulator.search.registry import registered_methods
+from simulator.search.registry import Budget, Duration, MethodSettings, registered_methods
 
 if TYPE_CHECKING:  # Optuna is imported lazily: it takes a while
     from optuna import Study
@@ -52,6 +54,39 @@ DEFAULT_TRIALS = 2000
 """The default budget: a few seconds of CPU per cell (benchmarks/optuna_vs_exact.py measures it)."""
 AUTO_TPE_TRIALS = 300
 """`auto` takes TPE below this many trials (NSGA-II needs several populations to pay off), else NSGA-II."""
+
+
+class OptunaOptions(MethodSettings):
+    """How the optuna method searches (the YAML's `search.optuna`)."""
+
+    sampler: Literal["nsga2", "tpe", "gp", "auto"] = Field(
+        default="auto", description="auto (default: TPE below 300 trials, else NSGA-II), NSGA-II, multi-objective "
+        "TPE or Optuna's GPSampler (needs torch and scipy), seeded")
+    objectives: list[Literal["latency", "accuracy_drop", "energy"]] = Field(
+        default=["latency", "accuracy_drop"], description="objectives, all minimised: latency and accuracy_drop, "
+        "optionally energy (the edge's energy per inference) as a third")
+
+    @field_validator("objectives")
+    @classmethod
+    def _latency_and_drop_first(cls, value: list[str]) -> list[str]:
+        if value[:2] != ["latency", "accuracy_drop"] or len(set(value)) != len(value):
+            raise ValueError(f"expected [latency, accuracy_drop] or [latency, accuracy_drop, energy], got {value}")
+        return value
+
+
+class OptunaBudget(Budget):
+    """Trials (reproducible with a seed) or seconds (not reproducible)."""
+
+    trials: int | None = Field(default=None, ge=1, le=10_000_000, description="number of trials (optuna); reproducible "
+                               "with a seed")
+    seconds: Duration | None = Field(default=None, description="wall-clock budget, e.g. '20s' (makes the run not "
+                                     "reproducible)")
+
+    def as_dict(self) -> dict[str, Any]:
+        out = super().as_dict()
+        if self.seconds is not None:
+            out["seconds"] = parse_time(self.seconds)
+        return out
 
 
 def resolve_sampler(name: str, trials: int | None) -> str:

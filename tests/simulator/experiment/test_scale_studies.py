@@ -40,7 +40,7 @@ def _experiment(tmp_path: Path, **changes) -> Path:
 
 def _study_name(path: Path) -> str:
     loaded = load_experiment(str(path), [])
-    return settings.study_name(expand(loaded)[0], settings.budget_for(loaded, "optuna"))
+    return settings.study_name(expand(loaded)[0], "optuna", settings.budget_for(loaded, "optuna"))
 
 
 def _cli(*args: str) -> list[str]:
