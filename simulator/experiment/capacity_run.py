@@ -188,7 +188,7 @@ def run_capacity(loaded: LoadedExperiment, out_dir: Path | None = None, *, force
                     if n not in tried and n <= limit:
                         tried.add(n)
                         found.append(evaluate_point(fleet.only(group.name, devices=n, gpus=gpus), simulation,
-                                                    slo)["groups"][0])
+                                                    slo, stop_at_miss=n > 1)["groups"][0])
             points += found
             rate = search.devices * group.rate_per_s
             alone = next((p["p99_s"] for p in found if p["devices"] == 1), None)
