@@ -35,13 +35,17 @@ def simulate_vectorised(fleet: Fleet, traffic: Traffic, duration_s: float) -> Fl
     if fleet.sharing == "per_device":
         order = None  # a device's frames leave its edge in order: already sorted by (link, time)
         uplink_wait = segmented_lindley_waits_s(edge_done, ser, link)
-    else:
+    else:  # (links stay in order: `link` is sorted, so link[order] is link)
         order = _by_link_then_time(link, edge_done)
         uplink_wait = np.empty(n)
-        uplink_wait[order] = segmented_lindley_waits_s(edge_done[order], ser[order], link[order])
+        uplink_wait[order] = segmented_lindley_waits_s(edge_done[order], ser[order] if len(groups) > 1 else ser,
+                                                       link)
     sending = ser > 0
-    uplink_s = np.where(sending, ser + after_of_group[g], 0.0)
-    uplink_wait = np.where(sending, uplink_wait, 0.0)
+    if sending.all():
+        uplink_s = ser + after_of_group[g]
+    else:
+        uplink_s = np.where(sending, ser + after_of_group[g], 0.0)
+        uplink_wait = np.where(sending, uplink_wait, 0.0)
     at_cloud = edge_done + uplink_wait + uplink_s
 
     # GPUs: per group, round robin over its pool in order of arrival at the cloud
@@ -50,10 +54,13 @@ def simulate_vectorised(fleet: Fleet, traffic: Traffic, duration_s: float) -> Fl
     batch_size = np.zeros(n, dtype=np.int64)
     gpu_busy = np.zeros(len(groups))
     for index, group in enumerate(groups):
-        members = np.flatnonzero((g == index) & sending)
+        if len(groups) == 1 and sending.all():
+            members = _stable_argsort(at_cloud)
+        else:
+            members = np.flatnonzero((g == index) & sending)
+            members = members[_stable_argsort(at_cloud[members])]
         if members.size == 0:
             continue
-        members = members[_stable_argsort(at_cloud[members])]
         for gpu in range(group.gpus):
             mine = members[gpu::group.gpus]
             if mine.size == 0:
