@@ -113,12 +113,14 @@ def evaluate_point(fleet: Fleet, simulation: Simulation, slo_p99_s: float, *, st
     for seed in simulation.seeds:
         frames = traffic(fleet, simulation.duration_s, np.random.default_rng(seed))
         early = None
-        if decide_only and not per_seed and len(fleet.groups) == 1 and path_for(fleet, simulation.path) == "vectorised":
+        if (decide_only and not per_seed and len(fleet.groups) == 1
+                and path_for(fleet, simulation.path) == "vectorised"):
             early = certain_miss(fleet, frames, simulation, slo_p99_s)
         if early is not None:  # a row's keys, none of its numbers
             stopped_at_s = early.duration_s
             rows = [{key: value if key in ("group", "devices", "gpus", "path") else math.nan
-                     for key, value in row.items()} for row in group_stats(fleet, early, simulation.warmup_s, slo_p99_s)]
+                     for key, value in row.items()}
+                    for row in group_stats(fleet, early, simulation.warmup_s, slo_p99_s)]
         else:
             rows = group_stats(fleet, simulate(fleet, simulation.duration_s, seed, simulation.path, frames),
                                simulation.warmup_s, slo_p99_s)
