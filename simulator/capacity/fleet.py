@@ -165,4 +165,6 @@ def traffic(fleet: Fleet, duration_s: float, rng: np.random.Generator) -> Traffi
         first_device += n
     if not times:
         return Traffic(np.zeros(0), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int32))
+    if len(times) == 1:  # one group: its arrays as they are
+        return Traffic(times[0], devices[0].astype(np.int64, copy=False), groups[0])
     return Traffic(np.concatenate(times), np.concatenate(devices).astype(np.int64, copy=False), np.concatenate(groups))

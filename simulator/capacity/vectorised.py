@@ -53,8 +53,9 @@ def simulate_vectorised(fleet: Fleet, traffic: Traffic, duration_s: float) -> Fl
     gpu_s = np.zeros(n)
     batch_size = np.zeros(n, dtype=np.int64)
     gpu_busy = np.zeros(len(groups))
+    alone = len(groups) == 1 and bool(sending.all())  # one group, every request to the cloud
     for index, group in enumerate(groups):
-        if len(groups) == 1 and sending.all():
+        if alone:
             members = _stable_argsort(at_cloud)
         else:
             members = np.flatnonzero((g == index) & sending)
@@ -68,9 +69,12 @@ def simulate_vectorised(fleet: Fleet, traffic: Traffic, duration_s: float) -> Fl
             arrivals = at_cloud[mine]
             schedule = batch_schedule(arrivals, group.max_batch, fleet.max_wait_s, group.batch_latency_s)
             gpu_wait[mine] = np.repeat(schedule.start_s, schedule.size) - arrivals
-            gpu_s[mine] = np.repeat(schedule.service_s, schedule.size)
+            if not alone:
+                gpu_s[mine] = np.repeat(schedule.service_s, schedule.size)
             batch_size[mine] = np.repeat(schedule.size, schedule.size)
             gpu_busy[index] += schedule.busy_s
+    if alone:  # a batch's service is the group's latency at its size
+        gpu_s = np.asarray(groups[0].batch_latency_s, dtype=float)[batch_size]
     done = at_cloud + gpu_wait + gpu_s
     links = 1 + int(np.count_nonzero(np.diff(link))) if n else 0  # traffic is sorted by device, so by link
     return FleetRun("vectorised", duration_s, traffic.arrival_s, g, traffic.device, edge_wait, edge_s, uplink_wait,
