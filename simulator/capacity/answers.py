@@ -4,7 +4,9 @@ million inferences from a GPU-hour price.
 
 Statistics count the requests that arrive after the warm-up and before the end of the simulated duration
 (each followed to completion). A point meets the SLO when its p99 is at most the SLO in every seed: the
-stated confidence is "all of `seeds` independent runs", and each point keeps its worst seed's p99.
+stated confidence is "all of `seeds` independent runs", and each point keeps its worst seed's p99. The
+capacity search needs only each point's verdict: its points stop at the first seed that misses, or within
+that seed as soon as the miss is certain (`certain_miss`); a point that meets the SLO runs every seed.
 """
 from __future__ import annotations
 
