@@ -150,7 +150,9 @@ def traffic(fleet: Fleet, duration_s: float, rng: np.random.Generator) -> Traffi
             per_device = int(np.ceil(duration_s / interval)) + 1
             grid = rng.uniform(0.0, interval, size=(n, 1)) + interval * np.arange(per_device)[None, :]
             if group.jitter_s > 0:
-                grid = np.sort(grid + rng.uniform(0.0, group.jitter_s, size=grid.shape), axis=1)
+                grid = grid + rng.uniform(0.0, group.jitter_s, size=grid.shape)
+                if group.jitter_s >= 0.5 * interval:  # below, frames a period apart cannot swap
+                    grid.sort(axis=1)
         else:
             mean = duration_s * group.rate_per_s
             per_device = int(mean + 8.0 * np.sqrt(mean) + 16)
@@ -163,4 +165,6 @@ def traffic(fleet: Fleet, duration_s: float, rng: np.random.Generator) -> Traffi
         first_device += n
     if not times:
         return Traffic(np.zeros(0), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int32))
-    return Traffic(np.concatenate(times), np.concatenate(devices).astype(np.int64), np.concatenate(groups))
+    if len(times) == 1:  # one group: its arrays as they are
+        return Traffic(times[0], devices[0].astype(np.int64, copy=False), groups[0])
+    return Traffic(np.concatenate(times), np.concatenate(devices).astype(np.int64, copy=False), np.concatenate(groups))

@@ -32,18 +32,22 @@ def segmented_lindley_waits_s(arrival_times_s: np.ndarray, service_times_s: np.n
     starts = np.empty(n, dtype=bool)
     starts[0] = True
     np.not_equal(segment[1:], segment[:-1], out=starts[1:])
-    increments = np.empty(n)
-    increments[0] = 0.0
-    np.subtract(services[:-1], np.diff(arrivals), out=increments[1:])
-    increments[starts] = 0.0
-    running = np.cumsum(increments)
-    segment_id = np.cumsum(starts) - 1
     first = np.flatnonzero(starts)
-    running -= running[first][segment_id]        # U restarts at 0 at each segment's first customer
+    lengths = np.diff(first, append=n)
+    increments = np.empty(n)
+    np.subtract(arrivals[1:], arrivals[:-1], out=increments[1:])
+    np.subtract(services[:-1], increments[1:], out=increments[1:])
+    increments[first] = 0.0
+    running = np.cumsum(increments)
+    running -= np.repeat(running[first], lengths)  # U restarts at 0 at each segment's first customer
     span = float(running.max() - running.min()) + 1.0
-    shift = -segment_id * span                   # every later segment lies entirely below the earlier ones
-    minimum = np.minimum.accumulate(running + shift) - shift
-    return np.maximum(running - np.minimum(minimum, 0.0), 0.0)  # rounding of the shift never goes below 0
+    shift = np.repeat(-np.arange(first.size) * span, lengths)  # every later segment lies entirely below
+    minimum = running + shift
+    np.minimum.accumulate(minimum, out=minimum)
+    minimum -= shift
+    np.minimum(minimum, 0.0, out=minimum)
+    running -= minimum
+    return np.maximum(running, 0.0, out=running)  # rounding of the shift never goes below 0
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,9 @@
 files of the results directory's `capacity/` folder.
 
 Each group's plan is a search method's best plan on the experiment's scenario (the unswept values; an
-`input_codec` override re-runs the search with that input codec) or explicit numbers; its GPU batch
+`input_codec` override searches with that input codec) or explicit numbers. A method's plan is the run's own:
+read from the run's checkpoint when `autosplit run` already searched that scenario, else searched as the run
+searches (the method's YAML options, budget and seed); its GPU batch
 latencies come from the GPU preset's model of the cloud suffix at every batch size, plus the host-to-device
 copy of the batch's payloads. The answers say which simulation path computed them.
 """
@@ -28,15 +30,17 @@ from simulator.capacity import (DeviceGroup, Fleet, Simulation, cost_per_million
                                 gpu_batch_latency_s, gpus_needed, max_devices, path_for)
 from simulator.evaluate import Scenario
 from simulator.experiment.capacity_schema import Capacity
+from simulator.experiment.cells import checkpoint_fingerprint, checkpoint_path, load_checkpoint
 from simulator.experiment.limits import MAX_FRAMES_PER_RUN
 from simulator.experiment.scenario import build_link, build_scenario, cloud_spec
-from simulator.experiment.settings import default_out_dir
+from simulator.experiment.settings import budget_for, default_out_dir, method_options
+from simulator.experiment.sweep import Cell
 from simulator.experiment.validated import LoadedExperiment
 from simulator.graph import load_model
 from simulator.json_values import json_safe
 from simulator.report import capacity_plots
 from simulator.report.capacity_summary import capacity_summary
-from simulator.search import run_method, skip_note
+from simulator.search import make_method, skip_note
 
 FOLDER = "capacity"
 POINT_COLUMNS = ("group", "devices", "gpus", "p50_s", "p95_s", "p99_s", "gpu_utilisation", "slo_met")
@@ -56,9 +60,26 @@ def capacity_section(loaded: LoadedExperiment) -> Capacity:
     return loaded.config.capacity
 
 
-def build_fleet(loaded: LoadedExperiment) -> tuple[Fleet, Accelerator]:
+def method_plan(loaded: LoadedExperiment, method: str, scenario: Scenario, codec: str,
+                out_dir: Path | None = None) -> dict | None:
+    """`method`'s best plan on `scenario` exactly as `autosplit run` finds it: the run's checkpointed answer
+    when `out_dir` holds one for this scenario (no sweep, the experiment's own input codec), else a search with
+    the method's YAML options, budget and seed (the same calls as the run's cells)."""
+    config = loaded.config
+    budget = budget_for(loaded, method)
+    if out_dir is not None and not config.sweep and codec == config.codecs.input:
+        cell = Cell(0, {}, config)
+        key = checkpoint_fingerprint(cell, method, budget, config.seed)
+        done = load_checkpoint(checkpoint_path(out_dir, cell, method), key)
+        if done is not None:
+            return done.best
+    search = make_method(method, **method_options(config, method))
+    return search.run(scenario, budget=budget or None, seed=config.seed).best
+
+
+def build_fleet(loaded: LoadedExperiment, out_dir: Path | None = None) -> tuple[Fleet, Accelerator]:
     """The `Fleet` of the capacity section (each group's record says where its plan's numbers came from) and
-    its GPU."""
+    its GPU; a group's method plan is the run's in `out_dir` where it has one (`method_plan`)."""
     config = loaded.config
     capacity = capacity_section(loaded)
     link = build_link(config.network)
@@ -78,9 +99,7 @@ def build_fleet(loaded: LoadedExperiment) -> tuple[Fleet, Accelerator]:
             if unrunnable:
                 raise UserError(f"{loaded.source}: capacity.groups.{group.name}.plan.method: "
                                 f"{unrunnable.replace(' skipped:', ':')}")
-            budget = config.search.budgets.get(plan.method)
-            best = run_method(plan.method, scenarios[codec], budget=budget.as_dict() if budget else None,
-                              seed=config.seed).best
+            best = method_plan(loaded, plan.method, scenarios[codec], codec, out_dir)
             if best is None:
                 raise UserError(f"capacity.groups.{group.name}.plan: method {plan.method!r} found no plan within "
                                 "the experiment's constraints")
@@ -147,7 +166,7 @@ def run_capacity(loaded: LoadedExperiment, out_dir: Path | None = None, *, force
     atomic.make_dir(folder)
     say = log or (lambda _text: None)
 
-    fleet, gpu = build_fleet(loaded)
+    fleet, gpu = build_fleet(loaded, out_dir)
     slo = capacity.slo_p99_s
     simulation = Simulation(capacity.duration_s, capacity.warmup_s,
                             tuple(range(config.seed, config.seed + capacity.seeds)), capacity.path)
@@ -172,7 +191,7 @@ def run_capacity(loaded: LoadedExperiment, out_dir: Path | None = None, *, force
                     if n not in tried and n <= limit:
                         tried.add(n)
                         found.append(evaluate_point(fleet.only(group.name, devices=n, gpus=gpus), simulation,
-                                                    slo)["groups"][0])
+                                                    slo, stop_at_miss=n > 1)["groups"][0])
             points += found
             rate = search.devices * group.rate_per_s
             alone = next((p["p99_s"] for p in found if p["devices"] == 1), None)

@@ -28,7 +28,9 @@ def _save(fig, directory: Path, stem: str, formats: Sequence[str]) -> list[Path]
 
 
 def _group_panels(plt, points: pd.DataFrame, height: float = 3.2):
-    """A figure with one panel per group (in order of appearance): (fig, [(axes, group, its rows)])."""
+    """A figure with one panel per group (in order of appearance): (fig, [(axes, group, its rows)]). Points
+    stopped as soon as their miss was certain have no numbers to draw and are left out."""
+    points = points[points["p99_s"].notna()]
     groups = list(dict.fromkeys(points["group"]))
     fig, axes = plt.subplots(1, len(groups), figsize=(4.6 * len(groups), height), squeeze=False)
     return fig, [(ax, group, points[points["group"] == group]) for ax, group in zip(axes[0], groups)]

@@ -152,3 +152,59 @@ def test_a_fleet_whose_uplink_misses_the_slo_gets_no_gpu_count():
     fleet = Fleet((group,), Link(uplink_bps=10e6, rtt_s=0.002))  # 160 ms of serialisation per frame
     (row,) = gpus_needed(fleet, Simulation(duration_s=4.0, warmup_s=0.5, seeds=(0,), path="vectorised"), 0.05)
     assert row["gpus"] is None and not row["slo_met"]
+
+
+def test_the_uplink_order_and_the_cloud_order_are_numpys_stable_sorts():
+    from simulator.capacity.vectorised import _by_link_then_time, _stable_argsort
+    rng = np.random.default_rng(7)
+    link = np.repeat(np.arange(300), rng.integers(0, 40, size=300))
+    times = [rng.uniform(0, 30, link.size),                    # distinct times
+             np.round(rng.uniform(0, 30, link.size), 2),       # many ties
+             rng.uniform(0, 30, link.size)]
+    times[2][1::2] = times[2][::2][:link.size // 2] + 1e-13    # pairs closer than the float key can tell apart
+    for time_s in times:
+        np.testing.assert_array_equal(_by_link_then_time(link, time_s), np.lexsort((time_s, link)))
+        np.testing.assert_array_equal(_stable_argsort(time_s), np.argsort(time_s, kind="stable"))
+
+
+def overloaded_groups() -> list[Fleet]:
+    gpu = gpu_bound_group(devices=104)                    # 4 % over the GPU's 100-device saturation
+    uplink = Fleet((DeviceGroup("raw", 12, edge_s=0.0, payload_bytes=150_000, batch_latency_s=latency_table(8),
+                                rate_per_s=15.0, arrival="periodic", jitter_s=0.002),),
+                   LINK, "shared", 4, max_wait_s=0.002)   # four cameras' raw frames on one 20 Mbit/s link
+    return [gpu, uplink]
+
+
+@pytest.mark.parametrize("index", [0, 1])
+def test_a_miss_is_certain_only_when_the_full_run_misses(index):
+    from simulator.capacity.answers import certain_miss
+    fleet = overloaded_groups()[index]
+    simulation = Simulation(duration_s=16.0, warmup_s=1.0, seeds=(0,), path="vectorised")
+    frames = traffic(fleet, simulation.duration_s, np.random.default_rng(0))
+    full = evaluate_point(fleet, simulation, slo_p99_s=1.0)["groups"][0]["p99_s"]
+    decided = []
+    for slo in np.linspace(0.01, 1.5, 16) * full:       # SLOs below, near and above the full run's p99
+        early = certain_miss(fleet, frames, simulation, slo)
+        if early is not None:
+            assert full > slo                             # the oracle: the whole run misses it too
+            assert early.duration_s < simulation.duration_s and len(early) < len(frames)
+            decided.append(slo)
+    assert decided and min(decided) < 0.5 * full          # clear misses are decided early
+    # a fleet within its capacities is never cut short
+    assert certain_miss(gpu_bound_group(devices=60), frames, simulation, 0.001) is None
+
+
+def test_stopping_early_keeps_every_answer_of_the_full_search():
+    simulation = Simulation(duration_s=8.0, warmup_s=1.0, seeds=(0, 1), path="vectorised")
+    fleet, slo = gpu_bound_group(), 0.030
+    fast = max_devices(fleet, "cams", 1, simulation, slo, start=16)
+    full = {p["devices"]: evaluate_point(fleet.only("cams", devices=p["devices"]), simulation, slo)["groups"][0]
+            for p in fast.points}
+    for point in fast.points:
+        assert point["slo_met"] == full[point["devices"]]["slo_met"]
+        if point["slo_met"]:                              # met: every seed ran, the numbers are the full ones
+            assert point["seeds"] == 2 and point["p99_s"] == full[point["devices"]]["p99_s"]
+        else:                                             # missed: one seed, or cut within it
+            assert point["seeds"] == 1
+            assert math.isnan(point["p99_s"]) == ("stopped_at_s" in point)
+    assert any("stopped_at_s" in p for p in fast.points)
