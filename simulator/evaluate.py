@@ -41,6 +41,7 @@ from simulator.graph import load_model
 from simulator.graph.cuts import tensor_lifetimes
 from simulator.graph.ir import Graph
 from simulator.network.transfer import TransferModel
+from simulator.table_cache import cached_arrays
 
 MEMORY_MODELS = ("peak_live", "max_layer")
 # what a layer costs at a bit-width its edge cannot run: finite (0 x inf would poison the sums), never chosen
@@ -249,18 +250,9 @@ class CostTables:
         # the search draws from the edge's bits; 16 is always tabled too, for the float baselines
         bits = np.array(sorted(set(edge_bits) | {16}))
         L, B = len(specs), len(bits)
-        latency = np.zeros((L, B, B))
-        energy = np.zeros((L, B, B))
-        supported = set(s.edge.supported_bits)
-        for i, w in enumerate(bits):
-            for j, a in enumerate(bits):
-                if w not in supported or a not in supported:  # e.g. 16-bit float on an int8-only NPU
-                    latency[:, i, j] = UNSUPPORTED_S
-                    energy[:, i, j] = UNSUPPORTED_J
-                    continue
-                rows, _ = s.edge.network_cost(specs, int(w), int(a), s.batch)
-                latency[:, i, j] = [r.latency_s for r in rows]
-                energy[:, i, j] = [r.energy_j for r in rows]
+        edge = cached_arrays("edge", {"layers": specs, "accelerator": s.edge, "bits": bits, "batch": s.batch},
+                             {"latency_s": (L, B, B), "energy_j": (L, B, B)},
+                             lambda: _edge_tables(s.edge, specs, bits, s.batch))
         weight_elements = np.array([l.weight_elements for l in graph.layers], dtype=float)
 
         tensors, produced, last_use = tensor_lifetimes(graph)
@@ -289,12 +281,11 @@ class CostTables:
         else:
             input_payload = input_elements * s.input_bits / 8.0
 
-        cloud_rows, _ = s.cloud.network_cost(specs, s.cloud_bits, s.cloud_bits, s.batch)
-        cloud_layer = np.array([r.latency_s for r in cloud_rows])
-        # the cloud part as a whole, plus the copy of what it received to the device (a GPU's h2d)
         received = crossing @ (elements * s.cloud_bits / 8.0)
-        suffix = np.array([_network_latency(s.cloud, specs[k:], s.cloud_bits, s.batch)
-                           + s.cloud.copy_to_device_s(received[k] if k < L else 0.0) for k in range(L + 1)])
+        cloud = cached_arrays("cloud", {"layers": specs, "accelerator": s.cloud, "bits": s.cloud_bits,
+                                        "batch": s.batch, "received_bytes": received},
+                              {"layer_s": (L,), "suffix_s": (L + 1,)},
+                              lambda: _cloud_tables(s.cloud, specs, s.cloud_bits, s.batch, received))
 
         proxy = s.accuracy
         columns = bit_columns(bits)
@@ -307,12 +298,12 @@ class CostTables:
         return cls(
             scenario=s, bits=bits, edge_bit_index=np.flatnonzero(np.isin(bits, edge_bits)),
             names=[l.name for l in graph.layers],
-            has_weights=weight_elements > 0, edge_latency_s=latency, edge_energy_j=energy,
+            has_weights=weight_elements > 0, edge_latency_s=edge["latency_s"], edge_energy_j=edge["energy_j"],
             weight_bytes=weight_elements[:, None] * bits[None, :] / 8.0,
             tensor_elements=elements, tensor_producer=produced, consumed_by=consumed, crossing=crossing, live=live,
             layer_output_tensor=np.array([position[l.name] for l in graph.layers]),
             bytes_per_element=per_element, input_payload_bytes=float(input_payload),
-            cloud_suffix_s=suffix, cloud_layer_s=cloud_layer,
+            cloud_suffix_s=cloud["suffix_s"], cloud_layer_s=cloud["layer_s"],
             weight_cost=np.where(weight_inside, searched_w[:, columns], price + searched_w[:, columns]),
             activation_cost=np.where(activation_inside, searched_a[:, columns], price + searched_a[:, columns]),
             weight_noise=searched_w[:, columns], activation_noise=searched_a[:, columns],
@@ -337,6 +328,35 @@ class CostTables:
                 _network_latency(s.cloud, specs, s.cloud_bits, s.batch)
                 + s.cloud.copy_to_device_s(received * s.cloud_bits / 8.0))
         return self._cloud_cache[key]
+
+
+def _edge_tables(edge: Accelerator, specs: Sequence[LayerSpec], bits: np.ndarray, batch: int) -> dict[str, np.ndarray]:
+    """(L, B, B) latency_s and energy_j of each layer on the edge at each (weight, activation) bit-width pair."""
+    L, B = len(specs), len(bits)
+    latency = np.zeros((L, B, B))
+    energy = np.zeros((L, B, B))
+    supported = set(edge.supported_bits)
+    for i, w in enumerate(bits):
+        for j, a in enumerate(bits):
+            if w not in supported or a not in supported:  # e.g. 16-bit float on an int8-only NPU
+                latency[:, i, j] = UNSUPPORTED_S
+                energy[:, i, j] = UNSUPPORTED_J
+                continue
+            rows, _ = edge.network_cost(specs, int(w), int(a), batch)
+            latency[:, i, j] = [r.latency_s for r in rows]
+            energy[:, i, j] = [r.energy_j for r in rows]
+    return {"latency_s": latency, "energy_j": energy}
+
+
+def _cloud_tables(cloud: Accelerator, specs: Sequence[LayerSpec], bits: int, batch: int,
+                  received_bytes: np.ndarray) -> dict[str, np.ndarray]:
+    """(L,) layer_s: the cloud latency of each layer alone; (L+1,) suffix_s: of layers k.. as a whole plus the
+    copy of what it received at cut k to the device (a GPU's h2d)."""
+    L = len(specs)
+    rows, _ = cloud.network_cost(specs, bits, bits, batch)
+    suffix = [_network_latency(cloud, specs[k:], bits, batch) + cloud.copy_to_device_s(received_bytes[k] if k < L else 0.0)
+              for k in range(L + 1)]
+    return {"layer_s": np.array([r.latency_s for r in rows]), "suffix_s": np.array(suffix)}
 
 
 def _network_latency(accelerator: Accelerator, specs: Sequence[LayerSpec], bits: int, batch: int) -> float:
