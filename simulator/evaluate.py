@@ -23,9 +23,9 @@ Edge energy = edge compute energy + the radio's energy for the bits on the wire.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any
 
 import numpy as np
@@ -133,8 +133,7 @@ class CostTables:
     edge_bit_index: np.ndarray        # indices into `bits` a quantized plan may use (the edge's bits)
     names: list[str]                  # layer names in execution order
     has_weights: np.ndarray           # (L,) bool
-    edge_latency_s: np.ndarray        # (L, B, B) [layer, weight bits, activation bits]
-    edge_energy_j: np.ndarray         # (L, B, B)
+    build_edge_tables: Callable[[], dict[str, np.ndarray]]  # the edge's latency_s and energy_j (L, B, B): on first use
     weight_bytes: np.ndarray          # (L, B)
     tensor_elements: np.ndarray       # (T,) graph inputs first, then one tensor per layer
     tensor_producer: np.ndarray       # (T,) producing layer, -1 for a graph input
@@ -162,6 +161,21 @@ class CostTables:
     @property
     def layers(self) -> int:
         return len(self.names)
+
+    @cached_property
+    def _edge_tables(self) -> dict[str, np.ndarray]:
+        return self.build_edge_tables()
+
+    @property
+    def edge_latency_s(self) -> np.ndarray:
+        """(L, B, B) [layer, weight bits, activation bits] seconds on the edge; built when first read (plans that
+        run wholly in the cloud read none)."""
+        return self._edge_tables["latency_s"]
+
+    @property
+    def edge_energy_j(self) -> np.ndarray:
+        """(L, B, B) joules on the edge, as `edge_latency_s`."""
+        return self._edge_tables["energy_j"]
 
     # --- derived arrays the evaluator gathers from (computed once) ----------------------------------------
     @cached_property
@@ -249,10 +263,7 @@ class CostTables:
         assert edge_bits is not None  # Scenario.__post_init__ fills it in
         # the search draws from the edge's bits; 16 is always tabled too, for the float baselines
         bits = np.array(sorted(set(edge_bits) | {16}))
-        L, B = len(specs), len(bits)
-        edge = cached_arrays("edge", {"layers": specs, "accelerator": s.edge, "bits": bits, "batch": s.batch},
-                             {"latency_s": (L, B, B), "energy_j": (L, B, B)},
-                             lambda: _edge_tables(s.edge, specs, bits, s.batch))
+        L = len(specs)
         weight_elements = np.array([l.weight_elements for l in graph.layers], dtype=float)
 
         tensors, produced, last_use = tensor_lifetimes(graph)
@@ -298,7 +309,7 @@ class CostTables:
         return cls(
             scenario=s, bits=bits, edge_bit_index=np.flatnonzero(np.isin(bits, edge_bits)),
             names=[l.name for l in graph.layers],
-            has_weights=weight_elements > 0, edge_latency_s=edge["latency_s"], edge_energy_j=edge["energy_j"],
+            has_weights=weight_elements > 0, build_edge_tables=partial(_cached_edge_tables, s.edge, specs, bits, s.batch),
             weight_bytes=weight_elements[:, None] * bits[None, :] / 8.0,
             tensor_elements=elements, tensor_producer=produced, consumed_by=consumed, crossing=crossing, live=live,
             layer_output_tensor=np.array([position[l.name] for l in graph.layers]),
@@ -328,6 +339,14 @@ class CostTables:
                 _network_latency(s.cloud, specs, s.cloud_bits, s.batch)
                 + s.cloud.copy_to_device_s(received * s.cloud_bits / 8.0))
         return self._cloud_cache[key]
+
+
+def _cached_edge_tables(edge: Accelerator, specs: Sequence[LayerSpec], bits: np.ndarray,
+                        batch: int) -> dict[str, np.ndarray]:
+    """`_edge_tables`, from the cost-table cache when it holds them."""
+    L, B = len(specs), len(bits)
+    return cached_arrays("edge", {"layers": specs, "accelerator": edge, "bits": bits, "batch": batch},
+                         {"latency_s": (L, B, B), "energy_j": (L, B, B)}, partial(_edge_tables, edge, specs, bits, batch))
 
 
 def _edge_tables(edge: Accelerator, specs: Sequence[LayerSpec], bits: np.ndarray, batch: int) -> dict[str, np.ndarray]:
@@ -420,15 +439,20 @@ def evaluate(tables: CostTables, weight_bits: np.ndarray, activation_bits: np.nd
         mask = np.asarray(edge_mask, dtype=bool)
     on_edge = mask.astype(np.float64)
 
-    # per-layer terms: one gather from a table flattened over (layer, weight bits, activation bits)
-    combo = w * B
-    combo += a
-    combo += tables.layer_offset
-    terms = tables.per_layer_terms
-    edge_s, energy, distortion, weight_memory, outside, *end_sums = (
-        np.einsum("pl,pl->p", np.take(terms[k], combo), on_edge) for k in (0, 1, 2, 3, 7, 5, 6))
-    at_ends = np.stack(end_sums)
-    output_bytes = np.take(tables.per_layer_terms[4], combo)                 # raw bytes of each layer's output
+    if mask.any():
+        # per-layer terms: one gather from a table flattened over (layer, weight bits, activation bits)
+        combo = w * B
+        combo += a
+        combo += tables.layer_offset
+        terms = tables.per_layer_terms
+        edge_s, energy, distortion, weight_memory, outside, *end_sums = (
+            np.einsum("pl,pl->p", np.take(terms[k], combo), on_edge) for k in (0, 1, 2, 3, 7, 5, 6))
+        at_ends = np.stack(end_sums)
+        output_bytes = np.take(terms[4], combo)                              # raw bytes of each layer's output
+    else:  # every plan wholly in the cloud: each edge term is 0 (and the edge's tables need not exist)
+        edge_s, energy, distortion, weight_memory, outside = np.zeros((5, plans))
+        at_ends = np.zeros((2, plans))
+        output_bytes = np.zeros((plans, L))
 
     if edge_mask is None:
         cloud_s = tables.cloud_suffix_s[cut]

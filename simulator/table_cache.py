@@ -121,8 +121,9 @@ def cached_arrays(kind: str, identity: Mapping[str, Any], shapes: Mapping[str, t
 
 
 def _save(path: Path, key: str, arrays: dict[str, np.ndarray]) -> None:
+    named: dict[str, Any] = {_KEY: np.array(key), **arrays}
     with open(path, "wb") as handle:  # a file object: np.savez would append .npz to the temporary's name
-        np.savez(handle, **{_KEY: np.array(key)}, **arrays)
+        np.savez(handle, **named)
 
 
 def _read(path: Path, key: str, shapes: Mapping[str, tuple[int, ...]]) -> dict[str, np.ndarray] | None:

@@ -7,11 +7,12 @@ import pytest
 from hardware_models.registry import load_accelerator
 from simulator import evaluate as evaluate_module
 from simulator import table_cache
-from simulator.evaluate import CostTables, Scenario
+from simulator.evaluate import CostTables, Scenario, evaluate
 
 from support import make_scenario
 
-ARRAY_FIELDS = [f.name for f in dataclasses.fields(CostTables) if f.name not in ("scenario", "_cloud_cache")]
+ARRAY_FIELDS = [f.name for f in dataclasses.fields(CostTables)
+                if f.name not in ("scenario", "build_edge_tables", "_cloud_cache")] + ["edge_latency_s", "edge_energy_j"]
 
 
 @pytest.fixture
@@ -22,9 +23,13 @@ def cache(tmp_path, monkeypatch):
     return tmp_path
 
 
-def fresh_tables(scenario: Scenario) -> CostTables:
-    """The scenario's tables on a new Scenario object (Scenario.tables is computed once per object)."""
-    return CostTables.build(dataclasses.replace(scenario))
+def fresh_tables(scenario: Scenario, edge: bool = True) -> CostTables:
+    """The scenario's tables on a new Scenario object (Scenario.tables is computed once per object), with the
+    edge's tables read when `edge`."""
+    tables = CostTables.build(dataclasses.replace(scenario))
+    if edge:
+        tables.edge_latency_s
+    return tables
 
 
 def same_bits(a, b) -> bool:
@@ -35,8 +40,10 @@ def same_bits(a, b) -> bool:
 
 def test_tables_read_from_the_cache_equal_the_built_ones_bit_for_bit(cache):
     scenario = make_scenario("resnet18", edge_bits=(2, 4, 8))
-    built = fresh_tables(scenario)
-    assert table_cache.stats == {"hits": 0, "misses": 2}  # the edge's tables and the cloud's
+    built = fresh_tables(scenario, edge=False)
+    assert table_cache.stats == {"hits": 0, "misses": 1}  # the cloud's tables: the edge's wait for their first use
+    built.edge_latency_s
+    assert table_cache.stats == {"hits": 0, "misses": 2}
     assert len(list(cache.rglob("*.npz"))) == 2
     read = fresh_tables(scenario)
     assert table_cache.stats == {"hits": 2, "misses": 2}
@@ -54,12 +61,13 @@ def test_another_preset_bits_batch_or_model_misses(cache):
     base = fresh_tables(scenario)
     faster = dataclasses.replace(scenario.edge, clock_hz=2 * scenario.edge.clock_hz)
     changed = [dataclasses.replace(scenario, edge=faster), dataclasses.replace(scenario, edge_bits=(4, 8)),
-               dataclasses.replace(scenario, batch=2), make_scenario("mobilenet_v2", edge_bits=(2, 4, 8)),
+               dataclasses.replace(scenario, batch=2), make_scenario("yolov3_tiny", edge_bits=(2, 4, 8)),
                dataclasses.replace(scenario, cloud=load_accelerator("eyeriss"))]
     tables = []
     for other in changed:
         misses = table_cache.stats["misses"]
         tables.append(CostTables.build(other))
+        tables[-1].edge_latency_s
         assert table_cache.stats["misses"] > misses, other
     # the faster edge's tables are its own, not the cached ones of the preset it was copied from
     assert not np.array_equal(tables[0].edge_latency_s, base.edge_latency_s)
@@ -116,6 +124,20 @@ def test_an_unwritable_cache_folder_still_gives_the_tables(tmp_path, monkeypatch
     monkeypatch.setenv("AUTOSPLIT_CACHE", str(in_the_way))
     scenario = make_scenario("resnet18", edge_bits=(2, 4, 8))
     assert fresh_tables(scenario).edge_latency_s.shape[0] == len(scenario.graph.layers)
+
+
+def test_a_cloud_only_plan_builds_no_edge_table(cache):
+    scenario = make_scenario("resnet18", edge_bits=(2, 4, 8))
+    tables = fresh_tables(scenario, edge=False)
+    layers = tables.layers
+    zeros = np.zeros((1, layers), int)
+    cloud_only = evaluate(tables, zeros, zeros, cut=np.array([0]))
+    assert "_edge_tables" not in vars(tables) and table_cache.stats["misses"] == 1
+    # the same plan among others (which read the edge's tables) is evaluated to the same numbers
+    bits = np.full((3, layers), len(tables.bits) - 1)
+    mixed = evaluate(tables, bits, bits, cut=np.array([0, layers // 2, layers]))
+    for name, value in vars(cloud_only).items():
+        assert same_bits(value, getattr(mixed, name)[:1]), name
 
 
 def test_the_key_is_the_accelerators_state_not_the_object():
