@@ -35,7 +35,7 @@ _CODE_ROOTS = (Path(__file__).parents[1] / "hardware_models", Path(__file__).par
 _KEY = "identity_sha256"
 _code_stamp: str | None = None
 stats = {"hits": 0, "misses": 0}
-"""Tables found on disk and tables built, in this process (for the benchmark and the tests)."""
+"""Tables found on disk and tables built, in this process (what the tests check)."""
 
 
 def code_stamp() -> str:
