@@ -11,7 +11,7 @@ import argparse
 import re
 import sys
 from collections.abc import Sequence
-from typing import Any
+from importlib.metadata import PackageNotFoundError, version
 
 from hardware_models.errors import UserError
 from hardware_models.units import UNITS_HELP
@@ -48,29 +48,18 @@ def _join_negative_values(argv: Sequence[str]) -> list[str]:
     return out
 
 
-class _Version(argparse.Action):
-    """`--version`: the installed version, looked up only when asked (importlib.metadata costs every command
-    about 60 ms of CPU)."""
-
-    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
-        super().__init__(option_strings, dest, nargs=0, help="show the version and exit")
-
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
-                 option_string: str | None = None) -> None:
-        from importlib.metadata import PackageNotFoundError, version
-
-        try:
-            print(f"autosplit {version('autosplit')}")
-        except PackageNotFoundError:
-            print("autosplit unknown (not installed)")
-        parser.exit()
+def _version() -> str:
+    try:
+        return version("autosplit")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The `autosplit` parser with every command's sub-parser."""
     parser = _Parser(prog="autosplit", description="Split DNN inference between an edge device and a cloud GPU.",
                      epilog=UNITS_HELP)
-    parser.add_argument("--version", action=_Version)
+    parser.add_argument("--version", action="version", version=f"autosplit {_version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for command in COMMANDS:
         command.add_parser(subparsers)
