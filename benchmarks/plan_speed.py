@@ -6,8 +6,11 @@ run). CPU seconds are the child's user + system time, the lowest of `--repeat` r
 machine inflate wall time, and CPU time less so). `--tree` times another checkout (e.g. an export of an
 older commit) for a before/after table; `--bytecode` lets Python keep compiled modules (in a temporary
 folder) as an installed package does; without it the environment decides (PYTHONDONTWRITEBYTECODE).
+`--tables MODEL,...` times building the cost tables in this process instead (cold, then read from the cache):
+less disturbed by start-up and by other processes than whole commands.
 
     python benchmarks/plan_speed.py [--methods cloud,edge-u8,...] [--repeat 3] [--tree PATH] [--bytecode]
+    python benchmarks/plan_speed.py --tables resnet50,googlenet,vit_b_16
 """
 from __future__ import annotations
 
@@ -37,13 +40,39 @@ def cpu_seconds(tree: Path, method: str, cache: Path, pycache: Path | None) -> f
     return (after.children_user - before.children_user) + (after.children_system - before.children_system)
 
 
+def table_seconds(models: list[str]) -> None:
+    """CPU seconds of CostTables.build (edge tables included) per zoo model, cold and read from the cache."""
+    import dataclasses
+    import time
+
+    from simulator.evaluate import CostTables, Scenario
+    from simulator.network.link import Link
+
+    print(f"{'model':14s} {'layers':>6s} {'cold CPU s':>10s} {'warm CPU s':>10s}")
+    for model in models:
+        scenario = Scenario.build(model, "eyeriss", "tpu_v1", Link(uplink_bps=3e6, rtt_s=0.02))
+        seconds = []
+        for _ in range(2):
+            start = time.process_time()
+            CostTables.build(dataclasses.replace(scenario)).edge_latency_s
+            seconds.append(time.process_time() - start)
+        print(f"{model:14s} {len(scenario.graph.layers):6d} {seconds[0]:10.3f} {seconds[1]:10.3f}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--methods", default=METHODS, help=f"comma-separated (default {METHODS})")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each; the lowest counts (default 3)")
     parser.add_argument("--tree", type=Path, default=REPO, help="the checkout to time (default this one)")
     parser.add_argument("--bytecode", action="store_true", help="keep compiled modules, as an installed package")
+    parser.add_argument("--tables", help="comma-separated zoo models: time building their cost tables instead")
     args = parser.parse_args()
+    if args.tables:
+        with tempfile.TemporaryDirectory() as scratch:
+            os.environ["AUTOSPLIT_CACHE"] = scratch
+            print(f"CostTables.build, Eyeriss -> TPU v1 (load average {os.getloadavg()[0]:.2f})")
+            table_seconds(args.tables.split(","))
+        return
 
     print(f"plan {' '.join(SETUP)} --method M   ({args.tree}; load average {os.getloadavg()[0]:.2f}; "
           f"bytecode {'kept' if args.bytecode else 'as the environment says'})")
