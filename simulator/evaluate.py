@@ -309,7 +309,8 @@ class CostTables:
         return cls(
             scenario=s, bits=bits, edge_bit_index=np.flatnonzero(np.isin(bits, edge_bits)),
             names=[l.name for l in graph.layers],
-            has_weights=weight_elements > 0, build_edge_tables=partial(_cached_edge_tables, s.edge, specs, bits, s.batch),
+            has_weights=weight_elements > 0,
+            build_edge_tables=partial(_cached_edge_tables, s.edge, specs, bits, s.batch),
             weight_bytes=weight_elements[:, None] * bits[None, :] / 8.0,
             tensor_elements=elements, tensor_producer=produced, consumed_by=consumed, crossing=crossing, live=live,
             layer_output_tensor=np.array([position[l.name] for l in graph.layers]),
@@ -346,7 +347,8 @@ def _cached_edge_tables(edge: Accelerator, specs: Sequence[LayerSpec], bits: np.
     """`_edge_tables`, from the cost-table cache when it holds them."""
     L, B = len(specs), len(bits)
     return cached_arrays("edge", {"layers": specs, "accelerator": edge, "bits": bits, "batch": batch},
-                         {"latency_s": (L, B, B), "energy_j": (L, B, B)}, partial(_edge_tables, edge, specs, bits, batch))
+                         {"latency_s": (L, B, B), "energy_j": (L, B, B)},
+                         partial(_edge_tables, edge, specs, bits, batch))
 
 
 def _edge_tables(edge: Accelerator, specs: Sequence[LayerSpec], bits: np.ndarray, batch: int) -> dict[str, np.ndarray]:
@@ -373,8 +375,8 @@ def _cloud_tables(cloud: Accelerator, specs: Sequence[LayerSpec], bits: int, bat
     copy of what it received at cut k to the device (a GPU's h2d)."""
     L = len(specs)
     rows, _ = cloud.network_cost(specs, bits, bits, batch)
-    suffix = [_network_latency(cloud, specs[k:], bits, batch) + cloud.copy_to_device_s(received_bytes[k] if k < L else 0.0)
-              for k in range(L + 1)]
+    suffix = [_network_latency(cloud, specs[k:], bits, batch)
+              + cloud.copy_to_device_s(received_bytes[k] if k < L else 0.0) for k in range(L + 1)]
     return {"layer_s": np.array([r.latency_s for r in rows]), "suffix_s": np.array(suffix)}
 
 

@@ -62,7 +62,8 @@ def canonical(value: Any) -> Any:
         return value.item()
     if isinstance(value, np.ndarray):
         data = np.ascontiguousarray(value)
-        return {"array": str(data.dtype), "shape": list(data.shape), "sha256": hashlib.sha256(data.tobytes()).hexdigest()}
+        return {"array": str(data.dtype), "shape": list(data.shape),
+                "sha256": hashlib.sha256(data.tobytes()).hexdigest()}
     if isinstance(value, enum.Enum):
         return canonical(value.value)
     if isinstance(value, Path):

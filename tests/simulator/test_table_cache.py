@@ -11,8 +11,8 @@ from simulator.evaluate import CostTables, Scenario, evaluate
 
 from support import make_scenario
 
-ARRAY_FIELDS = [f.name for f in dataclasses.fields(CostTables)
-                if f.name not in ("scenario", "build_edge_tables", "_cloud_cache")] + ["edge_latency_s", "edge_energy_j"]
+ARRAY_FIELDS = ["edge_latency_s", "edge_energy_j"] + [
+    f.name for f in dataclasses.fields(CostTables) if f.name not in ("scenario", "build_edge_tables", "_cloud_cache")]
 
 
 @pytest.fixture
