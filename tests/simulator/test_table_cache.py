@@ -1,5 +1,6 @@
 """The on-disk cost-table cache: a hit gives the tables bit for bit, anything the tables depend on misses."""
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -156,3 +157,20 @@ def test_the_key_is_the_accelerators_state_not_the_object():
     assert table_cache.identity_hash({"x": {1, 2}}) == table_cache.identity_hash({"x": {2, 1}})
     with pytest.raises(TypeError):
         table_cache.canonical(lambda: 0)
+
+
+@pytest.mark.parametrize("method", ["cloud", "neurosurgeon"])
+def test_a_second_plan_command_reads_the_tables_and_prints_the_same_plan(cache, capsys, method):
+    from simulator.cli import main
+
+    argv = ["plan", "resnet18", "--edge", "eyeriss", "--cloud", "tpu_v1", "--uplink", "3Mbps", "--edge-memory",
+            "4MiB", "--max-accuracy-drop", "1", "--method", method, "--format", "json"]
+    outputs = []
+    for _ in range(2):
+        assert main(argv) == 0
+        outputs.append(json.loads(capsys.readouterr().out))
+        outputs[-1].pop("search_s")  # wall time
+    assert outputs[0] == outputs[1]
+    # cloud-only reads no edge table: one file (the cloud's) built, then read; neurosurgeon both
+    files = 1 if method == "cloud" else 2
+    assert table_cache.stats == {"hits": files, "misses": files}
