@@ -5,9 +5,10 @@ edge layer. Plans are evaluated in batches as numpy arrays: `edge_mask` (plans, 
 `weight_bits` / `activation_bits` (plans, layers) as indices into `tables.bits` (entries of cloud layers
 are ignored). A prefix plan can be given by its cut index instead of a mask. Everything that depends on a
 layer and a bit-width is looked up in tables built once per scenario, so a batch costs a few gathers,
-two small matrix products and some sums. The hardware models are called when the tables are built, and
-once more for each non-prefix edge set (a DAG min-cut) the first time it is evaluated: its cloud part runs
-as one piece, whose latency is not a sum of table entries (cached per edge set).
+two small matrix products and some sums. The hardware models are called when the tables are built (their
+arrays are kept on disk by `table_cache`, and the edge's are built when first read: a cloud-only plan needs
+none), and once more for each non-prefix edge set (a DAG min-cut) the first time it is evaluated: its cloud
+part runs as one piece, whose latency is not a sum of table entries (cached per edge set).
 
 Latency = edge compute + transfer of every tensor crossing the cut + cloud compute of the rest.
 Edge memory = weights at their bits + activations (`peak_live`: the largest set of tensors alive at once
@@ -133,7 +134,7 @@ class CostTables:
     edge_bit_index: np.ndarray        # indices into `bits` a quantized plan may use (the edge's bits)
     names: list[str]                  # layer names in execution order
     has_weights: np.ndarray           # (L,) bool
-    build_edge_tables: Callable[[], dict[str, np.ndarray]]  # the edge's latency_s and energy_j (L, B, B): on first use
+    build_edge_tables: Callable[[], dict[str, np.ndarray]]  # the edge's tables, on first use (`edge_latency_s`)
     weight_bytes: np.ndarray          # (L, B)
     tensor_elements: np.ndarray       # (T,) graph inputs first, then one tensor per layer
     tensor_producer: np.ndarray       # (T,) producing layer, -1 for a graph input
@@ -296,7 +297,7 @@ class CostTables:
         cloud = cached_arrays("cloud", {"layers": specs, "accelerator": s.cloud, "bits": s.cloud_bits,
                                         "batch": s.batch, "received_bytes": received},
                               {"layer_s": (L,), "suffix_s": (L + 1,)},
-                              lambda: _cloud_tables(s.cloud, specs, s.cloud_bits, s.batch, received))
+                              partial(_cloud_tables, s.cloud, specs, s.cloud_bits, s.batch, received))
 
         proxy = s.accuracy
         columns = bit_columns(bits)
