@@ -5,9 +5,10 @@ edge layer. Plans are evaluated in batches as numpy arrays: `edge_mask` (plans, 
 `weight_bits` / `activation_bits` (plans, layers) as indices into `tables.bits` (entries of cloud layers
 are ignored). A prefix plan can be given by its cut index instead of a mask. Everything that depends on a
 layer and a bit-width is looked up in tables built once per scenario, so a batch costs a few gathers,
-two small matrix products and some sums. The hardware models are called when the tables are built, and
-once more for each non-prefix edge set (a DAG min-cut) the first time it is evaluated: its cloud part runs
-as one piece, whose latency is not a sum of table entries (cached per edge set).
+two small matrix products and some sums. The hardware models are called when the tables are built (their
+arrays are kept on disk by `table_cache`, and the edge's are built when first read: a cloud-only plan needs
+none), and once more for each non-prefix edge set (a DAG min-cut) the first time it is evaluated: its cloud
+part runs as one piece, whose latency is not a sum of table entries (cached per edge set).
 
 Latency = edge compute + transfer of every tensor crossing the cut + cloud compute of the rest.
 Edge memory = weights at their bits + activations (`peak_live`: the largest set of tensors alive at once
@@ -23,9 +24,9 @@ Edge energy = edge compute energy + the radio's energy for the bits on the wire.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any
 
 import numpy as np
@@ -42,6 +43,7 @@ from simulator.graph import load_model
 from simulator.graph.cuts import tensor_lifetimes
 from simulator.graph.ir import Graph
 from simulator.network.transfer import TransferModel
+from simulator.table_cache import cached_arrays
 
 # what a layer costs at a bit-width its edge cannot run: finite (0 x inf would poison the sums), never chosen
 UNSUPPORTED_S = 1e9
@@ -132,8 +134,7 @@ class CostTables:
     edge_bit_index: np.ndarray        # indices into `bits` a quantized plan may use (the edge's bits)
     names: list[str]                  # layer names in execution order
     has_weights: np.ndarray           # (L,) bool
-    edge_latency_s: np.ndarray        # (L, B, B) [layer, weight bits, activation bits]
-    edge_energy_j: np.ndarray         # (L, B, B)
+    build_edge_tables: Callable[[], dict[str, np.ndarray]]  # the edge's tables, on first use (`edge_latency_s`)
     weight_bytes: np.ndarray          # (L, B)
     tensor_elements: np.ndarray       # (T,) graph inputs first, then one tensor per layer
     tensor_producer: np.ndarray       # (T,) producing layer, -1 for a graph input
@@ -161,6 +162,21 @@ class CostTables:
     @property
     def layers(self) -> int:
         return len(self.names)
+
+    @cached_property
+    def _edge_tables(self) -> dict[str, np.ndarray]:
+        return self.build_edge_tables()
+
+    @property
+    def edge_latency_s(self) -> np.ndarray:
+        """(L, B, B) [layer, weight bits, activation bits] seconds on the edge; built when first read (plans that
+        run wholly in the cloud read none)."""
+        return self._edge_tables["latency_s"]
+
+    @property
+    def edge_energy_j(self) -> np.ndarray:
+        """(L, B, B) joules on the edge, as `edge_latency_s`."""
+        return self._edge_tables["energy_j"]
 
     # --- derived arrays the evaluator gathers from (computed once) ----------------------------------------
     @cached_property
@@ -248,19 +264,7 @@ class CostTables:
         assert edge_bits is not None  # Scenario.__post_init__ fills it in
         # the search draws from the edge's bits; 16 is always tabled too, for the float baselines
         bits = np.array(sorted(set(edge_bits) | {16}))
-        L, B = len(specs), len(bits)
-        latency = np.zeros((L, B, B))
-        energy = np.zeros((L, B, B))
-        supported = set(s.edge.supported_bits)
-        for i, w in enumerate(bits):
-            for j, a in enumerate(bits):
-                if w not in supported or a not in supported:  # e.g. 16-bit float on an int8-only NPU
-                    latency[:, i, j] = UNSUPPORTED_S
-                    energy[:, i, j] = UNSUPPORTED_J
-                    continue
-                rows, _ = s.edge.network_cost(specs, int(w), int(a), s.batch)
-                latency[:, i, j] = [r.latency_s for r in rows]
-                energy[:, i, j] = [r.energy_j for r in rows]
+        L = len(specs)
         weight_elements = np.array([l.weight_elements for l in graph.layers], dtype=float)
 
         tensors, produced, last_use = tensor_lifetimes(graph)
@@ -289,12 +293,11 @@ class CostTables:
         else:
             input_payload = input_elements * s.input_bits / 8.0
 
-        cloud_rows, _ = s.cloud.network_cost(specs, s.cloud_bits, s.cloud_bits, s.batch)
-        cloud_layer = np.array([r.latency_s for r in cloud_rows])
-        # the cloud part as a whole, plus the copy of what it received to the device (a GPU's h2d)
         received = crossing @ (elements * s.cloud_bits / 8.0)
-        suffix = np.array([_network_latency(s.cloud, specs[k:], s.cloud_bits, s.batch)
-                           + s.cloud.copy_to_device_s(received[k] if k < L else 0.0) for k in range(L + 1)])
+        cloud = cached_arrays("cloud", {"layers": specs, "accelerator": s.cloud, "bits": s.cloud_bits,
+                                        "batch": s.batch, "received_bytes": received},
+                              {"layer_s": (L,), "suffix_s": (L + 1,)},
+                              partial(_cloud_tables, s.cloud, specs, s.cloud_bits, s.batch, received))
 
         proxy = s.accuracy
         columns = bit_columns(bits)
@@ -307,12 +310,13 @@ class CostTables:
         return cls(
             scenario=s, bits=bits, edge_bit_index=np.flatnonzero(np.isin(bits, edge_bits)),
             names=[l.name for l in graph.layers],
-            has_weights=weight_elements > 0, edge_latency_s=latency, edge_energy_j=energy,
+            has_weights=weight_elements > 0,
+            build_edge_tables=partial(_cached_edge_tables, s.edge, specs, bits, s.batch),
             weight_bytes=weight_elements[:, None] * bits[None, :] / 8.0,
             tensor_elements=elements, tensor_producer=produced, consumed_by=consumed, crossing=crossing, live=live,
             layer_output_tensor=np.array([position[l.name] for l in graph.layers]),
             bytes_per_element=per_element, input_payload_bytes=float(input_payload),
-            cloud_suffix_s=suffix, cloud_layer_s=cloud_layer,
+            cloud_suffix_s=cloud["suffix_s"], cloud_layer_s=cloud["layer_s"],
             weight_cost=np.where(weight_inside, searched_w[:, columns], price + searched_w[:, columns]),
             activation_cost=np.where(activation_inside, searched_a[:, columns], price + searched_a[:, columns]),
             weight_noise=searched_w[:, columns], activation_noise=searched_a[:, columns],
@@ -337,6 +341,44 @@ class CostTables:
                 _network_latency(s.cloud, specs, s.cloud_bits, s.batch)
                 + s.cloud.copy_to_device_s(received * s.cloud_bits / 8.0))
         return self._cloud_cache[key]
+
+
+def _cached_edge_tables(edge: Accelerator, specs: Sequence[LayerSpec], bits: np.ndarray,
+                        batch: int) -> dict[str, np.ndarray]:
+    """`_edge_tables`, from the cost-table cache when it holds them."""
+    L, B = len(specs), len(bits)
+    return cached_arrays("edge", {"layers": specs, "accelerator": edge, "bits": bits, "batch": batch},
+                         {"latency_s": (L, B, B), "energy_j": (L, B, B)},
+                         partial(_edge_tables, edge, specs, bits, batch))
+
+
+def _edge_tables(edge: Accelerator, specs: Sequence[LayerSpec], bits: np.ndarray, batch: int) -> dict[str, np.ndarray]:
+    """(L, B, B) latency_s and energy_j of each layer on the edge at each (weight, activation) bit-width pair."""
+    L, B = len(specs), len(bits)
+    latency = np.zeros((L, B, B))
+    energy = np.zeros((L, B, B))
+    supported = set(edge.supported_bits)
+    for i, w in enumerate(bits):
+        for j, a in enumerate(bits):
+            if w not in supported or a not in supported:  # e.g. 16-bit float on an int8-only NPU
+                latency[:, i, j] = UNSUPPORTED_S
+                energy[:, i, j] = UNSUPPORTED_J
+                continue
+            rows, _ = edge.network_cost(specs, int(w), int(a), batch)
+            latency[:, i, j] = [r.latency_s for r in rows]
+            energy[:, i, j] = [r.energy_j for r in rows]
+    return {"latency_s": latency, "energy_j": energy}
+
+
+def _cloud_tables(cloud: Accelerator, specs: Sequence[LayerSpec], bits: int, batch: int,
+                  received_bytes: np.ndarray) -> dict[str, np.ndarray]:
+    """(L,) layer_s: the cloud latency of each layer alone; (L+1,) suffix_s: of layers k.. as a whole plus the
+    copy of what it received at cut k to the device (a GPU's h2d)."""
+    L = len(specs)
+    rows, _ = cloud.network_cost(specs, bits, bits, batch)
+    suffix = [_network_latency(cloud, specs[k:], bits, batch)
+              + cloud.copy_to_device_s(received_bytes[k] if k < L else 0.0) for k in range(L + 1)]
+    return {"layer_s": np.array([r.latency_s for r in rows]), "suffix_s": np.array(suffix)}
 
 
 def _network_latency(accelerator: Accelerator, specs: Sequence[LayerSpec], bits: int, batch: int) -> float:
@@ -400,15 +442,20 @@ def evaluate(tables: CostTables, weight_bits: np.ndarray, activation_bits: np.nd
         mask = np.asarray(edge_mask, dtype=bool)
     on_edge = mask.astype(np.float64)
 
-    # per-layer terms: one gather from a table flattened over (layer, weight bits, activation bits)
-    combo = w * B
-    combo += a
-    combo += tables.layer_offset
-    terms = tables.per_layer_terms
-    edge_s, energy, distortion, weight_memory, outside, *end_sums = (
-        np.einsum("pl,pl->p", np.take(terms[k], combo), on_edge) for k in (0, 1, 2, 3, 7, 5, 6))
-    at_ends = np.stack(end_sums)
-    output_bytes = np.take(tables.per_layer_terms[4], combo)                 # raw bytes of each layer's output
+    if mask.any():
+        # per-layer terms: one gather from a table flattened over (layer, weight bits, activation bits)
+        combo = w * B
+        combo += a
+        combo += tables.layer_offset
+        terms = tables.per_layer_terms
+        edge_s, energy, distortion, weight_memory, outside, *end_sums = (
+            np.einsum("pl,pl->p", np.take(terms[k], combo), on_edge) for k in (0, 1, 2, 3, 7, 5, 6))
+        at_ends = np.stack(end_sums)
+        output_bytes = np.take(terms[4], combo)                              # raw bytes of each layer's output
+    else:  # every plan wholly in the cloud: each edge term is 0 (and the edge's tables need not exist)
+        edge_s, energy, distortion, weight_memory, outside = np.zeros((5, plans))
+        at_ends = np.zeros((2, plans))
+        output_bytes = np.zeros((plans, L))
 
     if edge_mask is None:
         cloud_s = tables.cloud_suffix_s[cut]

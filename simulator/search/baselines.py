@@ -18,7 +18,6 @@ every plan is then evaluated with the full model like all others.
 """
 from __future__ import annotations
 
-import networkx as nx
 import numpy as np
 
 from simulator.evaluate import UNSUPPORTED_S, CostTables, Scenario
@@ -101,6 +100,8 @@ def _min_cut(tables: CostTables, layers: list[int], sources: list[int]) -> tuple
     cloud), tensor node->consumer and consumer->producer (infinite: consumers of a cloud tensor are in the
     cloud, and the edge set is closed under predecessors).
     """
+    import networkx as nx  # lazily: only DADS and QDMP cut a DAG, and networkx takes a tenth of a second to load
+
     edge, cloud, transfer = _float_costs(tables)
     inside = set(layers)
     last = max(layers, default=-1)
