@@ -82,7 +82,11 @@ class FakeQuantizer:
                                if i.name not in {t.name for t in model.graph.initializer})
         self.output_tensor = {l.name: onnx_of[l.fused[-1] if l.fused else l.name] for l in self.graph.layers}
         self._weights: dict[tuple[str, int], np.ndarray] = {}
+        self._onnx_of, self._until = onnx_of, until  # to prepare the model again at another batch (`_widen`)
+        self._prepared_outputs = [list(n.output) for n in model.graph.node]
         self.base = self._fold(model, onnx_of)
+        self.wide: tuple[object, int] | None = None  # (folded model, batch) that `logits` runs, once checked
+        self._wide_samples = 1  # `use_batches`: samples a run wanted; 1 = one at a time
         self._ranges: dict[tuple[str, int], tuple[float, float]] = {}
         producer = {out: node for node in self.base.graph.node for out in node.output}
         # activation-activation matmuls (QK^T, AV): their two operands, quantized at the layer's bits
@@ -187,8 +191,10 @@ class FakeQuantizer:
                 and self.consumers[layer] <= quantized)
 
     # --- models -------------------------------------------------------------------------------------
-    def model(self, weight_bits: dict[str, int] | None = None, activation_bits: dict[str, int] | None = None):
-        """The ONNX ModelProto with the given per-layer bits (a layer left out, or at 16 bits, stays float)."""
+    def model(self, weight_bits: dict[str, int] | None = None, activation_bits: dict[str, int] | None = None,
+              base=None):
+        """The ONNX ModelProto with the given per-layer bits (a layer left out, or at 16 bits, stays float), made
+        from `base` (a folded model: `self.base`, at the model's batch, unless given)."""
         import onnx
         from onnx import helper, numpy_helper
 
@@ -197,7 +203,7 @@ class FakeQuantizer:
         if unknown:
             raise ValueError(f"unknown layers {sorted(unknown)}")
         out = onnx.ModelProto()
-        out.CopyFrom(self.base)
+        out.CopyFrom(self.base if base is None else base)
         for init in out.graph.initializer:
             layer = init.name[: -len("::weight")] if init.name.endswith("::weight") else None
             if layer in weight_bits and int(weight_bits[layer]) < FLOAT_BITS:
@@ -245,7 +251,7 @@ class FakeQuantizer:
             out.graph.node.extend(after.get(i, []))
         return out
 
-    # --- running ------------------------------------------------------------------------------------
+    # --- running ---------------------------------------------------------------------------------------
     def session(self, model):
         import os
 
@@ -256,6 +262,8 @@ class FakeQuantizer:
             os.cpu_count() or 1)
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        # idle workers sleep instead of spinning: the same arithmetic, without burning the other cores
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
 
     def run_tensors(self, x: np.ndarray, tensors: list[str], model=None) -> dict[str, np.ndarray]:
@@ -273,20 +281,45 @@ class FakeQuantizer:
                 probe.graph.output.append(helper.make_empty_tensor_value_info(t))
         return dict(zip(names, self.run_batches(self.session(probe), x, names)))
 
+    def use_batches(self, samples: int) -> None:
+        """Let `logits` run up to `samples` inputs at a time (for a model whose file leaves the batch free), once
+        a check finds that this is bitwise what one sample at a time computes (see `_widen`)."""
+        self._wide_samples = max(1, int(samples))
+
     def logits(self, x: np.ndarray, weight_bits: dict[str, int] | None = None,
                activation_bits: dict[str, int] | None = None) -> np.ndarray:
-        return self.run_batches(self.session(self.model(weight_bits, activation_bits)), x, None)[0]
+        if self.wide is None and self._wide_samples > 1 and len(x) > 1:
+            self._widen(x)
+        base, batch = self.wide if self.wide is not None else (self.base, self.batch)
+        return self.run_batches(self.session(self.model(weight_bits, activation_bits, base)), x, None, batch)[0]
 
-    def run_batches(self, session, x: np.ndarray, names: list[str] | None) -> list[np.ndarray]:
-        """`session`'s outputs `names` (all when None) on `x`, run `batch` samples at a time (the last batch
-        padded with zeros, whose outputs are dropped), joined along the batch."""
+    def _widen(self, x: np.ndarray) -> None:
+        """Prepare the model at a batch of `use_batches`' samples (at most len(x)) and keep it (`wide`) when its
+        float logits on `x` equal, bit for bit, those of one sample at a time; else stay at one sample a run
+        (onnxruntime may pick other kernels at another batch: a GEMM at one row is a GEMV). Runs once; the
+        kernels depend on shapes, not on values, so the check holds for every bit assignment."""
+        from simulator.graph.onnx_prepare import prepare_onnx
+
+        self._wide_samples, batch = 1, min(self._wide_samples, len(x))  # one try, whatever it finds
+        model = prepare_onnx(self.path, input_shape=(batch, *np.shape(x)[1:]), until=self._until)
+        if [list(n.output) for n in model.graph.node] != self._prepared_outputs:
+            return  # folding the batch into constants changed the graph: names would not line up
+        wide = self._fold(model, self._onnx_of)
+        float_logits = self.run_batches(self.session(self.base), x, None)[0]
+        if np.array_equal(self.run_batches(self.session(wide), x, None, batch)[0], float_logits):
+            self.wide = (wide, batch)
+
+    def run_batches(self, session, x: np.ndarray, names: list[str] | None, batch: int | None = None) -> list[np.ndarray]:
+        """`session`'s outputs `names` (all when None) on `x`, run `batch` (default: the model's) samples at a
+        time (the last batch padded with zeros, whose outputs are dropped), joined along the batch."""
+        batch = self.batch if batch is None else batch
         x = np.asarray(x, np.float32)
         parts: list[list[np.ndarray]] = []
-        for start in range(0, len(x), self.batch):
-            chunk = x[start:start + self.batch]
+        for start in range(0, len(x), batch):
+            chunk = x[start:start + batch]
             size = len(chunk)
-            if size < self.batch:
-                chunk = np.concatenate([chunk, np.zeros((self.batch - size, *chunk.shape[1:]), np.float32)])
+            if size < batch:
+                chunk = np.concatenate([chunk, np.zeros((batch - size, *chunk.shape[1:]), np.float32)])
             parts.append([value[:size] for value in session.run(names, {self.input_name: chunk})])
         return [np.concatenate(values) for values in zip(*parts)]
 

@@ -22,6 +22,8 @@ from simulator.accuracy.fake_quant import BATCH, FakeQuantizer
 from simulator.accuracy.npz import read_npz
 
 CALIBRATION_SAMPLES = 128
+RUN_INPUT_BYTES = 1 << 22
+"""Input bytes an onnxruntime run takes at most when a model's file leaves the batch free (`use_batches`)."""
 
 _SHOW_PROGRESS: list[bool | None] = [None]  # None: when stderr is a terminal
 
@@ -91,6 +93,8 @@ class AccuracyMeter:
         try:
             self.quantizer = FakeQuantizer(onnx_path, calibration_x, tier, granularity, cache,
                                            input_shape=input_shape, until=until, batch=fixed or BATCH)
+            if fixed is None:  # the file leaves the batch free: run many samples at a time where that is exact
+                self.quantizer.use_batches(RUN_INPUT_BYTES // max(1, x[0].size * 4))
             self.layers = self.quantizer.layers
             self.weight_layers = self.quantizer.weight_layers
             self.fp_accuracy = self.accuracy()
