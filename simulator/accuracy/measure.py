@@ -22,7 +22,7 @@ from simulator.accuracy.fake_quant import BATCH, FakeQuantizer
 from simulator.accuracy.npz import read_npz
 
 CALIBRATION_SAMPLES = 128
-RUN_INPUT_BYTES = 1 << 22
+RUN_INPUT_BYTES = 1 << 17
 """Input bytes an onnxruntime run takes at most when a model's file leaves the batch free (`use_batches`)."""
 
 _SHOW_PROGRESS: list[bool | None] = [None]  # None: when stderr is a terminal
