@@ -38,6 +38,8 @@ WEIGHT_LAYER_OPS = ("conv", "linear")  # layers whose weights are quantized (Lay
 FLOAT_OUTPUT_OPS = ("layernorm", "softmax")  # outputs kept in float unless they cross the cut
 BATCH = 1
 CALIBRATION_VALUES = 1 << 22
+REUSE_BYTES = 1 << 27
+"""Float tensor values on the data kept for measurements to read instead of computing (`_changed_part`)."""
 
 
 def _onnx_outputs_of_raw_layers(model, path: Path) -> tuple[Graph, dict[str, str]]:
@@ -87,6 +89,9 @@ class FakeQuantizer:
         self.base = self._fold(model, onnx_of)
         self.wide: tuple[object, int] | None = None  # (folded model, batch) that `logits` runs, once checked
         self._wide_samples = 1  # `use_batches`: samples a run wanted; 1 = one at a time
+        self._data: np.ndarray | None = None  # the inputs `_widen` checked
+        self._float_values: dict[str, np.ndarray] | None = None  # kept float tensors on them (the input included)
+        self._wide_nodes: set[bytes] = set()  # the wide float model's nodes, serialized
         self._ranges: dict[tuple[str, int], tuple[float, float]] = {}
         producer = {out: node for node in self.base.graph.node for out in node.output}
         # activation-activation matmuls (QK^T, AV): their two operands, quantized at the layer's bits
@@ -266,8 +271,9 @@ class FakeQuantizer:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
 
-    def run_tensors(self, x: np.ndarray, tensors: list[str], model=None) -> dict[str, np.ndarray]:
-        """Values of ONNX `tensors` on inputs `x` (float model unless `model` is given)."""
+    def run_tensors(self, x: np.ndarray, tensors: list[str], model=None, batch: int | None = None
+                    ) -> dict[str, np.ndarray]:
+        """Values of ONNX `tensors` on inputs `x` (float model unless `model` is given, run at `batch`)."""
         from onnx import helper
 
         import onnx
@@ -279,7 +285,7 @@ class FakeQuantizer:
         for t in names:
             if t not in present:
                 probe.graph.output.append(helper.make_empty_tensor_value_info(t))
-        return dict(zip(names, self.run_batches(self.session(probe), x, names)))
+        return dict(zip(names, self.run_batches(self.session(probe), x, names, batch)))
 
     def use_batches(self, samples: int) -> None:
         """Let `logits` run up to `samples` inputs at a time (for a model whose file leaves the batch free), once
@@ -288,16 +294,27 @@ class FakeQuantizer:
 
     def logits(self, x: np.ndarray, weight_bits: dict[str, int] | None = None,
                activation_bits: dict[str, int] | None = None) -> np.ndarray:
+        """The model's outputs on `x` at the given bits. On the data `_widen` checked, many samples a run, and
+        only the nodes whose values differ from the float model's: the float values they read are kept."""
         if self.wide is None and self._wide_samples > 1 and len(x) > 1:
             self._widen(x)
-        base, batch = self.wide if self.wide is not None else (self.base, self.batch)
-        return self.run_batches(self.session(self.model(weight_bits, activation_bits, base)), x, None, batch)[0]
+        if self.wide is None:
+            return self.run_batches(self.session(self.model(weight_bits, activation_bits)), x, None)[0]
+        base, batch = self.wide
+        model = self.model(weight_bits, activation_bits, base)
+        if self._float_values is None or x is not self._data:
+            return self.run_batches(self.session(model), x, None, batch)[0]
+        part, fed = self._changed_part(model, weight_bits or {})
+        return self.run_batches(self.session(part), {name: self._float_values[name] for name in fed}, None, batch)[0]
 
     def _widen(self, x: np.ndarray) -> None:
         """Prepare the model at a batch of `use_batches`' samples (at most len(x)) and keep it (`wide`) when its
         float logits on `x` equal, bit for bit, those of one sample at a time; else stay at one sample a run
         (onnxruntime may pick other kernels at another batch: a GEMM at one row is a GEMV). Runs once; the
-        kernels depend on shapes, not on values, so the check holds for every bit assignment."""
+        kernels depend on shapes, not on values, so the check holds for every bit assignment. The same run
+        keeps the float values of the first tensors, up to `REUSE_BYTES`, for `_changed_part`."""
+        from onnx import helper
+
         from simulator.graph.onnx_prepare import prepare_onnx
 
         self._wide_samples, batch = 1, min(self._wide_samples, len(x))  # one try, whatever it finds
@@ -306,21 +323,76 @@ class FakeQuantizer:
             return  # folding the batch into constants changed the graph: names would not line up
         wide = self._fold(model, self._onnx_of)
         float_logits = self.run_batches(self.session(self.base), x, None)[0]
-        if np.array_equal(self.run_batches(self.session(wide), x, None, batch)[0], float_logits):
-            self.wide = (wide, batch)
+        output = wide.graph.output[0].name
+        def shapes(model) -> dict[str, list[int]]:
+            return {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim] for v in model.graph.value_info}
 
-    def run_batches(self, session, x: np.ndarray, names: list[str] | None, batch: int | None = None) -> list[np.ndarray]:
-        """`session`'s outputs `names` (all when None) on `x`, run `batch` (default: the model's) samples at a
-        time (the last batch padded with zeros, whose outputs are dropped), joined along the batch."""
+        # tensors batch first (a sample a row), at one sample and at `batch`: others mix samples in a row
+        one, many = shapes(self.base), shapes(wide)
+        bytes_per_sample = {v.name: int(np.prod(one[v.name][1:])) *
+                            np.dtype(helper.tensor_dtype_to_np_dtype(v.type.tensor_type.elem_type)).itemsize
+                            for v in self.base.graph.value_info
+                            if one[v.name][:1] == [1] and many.get(v.name) == [batch, *one[v.name][1:]]}
+        kept, total = [], 0
+        for node in wide.graph.node:
+            for t in node.output:
+                if t in bytes_per_sample and total + bytes_per_sample[t] * len(x) <= REUSE_BYTES:
+                    kept.append(t)
+                    total += bytes_per_sample[t] * len(x)
+        values = self.run_tensors(x, [output, *kept], wide, batch)
+        if np.array_equal(values.pop(output), float_logits):
+            self.wide = (wide, batch)
+            self._data, self._float_values = x, {self.input_name: np.asarray(x, np.float32), **values}
+            self._wide_nodes = {node.SerializeToString() for node in wide.graph.node}
+
+    def _changed_part(self, model, weight_bits: dict[str, int]) -> tuple[object, list[str]]:
+        """`model` (made from `wide`) cut to the nodes its outputs need that are not kept in `_float_values`:
+        a tensor computed as in the float model from float values is read from there. Returns the cut model
+        and the kept tensors it reads (its inputs)."""
+        from onnx import helper
+
+        replaced = {f"{layer}::weight" for layer, bits in weight_bits.items() if int(bits) < FLOAT_BITS}
+        nodes = list(model.graph.node)
+        floats = {self.input_name} | {i.name for i in model.graph.initializer} - replaced
+        for node in nodes:  # topological order: a node of the float model reading float values gives float ones
+            if all(not t or t in floats for t in node.input) and node.SerializeToString() in self._wide_nodes:
+                floats.update(node.output)
+        producer = {t: i for i, node in enumerate(nodes) for t in node.output}
+        keep: set[int] = set()
+        fed: set[str] = set()
+        todo = [o.name for o in model.graph.output]
+        while todo:
+            t = todo.pop()
+            if t in floats and t in self._float_values:
+                fed.add(t)
+            elif t in producer and producer[t] not in keep:
+                keep.add(producer[t])
+                todo.extend(i for i in nodes[producer[t]].input if i)
+        part = [nodes[i] for i in sorted(keep)]
+        used = {t for node in part for t in node.input}
+        names = sorted(fed)
+        graph = helper.make_graph(
+            part, model.graph.name,
+            [helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(self._float_values[n].dtype), None)
+             for n in names],
+            list(model.graph.output), [i for i in model.graph.initializer if i.name in used])
+        return helper.make_model(graph, opset_imports=model.opset_import, ir_version=model.ir_version), names
+
+    def run_batches(self, session, x: np.ndarray | dict[str, np.ndarray], names: list[str] | None,
+                    batch: int | None = None) -> list[np.ndarray]:
+        """`session`'s outputs `names` (all when None) on `x` (the input's values, or each input's by name), run
+        `batch` (default: the model's) samples at a time (the last batch padded with zeros, whose outputs are
+        dropped), joined along the batch."""
         batch = self.batch if batch is None else batch
-        x = np.asarray(x, np.float32)
+        inputs = x if isinstance(x, dict) else {self.input_name: np.asarray(x, np.float32)}
+        samples = len(next(iter(inputs.values())))
         parts: list[list[np.ndarray]] = []
-        for start in range(0, len(x), batch):
-            chunk = x[start:start + batch]
-            size = len(chunk)
-            if size < batch:
-                chunk = np.concatenate([chunk, np.zeros((batch - size, *chunk.shape[1:]), np.float32)])
-            parts.append([value[:size] for value in session.run(names, {self.input_name: chunk})])
+        for start in range(0, samples, batch):
+            size = min(batch, samples - start)
+            feed = {name: value[start:start + batch] if size == batch else np.concatenate(
+                [value[start:], np.zeros((batch - size, *value.shape[1:]), value.dtype)])
+                for name, value in inputs.items()}
+            parts.append([value[:size] for value in session.run(names, feed)])
         return [np.concatenate(values) for values in zip(*parts)]
 
 

@@ -22,9 +22,12 @@ def one_at_a_time(quantizer: FakeQuantizer, x, weight_bits, activation_bits) -> 
 
 
 def random_plans(meter: AccuracyMeter, count: int, seed: int) -> list[tuple[dict, dict]]:
-    """Split plans as the experiments measure them: a prefix of the layers at random bits, the rest float."""
+    """Split plans as the experiments measure them (a prefix of the layers at random bits, the rest float) and
+    single layers quantized late in the model (the float values before them are read, not computed)."""
     rng = np.random.default_rng(seed)
-    plans = []
+    late = meter.layers[len(meter.layers) // 2:]
+    plans = [({}, {late[0]: 3}), ({late[-1]: 2} if late[-1] in meter.weight_layers else {}, {late[-1]: 4}),
+             ({name: 4 for name in late if name in meter.weight_layers}, {})]
     for _ in range(count):
         edge = meter.layers[: int(rng.integers(1, len(meter.layers) + 1))]
         plans.append(({name: int(rng.integers(2, 9)) for name in edge if name in meter.weight_layers},
@@ -47,8 +50,10 @@ def test_measured_accuracy_is_the_same_many_samples_a_run_as_one_at_a_time(model
         fast = quantizer.logits(x, weight_bits, activation_bits)
         np.testing.assert_array_equal(fast, reference)
         assert meter.accuracy(weight_bits, activation_bits) == top1_percent(reference, y)
-    if model == "digits_cnn.onnx":  # a CNN with a free batch: measured many samples a run
+    if model == "digits_cnn.onnx":  # a CNN with a free batch: measured many samples a run, late changes cut
         assert quantizer.wide is not None and quantizer.wide[1] > 1
+        part, fed = quantizer._changed_part(quantizer.model({}, {meter.layers[-1]: 4}, quantizer.wide[0]), {})
+        assert fed and quantizer.input_name not in fed and len(part.graph.node) < len(quantizer.base.graph.node)
 
 
 def test_a_batch_that_computes_other_bits_falls_back_to_one_sample_a_run(monkeypatch):
