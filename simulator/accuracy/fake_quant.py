@@ -304,8 +304,9 @@ class FakeQuantizer:
         model = self.model(weight_bits, activation_bits, base)
         if self._float_values is None or x is not self._data:
             return self.run_batches(self.session(model), x, None, batch)[0]
-        part, fed = self._changed_part(model, weight_bits or {})
-        return self.run_batches(self.session(part), {name: self._float_values[name] for name in fed}, None, batch)[0]
+        kept = self._float_values
+        part, fed = self._changed_part(model, weight_bits or {}, kept)
+        return self.run_batches(self.session(part), {name: kept[name] for name in fed}, None, batch)[0]
 
     def _widen(self, x: np.ndarray) -> None:
         """Prepare the model at a batch of `use_batches`' samples (at most len(x)) and keep it (`wide`) when its
@@ -345,10 +346,11 @@ class FakeQuantizer:
             self._data, self._float_values = x, {self.input_name: np.asarray(x, np.float32), **values}
             self._wide_nodes = {node.SerializeToString() for node in wide.graph.node}
 
-    def _changed_part(self, model, weight_bits: dict[str, int]) -> tuple[object, list[str]]:
-        """`model` (made from `wide`) cut to the nodes its outputs need that are not kept in `_float_values`:
-        a tensor computed as in the float model from float values is read from there. Returns the cut model
-        and the kept tensors it reads (its inputs)."""
+    def _changed_part(self, model, weight_bits: dict[str, int], kept: dict[str, np.ndarray]
+                      ) -> tuple[object, list[str]]:
+        """`model` (made from `wide` with `weight_bits`) cut to the nodes its outputs need that are not `kept`
+        (float values, `_float_values`): a tensor computed as in the float model from float values is read
+        from there. Returns the cut model and the kept tensors it reads (its inputs)."""
         from onnx import helper
 
         replaced = {f"{layer}::weight" for layer, bits in weight_bits.items() if int(bits) < FLOAT_BITS}
@@ -363,7 +365,7 @@ class FakeQuantizer:
         todo = [o.name for o in model.graph.output]
         while todo:
             t = todo.pop()
-            if t in floats and t in self._float_values:
+            if t in floats and t in kept:
                 fed.add(t)
             elif t in producer and producer[t] not in keep:
                 keep.add(producer[t])
@@ -373,7 +375,7 @@ class FakeQuantizer:
         names = sorted(fed)
         graph = helper.make_graph(
             part, model.graph.name,
-            [helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(self._float_values[n].dtype), None)
+            [helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(kept[n].dtype), None)
              for n in names],
             list(model.graph.output), [i for i in model.graph.initializer if i.name in used])
         return helper.make_model(graph, opset_imports=model.opset_import, ir_version=model.ir_version), names

@@ -52,7 +52,8 @@ def test_measured_accuracy_is_the_same_many_samples_a_run_as_one_at_a_time(model
         assert meter.accuracy(weight_bits, activation_bits) == top1_percent(reference, y)
     if model == "digits_cnn.onnx":  # a CNN with a free batch: measured many samples a run, late changes cut
         assert quantizer.wide is not None and quantizer.wide[1] > 1
-        part, fed = quantizer._changed_part(quantizer.model({}, {meter.layers[-1]: 4}, quantizer.wide[0]), {})
+        late = quantizer.model({}, {meter.layers[-1]: 4}, quantizer.wide[0])
+        part, fed = quantizer._changed_part(late, {}, quantizer._float_values)
         assert fed and quantizer.input_name not in fed and len(part.graph.node) < len(quantizer.base.graph.node)
 
 
