@@ -14,11 +14,14 @@ activations fused), so bit-widths line up with `autosplit inspect`'s layer list.
 Bits >= 16 leave a weight or a tensor in float: the reference.
 
 onnxruntime runs with graph optimisations off (a fused Conv+Mul would round differently from the exported
-split, which must agree to the bit) and one thread per core, one sample at a time (`BATCH`): the deployed split
-serves one request at a time, and onnxruntime's GEMMs round differently at another batch (a transformer at
-batch 32 flips 4 of 256 top-1 answers against its split), so a measurement is bitwise what the split computes.
-On a CPU a larger batch gains little (its activations leave the caches). A file that fixes another batch is
-run at that batch.
+split, which must agree to the bit) and one thread per core. A measurement is bitwise what the deployed split
+computes one request at a time (`BATCH`): onnxruntime may round differently at another batch (a GEMM at one
+row can take another kernel; a transformer once flipped 4 of 256 top-1 answers at batch 32). So `logits` runs
+many samples at a time (`use_batches`) only after checking, once per model and data, that the float model's
+outputs at that batch equal those of one sample at a time bit for bit (the kernels depend on the shapes, not
+the values); and on that data it keeps the float model's first tensors (`REUSE_BYTES`) and runs only the nodes
+a bit assignment changes (`_changed_part`: a layer quantized late reads the float values before it). A file
+that fixes another batch is run at that batch.
 """
 from __future__ import annotations
 
