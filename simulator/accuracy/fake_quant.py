@@ -328,8 +328,9 @@ class FakeQuantizer:
         wide = self._fold(model, self._onnx_of)
         float_logits = self.run_batches(self.session(self.base), x, None)[0]
         output = wide.graph.output[0].name
-        def shapes(model) -> dict[str, list[int]]:
-            return {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim] for v in model.graph.value_info}
+
+        def shapes(folded) -> dict[str, list[int]]:
+            return {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim] for v in folded.graph.value_info}
 
         # tensors batch first (a sample a row), at one sample and at `batch`: others mix samples in a row
         one, many = shapes(self.base), shapes(wide)
