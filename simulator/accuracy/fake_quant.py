@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hardware_models.errors import UserError
 from simulator.accuracy.cache import MeasurementCache
 from simulator.accuracy.distortion import FLOAT_BITS, activation_range, asymmetric_grid, quantize_weight
 from simulator.graph import onnx_import
@@ -317,11 +318,19 @@ class FakeQuantizer:
         (onnxruntime may pick other kernels at another batch: a GEMM at one row is a GEMV). Runs once; the
         kernels depend on shapes, not on values, so the check holds for every bit assignment. The same run
         keeps the float values of the first tensors, up to `REUSE_BYTES`, for `_changed_part`."""
+        self._wide_samples, batch = 1, min(self._wide_samples, len(x))  # one try, whatever it finds
+        try:
+            self._try_batch(x, batch)
+        except Exception as exc:  # it cannot run at that batch (a reshape that fixes it): one sample a run
+            if not (type(exc).__module__.startswith("onnxruntime") or isinstance(exc, UserError)):
+                raise
+
+    def _try_batch(self, x: np.ndarray, batch: int) -> None:
+        """`_widen` at `batch`: sets `wide` and the kept float values when the check passes."""
         from onnx import helper
 
         from simulator.graph.onnx_prepare import prepare_onnx
 
-        self._wide_samples, batch = 1, min(self._wide_samples, len(x))  # one try, whatever it finds
         model = prepare_onnx(self.path, input_shape=(batch, *np.shape(x)[1:]), until=self._until)
         if [list(n.output) for n in model.graph.node] != self._prepared_outputs:
             return  # folding the batch into constants changed the graph: names would not line up

@@ -57,17 +57,24 @@ def test_measured_accuracy_is_the_same_many_samples_a_run_as_one_at_a_time(model
         assert fed and quantizer.input_name not in fed and len(part.graph.node) < len(quantizer.base.graph.node)
 
 
-def test_a_batch_that_computes_other_bits_falls_back_to_one_sample_a_run(monkeypatch):
+@pytest.mark.parametrize("failure", ["other bits", "an onnxruntime error"])
+def test_a_batch_that_computes_other_bits_or_fails_falls_back_to_one_sample_a_run(monkeypatch, failure):
+    from onnxruntime.capi.onnxruntime_pybind11_state import InvalidArgument
+
     x, y = load_npz(FIXTURES / "digits.npz")
     x, y = x[:40], y[:40]
     calibration_x, _ = load_npz(FIXTURES / "digits_calibration.npz")
     plain = FakeQuantizer.run_batches
 
-    def rounding_differently(self, session, inputs, names, batch=None):
+    def at_another_batch(self, session, inputs, names, batch=None):
         out = plain(self, session, inputs, names, batch)
-        return [v + np.float32(1e-6) for v in out] if (batch or self.batch) > 1 else out
+        if (batch or self.batch) == 1:
+            return out
+        if failure == "other bits":
+            return [v + np.float32(1e-6) for v in out]
+        raise InvalidArgument("cannot reshape")
 
-    monkeypatch.setattr(FakeQuantizer, "run_batches", rounding_differently)
+    monkeypatch.setattr(FakeQuantizer, "run_batches", at_another_batch)
     meter = AccuracyMeter(FIXTURES / "digits_cnn.onnx", x, y, calibration_x)
     assert meter.quantizer.wide is None
     reference = one_at_a_time(meter.quantizer, x, {}, {"conv1": 3})
