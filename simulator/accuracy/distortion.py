@@ -126,13 +126,30 @@ def activation_range(x: np.ndarray, bits: int, tier: str = "calibrated") -> tupl
     if clip_method(tier) == "minmax" or bits >= FLOAT_BITS:
         return lo, hi
     sample = x if x.size <= _MAX_SEARCH_ELEMENTS else x[:: int(np.ceil(x.size / _MAX_SEARCH_ELEMENTS))]
+    sample = np.ascontiguousarray(sample)
+    buffer = np.empty_like(sample)
+
     def best_of(fractions: np.ndarray) -> float:
-        errors = [np.sum((sample - quantize_asymmetric(sample, lo * f, hi * f, bits)) ** 2) for f in fractions]
+        errors = [_asymmetric_error(sample, lo * f, hi * f, bits, buffer) for f in fractions]
         return float(fractions[int(np.argmin(errors))])
 
     coarse = best_of(_CLIP_FRACTIONS)
     fraction = best_of(np.clip(coarse * (1 + _REFINE), 1e-3, 1.0))
     return lo * fraction, hi * fraction
+
+
+def _asymmetric_error(x: np.ndarray, lo: float, hi: float, bits: int, buffer: np.ndarray) -> float:
+    """sum((x - quantize_asymmetric(x, lo, hi, bits)) ** 2), the same operations in place in `buffer` (as large
+    as `x`): bit for bit the same sum without allocating each step's array (the range search's cost)."""
+    step, zero_point = asymmetric_grid(lo, hi, bits)
+    np.divide(x, step, out=buffer)
+    np.round(buffer, out=buffer)
+    # clip(r + zp, 0, 2^b - 1) - zp on whole numbers below 2^53 is exactly clip(r, -zp, 2^b - 1 - zp)
+    np.clip(buffer, -zero_point, 2 ** bits - 1 - zero_point, out=buffer)
+    buffer *= step
+    np.subtract(x, buffer, out=buffer)
+    np.square(buffer, out=buffer)
+    return float(buffer.sum())
 
 
 def activation_distortion(x: np.ndarray, bits: int, tier: str = "calibrated",

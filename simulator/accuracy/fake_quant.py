@@ -14,11 +14,14 @@ activations fused), so bit-widths line up with `autosplit inspect`'s layer list.
 Bits >= 16 leave a weight or a tensor in float: the reference.
 
 onnxruntime runs with graph optimisations off (a fused Conv+Mul would round differently from the exported
-split, which must agree to the bit) and one thread per core, one sample at a time (`BATCH`): the deployed split
-serves one request at a time, and onnxruntime's GEMMs round differently at another batch (a transformer at
-batch 32 flips 4 of 256 top-1 answers against its split), so a measurement is bitwise what the split computes.
-On a CPU a larger batch gains little (its activations leave the caches). A file that fixes another batch is
-run at that batch.
+split, which must agree to the bit) and one thread per core. A measurement is bitwise what the deployed split
+computes one request at a time (`BATCH`): onnxruntime may round differently at another batch (a GEMM at one
+row can take another kernel; a transformer once flipped 4 of 256 top-1 answers at batch 32). So `logits` runs
+many samples at a time (`use_batches`) only after checking, once per model and data, that the float model's
+outputs at that batch equal those of one sample at a time bit for bit (the kernels depend on the shapes, not
+the values); and on that data it keeps the float model's first tensors (`REUSE_BYTES`) and runs only the nodes
+a bit assignment changes (`_changed_part`: a layer quantized late reads the float values before it). A file
+that fixes another batch is run at that batch.
 """
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hardware_models.errors import UserError
 from simulator.accuracy.cache import MeasurementCache
 from simulator.accuracy.distortion import FLOAT_BITS, activation_range, asymmetric_grid, quantize_weight
 from simulator.graph import onnx_import
@@ -38,6 +42,8 @@ WEIGHT_LAYER_OPS = ("conv", "linear")  # layers whose weights are quantized (Lay
 FLOAT_OUTPUT_OPS = ("layernorm", "softmax")  # outputs kept in float unless they cross the cut
 BATCH = 1
 CALIBRATION_VALUES = 1 << 22
+REUSE_BYTES = 1 << 27
+"""Float tensor values on the data kept for measurements to read instead of computing (`_changed_part`)."""
 
 
 def _onnx_outputs_of_raw_layers(model, path: Path) -> tuple[Graph, dict[str, str]]:
@@ -82,7 +88,14 @@ class FakeQuantizer:
                                if i.name not in {t.name for t in model.graph.initializer})
         self.output_tensor = {l.name: onnx_of[l.fused[-1] if l.fused else l.name] for l in self.graph.layers}
         self._weights: dict[tuple[str, int], np.ndarray] = {}
+        self._onnx_of, self._until = onnx_of, until  # to prepare the model again at another batch (`_widen`)
+        self._prepared_outputs = [list(n.output) for n in model.graph.node]
         self.base = self._fold(model, onnx_of)
+        self.wide: tuple[object, int] | None = None  # (folded model, batch) that `logits` runs, once checked
+        self._wide_samples = 1  # `use_batches`: samples a run wanted; 1 = one at a time
+        self._data: np.ndarray | None = None  # the inputs `_widen` checked
+        self._float_values: dict[str, np.ndarray] | None = None  # kept float tensors on them (the input included)
+        self._wide_nodes: set[bytes] = set()  # the wide float model's nodes, serialized
         self._ranges: dict[tuple[str, int], tuple[float, float]] = {}
         producer = {out: node for node in self.base.graph.node for out in node.output}
         # activation-activation matmuls (QK^T, AV): their two operands, quantized at the layer's bits
@@ -187,8 +200,10 @@ class FakeQuantizer:
                 and self.consumers[layer] <= quantized)
 
     # --- models -------------------------------------------------------------------------------------
-    def model(self, weight_bits: dict[str, int] | None = None, activation_bits: dict[str, int] | None = None):
-        """The ONNX ModelProto with the given per-layer bits (a layer left out, or at 16 bits, stays float)."""
+    def model(self, weight_bits: dict[str, int] | None = None, activation_bits: dict[str, int] | None = None,
+              base=None):
+        """The ONNX ModelProto with the given per-layer bits (a layer left out, or at 16 bits, stays float), made
+        from `base` (a folded model: `self.base`, at the model's batch, unless given)."""
         import onnx
         from onnx import helper, numpy_helper
 
@@ -197,7 +212,7 @@ class FakeQuantizer:
         if unknown:
             raise ValueError(f"unknown layers {sorted(unknown)}")
         out = onnx.ModelProto()
-        out.CopyFrom(self.base)
+        out.CopyFrom(self.base if base is None else base)
         for init in out.graph.initializer:
             layer = init.name[: -len("::weight")] if init.name.endswith("::weight") else None
             if layer in weight_bits and int(weight_bits[layer]) < FLOAT_BITS:
@@ -245,7 +260,7 @@ class FakeQuantizer:
             out.graph.node.extend(after.get(i, []))
         return out
 
-    # --- running ------------------------------------------------------------------------------------
+    # --- running ---------------------------------------------------------------------------------------
     def session(self, model):
         import os
 
@@ -256,10 +271,13 @@ class FakeQuantizer:
             os.cpu_count() or 1)
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        # idle workers sleep instead of spinning: the same arithmetic, without burning the other cores
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
 
-    def run_tensors(self, x: np.ndarray, tensors: list[str], model=None) -> dict[str, np.ndarray]:
-        """Values of ONNX `tensors` on inputs `x` (float model unless `model` is given)."""
+    def run_tensors(self, x: np.ndarray, tensors: list[str], model=None, batch: int | None = None
+                    ) -> dict[str, np.ndarray]:
+        """Values of ONNX `tensors` on inputs `x` (float model unless `model` is given, run at `batch`)."""
         from onnx import helper
 
         import onnx
@@ -271,23 +289,125 @@ class FakeQuantizer:
         for t in names:
             if t not in present:
                 probe.graph.output.append(helper.make_empty_tensor_value_info(t))
-        return dict(zip(names, self.run_batches(self.session(probe), x, names)))
+        return dict(zip(names, self.run_batches(self.session(probe), x, names, batch)))
+
+    def use_batches(self, samples: int) -> None:
+        """Let `logits` run up to `samples` inputs at a time (for a model whose file leaves the batch free), once
+        a check finds that this is bitwise what one sample at a time computes (see `_widen`)."""
+        self._wide_samples = max(1, int(samples))
 
     def logits(self, x: np.ndarray, weight_bits: dict[str, int] | None = None,
                activation_bits: dict[str, int] | None = None) -> np.ndarray:
-        return self.run_batches(self.session(self.model(weight_bits, activation_bits)), x, None)[0]
+        """The model's outputs on `x` at the given bits. On the data `_widen` checked, many samples a run, and
+        only the nodes whose values differ from the float model's: the float values they read are kept."""
+        if self.wide is None and self._wide_samples > 1 and len(x) > 1:
+            self._widen(x)
+        if self.wide is None:
+            return self.run_batches(self.session(self.model(weight_bits, activation_bits)), x, None)[0]
+        base, batch = self.wide
+        model = self.model(weight_bits, activation_bits, base)
+        if self._float_values is None or x is not self._data:
+            return self.run_batches(self.session(model), x, None, batch)[0]
+        kept = self._float_values
+        part, fed = self._changed_part(model, weight_bits or {}, kept)
+        return self.run_batches(self.session(part), {name: kept[name] for name in fed}, None, batch)[0]
 
-    def run_batches(self, session, x: np.ndarray, names: list[str] | None) -> list[np.ndarray]:
-        """`session`'s outputs `names` (all when None) on `x`, run `batch` samples at a time (the last batch
-        padded with zeros, whose outputs are dropped), joined along the batch."""
-        x = np.asarray(x, np.float32)
+    def _widen(self, x: np.ndarray) -> None:
+        """Prepare the model at a batch of `use_batches`' samples (at most len(x)) and keep it (`wide`) when its
+        float logits on `x` equal, bit for bit, those of one sample at a time; else stay at one sample a run
+        (onnxruntime may pick other kernels at another batch: a GEMM at one row is a GEMV). Runs once; the
+        kernels depend on shapes, not on values, so the check holds for every bit assignment. The same run
+        keeps the float values of the first tensors, up to `REUSE_BYTES`, for `_changed_part`."""
+        self._wide_samples, batch = 1, min(self._wide_samples, len(x))  # one try, whatever it finds
+        try:
+            self._try_batch(x, batch)
+        except Exception as exc:  # it cannot run at that batch (a reshape that fixes it): one sample a run
+            if not (type(exc).__module__.startswith("onnxruntime") or isinstance(exc, UserError)):
+                raise
+
+    def _try_batch(self, x: np.ndarray, batch: int) -> None:
+        """`_widen` at `batch`: sets `wide` and the kept float values when the check passes."""
+        from onnx import helper
+
+        from simulator.graph.onnx_prepare import prepare_onnx
+
+        model = prepare_onnx(self.path, input_shape=(batch, *np.shape(x)[1:]), until=self._until)
+        if [list(n.output) for n in model.graph.node] != self._prepared_outputs:
+            return  # folding the batch into constants changed the graph: names would not line up
+        wide = self._fold(model, self._onnx_of)
+        float_logits = self.run_batches(self.session(self.base), x, None)[0]
+        output = wide.graph.output[0].name
+
+        def shapes(folded) -> dict[str, list[int]]:
+            return {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim] for v in folded.graph.value_info}
+
+        # tensors batch first (a sample a row), at one sample and at `batch`: others mix samples in a row
+        one, many = shapes(self.base), shapes(wide)
+        bytes_per_sample = {v.name: int(np.prod(one[v.name][1:])) *
+                            np.dtype(helper.tensor_dtype_to_np_dtype(v.type.tensor_type.elem_type)).itemsize
+                            for v in self.base.graph.value_info
+                            if one[v.name][:1] == [1] and many.get(v.name) == [batch, *one[v.name][1:]]}
+        kept, total = [], 0
+        for node in wide.graph.node:
+            for t in node.output:
+                if t in bytes_per_sample and total + bytes_per_sample[t] * len(x) <= REUSE_BYTES:
+                    kept.append(t)
+                    total += bytes_per_sample[t] * len(x)
+        values = self.run_tensors(x, [output, *kept], wide, batch)
+        if np.array_equal(values.pop(output), float_logits):
+            self.wide = (wide, batch)
+            self._data, self._float_values = x, {self.input_name: np.asarray(x, np.float32), **values}
+            self._wide_nodes = {node.SerializeToString() for node in wide.graph.node}
+
+    def _changed_part(self, model, weight_bits: dict[str, int], kept: dict[str, np.ndarray]
+                      ) -> tuple[object, list[str]]:
+        """`model` (made from `wide` with `weight_bits`) cut to the nodes its outputs need that are not `kept`
+        (float values, `_float_values`): a tensor computed as in the float model from float values is read
+        from there. Returns the cut model and the kept tensors it reads (its inputs)."""
+        from onnx import helper
+
+        replaced = {f"{layer}::weight" for layer, bits in weight_bits.items() if int(bits) < FLOAT_BITS}
+        nodes = list(model.graph.node)
+        floats = {self.input_name} | {i.name for i in model.graph.initializer} - replaced
+        for node in nodes:  # topological order: a node of the float model reading float values gives float ones
+            if all(not t or t in floats for t in node.input) and node.SerializeToString() in self._wide_nodes:
+                floats.update(node.output)
+        producer = {t: i for i, node in enumerate(nodes) for t in node.output}
+        keep: set[int] = set()
+        fed: set[str] = set()
+        todo = [o.name for o in model.graph.output]
+        while todo:
+            t = todo.pop()
+            if t in floats and t in kept:
+                fed.add(t)
+            elif t in producer and producer[t] not in keep:
+                keep.add(producer[t])
+                todo.extend(i for i in nodes[producer[t]].input if i)
+        part = [nodes[i] for i in sorted(keep)]
+        used = {t for node in part for t in node.input}
+        names = sorted(fed)
+        graph = helper.make_graph(
+            part, model.graph.name,
+            [helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(kept[n].dtype), None)
+             for n in names],
+            list(model.graph.output), [i for i in model.graph.initializer if i.name in used])
+        return helper.make_model(graph, opset_imports=model.opset_import, ir_version=model.ir_version), names
+
+    def run_batches(self, session, x: np.ndarray | dict[str, np.ndarray], names: list[str] | None,
+                    batch: int | None = None) -> list[np.ndarray]:
+        """`session`'s outputs `names` (all when None) on `x` (the input's values, or each input's by name), run
+        `batch` (default: the model's) samples at a time (the last batch padded with zeros, whose outputs are
+        dropped), joined along the batch."""
+        batch = self.batch if batch is None else batch
+        inputs = x if isinstance(x, dict) else {self.input_name: np.asarray(x, np.float32)}
+        samples = len(next(iter(inputs.values())))
         parts: list[list[np.ndarray]] = []
-        for start in range(0, len(x), self.batch):
-            chunk = x[start:start + self.batch]
-            size = len(chunk)
-            if size < self.batch:
-                chunk = np.concatenate([chunk, np.zeros((self.batch - size, *chunk.shape[1:]), np.float32)])
-            parts.append([value[:size] for value in session.run(names, {self.input_name: chunk})])
+        for start in range(0, samples, batch):
+            size = min(batch, samples - start)
+            feed = {name: value[start:start + batch] if size == batch else np.concatenate(
+                [value[start:], np.zeros((batch - size, *value.shape[1:]), value.dtype)])
+                for name, value in inputs.items()}
+            parts.append([value[:size] for value in session.run(names, feed)])
         return [np.concatenate(values) for values in zip(*parts)]
 
 

@@ -4,7 +4,9 @@ Data files are NumPy `.npz` archives with `x` (model-ready inputs, float32, batc
 class labels). Without a separate calibration file, activation ranges come from the first
 `CALIBRATION_SAMPLES` inputs of the data file (documented in `autosplit accuracy --help`).
 
-A measurement runs the data through onnxruntime (`fake_quant.BATCH` samples a run, on every core); with a
+A measurement runs the data through onnxruntime on every core, one sample a run (`fake_quant.BATCH`) or, for a
+model whose file leaves the batch free, `RUN_INPUT_BYTES` of input a run where that computes the same bits
+(`FakeQuantizer.use_batches`); with a
 `cache.MeasurementCache` each bit assignment is measured once and kept on disk. A progress bar (on stderr, when
 stderr is a terminal or `show_progress(True)`) counts the measurements of a `progress` block.
 """
@@ -22,6 +24,8 @@ from simulator.accuracy.fake_quant import BATCH, FakeQuantizer
 from simulator.accuracy.npz import load_inputs, load_npz
 
 CALIBRATION_SAMPLES = 128
+RUN_INPUT_BYTES = 1 << 17
+"""Input bytes an onnxruntime run takes at most when a model's file leaves the batch free (`use_batches`)."""
 
 _SHOW_PROGRESS: list[bool | None] = [None]  # None: when stderr is a terminal
 
@@ -60,7 +64,8 @@ def check_inputs(onnx_path: str | Path, x: np.ndarray, what: str) -> int | None:
 class AccuracyMeter:
     """Top-1 of an ONNX model at per-layer bits on (x, y); calibration inputs fix activation ranges.
 
-    The model is run `fake_quant.BATCH` samples at a time, or at the batch its file fixes; data whose
+    The model is run one sample at a time (many where that is bitwise the same), or at the batch its file
+    fixes; data whose
     samples do not have the model input's shape is an error that
     says so. `input_shape` and `until` are `--input-shape` and `--until`: the model is read as inspect reads it.
     """
@@ -80,6 +85,8 @@ class AccuracyMeter:
         try:
             self.quantizer = FakeQuantizer(onnx_path, calibration_x, tier, granularity, cache,
                                            input_shape=input_shape, until=until, batch=fixed or BATCH)
+            if fixed is None:  # the file leaves the batch free: run many samples at a time where that is exact
+                self.quantizer.use_batches(RUN_INPUT_BYTES // max(1, x[0].size * 4))
             self.layers = self.quantizer.layers
             self.weight_layers = self.quantizer.weight_layers
             self.fp_accuracy = self.accuracy()
