@@ -33,8 +33,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> None:
     # the schema and the runner load numpy, pandas, optuna and matplotlib: not for --help
-    import pandas as pd
-
     from simulator.experiment.loading import load_experiment
     from simulator.experiment.runner import run_experiment, work_plan
     from simulator.experiment.settings import default_out_dir
@@ -61,7 +59,7 @@ def run(args: argparse.Namespace) -> None:
         show_progress(False)  # the measurements' bar too
     output = run_experiment(loaded, out_dir, force=args.force, resume=args.resume, storage=args.storage,
                             argv=list(sys.argv[1:]), show_progress=False if args.no_progress else None)
-    baselines = pd.read_csv(output.out_dir / "baselines.csv")
+    baselines = output.baselines
     # the expected accuracy, and the end of its interval the bound judged (the low end by default)
     rows = [{"cell": r["cell"], "method": r["method"], "latency_s": r["latency_s"],
              "accuracy_expected": r.get("accuracy_expected", r["accuracy"]), "accuracy_at_bound": r["accuracy"],

@@ -20,10 +20,11 @@ from typing import Any
 
 from hardware_models.errors import UserError
 from simulator import atomic
-from simulator.experiment.cells import (CellOutcome, Progress, cell_info_path, checkpoint_path, fingerprint,
-                                        load_checkpoint, run_cell, run_method_in_cell, scenario_and_info,
+from simulator.experiment.cells import (CellRun, PreparedCell, Progress, cell_info_path, checkpoint_path,
+                                        fingerprint, load_checkpoint, run_cell, run_method_in_cell, scenario_info,
                                         write_checkpoint)
 from simulator.experiment.outcomes import MethodOutcome
+from simulator.experiment.scenario import build_scenario
 from simulator.experiment.settings import budget_for
 from simulator.experiment.sweep import Cell
 from simulator.experiment.validation import LoadedExperiment
@@ -39,13 +40,13 @@ class PendingRun:
     fingerprint: str
 
 
-def run_cells(loaded: LoadedExperiment, cells: list[Cell], methods: list[str], out_dir: Path,
-              storage: str | None, bar: Progress) -> list[CellOutcome]:
-    """Every cell's outcome, in cell order, run by the experiment's executor."""
+def run_cells(loaded: LoadedExperiment, cells: list[PreparedCell], methods: list[str], out_dir: Path,
+              storage: str | None, bar: Progress) -> list[CellRun]:
+    """Every cell's run, in cell order, by the experiment's executor."""
     if loaded.config.executor == "dask":
-        _run_pending_on_dask(loaded, cells, methods, out_dir, storage, bar)
+        _run_pending_on_dask(loaded, [p.cell for p in cells], methods, out_dir, storage, bar)
         bar = _NoBar()  # every run is checkpointed now: the serial pass below only reads the checkpoints
-    return [run_cell(loaded, cell, methods, out_dir, storage, bar, len(cells)) for cell in cells]
+    return [run_cell(loaded, prepared, methods, out_dir, storage, bar, len(cells)) for prepared in cells]
 
 
 def pending_runs(loaded: LoadedExperiment, cell: Cell, methods: list[str], out_dir: Path) -> list[PendingRun]:
@@ -67,7 +68,8 @@ def run_cell_remotely(cell: Cell, pending: list[PendingRun], seed: int, storage:
     Returns (cell index, the cell's info, {method: MethodOutcome}); writes nothing.
     """
     keep_freed_memory()  # Dask's nanny freezes glibc's mmap threshold low: 7x slower cost tables without this
-    scenario, info = scenario_and_info(cell)
+    scenario = build_scenario(cell.config)
+    info = scenario_info(scenario)
     outcomes = {run.method: run_method_in_cell(run.method, scenario, cell, run.budget, seed, storage, max_rows,
                                                run.fingerprint)
                 for run in pending}

@@ -112,10 +112,11 @@ def scenario_arguments(config: Experiment) -> dict[str, Any]:
     }
 
 
-def cell_record(cell: Cell) -> dict[str, Any]:
-    """A cell's scenario in SI units (for config.resolved.yaml, the dry run and the table columns)."""
+def cell_record(cell: Cell, link: Link | None = None) -> dict[str, Any]:
+    """A cell's scenario in SI units (for config.resolved.yaml, the dry run and the table columns); `link` is the
+    cell's (`build_link`), when already built."""
     config = cell.config
-    link = build_link(config.network)
+    link = build_link(config.network) if link is None else link
     arguments = scenario_arguments(config)
     return {"cell": cell.index, "label": cell.label, "sweep": dict(cell.values),
             "model": config.model, "edge": config.edge, "cloud": config.cloud,
@@ -148,8 +149,10 @@ def user_message(message: str, names: dict[str, str] = USER_KEYS) -> str:
     return message
 
 
-def build_scenario(config: Experiment, source: str = "", names: dict[str, str] = USER_KEYS) -> Scenario:
-    """The search Scenario of one cell (cost tables are built lazily, once); errors name the user's keys.
+def build_scenario(config: Experiment, source: str = "", names: dict[str, str] = USER_KEYS,
+                   link: Link | None = None) -> Scenario:
+    """The search Scenario of one cell (cost tables are built lazily, once); errors name the user's keys; `link`
+    is the cell's (`build_link`), when already built.
 
     For an .onnx model the accuracy proxy is the model's own: fitted to single-layer measurements when
     `accuracy.data` is given (as `autosplit accuracy --data`), else from assumed distortions with the given
@@ -157,7 +160,7 @@ def build_scenario(config: Experiment, source: str = "", names: dict[str, str] =
     prefix = f"{source}: " if source else ""
     try:
         arguments = scenario_arguments(config)
-        link = build_link(config.network)
+        link = build_link(config.network) if link is None else link
     except UserError as exc:
         raise UserError(prefix + user_message(str(exc), names)) from None
     accuracy = None  # a zoo model's: the zoo proxy

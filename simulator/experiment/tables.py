@@ -15,9 +15,8 @@ import numpy as np
 import pandas as pd
 
 from simulator import atomic
-from simulator.experiment.cells import CellOutcome
+from simulator.experiment.cells import CellRun
 from simulator.experiment.measured import CellMeasurement
-from simulator.experiment.scenario import cell_record
 from simulator.experiment.settings import reproducible
 from simulator.experiment.validation import LoadedExperiment
 from simulator.report.plots import write_plots
@@ -33,8 +32,8 @@ BASELINE_COLUMNS = ("method", "found", "cut_index", "edge_layer_count", "latency
                     "edge_layers", "weight_bits", "activation_bits")
 
 
-def _cell_values(outcome: CellOutcome) -> dict:
-    record = cell_record(outcome.cell)
+def _cell_values(outcome: CellRun) -> dict:
+    record = outcome.record
     return {"cell": outcome.cell.index, "cell_label": outcome.cell.label,
             **{k: record[k] for k in CELL_COLUMNS if k not in ("cell", "cell_label")}}
 
@@ -46,7 +45,7 @@ def _with_cell(frame: pd.DataFrame, values: dict) -> pd.DataFrame:
     return frame
 
 
-def plans_table(cells: list[CellOutcome], max_rows: int, seed: int) -> tuple[pd.DataFrame, int]:
+def plans_table(cells: list[CellRun], max_rows: int, seed: int) -> tuple[pd.DataFrame, int]:
     """Every cell's kept plans, capped at `max_rows` (chosen and front rows first); and how many were evaluated."""
     frames, evaluated = [], 0
     for outcome in cells:
@@ -71,7 +70,7 @@ def plans_table(cells: list[CellOutcome], max_rows: int, seed: int) -> tuple[pd.
     return measured_beside_prediction(plans), evaluated
 
 
-def pareto_table(cells: list[CellOutcome]) -> pd.DataFrame:
+def pareto_table(cells: list[CellRun]) -> pd.DataFrame:
     """Per cell, the non-dominated plans over (latency, accuracy drop) of all methods together, among the plans
     that meet every bound (memory and accuracy)."""
     frames = []
@@ -106,7 +105,7 @@ def _plan_row(best: dict | None) -> dict:
     return row
 
 
-def baselines_table(cells: list[CellOutcome]) -> pd.DataFrame:
+def baselines_table(cells: list[CellRun]) -> pd.DataFrame:
     """One row per cell and method: the method's chosen plan, its speed-ups and its front's hypervolume."""
     rows = []
     for outcome in cells:
@@ -145,7 +144,7 @@ def measured_beside_prediction(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[rest[:at] + present + rest[at:]]
 
 
-def measured_table(cells: list[CellOutcome]) -> pd.DataFrame | None:
+def measured_table(cells: list[CellRun]) -> pd.DataFrame | None:
     """Every measured plan of every cell with its role (proxy choice, measured choice, front); None when
     nothing was measured."""
     frames = [_with_cell(o.measurement.table, _cell_values(o)) for o in cells
@@ -157,7 +156,7 @@ def _latency(best: dict | None) -> float:
     return float(best["latency_s"]) if best and best.get("latency_s") is not None else np.nan
 
 
-def timings_table(cells: list[CellOutcome]) -> pd.DataFrame:
+def timings_table(cells: list[CellRun]) -> pd.DataFrame:
     rows = [{"cell": o.cell.index, "cell_label": o.cell.label, "method": name, "elapsed_s": m.elapsed_s,
              "evaluations": m.evaluations, "plans_evaluated": m.plans_evaluated, "budget": json.dumps(m.budget)}
             for o in cells for name, m in o.outcomes.items()]
@@ -195,8 +194,10 @@ def _write_parquet(path: Path, frame: pd.DataFrame) -> Path:
     return atomic.write_with(path, lambda p: frame.to_parquet(p, index=False, engine="pyarrow"))
 
 
-def write_results(loaded: LoadedExperiment, cells: list[CellOutcome], out_dir: Path, resolved: dict) -> list[Path]:
-    """Write tables, plots and (last) summary.md into `out_dir`; returns the paths written."""
+def write_results(loaded: LoadedExperiment, cells: list[CellRun], out_dir: Path,
+                  resolved: dict) -> tuple[pd.DataFrame, list[Path]]:
+    """Write tables, plots and (last) summary.md into `out_dir`; returns the baselines table and the paths
+    written."""
     config = loaded.config
     cap = config.output.max_plan_rows
     plans, evaluated = plans_table(cells, cap, config.seed)
@@ -212,7 +213,7 @@ def write_results(loaded: LoadedExperiment, cells: list[CellOutcome], out_dir: P
         files.append(_write_csv(out_dir / "measured.csv", measured))
     measurements = [{"cell": o.cell.index, **_measurement_meta(o.measurement)} for o in cells
                     if o.measurement is not None]
-    cell_info = [{**cell_record(o.cell), "layer_names": o.layer_names, "fp_accuracy": o.fp_accuracy,
+    cell_info = [{**o.record, "layer_names": o.layer_names, "fp_accuracy": o.fp_accuracy,
                   "scenario_edge_bits": o.edge_bits} for o in cells]
     meta = {"name": config.name or loaded.stem, "description": config.description, "source": str(loaded.source),
             "seed": config.seed, "reproducible": reproducible(loaded), "sweep": {k: list(v) for k, v in config.sweep.items()},
@@ -228,7 +229,7 @@ def write_results(loaded: LoadedExperiment, cells: list[CellOutcome], out_dir: P
     text = render_summary(baselines=baselines, pareto=pareto, timings=timings, cells=cell_info, meta=meta,
                           plots=[p.name for p in files if p.suffix in (".png", ".svg")])
     files.append(atomic.write_text(out_dir / "summary.md", text))
-    return files
+    return baselines, files
 
 
 def _measurement_meta(measurement: CellMeasurement) -> dict:

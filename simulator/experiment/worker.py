@@ -16,7 +16,6 @@ from hardware_models.errors import UserError
 from simulator.experiment.scenario import build_scenario
 from simulator.experiment.settings import budget_for, method_options, run_options, study_name
 from simulator.experiment.storage import describe, open_storage, storage_kind
-from simulator.experiment.sweep import expand
 from simulator.experiment.validation import LoadedExperiment
 from simulator.search import make_method
 
@@ -40,7 +39,7 @@ def join_studies(loaded: LoadedExperiment, storage: str | None, *, seed: int,
         raise UserError(f"{loaded.source}: search.methods has no optuna: a worker only joins Optuna studies")
     opened = open_storage(storage)  # a wrong URL or password fails now, in one line, before any scenario is built
     assert opened is not None  # not in memory: refused above
-    all_cells = expand(loaded)
+    all_cells = loaded.cells
     if cells is not None:
         unknown = sorted(set(cells) - {c.index for c in all_cells})
         if unknown:
