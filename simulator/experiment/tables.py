@@ -168,8 +168,23 @@ def _csv_ready(frame: pd.DataFrame) -> pd.DataFrame:
     frame = frame.copy()
     for column in frame.columns:
         if frame[column].dtype == object and frame[column].map(lambda v: isinstance(v, (list, tuple, np.ndarray))).any():
-            frame[column] = frame[column].map(lambda v: json.dumps(_plain(v)) if v is not None else "")
+            frame[column] = [_json_text(v) for v in frame[column].to_numpy()]
     return frame
+
+
+_ENCODER = json.JSONEncoder(allow_nan=False, default=lambda v: _plain(v))
+
+
+def _json_text(value: Any) -> str:
+    """`value` as JSON ("" for None), numpy scalars and arrays as plain values and NaN as null. Lists of plain
+    values, nearly all of them, are encoded by json's C encoder in one call; NaN (refused there) takes the slow
+    path."""
+    if value is None:
+        return ""
+    try:
+        return _ENCODER.encode(value)
+    except ValueError:
+        return json.dumps(_plain(value))
 
 
 def _plain(value: Any) -> Any:
@@ -190,7 +205,8 @@ def _write_parquet(path: Path, frame: pd.DataFrame) -> Path:
     frame = frame.copy()
     for column in LIST_COLUMNS:
         if column in frame:
-            frame[column] = frame[column].map(lambda v: None if v is None else list(_plain(v)))
+            # the plans' lists hold plain values already (as built); arrays and tuples become plain lists
+            frame[column] = [v if v is None or type(v) is list else list(_plain(v)) for v in frame[column].to_numpy()]
     return atomic.write_with(path, lambda p: frame.to_parquet(p, index=False, engine="pyarrow"))
 
 
