@@ -19,6 +19,7 @@ from simulator.experiment.cells import CellRun
 from simulator.experiment.measured import CellMeasurement
 from simulator.experiment.settings import reproducible
 from simulator.experiment.validation import LoadedExperiment
+from simulator.report.inputs import Measurement, RunMeta
 from simulator.report.plots import write_plots
 from simulator.report.summary import render_summary
 from simulator.search.pareto import hypervolume_2d, nondominated
@@ -206,7 +207,8 @@ def _write_parquet(path: Path, frame: pd.DataFrame) -> Path:
     for column in LIST_COLUMNS:
         if column in frame:
             # the plans' lists hold plain values already (as built); arrays and tuples become plain lists
-            frame[column] = [v if v is None or type(v) is list else list(_plain(v)) for v in frame[column].to_numpy()]
+            frame[column] = pd.Series([v if v is None or type(v) is list else list(_plain(v))
+                                       for v in frame[column].to_numpy()], index=frame.index, dtype=object)
     return atomic.write_with(path, lambda p: frame.to_parquet(p, index=False, engine="pyarrow"))
 
 
@@ -227,17 +229,17 @@ def write_results(loaded: LoadedExperiment, cells: list[CellRun], out_dir: Path,
     measured = measured_table(cells)
     if measured is not None:
         files.append(_write_csv(out_dir / "measured.csv", measured))
-    measurements = [{"cell": o.cell.index, **_measurement_meta(o.measurement)} for o in cells
-                    if o.measurement is not None]
     cell_info = [{**o.record, "layer_names": o.layer_names, "fp_accuracy": o.fp_accuracy,
                   "scenario_edge_bits": o.edge_bits} for o in cells]
-    meta = {"name": config.name or loaded.stem, "description": config.description, "source": str(loaded.source),
-            "seed": config.seed, "reproducible": reproducible(loaded), "sweep": {k: list(v) for k, v in config.sweep.items()},
-            "plans_cap": cap, "plans_kept": len(plans), "plans_returned": evaluated,
-            "plans_evaluated": int(sum(m.evaluations for o in cells for m in o.outcomes.values())),
-            "git": resolved["provenance"]["git"], "methods": [m["method"] for m in resolved["methods"]],
-            "requested_methods": list(config.search.methods)}
-    meta["measurements"] = measurements
+    meta = RunMeta(name=config.name or loaded.stem, description=config.description, source=str(loaded.source),
+                   seed=config.seed, reproducible=reproducible(loaded),
+                   sweep={k: list(v) for k, v in config.sweep.items()}, plans_cap=cap, plans_kept=len(plans),
+                   plans_returned=evaluated,
+                   plans_evaluated=int(sum(m.evaluations for o in cells for m in o.outcomes.values())),
+                   git=resolved["provenance"]["git"], methods=[m["method"] for m in resolved["methods"]],
+                   requested_methods=list(config.search.methods),
+                   measurements=[_measurement_meta(o.cell.index, o.measurement) for o in cells
+                                 if o.measurement is not None])
     files += write_plots(out_dir, baselines=baselines, pareto=pareto, plans=plans, cells=cell_info, meta=meta,
                          formats=tuple(config.output.plot_formats), measured=measured, timings=timings,
                          traces={(o.cell.index, name): list(getattr(m, "hypervolume_trace", ()))
@@ -248,9 +250,10 @@ def write_results(loaded: LoadedExperiment, cells: list[CellRun], out_dir: Path,
     return baselines, files
 
 
-def _measurement_meta(measurement: CellMeasurement) -> dict:
-    """A cell's measurement in plain values for the plots and summary.md."""
-    return {"fp_accuracy": measurement.fp_accuracy, "max_accuracy_drop": measurement.max_accuracy_drop,
-            "cap": measurement.cap, "measured": measurement.measured, "refused": measurement.refused,
-            "proxy_source": measurement.proxy_source, "front_plans": measurement.front_plans,
-            "agreement": dict(measurement.agreement), "repicked": dict(measurement.repicked)}
+def _measurement_meta(cell: int, measurement: CellMeasurement) -> Measurement:
+    """A cell's measurement as the plots and summary.md read it."""
+    return Measurement(cell=cell, fp_accuracy=measurement.fp_accuracy,
+                       max_accuracy_drop=measurement.max_accuracy_drop, cap=measurement.cap,
+                       measured=measurement.measured, refused=measurement.refused,
+                       proxy_source=measurement.proxy_source, front_plans=measurement.front_plans,
+                       agreement=dict(measurement.agreement), repicked=dict(measurement.repicked))

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from simulator import atomic
+from simulator.report.inputs import RunMeta
 from simulator.search import method_names, plot_style
 from simulator.search.base import predicted_column
 
@@ -64,7 +65,7 @@ def _panels(plt, count: int, width: float = 6.4, height: float = 4.6, columns: i
 
 
 def write_plots(out_dir: Path, *, baselines: pd.DataFrame, pareto: pd.DataFrame, plans: pd.DataFrame,
-                cells: list[dict], meta: dict, formats: Sequence[str] = ("png", "svg"),
+                cells: list[dict], meta: RunMeta, formats: Sequence[str] = ("png", "svg"),
                 measured: pd.DataFrame | None = None, timings: pd.DataFrame | None = None,
                 traces: dict[tuple[int, str], list] | None = None) -> list[Path]:
     """Write pareto, breakdown, bits, (for a sweep) sweep, (with `measured` plans) accuracy and (with `timings`)
@@ -138,10 +139,10 @@ def _legend_room(fig, rows: int) -> float:
     return min(0.5, (0.19 * rows + 0.15) / fig.get_figheight())
 
 
-def _suptitle(fig, meta: dict, what: str) -> None:
+def _suptitle(fig, meta: RunMeta, what: str) -> None:
     """The experiment's name over what the figure shows, wrapped to the figure's width."""
     width = max(40, int(fig.get_figwidth() * 11))  # about 11 characters per inch at this size
-    fig.suptitle("\n".join(textwrap.wrap(meta["name"], width) + textwrap.wrap(what, width)), fontsize=10.5)
+    fig.suptitle("\n".join(textwrap.wrap(meta.name, width) + textwrap.wrap(what, width)), fontsize=10.5)
 
 
 def _more(total: int) -> str:
@@ -357,7 +358,7 @@ def _place_labels(ax, labels, renderer) -> None:
 
 # --- breakdown ------------------------------------------------------------------------------------------
 def _breakdown_figure(plt, cells, *, baselines, pareto, plans, meta, total_cells):
-    methods = meta["methods"]
+    methods = meta.methods
     fig, axes = _panels(plt, len(cells), width=6.8, height=0.42 * len(methods) + 1.6)
     for ax, cell in zip(axes, cells):
         rows = baselines[baselines["cell"] == cell["cell"]].set_index("method")
@@ -474,8 +475,8 @@ def _bits_figure(plt, cells, *, baselines, pareto, plans, meta, total_cells):
 
 # --- sweep ----------------------------------------------------------------------------------------------
 def _sweep_figure(plt, cells, *, baselines, meta):
-    swept_rate = "network.uplink" in meta["sweep"]
-    others = [k for k in meta["sweep"] if k != "network.uplink"] if swept_rate else []
+    swept_rate = "network.uplink" in meta.sweep
+    others = [k for k in meta.sweep if k != "network.uplink"] if swept_rate else []
     groups: dict[tuple, list[dict]] = {}
     for cell in cells:
         groups.setdefault(tuple((k, cell["sweep"][k]) for k in others), []).append(cell)
@@ -490,7 +491,7 @@ def _sweep_figure(plt, cells, *, baselines, meta):
             x_of = {c["cell"]: c["uplink_bps"] / 1e6 for c in group}
         else:
             x_of = {c["cell"]: i for i, c in enumerate(group)}
-        for method in meta["methods"]:
+        for method in meta.methods:
             mine = rows[rows["method"] == method].copy()
             if mine.empty:
                 continue
@@ -536,7 +537,7 @@ def _sweep_figure(plt, cells, *, baselines, meta):
 
 
 # --- accuracy: predicted against measured --------------------------------------------------------------------
-def _accuracy_figure(plt, cells, *, measured: pd.DataFrame, meta: dict, total_cells: int):
+def _accuracy_figure(plt, cells, *, measured: pd.DataFrame, meta: RunMeta, total_cells: int):
     """Per cell: each measured plan's predicted accuracy (with its interval as an error bar where the plans carry
     accuracy_low / accuracy_high) against its measured accuracy; the front's plans small, each method's choice
     large; the diagonal is a perfect prediction and the dotted lines the accuracy bound."""
@@ -553,8 +554,8 @@ def _accuracy_figure(plt, cells, *, measured: pd.DataFrame, meta: dict, total_ce
     return fig
 
 
-def _accuracy_panel(ax, cell: dict, rows: pd.DataFrame, meta: dict, handles: dict) -> None:
-    info = next((m for m in meta.get("measurements", []) if m["cell"] == cell["cell"]), None)
+def _accuracy_panel(ax, cell: dict, rows: pd.DataFrame, meta: RunMeta, handles: dict) -> None:
+    info = meta.measurement(cell["cell"])
     predicted = predicted_column(rows)
     interval = "accuracy_low" in rows and "accuracy_high" in rows and rows["accuracy_low"].notna().any()
     front = rows[rows["role"] == "front"]
@@ -585,13 +586,13 @@ def _accuracy_panel(ax, cell: dict, rows: pd.DataFrame, meta: dict, handles: dic
         ax.set_xlim(low - pad, high + pad)
         ax.set_ylim(low - pad, high + pad)
     if info is not None:
-        floor = info["fp_accuracy"] - info["max_accuracy_drop"]
+        floor = info.fp_accuracy - info.max_accuracy_drop
         ax.axvline(floor, color="#d62728", lw=0.8, ls=":")
         ax.axhline(floor, color="#d62728", lw=0.8, ls=":")
-        handles.setdefault(f"accuracy bound (float {info['fp_accuracy']:.1f}% - {info['max_accuracy_drop']:g} pt)",
+        handles.setdefault(f"accuracy bound (float {info.fp_accuracy:.1f}% - {info.max_accuracy_drop:g} pt)",
                            ax.lines[-1])
-        agreement = info["agreement"]
-        text = [f"front: {agreement['plans']} plans measured of {info['front_plans']}",
+        agreement = info.agreement
+        text = [f"front: {agreement['plans']} plans measured of {info.front_plans}",
                 f"Spearman {_stat(agreement['spearman'])}, MAE {_stat(agreement['mae_points'])} pt"]
         if agreement.get("coverage") is not None:
             text.append(f"inside the interval: {agreement['coverage']:.0%}")

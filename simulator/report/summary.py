@@ -9,6 +9,7 @@ import pandas as pd
 from hardware_models.errors import UserError
 from hardware_models.registry import load_accelerator, preset_evidence
 from simulator.accuracy.calibration import envelope_floors
+from simulator.report.inputs import RunMeta
 from simulator.report.plots import chosen_plan
 from simulator.search.registry import method_names
 
@@ -38,33 +39,33 @@ def _rate(bps: float) -> str:
 
 
 def render_summary(*, baselines: pd.DataFrame, pareto: pd.DataFrame, timings: pd.DataFrame, cells: list[dict],
-                   meta: dict, plots: list[str]) -> str:
+                   meta: RunMeta, plots: list[str]) -> str:
     """The markdown text of summary.md."""
-    lines = [f"# {meta['name']}", ""]
-    if meta.get("description"):
-        lines += [meta["description"].strip(), ""]
-    git = meta.get("git") or {}
-    lines += [f"Experiment `{meta['source']}`, seed {meta['seed']}, autosplit at git "
+    lines = [f"# {meta.name}", ""]
+    if meta.description:
+        lines += [meta.description.strip(), ""]
+    git = meta.git or {}
+    lines += [f"Experiment `{meta.source}`, seed {meta.seed}, autosplit at git "
               f"{(git.get('commit') or 'unknown')[:12]}{' (with uncommitted changes)' if git.get('dirty') else ''}.",
               ""]
-    if meta["reproducible"]:
+    if meta.reproducible:
         lines.append("Every search budget is a trial count: the same YAML and seed give identical tables.")
     else:
         lines.append("**Not reproducible:** at least one method ran on a wall-clock budget (`seconds`), so how far "
                      "it got depends on the machine and its load; use `trials` budgets for identical tables.")
-    added = [m for m in meta["methods"] if m not in meta["requested_methods"]]
+    added = [m for m in meta.methods if m not in meta.requested_methods]
     if added:
         lines.append(f"Also run as references for the speed-ups: {', '.join(added)}.")
-    lines += ["", f"Plans evaluated: {meta['plans_evaluated']:,}; returned by the methods (their fronts, answers and "
-              f"a sample of the rest): {meta.get('plans_returned', meta['plans_kept']):,}; kept in plans.csv / "
-              f"plans.parquet: {meta['plans_kept']:,} (each method's front and chosen plan, then a seeded random "
-              f"sample; the cap is {meta['plans_cap']:,} rows).", ""]
+    lines += ["", f"Plans evaluated: {meta.plans_evaluated:,}; returned by the methods (their fronts, answers and "
+              f"a sample of the rest): {meta.plans_returned:,}; kept in plans.csv / "
+              f"plans.parquet: {meta.plans_kept:,} (each method's front and chosen plan, then a seeded random "
+              f"sample; the cap is {meta.plans_cap:,} rows).", ""]
     if len(cells) > 1:
-        lines += ["## Sweep", "", "| cell | " + " | ".join(meta["sweep"]) + " | fastest plan within bounds | "
-                  "latency (ms) | speed-up vs cloud |", "|---|" + "---|" * (len(meta["sweep"]) + 3)]
+        lines += ["## Sweep", "", "| cell | " + " | ".join(meta.sweep) + " | fastest plan within bounds | "
+                  "latency (ms) | speed-up vs cloud |", "|---|" + "---|" * (len(meta.sweep) + 3)]
         for cell in cells:
             plan = chosen_plan(baselines, cell["cell"])
-            values = " | ".join(str(cell["sweep"].get(k)) for k in meta["sweep"])
+            values = " | ".join(str(cell["sweep"].get(k)) for k in meta.sweep)
             lines.append(f"| {cell['cell']} | {values} | {plan['method'] if plan is not None else 'none'} | "
                          f"{_ms(plan['latency_s']) if plan is not None else '-'} | "
                          f"{_x(plan['speedup_vs_cloud']) if plan is not None else '-'} |")
@@ -82,7 +83,7 @@ def render_summary(*, baselines: pd.DataFrame, pareto: pd.DataFrame, timings: pd
 
 
 def _cell_section(cell: dict, baselines: pd.DataFrame, timings: pd.DataFrame, multiple: bool,
-                  meta: dict | None = None) -> list[str]:
+                  meta: RunMeta | None = None) -> list[str]:
     rows = baselines[baselines["cell"] == cell["cell"]]
     title = f"## Cell {cell['cell']}: {cell['label']}" if multiple else "## Scenario"
     edge_bits = cell.get("scenario_edge_bits") or cell.get("edge_bits")
@@ -233,30 +234,30 @@ def _interval(row) -> str:
     return "-" if _missing(low) or _missing(high) else f"{float(low):.1f} .. {float(high):.1f}"
 
 
-def _measured_section(cell: dict, rows: pd.DataFrame, meta: dict | None) -> list[str]:
+def _measured_section(cell: dict, rows: pd.DataFrame, meta: RunMeta | None) -> list[str]:
     """How the plans were measured and chosen, and how well the proxy predicted the measurements."""
-    info = next((m for m in (meta or {}).get("measurements", []) if m["cell"] == cell["cell"]), None)
+    info = meta.measurement(cell["cell"]) if meta is not None else None
     if info is None:
         return []
-    agreement = info["agreement"]
+    agreement = info.agreement
     lines = [f"**Measured accuracy.** The model is an ONNX file with labelled data: the float accuracy "
-             f"{info['fp_accuracy']:.2f}% is measured, and the proxy is the model's own ({info['proxy_source']}). "
+             f"{info.fp_accuracy:.2f}% is measured, and the proxy is the model's own ({info.proxy_source}). "
              f"Plans were measured with onnxruntime on the fake-quantized model (edge layers at the plan's bits, "
-             f"cloud layers in float): {info['measured']} distinct bit assignments (at most {info['cap']}, "
+             f"cloud layers in float): {info.measured} distinct bit assignments (at most {info.cap}, "
              f"`accuracy.max_measured_plans`"
-             + (f"; {info['refused']} more were left unmeasured at the cap" if info["refused"] else "") + "). "
+             + (f"; {info.refused} more were left unmeasured at the cap" if info.refused else "") + "). "
              "**Each method's plan is chosen by measured accuracy**: the fastest plan of its front (within the edge "
-             f"memory) whose *measured* drop is at most {_points(info['max_accuracy_drop'])}, found by bisecting "
+             f"memory) whose *measured* drop is at most {_points(info.max_accuracy_drop)}, found by bisecting "
              "the front ordered by latency on the measurement (the prediction is not used to skip plans); "
              "`feasible` is judged on the measurement (`predicted_feasible` keeps the proxy's verdict).", ""]
-    for method, note in info["repicked"].items():
+    for method, note in info.repicked.items():
         lines.append(f"- {method}: {note}.")
-    if info["repicked"]:
+    if info.repicked:
         lines.append("")
     coverage = agreement.get("coverage")
     lines += [f"Predicted ({'the expected value' if agreement.get('coverage') is not None else 'accuracy'}) "
               f"against measured over the front's plans ({agreement['plans']} measured of "
-              f"{info['front_plans']} on the memory fronts of all methods together, spread over latency): Spearman "
+              f"{info.front_plans} on the memory fronts of all methods together, spread over latency): Spearman "
               f"{_num(agreement['spearman'])}, mean absolute error {_num(agreement['mae_points'])} points, "
               + (f"{coverage:.0%} of the measurements inside the prediction interval." if coverage is not None else
                  "interval coverage not computed (the plans carry no accuracy_low / accuracy_high).")
