@@ -8,6 +8,7 @@ byte-identical plans, pareto and baselines files whenever the budgets are trial 
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from simulator.experiment.cells import CellRun
 from simulator.experiment.measured import CellMeasurement
 from simulator.experiment.settings import reproducible
 from simulator.experiment.validation import LoadedExperiment
-from simulator.report.inputs import Measurement, RunMeta
+from simulator.report.inputs import Measurement, ReportCell, ReportTrace, RunMeta
 from simulator.report.plots import write_plots
 from simulator.report.summary import render_summary
 from simulator.search.pareto import hypervolume_2d, nondominated
@@ -229,8 +230,7 @@ def write_results(loaded: LoadedExperiment, cells: list[CellRun], out_dir: Path,
     measured = measured_table(cells)
     if measured is not None:
         files.append(_write_csv(out_dir / "measured.csv", measured))
-    cell_info = [{**o.record, "layer_names": o.layer_names, "fp_accuracy": o.fp_accuracy,
-                  "scenario_edge_bits": o.edge_bits} for o in cells]
+    cell_info = [_report_cell(o) for o in cells]
     meta = RunMeta(name=config.name or loaded.stem, description=config.description, source=str(loaded.source),
                    seed=config.seed, reproducible=reproducible(loaded),
                    sweep={k: list(v) for k, v in config.sweep.items()}, plans_cap=cap, plans_kept=len(plans),
@@ -248,6 +248,16 @@ def write_results(loaded: LoadedExperiment, cells: list[CellRun], out_dir: Path,
                           plots=[p.name for p in files if p.suffix in (".png", ".svg")])
     files.append(atomic.write_text(out_dir / "summary.md", text))
     return baselines, files
+
+
+def _report_cell(run: CellRun) -> ReportCell:
+    """A cell as the plots and summary.md read it: its record, its layers and float accuracy."""
+    record: dict[str, Any] = {f.name: run.record[f.name] for f in fields(ReportCell)
+                              if f.name not in ("index", "layer_names", "fp_accuracy", "edge_bits", "trace")}
+    trace = None if "trace" not in run.record else ReportTrace(
+        run.record["trace"], run.record["trace_period_s"], run.record["trace_min_bps"], run.record["trace_max_bps"])
+    return ReportCell(index=run.cell.index, layer_names=run.layer_names, fp_accuracy=run.fp_accuracy,
+                      edge_bits=run.edge_bits or run.record["edge_bits"], trace=trace, **record)
 
 
 def _measurement_meta(cell: int, measurement: CellMeasurement) -> Measurement:

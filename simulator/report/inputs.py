@@ -49,3 +49,45 @@ class RunMeta:
     def measurement(self, cell: int) -> Measurement | None:
         """How `cell`'s plans were measured (None when they were not)."""
         return next((m for m in self.measurements if m.cell == cell), None)
+
+
+@dataclass(frozen=True)
+class ReportCell:
+    """One sweep cell as the report reads it (SI units): its index, label and swept values, model, hardware
+    (edge bit-widths: the scenario's, None for the preset's), link (a bandwidth trace's file, period and rate
+    range where it has one), bounds, accuracy settings, codecs, layer names and float accuracy (percent)."""
+
+    index: int
+    label: str
+    sweep: dict[str, Any]
+    model: str
+    edge: str
+    cloud: str
+    cloud_bits: int
+    edge_bits: list[int] | None
+    uplink_bps: float
+    rtt_s: float
+    link: str
+    loss_rate: float
+    edge_memory_limit_bytes: float
+    memory_model: str
+    max_accuracy_drop: float
+    accuracy_tier: str
+    accuracy_granularity: str
+    accuracy_confidence: str
+    accuracy_extrapolate: bool
+    input_codec: str
+    activation_codec: str
+    layer_names: list[str]
+    fp_accuracy: float | None
+    trace: ReportTrace | None = None
+
+
+@dataclass(frozen=True)
+class ReportTrace:
+    """A cell's bandwidth trace: its file, period (seconds) and lowest and highest rates (bit/s)."""
+
+    source: str
+    period_s: float
+    min_bps: float
+    max_bps: float
