@@ -521,8 +521,8 @@ def _sweep_figure(plt, cells, *, baselines, meta):
         else:
             ax.set_xticks(list(x_of.values()), [c.label.replace(", ", "\n") for c in group], fontsize=7)
             ax.set_xlabel("sweep cell")
-        ax.set_title(", ".join(f"{k}={v}" for k, v in key) or f"{group[0]['model']}: {group[0]['edge']} -> "
-                     f"{group[0]['cloud']}")
+        ax.set_title(", ".join(f"{k}={v}" for k, v in key) or f"{group[0].model}: {group[0].edge} -> "
+                     f"{group[0].cloud}")
         ax.grid(True, which="major", alpha=0.25)
     from matplotlib.lines import Line2D
 
