@@ -257,11 +257,21 @@ def test_accuracy_plot_is_drawn_with_or_without_prediction_intervals(tmp_path, i
         table["accuracy_low"], table["accuracy_high"] = predicted - 3, predicted + 3
     agreement = agreement_of_table(table[table["role"] == "front"])
     assert (agreement["coverage"] is not None) == interval
-    cell = {"cell": 0, "model": "m.onnx", "edge": "eyeriss", "cloud": "tpu_v1", "uplink_bps": 1e6, "link": "tcp",
-            "sweep": {}, "max_accuracy_drop": 1.0}
-    meta = {"name": "t", "measurements": [{"cell": 0, "fp_accuracy": 96.0, "max_accuracy_drop": 1.0,
-                                           "front_plans": 11, "agreement": agreement}]}
     from simulator.report import plots
+    from simulator.report.inputs import Measurement, ReportCell, RunMeta
+
+    cell = ReportCell(index=0, label="m.onnx", sweep={}, model="m.onnx", edge="eyeriss", cloud="tpu_v1", cloud_bits=16,
+                      edge_bits=None, uplink_bps=1e6, rtt_s=0.01, link="tcp", loss_rate=0.0,
+                      edge_memory_limit_bytes=2**20, memory_model="peak_live", max_accuracy_drop=1.0,
+                      accuracy_tier="calibrated", accuracy_granularity="per-channel",
+                      accuracy_confidence="pessimistic", accuracy_extrapolate=False, input_codec="raw",
+                      activation_codec="raw", layer_names=[], fp_accuracy=96.0)
+    meta = RunMeta(name="t", description=None, source="t.yaml", seed=0, reproducible=True, sweep={}, plans_cap=10,
+                   plans_kept=12, plans_returned=12, plans_evaluated=12, git={}, methods=["exact"],
+                   requested_methods=["exact"],
+                   measurements=[Measurement(cell=0, fp_accuracy=96.0, max_accuracy_drop=1.0, cap=12, measured=12,
+                                             refused=0, proxy_source="", front_plans=11, agreement=agreement,
+                                             repicked={})])
 
     plt = plots._pyplot()
     fig = plots._accuracy_figure(plt, [cell], measured=table, meta=meta, total_cells=1)
