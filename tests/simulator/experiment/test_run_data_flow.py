@@ -87,3 +87,18 @@ def test_run_reports_its_own_result_without_reading_its_tables_back(tmp_path, mo
     assert main(["run", str(_experiment(tmp_path)), "--out", str(tmp_path / "again"), "--no-progress",
                  "--format", "json"]) == 0
     assert '"method": "neurosurgeon"' in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_worker_processes_give_the_serial_tables(tmp_path, capsys):
+    """`executor: processes` runs the cells in a process pool; the tables are the serial run's, byte for byte."""
+    experiment = tmp_path / "sweep.yaml"
+    experiment.write_text(yaml.safe_dump({**TWO_CELLS, "search": {
+        "methods": ["cloud", "edge-u8", "autosplit", "optuna"], "budgets": {"optuna": {"trials": 20}}}},
+        sort_keys=False))
+    serial, pooled = tmp_path / "serial", tmp_path / "pooled"
+    assert main(["run", str(experiment), "--out", str(serial), "--no-progress"]) == 0
+    assert main(["run", str(experiment), "--out", str(pooled), "--no-progress", "--set", "executor=processes"]) == 0
+    for name in ("plans.csv", "pareto.csv", "baselines.csv"):
+        assert (serial / name).read_bytes() == (pooled / name).read_bytes(), name
+    assert len(pd.read_csv(pooled / "timings.csv")) == 2 * 4
