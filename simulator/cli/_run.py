@@ -44,13 +44,13 @@ def run(args: argparse.Namespace) -> None:
         rows = [{"cell": c["cell"], "model": c["model"], "edge": c["edge"], "cloud": c["cloud"],
                  "uplink_bps": c["uplink_bps"], "rtt_s": c["rtt_s"], "link": c["link"],
                  "edge_memory_bytes": c["edge_memory_limit_bytes"], "max_accuracy_drop": c["max_accuracy_drop"]}
-                for c in plan["cells"]]
-        methods = ", ".join(m["method"] + (f" {m['budget']}" if m["budget"] else "") for m in plan["methods"])
-        emit(args.format, plan, rows, title=f"{loaded.source}: {len(rows)} cell(s) x {len(plan['methods'])} "
-             f"method(s) = {plan['runs']} runs -> {out_dir}" + (" (exists)" if plan["out_dir_exists"] else ""),
-             footer="".join(f"note: cell {n['cell']}: {n['note']}\n" for n in plan["skipped"])
-             + f"methods: {methods}\nseed {plan['seed']}; "
-             + ("reproducible (trial budgets)" if plan["reproducible"] else "NOT reproducible (a seconds budget)")
+                for c in plan.cells]
+        methods = ", ".join(m["method"] + (f" {m['budget']}" if m["budget"] else "") for m in plan.methods)
+        emit(args.format, plan.to_json(), rows, title=f"{loaded.source}: {len(rows)} cell(s) x {len(plan.methods)} "
+             f"method(s) = {plan.runs} runs -> {out_dir}" + (" (exists)" if plan.out_dir_exists else ""),
+             footer="".join(f"note: cell {n['cell']}: {n['note']}\n" for n in plan.skipped)
+             + f"methods: {methods}\nseed {plan.seed}; "
+             + ("reproducible (trial budgets)" if plan.reproducible else "NOT reproducible (a seconds budget)")
              + "; dry run: nothing was run or written")
         return
     if args.no_progress:

@@ -16,7 +16,7 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -97,16 +97,39 @@ def check_out_dir(out_dir: Path) -> None:
                         f"{exc.strerror or exc})") from None
 
 
-def work_plan(loaded: LoadedExperiment, out_dir: Path, storage: str | None) -> dict:
-    """What `run --dry-run` prints: the cells, methods, budgets and where the results would go; every cell's
-    scenario is built (and refused) as a run would, nothing is evaluated or written."""
+@dataclass
+class WorkPlan:
+    """What `run --dry-run` prints: the methods each cell skips (and why), the experiment file, where the results
+    would go (and whether it exists), every cell's record, the methods with their budgets, the seed, the storage
+    (secrets masked), whether the tables are reproducible, the executor and the number of (cell, method) runs."""
+
+    skipped: list[dict]
+    experiment: str
+    out_dir: str
+    out_dir_exists: bool
+    cells: list[dict]
+    methods: list[dict]
+    seed: int
+    storage: str | None
+    reproducible: bool
+    executor: str
+    runs: int
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def work_plan(loaded: LoadedExperiment, out_dir: Path, storage: str | None) -> WorkPlan:
+    """The dry run's work plan: every cell's scenario is built (and refused) as a run would, nothing is
+    evaluated or written."""
     check_out_dir(out_dir)
     cells = prepare_cells(loaded)
-    return {"skipped": skipped_methods(loaded, cells), "experiment": str(loaded.source), "out_dir": str(out_dir),
-            "out_dir_exists": out_dir.exists(), "cells": [c.record for c in cells],
-            "methods": [{"method": m, "budget": budget_for(loaded, m)} for m in methods_to_run(loaded)],
-            "seed": loaded.config.seed, "storage": mask_secrets(storage), "reproducible": reproducible(loaded),
-            "executor": loaded.config.executor, "runs": len(cells) * len(methods_to_run(loaded))}
+    methods = methods_to_run(loaded)
+    return WorkPlan(skipped=skipped_methods(loaded, cells), experiment=str(loaded.source), out_dir=str(out_dir),
+                    out_dir_exists=out_dir.exists(), cells=[c.record for c in cells],
+                    methods=[{"method": m, "budget": budget_for(loaded, m)} for m in methods],
+                    seed=loaded.config.seed, storage=mask_secrets(storage), reproducible=reproducible(loaded),
+                    executor=loaded.config.executor, runs=len(cells) * len(methods))
 
 
 # keys that change where and how results are written, not what they are
