@@ -27,10 +27,11 @@ from simulator.experiment.settings import budget_for, method_options, run_option
 from simulator.experiment.sweep import Cell
 from simulator.experiment.validation import LoadedExperiment
 from simulator.search import describe, make_method
-from simulator.search.base import PLAN_COLUMNS
+from simulator.search.base import PLAN_COLUMNS, Plan
 from simulator.search.pareto import nondominated
 
 CHECKPOINTS = ".checkpoints"
+CHECKPOINT_FORMAT = 2  # a MethodOutcome's `best` is a Plan (1: a dict): older checkpoints run again
 _NOT_IN_SKIPPED = ("model", "accuracy_expected", "accuracy_low", "accuracy_high")
 
 
@@ -79,7 +80,7 @@ def fingerprint(cell: Cell, method: str, budget: dict, seed: int) -> str:
                                                                              "description", "storage", "executor",
                                                                              "scheduler"}),
                        "max_plan_rows": cell.config.output.max_plan_rows,
-                       "method": method, "budget": budget, "seed": seed}, sort_keys=True)
+                       "method": method, "budget": budget, "seed": seed, "format": CHECKPOINT_FORMAT}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -178,7 +179,7 @@ def run_method_in_cell(method: str, scenario: Scenario, cell: Cell, budget: dict
     result = search.run(scenario, budget=budget or None, seed=seed, **run_options(cell, method, budget, storage))
     plans = result.plans
     limit = cell.config.constraints.edge_memory_bytes
-    best = result.best
+    best = result.plan
     kept = _keep_rows(plans, memory_front(plans, limit), best, max_rows, seed)
     return MethodOutcome(method=method, best=best, front=result.feasible_front, plans=kept,
                          plans_evaluated=len(plans), evaluations=result.evaluations, elapsed_s=result.elapsed_s,
@@ -197,7 +198,7 @@ def memory_front(plans: pd.DataFrame, edge_memory_limit_bytes: float) -> pd.Data
     return front.sort_values(["latency_s", "accuracy_drop"], kind="stable")
 
 
-def _keep_rows(plans: pd.DataFrame, front: pd.DataFrame, best: dict | None, max_rows: int, seed: int) -> pd.DataFrame:
+def _keep_rows(plans: pd.DataFrame, front: pd.DataFrame, best: Plan | None, max_rows: int, seed: int) -> pd.DataFrame:
     """The method's best plan and front, then a seeded random sample of its other plans, at most `max_rows`."""
     kept_as = pd.Series("sample", index=plans.index, dtype=object)
     kept_as[front.index] = "front"
@@ -217,12 +218,11 @@ def _keep_rows(plans: pd.DataFrame, front: pd.DataFrame, best: dict | None, max_
     return out.reset_index(drop=True)
 
 
-def _matching_row(plans: pd.DataFrame, best: dict) -> Any:
+def _matching_row(plans: pd.DataFrame, best: Plan) -> Any:
     """The index label of the row of `plans` that is `best` (same latency and drop), or None."""
     if plans.empty:
         return None
-    latency = float(best.get("latency_s", np.nan))
-    drop = float(best.get("accuracy_drop", np.nan))
+    latency, drop = best.latency_s, best.accuracy_drop
     hit = np.flatnonzero(np.isclose(plans["latency_s"].to_numpy(float), latency, rtol=1e-12, atol=0)
                          & np.isclose(plans["accuracy_drop"].to_numpy(float), drop, rtol=1e-12, atol=1e-15))
     return plans.index[hit[0]] if hit.size else None

@@ -18,11 +18,13 @@ import pandas as pd
 from simulator import atomic
 from simulator.experiment.cells import CellRun
 from simulator.experiment.measured import CellMeasurement
+from simulator.experiment.outcomes import MethodOutcome
 from simulator.experiment.settings import reproducible
 from simulator.experiment.validation import LoadedExperiment
 from simulator.report.inputs import Measurement, ReportCell, ReportTrace, RunMeta
 from simulator.report.plots import write_plots
 from simulator.report.summary import render_summary
+from simulator.search.base import Plan
 from simulator.search.pareto import hypervolume_2d, nondominated
 
 CELL_COLUMNS = ("cell", "cell_label", "model", "edge", "cloud", "uplink_bps", "rtt_s", "link",
@@ -97,13 +99,24 @@ def _hypervolume(front: pd.DataFrame, reference: tuple[float, float]) -> float:
     return hypervolume_2d(points, reference)
 
 
-def _plan_row(best: dict | None) -> dict:
+def _plan_row(outcome: MethodOutcome) -> dict:
+    """The method's answer as a baselines row: the plan's fields, then how it fared when measured."""
+    best, verdict = outcome.best, outcome.measured
     if best is None:
         return {"found": False}
-    row = {k: v for k, v in best.items() if k != "breakdown"}
-    row.update(best.get("breakdown") or {})
+    row = best.to_json()
+    row.update(row.pop("breakdown"))
+    if verdict is not None:
+        if verdict.on_front is not None:
+            row["on_front"] = verdict.on_front
+        row.update(measured_accuracy=verdict.measured_accuracy, measured_drop=verdict.measured_drop,
+                   predicted_feasible=verdict.predicted_feasible, chosen_by=verdict.chosen_by)
+        if verdict.proxy_choice_latency_s is not None:
+            row.update(proxy_choice_latency_s=verdict.proxy_choice_latency_s,
+                       proxy_choice_accuracy=verdict.proxy_choice_accuracy,
+                       proxy_choice_measured_accuracy=verdict.proxy_choice_measured_accuracy)
     row["found"] = True
-    row["edge_layer_count"] = len(best.get("edge_layers") or [])
+    row["edge_layer_count"] = len(best.edge_layers)
     return row
 
 
@@ -118,7 +131,7 @@ def baselines_table(cells: list[CellRun]) -> pd.DataFrame:
         u8_s = _latency(u8.best) if u8 else np.nan
         reference = (cloud_s, float(values["max_accuracy_drop"]))
         for name, method in outcome.outcomes.items():
-            row = {"method": name, **_plan_row(method.best)}
+            row = {"method": name, **_plan_row(method)}
             if method.note:  # a method that did not run here, and why
                 row["note"] = method.note
             latency = _latency(method.best)
@@ -154,8 +167,8 @@ def measured_table(cells: list[CellRun]) -> pd.DataFrame | None:
     return pd.concat(frames, ignore_index=True) if frames else None
 
 
-def _latency(best: dict | None) -> float:
-    return float(best["latency_s"]) if best and best.get("latency_s") is not None else np.nan
+def _latency(best: Plan | None) -> float:
+    return np.nan if best is None else best.latency_s
 
 
 def timings_table(cells: list[CellRun]) -> pd.DataFrame:
