@@ -120,10 +120,13 @@ def run_cell(loaded: LoadedExperiment, prepared: PreparedCell, methods: list[str
     cell = prepared.cell
     scenario = prepared.scenario
     prepared.scenario = None
-    cell_info: dict | None = None
     info_path = cell_info_path(out_dir, cell)
-    if info_path.is_file():
+    cell_info: dict | None = None
+    if scenario is not None:
+        cell_info = scenario_info(scenario)
+    elif info_path.is_file():
         cell_info = json.loads(info_path.read_text())
+    info_written = False
     outcome = CellRun(cell=cell, record=prepared.record)
     for method in methods:
         budget = budget_for(loaded, method)
@@ -134,9 +137,10 @@ def run_cell(loaded: LoadedExperiment, prepared: PreparedCell, methods: list[str
         if done is None:
             if scenario is None:
                 scenario = build_scenario(cell.config)
-            if cell_info is None:
                 cell_info = scenario_info(scenario)
+            if not info_written:  # beside the checkpoints, for a resumed run
                 atomic.write_text(info_path, json.dumps(cell_info))
+                info_written = True
             done = run_method_in_cell(method, scenario, cell, budget, seed, storage,
                                       loaded.config.output.max_plan_rows, key)
             write_checkpoint(path, done)
