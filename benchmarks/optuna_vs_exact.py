@@ -18,9 +18,8 @@ import time
 
 import numpy as np
 
-from simulator.experiment.cells import scenario_and_info
 from simulator.experiment.loading import load_experiment
-from simulator.experiment.sweep import expand
+from simulator.experiment.scenario import build_scenario
 from simulator.search.exact import ExactFront
 from simulator.search.optuna_search import DEFAULT_TRIALS, OptunaSearch, hypervolume_reference
 from simulator.search.pareto import hypervolume_2d, nondominated
@@ -76,8 +75,8 @@ def main() -> None:
     worst = 1.0
     for path in args.experiments or sorted(glob.glob("experiments/*.yaml")):
         loaded = load_experiment(path)
-        for cell in expand(loaded):
-            scenario, _ = scenario_and_info(cell)
+        for cell in loaded.cells:
+            scenario = build_scenario(cell.config)
             row = compare(scenario, args.sampler, args.trials, args.seed, tuple(cell.config.search.optuna.objectives))
             worst = min(worst, row["cold_fraction"])
             print(f"{path.split('/')[-1]:<28} {cell.index:>4} {row['cold_sampler']:>7} {row['exact_hv']:>10.4g} "
@@ -91,7 +90,7 @@ def main() -> None:
           f"{'ratio':>6} {'cold CPU s':>10}")
     for point, overrides in PAPER_POINTS.items():
         loaded = load_experiment("experiments/paper_resnet50.yaml", overrides + ["sweep={}"])
-        scenario, _ = scenario_and_info(expand(loaded)[0])
+        scenario = build_scenario(loaded.cells[0].config)
         row = compare(scenario, args.sampler, args.trials, args.seed, ("latency", "accuracy_drop"))
         print(f"{point:<22} {row['exact_best_s']:>8.4f} {row['cold_best_s']:>9.4f} "
               f"{row['cold_best_s'] / row['exact_best_s']:>6.3f} {row['cold_cpu_s']:>10.2f}", flush=True)

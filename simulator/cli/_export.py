@@ -57,10 +57,10 @@ def _plan_from_flags(args: argparse.Namespace) -> dict[str, Any]:
                         f"{', '.join(missing)})")
     if args.data is None:
         raise UserError("export --method: give --data FILE.npz: the search needs the model's accuracy, measured")
-    best = search(args)[1].best
-    if best is None:
+    plan = search(args)[1].plan
+    if plan is None:
         raise UserError(f"--method {args.method}: no plan meets the memory and accuracy bounds; nothing to export")
-    return {**best, "activation_codec": args.activation_codec, "input_codec": args.input_codec}
+    return {**plan.to_json(), "activation_codec": args.activation_codec, "input_codec": args.input_codec}
 
 
 def run(args: argparse.Namespace) -> None:

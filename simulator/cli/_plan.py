@@ -196,12 +196,13 @@ def run(args: argparse.Namespace) -> None:
 
     apply_progress(args)
     scenario, result = search(args)
-    best = result.best
-    if best is None:
+    plan = result.plan
+    if plan is None:
         data: dict[str, Any] = {"method": args.method, "model": scenario.graph.name, "feasible": False,
                                 "message": "no plan meets the memory and accuracy bounds"}
         emit(args.format, data, [data])
         return
+    best = plan.to_json()
     data = {**best, "evaluations": result.evaluations, "search_s": result.elapsed_s}
     data["hardware_evidence"] = {"edge": preset_evidence(scenario.edge), "cloud": preset_evidence(scenario.cloud)}
     if scenario.cloud.has_modes:
@@ -209,20 +210,19 @@ def run(args: argparse.Namespace) -> None:
     if args.format != "table":
         emit(args.format, data, [{k: v for k, v in data.items() if k not in ("breakdown",)} | best["breakdown"]])
         return
-    b = best["breakdown"]
-    cut = "non-prefix (DAG min-cut)" if best["cut_index"] is None else best["cut_index"]
-    print(f"{best['method']} on {best['model']}: cut {cut}, {len(best['edge_layers'])} edge layers, "
-          f"{'feasible' if best['feasible'] else 'NOT feasible (breaks a bound)'}")
-    print(f"  latency  {best['latency_s'] * 1e3:9.3f} ms = edge {b['edge_s'] * 1e3:.3f} + transfer "
-          f"{b['transfer_s'] * 1e3:.3f} + cloud {b['cloud_s'] * 1e3:.3f} ms")
-    print(f"  accuracy {best['accuracy_expected']:9.3f} %  (80% interval {best['accuracy_low']:.2f} .. "
-          f"{best['accuracy_high']:.2f}; drop {best['accuracy_drop']:.3f} points at the "
+    cut = "non-prefix (DAG min-cut)" if plan.cut_index is None else plan.cut_index
+    print(f"{plan.method} on {plan.model}: cut {cut}, {len(plan.edge_layers)} edge layers, "
+          f"{'feasible' if plan.feasible else 'NOT feasible (breaks a bound)'}")
+    print(f"  latency  {plan.latency_s * 1e3:9.3f} ms = edge {plan.edge_s * 1e3:.3f} + transfer "
+          f"{plan.transfer_s * 1e3:.3f} + cloud {plan.cloud_s * 1e3:.3f} ms")
+    print(f"  accuracy {plan.accuracy_expected:9.3f} %  (80% interval {plan.accuracy_low:.2f} .. "
+          f"{plan.accuracy_high:.2f}; drop {plan.accuracy_drop:.3f} points at the "
           f"{args.accuracy_confidence} end)")
-    print(f"  memory   {best['edge_memory_bytes'] / 2**20:9.3f} MiB   energy {best['edge_energy_j'] * 1e3:.3f} mJ   "
-          f"payload {best['payload_bytes']:.0f} B ({best['wire_bytes']:.0f} B on the wire)")
+    print(f"  memory   {plan.edge_memory_bytes / 2**20:9.3f} MiB   energy {plan.edge_energy_j * 1e3:.3f} mJ   "
+          f"payload {plan.payload_bytes:.0f} B ({plan.wire_bytes:.0f} B on the wire)")
     if scenario.cloud.has_modes:
         print(f"  cloud    {scenario.cloud.name} in {scenario.cloud.mode_label()} mode")
     rows = [{"layer": n, "weight_bits": w, "activation_bits": a}
-            for n, w, a in zip(best["edge_layers"], best["weight_bits"], best["activation_bits"])]
+            for n, w, a in zip(plan.edge_layers, plan.weight_bits, plan.activation_bits)]
     if rows:
         print(format_table(rows))

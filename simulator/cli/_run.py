@@ -33,8 +33,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> None:
     # the schema and the runner load numpy, pandas, optuna and matplotlib: not for --help
-    import pandas as pd
-
     from simulator.experiment.loading import load_experiment
     from simulator.experiment.runner import run_experiment, work_plan
     from simulator.experiment.settings import default_out_dir
@@ -46,13 +44,13 @@ def run(args: argparse.Namespace) -> None:
         rows = [{"cell": c["cell"], "model": c["model"], "edge": c["edge"], "cloud": c["cloud"],
                  "uplink_bps": c["uplink_bps"], "rtt_s": c["rtt_s"], "link": c["link"],
                  "edge_memory_bytes": c["edge_memory_limit_bytes"], "max_accuracy_drop": c["max_accuracy_drop"]}
-                for c in plan["cells"]]
-        methods = ", ".join(m["method"] + (f" {m['budget']}" if m["budget"] else "") for m in plan["methods"])
-        emit(args.format, plan, rows, title=f"{loaded.source}: {len(rows)} cell(s) x {len(plan['methods'])} "
-             f"method(s) = {plan['runs']} runs -> {out_dir}" + (" (exists)" if plan["out_dir_exists"] else ""),
-             footer="".join(f"note: cell {n['cell']}: {n['note']}\n" for n in plan["skipped"])
-             + f"methods: {methods}\nseed {plan['seed']}; "
-             + ("reproducible (trial budgets)" if plan["reproducible"] else "NOT reproducible (a seconds budget)")
+                for c in plan.cells]
+        methods = ", ".join(m["method"] + (f" {m['budget']}" if m["budget"] else "") for m in plan.methods)
+        emit(args.format, plan.to_json(), rows, title=f"{loaded.source}: {len(rows)} cell(s) x {len(plan.methods)} "
+             f"method(s) = {plan.runs} runs -> {out_dir}" + (" (exists)" if plan.out_dir_exists else ""),
+             footer="".join(f"note: cell {n['cell']}: {n['note']}\n" for n in plan.skipped)
+             + f"methods: {methods}\nseed {plan.seed}; "
+             + ("reproducible (trial budgets)" if plan.reproducible else "NOT reproducible (a seconds budget)")
              + "; dry run: nothing was run or written")
         return
     if args.no_progress:
@@ -61,7 +59,7 @@ def run(args: argparse.Namespace) -> None:
         show_progress(False)  # the measurements' bar too
     output = run_experiment(loaded, out_dir, force=args.force, resume=args.resume, storage=args.storage,
                             argv=list(sys.argv[1:]), show_progress=False if args.no_progress else None)
-    baselines = pd.read_csv(output.out_dir / "baselines.csv")
+    baselines = output.baselines
     # the expected accuracy, and the end of its interval the bound judged (the low end by default)
     rows = [{"cell": r["cell"], "method": r["method"], "latency_s": r["latency_s"],
              "accuracy_expected": r.get("accuracy_expected", r["accuracy"]), "accuracy_at_bound": r["accuracy"],

@@ -72,7 +72,7 @@ def method_plan(loaded: LoadedExperiment, method: str, scenario: Scenario, codec
         key = checkpoint_fingerprint(cell, method, budget, config.seed)
         done = load_checkpoint(checkpoint_path(out_dir, cell, method), key)
         if done is not None:
-            return done.best
+            return None if done.best is None else done.best.to_json()
     search = make_method(method, **method_options(config, method))
     return search.run(scenario, budget=budget or None, seed=config.seed).best
 

@@ -56,5 +56,5 @@ def load_experiment(path: str | Path, overrides: list[str] | None = None) -> Loa
     data = apply_overrides(read_mapping(source), overrides, source)
     config = validate(data, str(source), base_dir=source.parent)
     loaded = LoadedExperiment(config=config, data=data, source=source, overrides=overrides)
-    expand(loaded)  # every sweep value and every cell must validate too
+    loaded.cells = expand(loaded)  # every sweep value and every cell must validate too; expanded once a run
     return loaded

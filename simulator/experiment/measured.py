@@ -18,18 +18,18 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from simulator.accuracy.distortion import FLOAT_BITS
-from simulator.experiment.outcomes import MethodOutcome
+from simulator.experiment.outcomes import MeasuredVerdict, MethodOutcome
 from simulator.experiment.scenario import accuracy_meter, measured_proxy, meter_key
 from simulator.experiment.schema import Experiment
 from simulator.json_values import json_safe
-from simulator.search.base import predicted_column
+from simulator.search.base import Plan, predicted_column
 from simulator.search.pareto import nondominated
 
 FRONT_ROLES = ("chosen", "front")
@@ -59,7 +59,7 @@ def measure_assignment(meter, key: tuple) -> float:
 
 
 class PlanMeasurer:
-    """Measures plans (rows or dicts with edge_layers, weight_bits, activation_bits), each bit assignment once,
+    """Measures plans (`Plan`s, or rows with edge_layers, weight_bits, activation_bits), each bit assignment once,
     at most `cap` distinct assignments; `measured(plan)` is None once the cap is spent."""
 
     def __init__(self, meter, cap: int, shared: dict[tuple, float] | None = None) -> None:
@@ -70,6 +70,8 @@ class PlanMeasurer:
         self.shared = {} if shared is None else shared  # measurements of the same meter in earlier cells
 
     def key(self, plan) -> tuple:
+        if isinstance(plan, Plan):
+            return bit_assignment(plan.edge_layers, plan.weight_bits, plan.activation_bits)
         return bit_assignment(plan["edge_layers"], plan["weight_bits"], plan["activation_bits"])
 
     def measured(self, plan) -> float | None:
@@ -169,11 +171,11 @@ def measure_cell(config: Experiment, outcomes: dict[str, MethodOutcome]) -> Cell
         note = _repick(name, outcome, measurer, fp, bound, memory_limit)
         if note:
             repicked[name] = note
-        proxy_best, best = proxy_choices[name], outcome.best
+        proxy_best, best, verdict = proxy_choices[name], outcome.best, outcome.measured
         if best is not None:
-            rows.append(_row(name, "chosen", best, best.get("measured_accuracy"), fp))
+            rows.append(_row(name, "chosen", best.to_json(), verdict.measured_accuracy if verdict else None, fp))
         if proxy_best is not None and (best is None or measurer.key(best) != measurer.key(proxy_best)):
-            rows.append(_row(name, "proxy choice", proxy_best, measurer.known(proxy_best), fp))
+            rows.append(_row(name, "proxy choice", proxy_best.to_json(), measurer.known(proxy_best), fp))
     # 3. the fronts, spread over latency
     front = _combined_memory_front(outcomes, memory_limit)
     if len(front):
@@ -215,16 +217,14 @@ def _repick(name: str, outcome: MethodOutcome, measurer: PlanMeasurer, fp: float
     proxy_measured = measurer.known(proxy_best) if proxy_best is not None else math.nan
     if index == CAP_SPENT:
         if proxy_best is not None:
-            proxy_best.update(_measured_fields(proxy_best, proxy_measured, fp, bound, memory_limit))
-            proxy_best["chosen_by"] = "proxy (measurement cap reached)"
+            _judge(outcome, proxy_best, proxy_measured, fp, bound, memory_limit, "proxy (measurement cap reached)")
         return "the measurement cap was reached before its front could be searched; the proxy's choice is kept"
     chosen = None if index is None else candidates.iloc[index]
     if chosen is None:
         if proxy_best is None:
             return ""
         if len(plans) <= 1:  # a single-answer method (cloud, edge-uN): its plan stays, judged by measurement
-            proxy_best.update(_measured_fields(proxy_best, proxy_measured, fp, bound, memory_limit))
-            proxy_best["chosen_by"] = "method (single answer)"
+            _judge(outcome, proxy_best, proxy_measured, fp, bound, memory_limit, "method (single answer)")
             missed = fp - proxy_measured > bound + TOLERANCE_POINTS
             return f"its only plan misses the accuracy bound when measured ({_pts(fp - proxy_measured)} drop)" \
                 if missed else ""
@@ -232,24 +232,37 @@ def _repick(name: str, outcome: MethodOutcome, measurer: PlanMeasurer, fp: float
         _relabel(outcome, None, proxy_best)
         return (f"no plan of its front meets the bound when measured (the proxy's choice measures "
                 f"{_pts(fp - proxy_measured)} drop)")
-    best = _plan_dict(chosen, proxy_best)
-    best.update(_measured_fields(best, measurer.known(chosen), fp, bound, memory_limit))
-    best["chosen_by"] = "measured accuracy"
-    if proxy_best is not None:
-        best["proxy_choice_latency_s"] = float(proxy_best["latency_s"])
-        best["proxy_choice_accuracy"] = float(proxy_best["accuracy"])
-        best["proxy_choice_measured_accuracy"] = proxy_measured
-    outcome.best = best
+    _judge(outcome, Plan.from_row(chosen), measurer.known(chosen), fp, bound, memory_limit, "measured accuracy",
+           on_front=bool(chosen["on_front"]) if "on_front" in chosen else None, proxy=proxy_best,
+           proxy_measured=proxy_measured)
+    best, verdict = outcome.best, outcome.measured
+    assert best is not None and verdict is not None  # just judged
     _relabel(outcome, chosen.name, proxy_best)
     if proxy_best is None:
         return (f"the proxy found no plan within the bound; measurement found one at "
-                f"{_ms(best['latency_s'])}")
+                f"{_ms(best.latency_s)}")
     if measurer.key(proxy_best) == measurer.key(chosen):
         return ""
-    return (f"the proxy's choice ({_ms(proxy_best['latency_s'])}, predicted drop "
-            f"{_pts(proxy_best['accuracy_drop'])}) measures {_pts(fp - proxy_measured)} drop; measurement chose "
-            f"{_ms(best['latency_s'])} (predicted drop {_pts(best['accuracy_drop'])}, measured "
-            f"{_pts(best['measured_drop'])})")
+    return (f"the proxy's choice ({_ms(proxy_best.latency_s)}, predicted drop "
+            f"{_pts(proxy_best.accuracy_drop)}) measures {_pts(fp - proxy_measured)} drop; measurement chose "
+            f"{_ms(best.latency_s)} (predicted drop {_pts(best.accuracy_drop)}, measured "
+            f"{_pts(verdict.measured_drop)})")
+
+
+def _judge(outcome: MethodOutcome, plan: Plan, measured: float, fp: float, bound: float, memory_limit: float,
+           chosen_by: str, on_front: bool | None = None, proxy: Plan | None = None,
+           proxy_measured: float = math.nan) -> None:
+    """Make `plan` the method's answer, `feasible` judged on its measurement (on its prediction when the cap left
+    it unmeasured) and within the edge memory, with how it was chosen (`proxy`: the proxy's choice it replaces)."""
+    fits = plan.edge_memory_bytes <= memory_limit * (1 + 1e-12)
+    ok = fp - measured <= bound + TOLERANCE_POINTS if np.isfinite(measured) else plan.feasible
+    outcome.best = replace(plan, feasible=bool(fits and ok))
+    outcome.measured = MeasuredVerdict(
+        measured_accuracy=float(measured), measured_drop=float(fp - measured), predicted_feasible=plan.feasible,
+        chosen_by=chosen_by, on_front=on_front,
+        proxy_choice_latency_s=None if proxy is None else proxy.latency_s,
+        proxy_choice_accuracy=None if proxy is None else proxy.accuracy,
+        proxy_choice_measured_accuracy=None if proxy is None else proxy_measured)
 
 
 def _fastest_passing(candidates: pd.DataFrame, measurer: PlanMeasurer, fp: float, bound: float) -> int | None:
@@ -285,26 +298,7 @@ def _fastest_passing(candidates: pd.DataFrame, measurer: PlanMeasurer, fp: float
     return high
 
 
-def _measured_fields(plan, measured: float, fp: float, bound: float, memory_limit: float) -> dict:
-    fits = float(plan["edge_memory_bytes"]) <= memory_limit * (1 + 1e-12)
-    # unmeasured (the cap was spent): judged by its prediction
-    ok = fp - measured <= bound + TOLERANCE_POINTS if np.isfinite(measured) else bool(plan["feasible"])
-    return {"measured_accuracy": float(measured), "measured_drop": float(fp - measured),
-            "predicted_feasible": bool(plan["feasible"]), "feasible": bool(fits and ok)}
-
-
-def _plan_dict(row: pd.Series, like: dict | None) -> dict:
-    """A plan table row as a method's `best` dict (breakdown nested, as the search returns it)."""
-    plan = {k: json_safe(v) for k, v in row.items() if k != "kept_as"}
-    plan["breakdown"] = {k: plan.pop(k) for k in ("edge_s", "transfer_s", "cloud_s") if k in plan}
-    if like is not None:
-        for key in like:
-            if key not in plan and key not in ("breakdown",):
-                plan[key] = like[key]
-    return plan
-
-
-def _relabel(outcome: MethodOutcome, chosen_index, proxy_best: dict | None) -> None:
+def _relabel(outcome: MethodOutcome, chosen_index, proxy_best: Plan | None) -> None:
     """kept_as: `chosen` for the measured choice, `proxy choice` for the proxy's when they differ."""
     plans = outcome.plans.copy()
     kept_as = plans["kept_as"].astype(object).to_numpy().copy()

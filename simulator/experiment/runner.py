@@ -14,24 +14,23 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import pandas as pd
 import yaml
 from tqdm import tqdm
 
 from hardware_models.errors import UserError
 from simulator import atomic
 from simulator.experiment.capacity_run import run_capacity
-from simulator.experiment.cells import CHECKPOINTS, CellOutcome
+from simulator.experiment.cells import CHECKPOINTS, CellRun, PreparedCell, prepare_cell
 from simulator.experiment.dir_lock import LOCK_NAME, locked
 from simulator.experiment.executor import run_cells
 from simulator.experiment.provenance import provenance
-from simulator.experiment.scenario import build_scenario, cell_record
 from simulator.experiment.settings import (NOT_FINGERPRINTED, budget_for, default_out_dir, fingerprint, methods_to_run,
                                           reproducible, resuming_methods, study_name)
 from simulator.search.optuna_storage import mask_secrets
-from simulator.experiment.sweep import Cell, expand
 from simulator.experiment.tables import write_results
 from simulator.experiment.validated import LoadedExperiment
 from simulator.experiment.worker import forget_studies
@@ -44,28 +43,38 @@ OUTPUT_FILES = ("config.resolved.yaml", "plans.parquet", "plans.csv", "pareto.cs
 
 
 @dataclass
-class RunOutput:
-    """What `run_experiment` wrote: the results directory, every cell's outcomes and the files."""
+class RunResult:
+    """What `run_experiment` produced: the results directory, every cell's run (none when the directory already
+    held this experiment's results), the baselines table (each method's chosen plan per cell) and the files."""
 
     out_dir: Path
-    cells: list[CellOutcome]
+    cells: list[CellRun]
+    baselines: pd.DataFrame
     files: list[Path]
 
 
 # --- the work plan --------------------------------------------------------------------------------------
-def check_cells(loaded: LoadedExperiment, cells: list[Cell]) -> list[dict]:
-    """Build every cell's scenario (graph, accelerators, link, bounds) and method settings without evaluating
-    anything: what a run would refuse, the dry run refuses too. Returns the notes of methods a cell skips."""
-    notes = []
-    for cell in cells:
+def prepare_cells(loaded: LoadedExperiment) -> list[PreparedCell]:
+    """Build every cell's record and scenario (graph, accelerators, link, bounds) once, without evaluating
+    anything: what a run would refuse, the dry run refuses too."""
+    prepared = []
+    for cell in loaded.cells:
         try:
-            scenario = build_scenario(cell.config, str(loaded.source))
+            prepared.append(prepare_cell(cell, str(loaded.source)))
         except UserError as exc:
             raise UserError(f"{exc}" + (f" (sweep cell {cell.label})" if cell.values else "")) from None
+    return prepared
+
+
+def skipped_methods(loaded: LoadedExperiment, cells: list[PreparedCell]) -> list[dict]:
+    """The notes of the methods a cell skips (an edge-uN baseline the edge cannot run)."""
+    notes = []
+    for prepared in cells:
+        assert prepared.scenario is not None  # not run yet
         for method in methods_to_run(loaded):
-            note = skip_note(method, scenario)
+            note = skip_note(method, prepared.scenario)
             if note:
-                notes.append({"cell": cell.index, "method": method, "note": note})
+                notes.append({"cell": prepared.cell.index, "method": method, "note": note})
     return notes
 
 
@@ -87,17 +96,39 @@ def check_out_dir(out_dir: Path) -> None:
                         f"{exc.strerror or exc})") from None
 
 
-def work_plan(loaded: LoadedExperiment, out_dir: Path, storage: str | None) -> dict:
-    """What `run --dry-run` prints: the cells, methods, budgets and where the results would go; every cell's
-    scenario is built (and refused) as a run would, nothing is evaluated or written."""
+@dataclass
+class WorkPlan:
+    """What `run --dry-run` prints: the methods each cell skips (and why), the experiment file, where the results
+    would go (and whether it exists), every cell's record, the methods with their budgets, the seed, the storage
+    (secrets masked), whether the tables are reproducible, the executor and the number of (cell, method) runs."""
+
+    skipped: list[dict]
+    experiment: str
+    out_dir: str
+    out_dir_exists: bool
+    cells: list[dict]
+    methods: list[dict]
+    seed: int
+    storage: str | None
+    reproducible: bool
+    executor: str
+    runs: int
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def work_plan(loaded: LoadedExperiment, out_dir: Path, storage: str | None) -> WorkPlan:
+    """The dry run's work plan: every cell's scenario is built (and refused) as a run would, nothing is
+    evaluated or written."""
     check_out_dir(out_dir)
-    cells = expand(loaded)
-    notes = check_cells(loaded, cells)
-    return {"skipped": notes, "experiment": str(loaded.source), "out_dir": str(out_dir), "out_dir_exists": out_dir.exists(),
-            "cells": [cell_record(c) for c in cells],
-            "methods": [{"method": m, "budget": budget_for(loaded, m)} for m in methods_to_run(loaded)],
-            "seed": loaded.config.seed, "storage": mask_secrets(storage), "reproducible": reproducible(loaded),
-            "executor": loaded.config.executor, "runs": len(cells) * len(methods_to_run(loaded))}
+    cells = prepare_cells(loaded)
+    methods = methods_to_run(loaded)
+    return WorkPlan(skipped=skipped_methods(loaded, cells), experiment=str(loaded.source), out_dir=str(out_dir),
+                    out_dir_exists=out_dir.exists(), cells=[c.record for c in cells],
+                    methods=[{"method": m, "budget": budget_for(loaded, m)} for m in methods],
+                    seed=loaded.config.seed, storage=mask_secrets(storage), reproducible=reproducible(loaded),
+                    executor=loaded.config.executor, runs=len(cells) * len(methods))
 
 
 def experiment_fingerprint(loaded: LoadedExperiment) -> str:
@@ -137,9 +168,10 @@ def _check_resumable(loaded: LoadedExperiment, out_dir: Path, flag: str = "--res
                     "give --force to start over there, or --out DIR")
 
 
-def resolved_config(loaded: LoadedExperiment, storage: str | None, argv: list[str] | None) -> dict:
-    """config.resolved.yaml: the validated experiment, its cells in SI units, methods, budgets, seed, provenance
-    (secrets masked)."""
+def resolved_config(loaded: LoadedExperiment, records: list[dict], storage: str | None,
+                    argv: list[str] | None) -> dict:
+    """config.resolved.yaml: the validated experiment, its cells in SI units (`records`), methods, budgets, seed,
+    provenance (secrets masked)."""
     config = loaded.config.model_dump(mode="json")
     config["storage"] = mask_secrets(config.get("storage"))  # a URL's password never reaches the results
     origin = provenance(loaded.source, argv)
@@ -149,21 +181,21 @@ def resolved_config(loaded: LoadedExperiment, storage: str | None, argv: list[st
             "storage": mask_secrets(storage),
             "reproducible": reproducible(loaded),
             "methods": [{"method": m, "budget": budget_for(loaded, m)} for m in methods_to_run(loaded)],
-            "experiment": config, "cells": [cell_record(c) for c in expand(loaded)]}
+            "experiment": config, "cells": records}
 
 
 # --- running --------------------------------------------------------------------------------------------
 def run_experiment(loaded: LoadedExperiment, out_dir: Path | None = None, *, force: bool = False,
                    resume: bool = False, storage: str | None = None, argv: list[str] | None = None,
-                   show_progress: bool | None = None) -> RunOutput:
-    """Run every (cell, method) of `loaded` and write the results directory; returns what was written."""
+                   show_progress: bool | None = None) -> RunResult:
+    """Run every (cell, method) of `loaded` and write the results directory; returns what was produced."""
     if force and resume:
         raise UserError("run: give --force (start over) or --resume (continue), not both")
     out_dir = Path(out_dir) if out_dir is not None else default_out_dir(loaded)
     storage = storage if storage is not None else loaded.config.storage
-    cells = expand(loaded)
     methods = methods_to_run(loaded)
-    notes = check_cells(loaded, cells)  # what would fail in a cell fails now, before anything is written
+    cells = prepare_cells(loaded)  # what would fail in a cell fails now, before anything is written
+    notes = skipped_methods(loaded, cells)
     if out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"--out {out_dir}: exists and is not a directory")
     created_here = not out_dir.exists()
@@ -176,8 +208,8 @@ def run_experiment(loaded: LoadedExperiment, out_dir: Path | None = None, *, for
                 if (out_dir / "summary.md").exists():  # done before: show it, compute nothing
                     print(f"note: {out_dir} already holds this experiment's results (same fingerprint); "
                           "give --force to compute them again", file=sys.stderr)
-                    return RunOutput(out_dir=out_dir, cells=[], files=sorted(
-                        p for p in out_dir.iterdir() if p.name in OUTPUT_FILES))
+                    return RunResult(out_dir=out_dir, cells=[], baselines=pd.read_csv(out_dir / "baselines.csv"),
+                                     files=sorted(p for p in out_dir.iterdir() if p.name in OUTPUT_FILES))
                 print(f"note: {out_dir} holds an interrupted run of this experiment: resuming it", file=sys.stderr)
                 resume = True
             _prepare_out_dir(out_dir, force=force, resume=resume)
@@ -195,12 +227,12 @@ def run_experiment(loaded: LoadedExperiment, out_dir: Path | None = None, *, for
         raise
 
 
-def _run_in(loaded: LoadedExperiment, out_dir: Path, cells: list[Cell], methods: list[str], *, force: bool,
-            storage: str | None, argv: list[str] | None, show_progress: bool | None) -> RunOutput:
+def _run_in(loaded: LoadedExperiment, out_dir: Path, cells: list[PreparedCell], methods: list[str], *,
+            force: bool, storage: str | None, argv: list[str] | None, show_progress: bool | None) -> RunResult:
     if force and storage:  # start over: the cells' studies too
-        forget_studies(storage, [study_name(cell, method, budget_for(loaded, method))
-                                 for method in resuming_methods(methods) for cell in cells])
-    resolved = resolved_config(loaded, storage, argv)
+        forget_studies(storage, [study_name(c.cell, method, budget_for(loaded, method))
+                                 for method in resuming_methods(methods) for c in cells])
+    resolved = resolved_config(loaded, [c.record for c in cells], storage, argv)
     atomic.write_text(out_dir / "config.resolved.yaml", yaml.safe_dump(resolved, sort_keys=False, width=120))
 
     total = len(cells) * len(methods)
@@ -215,11 +247,11 @@ def _run_in(loaded: LoadedExperiment, out_dir: Path, cells: list[Cell], methods:
         results = run_cells(loaded, cells, methods, out_dir, storage, bar)  # serial, or fanned out over Dask
     finally:
         bar.close()
-    files = write_results(loaded, results, out_dir, resolved)
+    baselines, files = write_results(loaded, results, out_dir, resolved)
     if loaded.config.capacity is not None:  # the fleet simulation, into capacity/
         log = (lambda text: print(text, file=sys.stderr, flush=True)) if logging_lines else None
         files = list(files) + run_capacity(loaded, out_dir, force=True, log=log).files
-    return RunOutput(out_dir=out_dir, cells=results, files=files)
+    return RunResult(out_dir=out_dir, cells=results, baselines=baselines, files=files)
 
 
 class _LineProgress:

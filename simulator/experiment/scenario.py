@@ -99,10 +99,11 @@ def scenario_arguments(config: Experiment) -> dict[str, Any]:
     }
 
 
-def cell_record(cell: Cell) -> dict[str, Any]:
-    """A cell's scenario in SI units (for config.resolved.yaml, the dry run and the table columns)."""
+def cell_record(cell: Cell, link: Link | None = None) -> dict[str, Any]:
+    """A cell's scenario in SI units (for config.resolved.yaml, the dry run and the table columns); `link` is the
+    cell's (`build_link`), when already built."""
     config = cell.config
-    link = build_link(config.network)
+    link = build_link(config.network) if link is None else link
     arguments = scenario_arguments(config)
     return {"cell": cell.index, "label": cell.label, "sweep": dict(cell.values),
             "model": config.model, "edge": config.edge, "cloud": config.cloud,
@@ -127,15 +128,17 @@ USER_KEYS = {"edge_bits": "bits.edge", "edge_memory": "constraints.edge_memory",
              "rtt_s": "network.rtt", "loss_rate": "network.loss", "protocol": "network.link"}
 
 
-def build_scenario(config: Experiment, source: str = "", names: dict[str, str] = USER_KEYS) -> Scenario:
-    """The search Scenario of one cell (cost tables are built lazily, once); errors name the user's keys.
+def build_scenario(config: Experiment, source: str = "", names: dict[str, str] = USER_KEYS,
+                   link: Link | None = None) -> Scenario:
+    """The search Scenario of one cell (cost tables are built lazily, once); errors name the user's keys; `link`
+    is the cell's (`build_link`), when already built.
 
     For an .onnx model the accuracy proxy is the model's own: fitted to single-layer measurements when
     `accuracy.data` is given (as `autosplit accuracy --data`), else from assumed distortions with the given
     `accuracy.fp_accuracy`."""
     try:
         arguments = scenario_arguments(config)
-        link = build_link(config.network)
+        link = build_link(config.network) if link is None else link
     except UserError as exc:
         raise exc.renamed(names, source) from None
     accuracy = None  # a zoo model's: the zoo proxy

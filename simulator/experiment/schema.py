@@ -364,8 +364,9 @@ class Experiment(_Section):
     storage: str | None = Field(default=None,
                                 description="optuna storage: a journal file path (resumable) or an RDB URL "
                                 "such as postgresql://...; in-memory when absent")
-    executor: Literal["serial", "dask"] = Field(default="serial", description="how sweep cells run: serial (in this "
-                                                "process) or dask (fanned out over a dask.distributed cluster)")
+    executor: Literal["serial", "processes", "dask"] = Field(
+        default="serial", description="how sweep cells run: serial (in this process), processes (one worker process "
+        "per core on this machine) or dask (fanned out over a dask.distributed cluster)")
     scheduler: str | None = Field(default=None, description="with executor dask: the scheduler's address, e.g. "
                                   "tcp://host:8786; a LocalCluster on this machine when absent")
     output: Output = Field(default_factory=Output)

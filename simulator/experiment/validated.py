@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
@@ -18,6 +18,9 @@ from hardware_models import yaml_errors
 from hardware_models.errors import UserError
 from hardware_models.yaml_errors import problems
 from simulator.experiment.schema import Experiment
+
+if TYPE_CHECKING:  # sweep imports this module
+    from simulator.experiment.sweep import Cell
 
 
 @dataclass
@@ -28,6 +31,7 @@ class LoadedExperiment:
     data: dict  # the user's mapping after --set overrides (defaults not filled in)
     source: Path
     overrides: list[str] = field(default_factory=list)
+    cells: list[Cell] = field(default_factory=list)  # the sweep's cells, expanded once (`load_experiment`)
 
     @property
     def base_dir(self) -> Path:

@@ -16,7 +16,6 @@ from hardware_models.errors import UserError
 from simulator.experiment.scenario import build_scenario
 from simulator.experiment.settings import budget_for, method_options, resuming_methods, run_options, study_name
 from simulator.search.optuna_storage import describe, open_storage, storage_kind
-from simulator.experiment.sweep import expand
 from simulator.experiment.validated import LoadedExperiment
 from simulator.search import make_method, registered_methods
 
@@ -44,7 +43,7 @@ def join_studies(loaded: LoadedExperiment, storage: str | None, *, seed: int,
                         "the studies of a method that resumes")
     opened = open_storage(storage)  # a wrong URL or password fails now, in one line, before any scenario is built
     assert opened is not None  # not in memory: refused above
-    all_cells = expand(loaded)
+    all_cells = loaded.cells
     if cells is not None:
         unknown = sorted(set(cells) - {c.index for c in all_cells})
         if unknown:

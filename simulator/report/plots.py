@@ -11,12 +11,14 @@ import json
 import math
 import textwrap
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from simulator import atomic
+from simulator.report.inputs import ReportCell, RunMeta
 from simulator.search import method_names, plot_style
 from simulator.search.base import predicted_column
 
@@ -64,7 +66,7 @@ def _panels(plt, count: int, width: float = 6.4, height: float = 4.6, columns: i
 
 
 def write_plots(out_dir: Path, *, baselines: pd.DataFrame, pareto: pd.DataFrame, plans: pd.DataFrame,
-                cells: list[dict], meta: dict, formats: Sequence[str] = ("png", "svg"),
+                cells: list[ReportCell], meta: RunMeta, formats: Sequence[str] = ("png", "svg"),
                 measured: pd.DataFrame | None = None, timings: pd.DataFrame | None = None,
                 traces: dict[tuple[int, str], list] | None = None) -> list[Path]:
     """Write pareto, breakdown, bits, (for a sweep) sweep, (with `measured` plans) accuracy and (with `timings`)
@@ -83,7 +85,7 @@ def write_plots(out_dir: Path, *, baselines: pd.DataFrame, pareto: pd.DataFrame,
         files += _save(fig, out_dir, "sweep", formats)
         plt.close(fig)
     if measured is not None and not measured.empty:
-        measured_cells = [c for c in shown if (measured["cell"] == c["cell"]).any()]
+        measured_cells = [c for c in shown if (measured["cell"] == c.index).any()]
         if measured_cells:
             fig = _accuracy_figure(plt, measured_cells, measured=measured, meta=meta, total_cells=len(cells))
             files += _save(fig, out_dir, "accuracy", formats)
@@ -104,7 +106,7 @@ def _convergence_figure(plt, cells, *, baselines, timings, traces, meta, total_c
     fig, axes = _panels(plt, len(cells))
     handles: dict[str, object] = {}
     for ax, cell in zip(axes, cells):
-        index = cell["cell"]
+        index = cell.index
         rows = baselines[baselines["cell"] == index].set_index("method")
         elapsed = timings[timings["cell"] == index].set_index("method")["elapsed_s"]
         for method in [m for m in rows.index if m not in method_names(baseline=True) and m in elapsed.index]:
@@ -138,10 +140,10 @@ def _legend_room(fig, rows: int) -> float:
     return min(0.5, (0.19 * rows + 0.15) / fig.get_figheight())
 
 
-def _suptitle(fig, meta: dict, what: str) -> None:
+def _suptitle(fig, meta: RunMeta, what: str) -> None:
     """The experiment's name over what the figure shows, wrapped to the figure's width."""
     width = max(40, int(fig.get_figwidth() * 11))  # about 11 characters per inch at this size
-    fig.suptitle("\n".join(textwrap.wrap(meta["name"], width) + textwrap.wrap(what, width)), fontsize=10.5)
+    fig.suptitle("\n".join(textwrap.wrap(meta.name, width) + textwrap.wrap(what, width)), fontsize=10.5)
 
 
 def _more(total: int) -> str:
@@ -152,9 +154,9 @@ def _fmt_rate(bps: float) -> str:
     return f"{bps / 1e6:g} Mbit/s" if bps >= 1e6 else f"{bps / 1e3:g} kbit/s"
 
 
-def _panel_title(cell: dict) -> str:
-    swept = ", ".join(f"{k.split('.')[-1]}={v}" for k, v in cell["sweep"].items())
-    base = f"{cell['model']}: {cell['edge']} -> {cell['cloud']}, {_fmt_rate(cell['uplink_bps'])} {cell['link']}"
+def _panel_title(cell: ReportCell) -> str:
+    swept = ", ".join(f"{k.split('.')[-1]}={v}" for k, v in cell.sweep.items())
+    base = f"{cell.model}: {cell.edge} -> {cell.cloud}, {_fmt_rate(cell.uplink_bps)} {cell.link}"
     return base + (f"\n({swept})" if swept else "")
 
 
@@ -176,8 +178,8 @@ def _pareto_figure(plt, cells, *, baselines, pareto, plans, meta, total_cells):
 
 
 def _pareto_panel(ax, cell, baselines, pareto, plans, handles) -> None:
-    index = cell["cell"]
-    bound = float(cell["max_accuracy_drop"])
+    index = cell.index
+    bound = float(cell.max_accuracy_drop)
     chosen = baselines[baselines["cell"] == index]
     found = chosen[chosen["found"].astype(bool)]
     cell_plans = plans[plans["cell"] == index] if "cell" in plans else plans.iloc[:0]
@@ -194,7 +196,7 @@ def _pareto_panel(ax, cell, baselines, pareto, plans, handles) -> None:
         handles.setdefault("other evaluated plans (sample)", h)
     for method in method_names(baseline=False):
         front = cell_plans[(cell_plans["method"] == method) & (cell_plans["kept_as"].isin(["front", "chosen", "proxy choice"]))]
-        front = front[front["edge_memory_bytes"] <= cell["edge_memory_limit_bytes"]].sort_values("latency_s")
+        front = front[front["edge_memory_bytes"] <= cell.edge_memory_limit_bytes].sort_values("latency_s")
         if len(front):
             style = plot_style(method)
             h = ax.scatter(front["latency_s"] * 1e3, np.maximum(front["accuracy"], y_low), s=14, marker=style.marker,
@@ -270,8 +272,8 @@ def _pad_log_x(ax) -> None:
 
 
 def _fp_accuracy(cell, cell_plans, found) -> float:
-    if cell.get("fp_accuracy") is not None:
-        return float(cell["fp_accuracy"])
+    if cell.fp_accuracy is not None:
+        return float(cell.fp_accuracy)
     for frame in (found, cell_plans):
         if len(frame):
             return float((frame["accuracy"] + frame["accuracy_drop"]).median())
@@ -357,10 +359,10 @@ def _place_labels(ax, labels, renderer) -> None:
 
 # --- breakdown ------------------------------------------------------------------------------------------
 def _breakdown_figure(plt, cells, *, baselines, pareto, plans, meta, total_cells):
-    methods = meta["methods"]
+    methods = meta.methods
     fig, axes = _panels(plt, len(cells), width=6.8, height=0.42 * len(methods) + 1.6)
     for ax, cell in zip(axes, cells):
-        rows = baselines[baselines["cell"] == cell["cell"]].set_index("method")
+        rows = baselines[baselines["cell"] == cell.index].set_index("method")
         y = np.arange(len(methods))[::-1]
         totals = []
         for yi, method in zip(y, methods):
@@ -414,13 +416,13 @@ def _as_list(value) -> list:
 
 
 def _bits_figure(plt, cells, *, baselines, pareto, plans, meta, total_cells):
-    layer_count = max(len(c["layer_names"]) for c in cells) or 1
+    layer_count = max(len(c.layer_names) for c in cells) or 1
     width = min(18.0, max(8.0, 0.16 * layer_count + 2.5))
     fig, axes = plt.subplots(len(cells), 1, figsize=(width, 3.9 * len(cells) + 0.5), squeeze=False)
     legend: dict[str, object] = {}
     for ax, cell in zip(axes[:, 0], cells):
-        plan = chosen_plan(baselines, cell["cell"])
-        names = list(cell["layer_names"])
+        plan = chosen_plan(baselines, cell.index)
+        names = list(cell.layer_names)
         if plan is None:
             ax.text(0.5, 0.5, "no plan meets the bounds in this cell", ha="center", va="center",
                     transform=ax.transAxes)
@@ -432,7 +434,7 @@ def _bits_figure(plt, cells, *, baselines, pareto, plans, meta, total_cells):
         abits = dict(zip(edge, _as_list(plan["activation_bits"])))
         names = names or edge
         x = np.arange(len(names))
-        cloud_bits = float(cell["cloud_bits"])
+        cloud_bits = float(cell.cloud_bits)
         on_edge = np.array([n in abits for n in names])
         weight = np.array([np.nan if (n in wbits and wbits[n] is None) else (wbits[n] if n in wbits else np.nan)
                            for n in names], dtype=float)
@@ -474,23 +476,23 @@ def _bits_figure(plt, cells, *, baselines, pareto, plans, meta, total_cells):
 
 # --- sweep ----------------------------------------------------------------------------------------------
 def _sweep_figure(plt, cells, *, baselines, meta):
-    swept_rate = "network.uplink" in meta["sweep"]
-    others = [k for k in meta["sweep"] if k != "network.uplink"] if swept_rate else []
+    swept_rate = "network.uplink" in meta.sweep
+    others = [k for k in meta.sweep if k != "network.uplink"] if swept_rate else []
     groups: dict[tuple, list[dict]] = {}
     for cell in cells:
-        groups.setdefault(tuple((k, cell["sweep"][k]) for k in others), []).append(cell)
+        groups.setdefault(tuple((k, cell.sweep[k]) for k in others), []).append(cell)
     keys = list(groups)[:MAX_PANELS]
     fig, axes = _panels(plt, len(keys), width=6.6, height=4.8)
     handles: dict[str, object] = {}
     for ax, key in zip(axes, keys):
         group = groups[key]
-        index = [c["cell"] for c in group]
+        index = [c.index for c in group]
         rows = baselines[baselines["cell"].isin(index) & baselines["found"].astype(bool)]
         if swept_rate:
-            x_of = {c["cell"]: c["uplink_bps"] / 1e6 for c in group}
+            x_of = {c.index: c.uplink_bps / 1e6 for c in group}
         else:
-            x_of = {c["cell"]: i for i, c in enumerate(group)}
-        for method in meta["methods"]:
+            x_of = {c.index: i for i, c in enumerate(group)}
+        for method in meta.methods:
             mine = rows[rows["method"] == method].copy()
             if mine.empty:
                 continue
@@ -517,10 +519,10 @@ def _sweep_figure(plt, cells, *, baselines, meta):
             ax.minorticks_off()
             ax.set_xlabel("uplink rate (Mbit/s, log scale)")
         else:
-            ax.set_xticks(list(x_of.values()), [c["label"].replace(", ", "\n") for c in group], fontsize=7)
+            ax.set_xticks(list(x_of.values()), [c.label.replace(", ", "\n") for c in group], fontsize=7)
             ax.set_xlabel("sweep cell")
-        ax.set_title(", ".join(f"{k}={v}" for k, v in key) or f"{group[0]['model']}: {group[0]['edge']} -> "
-                     f"{group[0]['cloud']}")
+        ax.set_title(", ".join(f"{k}={v}" for k, v in key) or f"{group[0].model}: {group[0].edge} -> "
+                     f"{group[0].cloud}")
         ax.grid(True, which="major", alpha=0.25)
     from matplotlib.lines import Line2D
 
@@ -536,7 +538,7 @@ def _sweep_figure(plt, cells, *, baselines, meta):
 
 
 # --- accuracy: predicted against measured --------------------------------------------------------------------
-def _accuracy_figure(plt, cells, *, measured: pd.DataFrame, meta: dict, total_cells: int):
+def _accuracy_figure(plt, cells, *, measured: pd.DataFrame, meta: RunMeta, total_cells: int):
     """Per cell: each measured plan's predicted accuracy (with its interval as an error bar where the plans carry
     accuracy_low / accuracy_high) against its measured accuracy; the front's plans small, each method's choice
     large; the diagonal is a perfect prediction and the dotted lines the accuracy bound."""
@@ -544,7 +546,7 @@ def _accuracy_figure(plt, cells, *, measured: pd.DataFrame, meta: dict, total_ce
     fig, axes = _panels(plt, len(cells), width=7.6 if single else 6.4, height=6.6 if single else 5.8)
     handles: dict[str, object] = {}
     for ax, cell in zip(axes, cells):
-        _accuracy_panel(ax, cell, measured[measured["cell"] == cell["cell"]], meta, handles)
+        _accuracy_panel(ax, cell, measured[measured["cell"] == cell.index], meta, handles)
     _suptitle(fig, meta, f"predicted against measured accuracy{_more(total_cells)}")
     columns = 2 if single else 3
     fig.legend(list(handles.values()), list(handles.keys()), loc="lower center", ncol=columns, frameon=False,
@@ -553,8 +555,8 @@ def _accuracy_figure(plt, cells, *, measured: pd.DataFrame, meta: dict, total_ce
     return fig
 
 
-def _accuracy_panel(ax, cell: dict, rows: pd.DataFrame, meta: dict, handles: dict) -> None:
-    info = next((m for m in meta.get("measurements", []) if m["cell"] == cell["cell"]), None)
+def _accuracy_panel(ax, cell: ReportCell, rows: pd.DataFrame, meta: RunMeta, handles: dict) -> None:
+    info = meta.measurement(cell.index)
     predicted = predicted_column(rows)
     interval = "accuracy_low" in rows and "accuracy_high" in rows and rows["accuracy_low"].notna().any()
     front = rows[rows["role"] == "front"]
@@ -585,13 +587,13 @@ def _accuracy_panel(ax, cell: dict, rows: pd.DataFrame, meta: dict, handles: dic
         ax.set_xlim(low - pad, high + pad)
         ax.set_ylim(low - pad, high + pad)
     if info is not None:
-        floor = info["fp_accuracy"] - info["max_accuracy_drop"]
+        floor = info.fp_accuracy - info.max_accuracy_drop
         ax.axvline(floor, color="#d62728", lw=0.8, ls=":")
         ax.axhline(floor, color="#d62728", lw=0.8, ls=":")
-        handles.setdefault(f"accuracy bound (float {info['fp_accuracy']:.1f}% - {info['max_accuracy_drop']:g} pt)",
+        handles.setdefault(f"accuracy bound (float {info.fp_accuracy:.1f}% - {info.max_accuracy_drop:g} pt)",
                            ax.lines[-1])
-        agreement = info["agreement"]
-        text = [f"front: {agreement['plans']} plans measured of {info['front_plans']}",
+        agreement = info.agreement
+        text = [f"front: {agreement['plans']} plans measured of {info.front_plans}",
                 f"Spearman {_stat(agreement['spearman'])}, MAE {_stat(agreement['mae_points'])} pt"]
         if agreement.get("coverage") is not None:
             text.append(f"inside the interval: {agreement['coverage']:.0%}")
@@ -599,7 +601,7 @@ def _accuracy_panel(ax, cell: dict, rows: pd.DataFrame, meta: dict, handles: dic
                 bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": "#cccccc"})
     ax.set_xlabel("measured accuracy (%, onnxruntime on the fake-quantized model)")
     ax.set_ylabel("predicted accuracy (%" + (", expected; bar: interval)" if interval else ")"))
-    ax.set_title(_panel_title({**cell, "model": Path(str(cell["model"])).name}))
+    ax.set_title(_panel_title(replace(cell, model=Path(cell.model).name)))
     ax.grid(True, alpha=0.3)
 
 

@@ -9,6 +9,7 @@ import pandas as pd
 from hardware_models.errors import UserError
 from hardware_models.registry import load_accelerator, preset_evidence
 from simulator.accuracy.calibration import envelope_floors
+from simulator.report.inputs import ReportCell, RunMeta
 from simulator.report.plots import chosen_plan
 from simulator.search.registry import method_names
 
@@ -37,35 +38,35 @@ def _rate(bps: float) -> str:
     return f"{bps / 1e6:g} Mbit/s ({bps / 2**20:.3g} Mibit/s)"
 
 
-def render_summary(*, baselines: pd.DataFrame, pareto: pd.DataFrame, timings: pd.DataFrame, cells: list[dict],
-                   meta: dict, plots: list[str]) -> str:
+def render_summary(*, baselines: pd.DataFrame, pareto: pd.DataFrame, timings: pd.DataFrame, cells: list[ReportCell],
+                   meta: RunMeta, plots: list[str]) -> str:
     """The markdown text of summary.md."""
-    lines = [f"# {meta['name']}", ""]
-    if meta.get("description"):
-        lines += [meta["description"].strip(), ""]
-    git = meta.get("git") or {}
-    lines += [f"Experiment `{meta['source']}`, seed {meta['seed']}, autosplit at git "
+    lines = [f"# {meta.name}", ""]
+    if meta.description:
+        lines += [meta.description.strip(), ""]
+    git = meta.git or {}
+    lines += [f"Experiment `{meta.source}`, seed {meta.seed}, autosplit at git "
               f"{(git.get('commit') or 'unknown')[:12]}{' (with uncommitted changes)' if git.get('dirty') else ''}.",
               ""]
-    if meta["reproducible"]:
+    if meta.reproducible:
         lines.append("Every search budget is a trial count: the same YAML and seed give identical tables.")
     else:
         lines.append("**Not reproducible:** at least one method ran on a wall-clock budget (`seconds`), so how far "
                      "it got depends on the machine and its load; use `trials` budgets for identical tables.")
-    added = [m for m in meta["methods"] if m not in meta["requested_methods"]]
+    added = [m for m in meta.methods if m not in meta.requested_methods]
     if added:
         lines.append(f"Also run as references for the speed-ups: {', '.join(added)}.")
-    lines += ["", f"Plans evaluated: {meta['plans_evaluated']:,}; returned by the methods (their fronts, answers and "
-              f"a sample of the rest): {meta.get('plans_returned', meta['plans_kept']):,}; kept in plans.csv / "
-              f"plans.parquet: {meta['plans_kept']:,} (each method's front and chosen plan, then a seeded random "
-              f"sample; the cap is {meta['plans_cap']:,} rows).", ""]
+    lines += ["", f"Plans evaluated: {meta.plans_evaluated:,}; returned by the methods (their fronts, answers and "
+              f"a sample of the rest): {meta.plans_returned:,}; kept in plans.csv / "
+              f"plans.parquet: {meta.plans_kept:,} (each method's front and chosen plan, then a seeded random "
+              f"sample; the cap is {meta.plans_cap:,} rows).", ""]
     if len(cells) > 1:
-        lines += ["## Sweep", "", "| cell | " + " | ".join(meta["sweep"]) + " | fastest plan within bounds | "
-                  "latency (ms) | speed-up vs cloud |", "|---|" + "---|" * (len(meta["sweep"]) + 3)]
+        lines += ["## Sweep", "", "| cell | " + " | ".join(meta.sweep) + " | fastest plan within bounds | "
+                  "latency (ms) | speed-up vs cloud |", "|---|" + "---|" * (len(meta.sweep) + 3)]
         for cell in cells:
-            plan = chosen_plan(baselines, cell["cell"])
-            values = " | ".join(str(cell["sweep"].get(k)) for k in meta["sweep"])
-            lines.append(f"| {cell['cell']} | {values} | {plan['method'] if plan is not None else 'none'} | "
+            plan = chosen_plan(baselines, cell.index)
+            values = " | ".join(str(cell.sweep.get(k)) for k in meta.sweep)
+            lines.append(f"| {cell.index} | {values} | {plan['method'] if plan is not None else 'none'} | "
                          f"{_ms(plan['latency_s']) if plan is not None else '-'} | "
                          f"{_x(plan['speedup_vs_cloud']) if plan is not None else '-'} |")
         lines.append("")
@@ -81,23 +82,23 @@ def render_summary(*, baselines: pd.DataFrame, pareto: pd.DataFrame, timings: pd
     return "\n".join(lines) + "\n"
 
 
-def _cell_section(cell: dict, baselines: pd.DataFrame, timings: pd.DataFrame, multiple: bool,
-                  meta: dict | None = None) -> list[str]:
-    rows = baselines[baselines["cell"] == cell["cell"]]
-    title = f"## Cell {cell['cell']}: {cell['label']}" if multiple else "## Scenario"
-    edge_bits = cell.get("scenario_edge_bits") or cell.get("edge_bits")
+def _cell_section(cell: ReportCell, baselines: pd.DataFrame, timings: pd.DataFrame, multiple: bool,
+                  meta: RunMeta | None = None) -> list[str]:
+    rows = baselines[baselines["cell"] == cell.index]
+    title = f"## Cell {cell.index}: {cell.label}" if multiple else "## Scenario"
+    edge_bits = cell.edge_bits
     bits = "the preset's supported bit-widths" if not edge_bits else "/".join(str(b) for b in edge_bits)
     lines = [title, "",
-             f"- model **{cell['model']}**, edge **{cell['edge']}** (bits: {bits}), cloud **{cell['cloud']}** "
-             f"({cell['cloud_bits']}-bit)",
-             f"- uplink {_rate(cell['uplink_bps'])}, RTT {cell['rtt_s'] * 1e3:g} ms, `{cell['link']}` link"
-             + (f", loss {cell['loss_rate']:g}" if cell.get("loss_rate") else ""),
+             f"- model **{cell.model}**, edge **{cell.edge}** (bits: {bits}), cloud **{cell.cloud}** "
+             f"({cell.cloud_bits}-bit)",
+             f"- uplink {_rate(cell.uplink_bps)}, RTT {cell.rtt_s * 1e3:g} ms, `{cell.link}` link"
+             + (f", loss {cell.loss_rate:g}" if cell.loss_rate else ""),
              *_trace_lines(cell),
-             f"- edge memory {_size(cell['edge_memory_limit_bytes'])} (`{cell['memory_model']}` model), "
-             f"accuracy drop at most {_points(cell['max_accuracy_drop'])} (`{cell['accuracy_tier']}` tier, "
-             f"{cell['accuracy_granularity']}), {_confidence(cell)}",
+             f"- edge memory {_size(cell.edge_memory_limit_bytes)} (`{cell.memory_model}` model), "
+             f"accuracy drop at most {_points(cell.max_accuracy_drop)} (`{cell.accuracy_tier}` tier, "
+             f"{cell.accuracy_granularity}), {_confidence(cell)}",
              f"- {_envelope(cell)}",
-             f"- payloads: input `{cell['input_codec']}`, activations `{cell['activation_codec']}`",
+             f"- payloads: input `{cell.input_codec}`, activations `{cell.activation_codec}`",
              *_evidence_lines(cell), ""]
     measured = "measured_accuracy" in rows and rows["measured_accuracy"].notna().any()
     lines += ["| method | latency (ms) | edge | transfer | cloud | vs cloud | vs U8 | expected accuracy (%) | "
@@ -105,7 +106,8 @@ def _cell_section(cell: dict, baselines: pd.DataFrame, timings: pd.DataFrame, mu
               + ("measured (%) | measured drop (pt) | " if measured else "")
               + "edge energy (mJ) | edge memory (MiB) | edge layers | feasible | search time (s) |",
               "|---|" + "---:|" * (15 if measured else 13) + "---:|"]
-    times = timings[timings["cell"] == cell["cell"]].set_index("method")["elapsed_s"] if len(timings) else {}
+    times: pd.Series | dict = timings[timings["cell"] == cell.index].set_index("method")["elapsed_s"] \
+        if len(timings) else {}
     for _, row in rows.iterrows():
         elapsed = _num(times.get(row["method"]), 3) if len(times) else "-"
         # with measurements, `feasible` is the measurement's verdict, not the drop column's (the proxy's)
@@ -133,7 +135,7 @@ def _cell_section(cell: dict, baselines: pd.DataFrame, timings: pd.DataFrame, mu
         lines += ["What each search guarantees:", ""] + [f"- {n}" for n in notes] + [""]
     if measured:
         lines += _measured_section(cell, rows, meta)
-    plan = chosen_plan(baselines, cell["cell"])
+    plan = chosen_plan(baselines, cell.index)
     if plan is None:
         lines += ["No method found a plan within the memory and accuracy bounds.", ""]
         return lines
@@ -162,12 +164,13 @@ def _cell_section(cell: dict, baselines: pd.DataFrame, timings: pd.DataFrame, mu
     return lines
 
 
-def _trace_lines(cell: dict) -> list[str]:
+def _trace_lines(cell: ReportCell) -> list[str]:
     """What a bandwidth trace means for the numbers: the search minimises the mean over upload start times."""
-    if not isinstance(cell.get("trace"), str):
+    trace = cell.trace
+    if trace is None:
         return []
-    return [f"- the uplink follows the bandwidth trace `{cell['trace']}` ({_rate(cell['trace_min_bps'])} to "
-            f"{_rate(cell['trace_max_bps'])}, mean {_rate(cell['uplink_bps'])} over its {cell['trace_period_s']:g} s "
+    return [f"- the uplink follows the bandwidth trace `{trace.source}` ({_rate(trace.min_bps)} to "
+            f"{_rate(trace.max_bps)}, mean {_rate(cell.uplink_bps)} over its {trace.period_s:g} s "
             "period): every transfer time is the mean over uploads started at 256 instants spread evenly over the "
             "period, so latencies are means over start times and the search minimises that mean; "
             "`autosplit netsim --trace` gives the distribution (p50, p99) of one payload's transfer"]
@@ -191,22 +194,22 @@ def _hypervolume_lines(rows: pd.DataFrame) -> list[str]:
     return lines + [""]
 
 
-def _evidence_lines(cell: dict) -> list[str]:
+def _evidence_lines(cell: ReportCell) -> list[str]:
     """What the edge and cloud presets were checked against (or assume), as `autosplit hardware` says."""
     lines = []
     for side in ("edge", "cloud"):
         try:
-            accelerator = load_accelerator(str(cell[side]))
+            accelerator = load_accelerator(str(getattr(cell, side)))
         except (UserError, KeyError):
             continue
         mode = f" in {accelerator.mode_label()} mode" if accelerator.has_modes else ""
-        lines.append(f"- {side} evidence ({cell[side]}{mode}): {preset_evidence(accelerator)}")
+        lines.append(f"- {side} evidence ({getattr(cell, side)}{mode}): {preset_evidence(accelerator)}")
     return lines
 
 
-def _confidence(cell: dict) -> str:
+def _confidence(cell: ReportCell) -> str:
     """Which end of the predicted accuracy's interval the bound and the drop column use."""
-    if cell.get("accuracy_confidence", "pessimistic") == "pessimistic":
+    if cell.accuracy_confidence == "pessimistic":
         return ("the bound applies to the pessimistic end of the 80% interval (`constraints.accuracy_confidence: "
                 "pessimistic`): a plan the accuracy model cannot vouch for is never chosen; the drop column is "
                 "taken there")
@@ -214,12 +217,12 @@ def _confidence(cell: dict) -> str:
             "plan may sit where the accuracy model is unsure (see the interval column)")
 
 
-def _envelope(cell: dict) -> str:
+def _envelope(cell: ReportCell) -> str:
     """The accuracy model's evidence envelope for the cell's tier and granularity, and whether it binds."""
-    floors = envelope_floors(cell["accuracy_tier"], cell["accuracy_granularity"])
+    floors = envelope_floors(cell.accuracy_tier, cell.accuracy_granularity)
     text = "; ".join(f"{kind}s " + ", ".join(f"{role.replace('_', ' ')} >= {bits}" for role, bits in roles.items())
                      for kind, roles in floors.items())
-    if cell.get("accuracy_extrapolate"):
+    if cell.accuracy_extrapolate:
         return (f"accuracy evidence envelope (bits the published rows of two sources cover): {text}; "
                 "`accuracy.extrapolate: true`, so plans outside it were allowed (their intervals widen below it)")
     return (f"accuracy evidence envelope (bits the published rows of two sources cover): {text}; no plan outside it "
@@ -233,30 +236,30 @@ def _interval(row) -> str:
     return "-" if _missing(low) or _missing(high) else f"{float(low):.1f} .. {float(high):.1f}"
 
 
-def _measured_section(cell: dict, rows: pd.DataFrame, meta: dict | None) -> list[str]:
+def _measured_section(cell: ReportCell, rows: pd.DataFrame, meta: RunMeta | None) -> list[str]:
     """How the plans were measured and chosen, and how well the proxy predicted the measurements."""
-    info = next((m for m in (meta or {}).get("measurements", []) if m["cell"] == cell["cell"]), None)
+    info = meta.measurement(cell.index) if meta is not None else None
     if info is None:
         return []
-    agreement = info["agreement"]
+    agreement = info.agreement
     lines = [f"**Measured accuracy.** The model is an ONNX file with labelled data: the float accuracy "
-             f"{info['fp_accuracy']:.2f}% is measured, and the proxy is the model's own ({info['proxy_source']}). "
+             f"{info.fp_accuracy:.2f}% is measured, and the proxy is the model's own ({info.proxy_source}). "
              f"Plans were measured with onnxruntime on the fake-quantized model (edge layers at the plan's bits, "
-             f"cloud layers in float): {info['measured']} distinct bit assignments (at most {info['cap']}, "
+             f"cloud layers in float): {info.measured} distinct bit assignments (at most {info.cap}, "
              f"`accuracy.max_measured_plans`"
-             + (f"; {info['refused']} more were left unmeasured at the cap" if info["refused"] else "") + "). "
+             + (f"; {info.refused} more were left unmeasured at the cap" if info.refused else "") + "). "
              "**Each method's plan is chosen by measured accuracy**: the fastest plan of its front (within the edge "
-             f"memory) whose *measured* drop is at most {_points(info['max_accuracy_drop'])}, found by bisecting "
+             f"memory) whose *measured* drop is at most {_points(info.max_accuracy_drop)}, found by bisecting "
              "the front ordered by latency on the measurement (the prediction is not used to skip plans); "
              "`feasible` is judged on the measurement (`predicted_feasible` keeps the proxy's verdict).", ""]
-    for method, note in info["repicked"].items():
+    for method, note in info.repicked.items():
         lines.append(f"- {method}: {note}.")
-    if info["repicked"]:
+    if info.repicked:
         lines.append("")
     coverage = agreement.get("coverage")
     lines += [f"Predicted ({'the expected value' if agreement.get('coverage') is not None else 'accuracy'}) "
               f"against measured over the front's plans ({agreement['plans']} measured of "
-              f"{info['front_plans']} on the memory fronts of all methods together, spread over latency): Spearman "
+              f"{info.front_plans} on the memory fronts of all methods together, spread over latency): Spearman "
               f"{_num(agreement['spearman'])}, mean absolute error {_num(agreement['mae_points'])} points, "
               + (f"{coverage:.0%} of the measurements inside the prediction interval." if coverage is not None else
                  "interval coverage not computed (the plans carry no accuracy_low / accuracy_high).")

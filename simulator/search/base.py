@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import abc
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -20,9 +21,65 @@ from simulator.evaluate import CostTables, Evaluation, Scenario, evaluate, prefi
 from simulator.graph.cuts import prefix_index
 from simulator.search.pareto import nondominated
 
-PLAN_COLUMNS = ["method", "model", "cut_index", "edge_layers", "latency_s", "edge_s", "transfer_s", "cloud_s",
-                "accuracy", "accuracy_drop", "accuracy_expected", "accuracy_low", "accuracy_high", "edge_memory_bytes",
-                "edge_energy_j", "payload_bytes", "wire_bytes", "weight_bits", "activation_bits", "feasible"]
+_BREAKDOWN = ("edge_s", "transfer_s", "cloud_s")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One split plan with its figures (SI units): which layers run on the edge (and the cut index when they are
+    a prefix), their weight and activation bits (weight bits None for a layer without weights), the latency and
+    its breakdown, the predicted accuracy (the bound's end of its interval, the drop from float, the expected value
+    and the interval), edge memory and energy, the payload and what it takes on the wire, and whether it meets
+    every bound. Its fields, in order, are the plan columns of every table (`PLAN_COLUMNS`)."""
+
+    method: str
+    model: str
+    cut_index: int | None
+    edge_layers: list[str]
+    latency_s: float
+    edge_s: float
+    transfer_s: float
+    cloud_s: float
+    accuracy: float
+    accuracy_drop: float
+    edge_memory_bytes: float
+    edge_energy_j: float
+    payload_bytes: float
+    wire_bytes: float
+    weight_bits: list[int | None]
+    activation_bits: list[int]
+    feasible: bool
+    accuracy_expected: float
+    accuracy_low: float
+    accuracy_high: float
+
+    def to_json(self) -> dict[str, Any]:
+        """DESIGN's `plan` JSON: the fields with the latency breakdown nested under `breakdown`."""
+        out = {k: v for k, v in vars(self).items() if k not in _BREAKDOWN}
+        out["breakdown"] = {k: getattr(self, k) for k in _BREAKDOWN}
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Plan:
+        """The plan of `to_json`'s output (a `breakdown` mapping, or its three keys at the top level)."""
+        flat = {**data, **(data.get("breakdown") or {})}
+        return cls.from_row(flat)
+
+    @classmethod
+    def from_row(cls, row: Any) -> Plan:
+        """The plan of a plans-table row (a Series or mapping with every `PLAN_COLUMNS` key), in plain Python
+        values."""
+        cut = row["cut_index"]
+        return cls(method=str(row["method"]), model=str(row["model"]),
+                   cut_index=None if cut is None or pd.isna(cut) else int(cut),
+                   edge_layers=[str(n) for n in row["edge_layers"]],
+                   weight_bits=[None if b is None or pd.isna(b) else int(b) for b in row["weight_bits"]],
+                   activation_bits=[int(b) for b in row["activation_bits"]], feasible=bool(row["feasible"]),
+                   **{k: float(row[k]) for k in _FIGURES})
+
+
+PLAN_COLUMNS = tuple(f.name for f in fields(Plan))
+_FIGURES = tuple(f.name for f in fields(Plan) if f.type == "float")
 
 
 @dataclass
@@ -77,16 +134,23 @@ class Proposal:
 
 @dataclass
 class SearchResult:
-    """A method's run: its plans (front, answer and a sample of the rest), its answer as DESIGN's `plan`
-    JSON (None when no plan meets the bounds), its front, seconds spent, plans evaluated and its `info`."""
+    """A method's run: its plans (its fronts, answer and a sample of the rest), its answer (None when no plan
+    meets the bounds), its front over (latency, accuracy drop) and that of its plans that meet every bound (the
+    rows of `plans`, fastest first), seconds spent, plans evaluated and its `info`."""
 
     method: str
     plans: pd.DataFrame
-    best: dict | None
+    plan: Plan | None
     front: pd.DataFrame
+    feasible_front: pd.DataFrame
     elapsed_s: float
     evaluations: int
     info: dict = field(default_factory=dict)
+
+    @property
+    def best(self) -> dict | None:
+        """The answer as DESIGN's `plan` JSON (None when there is none)."""
+        return None if self.plan is None else self.plan.to_json()
 
 
 class SearchMethod(abc.ABC):
@@ -124,15 +188,15 @@ def result_from(name: str, tables: CostTables, candidates: Candidates, ev: Evalu
     n = len(candidates)
     objectives = np.column_stack([ev.latency_s, ev.accuracy_drop])
     on_front = nondominated(objectives) if n else np.zeros(0, bool)
-    keep = on_front.copy()
+    # the front of the feasible plans too: what a reader compares against the bounds
+    feasible = np.flatnonzero(ev.feasible)
+    on_feasible_front = np.zeros(n, bool)
+    on_feasible_front[feasible[nondominated(objectives[feasible])]] = True
+    keep = on_front | on_feasible_front
     if single_answer:
         answer = 0 if n else None
     else:
-        feasible = np.flatnonzero(ev.feasible)
         answer = int(feasible[np.argmin(ev.latency_s[feasible])]) if len(feasible) else None
-        # the front of the feasible plans too: what a reader compares against the bounds
-        if len(feasible):
-            keep[feasible[nondominated(objectives[feasible])]] = True
     if answer is not None:
         keep[answer] = True
     rest = np.flatnonzero(~keep)
@@ -142,8 +206,9 @@ def result_from(name: str, tables: CostTables, candidates: Candidates, ev: Evalu
     rows = np.flatnonzero(keep)
     plans = plans_frame(name, tables, candidates, ev, rows)
     plans["on_front"] = on_front[rows]
-    best = plan_dict(plans.iloc[int(np.searchsorted(rows, answer))]) if answer is not None else None
+    best = Plan.from_row(plans.iloc[int(np.searchsorted(rows, answer))]) if answer is not None else None
     front = plans[plans["on_front"]].sort_values("latency_s").reset_index(drop=True)
+    feasible_front = plans[on_feasible_front[rows]].sort_values(["latency_s", "accuracy_drop"], kind="stable")
     info = dict(info or {})
     outside = ~ev.inside_envelope
     if not tables.scenario.extrapolate and outside.any():
@@ -153,7 +218,8 @@ def result_from(name: str, tables: CostTables, candidates: Candidates, ev: Evalu
             ev.accuracy_drop <= tables.scenario.max_accuracy_drop + 1e-9)
         info["outside_envelope"] = int(outside.sum())
         info["excluded_by_envelope"] = int((outside & admitted).sum())
-    return SearchResult(name, plans, best, front, elapsed_s, evaluations if evaluations is not None else n, info)
+    return SearchResult(name, plans, best, front, feasible_front.reset_index(drop=True), elapsed_s,
+                        evaluations if evaluations is not None else n, info)
 
 
 def plans_frame(name: str, tables: CostTables, c: Candidates, ev: Evaluation,
@@ -181,7 +247,7 @@ def plans_frame(name: str, tables: CostTables, c: Candidates, ev: Evaluation,
                 "feasible"):
         frame[key] = getattr(ev, key)[rows]
     frame["cut_index"] = frame["cut_index"].astype("Int64")
-    return frame[PLAN_COLUMNS]
+    return frame[list(PLAN_COLUMNS)]
 
 
 def predicted_column(plans: pd.DataFrame) -> str:
@@ -190,19 +256,6 @@ def predicted_column(plans: pd.DataFrame) -> str:
     if "accuracy_expected" in plans and plans["accuracy_expected"].notna().any():
         return "accuracy_expected"
     return "accuracy"
-
-
-def plan_dict(row: pd.Series) -> dict:
-    """DESIGN's `plan` JSON from a plans row."""
-    out = {k: row[k] for k in PLAN_COLUMNS if k not in ("edge_s", "transfer_s", "cloud_s")}
-    out["cut_index"] = None if pd.isna(row["cut_index"]) else int(row["cut_index"])
-    out["breakdown"] = {"edge_s": float(row["edge_s"]), "transfer_s": float(row["transfer_s"]),
-                        "cloud_s": float(row["cloud_s"])}
-    for key in ("latency_s", "accuracy", "accuracy_drop", "accuracy_expected", "accuracy_low", "accuracy_high",
-                "edge_memory_bytes", "edge_energy_j", "payload_bytes", "wire_bytes"):
-        out[key] = float(row[key])
-    out["feasible"] = bool(row["feasible"])
-    return out
 
 
 def uniform(tables: CostTables, bits: int, count: int = 1) -> tuple[np.ndarray, np.ndarray]:

@@ -122,14 +122,17 @@ def _outcome(rows: list[tuple[float, float, int]]):
     """A method's outcome whose plans are (latency, predicted drop, activation bits of layer b)."""
     from simulator.experiment.outcomes import MethodOutcome
 
-    plans = pd.DataFrame([{"method": "m", "kept_as": "front", "latency_s": lat, "accuracy": 90 - drop,
-                           "accuracy_drop": drop, "edge_memory_bytes": 10.0, "feasible": drop <= 1.0,
+    from simulator.search.base import Plan
+
+    plans = pd.DataFrame([{"method": "m", "kept_as": "front", "model": "toy", "cut_index": 2, "latency_s": lat,
+                           "accuracy": 90 - drop, "accuracy_drop": drop, "accuracy_expected": 90 - drop,
+                           "accuracy_low": 90 - drop, "accuracy_high": 90 - drop, "edge_memory_bytes": 10.0,
+                           "edge_energy_j": 0.0, "payload_bytes": 0.0, "wire_bytes": 0.0, "feasible": drop <= 1.0,
                            "edge_layers": ["a", "b"], "weight_bits": [8, 8], "activation_bits": [8, bits],
                            "edge_s": lat, "transfer_s": 0.0, "cloud_s": 0.0} for lat, drop, bits in rows])
     best_row = plans[plans["feasible"]].sort_values("latency_s").iloc[0]
     plans.loc[best_row.name, "kept_as"] = "chosen"
-    best = {k: v for k, v in best_row.items() if k not in ("kept_as", "edge_s", "transfer_s", "cloud_s")}
-    best["breakdown"] = {"edge_s": best_row["edge_s"], "transfer_s": 0.0, "cloud_s": 0.0}
+    best = Plan.from_row(best_row)
     return MethodOutcome(method="m", best=best, front=plans[plans["feasible"]], plans=plans, plans_evaluated=len(plans),
                          evaluations=len(plans), elapsed_s=0.0, budget={}, fingerprint="x")
 
@@ -140,9 +143,9 @@ def test_the_fastest_plan_whose_measured_drop_meets_the_bound_is_chosen():
     outcome = _outcome([(1.0, 5.0, 6), (2.0, 2.0, 7), (3.0, 1.5, 8), (4.0, 0.5, 16)])
     measurer = PlanMeasurer(_Meter(), cap=10)
     note = _repick("m", outcome, measurer, fp=90.0, bound=1.0, memory_limit=100.0)
-    assert outcome.best["latency_s"] == 3.0 and outcome.best["measured_drop"] == 0.0
-    assert outcome.best["chosen_by"] == "measured accuracy" and outcome.best["feasible"]
-    assert outcome.best["proxy_choice_latency_s"] == 4.0
+    assert outcome.best.latency_s == 3.0 and outcome.measured.measured_drop == 0.0
+    assert outcome.measured.chosen_by == "measured accuracy" and outcome.best.feasible
+    assert outcome.measured.proxy_choice_latency_s == 4.0
     assert "measurement chose 3000.000 ms" in note
     assert list(outcome.plans["kept_as"]) == ["front", "front", "chosen", "proxy choice"]
 
@@ -151,7 +154,7 @@ def test_a_plan_the_proxy_calls_hopeless_is_still_found_by_measurement():
     # the proxy predicts 50 points lost for the 8-bit plan at 2.0; it measures no loss: it is chosen
     outcome = _outcome([(1.0, 60.0, 1), (2.0, 50.0, 8), (3.0, 0.5, 16)])
     _repick("m", outcome, PlanMeasurer(_Meter(), cap=10), fp=90.0, bound=1.0, memory_limit=100.0)
-    assert outcome.best["latency_s"] == 2.0 and outcome.best["predicted_feasible"] is False
+    assert outcome.best.latency_s == 2.0 and outcome.measured.predicted_feasible is False
 
 
 def test_the_choice_takes_about_log2_of_the_front_in_measurements():
@@ -159,7 +162,7 @@ def test_the_choice_takes_about_log2_of_the_front_in_measurements():
     outcome = _outcome([(float(i), 64.0 - i, 7 if i < 40 else 8) for i in range(63)] + [(63.0, 0.5, 16)])
     meter = _Meter()
     _repick("m", outcome, PlanMeasurer(meter, cap=100), fp=90.0, bound=1.0, memory_limit=100.0)
-    assert outcome.best["latency_s"] == 40.0
+    assert outcome.best.latency_s == 40.0
     assert meter.calls <= 6 + 2 + 1  # log2(64) bisection steps, the slowest plan, the step below the answer
 
 
@@ -258,11 +261,21 @@ def test_accuracy_plot_is_drawn_with_or_without_prediction_intervals(tmp_path, i
         table["accuracy_low"], table["accuracy_high"] = predicted - 3, predicted + 3
     agreement = agreement_of_table(table[table["role"] == "front"])
     assert (agreement["coverage"] is not None) == interval
-    cell = {"cell": 0, "model": "m.onnx", "edge": "eyeriss", "cloud": "tpu_v1", "uplink_bps": 1e6, "link": "tcp",
-            "sweep": {}, "max_accuracy_drop": 1.0}
-    meta = {"name": "t", "measurements": [{"cell": 0, "fp_accuracy": 96.0, "max_accuracy_drop": 1.0,
-                                           "front_plans": 11, "agreement": agreement}]}
     from simulator.report import plots
+    from simulator.report.inputs import Measurement, ReportCell, RunMeta
+
+    cell = ReportCell(index=0, label="m.onnx", sweep={}, model="m.onnx", edge="eyeriss", cloud="tpu_v1", cloud_bits=16,
+                      edge_bits=None, uplink_bps=1e6, rtt_s=0.01, link="tcp", loss_rate=0.0,
+                      edge_memory_limit_bytes=2**20, memory_model="peak_live", max_accuracy_drop=1.0,
+                      accuracy_tier="calibrated", accuracy_granularity="per-channel",
+                      accuracy_confidence="pessimistic", accuracy_extrapolate=False, input_codec="raw",
+                      activation_codec="raw", layer_names=[], fp_accuracy=96.0)
+    meta = RunMeta(name="t", description=None, source="t.yaml", seed=0, reproducible=True, sweep={}, plans_cap=10,
+                   plans_kept=12, plans_returned=12, plans_evaluated=12, git={}, methods=["exact"],
+                   requested_methods=["exact"],
+                   measurements=[Measurement(cell=0, fp_accuracy=96.0, max_accuracy_drop=1.0, cap=12, measured=12,
+                                             refused=0, proxy_source="", front_plans=11, agreement=agreement,
+                                             repicked={})])
 
     plt = plots._pyplot()
     fig = plots._accuracy_figure(plt, [cell], measured=table, meta=meta, total_cells=1)
@@ -283,9 +296,9 @@ def test_an_onnx_model_without_data_uses_the_given_float_accuracy(tmp_path):
 
 def test_a_spent_measurement_cap_keeps_the_proxy_choice_and_says_so():
     outcome = _outcome([(1.0, 5.0, 6), (2.0, 0.5, 8), (3.0, 0.2, 16)])
-    proxy_latency = outcome.best["latency_s"]
+    proxy_latency = outcome.best.latency_s
     measurer = PlanMeasurer(_Meter(), cap=1)
     measurer.measured(outcome.best)  # the proxy's choice takes the only measurement
     note = _repick("m", outcome, measurer, fp=90.0, bound=1.0, memory_limit=100.0)
-    assert outcome.best["latency_s"] == proxy_latency and "cap was reached" in note
-    assert outcome.best["chosen_by"] == "proxy (measurement cap reached)"
+    assert outcome.best.latency_s == proxy_latency and "cap was reached" in note
+    assert outcome.measured.chosen_by == "proxy (measurement cap reached)"
