@@ -48,6 +48,7 @@ NETWORKS = {"resnet18": "resnet18", "resnet18_int8": "resnet18", "resnet50": "re
 
 def load_layers(network: str):
     import published_cnn_layers
+
     from simulator.graph import load_model
 
     if hasattr(published_cnn_layers, network):
@@ -96,8 +97,8 @@ def main() -> int:
     parser.add_argument("--iterations", type=int, default=3000, help="Nelder-Mead iterations per round")
     args = parser.parse_args()
 
-    from tools import cpu_fit
     from hardware_models.cpu import CALIBRATION_PATH, default_calibration
+    from tools import cpu_fit
 
     kept, feats, measured, boards, skipped = build()
     base = default_calibration()

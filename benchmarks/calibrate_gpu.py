@@ -23,8 +23,8 @@ NETWORKS = ("resnet18", "vgg16", "mobilenet_v2")
 
 def profile_networks():
     """The three profiled networks as PyTorch runs them (autosplit's zoo, unsimplified)."""
-    from tools.gpu_fit import ProfileNetwork
     from simulator.graph import load_model
+    from tools.gpu_fit import ProfileNetwork
 
     out = []
     for name in NETWORKS:

@@ -46,8 +46,8 @@ def main() -> int:
 
     from hardware_models import load_accelerator
     from hardware_models.gpu_calibration import default_calibration
-    from tools import gpu_serving_fit as fitting
     from simulator.graph import load_model
+    from tools import gpu_serving_fit as fitting
 
     graph = load_model("resnet50")
     rows, left_out = fitting.read_rows()

@@ -18,8 +18,8 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 from simulator.evaluate import Scenario, evaluate  # noqa: E402
-from simulator.network.link import Link  # noqa: E402
 from simulator.freed_memory import keep_freed_memory  # noqa: E402
+from simulator.network.link import Link  # noqa: E402
 
 
 def main() -> None:

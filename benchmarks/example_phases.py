@@ -41,7 +41,7 @@ PHASES = {
 _COMPILED = {name: (re.compile(f), re.compile(n)) for name, (f, n) in PHASES.items()}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _phase_of(code) -> str | None:
     for name, (file_pattern, name_pattern) in _COMPILED.items():
         if file_pattern.search(code.co_filename) and name_pattern.search(code.co_name):

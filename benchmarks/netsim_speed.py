@@ -33,7 +33,7 @@ def main() -> None:
     ]:
         size = payload if runs == 100 else 1_000_000
         segments = int(link.segments(size)) * runs
-        seconds = best_of(3, lambda: simulate_transfer_times_s(link, size, runs, seed=0))
+        seconds = best_of(3, lambda link=link, size=size, runs=runs: simulate_transfer_times_s(link, size, runs, seed=0))
         print(f"SimPy TCP ({name}): {segments / seconds:,.0f} segments/s "
               f"({runs} uploads of {size:,} B in {seconds:.3f} s)")
 

@@ -85,7 +85,7 @@ def workers_on_postgres(url: str, counts: list[int], trials: int) -> list[dict]:
                          for seed in range(count)]
             outputs = [p.communicate() for p in processes]
             elapsed_s = time.perf_counter() - started
-            for process, (out, err) in zip(processes, outputs):
+            for process, (_out, err) in zip(processes, outputs):
                 if process.returncode:
                     raise SystemExit(f"worker failed: {mask_secrets(err)[-2000:]}")
             study = optuna.load_study(study_name=name, storage=open_storage(url))

@@ -58,7 +58,7 @@ def main() -> None:
         model, memory, link = SCENARIOS[name]
         s = scenario(model, memory, link)
         start = time.perf_counter()
-        s.tables
+        _ = s.tables
         tables_s = time.perf_counter() - start
         exact = ExactFront().run(s)
         info = exact.info
@@ -82,7 +82,7 @@ def main() -> None:
             t, trials, hv = done[-1]
             print(f"  {checkpoint:6g}  {trials:6d}  {hv:11.6f}  {100 * hv / inner:13.2f}%  {100 * hv / outer:13.2f}%")
         reach = [row for row in trace if row[2] >= 0.98 * outer]
-        print(f"  98% of the outer bound reached after "
+        print("  98% of the outer bound reached after "
               + (f"{reach[0][0]:.1f} s ({reach[0][1]} trials)" if reach else f"never within {args.seconds:g} s"))
 
 

@@ -127,6 +127,7 @@ class Accelerator(abc.ABC):
     def check_model(self, model: str, path: str | None) -> None:
         """A UserError if this accelerator cannot cost `model` (its ONNX file at `path`, None for a zoo model):
         a measured profile answers only for the file it measured; an analytical model costs any."""
+        return None
 
     def with_threads(self, threads: int, where: str = "") -> Accelerator:
         """A copy running `threads` threads (a CPU); a UserError for a model without threads."""

@@ -39,8 +39,20 @@ from pydantic import Field, ValidationInfo, field_validator
 from hardware_models.base import Accelerator, LayerCost
 from hardware_models.errors import UserError
 from hardware_models.layer import LayerSpec
-from hardware_models.preset import (Bandwidth, BitList, Fraction, Frequency, NonNegativeNumber, PositiveInteger,
-                                    PositiveNumber, PresetModel, Size, StrictModel, Watts, validate_preset)
+from hardware_models.preset import (
+    Bandwidth,
+    BitList,
+    Fraction,
+    Frequency,
+    NonNegativeNumber,
+    PositiveInteger,
+    PositiveNumber,
+    PresetModel,
+    Size,
+    StrictModel,
+    Watts,
+    validate_preset,
+)
 from hardware_models.yaml_io import read_yaml
 
 CALIBRATION_PATH = Path(__file__).parent / "cpu_calibration.yaml"

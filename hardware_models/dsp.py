@@ -48,9 +48,18 @@ from pydantic import Field, ValidationInfo, field_validator
 from hardware_models.base import Accelerator, LayerCost
 from hardware_models.energy import EnergyModel, EnergyPreset
 from hardware_models.layer import LayerSpec
-from hardware_models.preset import (Bandwidth, BitList, Fraction, Frequency, NonNegativeNumber, PositiveInteger,
-                                    PresetModel,
-                                    Size, validate_preset)
+from hardware_models.preset import (
+    Bandwidth,
+    BitList,
+    Fraction,
+    Frequency,
+    NonNegativeNumber,
+    PositiveInteger,
+    PresetModel,
+    Size,
+    validate_preset,
+)
+
 
 class DspPreset(PresetModel):
     """A `kind: dsp` preset (human units)."""

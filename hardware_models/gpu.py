@@ -42,14 +42,30 @@ from pydantic import BeforeValidator, Field, ValidationInfo, field_validator
 
 from hardware_models.base import Accelerator, LayerCost, sum_costs
 from hardware_models.errors import UserError, suggest
-from hardware_models.gpu_calibration import (CALIBRATION_PATH, Calibration, CalibrationOverrides, default_calibration,
-                                             merge_calibration, mode_evidence, serving_overrides)
+from hardware_models.gpu_calibration import (
+    CALIBRATION_PATH,
+    Calibration,
+    CalibrationOverrides,
+    default_calibration,
+    merge_calibration,
+    mode_evidence,
+    serving_overrides,
+)
 from hardware_models.gpu_kernels import BYTES_PER_ELEMENT, KernelTable, kernel_table, precision_of
 from hardware_models.gpu_modes import EXECUTION_MODES, FUSION_MODES, Execution, Fusion
 from hardware_models.layer import LayerSpec
-from hardware_models.preset import (Bandwidth, Duration, Frequency, PositiveDuration, PositiveInteger, PresetModel,
-                                    Size, StrictModel, Watts, validate_preset)
-
+from hardware_models.preset import (
+    Bandwidth,
+    Duration,
+    Frequency,
+    PositiveDuration,
+    PositiveInteger,
+    PresetModel,
+    Size,
+    StrictModel,
+    Watts,
+    validate_preset,
+)
 
 
 def _tflops(value: object) -> float:

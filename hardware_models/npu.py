@@ -45,8 +45,19 @@ from pydantic import BeforeValidator, Field, ValidationInfo, field_validator
 from hardware_models.base import Accelerator, LayerCost, sum_costs
 from hardware_models.errors import UserError
 from hardware_models.layer import LayerSpec
-from hardware_models.preset import (Bandwidth, BitList, Duration, Fraction, Frequency, PositiveNumber, PresetModel,
-                                    Sentence, Size, Watts, validate_preset)
+from hardware_models.preset import (
+    Bandwidth,
+    BitList,
+    Duration,
+    Fraction,
+    Frequency,
+    PositiveNumber,
+    PresetModel,
+    Sentence,
+    Size,
+    Watts,
+    validate_preset,
+)
 
 PRECISION_OF_BITS = {8: "int8", 16: "fp16"}
 Precision = Literal["int8", "fp16"]

@@ -15,8 +15,7 @@ from typing import Annotated, Any, TypeVar
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
 from hardware_models.errors import UserError
-from hardware_models.units import (parse_bandwidth, parse_bytes, parse_energy, parse_frequency, parse_rate,
-                                   parse_time)
+from hardware_models.units import parse_bandwidth, parse_bytes, parse_energy, parse_frequency, parse_rate, parse_time
 from hardware_models.yaml_errors import kind_of, problems
 
 Model = TypeVar("Model", bound=BaseModel)

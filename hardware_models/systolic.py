@@ -78,8 +78,7 @@ from hardware_models.base import Accelerator, LayerCost
 from hardware_models.energy import EnergyModel, EnergyPreset
 from hardware_models.errors import UserError
 from hardware_models.layer import LayerSpec
-from hardware_models.preset import (BitList, Bandwidth, Frequency, PositiveInteger, PresetModel, Size,
-                                    validate_preset)
+from hardware_models.preset import Bandwidth, BitList, Frequency, PositiveInteger, PresetModel, Size, validate_preset
 
 DATAFLOWS = ("os", "ws", "is")
 MAC_MODES = ("native", "bit_serial")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import csv
 import math
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -54,7 +54,7 @@ def jpeg_bytes(height: int, width: int, quality: int = 90) -> float:
     return float(per_pixel * pixels)
 
 
-@lru_cache(maxsize=None)
+@cache
 def entropy_bits_per_element(bits: int, relu: bool = True) -> float:
     """Entropy (bits per value) of a unit Gaussian (ReLU'd when `relu`) quantized to `bits` bits.
 

@@ -2,9 +2,9 @@
 import os
 
 import pytest
+from support import an_experiment, make_scenario
 
 from simulator.freed_memory import keep_freed_memory
-from support import an_experiment, make_scenario
 
 keep_freed_memory()  # as the CLI does: numpy temporaries reuse freed memory instead of fresh mappings
 

@@ -71,7 +71,7 @@ class ShapedPair:
         self.sender_ip, self.receiver_ip = "10.231.0.1", "10.231.0.2"
         self._server: subprocess.Popen | None = None
 
-    def __enter__(self) -> "ShapedPair":
+    def __enter__(self) -> ShapedPair:
         try:
             _run("ip", "netns", "add", self.sender)
             _run("ip", "netns", "add", self.receiver)

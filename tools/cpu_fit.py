@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from hardware_models.cpu import CPU, LAYER_CLASSES, CpuCalibration, layer_class
-from tools.gpu_fit import nelder_mead
 from hardware_models.layer import LayerSpec
+from tools.gpu_fit import nelder_mead
 
 DATA_PATH = Path(__file__).resolve().parents[1] / "hardware_models" / "data" / "jetson_cpu_published.csv"
 # the parameter vector: log of each positive constant; thread and bandwidth efficiencies through a logistic

@@ -19,6 +19,7 @@ import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -338,7 +339,7 @@ def fit(gpu: GPU, cases: Sequence[_Case], iterations: int = 400, rounds: int = 2
     theta = np.log(np.array([v for _, v in PARAMETERS]))
     host = host_from_leaves(gpu, cases, None)
     for _ in range(rounds):
-        theta = nelder_mead(lambda t: objective(gpu, cases, t, host), theta, iterations=iterations)
+        theta = nelder_mead(partial(objective, gpu, cases, host=host), theta, iterations=iterations)
         host = host_from_leaves(gpu, cases, calibration_from(theta, host))
     theta = nelder_mead(lambda t: objective(gpu, cases, t, host), theta, step=0.1, iterations=iterations // 2)
     return calibration_from(theta, host)

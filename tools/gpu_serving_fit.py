@@ -40,8 +40,8 @@ import numpy as np
 from hardware_models.gpu import GPU
 from hardware_models.gpu_calibration import Calibration
 from hardware_models.gpu_kernels import KERNEL_CLASSES, KernelTable, precision_of
-from tools.gpu_fit import nelder_mead
 from hardware_models.layer import LayerSpec
+from tools.gpu_fit import nelder_mead
 
 DATA_PATH = Path(__file__).resolve().parents[1] / "hardware_models" / "data" / "tensorrt_published.csv"
 INPUT_ELEMENTS = 3 * 224 * 224  # ResNet-50's input, one image

@@ -14,8 +14,17 @@ from pathlib import Path
 
 import numpy as np
 
-from simulator.accuracy.calibration import (REPRODUCIBILITY_POINTS, _stored, calibrate_on_measurements, interval_band, published_calibration,
-                                            published_interval, row_interval, write_published_fit, zoo_proxy)
+from simulator.accuracy.calibration import (
+    REPRODUCIBILITY_POINTS,
+    _stored,
+    calibrate_on_measurements,
+    interval_band,
+    published_calibration,
+    published_interval,
+    row_interval,
+    write_published_fit,
+    zoo_proxy,
+)
 from simulator.accuracy.measure import AccuracyMeter
 from simulator.accuracy.npz import load_npz
 from simulator.accuracy.published import PlanBuilder, unrepresentable_rows

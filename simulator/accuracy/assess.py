@@ -14,9 +14,15 @@ from pathlib import Path
 import numpy as np
 
 from hardware_models.errors import UserError
-from simulator.accuracy.calibration import (PLAN_MEASUREMENTS, SINGLE_LAYER_BITS, calibrate_on_measurements,
-                                            fp32_reference, proxy_for_graph, zoo_proxy)
 from simulator.accuracy.cache import dataclass_from_json, dataclass_to_json, fit_stamp
+from simulator.accuracy.calibration import (
+    PLAN_MEASUREMENTS,
+    SINGLE_LAYER_BITS,
+    calibrate_on_measurements,
+    fp32_reference,
+    proxy_for_graph,
+    zoo_proxy,
+)
 from simulator.accuracy.distortion import FLOAT_BITS
 from simulator.accuracy.measure import cached_meter
 from simulator.accuracy.proxy import AccuracyProxy

@@ -67,7 +67,7 @@ from __future__ import annotations
 import csv
 import json
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -123,7 +123,7 @@ Z_80 = 1.2816
 RECONSTRUCTION_REFERENCE_BITS = 4
 
 
-@lru_cache(maxsize=None)
+@cache
 def fp32_reference(path: Path = FP32_CSV) -> dict[str, tuple[float, str]]:
     """Model -> (FP32 accuracy in percent, metric)."""
     with open(path, newline="") as f:
@@ -135,12 +135,12 @@ def chance_accuracy(metric: str) -> float:
     return 0.1 if "ImageNet" in metric else 0.0
 
 
-@lru_cache(maxsize=None)
+@cache
 def _graph(model: str):
     return load_model(model)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _tables(model: str, tier: str, granularity: str) -> tuple[np.ndarray, np.ndarray]:
     # reconstruction quantizes with the calibrated ranges; its gain is a sensitivity factor
     return assumed_distortion_tables(_graph(model), "naive" if tier == "naive" else "calibrated", granularity)
@@ -444,7 +444,7 @@ def write_published_fit(path: Path = FIT_JSON) -> dict:
     return data
 
 
-@lru_cache(maxsize=None)
+@cache
 def _stored(path: Path = FIT_JSON) -> dict:
     with open(path) as f:
         return json.load(f)
@@ -469,7 +469,7 @@ tensor: a regime one paper alone reports cannot be checked against anyone (leave
 such rows 20-60 points off), so the model does not claim it."""
 
 
-@lru_cache(maxsize=None)
+@cache
 def coverage(rows: tuple[CalibrationRow, ...] | None = None,
              sources: int = ENVELOPE_SOURCES) -> dict[tuple[str, str, str, str], int]:
     """(tier, granularity, 'weight' | 'activation', role) -> the lowest bits that rows of `sources` sources
@@ -526,7 +526,7 @@ def extrapolation(floors: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np
 
 
 # --- the proxy of a zoo model ------------------------------------------------------------------------------
-@lru_cache(maxsize=None)
+@cache
 def published_calibration() -> ZooCalibration:
     """The fit on every representable published row (what `zoo_proxy` uses), as stored in `FIT_JSON` by
     `python -m tools.proxy_validation --write`; a test refits and compares."""

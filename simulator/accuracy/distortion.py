@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -176,7 +176,7 @@ _CDF = np.cumsum(_PDF)
 _LOG_CLIPS = np.linspace(np.log(0.02), np.log(1e4), 400)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _expected_max(count: float, one_sided: bool) -> float:
     """E[max] of `count` iid |N(0,1)| (or N(0,1) one-sided: the largest value, taken >= 0)."""
     cdf = _CDF[_Z >= 0]
@@ -212,12 +212,12 @@ def write_gaussian_tables() -> None:
     GAUSSIAN_TABLES.write_text(json.dumps(tables))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _gaussian_symmetric_mse_table(bits: int) -> np.ndarray:
     return _stored(f"symmetric_{bits}", lambda: _compute_symmetric_mse_table(bits))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _gaussian_rounding_table(bits: int) -> np.ndarray:
     return _stored(f"rounding_{bits}", lambda: _compute_rounding_table(bits))
 
@@ -252,7 +252,7 @@ def _gaussian_symmetric_mse(clip: np.ndarray, bits: int) -> np.ndarray:
     return np.interp(np.log(np.maximum(clip, 1e-12)), _LOG_CLIPS, _gaussian_symmetric_mse_table(bits))
 
 
-@lru_cache(maxsize=None)
+@cache
 def gaussian_weight_distortion(fan_in: int, channels: int, bits: int, tier: str = "calibrated",
                                granularity: str = "per-channel", scale_spread: float = DENSE_CHANNEL_SCALE_SPREAD) -> float:
     """Relative MSE of quantizing He-initialised Gaussian weights (`channels` x `fan_in`).
@@ -282,7 +282,7 @@ def gaussian_weight_distortion(fan_in: int, channels: int, bits: int, tier: str 
     return float(np.mean(_gaussian_symmetric_mse(clip / scales, bits)))
 
 
-@lru_cache(maxsize=None)
+@cache
 def gaussian_activation_distortion(elements: int, bits: int, tier: str = "calibrated", relu: bool = True) -> float:
     """Relative MSE of quantizing per tensor a ReLU'd Gaussian activation (or a signed one, `relu=False`).
 
@@ -300,7 +300,7 @@ def gaussian_activation_distortion(elements: int, bits: int, tier: str = "calibr
 _LOG_RANGES = np.linspace(np.log(0.05), np.log(12.0), 300)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _gaussian_activation_table(bits: int, relu: bool) -> np.ndarray:
     return _stored(f"activation_{bits}_{relu}", lambda: _compute_activation_table(bits, relu))
 

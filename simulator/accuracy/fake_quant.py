@@ -278,9 +278,8 @@ class FakeQuantizer:
     def run_tensors(self, x: np.ndarray, tensors: list[str], model=None, batch: int | None = None
                     ) -> dict[str, np.ndarray]:
         """Values of ONNX `tensors` on inputs `x` (float model unless `model` is given, run at `batch`)."""
-        from onnx import helper
-
         import onnx
+        from onnx import helper
 
         probe = onnx.ModelProto()
         probe.CopyFrom(model if model is not None else self.base)

@@ -27,9 +27,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from simulator.accuracy.distortion import (BIT_WIDTHS, DENSE_CHANNEL_SCALE_SPREAD, DEPTHWISE_CHANNEL_SCALE_SPREAD,
-                                           FLOAT_BITS, activation_distortion, gaussian_activation_distortion,
-                                           gaussian_weight_distortion, weight_distortion)
+from simulator.accuracy.distortion import (
+    BIT_WIDTHS,
+    DENSE_CHANNEL_SCALE_SPREAD,
+    DEPTHWISE_CHANNEL_SCALE_SPREAD,
+    FLOAT_BITS,
+    activation_distortion,
+    gaussian_activation_distortion,
+    gaussian_weight_distortion,
+    weight_distortion,
+)
 from simulator.accuracy.sensitivity import is_depthwise
 from simulator.graph.ir import DATA_OPS, POOL_OPS, Graph
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import csv
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -97,7 +97,7 @@ def _first_number(text: str) -> float:
     return float(match.group())
 
 
-@lru_cache(maxsize=None)
+@cache
 def _cached_graph(model: str):
     return load_model(model)
 
@@ -348,7 +348,7 @@ def _deduplicate(rows: list[CalibrationRow]) -> tuple[list[CalibrationRow], list
     return kept, skipped
 
 
-@lru_cache(maxsize=None)
+@cache
 def _all() -> tuple[tuple[CalibrationRow, ...], tuple[SkippedRow, ...]]:
     uniform, skipped_u = _uniform_rows()
     layerwise, skipped_l = _layerwise_rows()

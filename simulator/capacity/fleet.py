@@ -56,7 +56,7 @@ class DeviceGroup:
     def max_batch(self) -> int:
         return len(self.batch_latency_s) - 1
 
-    def with_(self, **changes) -> "DeviceGroup":
+    def with_(self, **changes) -> DeviceGroup:
         return dataclasses.replace(self, **changes)
 
 
@@ -93,7 +93,7 @@ class Fleet:
     def devices(self) -> int:
         return sum(g.devices for g in self.groups)
 
-    def only(self, name: str, devices: int | None = None, gpus: int | None = None) -> "Fleet":
+    def only(self, name: str, devices: int | None = None, gpus: int | None = None) -> Fleet:
         """This fleet with one group alone (optionally resized): what a per-group capacity search simulates."""
         group = next(g for g in self.groups if g.name == name)
         changes = {k: v for k, v in (("devices", devices), ("gpus", gpus)) if v is not None}

@@ -16,8 +16,23 @@ from typing import Any
 
 from hardware_models.errors import UserError
 from hardware_models.units import UNITS_HELP
-from simulator.cli import (_accuracy, _capacity, _export, _hardware, _inspect, _layer_cost, _models, _netsim, _plan,
-                           _profile, _run, _run_edge, _schema, _serve_cloud, _worker)
+from simulator.cli import (
+    _accuracy,
+    _capacity,
+    _export,
+    _hardware,
+    _inspect,
+    _layer_cost,
+    _models,
+    _netsim,
+    _plan,
+    _profile,
+    _run,
+    _run_edge,
+    _schema,
+    _serve_cloud,
+    _worker,
+)
 from simulator.freed_memory import keep_freed_memory
 
 __all__ = ["build_parser", "main"]

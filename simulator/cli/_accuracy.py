@@ -4,11 +4,17 @@ from __future__ import annotations
 import argparse
 
 from hardware_models.errors import UserError
-from simulator.cli._arguments import (add_format_argument, add_model_argument, add_progress_argument, apply_progress,
-                                      input_shape, model_name)
+from simulator.choices import GRANULARITIES, TIERS
+from simulator.cli._arguments import (
+    add_format_argument,
+    add_model_argument,
+    add_progress_argument,
+    apply_progress,
+    input_shape,
+    model_name,
+)
 from simulator.cli._output import emit
 from simulator.cli._values import number, parse_bits
-from simulator.choices import GRANULARITIES, TIERS
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from hardware_models.errors import UserError
-from simulator.cli._values import number
 from simulator.choices import EXECUTION_MODES, FUSION_MODES
+from simulator.cli._values import number
 
 if TYPE_CHECKING:
     from simulator.graph import Graph

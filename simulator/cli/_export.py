@@ -7,13 +7,18 @@ from typing import Any
 
 from hardware_models.errors import UserError
 from hardware_models.units import UNITS_HELP
-from simulator.cli._arguments import (add_format_argument, add_model_argument, add_progress_argument, apply_progress,
-                                      input_shape, model_name)
+from simulator.choices import GRANULARITIES, measured_tier
+from simulator.cli._arguments import (
+    add_format_argument,
+    add_model_argument,
+    add_progress_argument,
+    apply_progress,
+    input_shape,
+    model_name,
+)
 from simulator.cli._output import emit, format_table
 from simulator.cli._plan import add_scenario_arguments, search
-from simulator.choices import GRANULARITIES, measured_tier
 from simulator.cli._values import whole
-
 
 # what --method needs besides the model: the scenario flags `plan` requires
 _SCENARIO_REQUIRED = ("edge", "cloud", "uplink", "edge_memory", "max_accuracy_drop", "method")

@@ -21,7 +21,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    from hardware_models.registry import load_accelerator, preset_evidence, preset_names  # loads every hardware model: not for --help
+    from hardware_models.registry import (  # loads every hardware model: not for --help
+        load_accelerator,
+        preset_evidence,
+        preset_names,
+    )
 
     rows: list[dict[str, Any]] = []
     for name in preset_names():

@@ -5,8 +5,7 @@ import argparse
 from typing import Any
 
 from hardware_models.errors import UserError
-from simulator.cli._arguments import (add_format_argument, add_gpu_mode_arguments, add_model_argument,
-                                      model_from_args)
+from simulator.cli._arguments import add_format_argument, add_gpu_mode_arguments, add_model_argument, model_from_args
 from simulator.cli._output import emit
 from simulator.cli._values import parse_bits, whole
 
@@ -37,7 +36,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    from hardware_models.registry import load_accelerator, preset_evidence, with_mode_spec  # loads every hardware model: not for --help
+    from hardware_models.registry import (  # loads every hardware model: not for --help
+        load_accelerator,
+        preset_evidence,
+        with_mode_spec,
+    )
     from hardware_models.scalesim_io import read_topology
 
     if (args.execution or args.fusion) and not load_accelerator(args.hardware).has_modes:

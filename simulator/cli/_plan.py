@@ -10,12 +10,22 @@ from typing import TYPE_CHECKING, Any
 
 from hardware_models.errors import UserError
 from hardware_models.units import UNITS_HELP
-from simulator.cli._arguments import (add_format_argument, add_gpu_mode_arguments, add_link_arguments,
-                                      add_method_arguments, add_model_argument, add_progress_argument,
-                                      apply_progress, defer_arguments, method_flag, method_flags, model_keys,
-                                      model_name)
-from simulator.cli._output import emit, format_table
 from simulator.choices import ACTIVATION_CODECS, CONFIDENCES, INPUT_CODECS, MEMORY_MODELS, TIERS
+from simulator.cli._arguments import (
+    add_format_argument,
+    add_gpu_mode_arguments,
+    add_link_arguments,
+    add_method_arguments,
+    add_model_argument,
+    add_progress_argument,
+    apply_progress,
+    defer_arguments,
+    method_flag,
+    method_flags,
+    model_keys,
+    model_name,
+)
+from simulator.cli._output import emit, format_table
 
 if TYPE_CHECKING:
     from simulator.evaluate import Scenario

@@ -72,7 +72,7 @@ class DeployedPlan:
     wires: list = field(default_factory=list)
 
     @classmethod
-    def load(cls, folder: str | Path, side: str) -> "DeployedPlan":
+    def load(cls, folder: str | Path, side: str) -> DeployedPlan:
         folder = Path(folder)
         plan_path, model_path = folder / "plan.json", folder / f"{side}.onnx"
         for path in (plan_path, model_path):
@@ -472,7 +472,7 @@ class EdgeClient:
                 header, body, _ = await read_frame(self.sock, self.timeout_s,
                                                    self._check_answer(protocol.RESULT, self.plan.result_bytes))
             except (ConnectionError, asyncio.TimeoutError, OSError) as exc:
-                last = "no answer within {:g} s".format(self.timeout_s) if isinstance(exc, asyncio.TimeoutError) \
+                last = f"no answer within {self.timeout_s:g} s" if isinstance(exc, asyncio.TimeoutError) \
                     else str(exc)
                 self.close()
                 continue

@@ -26,8 +26,17 @@ from hardware_models.base import Accelerator
 from hardware_models.errors import UserError
 from hardware_models.registry import load_accelerator, preset_evidence
 from simulator import atomic
-from simulator.capacity import (DeviceGroup, Fleet, Simulation, cost_per_million_usd, evaluate_point,
-                                gpu_batch_latency_s, gpus_needed, max_devices, path_for)
+from simulator.capacity import (
+    DeviceGroup,
+    Fleet,
+    Simulation,
+    cost_per_million_usd,
+    evaluate_point,
+    gpu_batch_latency_s,
+    gpus_needed,
+    max_devices,
+    path_for,
+)
 from simulator.evaluate import Scenario
 from simulator.experiment.capacity_schema import Capacity
 from simulator.experiment.cells import checkpoint_fingerprint, checkpoint_path, load_checkpoint

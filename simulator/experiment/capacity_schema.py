@@ -20,7 +20,6 @@ from simulator.experiment.fields import HumanUnit, choice
 from simulator.experiment.limits import MAX_FRAMES_PER_RUN
 from simulator.experiment.method_name import MethodName
 
-
 # a day of simulated time, a petabyte: beyond them a number is a typo, not a scenario
 Duration = Annotated[str | float, HumanUnit("a duration", parse_time, "20ms", 0.0, False, 86400.0, "s")]
 PositiveDuration = Annotated[str | float, HumanUnit("a duration", parse_time, "60s", 0.0, True, 86400.0, "s")]
@@ -68,7 +67,7 @@ class CapacityPlan(_Section):
                                   "the rest of the experiment's model)")
 
     @model_validator(mode="after")
-    def _one_kind(self) -> "CapacityPlan":
+    def _one_kind(self) -> CapacityPlan:
         explicit = [self.edge_time, self.payload, self.cut_index]
         if self.method is not None and any(v is not None for v in explicit):
             raise ValueError("give either method (and input_codec) or edge_time, payload and cut_index, not both")
@@ -159,7 +158,7 @@ class Capacity(_Section):
         return value
 
     @model_validator(mode="after")
-    def _window(self) -> "Capacity":
+    def _window(self) -> Capacity:
         if self.warmup_s >= self.duration_s:
             raise ValueError(f"warmup ({self.warmup!r}) must be shorter than duration ({self.duration!r})")
         per_device = max(g.arrivals.rate for g in self.groups) * self.duration_s

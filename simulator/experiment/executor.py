@@ -15,17 +15,27 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hardware_models.errors import UserError
 from simulator import atomic
-from simulator.experiment.cells import (CellRun, PreparedCell, Progress, cell_info_path, checkpoint_fingerprint,
-                                        checkpoint_path, load_checkpoint, run_cell, run_method_in_cell, scenario_info,
-                                        write_checkpoint)
+from simulator.experiment.cells import (
+    CellRun,
+    PreparedCell,
+    Progress,
+    cell_info_path,
+    checkpoint_fingerprint,
+    checkpoint_path,
+    load_checkpoint,
+    run_cell,
+    run_method_in_cell,
+    scenario_info,
+    write_checkpoint,
+)
 from simulator.experiment.outcomes import MethodOutcome
 from simulator.experiment.scenario import build_scenario
 from simulator.experiment.settings import budget_for

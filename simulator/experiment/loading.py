@@ -11,9 +11,9 @@ from pathlib import Path
 import yaml
 
 from hardware_models.errors import UserError
+from hardware_models.yaml_errors import kind_of
 from hardware_models.yaml_io import read_yaml_file
 from simulator.experiment.sweep import expand
-from hardware_models.yaml_errors import kind_of
 from simulator.experiment.validated import LoadedExperiment, set_dotted, validate
 
 __all__ = ["apply_overrides", "load_experiment", "read_mapping"]

@@ -326,7 +326,7 @@ def _combined_memory_front(outcomes: dict[str, MethodOutcome], memory_limit: flo
     """Non-dominated plans over (latency, predicted drop) of all methods together, within the edge memory, one
     row per bit assignment (credited to the first method in run order), fastest first."""
     frames = []
-    for name, outcome in outcomes.items():
+    for outcome in outcomes.values():
         plans = outcome.plans
         if plans is None or plans.empty:
             continue

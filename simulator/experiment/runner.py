@@ -28,13 +28,21 @@ from simulator.experiment.cells import CHECKPOINTS, CellRun, PreparedCell, prepa
 from simulator.experiment.dir_lock import LOCK_NAME, locked
 from simulator.experiment.executor import run_cells
 from simulator.experiment.provenance import provenance
-from simulator.experiment.settings import (NOT_FINGERPRINTED, budget_for, default_out_dir, fingerprint, methods_to_run,
-                                          reproducible, resuming_methods, study_name)
-from simulator.search.optuna_storage import mask_secrets
+from simulator.experiment.settings import (
+    NOT_FINGERPRINTED,
+    budget_for,
+    default_out_dir,
+    fingerprint,
+    methods_to_run,
+    reproducible,
+    resuming_methods,
+    study_name,
+)
 from simulator.experiment.tables import write_results
 from simulator.experiment.validated import LoadedExperiment
 from simulator.experiment.worker import forget_studies
 from simulator.search import skip_note
+from simulator.search.optuna_storage import mask_secrets
 
 OUTPUT_FILES = ("config.resolved.yaml", "plans.parquet", "plans.csv", "pareto.csv", "baselines.csv", "timings.csv",
                 "summary.md", "pareto.png", "pareto.svg", "breakdown.png", "breakdown.svg", "bits.png", "bits.svg",

@@ -14,22 +14,43 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ModelWrapValidatorHandler, ValidationError,
-                      ValidationInfo, field_validator, model_validator)
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from hardware_models.errors import UserError, suggest
 from hardware_models.registry import preset_names as hardware_preset_names
 from hardware_models.units import parse_bytes, parse_rate, parse_time
 from simulator.accuracy.npz import read_npz
-from simulator.choices import (ActivationCodec, Confidence, Execution, Fusion, Granularity, InputCodec,
-                               MemoryModel, Tier)
+from simulator.choices import ActivationCodec, Confidence, Execution, Fusion, Granularity, InputCodec, MemoryModel, Tier
 from simulator.experiment.capacity_schema import Capacity
 from simulator.experiment.fields import HumanUnit, choice
-from simulator.experiment.limits import (MAX_ANALYTIC_LOSS, MAX_DURATION_S, MAX_RATE_BPS, MAX_SEED, MAX_SIZE_BYTES,
-                                         MAX_SWEEP_CELLS)
-from simulator.experiment.method_name import (MethodName, budgets_json_schema, default_methods, error_details,
-                                              methods_json_schema, settings_json_schema, validate_budgets,
-                                              validate_options)
+from simulator.experiment.limits import (
+    MAX_ANALYTIC_LOSS,
+    MAX_DURATION_S,
+    MAX_RATE_BPS,
+    MAX_SEED,
+    MAX_SIZE_BYTES,
+    MAX_SWEEP_CELLS,
+)
+from simulator.experiment.method_name import (
+    MethodName,
+    budgets_json_schema,
+    default_methods,
+    error_details,
+    methods_json_schema,
+    settings_json_schema,
+    validate_budgets,
+    validate_options,
+)
 from simulator.graph import zoo
 from simulator.network import link_model_names
 from simulator.network import preset_names as network_preset_names
@@ -132,7 +153,7 @@ class Network(_Section):
         return None if value is None else existing_file(value, info, "trace file")
 
     @model_validator(mode="after")
-    def _has_rate(self) -> "Network":
+    def _has_rate(self) -> Network:
         if self.uplink is None and self.preset is None and self.trace is None:
             raise ValueError("missing uplink; expected a rate such as '3Mbps' (or a preset or a trace)")
         return self
@@ -219,7 +240,7 @@ class Accuracy(_Section):
         return None if value is None else _check_npz(value, info, ("x",))
 
     @model_validator(mode="after")
-    def _calibration_needs_data(self) -> "Accuracy":
+    def _calibration_needs_data(self) -> Accuracy:
         if self.calibration is not None and self.data is None:
             raise ValueError("calibration is only used with data (measured accuracy); give data too, or drop it")
         if self.data is not None and self.fp_accuracy is not None:
@@ -286,7 +307,7 @@ class Search(_Section):
 
     @model_validator(mode="wrap")
     @classmethod
-    def _registered_options(cls, data: Any, handler: ModelWrapValidatorHandler["Search"]) -> "Search":
+    def _registered_options(cls, data: Any, handler: ModelWrapValidatorHandler[Search]) -> Search:
         if not isinstance(data, dict):  # a Search already (validated), or not a mapping (the handler says so)
             return handler(data)
         # the options are checked even where a field is wrong, so that every problem is reported at once

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from simulator.experiment.schema import Experiment
-from simulator.search.optuna_storage import open_storage
 from simulator.experiment.sweep import Cell
 from simulator.experiment.validated import LoadedExperiment
 from simulator.search import registered
+from simulator.search.optuna_storage import open_storage
 
 # Methods always run (cheap) because the summary states speed-ups against them.
 REFERENCE_METHODS = ("cloud", "edge-u8")

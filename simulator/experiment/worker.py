@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING
 from hardware_models.errors import UserError
 from simulator.experiment.scenario import build_scenario
 from simulator.experiment.settings import budget_for, method_options, resuming_methods, run_options, study_name
-from simulator.search.optuna_storage import describe, open_storage, storage_kind
 from simulator.experiment.validated import LoadedExperiment
 from simulator.search import make_method, registered_methods
+from simulator.search.optuna_storage import describe, open_storage, storage_kind
 
 if TYPE_CHECKING:  # Optuna is imported lazily: it takes a while
     from optuna.storages import BaseStorage

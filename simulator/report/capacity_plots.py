@@ -5,6 +5,7 @@ SLO). One panel per group; one line per GPU count. Files are written atomically 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -23,7 +24,7 @@ def _save(fig, directory: Path, stem: str, formats: Sequence[str]) -> list[Path]
     # room for the figure title above the panels' own titles (they overlapped)
     fig.tight_layout(rect=(0, 0, 1, 0.9 if fig.get_suptitle() else 1))
     return [atomic.write_with(Path(directory) / f"{stem}.{fmt}",
-                              lambda path: fig.savefig(path, dpi=DPI, format=fmt, bbox_inches="tight"))
+                              partial(fig.savefig, dpi=DPI, format=fmt, bbox_inches="tight"))
             for fmt in formats]
 
 

@@ -12,6 +12,7 @@ import math
 import textwrap
 from collections.abc import Sequence
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -50,8 +51,8 @@ def _save(fig, out_dir: Path, stem: str, formats: Sequence[str]) -> list[Path]:
     for fmt in formats:
         # deterministic SVG/PNG: no creation date in the metadata
         metadata = {"Date": None} if fmt == "svg" else {"Software": None}
-        paths.append(atomic.write_with(out_dir / f"{stem}.{fmt}", lambda p: fig.savefig(
-            p, format=fmt, dpi=DPI, metadata=metadata)))
+        paths.append(atomic.write_with(out_dir / f"{stem}.{fmt}", partial(fig.savefig, format=fmt, dpi=DPI,
+                                                                                 metadata=metadata)))
     return paths
 
 

@@ -82,7 +82,7 @@ def open_storage(spec: str | BaseStorage | None) -> BaseStorage | None:
         raise UserError(f"storage {mask_secrets(spec)}: cannot open: {mask_secrets(message)[:300]}") from None
 
 
-def _journal_file(path_text: str) -> "BaseStorage":
+def _journal_file(path_text: str) -> BaseStorage:
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
 
@@ -96,7 +96,7 @@ def _journal_file(path_text: str) -> "BaseStorage":
     return JournalStorage(JournalFileBackend(str(path), lock_obj=lock))
 
 
-def _redis(url: str) -> "BaseStorage":
+def _redis(url: str) -> BaseStorage:
     try:
         import redis  # noqa: F401  (Optuna's Redis backend needs it)
     except ImportError:
@@ -108,7 +108,7 @@ def _redis(url: str) -> "BaseStorage":
     return JournalStorage(JournalRedisBackend(url))
 
 
-def _rdb(url: str) -> "BaseStorage":
+def _rdb(url: str) -> BaseStorage:
     from optuna.storages import RDBStorage
 
     # pool_pre_ping: a worker that sat idle past a server or proxy timeout reconnects instead of failing.

@@ -8,15 +8,21 @@ import json
 
 import numpy as np
 import pytest
+from support import an_experiment
 
 from hardware_models.errors import UserError
 from simulator.cli import main
 from simulator.experiment.scenario import build_link
 from simulator.experiment.validated import validate
-from simulator.network import (BandwidthTrace, IdealLink, Link, link_model_names, register_link_model,
-                               simulate_upload_s, unregister_link_model)
-
-from support import an_experiment
+from simulator.network import (
+    BandwidthTrace,
+    IdealLink,
+    Link,
+    link_model_names,
+    register_link_model,
+    simulate_upload_s,
+    unregister_link_model,
+)
 
 PAYLOADS = np.array([0.0, 1.0, 100.0, 1460.0, 1461.0, 20_000.0, 150_528.0, 2e6])
 LINKS = {

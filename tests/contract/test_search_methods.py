@@ -4,11 +4,10 @@ reported as it is, its `feasible` telling the truth), and a budget is respected.
 from __future__ import annotations
 
 import pytest
+from support import make_scenario
 
 from simulator.network import Link
 from simulator.search import make_method, method_names, registered, run_method
-
-from support import make_scenario
 
 # a small budget per budget key (a method's key not listed here is run with its defaults)
 SMALL = {"trials": 40, "seconds": 1.0, "epsilon": 0.05}

@@ -10,6 +10,7 @@ import csv
 
 import numpy as np
 import pytest
+from support import REPO
 
 from hardware_models import load_accelerator
 from hardware_models.cpu import CPU, CpuCalibration
@@ -17,7 +18,6 @@ from hardware_models.errors import UserError
 from hardware_models.layer import LayerSpec
 from hardware_models.registry import from_config
 from simulator.graph import load_model
-from support import REPO
 
 CALIBRATION = CpuCalibration(efficiency={"winograd": 2.0, "gemm": 0.8, "depthwise": 0.25}, int8_efficiency=0.5,
                              int8_dot_efficiency=0.6, activation_traffic=3.0, thread_efficiency=0.75,

@@ -12,6 +12,7 @@ import sys
 from dataclasses import replace
 
 import pytest
+from support import REPO, make_scenario
 
 from hardware_models import load_accelerator
 from hardware_models.errors import UserError
@@ -19,7 +20,6 @@ from hardware_models.layer import LayerSpec
 from hardware_models.registry import from_config
 from simulator.cli import main
 from simulator.graph import load_model
-from support import REPO, make_scenario
 
 DATA = REPO / "hardware_models" / "data"
 JETSONS = ["jetson_nano", "jetson_tx2_nx", "jetson_agx_xavier", "jetson_xavier_nx", "jetson_orin_nano",

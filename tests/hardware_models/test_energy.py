@@ -6,11 +6,11 @@ import csv
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from support import REPO
 
 from hardware_models.energy import EnergyModel, radio_j
-from hardware_models.units import parse_energy
 from hardware_models.errors import UserError
-from support import REPO
+from hardware_models.units import parse_energy
 
 TABLE = REPO / "hardware_models" / "data" / "horowitz_isscc2014_45nm.csv"
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 import csv
 
 import pytest
+from support import FIXTURES
 
 from hardware_models import LayerSpec, load_accelerator
-from support import FIXTURES
 
 DSP = load_accelerator(str(FIXTURES / "zigzag_dsp.yaml"))
 with open(FIXTURES / "zigzag_dsp_energy.csv", newline="") as _handle:

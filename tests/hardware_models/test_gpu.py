@@ -13,6 +13,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import yaml
+from support import FIXTURES
 
 from hardware_models import UserError, load_accelerator
 from hardware_models.gpu import GPU, eager_completion_s
@@ -20,7 +21,6 @@ from hardware_models.gpu_kernels import _tile_utilisation, precision_of
 from hardware_models.layer import LayerSpec
 from hardware_models.registry import PRESET_DIR, from_config
 from hardware_models.yaml_io import read_yaml
-from support import FIXTURES
 
 FIXTURE = FIXTURES / "h200_pytorch_profile.json"
 GPU_PRESETS = ("t4", "l4", "a100", "h100", "h200")

@@ -9,14 +9,12 @@ graph and at batch 128 within 20%, in eager mode at batch 1 and every eager clou
 """
 from __future__ import annotations
 
-
 import pytest
+from support import FIXTURES
 
 from hardware_models import load_accelerator
 from hardware_models.gpu_calibration import default_calibration
-from tools.gpu_fit import (TARGETS, ProfileNetwork, build_cases, leave_one_out, load_profile,
-                                     predictions, stage_of)
-from support import FIXTURES
+from tools.gpu_fit import TARGETS, ProfileNetwork, build_cases, leave_one_out, load_profile, predictions, stage_of
 
 PROFILE = FIXTURES / "h200_pytorch_profile.json"
 NETWORKS = ("resnet18", "vgg16", "mobilenet_v2")

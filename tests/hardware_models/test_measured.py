@@ -4,13 +4,19 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+from support import FIXTURES
 
 from hardware_models.errors import UserError
 from hardware_models.layer import LayerSpec
-from hardware_models.measured import (HEADER_KEYS, OPTIONAL_KEYS, PROFILE_FORMAT, MeasuredProfile, read_profile,
-                                      write_profile)
+from hardware_models.measured import (
+    HEADER_KEYS,
+    OPTIONAL_KEYS,
+    PROFILE_FORMAT,
+    MeasuredProfile,
+    read_profile,
+    write_profile,
+)
 from hardware_models.registry import load_accelerator
-from support import FIXTURES
 
 DIGITS = FIXTURES / "digits_cnn.onnx"
 CONV = LayerSpec("conv1", "conv", in_channels=1, in_height=8, in_width=8, out_channels=8, out_height=8, out_width=8,

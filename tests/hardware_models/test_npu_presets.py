@@ -12,12 +12,12 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from support import REPO
 
 from hardware_models import load_accelerator
 from hardware_models.errors import UserError
 from hardware_models.layer import LayerSpec
 from hardware_models.registry import preset_evidence, preset_names
-from support import REPO
 
 DATA = REPO / "hardware_models" / "data"
 
@@ -162,8 +162,8 @@ def test_serving_mode_is_faster_than_pytorch_at_large_batch_on_the_same_gpu():
 @pytest.fixture(scope="module")
 def serving_held_out():
     from hardware_models.gpu_calibration import default_calibration
-    from tools import gpu_serving_fit as fitting
     from simulator.graph import load_model
+    from tools import gpu_serving_fit as fitting
 
     graph = load_model("resnet50")
     rows, left_out = fitting.read_rows()

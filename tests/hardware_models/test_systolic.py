@@ -7,14 +7,14 @@ from dataclasses import replace
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support import REPO, SCALESIM_REFERENCE
 
 from hardware_models.errors import UserError
 from hardware_models.layer import LayerSpec
 from hardware_models.registry import from_config, load_accelerator
-from hardware_models.yaml_io import read_yaml
 from hardware_models.scalesim_io import read_scalesim_cfg, read_topology, write_topology
 from hardware_models.systolic import SystolicArray, scalesim_compute_cycles
-from support import REPO, SCALESIM_REFERENCE
+from hardware_models.yaml_io import read_yaml
 
 PRESETS = ("eyeriss", "tpu_v1", "edge_tpu", "ethos_u55")
 PRESET_DIR = REPO / "hardware_models" / "presets"

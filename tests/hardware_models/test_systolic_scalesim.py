@@ -9,6 +9,7 @@ import csv
 from pathlib import Path
 
 import pytest
+from support import SCALESIM_REFERENCE
 
 from hardware_models.errors import UserError
 from hardware_models.layer import LayerSpec
@@ -16,7 +17,6 @@ from hardware_models.registry import load_accelerator
 from hardware_models.scalesim_io import read_topology, topology_row
 from simulator.graph import zoo
 from simulator.graph.ir import Graph, Layer, layer_spec
-from support import SCALESIM_REFERENCE
 
 REFERENCE_DIR = SCALESIM_REFERENCE
 REFERENCES = sorted(p for p in (REFERENCE_DIR / "references").glob("*__*.csv")

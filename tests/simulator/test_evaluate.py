@@ -1,11 +1,10 @@
 """The vectorised evaluator against direct sums over the hardware models and the graph."""
 import numpy as np
 import pytest
+from support import make_scenario
 
 from simulator.evaluate import evaluate
 from simulator.graph.cuts import crossing_tensors, enumerate_cuts
-
-from support import make_scenario
 
 
 def random_plans(tables, count, seed=0):

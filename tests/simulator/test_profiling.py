@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support import FIXTURES, assumed_proxy, write_yaml
 
 from hardware_models.errors import UserError
 from hardware_models.layer import LayerSpec
@@ -15,7 +16,6 @@ from simulator.cli import main
 from simulator.evaluate import Scenario
 from simulator.profiling import _attribute, _layers_of_tensors, profile_model
 from simulator.search import run_method
-from support import FIXTURES, assumed_proxy, write_yaml
 
 DIGITS = FIXTURES / "digits_cnn.onnx"
 ONNX = FIXTURES / "onnx"

@@ -4,13 +4,12 @@ import json
 
 import numpy as np
 import pytest
+from support import make_scenario
 
 from hardware_models.registry import load_accelerator
 from simulator import evaluate as evaluate_module
 from simulator import table_cache
 from simulator.evaluate import CostTables, Scenario, evaluate
-
-from support import make_scenario
 
 ARRAY_FIELDS = ["edge_latency_s", "edge_energy_j"] + [
     f.name for f in dataclasses.fields(CostTables) if f.name not in ("scenario", "build_edge_tables", "_cloud_cache")]
@@ -29,7 +28,7 @@ def fresh_tables(scenario: Scenario, edge: bool = True) -> CostTables:
     edge's tables read when `edge`."""
     tables = CostTables.build(dataclasses.replace(scenario))
     if edge:
-        tables.edge_latency_s
+        _ = tables.edge_latency_s
     return tables
 
 
@@ -43,7 +42,7 @@ def test_tables_read_from_the_cache_equal_the_built_ones_bit_for_bit(cache):
     scenario = make_scenario("resnet18", edge_bits=(2, 4, 8))
     built = fresh_tables(scenario, edge=False)
     assert table_cache.stats == {"hits": 0, "misses": 1}  # the cloud's tables: the edge's wait for their first use
-    built.edge_latency_s
+    _ = built.edge_latency_s
     assert table_cache.stats == {"hits": 0, "misses": 2}
     assert len(list(cache.rglob("*.npz"))) == 2
     read = fresh_tables(scenario)
@@ -68,7 +67,7 @@ def test_another_preset_bits_batch_or_model_misses(cache):
     for other in changed:
         misses = table_cache.stats["misses"]
         tables.append(CostTables.build(other))
-        tables[-1].edge_latency_s
+        _ = tables[-1].edge_latency_s
         assert table_cache.stats["misses"] > misses, other
     # the faster edge's tables are its own, not the cached ones of the preset it was copied from
     assert not np.array_equal(tables[0].edge_latency_s, base.edge_latency_s)

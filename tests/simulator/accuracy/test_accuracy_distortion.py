@@ -5,9 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simulator.accuracy.distortion import (BIT_WIDTHS, activation_distortion, activation_range,
-                                           gaussian_activation_distortion, gaussian_weight_distortion,
-                                           quantize_asymmetric, quantize_weight, weight_distortion)
+from simulator.accuracy.distortion import (
+    BIT_WIDTHS,
+    activation_distortion,
+    activation_range,
+    gaussian_activation_distortion,
+    gaussian_weight_distortion,
+    quantize_asymmetric,
+    quantize_weight,
+    weight_distortion,
+)
 
 
 @pytest.mark.parametrize("bits", [2, 3, 4, 8])

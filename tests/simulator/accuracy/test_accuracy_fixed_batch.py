@@ -4,10 +4,9 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-
-from simulator.cli import main
 from support import FIXTURES
 
+from simulator.cli import main
 
 
 def fixed_batch_copy(tmp_path: Path) -> Path:

@@ -2,17 +2,17 @@
 scikit-learn's digits by tests/fixtures/make_digits_model.py) and the proxy checked against it."""
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
+from support import FIXTURES
+
 from simulator.accuracy.calibration import calibrate_on_measurements  # noqa: E402
 from simulator.accuracy.measure import AccuracyMeter, top1_percent  # noqa: E402
 from simulator.accuracy.npz import load_npz  # noqa: E402
-from support import FIXTURES
 
 MODEL = FIXTURES / "digits_cnn.onnx"
 PLANS = 50

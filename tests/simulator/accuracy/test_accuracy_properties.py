@@ -3,25 +3,31 @@ bits never help, halving the middle layers' bits always costs, and no fitted ter
 harmless as 4-bit ones (issue 22)."""
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-import pytest
 
-from simulator.accuracy.calibration import (LOW_BITS_FLOOR, NAMES, effective_tables, physical, published_calibration,
-                                            zoo_proxy)
+from simulator.accuracy.calibration import (
+    LOW_BITS_FLOOR,
+    NAMES,
+    effective_tables,
+    physical,
+    published_calibration,
+    zoo_proxy,
+)
 from simulator.accuracy.distortion import quantize_symmetric
-from simulator.choices import GRANULARITIES, TIERS
 from simulator.accuracy.proxy import bit_columns
 from simulator.accuracy.published import PlanBuilder
+from simulator.choices import GRANULARITIES, TIERS
 
 MODEL = "resnet18"
 QUANTIZED = (1, 2, 3, 4, 5, 6, 7, 8)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _proxy(tier: str, granularity: str):
     return zoo_proxy(MODEL, tier, granularity)
 

@@ -4,8 +4,15 @@ import csv
 import numpy as np
 
 from simulator.accuracy.calibration import fp32_reference
-from simulator.accuracy.published import (LAYERWISE_CSV, TRANSFORMER_CSV, UNIFORM_CSV, PlanBuilder, calibration_rows,
-                                          transformer_rows, unrepresentable_rows)
+from simulator.accuracy.published import (
+    LAYERWISE_CSV,
+    TRANSFORMER_CSV,
+    UNIFORM_CSV,
+    PlanBuilder,
+    calibration_rows,
+    transformer_rows,
+    unrepresentable_rows,
+)
 from simulator.graph import zoo
 
 

@@ -11,11 +11,12 @@ import pytest
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
+from support import FIXTURES
+
 from simulator.accuracy.measure import AccuracyMeter  # noqa: E402
 from simulator.accuracy.npz import load_npz  # noqa: E402
 from simulator.cli import main  # noqa: E402
 from simulator.deploy.export import run_onnx  # noqa: E402
-from support import FIXTURES
 
 MODEL = FIXTURES / "tiny_vit.onnx"
 DATA = FIXTURES / "tiny_vit.npz"

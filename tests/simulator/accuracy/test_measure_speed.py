@@ -9,10 +9,11 @@ import pytest
 pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
+from support import FIXTURES
+
 from simulator.accuracy import distortion  # noqa: E402
 from simulator.accuracy.fake_quant import FakeQuantizer  # noqa: E402
 from simulator.accuracy.measure import AccuracyMeter, load_npz, top1_percent  # noqa: E402
-from support import FIXTURES
 
 
 def one_at_a_time(quantizer: FakeQuantizer, x, weight_bits, activation_bits) -> np.ndarray:

@@ -9,15 +9,21 @@ import pytest
 
 pytest.importorskip("onnxruntime")
 
+from support import FIXTURES
+
 from simulator.accuracy.assess import fitted_proxy  # noqa: E402
-from simulator.accuracy.cache import (MeasurementCache, assignment_key, dataclass_from_json,  # noqa: E402
-                                      dataclass_to_json, file_sha256)
+from simulator.accuracy.cache import (  # noqa: E402
+    MeasurementCache,
+    assignment_key,
+    dataclass_from_json,
+    dataclass_to_json,
+    file_sha256,
+)
 from simulator.accuracy.distortion import BIT_WIDTHS  # noqa: E402
 from simulator.accuracy.fake_quant import FakeQuantizer  # noqa: E402
 from simulator.accuracy.measure import cached_meter  # noqa: E402
 from simulator.accuracy.npz import load_npz  # noqa: E402
 from simulator.accuracy.proxy import AccuracyProxy  # noqa: E402
-from support import FIXTURES
 
 MODEL = FIXTURES / "digits_cnn.onnx"
 
@@ -109,7 +115,7 @@ def test_proxy_json_round_trip_keeps_every_field():
                           activation_distortion=np.ones((2, columns)) / 3, weight_sensitivity=np.array([0.1, 0.2]),
                           activation_sensitivity=np.array([1 / 3, 0.5]), fp_accuracy=76.13, chance_accuracy=0.1)
     back = dataclass_from_json(AccuracyProxy, json.loads(json.dumps(dataclass_to_json(proxy))))
-    for name, value in dataclass_to_json(proxy).items():
+    for name in dataclass_to_json(proxy):
         restored = getattr(back, name)
         if isinstance(restored, np.ndarray):
             np.testing.assert_array_equal(restored, getattr(proxy, name))

@@ -8,12 +8,12 @@ import zipfile
 
 import numpy as np
 import pytest
+from support import FIXTURES
 
 from hardware_models.errors import UserError
 from simulator.accuracy.measure import AccuracyMeter
 from simulator.accuracy.npz import MAX_NPZ_BYTES, load_npz, read_npz
 from simulator.cli import main
-from support import FIXTURES
 
 
 def _npz(path, **arrays):

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from support import write_yaml
 
 from simulator.experiment.capacity_run import build_fleet
 from simulator.experiment.loading import load_experiment
 from simulator.experiment.runner import run_experiment
 from simulator.experiment.scenario import build_scenario
 from simulator.search import make_method
-from support import write_yaml
 
 EXPERIMENT = {
     "model": "resnet18", "edge": "eyeriss", "cloud": "h100",

@@ -4,10 +4,9 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from simulator.cli import main
 from support import FIXTURES
 
+from simulator.cli import main
 
 
 def run_json(capsys, *argv):

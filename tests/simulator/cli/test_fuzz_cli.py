@@ -20,11 +20,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from support import FIXTURES
 
 from simulator.cli import build_parser, main
-from simulator.experiment.validated import set_dotted
 from simulator.experiment.schema import json_schema
-from support import FIXTURES
+from simulator.experiment.validated import set_dotted
 
 BASE_EXPERIMENT = {
     "model": "resnet18", "edge": "eyeriss", "cloud": "tpu_v1",

@@ -140,7 +140,6 @@ def test_run_and_plan_integrate_a_trace_over_start_times_not_only_its_first_seco
     assert mean > 1000.0 and link.transfer_time_s(150_528.0, start_s=0.0) < 1.0
 
     import pandas as pd
-
     from support import an_experiment, write_yaml
 
     latencies = {}

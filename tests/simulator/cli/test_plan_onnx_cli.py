@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from support import FIXTURES
 
 from simulator.cli import main
-from support import FIXTURES
 
 MODEL = str(FIXTURES / "digits_cnn.onnx")
 SCENARIO = ["--edge", "eyeriss", "--cloud", "tpu_v1", "--uplink", "3Mbps", "--edge-memory", "4MiB",

@@ -7,9 +7,9 @@ import time
 from pathlib import Path
 
 import pytest
+from support import an_experiment, write_yaml
 
 from simulator.cli import main
-from support import an_experiment, write_yaml
 
 NESTED_ALIASES = "\n".join(
     ["a: &a [x, x, x, x, x, x, x, x, x, x]"]

@@ -4,9 +4,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from support import SCALESIM_REFERENCE
 
 from simulator.cli import main
-from support import SCALESIM_REFERENCE
 
 REFERENCE_DIR = SCALESIM_REFERENCE
 ROW_KEYS = {"name", "compute_cycles", "stall_cycles", "total_cycles", "latency_s", "energy_j", "dram_bytes"}

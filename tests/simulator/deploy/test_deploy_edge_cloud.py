@@ -11,15 +11,15 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import FIXTURES
 
 from hardware_models.errors import UserError
 from simulator.accuracy.measure import AccuracyMeter
 from simulator.accuracy.npz import load_npz
 from simulator.cli import main
 from simulator.deploy import protocol
-from simulator.deploy.export import export_split
 from simulator.deploy.edge_cloud import CloudServer, DeployedPlan, run_edge
-from support import FIXTURES
+from simulator.deploy.export import export_split
 
 DIGITS = FIXTURES / "digits_cnn.onnx"
 DIGITS_DATA = FIXTURES / "digits.npz"

@@ -6,6 +6,7 @@ import onnx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support import FIXTURES, REPO, make_scenario
 
 from simulator.accuracy.measure import AccuracyMeter
 from simulator.accuracy.npz import load_npz
@@ -13,8 +14,6 @@ from simulator.cli import main
 from simulator.deploy import WireTensor, pack, packed_bytes, unpack
 from simulator.deploy.export import build_split, make_quantizer, run_onnx
 from simulator.evaluate import evaluate
-
-from support import FIXTURES, REPO, make_scenario
 
 DIGITS = FIXTURES / "digits_cnn.onnx"
 DIGITS_DATA = FIXTURES / "digits.npz"

@@ -16,14 +16,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from netns_tcp import ShapedPair, namespaces_unavailable
+from support import REPO
+
 from simulator.accuracy.measure import AccuracyMeter
 from simulator.accuracy.npz import load_npz
 from simulator.deploy.export import export_split
 from simulator.experiment.measured import bit_assignment, measure_assignment
 from simulator.network import Link
-from support import REPO
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 DATA = REPO / "experiments" / "data"

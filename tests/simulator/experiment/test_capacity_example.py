@@ -3,10 +3,10 @@ promised ~1,500 split cameras while the plan was cloud-only raw and 0 cameras me
 from __future__ import annotations
 
 import pytest
+from support import EXPERIMENTS
 
 from simulator.experiment.capacity_run import build_fleet, plan_rows
 from simulator.experiment.loading import load_experiment
-from support import EXPERIMENTS
 
 
 @pytest.mark.slow

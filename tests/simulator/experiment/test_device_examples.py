@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 import yaml
+from support import EXPERIMENTS, an_experiment, write_yaml
 
 from simulator.cli import main
-from support import EXPERIMENTS, an_experiment, write_yaml
 
 
 @pytest.mark.slow

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import pytest
+from support import EXPERIMENTS
 
 from simulator.experiment.loading import load_experiment
 from simulator.experiment.scenario import build_scenario
 from simulator.experiment.sweep import expand
 from simulator.search import run_method
-from support import EXPERIMENTS
 
 
 def _scenarios(name: str, overrides: list[str] | None = None) -> dict[str, object]:

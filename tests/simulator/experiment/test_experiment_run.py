@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-
-from simulator.cli import main
-from simulator import atomic
 from support import an_experiment
+
+from simulator import atomic
+from simulator.cli import main
 
 METHODS = ["cloud", "edge-u8", "neurosurgeon", "qdmp", "autosplit", "optuna"]
 SMALL = an_experiment(
@@ -70,7 +70,7 @@ def test_resolved_config_records_versions_seed_revision_and_cells(reference):
 def test_baselines_have_every_method_in_every_cell_with_speedups(reference):
     baselines = pd.read_csv(reference / "baselines.csv")
     assert len(baselines) == 2 * len(METHODS)
-    for cell, rows in baselines.groupby("cell"):
+    for _cell, rows in baselines.groupby("cell"):
         assert list(rows["method"]) == METHODS
         cloud = rows[rows["method"] == "cloud"].iloc[0]
         assert cloud["speedup_vs_cloud"] == pytest.approx(1.0)

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from support import REPO, an_experiment
 
 from simulator.cli import main
 from simulator.experiment.loading import load_experiment
 from simulator.experiment.sweep import expand
-from support import REPO, an_experiment
 
 VALID = an_experiment(
     search={"methods": ["cloud", "edge-u8", "autosplit", "optuna"], "budgets": {"optuna": {"trials": 50}}},

@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from support import FIXTURES, REPO
 
 from simulator.cli import main
-from simulator.experiment.measured import (PlanMeasurer, _repick, bit_assignment, prediction_agreement)
-from support import FIXTURES, REPO
+from simulator.experiment.measured import PlanMeasurer, _repick, bit_assignment, prediction_agreement
 
 EXAMPLE = REPO / "experiments" / "trained_cnn.yaml"
 
@@ -121,7 +121,6 @@ class _Meter:
 def _outcome(rows: list[tuple[float, float, int]]):
     """A method's outcome whose plans are (latency, predicted drop, activation bits of layer b)."""
     from simulator.experiment.outcomes import MethodOutcome
-
     from simulator.search.base import Plan
 
     plans = pd.DataFrame([{"method": "m", "kept_as": "front", "model": "toy", "cut_index": 2, "latency_s": lat,

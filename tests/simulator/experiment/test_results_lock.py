@@ -8,10 +8,10 @@ import subprocess
 import sys
 
 import pytest
+from support import REPO, an_experiment, write_yaml
 
 from simulator.cli import main
 from simulator.experiment.dir_lock import LOCK_NAME
-from support import REPO, an_experiment, write_yaml
 
 HOLD = ("import sys, time; from pathlib import Path; from simulator.experiment.dir_lock import locked\n"
         "with locked(Path(sys.argv[1])):\n    print('held', flush=True); time.sleep(60)")

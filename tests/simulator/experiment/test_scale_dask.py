@@ -7,9 +7,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from support import an_experiment
 
 from simulator.cli import main
-from support import an_experiment
 
 SWEEP = an_experiment(
     search={"methods": ["cloud", "edge-u8", "neurosurgeon", "autosplit", "optuna"],

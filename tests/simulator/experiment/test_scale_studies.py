@@ -14,14 +14,14 @@ import optuna
 import pandas as pd
 import pytest
 import yaml
+from support import REPO, an_experiment
 
 from simulator.cli import main
 from simulator.experiment import settings
 from simulator.experiment.loading import load_experiment
-from simulator.search.optuna_storage import open_storage
 from simulator.experiment.sweep import expand
 from simulator.experiment.worker import forget_studies
-from support import REPO, an_experiment
+from simulator.search.optuna_storage import open_storage
 
 COMPLETE = (optuna.trial.TrialState.COMPLETE,)
 # a storage write costs milliseconds per parameter (Optuna logs each one): small budgets keep this fast

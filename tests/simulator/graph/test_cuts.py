@@ -4,8 +4,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simulator.graph import zoo
-from simulator.graph.cuts import (crossing_elements, crossing_tensors, enumerate_cuts, is_closed, prefix_index,
-                                  viable_cuts)
+from simulator.graph.cuts import (
+    crossing_elements,
+    crossing_tensors,
+    enumerate_cuts,
+    is_closed,
+    prefix_index,
+    viable_cuts,
+)
 from simulator.graph.ir import Graph, Layer
 
 

@@ -7,11 +7,11 @@ import onnx
 import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
+from support import FIXTURES, REFERENCE
 
 from hardware_models.errors import UserError
 from simulator.cli import main
 from simulator.graph import load_model, zoo
-from support import FIXTURES, REFERENCE
 
 FIXTURES = FIXTURES / "onnx"
 

@@ -11,12 +11,12 @@ import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
+from support import FIXTURES
 
 from hardware_models.errors import UserError
 from simulator.cli import main
 from simulator.graph import load_model, prepare_onnx
 from simulator.graph.cuts import enumerate_cuts
-from support import FIXTURES
 
 ONNX = FIXTURES / "onnx"
 REFERENCE = json.loads((ONNX / "reference.json").read_text())
@@ -219,10 +219,10 @@ def test_symbolic_spatial_input_is_refused_naming_the_flag_and_set_by_it(tmp_pat
 @pytest.mark.slow
 def test_input_shape_and_until_are_yaml_keys_for_onnx_models_only(tmp_path):
     from pydantic import ValidationError
+    from support import BASE_EXPERIMENT
 
     from simulator.experiment.scenario import build_scenario
     from simulator.experiment.schema import Experiment
-    from support import BASE_EXPERIMENT
 
     path = conv_model(tmp_path, ["N", 3, "H", "W"])
     config = Experiment.model_validate({**BASE_EXPERIMENT, "model": str(path), "input_shape": [1, 3, 32, 32],

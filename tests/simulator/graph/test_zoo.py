@@ -3,10 +3,10 @@ tests/reference/make_torchvision_reference.py with the versions stamped in the f
 import json
 
 import pytest
+from support import REFERENCE
 
 from simulator.graph import zoo
 from simulator.graph.cuts import enumerate_cuts
-from support import REFERENCE
 
 REFERENCE = json.loads((REFERENCE / "torchvision_layers.json").read_text())
 TORCHVISION = list(REFERENCE["models"])

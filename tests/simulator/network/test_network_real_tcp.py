@@ -7,8 +7,8 @@ import time
 
 import numpy as np
 import pytest
-
 from netns_tcp import ShapedPair, namespaces_unavailable
+
 from simulator.network import Link
 
 IN_CI = os.environ.get("CI", "").lower() == "true"

@@ -1,10 +1,9 @@
 """Baselines: each does what its paper says, and the min-cut ones agree with brute force."""
 import numpy as np
-
-from simulator.search.baselines import DADS, QDMP, CloudOnly, EdgeUniform, Neurosurgeon, _float_costs, _min_cut
-from simulator.graph.cuts import is_closed
-
 from support import make_scenario
+
+from simulator.graph.cuts import is_closed
+from simulator.search.baselines import DADS, QDMP, CloudOnly, EdgeUniform, Neurosurgeon, _float_costs, _min_cut
 
 
 def test_cloud_only_sends_the_raw_image_and_runs_everything_in_the_cloud(paper_scenario):

@@ -3,6 +3,7 @@ import itertools
 
 import numpy as np
 import pytest
+from support import assumed_proxy
 
 from hardware_models.registry import load_accelerator
 from simulator.evaluate import Scenario, evaluate
@@ -10,8 +11,6 @@ from simulator.graph.builder import GraphBuilder
 from simulator.network.link import Link
 from simulator.search.exact import ExactFront
 from simulator.search.pareto import front_2d, front_3d_levels, hypervolume_2d, nondominated
-
-from support import assumed_proxy
 
 
 def tiny_dag():

@@ -3,9 +3,11 @@ resumable through a journal file, and as good as the exact front within its defa
 import numpy as np
 import optuna
 import pytest
+from support import make_scenario
 
 from hardware_models.errors import UserError
 from simulator.evaluate import evaluate
+from simulator.network.link import Link
 from simulator.search.autosplit import AutoSplit
 from simulator.search.base import Candidates
 from simulator.search.exact import incumbent_points
@@ -18,9 +20,6 @@ from simulator.search.optuna_search import (
 )
 from simulator.search.optuna_space import LATENCY_WEIGHTS, KnobSpace, searchable_cuts
 from simulator.search.pareto import hypervolume_2d
-
-from simulator.network.link import Link
-from support import make_scenario
 
 
 @pytest.fixture(scope="module")

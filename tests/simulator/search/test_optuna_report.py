@@ -6,9 +6,9 @@ import re
 import pandas as pd
 import pytest
 import yaml
+from support import an_experiment
 
 from simulator.cli import main
-from support import an_experiment
 
 
 @pytest.mark.slow

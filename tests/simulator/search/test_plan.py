@@ -6,11 +6,10 @@ import json
 
 import numpy as np
 import pytest
+from support import make_scenario
 
 from simulator.search import run_method
 from simulator.search.base import PLAN_COLUMNS, Plan
-
-from support import make_scenario
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from support import make_scenario
 
 from hardware_models.errors import UserError
 from simulator.cli import main
@@ -17,8 +18,6 @@ from simulator.experiment.loading import load_experiment
 from simulator.experiment.schema import json_schema
 from simulator.search import Candidates, Proposal, SearchMethod, method_names, register, run_method, unregister
 from simulator.search.base import uniform
-
-from support import make_scenario
 
 LABEL = "toy: every cut at 8 bits"
 
