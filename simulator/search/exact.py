@@ -83,6 +83,19 @@ def row_ids(rows: np.ndarray) -> np.ndarray:
     return ids
 
 
+def cell_ids(cells: np.ndarray) -> np.ndarray:
+    """`row_ids` of integer-valued rows (grid cells), in the same (lexicographic) order: the offsets from each
+    column's minimum combined in mixed radix without sorting, unless the product of the spans would overflow."""
+    low = cells.min(0)
+    spans = cells.max(0) - low + 1
+    if np.prod(spans) >= 2.0**60:
+        return row_ids(cells)
+    ids = np.zeros(len(cells), dtype=np.int64)
+    for column, start, span in zip(cells.T, low, spans):
+        ids = ids * int(span) + (column - start).astype(np.int64)
+    return ids
+
+
 class ExactFront(SearchMethod):
     """Every non-dominated prefix plan within the bounds over (latency, accuracy drop), by dynamic programming
     (see the module docstring). mode: "split" (default; exact where latency does not depend on the weight
@@ -467,8 +480,8 @@ class _SplitPass(_Pass):
         if len(real) == 0:
             return np.zeros(0, dtype=np.intp), opt, open_opt
         byte_cell = KEY_CELL_FACTOR * self.epsilon * max(float(self.t.input_payload_bytes), 1.0)
-        cells = row_ids(np.column_stack([np.floor(opt / (self.epsilon * self.ranges)),
-                                         np.floor(open_opt / byte_cell)]))
+        cells = cell_ids(np.column_stack([np.floor(opt / (self.epsilon * self.ranges)),
+                                          np.floor(open_opt / byte_cell)]))
         order = np.lexsort((real[:, 0], cells))
         sorted_cells = cells[order]
         first = np.flatnonzero(np.r_[True, sorted_cells[1:] != sorted_cells[:-1]])
