@@ -77,12 +77,11 @@ def main() -> None:
     parser.add_argument("--setups", default="brief,eyeriss")
     parser.add_argument("--methods", default="autosplit,exact")
     parser.add_argument("--networks", default=",".join(NETWORKS))
-    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.child:
-        model, method, *flags = args.child
+    if sys.argv[1:2] == ["--child"]:  # one measurement, in a process of its own: MODEL METHOD PLAN-FLAGS...
+        model, method, *flags = sys.argv[2:]
         print(json.dumps(measure(model, method, flags)))
         return
+    args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         models = {}
         for name in args.networks.split(","):

@@ -433,9 +433,12 @@ class _SplitPass(_Pass):
         out = t.output_bytes[:, E]
         floor = np.maximum.accumulate(out.min(1))                     # least activation memory of prefix i+1
         self.weight_fronts, self.weight_history = self.weight_pass(floor)
-        zero = np.zeros((1, 3))
-        # real: one real plan prefix (inner bound); opt: lower bounds of every state merged into it (outer bound)
-        state = {"open": np.zeros((1, 0)), "open_opt": np.zeros((1, 0)), "real": zero, "opt": zero}
+        # real: one real plan prefix (inner bound); opt: lower bounds of every state merged into it (outer bound);
+        # with epsilon 0 nothing is merged, and they are the same arrays (computed once)
+        shared = self.epsilon == 0
+        state = {"open": np.zeros((1, 0)), "real": np.zeros((1, 3))}
+        state["open_opt"], state["opt"] = ((state["open"], state["real"]) if shared
+                                           else (np.zeros((1, 0)), np.zeros((1, 3))))
         history, finals = [], []
         self.future_latency = self.latency_to_finish()
         for i in range(L + 1):
@@ -446,11 +449,8 @@ class _SplitPass(_Pass):
             n, m = len(state["open"]), len(E)
             parent, choice = np.repeat(np.arange(n), m), np.tile(np.arange(m), n)
             step = np.column_stack([self.lat_min[i, choice], act_cost[i, choice]])
-            real, opt = np.empty((len(parent), 3)), np.empty((len(parent), 3))
-            for values, previous, open_bytes in ((real, state["real"], state["open"]),
-                                                 (opt, state["opt"], state["open_opt"])):
-                values[:, :2] = previous[parent, :2] + step
-                values[:, 2] = self.activation_peak(i, previous[parent, 2], open_bytes[parent], out[i, choice])
+            real = self.extend(i, state["real"], state["open"], parent, step, out[i, choice])
+            opt = real if shared else self.extend(i, state["opt"], state["open_opt"], parent, step, out[i, choice])
             weight_distortion, _ = self.cheapest_weights(i + 1, budget - opt[:, 2])
             ok = np.isfinite(weight_distortion)
             ok[ok] = self.within_accuracy(opt[ok, 1] + weight_distortion[ok])
@@ -460,19 +460,28 @@ class _SplitPass(_Pass):
             idx = np.flatnonzero(ok)
             bits = E[choice[idx]]
             new_open = self.next_open(i, state["open"][parent[idx]], bits)
-            new_open_opt = self.next_open(i, state["open_opt"][parent[idx]], bits)
-            real, opt = real[idx], opt[idx]
+            new_open_opt = new_open if shared else self.next_open(i, state["open_opt"][parent[idx]], bits)
+            real = real[idx]
+            opt = real if shared else opt[idx]
             if self.epsilon > 0:
                 chosen, opt, new_open_opt = self.thin_bounds(real, opt, new_open_opt)
                 idx, real, new_open = idx[chosen], real[chosen], new_open[chosen]
             key = self.key_ids(new_open_opt)
             keep = front_3d_levels(opt[:, 0], opt[:, 1], opt[:, 2], key)
-            idx, real, opt = idx[keep], real[keep], opt[keep]
-            new_open, new_open_opt = new_open[keep], new_open_opt[keep]
+            idx, real, new_open = idx[keep], real[keep], new_open[keep]
+            opt, new_open_opt = (real, new_open) if shared else (opt[keep], new_open_opt[keep])
             self.count(len(idx))
             history.append((parent[idx], E[choice[idx]]))
             state = {"open": new_open, "open_opt": new_open_opt, "real": real, "opt": opt}
         return self.rebuild(finals, history)
+
+    def extend(self, i: int, previous: np.ndarray, open_bytes: np.ndarray, parent: np.ndarray, step: np.ndarray,
+               output_bytes: np.ndarray) -> np.ndarray:
+        """(latency, distortion, activation peak) of each state `parent` extended by layer i's `step`."""
+        values = np.empty((len(parent), 3))
+        values[:, :2] = previous[parent, :2] + step
+        values[:, 2] = self.activation_peak(i, previous[parent, 2], open_bytes[parent], output_bytes)
+        return values
 
     def thin_bounds(self, real: np.ndarray, opt: np.ndarray, open_opt: np.ndarray):
         """One state per epsilon-cell of the optimistic values and open bytes: the real state with the least
@@ -528,8 +537,11 @@ class _SplitPass(_Pass):
         """Plans with cut `cut`: the real states' feasible non-dominated points (with their weight front
         indices) and the optimistic states' points (for the outer bound)."""
         t, s = self.t, self.s
-        out = []
+        out: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         for values, open_bytes in ((state["real"], state["open"]), (state["opt"], state["open_opt"])):
+            if out and values is state["real"]:   # epsilon 0: the optimistic states are the real ones
+                out.append(out[0])
+                break
             latency = values[:, 0] + self.transfer(cut, open_bytes) + t.cloud_suffix_s[cut]
             weight_distortion, weights = self.cheapest_weights(cut, s.edge_memory_bytes - values[:, 2])
             fits = np.isfinite(weight_distortion)
