@@ -113,9 +113,12 @@ def main() -> None:
             if len(mine) < 3:
                 continue
             cpu = [r["search_cpu_s"] for r in mine]
+            work = ([r["states"] for r in mine] if mine[0]["states"] is not None
+                    else [r["plans"] * r["layers"] for r in mine])
             print(f"  {setup:8} {method:9} layers: {fit_exponent([r['layers'] for r in mine], cpu):.2f}   "
                   f"cuts x max crossing: {fit_exponent([r['cuts'] * r['crossing_max'] for r in mine], cpu):.2f}   "
-                  f"crossing total: {fit_exponent([r['crossing_total'] for r in mine], cpu):.2f}")
+                  f"crossing total: {fit_exponent([r['crossing_total'] for r in mine], cpu):.2f}   "
+                  f"{'states' if mine[0]['states'] is not None else 'plans x layers'}: {fit_exponent(work, cpu):.2f}")
 
 
 if __name__ == "__main__":
