@@ -84,12 +84,14 @@ def front_3d_levels(x: np.ndarray, y: np.ndarray, level: np.ndarray, groups: np.
     _, x_rank = np.unique(x, return_inverse=True)
     _, y_rank = np.unique(y, return_inverse=True)
     x_rank, y_rank = x_rank.reshape(-1), y_rank.reshape(-1)
-    _, g = np.unique(groups, return_inverse=True)
-    g = g.reshape(-1).astype(np.int64)
-    levels, level_of = np.unique(level, return_inverse=True)
-    by_level = np.argsort(level_of.reshape(-1), kind="stable")
-    bounds = np.searchsorted(level_of.reshape(-1)[by_level], np.arange(len(levels) + 1))
     span = n + 1
+    groups = np.asarray(groups, dtype=np.int64)
+    g = groups - groups.min()   # only equality and order matter: dense ranks only if group * span could overflow
+    if int(g.max()) >= 2**62 // span:
+        g = np.unique(groups, return_inverse=True)[1].reshape(-1).astype(np.int64)
+    by_level = np.argsort(level, kind="stable")
+    sorted_level = np.asarray(level)[by_level]
+    bounds = np.r_[0, np.flatnonzero(sorted_level[1:] != sorted_level[:-1]) + 1, n]
     run_key = np.empty(0, dtype=np.int64)   # group * span + x rank, sorted; the running fronts
     run_y = np.empty(0, dtype=np.int64)
     for lo, hi in zip(bounds[:-1], bounds[1:]):
