@@ -255,13 +255,15 @@ class _Pass:
         """An integer per distinct `open` row (states compared for dominance must share it)."""
         return row_ids(open_bytes)
 
-    def activation_peak(self, i: int, previous: np.ndarray, old: np.ndarray, out: np.ndarray) -> np.ndarray:
-        """Activation memory after layer i: the running maximum of one output (max_layer) or of the bytes
-        alive while layer i runs (peak_live: inputs still needed, the open tensors and the new output)."""
+    def activation_peak(self, i: int, previous: np.ndarray, old: np.ndarray, parent: np.ndarray,
+                        out: np.ndarray) -> np.ndarray:
+        """Activation memory after layer i of each state `parent` (of the states whose `open` is `old`): the
+        running maximum of one output (max_layer) or of the bytes alive while layer i runs (peak_live: inputs
+        still needed, the open tensors and the new output)."""
         if self.s.memory_model != "peak_live":
             return np.maximum(previous, out)
         groups = old.shape[1] // 2
-        return np.maximum(previous, self.input_live_bytes[i] + out + old[:, groups:].sum(1))
+        return np.maximum(previous, self.input_live_bytes[i] + out + old[:, groups:].sum(1)[parent])
 
     def transfer(self, cut: int, open_bytes: np.ndarray) -> np.ndarray:
         """Transfer time of cut `cut` for each state (payload rounded up like the evaluator)."""
@@ -374,7 +376,7 @@ class _JointPass(_Pass):
             dist = state["dist"][parent] + opt["dist"][choice]
             weight = state["weight"][parent] + opt["weight"][choice]
             old_open = state["open"][parent]
-            act = self.activation_peak(i, state["act"][parent], old_open, opt["out"][choice])
+            act = self.activation_peak(i, state["act"][parent], state["open"], parent, opt["out"][choice])
             ok = (weight + act <= s.edge_memory_bytes) & self.within_accuracy(dist)
             if self.prune_latency:
                 ok &= lat < self.cloud_latency_s
@@ -480,7 +482,7 @@ class _SplitPass(_Pass):
         """(latency, distortion, activation peak) of each state `parent` extended by layer i's `step`."""
         values = np.empty((len(parent), 3))
         values[:, :2] = previous[parent, :2] + step
-        values[:, 2] = self.activation_peak(i, previous[parent, 2], open_bytes[parent], output_bytes)
+        values[:, 2] = self.activation_peak(i, previous[parent, 2], open_bytes, parent, output_bytes)
         return values
 
     def thin_bounds(self, real: np.ndarray, opt: np.ndarray, open_opt: np.ndarray):
