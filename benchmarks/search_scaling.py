@@ -92,7 +92,8 @@ def main() -> None:
         if args.resnet152:
             models["resnet152"] = args.resnet152
         print(f"{'setup':8} {'network':18} {'method':9} {'layers':>6} {'cuts':>5} {'crossing':>8} {'max cross':>9} "
-              f"{'tables s':>8} {'search s':>8} {'peak MB':>8} {'plans':>8} {'states':>9} {'eps':>5} {'latency ms':>10}", flush=True)
+              f"{'tables s':>8} {'search s':>8} {'peak MB':>8} {'plans':>8} {'states':>9} {'eps':>5} "
+              f"{'latency ms':>10}", flush=True)
         rows = []
         for setup in args.setups.split(","):
             for name, model in models.items():
@@ -103,7 +104,8 @@ def main() -> None:
                     rows.append((setup, name, method, r))
                     latency = "-" if r["latency_ms"] is None else f"{r['latency_ms']:.1f}"
                     print(f"{setup:8} {name:18} {method:9} {r['layers']:6d} {r['cuts']:5d} {r['crossing_total']:8d} "
-                          f"{r['crossing_max']:9d} {r['tables_cpu_s']:8.2f} {r['search_cpu_s']:8.2f} {r['peak_mb']:8.0f} {r['plans']:8d} "
+                          f"{r['crossing_max']:9d} {r['tables_cpu_s']:8.2f} {r['search_cpu_s']:8.2f} "
+                          f"{r['peak_mb']:8.0f} {r['plans']:8d} "
                           f"{r['states'] if r['states'] is not None else '-':>9} "
                           f"{r['epsilon'] if r['epsilon'] is not None else '-':>5} {latency:>10}", flush=True)
     print("\nPower-law exponent of the search's CPU seconds against")

@@ -176,9 +176,10 @@ class AutoSplit(SearchMethod):
             else:
                 rows = activation_allocations(tables, int(cut), budgets, path)
             activations.append(np.unique(rows, axis=0))
+        sizes = [len(rows) for rows in activations]
         stacked = np.concatenate(activations)
-        activation_memory = np.split(evaluate(tables, stacked, stacked, cut=np.repeat(cuts, [len(a) for a in activations]))
-                                     .activation_memory_bytes, np.cumsum([len(a) for a in activations])[:-1])
+        memory_of = evaluate(tables, stacked, stacked, cut=np.repeat(cuts, sizes)).activation_memory_bytes
+        activation_memory = np.split(memory_of, np.cumsum(sizes)[:-1])
         parts = []
         for cut, rows, activation_bytes in zip(cuts, activations, activation_memory):
             if cut == 0:
