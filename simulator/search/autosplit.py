@@ -15,13 +15,14 @@ bit-width per plan, a simplification kept for comparison: `benchmarks/autosplit_
 """
 from __future__ import annotations
 
+import time
 import weakref
 from dataclasses import dataclass
 
 import numpy as np
 
-from simulator.evaluate import CostTables, evaluate
-from simulator.search.base import Candidates, Proposal, SearchMethod
+from simulator.evaluate import CostTables, Evaluation, Scenario, evaluate
+from simulator.search.base import Candidates, Proposal, SearchMethod, SearchResult, result_from
 from simulator.search.pareto import nondominated
 
 
@@ -133,60 +134,95 @@ class AutoSplit(SearchMethod):
     def propose(self, tables: CostTables, budget: dict, seed: int) -> Proposal:
         """The paper's feasible solutions, computed once per cost table and allocation (Auto-Split's own run,
         the exact front's incumbents and Optuna's warm start read the same; deterministic: `seed` unused)."""
-        key = (id(tables), self.activation_allocation)
-        cached = _PROPOSALS.get(key)
-        if cached is None or cached[0]() is not tables:
-            proposal = self._propose(tables)
-            _PROPOSALS[key] = (weakref.ref(tables, lambda _: _PROPOSALS.pop(key, None)), proposal)
-        else:
-            proposal = cached[1]
+        proposal = self.listed(tables).proposal
         return Proposal(proposal.candidates, dict(proposal.info))
+
+    def run(self, scenario: Scenario, budget: dict | None = None, seed: int = 0) -> SearchResult:
+        """As `SearchMethod.run`, with the list's evaluation computed once per cost table too."""
+        tables = scenario.tables
+        start = time.perf_counter()
+        listed = self.listed(tables)
+        elapsed_s = time.perf_counter() - start
+        return result_from(self.name, tables, listed.proposal.candidates, listed.evaluation, elapsed_s,
+                           info=dict(listed.proposal.info), seed=seed)
+
+    def listed(self, tables: CostTables) -> Listed:
+        """The feasible list on `tables` and its evaluation, cached with the tables."""
+        key = (id(tables), self.activation_allocation)
+        cached = _LISTED.get(key)
+        if cached is not None and cached[0]() is tables:
+            return cached[1]
+        proposal = self._propose(tables)
+        listed = Listed(proposal, proposal.candidates.evaluate(tables))
+        _LISTED[key] = (weakref.ref(tables, lambda _: _LISTED.pop(key, None)), listed)
+        return listed
 
     def _propose(self, tables: CostTables) -> Proposal:
         cuts = candidate_splits(tables)
         weights = lagrangian_allocations(tables)
         budgets = tables.bits[tables.edge_bit_index].astype(float)
-        # weight bytes of each allocation's first k layers: an allocation whose edge weights alone exceed the
-        # memory cannot be on the feasible list, so it is never paired with activations (the evaluator's own
-        # weight memory, so nothing feasible is dropped); without this, a 270-layer network lists ~10^6 plans
+        memory = tables.scenario.edge_memory_bytes
+        # a plan's edge memory is its weights' bytes plus its activations' memory (which does not depend on
+        # the weights), so which (activation, weight) pairs fit is an outer sum per cut: only the pairs on the
+        # feasible list are ever built. Weight bytes are multiples of 1/8, so their prefix sums are exact and
+        # equal to the evaluator's; the activation memory is the evaluator's own (one call for every cut).
         path = ActivationPath.of(tables) if self.activation_allocation == "lagrangian" else None
         weight_prefix = np.cumsum(tables.weight_bytes[np.arange(tables.layers)[None, :], weights], axis=1)
-        parts = []
+        weight_first_change = _first_change(weights)
+        activations = []
         for cut in cuts:
             if self.activation_allocation == "uniform":
-                activations = np.repeat(tables.edge_bit_index[:, None], tables.layers, axis=1)
+                rows = np.repeat(tables.edge_bit_index[:, None], tables.layers, axis=1)
             else:
-                activations = activation_allocations(tables, int(cut), budgets, path)
-            activations = np.unique(activations, axis=0)
-            edge_weights = weights[:1] if cut == 0 else weights[weight_prefix[:, cut - 1]
-                                                                <= tables.scenario.edge_memory_bytes]
-            if cut > 0:  # allocations that differ only past the cut are the same plan
-                _, first = np.unique(edge_weights[:, :cut], axis=0, return_index=True)
-                edge_weights = edge_weights[np.sort(first)]
-            w = np.tile(edge_weights, (len(activations), 1)).astype(np.int8)
-            a = np.repeat(activations, len(edge_weights), axis=0).astype(np.int8)
-            parts.append(Candidates(w, a, cut=np.full(len(w), cut)))
+                rows = activation_allocations(tables, int(cut), budgets, path)
+            activations.append(np.unique(rows, axis=0))
+        sizes = [len(rows) for rows in activations]
+        stacked = np.concatenate(activations)
+        memory_of = evaluate(tables, stacked, stacked, cut=np.repeat(cuts, sizes)).activation_memory_bytes
+        activation_memory = np.split(memory_of, np.cumsum(sizes)[:-1])
+        parts = []
+        for cut, rows, activation_bytes in zip(cuts, activations, activation_memory):
+            if cut == 0:
+                chosen, weight_bytes = np.zeros(1, np.intp), np.zeros(1)
+            else:
+                # the weights' rows are sorted, so allocations sharing their first `cut` layers (the same plan)
+                # are adjacent: the first of each, of those whose edge weights alone fit the memory
+                chosen = np.flatnonzero((weight_first_change < cut) & (weight_prefix[:, cut - 1] <= memory))
+                weight_bytes = weight_prefix[chosen, cut - 1]
+            a, w = np.nonzero(weight_bytes[None, :] + activation_bytes[:, None] <= memory)
+            parts.append(Candidates(weights[chosen[w]].astype(np.int8), rows[a].astype(np.int8),
+                                    cut=np.full(len(a), cut)))
         candidates = Candidates.concat(parts, tables.layers)
-        # the paper's list of feasible solutions: within the memory budget (evaluated in chunks: bounded memory)
-        chunk = 20_000
-        fits = np.concatenate([np.zeros(0, bool)] + [
-            candidates.subset(np.arange(start, min(start + chunk, len(candidates)))).evaluate(tables)
-            .edge_memory_bytes <= tables.scenario.edge_memory_bytes for start in range(0, len(candidates), chunk)])
         info = {"candidate_splits": [int(c) for c in cuts], "weight_allocations": len(weights),
-                "activation_allocation": self.activation_allocation, "solutions": int(fits.sum())}
-        return Proposal(candidates.subset(fits), info)
+                "activation_allocation": self.activation_allocation, "solutions": len(candidates)}
+        return Proposal(candidates, info)
 
 
-_PROPOSALS: dict[tuple[int, str], tuple[weakref.ref, Proposal]] = {}
-"""AutoSplit proposals by (id of the cost tables, allocation), dropped with their tables."""
+@dataclass(frozen=True)
+class Listed:
+    """Auto-Split's feasible list on one cost table (the proposal) and its evaluation."""
+
+    proposal: Proposal
+    evaluation: Evaluation
+
+
+_LISTED: dict[tuple[int, str], tuple[weakref.ref, Listed]] = {}
+"""Auto-Split's lists by (id of the cost tables, allocation), dropped with their tables."""
+
+
+def _first_change(rows: np.ndarray) -> np.ndarray:
+    """(n,) the first column in which each row differs from the row before (0 for the first row; the
+    number of columns where they are equal)."""
+    changed = np.vstack([np.ones((1, rows.shape[1]), bool), rows[1:] != rows[:-1]])
+    return np.where(changed.any(1), np.argmax(changed, axis=1), rows.shape[1])
 
 
 def autosplit_front(tables: CostTables) -> Candidates:
     """Auto-Split's feasible plans on the front over (latency, accuracy drop), as prefix plans."""
-    c = AutoSplit().propose(tables, {}, 0).candidates
+    listed = AutoSplit().listed(tables)
+    c, ev = listed.proposal.candidates, listed.evaluation
     if not len(c):
         return c
-    ev = c.evaluate(tables)
     feasible = np.flatnonzero(ev.feasible)
     front = feasible[nondominated(np.column_stack([ev.latency_s, ev.accuracy_drop])[feasible])]
     return c.subset(front)

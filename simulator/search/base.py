@@ -81,6 +81,9 @@ class Plan:
 PLAN_COLUMNS = tuple(f.name for f in fields(Plan))
 _FIGURES = tuple(f.name for f in fields(Plan) if f.type == "float")
 
+EVALUATE_CELLS = 2**21
+"""Plans x layers evaluated in one call of the evaluator (bounded memory: about 16 MB per temporary)."""
+
 
 @dataclass
 class Candidates:
@@ -102,14 +105,20 @@ class Candidates:
             raise ValueError("Candidates: expected a cut index or an edge mask per plan")
         return prefix_mask(self.cut, layers)
 
-    def subset(self, rows: np.ndarray) -> Candidates:
-        """The plans at `rows` (indices or a bool mask)."""
+    def subset(self, rows: np.ndarray | slice) -> Candidates:
+        """The plans at `rows` (indices, a bool mask or a slice)."""
         return Candidates(self.weight_bits[rows], self.activation_bits[rows],
                           cut=None if self.cut is None else self.cut[rows],
                           edge_mask=None if self.edge_mask is None else self.edge_mask[rows])
 
     def evaluate(self, tables: CostTables) -> Evaluation:
-        return evaluate(tables, self.weight_bits, self.activation_bits, cut=self.cut, edge_mask=self.edge_mask)
+        """The evaluator's results for every plan, EVALUATE_CELLS plans x layers at a time: its temporaries
+        are (plans, layers) arrays, so a list of 10^5 plans on a network of hundreds of layers would need GBs."""
+        rows = max(1, EVALUATE_CELLS // max(tables.layers, 1))
+        if len(self) <= rows:
+            return evaluate(tables, self.weight_bits, self.activation_bits, cut=self.cut, edge_mask=self.edge_mask)
+        parts = [self.subset(slice(start, start + rows)).evaluate(tables) for start in range(0, len(self), rows)]
+        return Evaluation(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(Evaluation)))
 
     @staticmethod
     def concat(parts: list[Candidates], layers: int) -> Candidates:

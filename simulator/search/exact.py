@@ -85,6 +85,19 @@ def row_ids(rows: np.ndarray) -> np.ndarray:
     return ids
 
 
+def cell_ids(cells: np.ndarray) -> np.ndarray:
+    """`row_ids` of integer-valued rows (grid cells), in the same (lexicographic) order: the offsets from each
+    column's minimum combined in mixed radix without sorting, unless the product of the spans would overflow."""
+    low = cells.min(0)
+    spans = cells.max(0) - low + 1
+    if np.prod(spans) >= 2.0**60:
+        return row_ids(cells)
+    ids = np.zeros(len(cells), dtype=np.int64)
+    for column, start, span in zip(cells.T, low, spans):
+        ids = ids * int(span) + (column - start).astype(np.int64)
+    return ids
+
+
 class ExactFront(SearchMethod):
     """Every non-dominated prefix plan within the bounds over (latency, accuracy drop), by dynamic programming
     (see the module docstring). mode: "split" (default; exact where latency does not depend on the weight
@@ -145,10 +158,7 @@ class ExactFront(SearchMethod):
 def incumbent_points(tables: CostTables, seed: int) -> np.ndarray:
     """Auto-Split's feasible plans as (latency, drop): real plans the pass may prune against (only states
     all of whose completions they dominate are dropped, so the front stays exact)."""
-    candidates = AutoSplit().propose(tables, {}, seed).candidates
-    if not len(candidates):
-        return np.empty((0, 2))
-    ev = candidates.evaluate(tables)
+    ev = AutoSplit().listed(tables).evaluation   # computed once per cost table
     return np.column_stack([ev.latency_s, ev.accuracy_drop])[ev.feasible]
 
 
@@ -247,13 +257,15 @@ class _Pass:
         """An integer per distinct `open` row (states compared for dominance must share it)."""
         return row_ids(open_bytes)
 
-    def activation_peak(self, i: int, previous: np.ndarray, old: np.ndarray, out: np.ndarray) -> np.ndarray:
-        """Activation memory after layer i: the running maximum of one output (max_layer) or of the bytes
-        alive while layer i runs (peak_live: inputs still needed, the open tensors and the new output)."""
+    def activation_peak(self, i: int, previous: np.ndarray, old: np.ndarray, parent: np.ndarray,
+                        out: np.ndarray) -> np.ndarray:
+        """Activation memory after layer i of each state `parent` (of the states whose `open` is `old`): the
+        running maximum of one output (max_layer) or of the bytes alive while layer i runs (peak_live: inputs
+        still needed, the open tensors and the new output)."""
         if self.s.memory_model != "peak_live":
             return np.maximum(previous, out)
         groups = old.shape[1] // 2
-        return np.maximum(previous, self.input_live_bytes[i] + out + old[:, groups:].sum(1))
+        return np.maximum(previous, self.input_live_bytes[i] + out + old[:, groups:].sum(1)[parent])
 
     def transfer(self, cut: int, open_bytes: np.ndarray) -> np.ndarray:
         """Transfer time of cut `cut` for each state (payload rounded up like the evaluator)."""
@@ -366,7 +378,7 @@ class _JointPass(_Pass):
             dist = state["dist"][parent] + opt["dist"][choice]
             weight = state["weight"][parent] + opt["weight"][choice]
             old_open = state["open"][parent]
-            act = self.activation_peak(i, state["act"][parent], old_open, opt["out"][choice])
+            act = self.activation_peak(i, state["act"][parent], state["open"], parent, opt["out"][choice])
             ok = (weight + act <= s.edge_memory_bytes) & self.within_accuracy(dist)
             if self.prune_latency:
                 ok &= lat < self.cloud_latency_s
@@ -425,9 +437,12 @@ class _SplitPass(_Pass):
         out = t.output_bytes[:, E]
         floor = np.maximum.accumulate(out.min(1))                     # least activation memory of prefix i+1
         self.weight_fronts, self.weight_history = self.weight_pass(floor)
-        zero = np.zeros((1, 3))
-        # real: one real plan prefix (inner bound); opt: lower bounds of every state merged into it (outer bound)
-        state = {"open": np.zeros((1, 0)), "open_opt": np.zeros((1, 0)), "real": zero, "opt": zero}
+        # real: one real plan prefix (inner bound); opt: lower bounds of every state merged into it (outer bound);
+        # with epsilon 0 nothing is merged, and they are the same arrays (computed once)
+        shared = self.epsilon == 0
+        state = {"open": np.zeros((1, 0)), "real": np.zeros((1, 3))}
+        state["open_opt"], state["opt"] = ((state["open"], state["real"]) if shared
+                                           else (np.zeros((1, 0)), np.zeros((1, 3))))
         history, finals = [], []
         self.future_latency = self.latency_to_finish()
         for i in range(L + 1):
@@ -438,11 +453,8 @@ class _SplitPass(_Pass):
             n, m = len(state["open"]), len(E)
             parent, choice = np.repeat(np.arange(n), m), np.tile(np.arange(m), n)
             step = np.column_stack([self.lat_min[i, choice], act_cost[i, choice]])
-            real, opt = np.empty((len(parent), 3)), np.empty((len(parent), 3))
-            for values, previous, open_bytes in ((real, state["real"], state["open"]),
-                                                 (opt, state["opt"], state["open_opt"])):
-                values[:, :2] = previous[parent, :2] + step
-                values[:, 2] = self.activation_peak(i, previous[parent, 2], open_bytes[parent], out[i, choice])
+            real = self.extend(i, state["real"], state["open"], parent, step, out[i, choice])
+            opt = real if shared else self.extend(i, state["opt"], state["open_opt"], parent, step, out[i, choice])
             weight_distortion, _ = self.cheapest_weights(i + 1, budget - opt[:, 2])
             ok = np.isfinite(weight_distortion)
             ok[ok] = self.within_accuracy(opt[ok, 1] + weight_distortion[ok])
@@ -452,19 +464,28 @@ class _SplitPass(_Pass):
             idx = np.flatnonzero(ok)
             bits = E[choice[idx]]
             new_open = self.next_open(i, state["open"][parent[idx]], bits)
-            new_open_opt = self.next_open(i, state["open_opt"][parent[idx]], bits)
-            real, opt = real[idx], opt[idx]
+            new_open_opt = new_open if shared else self.next_open(i, state["open_opt"][parent[idx]], bits)
+            real = real[idx]
+            opt = real if shared else opt[idx]
             if self.epsilon > 0:
                 chosen, opt, new_open_opt = self.thin_bounds(real, opt, new_open_opt)
                 idx, real, new_open = idx[chosen], real[chosen], new_open[chosen]
             key = self.key_ids(new_open_opt)
             keep = front_3d_levels(opt[:, 0], opt[:, 1], opt[:, 2], key)
-            idx, real, opt = idx[keep], real[keep], opt[keep]
-            new_open, new_open_opt = new_open[keep], new_open_opt[keep]
+            idx, real, new_open = idx[keep], real[keep], new_open[keep]
+            opt, new_open_opt = (real, new_open) if shared else (opt[keep], new_open_opt[keep])
             self.count(len(idx))
             history.append((parent[idx], E[choice[idx]]))
             state = {"open": new_open, "open_opt": new_open_opt, "real": real, "opt": opt}
         return self.rebuild(finals, history)
+
+    def extend(self, i: int, previous: np.ndarray, open_bytes: np.ndarray, parent: np.ndarray, step: np.ndarray,
+               output_bytes: np.ndarray) -> np.ndarray:
+        """(latency, distortion, activation peak) of each state `parent` extended by layer i's `step`."""
+        values = np.empty((len(parent), 3))
+        values[:, :2] = previous[parent, :2] + step
+        values[:, 2] = self.activation_peak(i, previous[parent, 2], open_bytes, parent, output_bytes)
+        return values
 
     def thin_bounds(self, real: np.ndarray, opt: np.ndarray, open_opt: np.ndarray):
         """One state per epsilon-cell of the optimistic values and open bytes: the real state with the least
@@ -472,8 +493,8 @@ class _SplitPass(_Pass):
         if len(real) == 0:
             return np.zeros(0, dtype=np.intp), opt, open_opt
         byte_cell = KEY_CELL_FACTOR * self.epsilon * max(float(self.t.input_payload_bytes), 1.0)
-        cells = row_ids(np.column_stack([np.floor(opt / (self.epsilon * self.ranges)),
-                                         np.floor(open_opt / byte_cell)]))
+        cells = cell_ids(np.column_stack([np.floor(opt / (self.epsilon * self.ranges)),
+                                          np.floor(open_opt / byte_cell)]))
         order = np.lexsort((real[:, 0], cells))
         sorted_cells = cells[order]
         first = np.flatnonzero(np.r_[True, sorted_cells[1:] != sorted_cells[:-1]])
@@ -520,8 +541,11 @@ class _SplitPass(_Pass):
         """Plans with cut `cut`: the real states' feasible non-dominated points (with their weight front
         indices) and the optimistic states' points (for the outer bound)."""
         t, s = self.t, self.s
-        out = []
+        out: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         for values, open_bytes in ((state["real"], state["open"]), (state["opt"], state["open_opt"])):
+            if out and values is state["real"]:   # epsilon 0: the optimistic states are the real ones
+                out.append(out[0])
+                break
             latency = values[:, 0] + self.transfer(cut, open_bytes) + t.cloud_suffix_s[cut]
             weight_distortion, weights = self.cheapest_weights(cut, s.edge_memory_bytes - values[:, 2])
             fits = np.isfinite(weight_distortion)

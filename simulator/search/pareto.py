@@ -51,7 +51,14 @@ def front_2d(x: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None) -> 
     n = len(x)
     if n == 0:
         return np.zeros(0, dtype=bool)
-    groups = np.zeros(n, dtype=np.int64) if groups is None else np.asarray(groups)
+    if groups is None:  # one group: the running minimum of y itself, no ranks needed
+        order = np.lexsort((y, x))
+        y_sorted = np.asarray(y)[order]
+        keep_sorted = np.r_[True, y_sorted[1:] < np.minimum.accumulate(y_sorted)[:-1]]
+        keep = np.zeros(n, dtype=bool)
+        keep[order[keep_sorted]] = True
+        return keep
+    groups = np.asarray(groups)
     order = np.lexsort((y, x, groups))
     g = groups[order]
     first = np.r_[True, g[1:] != g[:-1]]
@@ -77,33 +84,45 @@ def front_3d_levels(x: np.ndarray, y: np.ndarray, level: np.ndarray, groups: np.
     _, x_rank = np.unique(x, return_inverse=True)
     _, y_rank = np.unique(y, return_inverse=True)
     x_rank, y_rank = x_rank.reshape(-1), y_rank.reshape(-1)
-    _, g = np.unique(groups, return_inverse=True)
-    g = g.reshape(-1).astype(np.int64)
-    levels, level_of = np.unique(level, return_inverse=True)
-    by_level = np.argsort(level_of.reshape(-1), kind="stable")
-    bounds = np.searchsorted(level_of.reshape(-1)[by_level], np.arange(len(levels) + 1))
     span = n + 1
+    groups = np.asarray(groups, dtype=np.int64)
+    g = groups - groups.min()   # only equality and order matter: dense ranks only if group * span could overflow
+    if int(g.max()) >= 2**62 // span:
+        g = np.unique(groups, return_inverse=True)[1].reshape(-1).astype(np.int64)
+    by_level = np.argsort(level, kind="stable")
+    sorted_level = np.asarray(level)[by_level]
+    bounds = np.r_[0, np.flatnonzero(sorted_level[1:] != sorted_level[:-1]) + 1, n]
     run_key = np.empty(0, dtype=np.int64)   # group * span + x rank, sorted; the running fronts
     run_y = np.empty(0, dtype=np.int64)
     for lo, hi in zip(bounds[:-1], bounds[1:]):
         cand = by_level[lo:hi]
         cand = cand[front_2d(x_rank[cand], y_rank[cand], g[cand])]
+        cand_key = g[cand] * span + x_rank[cand]
         if len(run_key):
-            query = g[cand] * span + x_rank[cand]
-            pos = np.searchsorted(run_key, query, side="right") - 1
-            same_group = (pos >= 0) & (run_key[np.maximum(pos, 0)] // span == g[cand])
-            dominated = same_group & (run_y[np.maximum(pos, 0)] <= y_rank[cand])
-            cand = cand[~dominated]
+            new = ~_staircase_dominates(run_key, run_y, cand_key, y_rank[cand], span)
+            cand, cand_key = cand[new], cand_key[new]
         keep[cand] = True
-        merged_g = np.r_[run_key // span, g[cand]]
-        merged_x = np.r_[run_key % span, x_rank[cand]]
-        merged_y = np.r_[run_y, y_rank[cand]]
-        front = front_2d(merged_x, merged_y, merged_g)
-        order = np.flatnonzero(front)
-        order = order[np.lexsort((merged_x[order], merged_g[order]))]
-        run_key = merged_g[order] * span + merged_x[order]
-        run_y = merged_y[order]
+        # the running fronts grow by the new points and lose the lower levels' points those dominate (keys
+        # stay unique: of two points with the same group and x one dominates the other)
+        order = np.argsort(cand_key, kind="stable")
+        cand_key, cand_y = cand_key[order], y_rank[cand][order]
+        if len(run_key) and len(cand_key):
+            beaten = _staircase_dominates(cand_key, cand_y, run_key, run_y, span)
+            run_key, run_y = run_key[~beaten], run_y[~beaten]
+        run_key, run_y = np.concatenate([run_key, cand_key]), np.concatenate([run_y, cand_y])
+        order = np.argsort(run_key, kind="stable")   # two sorted runs: a merge
+        run_key, run_y = run_key[order], run_y[order]
     return keep
+
+
+def _staircase_dominates(front_key: np.ndarray, front_y: np.ndarray, key: np.ndarray, y: np.ndarray,
+                         span: int) -> np.ndarray:
+    """True where a point (group * span + x, y) is weakly dominated by the 2-D fronts `front_key`, `front_y`
+    (sorted by key; along a group's front y falls as x grows, so the last front point at or left of x has
+    the least y of those that could dominate)."""
+    pos = np.maximum(np.searchsorted(front_key, key, side="right") - 1, 0)
+    same_group = (front_key[pos] <= key) & (front_key[pos] // span == key // span)
+    return same_group & (front_y[pos] <= y)
 
 
 def hypervolume_2d(points: np.ndarray, reference: tuple[float, float]) -> float:

@@ -101,10 +101,10 @@ def test_the_activation_path_gives_each_cut_the_allocations_of_its_own_lagrangia
 def test_pruning_weight_allocations_by_memory_loses_no_feasible_solution():
     """Auto-Split pairs only the weight allocations whose edge weights fit the memory with the activations;
     the feasible list equals that of pairing every allocation and filtering afterwards (the paper's way)."""
-    from simulator.search.autosplit import (AutoSplit, activation_allocations, candidate_splits,
-                                            lagrangian_allocations)
-    from simulator.search.base import Candidates
     from support import make_scenario
+
+    from simulator.search.autosplit import AutoSplit, activation_allocations, candidate_splits, lagrangian_allocations
+    from simulator.search.base import Candidates
 
     t = make_scenario("resnet18", edge_memory_bytes=2e6).tables
     weights, budgets = lagrangian_allocations(t), t.bits[t.edge_bit_index].astype(float)
@@ -121,3 +121,33 @@ def test_pruning_weight_allocations_by_memory_loses_no_feasible_solution():
     mine = {(int(k), w[:k].tobytes(), a[:k].tobytes())
             for k, w, a in zip(listed.cut, listed.weight_bits, listed.activation_bits)}
     assert mine == every and len(mine) == len(listed)
+
+
+def test_weight_allocations_are_sorted_so_plans_sharing_a_prefix_are_adjacent(paper_scenario):
+    """Auto-Split drops weight allocations that repeat an earlier one's first `cut` layers by looking at the
+    row before only: that needs the rows in lexicographic order."""
+    from simulator.search.autosplit import _first_change
+
+    weights = lagrangian_allocations(paper_scenario.tables)
+    order = np.lexsort(weights.T[::-1])
+    assert np.array_equal(order, np.arange(len(weights)))
+    for cut in (1, 10, 40):
+        _, first = np.unique(weights[:, :cut], axis=0, return_index=True)
+        assert np.array_equal(np.sort(first), np.flatnonzero(_first_change(weights) < cut))
+
+
+def test_evaluation_in_chunks_equals_one_call(paper_scenario, monkeypatch):
+    """Candidates.evaluate bounds memory by evaluating a few plans x layers at a time; nothing changes."""
+    import dataclasses
+
+    from simulator.search import base
+    from simulator.search.autosplit import AutoSplit
+
+    t = paper_scenario.tables
+    c = AutoSplit().propose(t, {}, 0).candidates
+    c = c.subset(np.arange(0, len(c), max(1, len(c) // 3000)))
+    whole = evaluate(t, c.weight_bits, c.activation_bits, cut=c.cut)
+    monkeypatch.setattr(base, "EVALUATE_CELLS", 37 * t.layers)
+    chunked = c.evaluate(t)
+    for field in dataclasses.fields(whole):
+        assert np.array_equal(getattr(whole, field.name), getattr(chunked, field.name)), field.name
