@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PHASES = {
     "optuna": (r"search/optuna_search\.py", r"^(run|propose)$"),
     "exact": (r"search/exact\.py", r"^propose$"),
-    "autosplit": (r"search/autosplit\.py", r"^propose$"),
+    "autosplit": (r"search/autosplit\.py", r"^(propose|run|listed)$"),
     "baselines": (r"search/baselines\.py", r"^propose$"),
     "cost tables": (r"simulator/evaluate\.py", r"^build$"),
     "accuracy measurement": (r"accuracy/(measure|fake_quant|cache)\.py", r".*"),
