@@ -50,6 +50,7 @@ from simulator.json_values import json_safe
 from simulator.report import capacity_plots
 from simulator.report.capacity_summary import capacity_summary
 from simulator.search import make_method, skip_note
+from simulator.search.base import Plan
 
 FOLDER = "capacity"
 POINT_COLUMNS = ("group", "devices", "gpus", "p50_s", "p95_s", "p99_s", "gpu_utilisation", "slo_met")
@@ -70,7 +71,7 @@ def capacity_section(loaded: LoadedExperiment) -> Capacity:
 
 
 def method_plan(loaded: LoadedExperiment, method: str, scenario: Scenario, codec: str,
-                out_dir: Path | None = None) -> dict | None:
+                out_dir: Path | None = None) -> Plan | None:
     """`method`'s best plan on `scenario` exactly as `autosplit run` finds it: the run's checkpointed answer
     when `out_dir` holds one for this scenario (no sweep, the experiment's own input codec), else a search with
     the method's YAML options, budget and seed (the same calls as the run's cells)."""
@@ -81,9 +82,9 @@ def method_plan(loaded: LoadedExperiment, method: str, scenario: Scenario, codec
         key = checkpoint_fingerprint(cell, method, budget, config.seed)
         done = load_checkpoint(checkpoint_path(out_dir, cell, method), key)
         if done is not None:
-            return None if done.best is None else done.best.to_json()
+            return done.best
     search = make_method(method, **method_options(config, method))
-    return search.run(scenario, budget=budget or None, seed=config.seed).best
+    return search.run(scenario, budget=budget or None, seed=config.seed).plan
 
 
 def build_fleet(loaded: LoadedExperiment, out_dir: Path | None = None) -> tuple[Fleet, Accelerator]:
@@ -112,12 +113,11 @@ def build_fleet(loaded: LoadedExperiment, out_dir: Path | None = None) -> tuple[
             if best is None:
                 raise UserError(f"capacity.groups.{group.name}.plan: method {plan.method!r} found no plan within "
                                 "the experiment's constraints")
-            edge_layers = set(best["edge_layers"])
-            edge_s = float(best["breakdown"]["edge_s"])
-            payload = float(best["payload_bytes"])
-            record = {"source": f"{plan.method} (input {codec})", "cut_index": best.get("cut_index"),
-                      "edge_layers": len(edge_layers), "accuracy_drop": best.get("accuracy_drop"),
-                      "single_device_latency_s": float(best["latency_s"])}
+            edge_layers = set(best.edge_layers)
+            edge_s, payload = best.edge_s, best.payload_bytes
+            record = {"source": f"{plan.method} (input {codec})", "cut_index": best.cut_index,
+                      "edge_layers": len(edge_layers), "accuracy_drop": best.accuracy_drop,
+                      "single_device_latency_s": best.latency_s}
         else:  # the schema gives an explicit plan all three numbers
             assert plan.cut_index is not None and plan.edge_time_s is not None and plan.payload_bytes is not None
             if plan.cut_index > len(names):
